@@ -1,0 +1,323 @@
+"""The node side of ``host-services``: one long-lived process per node that reports changes.
+
+This file is *shipped*, not imported: :mod:`actors.common.nodeagent` sends its source over
+SSH and runs it with the node's ``python3`` (3.7 or newer, standard library only). It forks
+nothing after it starts:
+
+- services are found by scanning ``/proc`` (``stat``, and ``cmdline`` only when needed);
+- each running service's main process is watched with a pidfd (Linux ≥ 5.3, Python ≥ 3.9),
+  so an exit wakes the agent at once, with the exact time; without pidfds it polls;
+- containers are inspected through the docker API on its unix socket, and their main
+  process is watched with a pidfd too.
+
+Protocol, one line per message, fields separated by one space (the last may hold spaces)::
+
+    H <version> <boot_id> <wall_s> <pidfd 0|1> <hostname>        once, at start
+    S <p|c> <name> <up|down|unknown> <pid> <start_wall_s> <obs_wall_s> <detail>
+    T <round> <wall_s>                                            end of a round (heartbeat)
+    E <text>                                                      a problem the agent hit
+
+``S`` lines come only when a target's state or main process changes. The monitor writes
+``r`` to ask for a full round now (answered by a ``T``), ``q`` to stop. With a pty the agent
+puts the terminal in raw mode (no echo, no CR/LF translation) and dies with the session.
+
+Config: argv[1] is base64 of JSON ``{"interval_s": 0.2, "services": [[name, regex|null], ...],
+"containers": [name, ...], "docker_socket": path, "once": false}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import errno
+import json
+import os
+import re
+import select
+import socket
+import sys
+import time
+from typing import Any
+
+VERSION = 1
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+FAST_RESCAN_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)  # after an exit: catch the restart quickly
+
+
+def out(line: str) -> None:
+    data = (line.replace("\n", " ") + "\n").encode("utf-8", "replace")
+    while data:
+        try:
+            n = os.write(1, data)
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            raise SystemExit(0) from None  # the session is gone
+        data = data[n:]
+
+
+def boot_offset_s() -> float:
+    """wall time - boot time, so that /proc start ticks become wall-clock seconds."""
+    return time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class Proc:
+    __slots__ = ("cmdline", "comm", "pid", "ppid", "start_ticks")
+
+    def __init__(self, pid: int, comm: str, ppid: int, start_ticks: int) -> None:
+        self.pid = pid
+        self.comm = comm
+        self.ppid = ppid
+        self.start_ticks = start_ticks
+        self.cmdline: list[str] | None = None
+
+    def argv(self) -> list[str]:
+        if self.cmdline is None:
+            raw = read("/proc/%d/cmdline" % self.pid) or b""
+            self.cmdline = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+        return self.cmdline
+
+
+def stat_of(pid: int) -> Proc | None:
+    raw = read("/proc/%d/stat" % pid)
+    if not raw:
+        return None
+    text = raw.decode("utf-8", "replace")
+    lpar, rpar = text.find("("), text.rfind(")")
+    fields = text[rpar + 2 :].split()
+    if lpar < 0 or len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None  # gone, or a zombie: dead for our purpose
+    return Proc(pid, text[lpar + 1 : rpar], int(fields[1]), int(fields[19]))
+
+
+class Rule:
+    """How to recognise a service's processes: a regex on the command line, or the name."""
+
+    def __init__(self, name: str, pattern: str | None) -> None:
+        self.name = name
+        self.comm = name[:15]
+        self.regex = re.compile(pattern) if pattern else None
+
+    def matches(self, p: Proc) -> bool:
+        if self.regex is not None:
+            return self.regex.search(" ".join(p.argv())) is not None
+        if p.comm == self.comm:
+            if len(self.name) <= 15:
+                return True
+            argv = p.argv()  # comm is cut at 15 characters: confirm with the command line
+            return any(os.path.basename(a) == self.name for a in argv[:2])
+        if p.comm.startswith("python"):  # `python3 /usr/bin/nova-scheduler ...`
+            argv = p.argv()
+            return len(argv) > 1 and os.path.basename(argv[1]) == self.name
+        return False
+
+
+class Target:
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        self.state = ""
+        self.pid = 0
+        self.start_wall = 0.0
+        self.pidfd = -1
+        self.detail = ""
+
+    def unwatch(self) -> None:
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+
+    def set(self, state: str, pid: int, start_wall: float, obs: float, detail: str) -> None:
+        if state == self.state and pid == self.pid:
+            return
+        if pid != self.pid:
+            self.unwatch()
+            if pid and hasattr(os, "pidfd_open"):
+                try:
+                    self.pidfd = os.pidfd_open(pid)
+                except OSError:
+                    self.pidfd = -1  # gone already: the next scan sees it
+        self.state, self.pid, self.start_wall, self.detail = state, pid, start_wall, detail
+        out("S %s %s %s %d %.6f %.6f %s" % (self.kind, self.name, state, pid, start_wall, obs, detail))
+
+
+def docker_inspect(sock_path: str, name: str, timeout_s: float) -> tuple[int, dict[str, Any] | None]:
+    """GET /containers/NAME/json over the unix socket: (HTTP status, body or None)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout_s)
+    try:
+        s.connect(sock_path)
+        s.sendall(("GET /containers/%s/json HTTP/1.0\r\nHost: docker\r\n\r\n" % name).encode())
+        chunks = []
+        for _ in range(10000):  # bounded: a few MB at most
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        s.close()
+    raw = b"".join(chunks)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, json.loads(body.decode()) if status == 200 else None
+
+
+def rfc3339_to_epoch(text: str) -> float:
+    """'2024-05-01T10:00:00.123456789Z' → epoch seconds (docker always reports UTC)."""
+    main, _, frac = text.rstrip("Z").partition(".")
+    whole = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+    return whole + (float("0." + frac[:9]) if frac else 0.0)
+
+
+class Agent:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.interval_s = float(cfg.get("interval_s", 1.0))
+        self.rules = [Rule(n, p) for n, p in cfg.get("services", [])]
+        self.services = {r.name: Target("p", r.name) for r in self.rules}
+        self.containers = {n: Target("c", n) for n in cfg.get("containers", [])}
+        self.docker_socket = cfg.get("docker_socket") or "/var/run/docker.sock"
+        self.once = bool(cfg.get("once"))
+        self.me = {os.getpid(), os.getppid()}
+        self.round = 0
+        self.fast: list[float] = []
+
+    def scan(self, wanted: list[Rule]) -> None:
+        obs = time.time()
+        offset = boot_offset_s()
+        found: dict[str, list[Proc]] = {r.name: [] for r in wanted}
+        try:
+            pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+        except OSError as exc:
+            out("E cannot list /proc: %s" % exc)
+            return
+        for pid in pids:
+            if pid in self.me:
+                continue
+            p = stat_of(pid)
+            if p is None:
+                continue
+            for rule in wanted:
+                if rule.matches(p):
+                    found[rule.name].append(p)
+        for rule in wanted:
+            procs = found[rule.name]
+            target = self.services[rule.name]
+            if not procs:
+                target.set("down", 0, 0.0, obs, "no process matches")
+                continue
+            pids_found = {p.pid for p in procs}
+            roots = [p for p in procs if p.ppid not in pids_found] or procs
+            main = min(roots, key=lambda p: (p.start_ticks, p.pid))
+            start = offset + main.start_ticks / CLK_TCK
+            detail = "%d process%s" % (len(procs), "es" if len(procs) > 1 else "")
+            target.set("up", main.pid, start, obs, detail)
+
+    def inspect(self, names: list[str]) -> None:
+        for name in names:
+            target = self.containers[name]
+            obs = time.time()
+            try:
+                status, body = docker_inspect(self.docker_socket, name, max(0.5, self.interval_s))
+            except (OSError, ValueError) as exc:
+                target.set("unknown", 0, 0.0, obs, "docker API %s: %s" % (self.docker_socket, exc))
+                continue
+            if status == 404 or body is None:
+                target.set("down", 0, 0.0, obs, "no such container (HTTP %d)" % status)
+                continue
+            st = body.get("State") or {}
+            running = bool(st.get("Running")) and not st.get("Paused") and not st.get("Restarting")
+            status_text = "%s restarts=%s" % (st.get("Status", "?"), body.get("RestartCount", "?"))
+            if running:
+                start = rfc3339_to_epoch(st.get("StartedAt") or "1970-01-01T00:00:00Z")
+                target.set("up", int(st.get("Pid") or 0), start, obs, status_text)
+            else:
+                detail = "%s exit=%s" % (status_text, st.get("ExitCode"))
+                target.set("down", 0, 0.0, obs, detail)
+
+    def do_round(self, full: bool) -> None:
+        """Rescan what is not known to run (all of it when ``full`` or without pidfds)."""
+        rules = [r for r in self.rules if full or self.services[r.name].pidfd < 0]
+        if rules:
+            self.scan(rules)
+        names = [n for n, t in self.containers.items() if full or t.pidfd < 0]
+        if names:
+            self.inspect(names)
+        self.round += 1
+        out("T %d %.6f" % (self.round, time.time()))
+
+    def on_exit(self, target: Target) -> None:
+        obs = time.time()
+        pid = target.pid
+        target.set("down", 0, 0.0, obs, "pid %d exited" % pid)
+        self.fast = [obs + d for d in FAST_RESCAN_S if d < self.interval_s]
+
+    def run(self) -> None:
+        boot_id = (read("/proc/sys/kernel/random/boot_id") or b"?").decode().strip()
+        out(
+            "H %d %s %.6f %d %s"
+            % (VERSION, boot_id, time.time(), int(hasattr(os, "pidfd_open")), socket.gethostname())
+        )
+        self.do_round(full=True)
+        if self.once:
+            return
+        stdin_open = True
+        next_round = time.monotonic() + self.interval_s
+        while True:
+            now_wall = time.time()
+            wake = next_round - time.monotonic()
+            if self.fast:
+                wake = min(wake, self.fast[0] - now_wall)
+            watched = {t.pidfd: t for t in [*self.services.values(), *self.containers.values()] if t.pidfd >= 0}
+            fds = list(watched) + ([0] if stdin_open else [])
+            try:
+                ready, _, _ = select.select(fds, [], [], max(0.0, wake))
+            except InterruptedError:
+                continue
+            for fd in ready:
+                if fd == 0:
+                    try:
+                        data = os.read(0, 64)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        stdin_open = False  # no pty and no stdin: keep going until killed
+                    if b"q" in data:
+                        return
+                    if b"r" in data:
+                        self.do_round(full=True)
+                elif fd in watched:
+                    self.on_exit(watched[fd])
+            if self.fast and time.time() >= self.fast[0]:
+                self.fast = [t for t in self.fast if t > time.time()]
+                self.scan([r for r in self.rules if self.services[r.name].pidfd < 0])
+                self.inspect([n for n, t in self.containers.items() if t.pidfd < 0])
+            if time.monotonic() >= next_round:
+                self.do_round(full=False)
+                next_round = max(next_round + self.interval_s, time.monotonic() + self.interval_s / 10)
+
+
+def main() -> None:
+    cfg = json.loads(base64.b64decode(sys.argv[1]).decode())
+    if os.isatty(0):
+        import tty
+
+        tty.setraw(0)  # no echo of what the monitor writes, no \n → \r\n on output
+    try:
+        Agent(cfg).run()
+    except re.error as exc:
+        out("E bad match pattern: %s" % exc)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Nodes and SSH settings as monitor and disruptor configs declare them.
+
+Hosts come from an Ansible inventory file (``inventory = "/etc/kolla/multinode"``), from the
+profile (``hosts = { ctl-1 = { address = "10.0.0.11", groups = ["controller"] } }``), or
+both: a profile entry overrides the inventory's entry of the same name. ``limit`` keeps only
+hosts in the listed groups or with the listed names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from actors.common.ssh import SshCredentials, SshTarget
+from osha import inventory as inv
+from osha.errors import PluginError
+
+__all__ = ["HostConfig", "Node", "SshConfig", "credentials", "resolve_nodes"]
+
+
+@dataclass(frozen=True, slots=True)
+class SshConfig:
+    """``ssh = { ... }``: how to log in. Paths must be absolute (a campaign resolves
+    relative ones against the profile's directory before the plugin sees them)."""
+
+    user: str = "root"
+    port: int = 22
+    private_key: str = ""
+    known_hosts: str = ""
+    host_key_check: Literal["strict", "off"] = "strict"
+    connect_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HostConfig:
+    """One host in the profile. Empty values fall back to the inventory, then to ``ssh``."""
+
+    address: str = ""
+    groups: tuple[str, ...] = ()
+    user: str = ""
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    name: str
+    target: SshTarget
+    groups: tuple[str, ...] = field(default=())
+
+
+def credentials(ssh: SshConfig) -> SshCredentials:
+    if not ssh.private_key:
+        raise PluginError(
+            "no SSH private key given",
+            hint='set ssh = { private_key = "/abs/path/id_ed25519", known_hosts = "..." }',
+        )
+    for label, path in (("ssh.private_key", ssh.private_key), ("ssh.known_hosts", ssh.known_hosts)):
+        if path and not Path(path).is_absolute():
+            raise PluginError(
+                f"{label} = {path!r} is a relative path",
+                hint="give an absolute path (a campaign resolves relative paths for you)",
+            )
+    return SshCredentials(
+        private_key=ssh.private_key,
+        known_hosts=ssh.known_hosts,
+        host_key_check=ssh.host_key_check,
+        connect_timeout_s=ssh.connect_timeout_s,
+    )
+
+
+def resolve_nodes(
+    inventory: str,
+    hosts: dict[str, HostConfig],
+    ssh: SshConfig,
+    limit: tuple[str, ...] = (),
+) -> list[Node]:
+    """Every node to watch, in inventory order then profile order. PluginError if none."""
+    merged: dict[str, inv.Host] = {}
+    if inventory:
+        if not Path(inventory).is_absolute():
+            raise PluginError(
+                f"inventory = {inventory!r} is a relative path",
+                hint="give an absolute path (a campaign resolves relative paths for you)",
+            )
+        try:
+            merged.update(inv.load(inventory).hosts)
+        except inv.InventoryError as exc:
+            raise PluginError(exc.message, hint=exc.hint) from None
+    for name, h in hosts.items():
+        base = merged.get(name)
+        merged[name] = inv.Host(
+            name=name,
+            address=h.address or (base.address if base else name),
+            port=h.port or (base.port if base else None),
+            user=h.user or (base.user if base else None),
+            groups=tuple(dict.fromkeys(("all", *(base.groups if base else ()), *h.groups))),
+        )
+    nodes = [
+        Node(
+            h.name,
+            SshTarget(h.name, h.address, h.port or ssh.port, h.user or ssh.user),
+            h.groups,
+        )
+        for h in merged.values()
+        if not limit or h.name in limit or set(limit) & set(h.groups)
+    ]
+    if not nodes:
+        raise PluginError(
+            "no hosts to watch" + (f" (limit = {list(limit)})" if limit else ""),
+            hint="set inventory = \"/abs/path/inventory\" or hosts = { node = { address = ... } }",
+        )
+    return nodes

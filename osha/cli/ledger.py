@@ -1,0 +1,223 @@
+"""``osha ledger show|tail|export|verify``: inspect, follow, export and verify a ledger.
+
+``app`` is a typer sub-app; the main CLI mounts it as ``osha ledger``. It can also run on its
+own: ``python -m osha.cli.ledger verify runs/<id>.osha``. Importing it has no side effects.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from datetime import datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from osha.errors import EXIT_INVALID, OshaError
+from osha.ledger import LedgerReader, Position, verify
+from osha.messages import LedgerHeader, Message
+from osha.wire import decode, peek_tag
+
+__all__ = ["app", "main", "message_to_json"]
+
+app = typer.Typer(
+    help="Inspect, verify and export recorded ledgers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_RUN_DIR = typer.Argument(..., help="The run directory, like runs/<id>.osha.", show_default=False)
+
+
+def message_to_json(msg: Message) -> dict[str, Any]:
+    """A message as a JSON-able dict: ``tag`` first, then its fields; bytes as base64."""
+    out: dict[str, Any] = {"tag": msg.TAG}
+    for field in dataclasses.fields(msg):
+        value = getattr(msg, field.name)
+        out[field.name] = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+    return out
+
+
+def _line(msg: Message) -> str:
+    stamp = datetime.fromtimestamp(msg.wall_s).strftime("%H:%M:%S.%f")[:-3]
+    fields = message_to_json(msg)
+    for key in ("tag", "sender", "seq", "mono_s", "wall_s"):
+        fields.pop(key)
+    body = json.dumps(fields, separators=(",", ":"), default=str)
+    return f"{stamp} {msg.sender}#{msg.seq} {msg.TAG} {body}"
+
+
+@app.command()
+def show(run_dir: Path = _RUN_DIR) -> None:
+    """Header, record counts by tag and sender, time span, and whether the run closed cleanly."""
+    report = verify(run_dir)
+    if report.header is not None and report.header.profile_path:
+        typer.echo(f"profile: {report.header.profile_path}")
+    typer.echo(report.render())
+
+
+@app.command()
+def verify_(
+    run_dir: Path = _RUN_DIR,
+    strict: bool = typer.Option(
+        False, "--strict", help="Also fail on a torn tail or a run that did not close cleanly."
+    ),
+    resync: bool = typer.Option(
+        True,
+        "--resync/--stop-at-corruption",
+        help="Read past a corrupt record to the next good one, or stop at the first.",
+    ),
+) -> None:
+    """Check every CRC, segment header and per-sender sequence. Exit 0 when clean, else 1."""
+    report = verify(run_dir, resync=resync)
+    typer.echo(report.render(strict=strict))
+    code = report.exit_code(strict=strict)
+    if code:
+        raise typer.Exit(code)
+
+
+verify_.__name__ = "verify"
+app.registered_commands[-1].name = "verify"
+
+
+@app.command()
+def tail(
+    run_dir: Path = _RUN_DIR,
+    lines: int = typer.Option(10, "-n", "--lines", min=0, help="How many records to show."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
+    poll_s: float = typer.Option(0.2, "--poll-s", min=0.01, help="Poll interval for --follow."),
+    follow_for_s: float | None = typer.Option(
+        None, "--follow-for-s", hidden=True, help="Stop following after this long (tests)."
+    ),
+) -> None:
+    """The last records, one line each; with --follow, new records as they arrive (Ctrl-C)."""
+    reader = LedgerReader(run_dir)
+    last: deque[Any] = deque(maxlen=lines)
+    for rec in reader.records():
+        last.append(rec.payload)
+    for payload in last:
+        typer.echo(_line(decode(payload)))
+    if not follow:
+        return
+    position = reader.end
+    deadline = None if follow_for_s is None else time.monotonic() + follow_for_s
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            position = _follow_once(reader, position)
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        return
+
+
+def _follow_once(reader: LedgerReader, position: Position) -> Position:
+    for rec in reader.records(position):
+        typer.echo(_line(decode(rec.payload)))
+    sys.stdout.flush()
+    return reader.end
+
+
+def _parse_time(value: str | None, start_wall_s: float, option: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return start_wall_s + float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise OshaError(
+            f"{option} {value!r} is neither seconds from the start nor an ISO date-time",
+            hint=f"use e.g. {option} 90 or {option} 2025-01-31T12:00:00",
+            exit_code=EXIT_INVALID,
+        ) from None
+
+
+def _matching(
+    reader: LedgerReader,
+    tags: list[str],
+    senders: list[str],
+    since_s: float | None,
+    until_s: float | None,
+) -> Iterator[Message]:
+    for payload in reader.payloads():
+        if tags:
+            tag = peek_tag(payload)
+            if not any(fnmatchcase(tag, t) for t in tags):
+                continue
+        msg = decode(payload)
+        if senders and not any(fnmatchcase(msg.sender, s) for s in senders):
+            continue
+        if since_s is not None and msg.wall_s < since_s:
+            continue
+        if until_s is not None and msg.wall_s > until_s:
+            continue
+        yield msg
+
+
+@app.command()
+def export(
+    run_dir: Path = _RUN_DIR,
+    *,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only these tags (glob, repeatable).")
+    ] = None,
+    sender: Annotated[
+        list[str] | None, typer.Option("--sender", help="Only these senders (glob, repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Wall-clock ISO time, or seconds from the start of the run."),
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Like --since.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Write records as JSON lines, filtered by tag, sender and time range."""
+    reader = LedgerReader(run_dir)
+    header = reader.header()
+    start_wall_s = header.started_wall_s if isinstance(header, LedgerHeader) else 0.0
+    since_s = _parse_time(since, start_wall_s, "--since")
+    until_s = _parse_time(until, start_wall_s, "--until")
+    tags, senders = tag or [], sender or []
+    if output is None:
+        _write_lines(sys.stdout, _matching(reader, tags, senders, since_s, until_s))
+    else:
+        with output.open("w", encoding="utf-8") as out:
+            count = _write_lines(out, _matching(reader, tags, senders, since_s, until_s))
+        typer.echo(f"wrote {count} records to {output}", err=True)
+    for problem in [*reader.corruptions, *([reader.tear] if reader.tear else [])]:
+        typer.echo(f"warning: {problem}", err=True)
+
+
+def _write_lines(out: TextIO, msgs: Iterator[Message]) -> int:
+    count = 0
+    for msg in msgs:
+        out.write(json.dumps(message_to_json(msg), separators=(",", ":"), default=str))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the sub-app on its own, with the main CLI's error handling."""
+    try:
+        app(args=argv, prog_name="osha ledger")
+    except OshaError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""The ledger reader: streams records across segments in bounded memory.
+
+Reading is chunked (``chunk_bytes``, 1 MiB by default): memory stays below about
+``chunk_bytes + MAX_RECORD_BYTES`` whatever the ledger's size.
+
+What can go wrong, and what the reader does:
+
+- **Torn tail** (:class:`Tear`): the last segment ends inside a record, as after ``kill -9`` or a
+  power loss: fewer bytes than a record header, a good header whose length runs past the end
+  of the file, or only zero bytes (space the file system allocated but never wrote). Tolerated;
+  reported in :attr:`LedgerReader.tear`. Everything before it is read.
+- **Corruption** (:class:`Corruption`): a bad magic, an impossible length or a CRC mismatch
+  anywhere else. Reported with segment and byte offset in :attr:`LedgerReader.corruptions`.
+  With ``resync=True`` the reader scans forward for the next record whose magic, length and
+  CRC are all valid and continues from there; with ``resync=False`` it stops.
+
+Issues are reset at the start of each iteration and are complete when the iteration ends.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from osha.ledger.segment import (
+    SEGMENT_HEADER_BYTES,
+    SegmentHeader,
+    SegmentInfo,
+    list_segments,
+    read_closed_marker,
+    require_ledger_directory,
+    segment_name,
+)
+from osha.messages import LedgerHeader, Message
+from osha.record import HEADER, HEADER_BYTES, MAGIC
+from osha.wire import decode
+
+__all__ = [
+    "MAX_RECORD_BYTES",
+    "Corruption",
+    "LedgerReader",
+    "Position",
+    "RawRecord",
+    "Tear",
+]
+
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+_MAGIC_BYTES = MAGIC.to_bytes(2, "little")
+_unpack_from = HEADER.unpack_from
+_crc32 = zlib.crc32
+
+
+class Position(NamedTuple):
+    """Where a record starts: segment number and byte offset in that segment file."""
+
+    segment: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{segment_name(self.segment)} byte {self.offset}"
+
+
+class RawRecord(NamedTuple):
+    """One record's payload (an encoded message) and where it was found."""
+
+    segment: int
+    offset: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Tear:
+    """The last segment ends inside a record: expected after ``kill -9``, tolerated."""
+
+    segment: int
+    offset: int
+    size_bytes: int
+
+    def __str__(self) -> str:
+        return (
+            f"torn tail in {segment_name(self.segment)} at byte {self.offset}: "
+            f"{self.size_bytes} bytes of an incomplete last record (the run was killed or "
+            "crashed; at most the last flush interval is missing)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Corruption:
+    """A damaged stretch of a segment. ``skipped_bytes`` were passed over by resync."""
+
+    segment: int
+    offset: int
+    reason: str
+    skipped_bytes: int = 0
+
+    def __str__(self) -> str:
+        skipped = f"; skipped {self.skipped_bytes} bytes" if self.skipped_bytes else ""
+        return f"corrupt record in {segment_name(self.segment)} at byte {self.offset}: " + (
+            f"{self.reason}{skipped}"
+        )
+
+
+class _Window:
+    """A sliding window over one segment file: ``buf[i:]`` is unread, ``base`` is buf's offset."""
+
+    __slots__ = ("base", "buf", "chunk_bytes", "eof", "file", "i")
+
+    def __init__(self, file: BinaryIO, start: int, chunk_bytes: int) -> None:
+        self.file = file
+        self.chunk_bytes = chunk_bytes
+        file.seek(start)
+        self.buf = b""
+        self.base = start
+        self.i = 0
+        self.eof = False
+
+    def fill(self, need: int) -> bool:
+        """Make at least ``need`` unread bytes available; False if the file ends first."""
+        while len(self.buf) - self.i < need:
+            if self.eof:
+                return False
+            more = self.file.read(max(self.chunk_bytes, need - (len(self.buf) - self.i)))
+            if not more:
+                self.eof = True
+                return False
+            self.buf = self.buf[self.i :] + more
+            self.base += self.i
+            self.i = 0
+        return True
+
+
+class LedgerReader:
+    """Reads a ledger directory. Iterate with :meth:`batches`, :meth:`payloads`,
+    :meth:`records` or :meth:`messages`."""
+
+    def __init__(
+        self, directory: Path, *, resync: bool = True, chunk_bytes: int = 1024 * 1024
+    ) -> None:
+        self.directory = require_ledger_directory(Path(directory))
+        self.resync = resync
+        self.chunk_bytes = chunk_bytes
+        self.corruptions: list[Corruption] = []
+        self.tear: Tear | None = None
+        self.stopped_early = False
+        self.end = Position(1, SEGMENT_HEADER_BYTES)
+        self.segments: list[SegmentInfo] = []
+
+    # -- convenience -----------------------------------------------------------------------
+
+    def payloads(self) -> Iterator[bytes]:
+        """Every good record's payload, in order."""
+        for batch in self.batches():
+            yield from batch
+
+    def records(self, start: Position | None = None) -> Iterator[RawRecord]:
+        """Every good record with its position, from ``start`` (a record boundary) on."""
+        for segment, offsets, batch in self._scan(start, want_offsets=True):
+            for offset, payload in zip(offsets, batch, strict=True):
+                yield RawRecord(segment, offset, payload)
+
+    def messages(self) -> Iterator[Message]:
+        """Every good record, decoded (raises :class:`~osha.errors.WireError` on a bad one)."""
+        for batch in self.batches():
+            for payload in batch:
+                yield decode(payload)
+
+    def batches(self) -> Iterator[list[bytes]]:
+        """Payloads in lists, one list per chunk read: the fastest way through a ledger."""
+        for _segment, _offsets, batch in self._scan(None, want_offsets=False):
+            yield batch
+
+    def header(self) -> LedgerHeader | None:
+        """The ledger header record (the first record of segment 1), or None if it is not."""
+        for record in self.records():
+            msg = decode(record.payload)
+            return msg if isinstance(msg, LedgerHeader) else None
+        return None
+
+    @property
+    def closed_cleanly(self) -> bool:
+        """Whether the writer left its clean-close marker."""
+        return read_closed_marker(self.directory) is not None
+
+    # -- scanning --------------------------------------------------------------------------
+
+    def _scan(
+        self, start: Position | None, *, want_offsets: bool
+    ) -> Iterator[tuple[int, list[int], list[bytes]]]:
+        self.corruptions = []
+        self.tear = None
+        self.stopped_early = False
+        self.segments = list_segments(self.directory)
+        first = start.segment if start else 1
+        expected = 1
+        for seg in self.segments:
+            while expected < seg.number:
+                if expected >= first:
+                    self.corruptions.append(Corruption(expected, 0, "segment file is missing"))
+                    if not self.resync:
+                        self.stopped_early = True
+                        return
+                expected += 1
+            expected = seg.number + 1
+            if seg.number < first:
+                continue
+            is_last = seg is self.segments[-1]
+            offset = start.offset if start and seg.number == start.segment else 0
+            yield from self._scan_segment(seg, offset, is_last, want_offsets)
+            if self.stopped_early:
+                return
+
+    def _scan_segment(  # noqa: PLR0912 - the per-record loop stays inline for replay speed
+        self, seg: SegmentInfo, start: int, is_last: bool, want_offsets: bool
+    ) -> Iterator[tuple[int, list[int], list[bytes]]]:
+        number = seg.number
+        with seg.path.open("rb", buffering=0) as file:
+            self.end = Position(number, 0)
+            if not self._check_segment_header(file, number, is_last):
+                return
+            win = _Window(file, max(start, SEGMENT_HEADER_BYTES), self.chunk_bytes)
+            self.end = Position(number, win.base)
+            while True:
+                payloads: list[bytes] = []
+                offsets: list[int] = []
+                buf = win.buf
+                n = len(buf)
+                i = win.i
+                bad = ""
+                while n - i >= HEADER_BYTES:
+                    magic, length, crc = _unpack_from(buf, i)
+                    if magic != MAGIC:
+                        bad = f"bad magic 0x{magic:04x}"
+                        break
+                    if length > MAX_RECORD_BYTES:
+                        bad = f"impossible length {length}"
+                        break
+                    end = i + HEADER_BYTES + length
+                    if end > n:
+                        break
+                    payload = buf[i + HEADER_BYTES : end]
+                    if _crc32(payload) != crc:
+                        bad = "CRC mismatch"
+                        break
+                    payloads.append(payload)
+                    if want_offsets:
+                        offsets.append(win.base + i)
+                    i = end
+                win.i = i
+                self.end = Position(number, win.base + i)
+                if payloads:
+                    yield number, offsets, payloads
+                if bad:
+                    if not self._recover(seg, win, is_last, bad):
+                        return
+                    continue
+                need = HEADER_BYTES
+                if n - i >= HEADER_BYTES:
+                    need += _unpack_from(buf, i)[1]
+                if not win.fill(need):
+                    if len(win.buf) == win.i:
+                        return
+                    why = "record runs past the end of the segment"
+                    if not self._recover(seg, win, is_last, why, maybe_tear=True):
+                        return
+
+    def _check_segment_header(self, file: BinaryIO, number: int, is_last: bool) -> bool:
+        """Read and check a segment's file header; False if reading this segment must stop."""
+        head = file.read(SEGMENT_HEADER_BYTES)
+        if len(head) < SEGMENT_HEADER_BYTES:
+            self._tail(number, 0, len(head), is_last, "segment ends inside its file header")
+            return False
+        header = SegmentHeader.unpack(head)
+        if isinstance(header, str) or header.number != number:
+            why = header if isinstance(header, str) else f"header says segment {header.number}"
+            self.corruptions.append(Corruption(number, 0, why))
+            if not self.resync:
+                self.stopped_early = True
+                return False
+        return True
+
+    def _tail(self, number: int, offset: int, size: int, is_last: bool, why: str) -> None:
+        """An incomplete record at the end of a segment: a tear if last, else corruption."""
+        if is_last:
+            self.tear = Tear(number, offset, size)
+        else:
+            self.corruptions.append(Corruption(number, offset, why, skipped_bytes=size))
+            if not self.resync:
+                self.stopped_early = True
+
+    def _recover(
+        self, seg: SegmentInfo, win: _Window, is_last: bool, why: str, *, maybe_tear: bool = False
+    ) -> bool:
+        """After a bad or incomplete record at ``win.i``: True if reading resumes at the next
+        good record. With ``maybe_tear`` (the record runs past the end of the file) and no good
+        record after it in the last segment, it is a torn tail rather than corruption."""
+        number = seg.number
+        bad_offset = win.base + win.i
+        if is_last and not maybe_tear:
+            zeros = _zero_bytes_to_eof(seg.path, bad_offset, self.chunk_bytes)
+            if zeros is not None:
+                self.tear = Tear(number, bad_offset, zeros)
+                return False
+        if not _resync(win):
+            size = win.base + len(win.buf) - bad_offset
+            if maybe_tear and is_last:
+                self.tear = Tear(number, bad_offset, size)
+                return False
+            self.corruptions.append(Corruption(number, bad_offset, why, skipped_bytes=size))
+            self.stopped_early = not self.resync
+            return False
+        skipped = win.base + win.i - bad_offset
+        self.corruptions.append(Corruption(number, bad_offset, why, skipped))
+        if not self.resync:
+            self.stopped_early = True
+            return False
+        return True
+
+
+def _resync(win: _Window) -> bool:
+    """Move ``win.i`` past the bad byte to the next whole, valid record; False if none."""
+    win.i += 1
+    while True:
+        k = win.buf.find(_MAGIC_BYTES, win.i)
+        if k < 0:
+            # Keep the last byte: it may be the first half of a magic.
+            win.i = max(win.i, len(win.buf) - 1)
+            if not win.fill(len(win.buf) - win.i + 1):
+                return False
+            continue
+        win.i = k
+        if _valid_record_at(win):
+            return True
+        win.i += 1
+
+
+def _valid_record_at(win: _Window) -> bool:
+    """Whether a whole record with a good length and CRC starts at ``win.i``."""
+    if not win.fill(HEADER_BYTES):
+        return False
+    magic: int
+    length: int
+    crc: int
+    magic, length, crc = _unpack_from(win.buf, win.i)
+    if magic != MAGIC or length > MAX_RECORD_BYTES or not win.fill(HEADER_BYTES + length):
+        return False
+    start = win.i + HEADER_BYTES
+    return _crc32(win.buf[start : start + length]) == crc
+
+
+def _zero_bytes_to_eof(path: Path, offset: int, chunk_bytes: int) -> int | None:
+    """How many bytes follow ``offset`` if they are all zero (unwritten space), else None."""
+    size = 0
+    with path.open("rb", buffering=0) as file:
+        file.seek(offset)
+        while chunk := file.read(chunk_bytes):
+            if chunk.strip(b"\0"):
+                return None
+            size += len(chunk)
+    return size

@@ -1,0 +1,212 @@
+"""Verify a ledger, and summarise it: CRCs, segment headers, the header record, per-sender
+sequence numbers and clean close. ``osha ledger verify`` and ``osha ledger show`` print this.
+
+Sequence rule: for each sender, ``seq`` is the previous one plus 1, or 1 again, which starts a
+new incarnation (the sender was restarted). The first record of a sender must have seq 1.
+Anything else is a gap: records of that sender are missing or out of order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from osha.errors import EXIT_FAILED, EXIT_OK, WireError
+from osha.ledger.reader import Corruption, LedgerReader, Position, Tear
+from osha.ledger.segment import read_closed_marker
+from osha.messages import LedgerHeader, Message, RunStopped
+from osha.wire import decode
+
+__all__ = ["MAX_LISTED", "SeqGap", "VerifyReport", "verify"]
+
+MAX_LISTED = 10  # problems of each kind listed in full; the rest are counted
+
+
+@dataclass(frozen=True, slots=True)
+class SeqGap:
+    """A sender's sequence number jumped: ``expected`` was due, ``got`` arrived."""
+
+    sender: str
+    expected: int
+    got: int
+    position: Position
+
+    def __str__(self) -> str:
+        return f"sequence gap for {self.sender!r} at {self.position}: expected {self.expected}" + (
+            f", got {self.got}"
+        )
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """Everything ``verify`` found. :meth:`exit_code` turns it into a verdict."""
+
+    directory: Path
+    segments: int = 0
+    records: int = 0
+    header: LedgerHeader | None = None
+    header_problem: str = ""
+    by_tag: Counter[str] = field(default_factory=Counter)
+    by_sender: Counter[str] = field(default_factory=Counter)
+    restarts: Counter[str] = field(default_factory=Counter)
+    gaps: list[SeqGap] = field(default_factory=list)
+    gap_count: int = 0
+    undecodable: list[str] = field(default_factory=list)
+    undecodable_count: int = 0
+    corruptions: list[Corruption] = field(default_factory=list)
+    stopped_early: bool = False
+    tear: Tear | None = None
+    first_wall_s: float | None = None
+    last_wall_s: float | None = None
+    closed_marker: bool = False
+    marker_records: int | None = None
+    run_stopped: RunStopped | None = None
+
+    @property
+    def closed_cleanly(self) -> bool:
+        """The writer closed the ledger and the run recorded its end."""
+        return self.closed_marker and self.run_stopped is not None
+
+    @property
+    def problems(self) -> int:
+        """Corrupt records, undecodable records, sequence gaps and header problems."""
+        return (
+            len(self.corruptions)
+            + self.undecodable_count
+            + self.gap_count
+            + (1 if self.header_problem else 0)
+        )
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """0 when clean; 1 on any problem, and with ``strict`` also on a tear or unclean end."""
+        if self.problems:
+            return EXIT_FAILED
+        if strict and (self.tear is not None or not self.closed_cleanly):
+            return EXIT_FAILED
+        return EXIT_OK
+
+    def render(self, *, strict: bool = False, counts: bool = True) -> str:
+        """One screen: verdict, problems, then counts by tag and sender."""
+        lines = [f"ledger {self.directory}: {self.records} records in {self.segments} segments"]
+        if self.header is not None:
+            h = self.header
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.started_wall_s))
+            lines.append(
+                f"  run {h.run_id} on {h.host}, osha {h.osha_version}, schema "
+                f"{h.schema_version}, seed {h.seed}, started {started}"
+            )
+        if self.first_wall_s is not None and self.last_wall_s is not None:
+            lines.append(f"  time span {self.last_wall_s - self.first_wall_s:.3f} s")
+        lines.append(f"  closed cleanly: {self._close_text()}")
+        lines.extend(f"  ERROR {c}" for c in self.corruptions[:MAX_LISTED])
+        if self.stopped_early:
+            lines.append("  reading stopped at the first corruption (--resync reads past it)")
+        if self.header_problem:
+            lines.append(f"  ERROR {self.header_problem}")
+        lines.extend(f"  ERROR {g}" for g in self.gaps)
+        if self.gap_count > len(self.gaps):
+            lines.append(f"  ... {self.gap_count - len(self.gaps)} more sequence gaps")
+        lines.extend(f"  ERROR {u}" for u in self.undecodable)
+        if self.undecodable_count > len(self.undecodable):
+            lines.append(f"  ... {self.undecodable_count - len(self.undecodable)} more")
+        if self.tear is not None:
+            lines.append(f"  WARNING {self.tear}")
+        if counts:
+            lines.append("  by tag:    " + _counts(self.by_tag))
+            lines.append("  by sender: " + _counts(self.by_sender))
+            if self.restarts:
+                lines.append("  restarts (new incarnations): " + _counts(self.restarts))
+        verdict = self.exit_code(strict=strict)
+        if verdict == EXIT_OK:
+            clean = self.tear is None and self.closed_cleanly
+            lines.append("OK" if clean else "OK (with warnings)")
+        else:
+            lines.append(
+                f"FAILED: {self.problems} problem(s)"
+                + ("" if self.problems else " (--strict: torn tail or unclean close)")
+            )
+        return "\n".join(lines)
+
+    def _close_text(self) -> str:
+        if self.closed_cleanly:
+            return "yes"
+        if self.closed_marker:
+            return "no: the ledger was closed but no run.stopped record was written"
+        if self.run_stopped is not None:
+            return "no: run.stopped is recorded but the writer never closed (killed while closing)"
+        return "no: no clean-close marker (the run crashed or was killed)"
+
+
+def _counts(counter: Counter[str], limit: int = 12) -> str:
+    items = counter.most_common()
+    text = ", ".join(f"{k}={v}" for k, v in items[:limit])
+    return text + (f", ... ({len(items) - limit} more)" if len(items) > limit else "") or "-"
+
+
+def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
+    """Read the whole ledger once and check it. Memory is bounded by the number of senders."""
+    reader = LedgerReader(directory, resync=resync)
+    report = VerifyReport(directory=reader.directory)
+    last_seq: dict[str, int] = {}
+    first = True
+    for rec in reader.records():
+        try:
+            msg = decode(rec.payload)
+        except WireError as exc:
+            report.undecodable_count += 1
+            if len(report.undecodable) < MAX_LISTED:
+                report.undecodable.append(f"undecodable record at {Position(*rec[:2])}: {exc}")
+            continue
+        if first:
+            first = False
+            _check_header(report, msg, Position(rec.segment, rec.offset))
+        _count(report, msg, Position(rec.segment, rec.offset), last_seq)
+    if first and not reader.corruptions:
+        report.header_problem = "the ledger holds no records: the header record is missing"
+    report.records = sum(report.by_tag.values()) + report.undecodable_count
+    report.segments = len(reader.segments)
+    report.corruptions = reader.corruptions
+    report.stopped_early = reader.stopped_early
+    report.tear = reader.tear
+    marker = read_closed_marker(reader.directory)
+    report.closed_marker = marker is not None
+    report.marker_records = marker.records if marker else None
+    if marker is not None and marker.records != report.records and not report.problems:
+        report.header_problem = (
+            f"closed.json says {marker.records} records were written, {report.records} were read"
+        )
+    return report
+
+
+def _check_header(report: VerifyReport, msg: Message, position: Position) -> None:
+    if isinstance(msg, LedgerHeader) and position.segment == 1:
+        report.header = msg
+    else:
+        report.header_problem = f"the first record is {msg.TAG!r}, not 'ledger.header' ({position})"
+
+
+def _count(
+    report: VerifyReport, msg: Message, position: Position, last_seq: dict[str, int]
+) -> None:
+    sender = msg.sender
+    report.by_tag[msg.TAG] += 1
+    report.by_sender[sender] += 1
+    wall_s = msg.wall_s
+    if report.first_wall_s is None or wall_s < report.first_wall_s:
+        report.first_wall_s = wall_s
+    if report.last_wall_s is None or wall_s > report.last_wall_s:
+        report.last_wall_s = wall_s
+    previous = last_seq.get(sender, 0)
+    seq = msg.seq
+    if seq != previous + 1:
+        if seq == 1:
+            report.restarts[sender] += 1
+        else:
+            report.gap_count += 1
+            if len(report.gaps) < MAX_LISTED:
+                report.gaps.append(SeqGap(sender, previous + 1, seq, position))
+    last_seq[sender] = seq
+    if isinstance(msg, RunStopped):
+        report.run_stopped = msg

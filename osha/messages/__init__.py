@@ -1,0 +1,62 @@
+"""Typed, frozen messages with dotted tags: everything actors say to each other and to the ledger.
+
+Every message carries the same envelope:
+
+- ``sender``: who said it (``"supervisor"``, or a child id such as ``"tick-1"``);
+- ``seq``: the sender's sequence number, from 1 for each incarnation of the sender;
+- ``mono_s``: the sender host's monotonic clock, for durations;
+- ``wall_s``: the wall clock, for humans and for aligning hosts.
+
+A message class is declared once, with ``@message("dotted.tag")``, and the codec in
+:mod:`osha.wire` maps the tag to the class. Fields may only use the types the codec can check:
+``str``, ``int``, ``float``, ``bool``, ``bytes``, ``None`` unions, ``Literal[...]`` of strings,
+``tuple[X, ...]`` and ``dict[str, Any]`` (plain data only).
+
+Plugins build messages through their context (``ctx.emit(Sample, target=..., ...)``), which
+fills in the envelope. Positional construction follows the field order; prefer keywords.
+"""
+
+from __future__ import annotations
+
+from osha.messages._base import Message, MessageSpec, message, registry, spec_of
+from osha.messages.actor import (
+    ActorCrashed,
+    ActorFailed,
+    ActorHeartbeat,
+    ActorHello,
+    ActorReady,
+    ActorRestarting,
+    ActorStarted,
+    ActorStop,
+    ActorStopped,
+    SupervisorEscalated,
+)
+from osha.messages.monitor import Sample, StateChange
+from osha.messages.run import LedgerHeader, RunStarted, RunStopped
+from osha.messages.testing import TestCrash, TestFlood, TestHang
+
+__all__ = [
+    "ActorCrashed",
+    "ActorFailed",
+    "ActorHeartbeat",
+    "ActorHello",
+    "ActorReady",
+    "ActorRestarting",
+    "ActorStarted",
+    "ActorStop",
+    "ActorStopped",
+    "LedgerHeader",
+    "Message",
+    "MessageSpec",
+    "RunStarted",
+    "RunStopped",
+    "Sample",
+    "StateChange",
+    "SupervisorEscalated",
+    "TestCrash",
+    "TestFlood",
+    "TestHang",
+    "message",
+    "registry",
+    "spec_of",
+]

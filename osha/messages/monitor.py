@@ -1,0 +1,74 @@
+"""What monitors report: per-interval summaries, state changes, metrics and boots of targets.
+
+Targets are named the same way everywhere: ``service@node`` (also ``container@node`` and
+``agent@node``), ``endpoint:compute`` (a catalog service type), ``node:ctl-1`` (reachability),
+``vm:<name-or-address>``.
+
+Times inside messages are on the *sender's* monotonic clock, like the envelope's ``mono_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from osha.messages._base import Message, message
+
+__all__ = ["HostBoot", "Metric", "Sample", "State", "StateChange"]
+
+State = Literal["up", "down", "unknown", "unreachable"]
+
+
+@message("monitor.sample")
+@dataclass(frozen=True, slots=True)
+class Sample(Message):
+    """A summary of one target's observations over one reporting interval."""
+
+    target: str
+    count: int
+    failures: int
+    latency_min_s: float | None = None
+    latency_median_s: float | None = None
+    latency_max_s: float | None = None
+
+
+@message("monitor.state")
+@dataclass(frozen=True, slots=True)
+class StateChange(Message):
+    """A target changed state. The true transition lies between ``last_good_mono_s`` (the last
+    observation in the old state) and ``first_bad_mono_s`` (the first in the new one)."""
+
+    target: str
+    state: State
+    previous: State
+    last_good_mono_s: float | None
+    first_bad_mono_s: float
+    evidence: str = ""
+
+
+@message("monitor.metric")
+@dataclass(frozen=True, slots=True)
+class Metric(Message):
+    """A summary of one numeric series of a target over one reporting interval, e.g. a
+    Nagios plugin's performance data ``time=0.002s``: ``name="time"``, ``unit="s"``."""
+
+    target: str
+    name: str
+    unit: str
+    count: int
+    last: float
+    min: float
+    median: float
+    max: float
+
+
+@message("host.boot")
+@dataclass(frozen=True, slots=True)
+class HostBoot(Message):
+    """A node's boot id, seen first or changed (a reboot). ``previous`` is empty the first
+    time the monitor sees the node."""
+
+    target: str  # "node:cmp-1"
+    boot_id: str
+    previous: str = ""
+    observed_mono_s: float = 0.0

@@ -1,0 +1,169 @@
+"""The plugin API: what a monitor, disruptor or runner implements, and what it is given.
+
+A plugin is a small class with a typed config and a clear lifecycle. It runs inside its own
+OS process, wrapped by a pykka actor (see :mod:`osha.actorhost`)::
+
+    class TickerMonitor(Monitor[TickerConfig]):
+        '''Emits one sample per interval.
+
+        Profile:  [[monitors]]  id = "tick"  plugin = "ticker"  interval_s = 0.5
+        '''
+        config_type = TickerConfig
+
+        def setup(self) -> None: ...           # connect; raise PluginError if impossible
+        def check(self) -> list[Finding]: ...  # pre-flight health gate
+        def poll(self) -> None: ...            # called every interval_s; emits via self.ctx
+        def teardown(self) -> None: ...
+
+A monitor that *sees* an outage reports it (``failures``, ``monitor.state``). A plugin that
+*cannot run* raises: the child reports the error, exits, and the supervisor records the crash
+and restarts it as its child spec says.
+
+Register a plugin as an entry point in the group of its kind, with a kebab-case name::
+
+    [project.entry-points."osha.monitors"]
+    ticker = "actors.testing.ticker:TickerMonitor"
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+
+from osha.messages import Message
+
+__all__ = [
+    "Disruptor",
+    "EmptyConfig",
+    "Finding",
+    "Kind",
+    "Monitor",
+    "MonitorConfig",
+    "Plugin",
+    "PluginContext",
+    "Runner",
+]
+
+Kind = Literal["monitor", "disruptor", "runner"]
+
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One result of a pre-flight check. ``ok=False`` blocks the campaign's health gate."""
+
+    target: str
+    ok: bool
+    message: str
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyConfig:
+    """A plugin that takes no settings."""
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """Settings every monitor has. A monitor's own config subclasses this."""
+
+    interval_s: float = 1.0
+
+
+class Emit(Protocol):
+    def __call__(self, cls: type[M], /, **fields: Any) -> M: ...
+
+
+class PluginContext:
+    """What the host gives a plugin: its identity, the seed, a way to speak, and a stop flag.
+
+    ``emit(cls, **fields)`` builds a message with the envelope filled in (sender, seq, clocks),
+    queues it for the ledger, and returns it. It is thread-safe.
+    """
+
+    def __init__(
+        self,
+        *,
+        actor_id: str,
+        seed: int,
+        emit: Emit,
+        stopping: threading.Event,
+        log: logging.Logger | None = None,
+    ) -> None:
+        self.actor_id = actor_id
+        self.seed = seed
+        self.emit = emit
+        self.stopping = stopping
+        self.log = log or logging.getLogger(f"osha.actor.{actor_id}")
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s``; True if the actor is being stopped. Use instead of sleep."""
+        return self.stopping.wait(timeout_s)
+
+
+C = TypeVar("C")
+
+
+class Plugin(Generic[C]):
+    """Base of every plugin. Subclasses set ``config_type`` and a docstring with an example."""
+
+    kind: ClassVar[Kind]
+    config_type: ClassVar[type[Any]] = EmptyConfig
+    #: control messages this plugin accepts, tag → handler name is not used: override
+    #: :meth:`on_command` and match on the message type instead.
+
+    def __init__(self, config: C, ctx: PluginContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    def setup(self) -> None:
+        """Acquire connections and resources. Raise :class:`~osha.errors.PluginError` if the
+        plugin cannot run."""
+
+    def check(self) -> list[Finding]:
+        """Pre-flight: is the target healthy and reachable? Used by the campaign's health gate."""
+        return []
+
+    def teardown(self) -> None:
+        """Release what ``setup`` acquired. Called once, also after a failure."""
+
+    def on_command(self, command: Message) -> None:
+        """Handle a control message sent to this actor. The default refuses every command."""
+        raise NotImplementedError(f"{type(self).__name__} accepts no command {command.TAG!r}")
+
+
+class Monitor(Plugin[C]):
+    """Watches targets. ``poll`` is called every ``config.interval_s`` seconds."""
+
+    kind: ClassVar[Kind] = "monitor"
+
+    def poll(self) -> None:
+        """Observe once and emit samples and state changes through ``self.ctx.emit``."""
+        raise NotImplementedError
+
+
+class Runner(Plugin[C]):
+    """Runs load (e.g. a Rally task) until it is done or ``ctx.stopping`` is set."""
+
+    kind: ClassVar[Kind] = "runner"
+
+    def run(self) -> None:
+        """Run, emitting progress; return when finished or when ``self.ctx.stopping`` is set."""
+        raise NotImplementedError
+
+
+class Disruptor(Plugin[C]):
+    """Injects faults and reverts them. Schedules and fault leases come with the disruptors."""
+
+    kind: ClassVar[Kind] = "disruptor"
+
+    def run(self) -> None:
+        """Drive the disruptor's schedule until done or stopped. The default waits to be stopped."""
+        self.ctx.stopping.wait()
+
+
+PluginFactory = Callable[[Any, PluginContext], Plugin[Any]]

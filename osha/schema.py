@@ -1,0 +1,199 @@
+"""Typed configs from TOML tables: check every key and type, collect every problem.
+
+A plugin declares its settings as a frozen dataclass; :func:`build` turns a TOML table into
+that dataclass or into a list of :class:`~osha.errors.Problem`, each naming the file, the
+dotted key, what is wrong and a hint. Nothing stops at the first problem.
+
+Supported field types: ``str``, ``int``, ``float`` (an int is accepted), ``bool``, ``None``
+unions, ``Literal`` of strings, ``Enum`` (by value), ``tuple[X, ...]`` / ``list[X]`` (stored as
+tuples), ``dict[str, X]`` and nested dataclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
+
+from osha.errors import Problem
+
+__all__ = ["build", "describe_type", "example_value"]
+
+T = TypeVar("T")
+
+_MISSING = dataclasses.MISSING
+
+
+def describe_type(tp: Any) -> str:
+    """A short human name for a type, as a profile author would write it."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in typing.get_args(tp))
+    if origin is Literal:
+        return " | ".join(repr(v) for v in typing.get_args(tp))
+    if origin in (tuple, list):
+        return f"list of {describe_type(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"table of {describe_type(typing.get_args(tp)[1])}"
+    if tp is type(None):
+        return "nothing"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return " | ".join(repr(m.value) for m in tp)
+    if dataclasses.is_dataclass(tp):
+        return "table"
+    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def example_value(tp: Any) -> str:
+    """A TOML snippet of the right type, for hints."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(tp) if a is not type(None)]
+        return example_value(arms[0]) if arms else '""'
+    if origin is Literal:
+        return repr(typing.get_args(tp)[0]).replace("'", '"')
+    if origin in (tuple, list):
+        return f"[{example_value(typing.get_args(tp)[0])}]"
+    if origin is dict:
+        return f"{{ key = {example_value(typing.get_args(tp)[1])} }}"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return f'"{next(iter(tp)).value}"'
+    return {str: '"text"', int: "1", float: "1.0", bool: "true"}.get(tp, "{ }")
+
+
+class _Checker:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, text: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.file, key, text, hint))
+
+    def value(self, tp: Any, value: Any, key: str) -> Any:  # noqa: PLR0912 - one branch per supported type
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            arms = typing.get_args(tp)
+            for arm in arms:
+                if _matches(arm, value):
+                    return self.value(arm, value, key)
+            return self._wrong(tp, value, key)
+        if origin is Literal:
+            choices = typing.get_args(tp)
+            if value in choices:
+                return value
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {describe_type(tp)}"
+            self.problem(key, f"{value!r} is not one of {describe_type(tp)}", hint)
+            return None
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            for member in tp:
+                if member.value == value:
+                    return member
+            values = [str(m.value) for m in tp]
+            close = difflib.get_close_matches(str(value), values, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {describe_type(tp)}"
+            self.problem(key, f"{value!r} is not one of {describe_type(tp)}", hint)
+            return None
+        if origin in (tuple, list):
+            if not isinstance(value, list | tuple):
+                return self._wrong(tp, value, key)
+            item_tp = typing.get_args(tp)[0]
+            return tuple(self.value(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
+        if origin is dict:
+            if not isinstance(value, Mapping):
+                return self._wrong(tp, value, key)
+            item_tp = typing.get_args(tp)[1]
+            return {str(k): self.value(item_tp, v, f"{key}.{k}") for k, v in value.items()}
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            if not isinstance(value, Mapping):
+                return self._wrong(tp, value, key)
+            return self.dataclass(tp, value, key)
+        if _matches(tp, value):
+            return float(value) if tp is float else value
+        return self._wrong(tp, value, key)
+
+    def _wrong(self, tp: Any, value: Any, key: str) -> None:
+        self.problem(
+            key,
+            f"expected {describe_type(tp)}, got {_toml_type(value)} {value!r:.40}",
+            f"write it like {key.rsplit('.', 1)[-1]} = {example_value(tp)}",
+        )
+
+    def dataclass(self, cls: type[T], data: Mapping[str, Any], prefix: str) -> T:
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            key = f"{prefix}.{name}" if prefix else name
+            if name not in fields:
+                close = difflib.get_close_matches(name, list(fields), n=1)
+                known = ", ".join(sorted(fields)) or "no settings"
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {known}"
+                self.problem(key, "unknown key", hint)
+                continue
+            values[name] = self.value(hints[name], value, key)
+        for name, f in fields.items():
+            if name not in data and f.default is _MISSING and f.default_factory is _MISSING:
+                key = f"{prefix}.{name}" if prefix else name
+                self.problem(
+                    key,
+                    "missing required key",
+                    f"add {name} = {example_value(hints[name])}",
+                )
+        if any(p.key.startswith(prefix) for p in self.problems) and prefix:
+            return None  # type: ignore[return-value]
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            self.problem(prefix or "(top level)", str(exc))
+            return None  # type: ignore[return-value]
+
+
+def _matches(tp: Any, value: Any) -> bool:
+    """Whether a value's shape fits a type well enough to check it against that type."""
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return value is None
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin in (tuple, list):
+        return isinstance(value, list | tuple)
+    if origin is dict or dataclasses.is_dataclass(tp):
+        return isinstance(value, Mapping)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return any(m.value == value for m in tp)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return False
+
+
+def _toml_type(value: Any) -> str:
+    return {
+        bool: "true/false",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "table",
+    }.get(type(value), type(value).__name__)
+
+
+def build(
+    cls: type[T], data: Mapping[str, Any], *, file: str, key: str = ""
+) -> tuple[T | None, list[Problem]]:
+    """Build ``cls`` from ``data``; return it (or None) and every problem found."""
+    checker = _Checker(file)
+    result = checker.dataclass(cls, data, key)
+    if checker.problems:
+        return None, checker.problems
+    return result, []

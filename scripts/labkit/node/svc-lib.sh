@@ -1,0 +1,44 @@
+# shellcheck shell=bash
+# Helpers for the runit run scripts of lab services (sourced by them, inside a node).
+# A run script waits for what its service needs, as systemd's After=/Requires= would,
+# with every wait bounded; on a timeout it exits and runit tries again.
+
+# svc_gate STAGE: wait until `scripts/lab up` has opened STAGE (db, catalog) once.
+svc_gate() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ -e "$LAB_DIR/state/$1-ready" ] && return 0
+        sleep 1
+    done
+    echo "$(date +%T) gate '$1' still closed after 600 s; exiting for runit to retry"
+    exit 1
+}
+
+# svc_wait_tcp HOST PORT [TIMEOUT_S]
+svc_wait_tcp() {
+    local i n=$((${3:-120} * 4))
+    for ((i = 0; i < n; i++)); do
+        (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
+        sleep 0.25
+    done
+    echo "$(date +%T) $1:$2 not reachable after ${3:-120} s; exiting for runit to retry"
+    exit 1
+}
+
+# svc_wait_consumer QUEUE: wait until QUEUE has a consumer. Neutron agents that start before
+# neutron-rpc-server consumes q-plugin lose their first RPC call and stall for 60 s + backoff.
+svc_wait_consumer() {
+    local i
+    for ((i = 0; i < 60; i++)); do
+        "$LAB_DIR/etc/rabbitmq/rabbitmqctl" -q list_queues name consumers 2>/dev/null |
+            awk -v q="$1" '$1 == q && $2 > 0 {f = 1} END {exit !f}' && return 0
+        sleep 2
+    done
+    echo "$(date +%T) queue $1 has no consumer after 120 s; exiting for runit to retry"
+    exit 1
+}
+
+# svc_started NAME: the ground-truth "start" event, written by the process about to exec.
+svc_started() {
+    echo "$(date +%s.%N) start $1 pid=$$" >>"$EVENTS"
+}

@@ -1,0 +1,245 @@
+"""Fixtures and helpers for the lab tier: tests against the real lab OpenStack.
+
+The session brings the lab up once (`scripts/lab up`, which reuses a lab that is already
+up) and every test leaves it healthy again (`scripts/lab reset`). If the lab cannot come
+up, every lab test fails loudly; nothing is skipped. `test_down.py` runs last, because it
+takes the lab down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_SCRIPT = REPO / "scripts" / "lab"
+LAB_DIR = Path(os.environ.get("OSHA_LAB_DIR", "/var/lib/osha-lab"))
+UP_TIMEOUT_S = 1500  # a fresh machine installs packages and venvs first
+RESET_TIMEOUT_S = 360
+
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T | None], timeout_s: float, interval_s: float = 0.5, what: str = ""
+) -> T:
+    """Poll ``predicate`` until it returns a truthy value; return that value.
+
+    Bounded both in time and in the number of polls. An exception from the predicate
+    counts as "not yet" (the thing polled may be rebooting) and is reported on timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    last_error: BaseException | None = None
+    for _ in range(int(timeout_s / interval_s) + 2):
+        try:
+            value = predicate()
+        except Exception as exc:  # noqa: BLE001 - "not yet"; the last one is reported below
+            last_error, value = exc, None
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval_s)
+    raise AssertionError(
+        f"timed out after {timeout_s:.0f}s waiting for {what or predicate!r}"
+        + (f" (last error: {last_error!r})" if last_error else "")
+    )
+
+
+def holds_for(predicate: Callable[[], bool], duration_s: float, interval_s: float = 1.0) -> bool:
+    """True if ``predicate`` stays true at every poll for ``duration_s``."""
+    deadline = time.monotonic() + duration_s
+    for _ in range(int(duration_s / interval_s) + 2):
+        if not predicate():
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(interval_s)
+    return True
+
+
+def run_lab(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LAB_SCRIPT), *args], capture_output=True, text=True, timeout=timeout_s, check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of a node's ground-truth events file."""
+
+    time_s: float
+    kind: str  # boot, halt, power-on, power-off, start, exit
+    name: str  # service or node
+    fields: dict[str, str]
+
+
+class Lab:
+    """The lab as lab.json describes it, with small clients for tests."""
+
+    def __init__(self, desc: dict[str, Any]) -> None:
+        self.desc = desc
+        self.nodes: dict[str, dict[str, Any]] = desc["nodes"]
+        self.settings: dict[str, int] = desc["settings"]
+
+    # -- SSH -------------------------------------------------------------------------
+    def ssh(self, node: str, timeout_s: float = 5.0) -> Any:
+        """A paramiko client to ``node``, verifying its host key, with TCP_NODELAY.
+
+        paramiko leaves Nagle on, and delayed ACKs then add ~40 ms to every command.
+        """
+        import paramiko
+
+        address = self.nodes[node]["address"]
+        sock = socket.create_connection((address, 22), timeout=timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = paramiko.SSHClient()
+        client.load_host_keys(self.desc["ssh"]["known_hosts"])
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(
+            address, username=self.desc["ssh"]["user"], key_filename=self.desc["ssh"]["private_key"],
+            sock=sock, timeout=timeout_s, allow_agent=False, look_for_keys=False,
+        )
+        return client
+
+    def run(self, node: str, command: str, timeout_s: float = 30.0) -> tuple[int, str]:
+        """Run ``command`` on ``node`` over SSH; return (exit status, stdout + stderr)."""
+        client = self.ssh(node)
+        try:
+            _, stdout, stderr = client.exec_command(command, timeout=timeout_s)
+            out = stdout.read().decode() + stderr.read().decode()
+            return stdout.channel.recv_exit_status(), out
+        finally:
+            client.close()
+
+    def check(self, node: str, command: str, timeout_s: float = 30.0) -> str:
+        rc, out = self.run(node, command, timeout_s)
+        assert rc == 0, f"{command!r} on {node} exited {rc}: {out}"
+        return out
+
+    def boot_id(self, node: str) -> str:
+        return self.check(node, "cat /proc/sys/kernel/random/boot_id").strip()
+
+    def service_pid(self, node: str, service: str) -> int | None:
+        """The pid (in the node) of a runit service, None when it is not running."""
+        out = self.check(node, f"sv status {self.nodes[node]['service_dir']}/{service}")
+        if not out.startswith("run:"):
+            return None
+        return int(out.split("(pid ")[1].split(")")[0])
+
+    def events(self, node: str) -> list[Event]:
+        """The node's ground-truth lifecycle events, read from outside the node."""
+        events = []
+        for line in Path(self.nodes[node]["events"]).read_text().splitlines():
+            parts = line.split()
+            fields = dict(p.split("=", 1) for p in parts[3:] if "=" in p)
+            events.append(Event(float(parts[0]), parts[1], parts[2], fields))
+        return events
+
+    # -- OpenStack -------------------------------------------------------------------
+    def cloud(self) -> Any:
+        import openstack
+
+        os.environ["OS_CLIENT_CONFIG_FILE"] = self.desc["clouds_yaml"]
+        return openstack.connect(cloud=self.desc["cloud"])
+
+    def service_state(self, binary: str, host: str) -> str | None:
+        """'up' or 'down' as nova's service list says, None when it lists no such service."""
+        for service in self.cloud().compute.services():
+            if service.binary == binary and service.host == host:
+                return str(service.state)
+        return None
+
+    def boot_server(self, name: str, timeout_s: float = 120.0) -> Any:
+        """Boot a server to ACTIVE and return it (the caller deletes it)."""
+        c = self.cloud()
+        server = c.compute.create_server(
+            name=name, image_id=c.image.find_image("tiny").id,
+            flavor_id=c.compute.find_flavor("m1.tiny").id,
+            networks=[{"uuid": c.network.find_network("shared-net").id}],
+        )
+        return c.compute.wait_for_server(server, wait=int(timeout_s), interval=1)
+
+    def delete_server(self, server: Any) -> None:
+        c = self.cloud()
+        c.compute.delete_server(server)
+        c.compute.wait_for_delete(server, wait=120, interval=1)
+
+    # -- containers and out-of-band power ----------------------------------------------
+    def docker(self, node: str) -> Any:
+        """A docker SDK client for ``node`` over ``ssh://``, as an operator's tool connects.
+
+        The SDK reads ~/.ssh/config and ~/.ssh/known_hosts, so HOME points at the lab's
+        client home while it connects.
+        """
+        import docker
+
+        home = os.environ.get("HOME")
+        os.environ["HOME"] = str(LAB_DIR / "client-home")
+        try:
+            return docker.DockerClient(base_url=self.nodes[node]["docker_url"], timeout=30)
+        finally:
+            if home is None:
+                del os.environ["HOME"]
+            else:
+                os.environ["HOME"] = home
+
+    def bmc(self, node: str) -> Any:
+        """A pyghmi IPMI client for the node's emulated BMC (one session per call)."""
+        from pyghmi.ipmi import command
+
+        bmc = self.nodes[node]["bmc"]
+        return command.Command(
+            bmc=bmc["host"], port=bmc["port"], userid=bmc["user"], password=bmc["password"]
+        )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run test_down.py last: it takes the shared lab down."""
+    items.sort(key=lambda item: item.path.name == "test_down.py")
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    """The lab, brought up once per session (or reused when it is already up)."""
+    started = time.monotonic()
+    try:
+        result = run_lab("up", timeout_s=UP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"scripts/lab up did not finish within {UP_TIMEOUT_S}s", pytrace=False)
+    if result.returncode != 0:
+        pytest.fail(
+            f"scripts/lab up failed (rc={result.returncode}) after {time.monotonic() - started:.0f}s:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return Lab(json.loads((LAB_DIR / "lab.json").read_text()))
+
+
+@pytest.fixture
+def healthy_lab(lab: Lab) -> Iterator[Lab]:
+    """The lab for one test; afterwards every node is on and every service running again."""
+    yield lab
+    result = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
+    assert result.returncode == 0, f"scripts/lab reset failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture
+def server_cleanup(lab: Lab) -> Iterator[list[Any]]:
+    """Servers appended to this list are deleted after the test, whatever happened."""
+    servers: list[Any] = []
+    yield servers
+    for server in servers:
+        with contextlib.suppress(Exception):  # best effort: the server may be gone already
+            lab.delete_server(server)

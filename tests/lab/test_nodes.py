@@ -1,0 +1,103 @@
+"""Lab nodes behave like hardware: runit restarts, systemctl, reboot, out-of-band power."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from conftest import Lab, holds_for, run_lab, wait_for
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.mark.timeout(60)
+def test_nodes_reach_only_the_lab_subnet(healthy_lab: Lab) -> None:
+    for node in healthy_lab.nodes:
+        routes = healthy_lab.check(node, "ip route show; ip -6 route show")
+        assert "default" not in routes, f"{node} has a default route: {routes}"
+
+
+@pytest.mark.timeout(60)
+def test_systemctl_stop_start_is_active(healthy_lab: Lab) -> None:
+    lab = healthy_lab
+    assert lab.run("ctl-2", "systemctl is-active nova-conductor") == (0, "active\n")
+    lab.check("ctl-2", "systemctl stop nova-conductor")
+    assert lab.run("ctl-2", "systemctl is-active nova-conductor") == (3, "inactive\n")
+    lab.check("ctl-2", "systemctl start nova-conductor.service")
+    assert lab.run("ctl-2", "systemctl is-active nova-conductor") == (0, "active\n")
+    assert lab.run("ctl-2", "systemctl is-active no-such-thing")[0] == 4
+
+
+@pytest.mark.timeout(60)
+def test_kill_9_of_a_service_is_restarted_by_runit(healthy_lab: Lab) -> None:
+    lab = healthy_lab
+    old_pid = lab.service_pid("ctl-2", "nova-scheduler")
+    assert old_pid
+    lab.check("ctl-2", f"kill -9 {old_pid}")
+    new_pid = wait_for(
+        lambda: (p := lab.service_pid("ctl-2", "nova-scheduler")) != old_pid and p,
+        timeout_s=15, what="runit to restart nova-scheduler on ctl-2",
+    )
+    events = lab.events("ctl-2")
+    exits = [e for e in events if e.kind == "exit" and e.name == "nova-scheduler"]
+    assert exits[-1].fields == {"code": "-1", "signal": "9"}
+    starts = [e for e in events if e.kind == "start" and e.name == "nova-scheduler"]
+    assert starts[-1].fields["pid"] == str(new_pid)
+    assert starts[-1].time_s > exits[-1].time_s
+
+
+@pytest.mark.timeout(120)
+def test_reboot_over_ssh_restarts_only_that_node(healthy_lab: Lab) -> None:
+    lab = healthy_lab
+    before = lab.boot_id("cmp-1")
+    other = lab.boot_id("cmp-2")
+    client = lab.ssh("cmp-1")
+    _, stdout, _ = client.exec_command("reboot")
+    assert stdout.channel.recv_exit_status() == -1  # the session dropped: no exit status
+    client.close()
+    after = wait_for(lambda: lab.boot_id("cmp-1") != before and lab.boot_id("cmp-1"),
+                     timeout_s=30, what="cmp-1 to come back with a new boot id")
+    assert after != before
+    assert lab.boot_id("cmp-2") == other
+    boot_time = max(e.time_s for e in lab.events("cmp-1") if e.kind == "boot")
+    wait_for(lambda: any(e.kind == "start" and e.name == "nova-compute" and e.time_s > boot_time
+                         for e in lab.events("cmp-1")), timeout_s=30, what="nova-compute to start")
+    wait_for(lambda: lab.service_state("nova-compute", "cmp-1") == "up", timeout_s=60,
+             what="nova-compute@cmp-1 up after the reboot")
+
+
+def _ssh_port_answers(address: str) -> bool:
+    try:
+        socket.create_connection((address, 22), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(150)
+def test_bmc_power_off_keeps_the_node_down_until_power_on(healthy_lab: Lab) -> None:
+    lab = healthy_lab
+    address = lab.nodes["cmp-2"]["address"]
+    bmc = lab.bmc("cmp-2")
+    assert bmc.get_power()["powerstate"] == "on"
+    bmc.set_power("off")
+    assert bmc.get_power()["powerstate"] == "off"
+    down_s = lab.settings["service_down_time_s"] + 10
+    wait_for(lambda: lab.service_state("nova-compute", "cmp-2") == "down", timeout_s=down_s,
+             what="nova-compute@cmp-2 down after power-off")
+    assert not _ssh_port_answers(address)  # the link is down: connections time out
+    assert holds_for(lambda: lab.service_state("nova-compute", "cmp-2") == "down", duration_s=8)
+    bmc.set_power("on")
+    wait_for(lambda: lab.service_state("nova-compute", "cmp-2") == "up", timeout_s=90,
+             what="nova-compute@cmp-2 (a container) up after power-on")
+    assert lab.check("cmp-2", "docker inspect -f '{{.State.Running}}' nova_compute").strip() == "true"
+
+
+@pytest.mark.timeout(60)
+def test_lab_power_command_uses_the_bmc(healthy_lab: Lab) -> None:
+    result = run_lab("power", "cmp-1", "status", timeout_s=30)
+    assert result.returncode == 0, result.stderr
+    assert "Chassis Power is on" in result.stdout
+    bad = run_lab("power", "no-such-node", "status", timeout_s=30)
+    assert bad.returncode != 0
+    assert "unknown node" in bad.stderr

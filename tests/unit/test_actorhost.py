@@ -1,0 +1,171 @@
+"""The child host: record batching, the boot handshake, EOF and stop behaviour."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from osha.actorhost import EXIT_CLEAN, EXIT_PARENT_GONE, Outbox, pack_records, unpack_records
+from osha.errors import WireError
+from osha.messages import ActorHeartbeat, ActorHello, ActorReady, ActorStop, Message, Sample
+from osha.messages.actor import ActorBoot
+from osha.record import frame_records
+from osha.supervisor import ChildSpec, Supervisor
+from osha.testing import MemorySink, split_framed, wait_for
+from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_records_frame_round_trip() -> None:
+    records = [b"one", b"two", b"three"]
+    [(kind, body)] = list(FrameDecoder().feed(pack_records([frame_records([r]) for r in records])))
+    assert kind is FrameKind.RECORDS
+    blob, count = unpack_records(body)
+    assert count == 3
+    assert split_framed(blob) == records
+
+
+def test_a_records_body_without_count_is_a_wire_error() -> None:
+    with pytest.raises(WireError, match="no record count"):
+        unpack_records(b"\x00")
+
+
+class _Peer:
+    """The parent's end of a socketpair, decoding everything the child end sends."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.records: list[Message] = []
+        self.control: list[Message] = []
+        self.frames = 0
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        decoder = FrameDecoder()
+        while data := self.sock.recv(1 << 20):
+            for kind, body in decoder.feed(data):
+                self.frames += 1
+                if kind is FrameKind.RECORDS:
+                    blob, count = unpack_records(body)
+                    payloads = split_framed(blob)
+                    assert len(payloads) == count
+                    self.records.extend(decode(p) for p in payloads)
+                else:
+                    self.control.append(decode(body))
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, _Peer]]:
+    child_end, parent_end = socket.socketpair()
+    yield child_end, _Peer(parent_end)
+    child_end.close()
+    parent_end.close()
+
+
+def test_outbox_batches_stamps_and_beats(pair: tuple[socket.socket, _Peer]) -> None:
+    sock, peer = pair
+    broken: list[OSError] = []
+    outbox = Outbox(
+        sock, "a", flush_interval_s=0.005, heartbeat_interval_s=0.05, on_broken=broken.append
+    )
+    outbox.start()
+    for _ in range(5000):
+        outbox.emit(Sample, target="t@n", count=1, failures=0)
+    wait_for(lambda: len(peer.records) == 5000, timeout_s=5, what="every record")
+    assert [m.seq for m in peer.records] == list(range(1, 5001))
+    assert {m.sender for m in peer.records} == {"a"}
+    assert peer.frames < 100  # batched, not one frame per record
+    wait_for(lambda: any(isinstance(m, ActorHeartbeat) for m in peer.control), timeout_s=5)
+    beat = next(m for m in peer.control if isinstance(m, ActorHeartbeat))
+    assert beat.seq == 0
+    outbox.close()
+    assert not broken
+
+
+def _boot(actor_id: str, kind: str, plugin: str, **config: object) -> bytes:
+    boot = ActorBoot(
+        "test",
+        0,
+        0.0,
+        0.0,
+        actor_id=actor_id,
+        kind=kind,
+        plugin=plugin,
+        config=dict(config),  # type: ignore[arg-type]
+        seed=1,
+        incarnation=1,
+        heartbeat_interval_s=0.1,
+    )
+    return pack_frame(FrameKind.CONTROL, encode(boot))
+
+
+def _spawn(tmp_path: Path) -> tuple[subprocess.Popen[bytes], socket.socket, _Peer]:
+    parent_end, child_end = socket.socketpair()
+    with (tmp_path / "child.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "osha.actorhost", "--fd", str(child_end.fileno())],
+            pass_fds=[child_end.fileno()],
+            stdout=log,
+            stderr=log,
+        )
+    child_end.close()
+    return proc, parent_end, _Peer(parent_end)
+
+
+def _ready(peer: _Peer) -> Callable[[], bool]:
+    return lambda: any(isinstance(m, ActorReady) for m in peer.control)
+
+
+def test_child_says_hello_then_ready_and_exits_on_eof(
+    tmp_path: Path, no_children_left: Callable[[], None]
+) -> None:
+    proc, sock, peer = _spawn(tmp_path)
+    sock.sendall(_boot("t", "monitor", "ticker", interval_s=0.02))
+    wait_for(_ready(peer), timeout_s=10, what="actor.ready")
+    assert isinstance(peer.control[0], ActorHello)
+    wait_for(lambda: len(peer.records) >= 3, timeout_s=5, what="samples")
+    sock.shutdown(socket.SHUT_RDWR)  # the parent "dies"
+    assert proc.wait(timeout=10) == EXIT_PARENT_GONE
+    no_children_left()
+
+
+def test_stop_flushes_every_record_and_exits_zero(
+    tmp_path: Path, no_children_left: Callable[[], None]
+) -> None:
+    proc, sock, peer = _spawn(tmp_path)
+    sock.sendall(_boot("t", "monitor", "ticker", interval_s=10.0))
+    wait_for(_ready(peer), timeout_s=10, what="actor.ready")
+    from osha.messages import TestFlood
+
+    sock.sendall(pack_frame(FrameKind.CONTROL, encode(TestFlood("test", 0, 0.0, 0.0, count=20000))))
+    sock.sendall(pack_frame(FrameKind.CONTROL, encode(ActorStop("test", 0, 0.0, 0.0))))
+    assert proc.wait(timeout=20) == EXIT_CLEAN
+    wait_for(lambda: len(peer.records) == 20000, timeout_s=5, what="every flood record")
+    no_children_left()
+
+
+def test_flood_records_reach_the_sink_before_stop(
+    tmp_path: Path, no_children_left: Callable[[], None]
+) -> None:
+    from osha.messages import TestFlood
+    from osha.supervisor import SupervisorSpec
+
+    sink = MemorySink()
+    spec = SupervisorSpec(children=(ChildSpec("t", "monitor", "ticker", {"interval_s": 10.0}),))
+    sup = Supervisor(spec, sink, run_dir=tmp_path)
+    sup.start()
+    assert sup.send("t", TestFlood("test", 0, 0.0, 0.0, count=10000))
+    sup.stop()
+    samples = sink.messages(Sample)
+    assert [m.seq for m in samples] == list(range(1, 10001))
+    tags = [m.TAG for m in sink.messages()]
+    assert tags.index("actor.stopped") > max(i for i, t in enumerate(tags) if t == "monitor.sample")
+    no_children_left()

@@ -1,0 +1,119 @@
+"""Profile validation: every problem is collected, named by file and key, with a hint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from osha import profile
+from osha.errors import EXIT_INVALID, ProfileError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _problems(tmp_path: Path, text: str) -> list[tuple[str, str, str]]:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(ProfileError) as info:
+        profile.load(path)
+    assert info.value.exit_code == EXIT_INVALID
+    for p in info.value.problems:
+        assert p.file == str(path)
+    return [(p.key, p.problem, p.hint) for p in info.value.problems]
+
+
+def test_valid_profile_builds_typed_entries(tmp_path: Path) -> None:
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        "[campaign]\nseed = 7\nduration_s = 2\n"
+        '[[monitors]]\nid = "t"\nplugin = "ticker"\ninterval_s = 0.5\n'
+        '[[runners]]\nid = "c"\nplugin = "crasher"\nrestart = "temporary"\n'
+    )
+    prof = profile.load(path)
+    assert prof.campaign.seed == 7
+    assert prof.campaign.duration_s == 2.0
+    assert [(a.kind, a.id, a.plugin) for a in prof.actors] == [
+        ("monitor", "t", "ticker"),
+        ("runner", "c", "crasher"),
+    ]
+    assert prof.actors[0].config.interval_s == 0.5
+    assert prof.actors[0].raw_config == {"interval_s": 0.5}
+    assert prof.actors[1].restart == "temporary"
+    assert prof.resolve("x/y") == tmp_path / "x/y"
+
+
+def test_unknown_plugin_lists_known_ones(tmp_path: Path) -> None:
+    [(key, problem, hint)] = _problems(tmp_path, '[[monitors]]\nid = "m"\nplugin = "tikcer"\n')
+    assert key == "monitors[0].plugin"
+    assert "unknown monitor plugin 'tikcer'" in problem
+    assert "ticker" in problem  # the known ones are listed
+    assert hint
+
+
+def test_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
+    [(key, problem, hint)] = _problems(
+        tmp_path, '[[monitors]]\nid = "m"\nplugin = "ticker"\ninterval = 1.0\n'
+    )
+    assert (key, problem) == ("monitors[0].interval", "unknown key")
+    assert "interval_s" in hint
+
+
+def test_wrong_type_shows_how_to_write_it(tmp_path: Path) -> None:
+    [(key, problem, hint)] = _problems(
+        tmp_path, '[[monitors]]\nid = "m"\nplugin = "ticker"\ninterval_s = "fast"\n'
+    )
+    assert key == "monitors[0].interval_s"
+    assert "expected number, got string" in problem
+    assert "interval_s = 1.0" in hint
+
+
+def test_duplicate_id_across_kinds(tmp_path: Path) -> None:
+    [(key, problem, _hint)] = _problems(
+        tmp_path,
+        '[[monitors]]\nid = "x"\nplugin = "ticker"\n[[runners]]\nid = "x"\nplugin = "crasher"\n',
+    )
+    assert key == "runners[0].id"
+    assert "duplicate id 'x'" in problem
+    assert "monitors[0]" in problem
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    [(key, problem, _hint)] = _problems(tmp_path, '[campaign]\nname = "a"\nseed = = 3\n')
+    assert key == "line 3"
+    assert "not valid TOML" in problem
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    found = _problems(
+        tmp_path,
+        '[campaign]\nseed = "x"\n[bogus]\n'
+        '[supervisor]\nstrategy = "one_for_none"\n'
+        '[[monitors]]\nplugin = "ticker"\n'
+        '[[runners]]\nid = "BAD ID"\nplugin = "crasher"\n',
+    )
+    keys = {k for k, _, _ in found}
+    assert keys >= {
+        "campaign.seed",
+        "bogus",
+        "supervisor.strategy",
+        "monitors[0].id",
+        "runners[0].id",
+    }
+
+
+def test_missing_file_is_a_profile_error(tmp_path: Path) -> None:
+    [(key, problem, _)] = _problems_missing(tmp_path / "nope.toml")
+    assert (key, problem) == ("(file)", "no such file")
+
+
+def _problems_missing(path: Path) -> list[tuple[str, str, str]]:
+    with pytest.raises(ProfileError) as info:
+        profile.load(path)
+    return [(p.key, p.problem, p.hint) for p in info.value.problems]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "profiles").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_profile_validates(path: Path) -> None:
+    prof = profile.load(path)
+    assert prof.actors, f"{path.name} declares no actors"
