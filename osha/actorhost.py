@@ -10,6 +10,10 @@ Protocol, over the socket, in frames of :mod:`osha.wire`:
 - child → parent: CONTROL ``actor.hello`` (right after boot), ``actor.ready`` (after
   ``setup``), ``actor.heartbeat`` (every ``heartbeat_interval_s``), ``actor.failed`` (the
   plugin raised; the child then exits non-zero). RECORDS frames carry the plugin's events.
+- requests (``PluginContext.request``): the child sends a CONTROL message with a
+  ``request_id`` field up; a command coming down with the same ``request_id`` is its reply and
+  wakes the waiting plugin thread instead of going to ``on_command``. A reply that comes too
+  late (nobody waits for it any more) is dropped.
 
 A RECORDS body is ``count:u32 big-endian | ledger-framed records`` (:mod:`osha.record`): the
 child stamps, encodes and frames every event, and a writer thread sends them in batches every
@@ -25,6 +29,7 @@ the parent died, so there are no orphans. Exit codes: :data:`EXIT_CLEAN`,
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import socket
@@ -46,7 +51,15 @@ from osha.errors import PluginError, WireError
 from osha.messages import ActorFailed, ActorHeartbeat, ActorHello, ActorReady, ActorStop, Message
 from osha.messages import spec_of as _spec_of
 from osha.messages.actor import ActorBoot
-from osha.plugin import Disruptor, Monitor, Plugin, PluginContext, Runner
+from osha.plugin import (
+    Disruptor,
+    Monitor,
+    Plugin,
+    PluginContext,
+    RequestAborted,
+    RequestTimeout,
+    Runner,
+)
 from osha.record import HEADER, MAGIC
 from osha.wire import SCHEMA_VERSION, FrameDecoder, FrameKind, decode, encode, pack_frame
 
@@ -194,6 +207,45 @@ class _Setup:
     pass
 
 
+_REQUEST_POLL_S = 0.05  # how often a waiting request looks at the stop flag
+
+
+class _Replies:
+    """Requests waiting for their reply, by ``request_id``. Thread-safe."""
+
+    def __init__(self, actor_id: str, incarnation: int) -> None:
+        self._prefix = f"{actor_id}#{incarnation}:"
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._waiting: dict[str, tuple[threading.Event, list[Message]]] = {}
+
+    def open(self) -> tuple[str, threading.Event, list[Message]]:
+        request_id = f"{self._prefix}{next(self._ids)}"
+        entry: tuple[threading.Event, list[Message]] = (threading.Event(), [])
+        with self._lock:
+            self._waiting[request_id] = entry
+        return request_id, *entry
+
+    def close(self, request_id: str) -> None:
+        with self._lock:
+            self._waiting.pop(request_id, None)
+
+    def resolve(self, command: Message) -> bool:
+        """True if ``command`` is a reply (a ``request_id`` field): handed to its waiter, or
+        dropped when nobody waits for it any more."""
+        request_id = getattr(command, "request_id", None)  # a fixed field name, not user input
+        if not isinstance(request_id, str):
+            return False
+        with self._lock:
+            entry = self._waiting.get(request_id)
+        if entry is None:
+            print(f"late reply {command.TAG} {request_id} dropped", file=sys.stderr)  # noqa: T201
+            return True
+        entry[1].append(command)
+        entry[0].set()
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class _Poll:
     pass
@@ -242,6 +294,7 @@ class Host:
         self._plugin: Plugin[Any] | None = None
         self._actor: pykka.ActorRef[Any] | None = None
         self._driver: threading.Thread | None = None
+        self._replies = _Replies(boot.actor_id, boot.incarnation)
         self.outbox = Outbox(
             sock,
             boot.actor_id,
@@ -263,7 +316,7 @@ class Host:
         )
         self.outbox.start()
         try:
-            self._plugin = _build_plugin(boot, self.outbox.emit, self._stopping)
+            self._plugin = _build_plugin(boot, self.outbox.emit, self._stopping, self.request)
         except PluginError as exc:
             self.fail(exc)
         assert self._plugin is not None
@@ -274,6 +327,25 @@ class Host:
         self._driver = threading.Thread(target=target, name="osha-driver", daemon=True)
         self._driver.start()
         return self._read_commands(decoder, early)
+
+    def request(self, cls: type[Message], /, *, timeout_s: float, **fields: Any) -> Message:
+        """Send a control message up and wait for the command with the same ``request_id``."""
+        request_id, arrived, reply = self._replies.open()
+        try:
+            self.outbox.send_control(self.outbox.control(cls, request_id=request_id, **fields))
+            deadline_s = time.monotonic() + timeout_s
+            while not arrived.wait(min(_REQUEST_POLL_S, max(0.0, deadline_s - time.monotonic()))):
+                if self._stopping.is_set():
+                    raise RequestAborted(f"{cls.TAG} {request_id}: the actor is stopping")
+                if time.monotonic() >= deadline_s:
+                    raise RequestTimeout(
+                        f"{cls.TAG} {request_id}: no reply within {timeout_s:g} s",
+                        hint="is the receiver (e.g. the fault broker) running in the "
+                        "supervisor process?",
+                    )
+            return reply[0]
+        finally:
+            self._replies.close(request_id)
 
     def fail(self, exc: BaseException) -> None:
         """Report a plugin error to the parent, tear down, and exit non-zero."""
@@ -360,6 +432,8 @@ class Host:
                     command = decode(body)
                     if isinstance(command, ActorStop):
                         return self._stop()
+                    if self._replies.resolve(command):
+                        continue
                     assert self._actor is not None
                     self._actor.tell(_Deliver(command))
             except WireError as exc:
@@ -374,28 +448,34 @@ class Host:
                 self._parent_gone(None)
                 return EXIT_PARENT_GONE
             try:
-                frames = list(decoder.feed(data))
+                frames = decoder.feed(data)
             except WireError as exc:
                 self.fail(exc)
                 return EXIT_PROTOCOL
 
 
 def _build_plugin(
-    boot: ActorBoot, emit: Callable[..., Any], stopping: threading.Event
+    boot: ActorBoot,
+    emit: Callable[..., Any],
+    stopping: threading.Event,
+    request: Callable[..., Message] | None = None,
 ) -> Plugin[Any]:
     from osha.registry import load  # noqa: PLC0415 - imported after hello, to answer fast
+    from osha.schema import build  # noqa: PLC0415 - likewise
 
     cls = load(boot.kind, boot.plugin)
-    try:
-        config = cls.config_type(**boot.config)
-    except (TypeError, ValueError) as exc:
-        # The message names keys, never values: configs may hold secrets.
+    config, problems = build(cls.config_type, boot.config, file=f"<{boot.actor_id} config>")
+    if config is None or problems:
+        # Name the keys, never the values (problems quote values; configs may hold secrets).
+        keys = ", ".join(sorted({p.key for p in problems})) or "?"
         raise PluginError(
-            f"{boot.kind} plugin {boot.plugin!r}: invalid config for {boot.actor_id!r}: "
-            f"{type(exc).__name__} ({', '.join(sorted(boot.config)) or 'no keys'} given)",
-            hint=f"see the docstring of {cls.__qualname__} for its settings",
-        ) from None
-    ctx = PluginContext(actor_id=boot.actor_id, seed=boot.seed, emit=emit, stopping=stopping)
+            f"{boot.kind} plugin {boot.plugin!r}: invalid config for {boot.actor_id!r} "
+            f"(keys: {keys})",
+            hint=f"validate the profile; see the docstring of {cls.__qualname__}",
+        )
+    ctx = PluginContext(
+        actor_id=boot.actor_id, seed=boot.seed, emit=emit, stopping=stopping, request=request
+    )
     return cls(config, ctx)
 
 
@@ -416,7 +496,7 @@ def _read_boot(
         data = sock.recv(_RECV_BYTES)
         if not data:
             raise WireError("the parent closed the socket before sending actor.boot")
-        frames = list(decoder.feed(data))  # consume the generator fully: it trims its buffer
+        frames = decoder.feed(data)
         if not frames:
             continue
         kind, body = frames[0]

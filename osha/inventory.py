@@ -171,7 +171,9 @@ def parse_ini(text: str, *, source: str = "<inventory>") -> Inventory:
         if kind == "vars":
             key, sep, value = line.partition("=")
             if not sep or not key.strip():
-                raise InventoryError(f"{where}: expected key = value in [{section}:vars], got {line!r}")
+                raise InventoryError(
+                    f"{where}: expected key = value in [{section}:vars], got {line!r}"
+                )
             group.vars[key.strip()] = _ini_value(_unquote(value.strip(), where))
             continue
         try:
@@ -219,7 +221,9 @@ def parse_yaml(text: str, *, source: str = "<inventory>") -> Inventory:
         if body is None:
             return
         if not isinstance(body, Mapping):
-            raise InventoryError(f"{source}: {path}: expected hosts/children/vars, got {body!r:.40}")
+            raise InventoryError(
+                f"{source}: {path}: expected hosts/children/vars, got {body!r:.40}"
+            )
         unknown = set(body) - {"hosts", "children", "vars"}
         if unknown:
             raise InventoryError(
@@ -311,4 +315,6 @@ def _port(value: Any, host: str, source: str) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InventoryError(f"{source}: host {host}: ansible_port {value!r} is not a number") from None
+        raise InventoryError(
+            f"{source}: host {host}: ansible_port {value!r} is not a number"
+        ) from None

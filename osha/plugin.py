@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
+from osha.errors import PluginError
 from osha.messages import Message
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "MonitorConfig",
     "Plugin",
     "PluginContext",
+    "RequestAborted",
+    "RequestTimeout",
     "Runner",
 ]
 
@@ -78,11 +81,31 @@ class Emit(Protocol):
     def __call__(self, cls: type[M], /, **fields: Any) -> M: ...
 
 
+class Request(Protocol):
+    def __call__(self, cls: type[Message], /, *, timeout_s: float, **fields: Any) -> Message: ...
+
+
+class RequestTimeout(PluginError, TimeoutError):
+    """``ctx.request`` got no reply in time (the receiver in the supervisor process is missing
+    or busy)."""
+
+
+class RequestAborted(PluginError):
+    """``ctx.request`` gave up waiting because the actor is being stopped."""
+
+
 class PluginContext:
     """What the host gives a plugin: its identity, the seed, a way to speak, and a stop flag.
 
     ``emit(cls, **fields)`` builds a message with the envelope filled in (sender, seq, clocks),
     queues it for the ledger, and returns it. It is thread-safe.
+
+    ``request(cls, timeout_s=..., **fields)`` sends a *control* message (not recorded) up to
+    the supervisor process and waits for its reply: ``cls`` has a ``request_id: str`` field,
+    filled in here, and the reply is the first command coming down with the same
+    ``request_id``. It raises :class:`RequestTimeout`, or :class:`RequestAborted` when the
+    actor is stopped meanwhile. The fault broker answers ``fault.sync`` and ``fault.request``
+    this way. Thread-safe.
     """
 
     def __init__(
@@ -93,12 +116,24 @@ class PluginContext:
         emit: Emit,
         stopping: threading.Event,
         log: logging.Logger | None = None,
+        request: Request | None = None,
     ) -> None:
         self.actor_id = actor_id
         self.seed = seed
         self.emit = emit
         self.stopping = stopping
         self.log = log or logging.getLogger(f"osha.actor.{actor_id}")
+        self._request = request
+
+    def request(self, cls: type[Message], /, *, timeout_s: float, **fields: Any) -> Message:
+        """Send a control message up and wait for the reply (see the class docstring)."""
+        if self._request is None:
+            raise RequestTimeout(
+                f"{self.actor_id}: this context cannot send requests to the supervisor process",
+                hint="run the plugin under an actor host (osha run-actors), or give the test "
+                "context a request function",
+            )
+        return self._request(cls, timeout_s=timeout_s, **fields)
 
     def wait(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s``; True if the actor is being stopped. Use instead of sleep."""

@@ -7,7 +7,12 @@ type, a duplicate id, a TOML syntax error with its line.
 Layout (the README's "Profile reference" documents every key)::
 
     [campaign]           name, seed, duration_s, ledger_dir
-    [supervisor]         strategy, intensity, period_s, heartbeat_interval_s, heartbeat_timeout_s
+    [cloud]              cloud, clouds_yaml, inventory, known_hosts, ssh_user, ssh_key:
+                         defaults for every plugin that declares a key of the same name
+    [guard]              max_down: how many nodes or service instances per group may be
+                         disrupted at once, across all disruptors
+    [supervisor]         the supervisor's flags: strategy, intensity, period_s, backoff,
+                         heartbeats (osha.supervisor.SupervisorFlags)
     [ledger]             flush_interval_s, flush_records, segment_size_bytes
     [[monitors]]         id, plugin, restart, shutdown_s, then the plugin's own keys
     [[disruptors]]       (same)
@@ -16,26 +21,30 @@ Layout (the README's "Profile reference" documents every key)::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
 from osha.plugin import Kind
+from osha.schema import FilePath
+from osha.supervisor import SupervisorFlags
 
 __all__ = [
     "ActorEntry",
     "CampaignSettings",
     "LedgerSettings",
     "Profile",
-    "SupervisorSettings",
     "load",
     "parse",
 ]
+
+T = TypeVar("T")
 
 _SECTIONS: dict[str, Kind] = {"monitors": "monitor", "disruptors": "disruptor", "runners": "runner"}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -52,16 +61,25 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class SupervisorSettings:
-    """``[supervisor]``: how crashed actors are restarted (Erlang/OTP semantics)."""
+class CloudSettings:
+    """``[cloud]``: where the cloud and its nodes are. Each key is also the default of the
+    same-named key of every plugin that declares one (e.g. a monitor's ``inventory``)."""
 
-    strategy: Literal["one_for_one", "one_for_all", "rest_for_one"] = "one_for_one"
-    intensity: int = 5  # restarts allowed ...
-    period_s: float = 30.0  # ... within this many seconds, then escalate
-    backoff_initial_s: float = 0.0
-    backoff_max_s: float = 5.0
-    heartbeat_interval_s: float = 0.5
-    heartbeat_timeout_s: float = 3.0
+    cloud: str | None = None  # the clouds.yaml entry (openstacksdk conventions)
+    clouds_yaml: FilePath | None = None  # else OS_CLIENT_CONFIG_FILE or the usual places
+    inventory: FilePath | None = None  # Ansible inventory, INI or YAML
+    known_hosts: FilePath | None = None  # host keys are verified against this file
+    ssh_user: str | None = None  # else the inventory's ansible_user
+    ssh_key: FilePath | None = None  # private key for the nodes
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """``[guard]``: the blast-radius limit. ``max_down = { controller = 1 }`` means at most one
+    controller (or one instance of a service in that group) disrupted at any moment, counting
+    the active faults of every disruptor."""
+
+    max_down: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +109,9 @@ class ActorEntry:
     restart: Literal["permanent", "transient", "temporary"]
     shutdown_s: float
     config: Any  # the plugin's own config dataclass
-    raw_config: dict[str, Any]  # the plugin's keys as written, for the child process
+    #: the plugin's keys as the child process gets them: as written, plus defaults from
+    #: [cloud], with relative paths resolved from the profile's folder
+    raw_config: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +120,9 @@ class Profile:
 
     path: Path
     campaign: CampaignSettings
-    supervisor: SupervisorSettings
+    cloud: CloudSettings
+    guard: GuardSettings
+    supervisor: SupervisorFlags  # the [supervisor] table is the supervisor's own flags
     ledger: LedgerSettings
     actors: tuple[ActorEntry, ...]
     raw: dict[str, Any] = field(repr=False)
@@ -141,106 +163,115 @@ def parse(text: str, *, path: Path) -> Profile:
         raise ProfileError(
             [Problem(name, key, f"not valid TOML: {exc}", "see https://toml.io for the syntax")]
         ) from exc
-
-    problems: list[Problem] = []
-    known = {"campaign", "supervisor", "ledger", *_SECTIONS}
-    for key in data:
-        if key not in known:
-            problems.append(
-                Problem(name, key, "unknown section", f"known sections: {', '.join(sorted(known))}")
-            )
-
-    campaign = _section(CampaignSettings, data, "campaign", name, problems)
-    supervisor = _section(SupervisorSettings, data, "supervisor", name, problems)
-    ledger = _section(LedgerSettings, data, "ledger", name, problems)
-    actors = _actors(data, name, problems)
-
-    if problems:
-        raise ProfileError(problems)
-    assert campaign is not None
-    assert supervisor is not None
-    assert ledger is not None
-    return Profile(path.resolve(), campaign, supervisor, ledger, tuple(actors), data)
+    return _Loader(name, path.resolve().parent).profile(data, path.resolve())
 
 
-def _section(
-    cls: type[Any], data: Mapping[str, Any], key: str, file: str, problems: list[Problem]
-) -> Any:
-    table = data.get(key, {})
-    if not isinstance(table, Mapping):
-        problems.append(Problem(file, key, "must be a table", f"write it as [{key}]"))
-        return None
-    value, found = schema.build(cls, table, file=file, key=key)
-    problems.extend(found)
-    return value
+class _Loader:
+    """Collects every problem of one profile while building its typed parts."""
 
+    def __init__(self, file: str, base_dir: Path) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+        self.cloud_defaults: dict[str, Any] = {}
 
-def _actors(data: Mapping[str, Any], file: str, problems: list[Problem]) -> list[ActorEntry]:
-    entries: list[ActorEntry] = []
-    seen: dict[str, str] = {}
-    for section, kind in _SECTIONS.items():
-        items = data.get(section, [])
-        if not isinstance(items, list):
-            problems.append(
-                Problem(file, section, "must be an array of tables", f"write each as [[{section}]]")
-            )
-            continue
-        for index, item in enumerate(items):
-            where = f"{section}[{index}]"
-            if not isinstance(item, Mapping):
-                problems.append(
-                    Problem(file, where, "must be a table", f"write it as [[{section}]]")
-                )
+    def problem(self, key: str, text: str, hint: str = "") -> None:
+        self.problems.append(Problem(self.file, key, text, hint))
+
+    def profile(self, data: dict[str, Any], path: Path) -> Profile:
+        known = {"campaign", "cloud", "guard", "supervisor", "ledger", *_SECTIONS}
+        for key in data:
+            if key not in known:
+                self.problem(key, "unknown section", f"known sections: {', '.join(sorted(known))}")
+        campaign = self.section(CampaignSettings, data, "campaign")
+        cloud = self.section(CloudSettings, data, "cloud")
+        guard = self.section(GuardSettings, data, "guard")
+        supervisor = self.section(SupervisorFlags, data, "supervisor")
+        ledger = self.section(LedgerSettings, data, "ledger")
+        if cloud is not None:
+            self.cloud_defaults = {
+                k: v for k, v in dataclasses.asdict(cloud).items() if v is not None
+            }
+        actors = self.actors(data)
+        if self.problems:
+            raise ProfileError(self.problems)
+        return Profile(path, campaign, cloud, guard, supervisor, ledger, tuple(actors), data)
+
+    def section(self, cls: type[T], data: Mapping[str, Any], key: str) -> T:
+        table = data.get(key, {})
+        if not isinstance(table, Mapping):
+            self.problem(key, "must be a table", f"write it as [{key}]")
+            return None  # type: ignore[return-value]  # a problem is recorded: never returned
+        value, found = schema.build(cls, table, file=self.file, key=key, base_dir=self.base_dir)
+        self.problems.extend(found)
+        return value  # type: ignore[return-value]  # None only with problems recorded
+
+    def actors(self, data: Mapping[str, Any]) -> list[ActorEntry]:
+        entries: list[ActorEntry] = []
+        seen: dict[str, str] = {}
+        for section, kind in _SECTIONS.items():
+            items = data.get(section, [])
+            if not isinstance(items, list):
+                self.problem(section, "must be an array of tables", f"write each as [[{section}]]")
                 continue
-            entry = _actor(kind, item, where, file, problems)
-            if entry is None:
-                continue
-            if entry.id in seen:
-                problems.append(
-                    Problem(
-                        file,
+            for index, item in enumerate(items):
+                where = f"{section}[{index}]"
+                if not isinstance(item, Mapping):
+                    self.problem(where, "must be a table", f"write it as [[{section}]]")
+                    continue
+                entry = self.actor(kind, item, where)
+                if entry is None:
+                    continue
+                if entry.id in seen:
+                    self.problem(
                         f"{where}.id",
                         f"duplicate id {entry.id!r} (also used by {seen[entry.id]})",
                         "give every monitor, disruptor and runner its own id",
                     )
-                )
-                continue
-            seen[entry.id] = where
-            entries.append(entry)
-    return entries
+                    continue
+                seen[entry.id] = where
+                entries.append(entry)
+        return entries
 
-
-def _actor(
-    kind: Kind, item: Mapping[str, Any], where: str, file: str, problems: list[Problem]
-) -> ActorEntry | None:
-    common_keys = {"id", "plugin", "restart", "shutdown_s"}
-    common, found = schema.build(
-        _ActorCommon, {k: v for k, v in item.items() if k in common_keys}, file=file, key=where
-    )
-    problems.extend(found)
-    if common is None:
-        return None
-    ok = True
-    if not _ID.match(common.id):
-        problems.append(
-            Problem(
-                file,
+    def actor(self, kind: Kind, item: Mapping[str, Any], where: str) -> ActorEntry | None:
+        common_keys = {"id", "plugin", "restart", "shutdown_s"}
+        common, found = schema.build(
+            _ActorCommon,
+            {k: v for k, v in item.items() if k in common_keys},
+            file=self.file,
+            key=where,
+        )
+        self.problems.extend(found)
+        if common is None:
+            return None
+        ok = True
+        if not _ID.match(common.id):
+            self.problem(
                 f"{where}.id",
                 f"{common.id!r} is not a valid id",
                 "use lower-case letters, digits, '-' and '_', e.g. id = \"sched-kill-1\"",
             )
+            ok = False
+        try:
+            plugin_cls = registry.load(kind, common.plugin)
+        except OshaError as exc:  # unknown, duplicate or broken plugin: one problem like others
+            self.problem(f"{where}.plugin", exc.message, exc.hint)
+            return None
+        raw = {k: v for k, v in item.items() if k not in common_keys}
+        declared = {f.name: f for f in dataclasses.fields(plugin_cls.config_type)}
+        for key, value in self.cloud_defaults.items():
+            if key in declared and key not in raw:
+                raw[key] = value
+        config, found = schema.build(
+            plugin_cls.config_type, raw, file=self.file, key=where, base_dir=self.base_dir
         )
-        ok = False
-    try:
-        plugin_cls = registry.load(kind, common.plugin)
-    except OshaError as exc:  # unknown, duplicate or broken plugin: one problem like any other
-        problems.append(Problem(file, f"{where}.plugin", exc.message, exc.hint))
-        return None
-    raw = {k: v for k, v in item.items() if k not in common_keys}
-    config, found = schema.build(plugin_cls.config_type, raw, file=file, key=where)
-    problems.extend(found)
-    if config is None or not ok:
-        return None
-    return ActorEntry(
-        kind, common.id, common.plugin, common.restart, common.shutdown_s, config, dict(raw)
-    )
+        self.problems.extend(found)
+        if config is None or not ok:
+            return None
+        # The child process gets paths already resolved: it does not know where the profile is.
+        for key in raw:
+            if "FilePath" in str(declared[key].type):
+                raw[key] = getattr(config, key)
+        return ActorEntry(
+            kind, common.id, common.plugin, common.restart, common.shutdown_s, config, raw
+        )

@@ -17,19 +17,26 @@ import enum
 import types
 import typing
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from osha.errors import Problem
 
-__all__ = ["build", "describe_type", "example_value"]
+__all__ = ["FilePath", "build", "describe_type", "example_value"]
 
 T = TypeVar("T")
+
+#: A path in a profile. Relative paths resolve from the profile's own folder, so a profile
+#: and the files it names (inventory, known_hosts, Rally tasks) can move together.
+FilePath = typing.NewType("FilePath", str)
 
 _MISSING = dataclasses.MISSING
 
 
 def describe_type(tp: Any) -> str:
     """A short human name for a type, as a profile author would write it."""
+    if tp is FilePath:
+        return "path"
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(tp))
@@ -52,6 +59,8 @@ def describe_type(tp: Any) -> str:
 
 def example_value(tp: Any) -> str:
     """A TOML snippet of the right type, for hints."""
+    if tp is FilePath:
+        return '"relative/or/absolute/path"'
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         arms = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -68,14 +77,22 @@ def example_value(tp: Any) -> str:
 
 
 class _Checker:
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, base_dir: Path | None) -> None:
         self.file = file
+        self.base_dir = base_dir
         self.problems: list[Problem] = []
 
     def problem(self, key: str, text: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, key, text, hint))
 
     def value(self, tp: Any, value: Any, key: str) -> Any:  # noqa: PLR0912 - one branch per supported type
+        if tp is FilePath:
+            if not isinstance(value, str) or not value:
+                return self._wrong(tp, value, key)
+            path = Path(value).expanduser()
+            if self.base_dir is not None and not path.is_absolute():
+                path = self.base_dir / path
+            return FilePath(str(path))
         origin = typing.get_origin(tp)
         if origin in (typing.Union, types.UnionType):
             arms = typing.get_args(tp)
@@ -157,6 +174,8 @@ class _Checker:
 
 def _matches(tp: Any, value: Any) -> bool:
     """Whether a value's shape fits a type well enough to check it against that type."""
+    if tp is FilePath:
+        return isinstance(value, str)
     origin = typing.get_origin(tp)
     if tp is type(None):
         return value is None
@@ -189,10 +208,18 @@ def _toml_type(value: Any) -> str:
 
 
 def build(
-    cls: type[T], data: Mapping[str, Any], *, file: str, key: str = ""
+    cls: type[T],
+    data: Mapping[str, Any],
+    *,
+    file: str,
+    key: str = "",
+    base_dir: Path | None = None,
 ) -> tuple[T | None, list[Problem]]:
-    """Build ``cls`` from ``data``; return it (or None) and every problem found."""
-    checker = _Checker(file)
+    """Build ``cls`` from ``data``; return it (or None) and every problem found.
+
+    :data:`FilePath` values resolve against ``base_dir`` when they are relative.
+    """
+    checker = _Checker(file, base_dir)
     result = checker.dataclass(cls, data, key)
     if checker.problems:
         return None, checker.problems

@@ -8,7 +8,8 @@ tag and field named, so that a bad frame never crashes an actor deep inside.
 Between a child process and its handle, the stream is a sequence of frames::
 
     frame   = length:u32 big-endian | msgpack [kind, body]
-    RECORDS   body = ledger-framed records (bytes, see osha.record), recorded as they are
+    RECORDS   body = count:u32 big-endian | ledger-framed records (see osha.record),
+              written to the ledger as they are
     CONTROL   body = one encoded message for the peer, never recorded
 
 Batching: a child sends many records in one RECORDS frame, so the parent pays one read,
@@ -20,7 +21,6 @@ No pickle, ever: msgpack with ``strict_map_key`` and no extension types.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from enum import IntEnum
 from typing import Any
 
@@ -151,11 +151,13 @@ class FrameDecoder:
     def __init__(self) -> None:
         self._buf = bytearray()
 
-    def feed(self, data: bytes) -> Iterator[tuple[FrameKind, bytes]]:
+    def feed(self, data: bytes) -> list[tuple[FrameKind, bytes]]:
+        """Add bytes; return every frame now complete (a list, so nothing is seen twice)."""
         self._buf += data
         buf = self._buf
         pos = 0
         end = len(buf)
+        frames: list[tuple[FrameKind, bytes]] = []
         try:
             while end - pos >= 4:
                 (length,) = _LEN.unpack_from(buf, pos)
@@ -166,10 +168,11 @@ class FrameDecoder:
                     )
                 if end - pos - 4 < length:
                     break
-                yield _split(bytes(buf[pos + 4 : pos + 4 + length]))
+                frames.append(_split(bytes(buf[pos + 4 : pos + 4 + length])))
                 pos += 4 + length
         finally:
             del buf[:pos]
+        return frames
 
     @property
     def pending_bytes(self) -> int:

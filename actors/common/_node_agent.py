@@ -37,6 +37,7 @@ import select
 import socket
 import sys
 import time
+import tty
 from typing import Any
 
 VERSION = 1
@@ -81,13 +82,13 @@ class Proc:
 
     def argv(self) -> list[str]:
         if self.cmdline is None:
-            raw = read("/proc/%d/cmdline" % self.pid) or b""
+            raw = read(f"/proc/{self.pid}/cmdline") or b""
             self.cmdline = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
         return self.cmdline
 
 
 def stat_of(pid: int) -> Proc | None:
-    raw = read("/proc/%d/stat" % pid)
+    raw = read(f"/proc/{pid}/stat")
     if not raw:
         return None
     text = raw.decode("utf-8", "replace")
@@ -99,24 +100,34 @@ def stat_of(pid: int) -> Proc | None:
 
 
 class Rule:
-    """How to recognise a service's processes: a regex on the command line, or the name."""
+    """How to recognise a service's processes: a regex on the command line, or the name.
+
+    By name: the process name (comm, 15 characters at most) is the service name, or is it
+    with a ``:`` that setproctitle adds (oslo.service titles its processes
+    ``nova-conductor: master process [...]``); longer names are confirmed on the command
+    line. ``python3 /usr/bin/<name> ...`` matches too.
+    """
 
     def __init__(self, name: str, pattern: str | None) -> None:
         self.name = name
         self.comm = name[:15]
         self.regex = re.compile(pattern) if pattern else None
 
+    def _named(self, word: str) -> bool:
+        return os.path.basename(word).rstrip(":") == self.name
+
     def matches(self, p: Proc) -> bool:
         if self.regex is not None:
             return self.regex.search(" ".join(p.argv())) is not None
-        if p.comm == self.comm:
-            if len(self.name) <= 15:
+        comm = p.comm
+        if comm == self.comm or comm.rstrip(":") == self.comm:
+            if len(self.name) < 15:
                 return True
-            argv = p.argv()  # comm is cut at 15 characters: confirm with the command line
-            return any(os.path.basename(a) == self.name for a in argv[:2])
-        if p.comm.startswith("python"):  # `python3 /usr/bin/nova-scheduler ...`
-            argv = p.argv()
-            return len(argv) > 1 and os.path.basename(argv[1]) == self.name
+            words = " ".join(p.argv()).split()  # comm is cut at 15 characters: confirm
+            return any(self._named(w) for w in words[:2])
+        if comm.startswith("python"):  # `python3 /usr/bin/nova-scheduler ...`
+            words = " ".join(p.argv()).split()
+            return len(words) > 1 and self._named(words[1])
         return False
 
 
@@ -129,6 +140,10 @@ class Target:
         self.start_wall = 0.0
         self.pidfd = -1
         self.detail = ""
+        # The processes of the running instance, and leftovers of a dead one (orphaned
+        # workers of a killed master): those never count as the service running again.
+        self.family: set[int] = set()
+        self.stale: set[int] = set()
 
     def unwatch(self) -> None:
         if self.pidfd >= 0:
@@ -146,16 +161,18 @@ class Target:
                 except OSError:
                     self.pidfd = -1  # gone already: the next scan sees it
         self.state, self.pid, self.start_wall, self.detail = state, pid, start_wall, detail
-        out("S %s %s %s %d %.6f %.6f %s" % (self.kind, self.name, state, pid, start_wall, obs, detail))
+        out(f"S {self.kind} {self.name} {state} {pid} {start_wall:.6f} {obs:.6f} {detail}")
 
 
-def docker_inspect(sock_path: str, name: str, timeout_s: float) -> tuple[int, dict[str, Any] | None]:
+def docker_inspect(
+    sock_path: str, name: str, timeout_s: float
+) -> tuple[int, dict[str, Any] | None]:
     """GET /containers/NAME/json over the unix socket: (HTTP status, body or None)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout_s)
     try:
         s.connect(sock_path)
-        s.sendall(("GET /containers/%s/json HTTP/1.0\r\nHost: docker\r\n\r\n" % name).encode())
+        s.sendall(f"GET /containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
         chunks = []
         for _ in range(10000):  # bounded: a few MB at most
             data = s.recv(65536)
@@ -188,6 +205,7 @@ class Agent:
         self.me = {os.getpid(), os.getppid()}
         self.round = 0
         self.fast: list[float] = []
+        self.stdin_open = True
 
     def scan(self, wanted: list[Rule]) -> None:
         obs = time.time()
@@ -196,7 +214,7 @@ class Agent:
         try:
             pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
         except OSError as exc:
-            out("E cannot list /proc: %s" % exc)
+            out(f"E cannot list /proc: {exc}")
             return
         for pid in pids:
             if pid in self.me:
@@ -208,16 +226,21 @@ class Agent:
                 if rule.matches(p):
                     found[rule.name].append(p)
         for rule in wanted:
-            procs = found[rule.name]
             target = self.services[rule.name]
+            alive = {p.pid for p in found[rule.name]}
+            if target.pid and target.pid not in alive:
+                target.stale |= target.family  # the main process died: its workers are leftovers
+            target.stale &= alive
+            procs = [p for p in found[rule.name] if p.pid not in target.stale]
             if not procs:
                 target.set("down", 0, 0.0, obs, "no process matches")
                 continue
             pids_found = {p.pid for p in procs}
             roots = [p for p in procs if p.ppid not in pids_found] or procs
             main = min(roots, key=lambda p: (p.start_ticks, p.pid))
+            target.family = pids_found
             start = offset + main.start_ticks / CLK_TCK
-            detail = "%d process%s" % (len(procs), "es" if len(procs) > 1 else "")
+            detail = f"{len(procs)} process{'es' if len(procs) > 1 else ''}"
             target.set("up", main.pid, start, obs, detail)
 
     def inspect(self, names: list[str]) -> None:
@@ -227,19 +250,19 @@ class Agent:
             try:
                 status, body = docker_inspect(self.docker_socket, name, max(0.5, self.interval_s))
             except (OSError, ValueError) as exc:
-                target.set("unknown", 0, 0.0, obs, "docker API %s: %s" % (self.docker_socket, exc))
+                target.set("unknown", 0, 0.0, obs, f"docker API {self.docker_socket}: {exc}")
                 continue
             if status == 404 or body is None:
-                target.set("down", 0, 0.0, obs, "no such container (HTTP %d)" % status)
+                target.set("down", 0, 0.0, obs, f"no such container (HTTP {status})")
                 continue
             st = body.get("State") or {}
             running = bool(st.get("Running")) and not st.get("Paused") and not st.get("Restarting")
-            status_text = "%s restarts=%s" % (st.get("Status", "?"), body.get("RestartCount", "?"))
+            status_text = f"{st.get('Status', '?')} restarts={body.get('RestartCount', '?')}"
             if running:
                 start = rfc3339_to_epoch(st.get("StartedAt") or "1970-01-01T00:00:00Z")
                 target.set("up", int(st.get("Pid") or 0), start, obs, status_text)
             else:
-                detail = "%s exit=%s" % (status_text, st.get("ExitCode"))
+                detail = f"{status_text} exit={st.get('ExitCode')}"
                 target.set("down", 0, 0.0, obs, detail)
 
     def do_round(self, full: bool) -> None:
@@ -251,69 +274,76 @@ class Agent:
         if names:
             self.inspect(names)
         self.round += 1
-        out("T %d %.6f" % (self.round, time.time()))
+        out(f"T {self.round} {time.time():.6f}")
 
     def on_exit(self, target: Target) -> None:
         obs = time.time()
         pid = target.pid
-        target.set("down", 0, 0.0, obs, "pid %d exited" % pid)
+        target.stale |= target.family - {pid}
+        target.set("down", 0, 0.0, obs, f"pid {pid} exited")
         self.fast = [obs + d for d in FAST_RESCAN_S if d < self.interval_s]
 
     def run(self) -> None:
         boot_id = (read("/proc/sys/kernel/random/boot_id") or b"?").decode().strip()
-        out(
-            "H %d %s %.6f %d %s"
-            % (VERSION, boot_id, time.time(), int(hasattr(os, "pidfd_open")), socket.gethostname())
-        )
+        pidfd = int(hasattr(os, "pidfd_open"))
+        out(f"H {VERSION} {boot_id} {time.time():.6f} {pidfd} {socket.gethostname()}")
         self.do_round(full=True)
         if self.once:
             return
-        stdin_open = True
         next_round = time.monotonic() + self.interval_s
-        while True:
-            now_wall = time.time()
-            wake = next_round - time.monotonic()
-            if self.fast:
-                wake = min(wake, self.fast[0] - now_wall)
-            watched = {t.pidfd: t for t in [*self.services.values(), *self.containers.values()] if t.pidfd >= 0}
-            fds = list(watched) + ([0] if stdin_open else [])
-            try:
-                ready, _, _ = select.select(fds, [], [], max(0.0, wake))
-            except InterruptedError:
-                continue
-            for fd in ready:
-                if fd == 0:
-                    try:
-                        data = os.read(0, 64)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        stdin_open = False  # no pty and no stdin: keep going until killed
-                    if b"q" in data:
-                        return
-                    if b"r" in data:
-                        self.do_round(full=True)
-                elif fd in watched:
-                    self.on_exit(watched[fd])
-            if self.fast and time.time() >= self.fast[0]:
-                self.fast = [t for t in self.fast if t > time.time()]
-                self.scan([r for r in self.rules if self.services[r.name].pidfd < 0])
-                self.inspect([n for n, t in self.containers.items() if t.pidfd < 0])
+        while self.step(next_round):  # runs until `q`, SIGHUP (pty closed) or a write fails
             if time.monotonic() >= next_round:
                 self.do_round(full=False)
-                next_round = max(next_round + self.interval_s, time.monotonic() + self.interval_s / 10)
+                next_round = max(
+                    next_round + self.interval_s, time.monotonic() + self.interval_s / 10
+                )
+
+    def step(self, next_round: float) -> bool:
+        """Wait for an exit, a command or the next timer; handle it. False: stop."""
+        wake = next_round - time.monotonic()
+        if self.fast:
+            wake = min(wake, self.fast[0] - time.time())
+        targets = [*self.services.values(), *self.containers.values()]
+        watched = {t.pidfd: t for t in targets if t.pidfd >= 0}
+        fds = list(watched) + ([0] if self.stdin_open else [])
+        try:
+            ready, _, _ = select.select(fds, [], [], max(0.0, wake))
+        except InterruptedError:
+            return True
+        for fd in ready:
+            if fd in watched:
+                self.on_exit(watched[fd])
+            elif not self.command():
+                return False
+        if self.fast and time.time() >= self.fast[0]:
+            self.fast = [t for t in self.fast if t > time.time()]
+            self.scan([r for r in self.rules if self.services[r.name].pidfd < 0])
+            self.inspect([n for n, t in self.containers.items() if t.pidfd < 0])
+        return True
+
+    def command(self) -> bool:
+        """Read what the monitor wrote: ``r`` = a full round now, ``q`` = stop."""
+        try:
+            data = os.read(0, 64)
+        except OSError:
+            data = b""
+        if not data:
+            self.stdin_open = False  # no stdin: carry on until the session ends
+        if b"q" in data:
+            return False
+        if b"r" in data:
+            self.do_round(full=True)
+        return True
 
 
 def main() -> None:
     cfg = json.loads(base64.b64decode(sys.argv[1]).decode())
     if os.isatty(0):
-        import tty
-
         tty.setraw(0)  # no echo of what the monitor writes, no \n → \r\n on output
     try:
         Agent(cfg).run()
     except re.error as exc:
-        out("E bad match pattern: %s" % exc)
+        out(f"E bad match pattern: {exc}")
         sys.exit(2)
     except KeyboardInterrupt:
         pass

@@ -108,6 +108,6 @@ def resolve_nodes(
     if not nodes:
         raise PluginError(
             "no hosts to watch" + (f" (limit = {list(limit)})" if limit else ""),
-            hint="set inventory = \"/abs/path/inventory\" or hosts = { node = { address = ... } }",
+            hint='set inventory = "/abs/path/inventory" or hosts = { node = { address = ... } }',
         )
     return nodes

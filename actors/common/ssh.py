@@ -21,11 +21,11 @@ Why not ``paramiko.SSHClient`` as is:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import paramiko
@@ -45,6 +45,7 @@ __all__ = [
     "SshPool",
     "SshTarget",
     "SshUnreachableError",
+    "close_quietly",
     "connect",
 ]
 
@@ -117,6 +118,12 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.initial_s
+
+
+def close_quietly(chan: paramiko.Channel) -> None:
+    """Close a channel whose connection may be dead already (paramiko raises then)."""
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        chan.close()
 
 
 def load_private_key(path: str) -> paramiko.PKey:
@@ -230,7 +237,9 @@ class SshConnection:
         """Run a no-op with a pty first, so that sshd disables Nagle for this connection."""
         self.exec("true", timeout_s=timeout_s, pty=True)
 
-    def open_stream(self, command: str, *, pty: bool = True, timeout_s: float = 5.0) -> paramiko.Channel:
+    def open_stream(
+        self, command: str, *, pty: bool = True, timeout_s: float = 5.0
+    ) -> paramiko.Channel:
         """Start a long-running command; read its output from the returned channel.
 
         With ``pty`` (the default) sshd sends each line at once, the remote process gets
@@ -243,7 +252,9 @@ class SshConnection:
             chan.exec_command(command)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             chan.close()
-            raise SshUnreachableError(f"{self.target.name}: cannot start a command: {exc}") from None
+            raise SshUnreachableError(
+                f"{self.target.name}: cannot start a command: {exc}"
+            ) from None
         return chan
 
     def exec(self, command: str, *, timeout_s: float, pty: bool = False) -> ExecResult:
@@ -268,7 +279,7 @@ class SshConnection:
             self.close()
             raise SshUnreachableError(f"{self.target.name}: connection lost: {exc}") from None
         finally:
-            chan.close()
+            close_quietly(chan)
         return ExecResult(
             status,
             out.decode("utf-8", "replace"),
@@ -322,7 +333,7 @@ def connect(
     credentials: SshCredentials,
     *,
     pkey: paramiko.PKey | None = None,
-    known: paramiko.HostKeys | None | Literal[False] = False,
+    known: paramiko.HostKeys | Literal[False] | None = False,
     prime_interactive: bool = True,
 ) -> SshConnection:
     """Connect, verify the host key, authenticate. ``pkey``/``known`` may be preloaded."""

@@ -21,13 +21,14 @@ from actors.common import nodeagent
 from actors.common.aggregate import Aggregator
 from actors.common.ssh import (
     Backoff,
+    SshAuthError,
     SshConnection,
     SshCredentials,
     SshError,
     SshHostKeyError,
-    SshAuthError,
     SshTarget,
     SshUnreachableError,
+    close_quietly,
     connect,
     describe,
 )
@@ -111,7 +112,7 @@ class NodeWatcher:
         with self._lock:
             chan, conn = self._chan, self._conn
         if chan is not None:
-            chan.close()
+            close_quietly(chan)
         if conn is not None:
             conn.close()
 
@@ -235,7 +236,9 @@ class NodeWatcher:
         if previous and previous != msg.boot_id:
             evidence = f"rebooted: boot id {previous} -> {msg.boot_id}"
         else:
-            evidence = f"agent connected; boot id {msg.boot_id}; pidfd={'yes' if msg.pidfd else 'no'}"
+            evidence = (
+                f"agent connected; boot id {msg.boot_id}; pidfd={'yes' if msg.pidfd else 'no'}"
+            )
         self.tracker.emit(self.node_target, "up", recv_mono, evidence)
 
     def _target_line(self, msg: nodeagent.TargetLine, recv_mono: float) -> None:

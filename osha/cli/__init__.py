@@ -13,9 +13,9 @@ import traceback
 import typer
 
 from osha import __version__
-from osha.cli import ledger as ledger_cli
-from osha.cli import run as run_cli
 from osha.cli._state import state
+from osha.cli.ledger import app as ledger_app
+from osha.cli.run import register as register_run_commands
 from osha.errors import OshaError
 from osha.wire import SCHEMA_VERSION
 
@@ -47,8 +47,8 @@ def version() -> None:
     typer.echo(f"osha {__version__} (ledger schema {SCHEMA_VERSION})")
 
 
-app.add_typer(ledger_cli.app, name="ledger", help="Inspect, verify and export recorded ledgers.")
-run_cli.register(app)
+app.add_typer(ledger_app, name="ledger", help="Inspect, verify and export recorded ledgers.")
+register_run_commands(app)
 
 
 def _print_error(exc: OshaError) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -30,7 +30,6 @@ from osha.supervisor import (
     ChildSpec,
     Restart,
     StopReason,
-    Strategy,
     Supervisor,
     SupervisorSpec,
     run_supervised,
@@ -143,7 +142,6 @@ def _announce(sup: Supervisor) -> None:
 
 
 def _supervisor_spec(prof: profile.Profile) -> SupervisorSpec:
-    s = prof.supervisor
     return SupervisorSpec(
         children=tuple(
             ChildSpec(
@@ -156,13 +154,7 @@ def _supervisor_spec(prof: profile.Profile) -> SupervisorSpec:
             )
             for a in prof.actors
         ),
-        strategy=Strategy(s.strategy),
-        intensity=s.intensity,
-        period_s=s.period_s,
-        backoff_initial_s=s.backoff_initial_s,
-        backoff_max_s=s.backoff_max_s,
-        heartbeat_interval_s=s.heartbeat_interval_s,
-        heartbeat_timeout_s=s.heartbeat_timeout_s,
+        flags=prof.supervisor,
         seed=prof.campaign.seed,
     )
 
@@ -186,14 +178,12 @@ def _graceful_signals(stop: threading.Event) -> Iterator[list[str]]:
         reasons.append(name)
         stop.set()
 
-    previous: dict[int, Any] = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield reasons
     finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _summarise(run_dir: Path, reason: StopReason) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from osha.messages._base import Message, MessageSpec, message, registry, spec_of
 from osha.messages.actor import (
+    ActorBoot,
     ActorCrashed,
     ActorFailed,
     ActorHeartbeat,
@@ -31,11 +32,28 @@ from osha.messages.actor import (
     ActorStopped,
     SupervisorEscalated,
 )
+from osha.messages.fault import (
+    FaultGrant,
+    FaultInjected,
+    FaultInjectFailed,
+    FaultLease,
+    FaultPlanned,
+    FaultRefused,
+    FaultRelease,
+    FaultReleased,
+    FaultRequest,
+    FaultRevertAttempted,
+    FaultReverted,
+    FaultRevertFailed,
+    FaultSync,
+    FaultSynced,
+)
 from osha.messages.monitor import Sample, StateChange
 from osha.messages.run import LedgerHeader, RunStarted, RunStopped
 from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
+    "ActorBoot",
     "ActorCrashed",
     "ActorFailed",
     "ActorHeartbeat",
@@ -45,6 +63,20 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "FaultGrant",
+    "FaultInjectFailed",
+    "FaultInjected",
+    "FaultLease",
+    "FaultPlanned",
+    "FaultRefused",
+    "FaultRelease",
+    "FaultReleased",
+    "FaultRequest",
+    "FaultRevertAttempted",
+    "FaultRevertFailed",
+    "FaultReverted",
+    "FaultSync",
+    "FaultSynced",
     "LedgerHeader",
     "Message",
     "MessageSpec",

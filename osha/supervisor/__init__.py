@@ -20,6 +20,7 @@ from osha.supervisor._spec import (
     RunOutcome,
     StopReason,
     Strategy,
+    SupervisorFlags,
     SupervisorSpec,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "StopReason",
     "Strategy",
     "Supervisor",
+    "SupervisorFlags",
     "SupervisorSpec",
     "run_supervised",
 ]

@@ -201,19 +201,21 @@ class SupervisorActor(pykka.ThreadingActor):
         now_s = time.monotonic()
         window = self._restart_times_s
         window.append(now_s)
-        while window and window[0] < now_s - self._spec.period_s:
+        while window and window[0] < now_s - self._spec.flags.period_s:
             window.popleft()
         count = len(window)
-        if count > self._spec.intensity:
+        if count > self._spec.flags.intensity:
             self._escalate(slot, exit, count)
             return
         self._restarts += 1
         group = self._group(slot)
         for sibling in reversed(group):
             if sibling is not slot and sibling.state is ChildState.RUNNING:
-                self._stop_slot(sibling, f"{self._spec.strategy.value}: {slot.spec.id} crashed")
+                self._stop_slot(
+                    sibling, f"{self._spec.flags.strategy.value}: {slot.spec.id} crashed"
+                )
         group = [s for s in group if s is slot or s.spec.restart is not Restart.TEMPORARY]
-        delay_s = self._spec.backoff_s(count)
+        delay_s = self._spec.flags.backoff_s(count)
         for member in group:
             member.state = ChildState.RESTARTING
             self._record(
@@ -242,7 +244,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 return  # the group was rescheduled (or the run ended): it restarts in order
 
     def _group(self, slot: _Slot) -> list[_Slot]:
-        strategy = self._spec.strategy
+        strategy = self._spec.flags.strategy
         if strategy is Strategy.ONE_FOR_ALL:
             return list(self._slots)
         if strategy is Strategy.REST_FOR_ONE:
@@ -250,7 +252,7 @@ class SupervisorActor(pykka.ThreadingActor):
         return [slot]
 
     def _escalate(self, slot: _Slot, exit: ChildExit, count: int) -> None:
-        spec = self._spec
+        spec = self._spec.flags
         self._record(
             SupervisorEscalated,
             actor_id=slot.spec.id,
@@ -269,7 +271,7 @@ class SupervisorActor(pykka.ThreadingActor):
     # -- starting and stopping children --------------------------------------------------------
 
     def _start_slot(self, slot: _Slot) -> ChildExit | None:
-        spec = self._spec
+        spec = self._spec.flags
         slot.incarnation += 1
         boot = ActorBoot(
             SENDER,
@@ -283,7 +285,7 @@ class SupervisorActor(pykka.ThreadingActor):
             seed=slot.seed,
             incarnation=slot.incarnation,
             heartbeat_interval_s=spec.heartbeat_interval_s,
-            flush_interval_s=spec.flush_interval_s,
+            flush_interval_s=spec.batch_interval_s,
         )
         log_path = self._run_dir / "logs" / f"{slot.spec.id}.log" if self._run_dir else None
         ref = ChildHandle.start(

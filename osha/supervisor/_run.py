@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +164,7 @@ def run_supervised(
     run_dir: Path | None = None,
     run_id: str | None = None,
     observer: Observer | None = None,
-    on_started: Any = None,
+    on_started: Callable[[Supervisor], None] | None = None,
 ) -> RunOutcome:
     """Run the children of ``spec`` until ``duration_s`` passes, ``stop_event`` is set, or
     the run ends by itself; then stop them in reverse order.

@@ -8,7 +8,15 @@ from typing import Any
 
 from osha.plugin import Kind
 
-__all__ = ["ChildSpec", "Restart", "RunOutcome", "StopReason", "Strategy", "SupervisorSpec"]
+__all__ = [
+    "ChildSpec",
+    "Restart",
+    "RunOutcome",
+    "StopReason",
+    "Strategy",
+    "SupervisorFlags",
+    "SupervisorSpec",
+]
 
 
 class Restart(enum.StrEnum):
@@ -60,17 +68,16 @@ class ChildSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class SupervisorSpec:
-    """The supervisor's flags and its ordered children.
+class SupervisorFlags:
+    """The supervisor's flags (Erlang/OTP ``SupFlags``); the profile's ``[supervisor]`` table.
 
     More than ``intensity`` restarts within ``period_s`` escalates: every child is stopped and
     the run ends with :class:`~osha.errors.EscalationError`. The first restart within the
     period has no delay; the n-th waits ``backoff_initial_s * 2**(n-2)``, at most
     ``backoff_max_s``. A child that sends no frame for ``heartbeat_timeout_s`` is hung: it is
-    killed and restarted. ``seed`` is the run's seed; each child gets one derived from it.
+    killed and restarted. A child sends its batched events every ``batch_interval_s``.
     """
 
-    children: tuple[ChildSpec, ...] = ()
     strategy: Strategy = Strategy.ONE_FOR_ONE
     intensity: int = 5
     period_s: float = 30.0
@@ -79,20 +86,17 @@ class SupervisorSpec:
     heartbeat_interval_s: float = 0.5
     heartbeat_timeout_s: float = 3.0
     start_timeout_s: float = 15.0
-    flush_interval_s: float = 0.005
-    seed: int = 0
+    batch_interval_s: float = 0.005
 
     def __post_init__(self) -> None:
-        ids = [c.id for c in self.children]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate child id(s): {', '.join(dupes)}")
         if self.intensity < 0 or self.period_s <= 0:
-            raise ValueError("intensity must be >= 0 and period_s > 0")
+            raise ValueError("need intensity >= 0 and period_s > 0")
         if not 0 < self.heartbeat_interval_s < self.heartbeat_timeout_s:
             raise ValueError("need 0 < heartbeat_interval_s < heartbeat_timeout_s")
         if self.backoff_initial_s < 0 or self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("need 0 <= backoff_initial_s <= backoff_max_s")
+        if self.start_timeout_s <= 0 or self.batch_interval_s <= 0:
+            raise ValueError("need start_timeout_s > 0 and batch_interval_s > 0")
         if not isinstance(self.strategy, Strategy):
             raise TypeError(f"strategy must be a Strategy, not {self.strategy!r}")
 
@@ -101,6 +105,22 @@ class SupervisorSpec:
         if restarts_in_period <= 1:
             return 0.0
         return min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** (restarts_in_period - 2))
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSpec:
+    """What to supervise and how: the ordered children, the flags, and the run's seed (each
+    child gets a seed derived from it and its id)."""
+
+    children: tuple[ChildSpec, ...] = ()
+    flags: SupervisorFlags = SupervisorFlags()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        ids = [c.id for c in self.children]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate child id(s): {', '.join(dupes)}")
 
 
 @dataclass(frozen=True, slots=True)

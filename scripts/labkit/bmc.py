@@ -18,8 +18,8 @@ import sys
 import threading
 import time
 
-import pyghmi.ipmi.bmc as bmc
-import pyghmi.ipmi.private.serversession as serversession
+from pyghmi.ipmi import bmc
+from pyghmi.ipmi.private import serversession
 
 # pyghmi's server implements only cipher suite 3 (SHA-1) yet accepts any proposal;
 # pyghmi's own client proposes SHA-256 first and then crashes on the SHA-1 reply

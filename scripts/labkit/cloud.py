@@ -26,9 +26,12 @@ ENDPOINTS = [
     ("neutron", "network", f"http://{CTL}:9696"),
 ]
 EXPECTED_SERVICES = {
-    ("nova-scheduler", "ctl-1"), ("nova-scheduler", "ctl-2"),
-    ("nova-conductor", "ctl-1"), ("nova-conductor", "ctl-2"),
-    ("nova-compute", "cmp-1"), ("nova-compute", "cmp-2"),
+    ("nova-scheduler", "ctl-1"),
+    ("nova-scheduler", "ctl-2"),
+    ("nova-conductor", "ctl-1"),
+    ("nova-conductor", "ctl-2"),
+    ("nova-compute", "cmp-1"),
+    ("nova-compute", "cmp-2"),
 }
 EXPECTED_AGENTS = {("neutron-dhcp-agent", "ctl-1"), ("neutron-metadata-agent", "ctl-1")}
 IMAGE, FLAVOR, NETWORK = "tiny", "m1.tiny", "shared-net"
@@ -40,34 +43,56 @@ def connect() -> openstack.connection.Connection:
 
 def catalog() -> None:
     c = connect()
-    project = c.identity.find_project("service") or c.identity.create_project(name="service", domain_id="default")
-    roles = [c.identity.find_role(r) or c.identity.create_role(name=r) for r in ("admin", "service", "member")]
+    project = c.identity.find_project("service") or c.identity.create_project(
+        name="service", domain_id="default"
+    )
+    roles = [
+        c.identity.find_role(r) or c.identity.create_role(name=r)
+        for r in ("admin", "service", "member")
+    ]
     for name, stype, url in ENDPOINTS:
         user = c.identity.find_user(name, domain_id="default") or c.identity.create_user(
-            name=name, password=name, domain_id="default")
+            name=name, password=name, domain_id="default"
+        )
         for role in roles[:2]:
             c.identity.assign_project_role_to_user(project, user, role)
         service = c.identity.find_service(name) or c.identity.create_service(name=name, type=stype)
         have = {e.interface for e in c.identity.endpoints(service_id=service.id)}
         for interface in ("public", "internal", "admin"):
             if interface not in have:
-                c.identity.create_endpoint(service_id=service.id, interface=interface, url=url,
-                                           region_id="RegionOne")
+                c.identity.create_endpoint(
+                    service_id=service.id, interface=interface, url=url, region_id="RegionOne"
+                )
 
 
 def resources(image_file: str) -> None:
     c = connect()
     if not c.image.find_image(IMAGE):
-        c.image.create_image(name=IMAGE, filename=image_file, disk_format="raw", container_format="bare",
-                             visibility="public", wait=True)
+        c.image.create_image(
+            name=IMAGE,
+            filename=image_file,
+            disk_format="raw",
+            container_format="bare",
+            visibility="public",
+            wait=True,
+        )
     if not c.compute.find_flavor(FLAVOR):
         c.compute.create_flavor(name=FLAVOR, ram=64, vcpus=1, disk=1, id="1")
     if not c.network.find_network(NETWORK):
         # Database rows only: nothing is plumbed, no packet is ever sent on this subnet.
-        net = c.network.create_network(name=NETWORK, shared=True, provider_network_type="flat",
-                                       provider_physical_network="physnet1")
-        c.network.create_subnet(network_id=net.id, name=f"{NETWORK}-subnet", ip_version=4,
-                                cidr="192.0.2.0/24", enable_dhcp=False)
+        net = c.network.create_network(
+            name=NETWORK,
+            shared=True,
+            provider_network_type="flat",
+            provider_physical_network="physnet1",
+        )
+        c.network.create_subnet(
+            network_id=net.id,
+            name=f"{NETWORK}-subnet",
+            ip_version=4,
+            cidr="192.0.2.0/24",
+            enable_dhcp=False,
+        )
 
 
 def missing() -> list[str]:
@@ -96,7 +121,7 @@ def wait_healthy(timeout_s: float) -> int:
     for _ in range(int(timeout_s) + 1):
         try:
             problems = missing()
-        except Exception as exc:  # broad on purpose: any API failure means "not healthy yet"
+        except Exception as exc:  # noqa: BLE001 - any API failure means "not healthy yet"; it is printed
             problems = [f"API not ready ({type(exc).__name__})"]
         if not problems:
             return 0
@@ -115,15 +140,20 @@ def boot_check() -> None:
     c = connect()
     t0 = time.monotonic()
     server = c.compute.create_server(
-        name="lab-boot-check", image_id=c.image.find_image(IMAGE).id,
+        name="lab-boot-check",
+        image_id=c.image.find_image(IMAGE).id,
         flavor_id=c.compute.find_flavor(FLAVOR).id,
-        networks=[{"uuid": c.network.find_network(NETWORK).id}])
+        networks=[{"uuid": c.network.find_network(NETWORK).id}],
+    )
     server = c.compute.wait_for_server(server, wait=120, interval=1)
     t1 = time.monotonic()
     c.compute.delete_server(server)
     c.compute.wait_for_delete(server, wait=120, interval=1)
-    print(f"  boot-check: ACTIVE on {server.compute_host} in {t1 - t0:.1f}s, deleted in "
-          f"{time.monotonic() - t1:.1f}s", flush=True)
+    print(
+        f"  boot-check: ACTIVE on {server.compute_host} in {t1 - t0:.1f}s, deleted in "
+        f"{time.monotonic() - t1:.1f}s",
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> int:

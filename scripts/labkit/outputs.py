@@ -38,11 +38,17 @@ def main(argv: list[str]) -> int:
             "events": os.path.join(lab_dir, "nodes", name, "events.log"),
             "boot_id": os.path.join(lab_dir, "nodes", name, "boot_id"),
             "service_dir": os.path.join(lab_dir, "nodes", name, "service"),
-            "bmc": {"host": "127.0.0.1", "port": int(bmc_port), "user": env["LAB_BMC_USER"],
-                    "password": env["LAB_BMC_PASSWORD"]},
+            "bmc": {
+                "host": "127.0.0.1",
+                "port": int(bmc_port),
+                "user": env["LAB_BMC_USER"],
+                "password": env["LAB_BMC_PASSWORD"],
+            },
         }
     auth_url = f"http://{env['LAB_CTL_IP']}:5000/v3"
-    write(os.path.join(lab_dir, "clouds.yaml"), f"""clouds:
+    write(
+        os.path.join(lab_dir, "clouds.yaml"),
+        f"""clouds:
   lab:
     auth:
       auth_url: {auth_url}
@@ -53,15 +59,20 @@ def main(argv: list[str]) -> int:
       project_domain_name: Default
     region_name: RegionOne
     identity_api_version: 3
-""")
+""",
+    )
     lines = []
     for group, members in groups.items():
         lines.append(f"[{group}]")
         lines += [f"{n} ansible_host={nodes[n]['address']} ansible_user=root" for n in members]
         lines.append("")
-    lines += ["[all:vars]", f"ansible_ssh_private_key_file={env['LAB_SSH_KEY']}",
-              f"ansible_ssh_common_args='-o UserKnownHostsFile={env['LAB_KNOWN_HOSTS']} "
-              "-o StrictHostKeyChecking=yes'", ""]
+    lines += [
+        "[all:vars]",
+        f"ansible_ssh_private_key_file={env['LAB_SSH_KEY']}",
+        f"ansible_ssh_common_args='-o UserKnownHostsFile={env['LAB_KNOWN_HOSTS']} "
+        "-o StrictHostKeyChecking=yes'",
+        "",
+    ]
     write(os.path.join(lab_dir, "inventory.ini"), "\n".join(lines))
     lab = {
         "version": 1,
@@ -69,16 +80,26 @@ def main(argv: list[str]) -> int:
         "cloud": "lab",
         "clouds_yaml": os.path.join(lab_dir, "clouds.yaml"),
         "inventory": os.path.join(lab_dir, "inventory.ini"),
-        "ssh": {"user": "root", "private_key": env["LAB_SSH_KEY"], "known_hosts": env["LAB_KNOWN_HOSTS"],
-                "config": os.path.join(lab_dir, "ssh_config")},
-        "rally": {"bin": env["LAB_RALLY_BIN"], "env": "lab", "db": env["LAB_RALLY_DB"],
-                  "config_file": env["LAB_RALLY_CONF"],
-                  "task_boot_and_delete": os.path.join(lab_dir, "rally", "boot_and_delete.yaml")},
+        "ssh": {
+            "user": "root",
+            "private_key": env["LAB_SSH_KEY"],
+            "known_hosts": env["LAB_KNOWN_HOSTS"],
+            "config": os.path.join(lab_dir, "ssh_config"),
+        },
+        "rally": {
+            "bin": env["LAB_RALLY_BIN"],
+            "env": "lab",
+            "db": env["LAB_RALLY_DB"],
+            "config_file": env["LAB_RALLY_CONF"],
+            "task_boot_and_delete": os.path.join(lab_dir, "rally", "boot_and_delete.yaml"),
+        },
         "nodes": nodes,
-        "settings": {"service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),
-                     "agent_down_time_s": int(env["LAB_AGENT_DOWN_TIME_S"]),
-                     "report_interval_s": int(env["LAB_REPORT_INTERVAL_S"]),
-                     "rpc_response_timeout_s": int(env["LAB_RPC_RESPONSE_TIMEOUT_S"])},
+        "settings": {
+            "service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),
+            "agent_down_time_s": int(env["LAB_AGENT_DOWN_TIME_S"]),
+            "report_interval_s": int(env["LAB_REPORT_INTERVAL_S"]),
+            "rpc_response_timeout_s": int(env["LAB_RPC_RESPONSE_TIMEOUT_S"]),
+        },
     }
     write(os.path.join(lab_dir, "lab.json"), json.dumps(lab, indent=2) + "\n")
     return 0

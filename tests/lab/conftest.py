@@ -70,7 +70,11 @@ def holds_for(predicate: Callable[[], bool], duration_s: float, interval_s: floa
 
 def run_lab(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(LAB_SCRIPT), *args], capture_output=True, text=True, timeout=timeout_s, check=False,
+        [str(LAB_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
 
@@ -108,8 +112,13 @@ class Lab:
         client.load_host_keys(self.desc["ssh"]["known_hosts"])
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         client.connect(
-            address, username=self.desc["ssh"]["user"], key_filename=self.desc["ssh"]["private_key"],
-            sock=sock, timeout=timeout_s, allow_agent=False, look_for_keys=False,
+            address,
+            username=self.desc["ssh"]["user"],
+            key_filename=self.desc["ssh"]["private_key"],
+            sock=sock,
+            timeout=timeout_s,
+            allow_agent=False,
+            look_for_keys=False,
         )
         return client
 
@@ -165,7 +174,8 @@ class Lab:
         """Boot a server to ACTIVE and return it (the caller deletes it)."""
         c = self.cloud()
         server = c.compute.create_server(
-            name=name, image_id=c.image.find_image("tiny").id,
+            name=name,
+            image_id=c.image.find_image("tiny").id,
             flavor_id=c.compute.find_flavor("m1.tiny").id,
             networks=[{"uuid": c.network.find_network("shared-net").id}],
         )
@@ -220,7 +230,8 @@ def lab() -> Lab:
         pytest.fail(f"scripts/lab up did not finish within {UP_TIMEOUT_S}s", pytrace=False)
     if result.returncode != 0:
         pytest.fail(
-            f"scripts/lab up failed (rc={result.returncode}) after {time.monotonic() - started:.0f}s:\n"
+            f"scripts/lab up failed (rc={result.returncode}) "
+            f"after {time.monotonic() - started:.0f}s:\n"
             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
             pytrace=False,
         )

@@ -11,9 +11,12 @@ from conftest import Lab
 pytestmark = pytest.mark.lab
 
 EXPECTED_SERVICES = {
-    ("nova-scheduler", "ctl-1"), ("nova-scheduler", "ctl-2"),
-    ("nova-conductor", "ctl-1"), ("nova-conductor", "ctl-2"),
-    ("nova-compute", "cmp-1"), ("nova-compute", "cmp-2"),
+    ("nova-scheduler", "ctl-1"),
+    ("nova-scheduler", "ctl-2"),
+    ("nova-conductor", "ctl-1"),
+    ("nova-conductor", "ctl-2"),
+    ("nova-compute", "cmp-1"),
+    ("nova-compute", "cmp-2"),
 }
 
 
@@ -21,9 +24,14 @@ EXPECTED_SERVICES = {
 def test_every_nova_service_is_up_and_every_agent_alive(healthy_lab: Lab) -> None:
     c = healthy_lab.cloud()
     states = {(s.binary, s.host): s.state for s in c.compute.services()}
-    assert {k: v for k, v in states.items() if k in EXPECTED_SERVICES} == dict.fromkeys(EXPECTED_SERVICES, "up")
+    assert {k: v for k, v in states.items() if k in EXPECTED_SERVICES} == dict.fromkeys(
+        EXPECTED_SERVICES, "up"
+    )
     agents = {(a.binary, a.host): a.is_alive for a in c.network.agents()}
-    assert agents == {("neutron-dhcp-agent", "ctl-1"): True, ("neutron-metadata-agent", "ctl-1"): True}
+    assert agents == {
+        ("neutron-dhcp-agent", "ctl-1"): True,
+        ("neutron-metadata-agent", "ctl-1"): True,
+    }
 
 
 @pytest.mark.timeout(180)
@@ -41,15 +49,31 @@ def test_rally_boot_and_delete_server_passes_3_iterations(healthy_lab: Lab) -> N
     rally = healthy_lab.desc["rally"]
     base = [rally["bin"], "--config-file", rally["config_file"]]
     started = subprocess.run(
-        [*base, "task", "start", rally["task_boot_and_delete"], "--task-args",
-         json.dumps({"times": 3, "concurrency": 1}), "--tag", "lab-test"],
-        capture_output=True, text=True, timeout=280, check=False,
+        [
+            *base,
+            "task",
+            "start",
+            rally["task_boot_and_delete"],
+            "--task-args",
+            json.dumps({"times": 3, "concurrency": 1}),
+            "--tag",
+            "lab-test",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
     )
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     report = subprocess.run(
-        [*base, "task", "results"], capture_output=True, text=True, timeout=60, check=True,
+        [*base, "task", "results"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     (workload,) = json.loads(report.stdout)
     assert len(workload["result"]) == 3
     assert [r["error"] for r in workload["result"]] == [[], [], []]
-    assert workload["sla"] and all(s["success"] for s in workload["sla"])
+    assert workload["sla"]
+    assert all(s["success"] for s in workload["sla"])

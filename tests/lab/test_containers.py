@@ -20,11 +20,16 @@ def test_stopping_the_nova_compute_container_shows_in_nova(healthy_lab: Lab) -> 
         container.stop(timeout=10)
         container.reload()
         assert container.status == "exited"
-        wait_for(lambda: lab.service_state("nova-compute", "cmp-2") == "down",
-                 timeout_s=lab.settings["service_down_time_s"] + 10,
-                 what="nova-compute@cmp-2 down after the container stopped")
+        wait_for(
+            lambda: lab.service_state("nova-compute", "cmp-2") == "down",
+            timeout_s=lab.settings["service_down_time_s"] + 10,
+            what="nova-compute@cmp-2 down after the container stopped",
+        )
         container.start()
-        wait_for(lambda: lab.service_state("nova-compute", "cmp-2") == "up", timeout_s=60,
-                 what="nova-compute@cmp-2 up after the container started")
+        wait_for(
+            lambda: lab.service_state("nova-compute", "cmp-2") == "up",
+            timeout_s=60,
+            what="nova-compute@cmp-2 up after the container started",
+        )
     finally:
         client.close()

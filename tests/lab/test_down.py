@@ -54,7 +54,9 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
 
     assert not [pid for pid in before if _alive(pid)], "processes of the lab survived"
     assert not _lab_processes()
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    netns = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True
+    ).stdout
     assert "osha-" not in netns
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     assert "oshalab0" not in links

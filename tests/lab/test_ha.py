@@ -36,8 +36,11 @@ def test_kill_9_of_nova_scheduler_on_ctl_1(healthy_lab: Lab, server_cleanup: lis
         client.close()
 
     budget_s = lab.settings["service_down_time_s"] + 8
-    wait_for(lambda: lab.service_state("nova-scheduler", "ctl-1") == "down", timeout_s=budget_s,
-             what="nova-scheduler@ctl-1 down in the service list")
+    wait_for(
+        lambda: lab.service_state("nova-scheduler", "ctl-1") == "down",
+        timeout_s=budget_s,
+        what="nova-scheduler@ctl-1 down in the service list",
+    )
     seen_down_after_s = time.time() - killed_at
     assert seen_down_after_s <= budget_s
     assert lab.service_state("nova-scheduler", "ctl-2") == "up"
@@ -47,10 +50,21 @@ def test_kill_9_of_nova_scheduler_on_ctl_1(healthy_lab: Lab, server_cleanup: lis
     assert server.status == "ACTIVE"
     assert lab.service_state("nova-scheduler", "ctl-1") == "down"
 
-    new_pid = wait_for(lambda: (p := lab.service_pid("ctl-1", "nova-scheduler")) != old_pid and p,
-                       timeout_s=HOLD_DOWN_S + 15, what="runit to restart nova-scheduler on ctl-1")
-    wait_for(lambda: lab.service_state("nova-scheduler", "ctl-1") == "up", timeout_s=60,
-             what="nova-scheduler@ctl-1 up again")
-    events = [e for e in lab.events("ctl-1") if e.name == "nova-scheduler" and e.time_s >= killed_at - 1]
-    assert [(e.kind, e.fields.get("signal")) for e in events[:2]] == [("exit", "9"), ("start", None)]
+    new_pid = wait_for(
+        lambda: (p := lab.service_pid("ctl-1", "nova-scheduler")) != old_pid and p,
+        timeout_s=HOLD_DOWN_S + 15,
+        what="runit to restart nova-scheduler on ctl-1",
+    )
+    wait_for(
+        lambda: lab.service_state("nova-scheduler", "ctl-1") == "up",
+        timeout_s=60,
+        what="nova-scheduler@ctl-1 up again",
+    )
+    events = [
+        e for e in lab.events("ctl-1") if e.name == "nova-scheduler" and e.time_s >= killed_at - 1
+    ]
+    assert [(e.kind, e.fields.get("signal")) for e in events[:2]] == [
+        ("exit", "9"),
+        ("start", None),
+    ]
     assert events[1].fields["pid"] == str(new_pid)

@@ -36,7 +36,8 @@ def test_kill_9_of_a_service_is_restarted_by_runit(healthy_lab: Lab) -> None:
     lab.check("ctl-2", f"kill -9 {old_pid}")
     new_pid = wait_for(
         lambda: (p := lab.service_pid("ctl-2", "nova-scheduler")) != old_pid and p,
-        timeout_s=15, what="runit to restart nova-scheduler on ctl-2",
+        timeout_s=15,
+        what="runit to restart nova-scheduler on ctl-2",
     )
     events = lab.events("ctl-2")
     exits = [e for e in events if e.kind == "exit" and e.name == "nova-scheduler"]
@@ -55,15 +56,27 @@ def test_reboot_over_ssh_restarts_only_that_node(healthy_lab: Lab) -> None:
     _, stdout, _ = client.exec_command("reboot")
     assert stdout.channel.recv_exit_status() == -1  # the session dropped: no exit status
     client.close()
-    after = wait_for(lambda: lab.boot_id("cmp-1") != before and lab.boot_id("cmp-1"),
-                     timeout_s=30, what="cmp-1 to come back with a new boot id")
+    after = wait_for(
+        lambda: lab.boot_id("cmp-1") != before and lab.boot_id("cmp-1"),
+        timeout_s=30,
+        what="cmp-1 to come back with a new boot id",
+    )
     assert after != before
     assert lab.boot_id("cmp-2") == other
     boot_time = max(e.time_s for e in lab.events("cmp-1") if e.kind == "boot")
-    wait_for(lambda: any(e.kind == "start" and e.name == "nova-compute" and e.time_s > boot_time
-                         for e in lab.events("cmp-1")), timeout_s=30, what="nova-compute to start")
-    wait_for(lambda: lab.service_state("nova-compute", "cmp-1") == "up", timeout_s=60,
-             what="nova-compute@cmp-1 up after the reboot")
+    wait_for(
+        lambda: any(
+            e.kind == "start" and e.name == "nova-compute" and e.time_s > boot_time
+            for e in lab.events("cmp-1")
+        ),
+        timeout_s=30,
+        what="nova-compute to start",
+    )
+    wait_for(
+        lambda: lab.service_state("nova-compute", "cmp-1") == "up",
+        timeout_s=60,
+        what="nova-compute@cmp-1 up after the reboot",
+    )
 
 
 def _ssh_port_answers(address: str) -> bool:
@@ -83,14 +96,22 @@ def test_bmc_power_off_keeps_the_node_down_until_power_on(healthy_lab: Lab) -> N
     bmc.set_power("off")
     assert bmc.get_power()["powerstate"] == "off"
     down_s = lab.settings["service_down_time_s"] + 10
-    wait_for(lambda: lab.service_state("nova-compute", "cmp-2") == "down", timeout_s=down_s,
-             what="nova-compute@cmp-2 down after power-off")
+    wait_for(
+        lambda: lab.service_state("nova-compute", "cmp-2") == "down",
+        timeout_s=down_s,
+        what="nova-compute@cmp-2 down after power-off",
+    )
     assert not _ssh_port_answers(address)  # the link is down: connections time out
     assert holds_for(lambda: lab.service_state("nova-compute", "cmp-2") == "down", duration_s=8)
     bmc.set_power("on")
-    wait_for(lambda: lab.service_state("nova-compute", "cmp-2") == "up", timeout_s=90,
-             what="nova-compute@cmp-2 (a container) up after power-on")
-    assert lab.check("cmp-2", "docker inspect -f '{{.State.Running}}' nova_compute").strip() == "true"
+    wait_for(
+        lambda: lab.service_state("nova-compute", "cmp-2") == "up",
+        timeout_s=90,
+        what="nova-compute@cmp-2 (a container) up after power-on",
+    )
+    assert (
+        lab.check("cmp-2", "docker inspect -f '{{.State.Running}}' nova_compute").strip() == "true"
+    )
 
 
 @pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from osha.supervisor import ChildSpec, Supervisor, SupervisorSpec
+from osha.supervisor import ChildSpec, Supervisor, SupervisorFlags, SupervisorSpec
 from osha.testing import MemorySink, wait_for
 
 #: Fast heartbeats so that hang tests take about a second.
@@ -50,7 +50,7 @@ def supervise(tmp_path: Path, no_children_left: Callable[[], None]) -> Iterator[
 
     def factory(*children: ChildSpec, **flags: object) -> tuple[Supervisor, MemorySink]:
         sink = MemorySink()
-        spec = SupervisorSpec(children=children, **{**FAST, **flags})  # type: ignore[arg-type]
+        spec = SupervisorSpec(children=children, flags=SupervisorFlags(**{**FAST, **flags}))  # type: ignore[arg-type]
         sup = Supervisor(spec, sink, run_dir=tmp_path)
         started.append(sup)
         sup.start()

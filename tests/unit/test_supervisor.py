@@ -29,6 +29,7 @@ from osha.supervisor import (
     StopReason,
     Strategy,
     Supervisor,
+    SupervisorFlags,
     SupervisorSpec,
     run_supervised,
 )
@@ -154,11 +155,13 @@ def test_restart_storm_escalates(tmp_path: Path, no_children_left: Callable[[], 
     sink = MemorySink()
     spec = SupervisorSpec(
         children=(tick("first"), crasher(crash_after_s=0.0, exit_code=3), tick("last")),
-        intensity=2,
-        period_s=30.0,
-        backoff_initial_s=0.01,
-        heartbeat_interval_s=0.1,
-        heartbeat_timeout_s=1.0,
+        flags=SupervisorFlags(
+            intensity=2,
+            period_s=30.0,
+            backoff_initial_s=0.01,
+            heartbeat_interval_s=0.1,
+            heartbeat_timeout_s=1.0,
+        ),
     )
     with pytest.raises(EscalationError) as caught:
         run_supervised(spec, sink, duration_s=20.0, run_dir=tmp_path, run_id="storm")

@@ -1,0 +1,1 @@
+"""Monitors: ``openstack-api``, ``host-services``, ``nagios`` and ``vm-ping``."""

@@ -1,0 +1,250 @@
+"""Messages about faults: the plan, durable leases, injection, revert and release.
+
+The life of one fault, in ledger order::
+
+    fault.planned          the disruptor's timeline, one record per planned fault
+    fault.lease            the broker granted a lease (fsynced before the grant is sent)
+      or fault.refused     the guard refused it (max_down), or it was attempted before
+    fault.injected         the disruptor injected it (planned and actual wall times)
+      or fault.inject_failed  the injection failed; it is never retried
+    fault.revert_attempted one per attempt (by the holder, the broker, or `osha faults recover`)
+    fault.reverted         the target is back as it was
+      or fault.revert_failed  with the reason; retried with backoff until the lease's deadline
+    fault.released         the broker forgets the lease (it no longer counts for the guard)
+
+A lease is *unrevoked* while the ledger has a ``fault.lease`` and no ``fault.reverted`` for its
+``lease_id``: ``osha faults recover RUN_DIR`` reverts exactly those.
+
+``fault.request``, ``fault.grant``, ``fault.sync``, ``fault.synced`` and ``fault.release`` are
+control frames between a disruptor and the broker, not records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from osha.messages._base import Message, message
+
+__all__ = [
+    "FaultGrant",
+    "FaultInjectFailed",
+    "FaultInjected",
+    "FaultLease",
+    "FaultPlanned",
+    "FaultRefused",
+    "FaultRelease",
+    "FaultReleased",
+    "FaultRequest",
+    "FaultRevertAttempted",
+    "FaultRevertFailed",
+    "FaultReverted",
+    "FaultSync",
+    "FaultSynced",
+    "RevertBy",
+]
+
+RevertBy = Literal["holder", "broker", "recover"]
+"""Who reverted: the disruptor that holds the lease, the broker in the supervisor process (the
+holder crashed, or the run is ending), or ``osha faults recover`` (osha itself died)."""
+
+
+# -- records ------------------------------------------------------------------------------------
+
+
+@message("fault.planned")
+@dataclass(frozen=True, slots=True)
+class FaultPlanned(Message):
+    """One planned fault of a disruptor's timeline. ``planned_offset_s`` counts from the chaos
+    start (``chaos_start_wall_s``)."""
+
+    index: int
+    round: int
+    action: str
+    node: str
+    resource: str
+    planned_offset_s: float
+    down_s: float
+    chaos_start_wall_s: float
+
+
+@message("fault.lease")
+@dataclass(frozen=True, slots=True)
+class FaultLease(Message):
+    """A granted, durable lease: what (``action`` on ``resource``), where (``node`` at
+    ``address``, in ``groups``), when (``planned_wall_s``, held ``down_s``), how to revert
+    (``plugin`` and ``revert``: plain data, no secrets) and the deadline (``revert_by_wall_s``:
+    reverts are retried until then)."""
+
+    lease_id: str
+    holder: str
+    plugin: str
+    index: int
+    action: str
+    node: str
+    address: str
+    resource: str
+    groups: tuple[str, ...]
+    down_s: float
+    planned_wall_s: float
+    revert_by_wall_s: float
+    revert: dict[str, Any]
+
+
+@message("fault.refused")
+@dataclass(frozen=True, slots=True)
+class FaultRefused(Message):
+    """The broker refused a lease: the guard (``limit`` names the max_down key) or a fault that
+    an earlier incarnation of the holder already attempted (never retried)."""
+
+    lease_id: str
+    holder: str
+    index: int
+    action: str
+    node: str
+    resource: str
+    reason: str
+    limit: str = ""
+    active: tuple[str, ...] = ()
+
+
+@message("fault.injected")
+@dataclass(frozen=True, slots=True)
+class FaultInjected(Message):
+    """The fault is in place. ``planned_wall_s`` was the plan; ``actual_wall_s`` is when the
+    injection started."""
+
+    lease_id: str
+    index: int
+    action: str
+    node: str
+    resource: str
+    planned_wall_s: float
+    actual_wall_s: float
+    detail: str = ""
+
+
+@message("fault.inject_failed")
+@dataclass(frozen=True, slots=True)
+class FaultInjectFailed(Message):
+    """The injection failed. A fault is never retried automatically; the lease is still
+    reverted (the injection may have half-happened)."""
+
+    lease_id: str
+    index: int
+    action: str
+    node: str
+    resource: str
+    error: str
+
+
+@message("fault.revert_attempted")
+@dataclass(frozen=True, slots=True)
+class FaultRevertAttempted(Message):
+    """A revert attempt starts (``attempt`` counts from 1)."""
+
+    lease_id: str
+    attempt: int
+    by: RevertBy
+
+
+@message("fault.reverted")
+@dataclass(frozen=True, slots=True)
+class FaultReverted(Message):
+    """The target is back as it was before the fault."""
+
+    lease_id: str
+    attempt: int
+    by: RevertBy
+    detail: str
+    elapsed_s: float
+
+
+@message("fault.revert_failed")
+@dataclass(frozen=True, slots=True)
+class FaultRevertFailed(Message):
+    """A revert attempt failed. ``final``: no more attempts (the deadline passed); the fault
+    is still in place and needs an operator (or ``osha faults recover``)."""
+
+    lease_id: str
+    attempt: int
+    by: RevertBy
+    error: str
+    final: bool
+    retry_in_s: float = 0.0
+
+
+@message("fault.released")
+@dataclass(frozen=True, slots=True)
+class FaultReleased(Message):
+    """The broker no longer counts this lease. ``reverted`` False: released unreverted (only at
+    the very end of a run, after the last revert failed; recover will try again)."""
+
+    lease_id: str
+    holder: str
+    reverted: bool
+    by: RevertBy
+
+
+# -- control frames between a disruptor and the broker ------------------------------------------
+
+
+@message("fault.sync")
+@dataclass(frozen=True, slots=True)
+class FaultSync(Message):
+    """Disruptor → broker, at start: when did chaos start, and which of my faults are done?"""
+
+    request_id: str
+    holder: str
+
+
+@message("fault.synced")
+@dataclass(frozen=True, slots=True)
+class FaultSynced(Message):
+    """Broker → disruptor: the run's chaos start and the fault indices this holder (any
+    incarnation) already asked a lease for: those are never attempted again."""
+
+    request_id: str
+    chaos_start_wall_s: float
+    done: tuple[int, ...]
+
+
+@message("fault.request")
+@dataclass(frozen=True, slots=True)
+class FaultRequest(Message):
+    """Disruptor → broker: please grant this lease (fields as :class:`FaultLease`)."""
+
+    request_id: str
+    lease_id: str
+    holder: str
+    plugin: str
+    index: int
+    action: str
+    node: str
+    address: str
+    resource: str
+    groups: tuple[str, ...]
+    down_s: float
+    planned_wall_s: float
+    revert_by_wall_s: float
+    revert: dict[str, Any]
+
+
+@message("fault.grant")
+@dataclass(frozen=True, slots=True)
+class FaultGrant(Message):
+    """Broker → disruptor: the lease is durable (``granted``) or refused (``reason``)."""
+
+    request_id: str
+    lease_id: str
+    granted: bool
+    reason: str = ""
+
+
+@message("fault.release")
+@dataclass(frozen=True, slots=True)
+class FaultRelease(Message):
+    """Disruptor → broker: this lease is reverted (or the holder gave up reverting it)."""
+
+    lease_id: str
+    reverted: bool

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Benchmark of osha's core runtime. Prints its figures; asserts nothing (goals are in the
+README and the notes, not in timed tests).
+
+  (a) events/s from 4 child actors through the supervisor into a durable ledger
+      (group commit), goal >= 200,000/s;
+  (b) ledger replay (read + CRC + decode into typed messages), goal >= 500,000/s;
+  (c) restart latency, SIGKILL until the child is ready again, p50 and p95, goal p50 <= 300 ms;
+  (d) the supervisor process's RSS before and after 1 million events, goal < 5 MB growth.
+
+Usage: .venv/bin/python scripts/bench_core.py [--events-per-child N] [--repeats R]
+Every figure is a median over the repeats; machines are noisy, so compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from osha import __version__
+from osha.ledger import LedgerOptions, LedgerReader, LedgerWriter
+from osha.messages import LedgerHeader
+from osha.recorder import RecorderHandle
+from osha.supervisor.bench import events_per_s, restart_latencies_s
+from osha.wire import SCHEMA_VERSION
+
+
+def _header() -> LedgerHeader:
+    now = time.time()
+    return LedgerHeader(
+        "bench", 1, time.monotonic(), now, SCHEMA_VERSION, __version__, "bench", "bench", now, 0, {}
+    )
+
+
+def _mb(value: float) -> str:
+    return f"{value / 2**20:.1f} MB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events-per-child", type=int, default=250_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--restarts", type=int, default=30)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="osha-bench-core-"))
+    me = psutil.Process()
+    try:
+        run_dir = root / "bench.osha"
+        writer = LedgerWriter.create(run_dir, _header(), options=LedgerOptions())
+        recorder = RecorderHandle.start(writer)
+        gc.collect()
+        # Warm up once (imports, first pages of the segment), then measure.
+        events_per_s(
+            root, sink=recorder, count=lambda: writer.records, repeats=1, events_per_child=20_000
+        )
+        rss_before = me.memory_info().rss
+        rates = events_per_s(
+            root,
+            sink=recorder,
+            count=lambda: writer.records,
+            children=4,
+            events_per_child=args.events_per_child,
+            repeats=args.repeats,
+        )
+        gc.collect()
+        rss_after = me.memory_info().rss
+        total_events = 4 * args.events_per_child * args.repeats
+        recorder.close(timeout_s=120)
+        size = sum(p.stat().st_size for p in run_dir.glob("*.seg"))
+
+        print(f"osha {__version__} core benchmark ({psutil.cpu_count()} CPUs)")
+        print(
+            f"(a) 4 children -> supervisor -> durable ledger: median"
+            f" {statistics.median(rates):,.0f}"
+            f" events/s over {len(rates)} runs (min {min(rates):,.0f}, max {max(rates):,.0f});"
+            f" goal >= 200,000/s"
+        )
+
+        reader = LedgerReader(run_dir)
+        replay: list[float] = []
+        records = 0
+        for _ in range(3):
+            began = time.perf_counter()
+            records = sum(1 for _ in reader.messages())
+            replay.append(records / (time.perf_counter() - began))
+        print(
+            f"(b) replay (read + CRC + typed decode) of {records:,} records ({_mb(size)}): median "
+            f"{statistics.median(replay):,.0f} records/s; goal >= 500,000/s"
+        )
+
+        latencies = sorted(restart_latencies_s(root, samples=args.restarts))
+        p50 = statistics.median(latencies)
+        p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+        print(
+            f"(c) restart SIGKILL -> ready over {len(latencies)} restarts: p50 {p50 * 1000:.0f} ms,"
+            f" p95 {p95 * 1000:.0f} ms; goal p50 <= 300 ms"
+        )
+        print(
+            f"(d) supervisor RSS: {_mb(rss_before)} before, {_mb(rss_after)} after {total_events:,}"
+            f" events: growth {_mb(rss_after - rss_before)}; goal < 5 MB"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
