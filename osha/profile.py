@@ -6,7 +6,8 @@ type, a duplicate id, a TOML syntax error with its line.
 
 Layout (the README's "Profile reference" documents every key)::
 
-    [campaign]           name, seed, duration_s, ledger_dir
+    [campaign]           name, seed, baseline_s, chaos_s, recovery_timeout_s, recovery_hold_s,
+                         preflight_timeout_s, ledger_dir (osha.campaign.config)
     [cloud]              cloud, clouds_yaml, inventory, known_hosts, ssh_user, ssh_key:
                          defaults for every plugin that declares a key of the same name
     [guard]              max_down: how many nodes or service instances per group may be
@@ -14,20 +15,23 @@ Layout (the README's "Profile reference" documents every key)::
     [supervisor]         the supervisor's flags: strategy, intensity, period_s, backoff,
                          heartbeats (osha.supervisor.SupervisorFlags)
     [ledger]             flush_interval_s, flush_records, segment_size_bytes
+    [[load]]             id, plugin ("servers"), then its keys: the initial load
+    [slo]                the service-level objectives the verdict judges (osha.analysis.slo)
     [[monitors]]         id, plugin, restart, shutdown_s, then the plugin's own keys
-    [[disruptors]]       (same)
-    [[runners]]          (same)
+    [[disruptors]]       (same; restart defaults to "transient": a finished schedule is done)
+    [[runners]]          (same; restart defaults to "transient": a finished workload is done)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
@@ -35,10 +39,13 @@ from osha.plugin import Kind
 from osha.schema import FilePath
 from osha.supervisor import SupervisorFlags
 
+if TYPE_CHECKING:
+    from osha.campaign.config import CampaignSettings, ServersLoadConfig
+
 __all__ = [
     "ActorEntry",
-    "CampaignSettings",
     "LedgerSettings",
+    "LoadEntry",
     "Profile",
     "load",
     "parse",
@@ -47,17 +54,16 @@ __all__ = [
 T = TypeVar("T")
 
 _SECTIONS: dict[str, Kind] = {"monitors": "monitor", "disruptors": "disruptor", "runners": "runner"}
+Restart = Literal["permanent", "transient", "temporary"]
+#: A monitor watches until stopped; a disruptor's schedule and a runner's workload end, and
+#: are then done: restarted only after a crash.
+_SHUTDOWN_S = 10.0
+_DEFAULT_RESTART: dict[Kind, Restart] = {
+    "monitor": "permanent",
+    "disruptor": "transient",
+    "runner": "transient",
+}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignSettings:
-    """``[campaign]``: what the run is called, its seed, and how long it lasts."""
-
-    name: str = "osha-run"
-    seed: int = 0
-    duration_s: float | None = None  # None: until Ctrl-C or `osha campaign stop`
-    ledger_dir: str = "runs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +101,23 @@ class LedgerSettings:
 class _ActorCommon:
     id: str
     plugin: str
-    restart: Literal["permanent", "transient", "temporary"] = "permanent"
-    shutdown_s: float = 10.0
+    restart: Restart | None = None  # None: the default of its kind (_DEFAULT_RESTART)
+    shutdown_s: float | None = None  # None: the plugin's default_shutdown_s, else _SHUTDOWN_S
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadCommon:
+    id: str
+    plugin: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadEntry:
+    """One ``[[load]]`` entry, validated: created before the baseline, deleted at teardown."""
+
+    id: str
+    plugin: str
+    config: ServersLoadConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +127,7 @@ class ActorEntry:
     kind: Kind
     id: str
     plugin: str
-    restart: Literal["permanent", "transient", "temporary"]
+    restart: Restart
     shutdown_s: float
     config: Any  # the plugin's own config dataclass
     #: the plugin's keys as the child process gets them: as written, plus defaults from
@@ -126,6 +147,12 @@ class Profile:
     ledger: LedgerSettings
     actors: tuple[ActorEntry, ...]
     raw: dict[str, Any] = field(repr=False)
+    loads: tuple[LoadEntry, ...] = ()
+    slo: Any = None  # an osha.analysis.slo.SloSpec, or None without an [slo] table
+
+    def of_kind(self, kind: Kind) -> tuple[ActorEntry, ...]:
+        """The monitors, disruptors or runners, in profile order."""
+        return tuple(a for a in self.actors if a.kind == kind)
 
     @property
     def base_dir(self) -> Path:
@@ -179,7 +206,10 @@ class _Loader:
         self.problems.append(Problem(self.file, key, text, hint))
 
     def profile(self, data: dict[str, Any], path: Path) -> Profile:
-        known = {"campaign", "cloud", "guard", "supervisor", "ledger", *_SECTIONS}
+        # osha.campaign imports this module: its settings types are imported when used.
+        from osha.campaign.config import CampaignSettings  # noqa: PLC0415 - import cycle
+
+        known = {"campaign", "cloud", "guard", "supervisor", "ledger", "load", "slo", *_SECTIONS}
         for key in data:
             if key not in known:
                 self.problem(key, "unknown section", f"known sections: {', '.join(sorted(known))}")
@@ -193,9 +223,90 @@ class _Loader:
                 k: v for k, v in dataclasses.asdict(cloud).items() if v is not None
             }
         actors = self.actors(data)
+        loads = self.loads(data, {a.id for a in actors})
+        slo = self.slo(data)
         if self.problems:
             raise ProfileError(self.problems)
-        return Profile(path, campaign, cloud, guard, supervisor, ledger, tuple(actors), data)
+        return Profile(
+            path,
+            campaign,
+            cloud,
+            guard,
+            supervisor,
+            ledger,
+            tuple(actors),
+            data,
+            loads=tuple(loads),
+            slo=slo,
+        )
+
+    def loads(self, data: Mapping[str, Any], actor_ids: set[str]) -> list[LoadEntry]:
+        from osha.campaign.config import LOAD_PLUGINS  # noqa: PLC0415 - import cycle
+
+        items = data.get("load", [])
+        if not isinstance(items, list):
+            self.problem("load", "must be an array of tables", "write each as [[load]]")
+            return []
+        entries: list[LoadEntry] = []
+        seen = set(actor_ids)
+        for index, item in enumerate(items):
+            where = f"load[{index}]"
+            if not isinstance(item, Mapping):
+                self.problem(where, "must be a table", "write it as [[load]]")
+                continue
+            head = {k: item[k] for k in ("id", "plugin") if k in item}
+            head.setdefault("id", f"load-{index + 1}")
+            common, found = schema.build(_LoadCommon, head, file=self.file, key=where)
+            self.problems.extend(found)
+            if common is None:
+                continue
+            config_type = LOAD_PLUGINS.get(common.plugin)
+            if config_type is None:
+                self.problem(
+                    f"{where}.plugin",
+                    f"unknown load plugin {common.plugin!r}",
+                    f"known load plugins: {', '.join(sorted(LOAD_PLUGINS))}",
+                )
+                continue
+            if common.id in seen:
+                self.problem(f"{where}.id", f"duplicate id {common.id!r}", "give each its own id")
+                continue
+            seen.add(common.id)
+            raw = {k: v for k, v in item.items() if k not in ("id", "plugin")}
+            declared = {f.name for f in dataclasses.fields(config_type)}
+            for key, value in self.cloud_defaults.items():
+                if key in declared and key not in raw:
+                    raw[key] = value
+            config, found = schema.build(
+                config_type, raw, file=self.file, key=where, base_dir=self.base_dir
+            )
+            self.problems.extend(found)
+            if config is not None:
+                entries.append(LoadEntry(common.id, common.plugin, config))
+        return entries
+
+    def slo(self, data: Mapping[str, Any]) -> Any:
+        table = data.get("slo")
+        if table is None:
+            return None
+        if not isinstance(table, Mapping):
+            self.problem("slo", "must be a table", "write it as [slo]")
+            return None
+        try:
+            from osha.analysis.slo import SloSpec  # noqa: PLC0415 - only needed for [slo]
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("osha.analysis", "osha.analysis.slo"):
+                raise
+            self.problem(
+                "slo",
+                "this osha cannot judge SLOs: its analysis package (osha.analysis) is missing",
+                "reinstall osha (scripts/venv), or remove the [slo] table",
+            )
+            return None
+
+        value, found = schema.build(SloSpec, table, file=self.file, key="slo")
+        self.problems.extend(found)
+        return value
 
     def section(self, cls: type[T], data: Mapping[str, Any], key: str) -> T:
         table = data.get(key, {})
@@ -245,6 +356,7 @@ class _Loader:
         if common is None:
             return None
         ok = True
+        restart: Restart = common.restart or _DEFAULT_RESTART[kind]
         if not _ID.match(common.id):
             self.problem(
                 f"{where}.id",
@@ -268,10 +380,23 @@ class _Loader:
         self.problems.extend(found)
         if config is None or not ok:
             return None
-        # The child process gets paths already resolved: it does not know where the profile is.
-        for key in raw:
-            if "FilePath" in str(declared[key].type):
-                raw[key] = getattr(config, key)
-        return ActorEntry(
-            kind, common.id, common.plugin, common.restart, common.shutdown_s, config, raw
-        )
+        # The child process gets the values as validated here: paths resolved (it does not
+        # know where the profile is) and ${VARS} expanded, also inside nested tables.
+        raw = {key: _to_raw(getattr(config, key)) for key in raw}
+        shutdown_s = common.shutdown_s
+        if shutdown_s is None:
+            shutdown_s = float(getattr(plugin_cls, "default_shutdown_s", _SHUTDOWN_S))
+        return ActorEntry(kind, common.id, common.plugin, restart, shutdown_s, config, raw)
+
+
+def _to_raw(value: Any) -> Any:
+    """A validated config value as plain TOML-like data again (the child rebuilds it)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_raw(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): _to_raw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_raw(v) for v in value]
+    return value

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import os
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -26,9 +28,13 @@ __all__ = ["FilePath", "build", "describe_type", "example_value"]
 
 T = TypeVar("T")
 
-#: A path in a profile. Relative paths resolve from the profile's own folder, so a profile
-#: and the files it names (inventory, known_hosts, Rally tasks) can move together.
+#: A path in a profile. ``${NAME}`` and ``${NAME:-default}`` expand from the environment
+#: (e.g. ``"${OSHA_LAB_DIR:-/var/lib/osha-lab}/clouds.yaml"``), ``~`` to the home folder, and
+#: relative paths resolve from the profile's own folder, so a profile and the files it names
+#: (inventory, known_hosts, Rally tasks) can move together.
 FilePath = typing.NewType("FilePath", str)
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 _MISSING = dataclasses.MISSING
 
@@ -89,7 +95,10 @@ class _Checker:
         if tp is FilePath:
             if not isinstance(value, str) or not value:
                 return self._wrong(tp, value, key)
-            path = Path(value).expanduser()
+            expanded = self._expand_env(value, key)
+            if expanded is None:
+                return None
+            path = Path(expanded).expanduser()
             if self.base_dir is not None and not path.is_absolute():
                 path = self.base_dir / path
             return FilePath(str(path))
@@ -134,6 +143,31 @@ class _Checker:
         if _matches(tp, value):
             return float(value) if tp is float else value
         return self._wrong(tp, value, key)
+
+    def _expand_env(self, value: str, key: str) -> str | None:
+        """``${NAME}`` / ``${NAME:-default}`` from the environment; None (and a problem) when
+        a variable without a default is not set."""
+        missing: list[str] = []
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = os.environ.get(name)
+            if found:
+                return found
+            if default is not None:
+                return default
+            missing.append(name)
+            return ""
+
+        expanded = _ENV_REF.sub(repl, value)
+        if missing:
+            self.problem(
+                key,
+                f"environment variable {missing[0]} is not set (in {value!r})",
+                f"export {missing[0]}=..., or give a default: ${{{missing[0]}:-/some/path}}",
+            )
+            return None
+        return expanded
 
     def _wrong(self, tp: Any, value: Any, key: str) -> None:
         self.problem(

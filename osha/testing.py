@@ -2,6 +2,8 @@
 
 - :func:`wait_for` polls a condition with a timeout: synchronise on conditions, never sleep.
 - :class:`MemorySink` collects what a supervisor would record, decoded, for assertions.
+- :class:`SyntheticLedger` writes a ledger with known ground truth (outages, faults, runner
+  errors and slow stretches), for the analysis and report tests.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from osha.messages import Message
@@ -16,7 +19,7 @@ from osha.plugin import PluginContext
 from osha.record import HEADER, MAGIC
 from osha.wire import decode
 
-__all__ = ["FakeContext", "MemorySink", "WaitTimeout", "wait_for"]
+__all__ = ["FakeContext", "MemorySink", "SyntheticLedger", "WaitTimeout", "wait_for"]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -119,3 +122,205 @@ class FakeContext(PluginContext):
         """The emitted messages of one class."""
         with self._lock:
             return [m for m in self.emitted if isinstance(m, cls)]
+
+
+# -- synthetic ledgers with known ground truth (for the analysis and report tests) ----------
+
+
+class SyntheticLedger:
+    """Build a ledger whose truth is known: monitored targets that go down at given times,
+    runners with error and degraded stretches, faults, phases and actor crashes.
+
+    Times are run seconds from the ledger header (``t = 0``); the envelope clocks are
+    ``mono_s = mono0_s + t`` and ``wall_s = wall0_s + t``. Messages are sorted by time (ties
+    keep the order they were added) and numbered per sender before they are written::
+
+        led = SyntheticLedger(tmp_path / "run.osha")
+        led.target("host-services", "nova-api@ctl-1", end_s=200, down=[(100.0, 112.5)])
+        led.fault("f1", inject_s=99.9, revert_s=110.0, node="ctl-1", resource="nova-api")
+        led.runner("boot", end_s=200, errors=[(100, 113)], degraded=[(120, 150, 3.0)])
+        run_dir = led.write()
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        run_id: str = "synthetic",
+        profile: dict[str, Any] | None = None,
+        mono0_s: float = 5_000.0,
+        wall0_s: float = 1_700_000_000.0,
+    ) -> None:
+        self.directory = Path(directory)
+        self.run_id = run_id
+        self.profile = dict(profile or {})
+        self.mono0_s = mono0_s
+        self.wall0_s = wall0_s
+        self._events: list[tuple[float, int, str, type[Message], dict[str, Any]]] = []
+
+    def add(self, t: float, sender: str, cls: type[Message], **fields: Any) -> None:
+        """Any message at run time ``t`` (the envelope is filled in at :meth:`write`)."""
+        self._events.append((t, len(self._events), sender, cls, fields))
+
+    def mono(self, t: float) -> float:
+        return self.mono0_s + t
+
+    def wall(self, t: float) -> float:
+        return self.wall0_s + t
+
+    def target(
+        self,
+        monitor: str,
+        target: str,
+        *,
+        end_s: float,
+        start_s: float = 0.0,
+        interval_s: float = 0.5,
+        down: list[tuple[float, float]] = (),  # type: ignore[assignment]
+        bad_state: str = "down",
+        sample_every: int = 2,
+        report_delay_s: float = 0.0,
+        blind: list[tuple[float, float]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Observe ``target`` every ``interval_s`` from ``start_s`` to ``end_s``: bad while
+        ``t`` is in a ``[from, to)`` of ``down``, up otherwise. During ``blind`` stretches
+        ``[from, to)`` the monitor is crashed (``actor.crashed`` then ``actor.restarting`` at
+        ``from``, ``actor.started`` at ``to``), observes nothing and starts again ``unknown``.
+        One ``monitor.sample`` per ``sample_every`` observations."""
+        from osha.messages import ActorCrashed, ActorRestarting, ActorStarted, Sample, StateChange
+
+        for lo, hi in blind:
+            self.add(lo, "supervisor", ActorCrashed, actor_id=monitor, pid=1, incarnation=1,
+                     reason="exit", exit_code=1, signal=None, last_error="synthetic crash")
+            self.add(lo, "supervisor", ActorRestarting, actor_id=monitor, restarts_in_period=1,
+                     delay_s=hi - lo)
+            self.add(hi, "supervisor", ActorStarted, actor_id=monitor, plugin="synthetic",
+                     kind="monitor", pid=2, incarnation=2, config={})  # fmt: skip
+        state = "unknown"
+        last_t: float | None = None
+        count = failures = 0
+        steps = int(round((end_s - start_s) / interval_s))
+        for k in range(steps + 1):
+            t = round(start_s + k * interval_s, 9)
+            if any(lo <= t < hi for lo, hi in blind):
+                if state != "unknown":
+                    state, last_t = "unknown", None
+                continue
+            bad = any(lo <= t < hi for lo, hi in down)
+            new = bad_state if bad else "up"
+            if new != state:
+                self.add(t + report_delay_s, monitor, StateChange, target=target, state=new,
+                         previous=state, last_good_mono_s=None if last_t is None else
+                         self.mono(last_t), first_bad_mono_s=self.mono(t))  # fmt: skip
+                state = new
+            last_t = t
+            count += 1
+            failures += bad
+            if count == sample_every:
+                self.add(t, monitor, Sample, target=target, count=count, failures=failures,
+                         latency_min_s=0.001, latency_median_s=0.002, latency_max_s=0.003)
+                count = failures = 0
+
+    def fault(
+        self,
+        lease_id: str,
+        *,
+        inject_s: float,
+        revert_s: float | None,
+        action: str = "kill",
+        node: str = "ctl-1",
+        resource: str = "",
+        holder: str = "disruptor-1",
+        report_delay_s: float = 0.05,
+    ) -> None:
+        """A fault leased just before ``inject_s``, injected at ``inject_s`` (recorded
+        ``report_delay_s`` later) and reverted at ``revert_s`` (None: never)."""
+        from osha.messages import FaultInjected, FaultLease, FaultReleased, FaultReverted
+
+        self.add(inject_s - 0.01, "supervisor", FaultLease, lease_id=lease_id, holder=holder,
+                 plugin="synthetic", index=0, action=action, node=node, address="192.0.2.1",
+                 resource=resource, groups=(), down_s=(revert_s or inject_s) - inject_s,
+                 planned_wall_s=self.wall(inject_s), revert_by_wall_s=self.wall(inject_s + 600),
+                 revert={})  # fmt: skip
+        self.add(inject_s + report_delay_s, holder, FaultInjected, lease_id=lease_id, index=0,
+                 action=action, node=node, resource=resource,
+                 planned_wall_s=self.wall(inject_s), actual_wall_s=self.wall(inject_s))  # fmt: skip
+        if revert_s is not None:
+            self.add(revert_s, holder, FaultReverted, lease_id=lease_id, attempt=1, by="holder",
+                     detail="", elapsed_s=0.1)  # fmt: skip
+            self.add(revert_s, "supervisor", FaultReleased, lease_id=lease_id, holder=holder,
+                     reverted=True, by="holder")  # fmt: skip
+
+    def runner(
+        self,
+        runner: str,
+        *,
+        end_s: float,
+        start_s: float = 0.0,
+        every_s: float = 1.0,
+        duration_s: float = 1.0,
+        noise_s: float = 0.02,
+        errors: list[tuple[float, float]] = (),  # type: ignore[assignment]
+        degraded: list[tuple[float, float, float]] = (),  # type: ignore[assignment]
+        workload: str = "Synthetic.scenario",
+    ) -> None:
+        """One iteration every ``every_s`` starting at ``start_s``: duration ``duration_s`` plus
+        a deterministic ``noise_s`` wobble; failed while its start is in an ``errors`` range;
+        lasting the given duration while its start is in a ``degraded`` range. Each iteration
+        is recorded when it ends."""
+        import math
+
+        from osha.messages import RunnerIteration
+
+        steps = int(round((end_s - start_s) / every_s))
+        for i in range(steps + 1):
+            t = round(start_s + i * every_s, 9)
+            dur = duration_s + noise_s * math.sin(i * 1.7)
+            for lo, hi, slow in degraded:
+                if lo <= t < hi:
+                    dur = slow
+            ok = not any(lo <= t < hi for lo, hi in errors)
+            self.add(t + dur, runner, RunnerIteration, runner=workload, iteration=i + 1,
+                     started_wall_s=self.wall(t), duration_s=dur, ok=ok, atomic={},
+                     error_type="" if ok else "TimeoutException",
+                     error="" if ok else "synthetic error")  # fmt: skip
+
+    def phase(self, name: str, start_s: float, end_s: float | None, ok: bool = True) -> None:
+        """A campaign phase from ``start_s`` to ``end_s`` (None: never ends)."""
+        from osha.messages import PhaseChange
+
+        self.add(start_s, "campaign", PhaseChange, phase=name, event="start")
+        if end_s is not None:
+            self.add(end_s, "campaign", PhaseChange, phase=name, event="end", ok=ok)
+
+    def write(self, *, stop_s: float | None = None, torn: bool = False) -> Path:
+        """Write the ledger. ``stop_s``: end with ``run.stopped`` there and close cleanly.
+        ``torn``: leave it as ``kill -9`` would (no close, half a record at the end)."""
+        from osha.ledger import LedgerWriter
+        from osha.messages import LedgerHeader, RunStopped
+
+        header = LedgerHeader("supervisor", 1, self.mono(0.0), self.wall(0.0), 1, "synthetic",
+                              self.run_id, "synthetic-host", self.wall(0.0), 42, self.profile)
+        writer = LedgerWriter.create(self.directory, header)
+        seqs: dict[str, int] = {"supervisor": 1}
+        batch: list[Message] = []
+        for t, _order, sender, cls, fields in sorted(self._events, key=lambda e: (e[0], e[1])):
+            seqs[sender] = seqs.get(sender, 0) + 1
+            batch.append(cls(sender=sender, seq=seqs[sender], mono_s=self.mono(t),  # type: ignore[call-arg]
+                             wall_s=self.wall(t), **fields))  # fmt: skip
+            if len(batch) >= 1000:
+                writer.append_many(batch)
+                batch = []
+        writer.append_many(batch)
+        if stop_s is not None and not torn:
+            seqs["supervisor"] += 1
+            writer.append(RunStopped("supervisor", seqs["supervisor"], self.mono(stop_s),
+                                     self.wall(stop_s), self.run_id, "duration", 0))  # fmt: skip
+            writer.close()
+            return self.directory
+        writer.sync()
+        if torn:
+            last = sorted(self.directory.glob("*.seg"))[-1]
+            with last.open("ab") as f:
+                f.write(HEADER.pack(MAGIC, 4096, 0) + b"\x93\xa4half")
+        return self.directory

@@ -124,10 +124,11 @@ class Rule:
             if len(self.name) < 15:
                 return True
             words = " ".join(p.argv()).split()  # comm is cut at 15 characters: confirm
-            return any(self._named(w) for w in words[:2])
-        if comm.startswith("python"):  # `python3 /usr/bin/nova-scheduler ...`
+            return any(self._named(w) for w in words[:4])
+        if comm.startswith("python"):  # `python3 [-flags] /usr/bin/nova-scheduler ...`
             words = " ".join(p.argv()).split()
-            return len(words) > 1 and self._named(words[1])
+            script = next((w for w in words[1:4] if not w.startswith("-")), "")
+            return self._named(script)
         return False
 
 
@@ -144,6 +145,8 @@ class Target:
         # workers of a killed master): those never count as the service running again.
         self.family: set[int] = set()
         self.stale: set[int] = set()
+        self.start_ticks = -1  # of the main process
+        self.dead_windows: list[tuple[int, int]] = []  # start..exit ticks of dead instances
 
     def unwatch(self) -> None:
         if self.pidfd >= 0:
@@ -231,7 +234,12 @@ class Agent:
             if target.pid and target.pid not in alive:
                 target.stale |= target.family  # the main process died: its workers are leftovers
             target.stale &= alive
-            procs = [p for p in found[rule.name] if p.pid not in target.stale]
+            procs = [
+                p
+                for p in found[rule.name]
+                if p.pid not in target.stale
+                and not any(lo <= p.start_ticks <= hi for lo, hi in target.dead_windows)
+            ]
             if not procs:
                 target.set("down", 0, 0.0, obs, "no process matches")
                 continue
@@ -239,6 +247,7 @@ class Agent:
             roots = [p for p in procs if p.ppid not in pids_found] or procs
             main = min(roots, key=lambda p: (p.start_ticks, p.pid))
             target.family = pids_found
+            target.start_ticks = main.start_ticks
             start = offset + main.start_ticks / CLK_TCK
             detail = f"{len(procs)} process{'es' if len(procs) > 1 else ''}"
             target.set("up", main.pid, start, obs, detail)
@@ -280,6 +289,12 @@ class Agent:
         obs = time.time()
         pid = target.pid
         target.stale |= target.family - {pid}
+        if target.kind == "p" and target.start_ticks >= 0:
+            # Processes started while the dead instance ran are its leftovers (workers it
+            # forked after our last scan). One tick of margin: a supervisor may restart
+            # the service within the same 10 ms.
+            exit_ticks = int((obs - boot_offset_s()) * CLK_TCK)
+            target.dead_windows = [*target.dead_windows[-3:], (target.start_ticks, exit_ticks - 1)]
         target.set("down", 0, 0.0, obs, f"pid {pid} exited")
         self.fast = [obs + d for d in FAST_RESCAN_S if d < self.interval_s]
 

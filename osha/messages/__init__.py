@@ -32,7 +32,9 @@ from osha.messages.actor import (
     ActorStopped,
     SupervisorEscalated,
 )
+from osha.messages.campaign import CampaignVerdict, PhaseChange
 from osha.messages.fault import (
+    FaultAck,
     FaultGrant,
     FaultInjected,
     FaultInjectFailed,
@@ -50,6 +52,7 @@ from osha.messages.fault import (
 )
 from osha.messages.monitor import Sample, StateChange
 from osha.messages.run import LedgerHeader, RunStarted, RunStopped
+from osha.messages.runner import RunnerIteration, RunnerStatus
 from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
@@ -63,6 +66,8 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "CampaignVerdict",
+    "FaultAck",
     "FaultGrant",
     "FaultInjectFailed",
     "FaultInjected",
@@ -80,8 +85,11 @@ __all__ = [
     "LedgerHeader",
     "Message",
     "MessageSpec",
+    "PhaseChange",
     "RunStarted",
     "RunStopped",
+    "RunnerIteration",
+    "RunnerStatus",
     "Sample",
     "StateChange",
     "SupervisorEscalated",

@@ -15,8 +15,9 @@ The life of one fault, in ledger order::
 A lease is *unrevoked* while the ledger has a ``fault.lease`` and no ``fault.reverted`` for its
 ``lease_id``: ``osha faults recover RUN_DIR`` reverts exactly those.
 
-``fault.request``, ``fault.grant``, ``fault.sync``, ``fault.synced`` and ``fault.release`` are
-control frames between a disruptor and the broker, not records.
+``fault.sync``/``fault.synced``, ``fault.request``/``fault.grant`` and
+``fault.release``/``fault.ack`` are control frames (request and reply) between a disruptor and
+the broker, not records.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Literal
 from osha.messages._base import Message, message
 
 __all__ = [
+    "FaultAck",
     "FaultGrant",
     "FaultInjectFailed",
     "FaultInjected",
@@ -246,5 +248,15 @@ class FaultGrant(Message):
 class FaultRelease(Message):
     """Disruptor → broker: this lease is reverted (or the holder gave up reverting it)."""
 
+    request_id: str
     lease_id: str
     reverted: bool
+
+
+@message("fault.ack")
+@dataclass(frozen=True, slots=True)
+class FaultAck(Message):
+    """Broker → disruptor: the release was handled."""
+
+    request_id: str
+    lease_id: str

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # settings used by the other sourced files
 # Shared settings and helpers for scripts/lab. Sourced, never run.
 
 LAB_DIR=${OSHA_LAB_DIR:-/var/lib/osha-lab}
@@ -64,11 +65,12 @@ alive() {
     st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
     [ -n "$st" ] && [ "$st" != Z ]
 }
-# pid_from FILE: print the pid in FILE if that process is alive.
+# pid_from FILE: print the pid in FILE if that process is alive and is still one of the
+# lab's (its command line names this lab's directory), so a recycled pid never counts.
 pid_from() {
     local p
     p=$(cat "$1" 2>/dev/null) || return 1
-    [ -n "$p" ] && alive "$p" && echo "$p"
+    [ -n "$p" ] && alive "$p" && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$LAB_DIR" && echo "$p"
 }
 
 # wait_until TIMEOUT_S STEP_S DESCRIPTION CMD...: poll CMD, bounded in time and count.

@@ -218,7 +218,8 @@ EOF
     done
     # nova-api takes the FIRST file of OS_NOVA_CONFIG_FILES as its paste config.
     uwsgi_ini nova-api 8774 nova.wsgi.osapi_compute:application "OS_NOVA_CONFIG_DIR=$ETC/nova" \
-        "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf;nova-ctl-1.conf" >"$ETC/nova/uwsgi-api.ini"
+        "OS_NOVA_CONFIG_FILES=api-paste.ini;nova.conf;nova-db.conf;nova-ctl-1.conf;nova-api.conf" >"$ETC/nova/uwsgi-api.ini"
+    printf '[DEFAULT]\nlog_file = %s/ctl-1/nova-api.log\n' "$LOGS" >"$ETC/nova/nova-api.conf"
 }
 
 write_neutron() {

@@ -99,6 +99,7 @@ CONTAINER_IMAGE=osha-lab/openstack-base:1
 
 ensure_containers() {
     local node=cmp-2
+    node_ssh $node true || die "cannot SSH to $node as root" "check $KNOWN_HOSTS and $LOGS/$node/sshd.log"
     wait_until 60 0.5 "dockerd on $node" node_ssh $node docker info >/dev/null 2>&1 ||
         die "dockerd on $node did not start" "see $LOGS/$node/docker.out"
     if ! node_ssh $node docker image inspect $CONTAINER_IMAGE >/dev/null 2>&1; then
@@ -116,7 +117,7 @@ ensure_containers() {
         -v /usr:/usr:ro -v "$pybase:$pybase:ro" -v "$LAB_DIR:$LAB_DIR:ro" -v "$LABKIT:$LABKIT:ro"
         -v "$DATA/$node:$DATA/$node" -v "$DATA/locks:$DATA/locks" -v "$LOGS/$node:$LOGS/$node"
         -v "$d/events.log:$d/events.log"
-        $CONTAINER_IMAGE "$LABKIT/node/container-entry.sh" "$LAB_DIR" "$d/events.log" nova_compute nova-compute
+        "$CONTAINER_IMAGE" "$LABKIT/node/container-entry.sh" "$LAB_DIR" "$d/events.log" nova_compute nova-compute
         "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova.conf" --config-file "$ETC/nova/nova-$node.conf"
     )
     local want have

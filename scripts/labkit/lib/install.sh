@@ -12,7 +12,9 @@ APT_PACKAGES=(
 install_apt() {
     local missing=() p
     for p in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+        # "triggers-pending" is installed too (another apt run may be processing triggers)
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -Eq 'ok (installed|triggers-pending|triggers-awaited)' ||
+            missing+=("$p")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     log "apt: installing ${missing[*]}"
@@ -26,8 +28,10 @@ install_apt() {
     fi
     local rc=0
     {
-        DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+        # wait for another apt/dpkg run instead of failing on its lock
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+                --no-install-recommends "${missing[@]}"
     } >>"$LOGS/apt.log" 2>&1 || rc=$?
     [ $made_policy = 1 ] && rm -f $policy
     [ $rc = 0 ] || die "apt-get failed (rc=$rc)" "see $LOGS/apt.log"

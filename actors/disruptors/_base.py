@@ -1,0 +1,340 @@
+"""What every disruptor shares: targets, the schedule, leases, hold and guaranteed revert.
+
+A concrete disruptor says what its fault is (:meth:`FaultDisruptor.action` and
+:meth:`FaultDisruptor.resource`), validates a node (:meth:`~FaultDisruptor.probe`), captures
+what revert needs before injecting (:meth:`~FaultDisruptor.prepare`), injects
+(:meth:`~FaultDisruptor.inject`), and reverts from its config and the lease alone
+(:meth:`~FaultDisruptor.revert_lease`, a classmethod, so that the supervisor process and
+``osha faults recover`` can call it without this actor).
+
+The life of one planned fault (:meth:`FaultDisruptor.run`):
+
+1. wait for its planned time (``fault.synced`` gave the chaos start);
+2. ``prepare`` → ``fault.request`` to the broker → wait for ``fault.grant`` (the lease is
+   durable in the ledger by then) or a refusal;
+3. ``inject`` → ``fault.injected``; on failure ``fault.inject_failed`` (never retried);
+4. ``hold`` (``down_s``, or until the actor is stopped);
+5. revert with retries (``fault.revert_attempted``/``reverted``/``revert_failed``), even after a
+   failed inject, since it may have half-happened; then ``fault.release``.
+
+``teardown`` reverts anything still held (a failure in ``run``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from actors.common.ssh import SshCredentials, SshTarget
+from osha import inventory
+from osha.errors import PluginError
+from osha.faults import Lease, RetryPolicy, revert_with_retry
+from osha.messages import (
+    FaultGrant,
+    FaultInjected,
+    FaultInjectFailed,
+    FaultPlanned,
+    FaultRelease,
+    FaultRequest,
+    FaultSync,
+    FaultSynced,
+)
+from osha.plugin import Disruptor, Finding, PluginContext, RequestAborted, RequestTimeout
+from osha.schedule import PlannedFault, ScheduleConfig, TargetConfig, expand, resolve_targets
+from osha.schema import FilePath
+
+__all__ = ["FaultConfig", "FaultDisruptor", "credentials", "load_hosts", "ssh_target"]
+
+log = logging.getLogger("osha.disruptors")
+
+_RELEASE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultConfig:
+    """Keys every disruptor has (``[cloud]`` gives the defaults of the SSH and inventory keys).
+
+    - ``target = { group, pick }`` and ``schedule = { start_s, times | every_s | random,
+      stop_s, down_s, cooldown_s, mode }``: see :mod:`osha.schedule`;
+    - ``inventory``: Ansible inventory (INI/YAML) the target group is resolved in;
+    - ``ssh_key``, ``known_hosts`` (host keys are verified), ``ssh_user`` (else the
+      inventory's ``ansible_user``, else root), ``ssh_port``, ``connect_timeout_s``;
+    - ``revert_timeout_s``: reverts are retried with backoff until the fault's planned end
+      plus this; ``lease_timeout_s``: how long to wait for the broker's grant.
+    """
+
+    target: TargetConfig = field(default_factory=TargetConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    inventory: FilePath | None = None
+    ssh_key: FilePath | None = None
+    known_hosts: FilePath | None = None
+    ssh_user: str | None = None
+    ssh_port: int = 22
+    connect_timeout_s: float = 5.0
+    revert_timeout_s: float = 120.0
+    lease_timeout_s: float = 15.0
+
+
+C = TypeVar("C", bound=FaultConfig)
+
+
+def load_hosts(config: FaultConfig) -> dict[str, inventory.Host]:
+    """The inventory's hosts by name. PluginError if there is none or it cannot be read."""
+    if config.inventory is None:
+        raise PluginError(
+            "no inventory given",
+            hint='set inventory = "/path/inventory.ini" on the disruptor, or in [cloud]',
+        )
+    try:
+        return inventory.load(Path(config.inventory)).hosts
+    except inventory.InventoryError as exc:
+        raise PluginError(exc.message, hint=exc.hint) from None
+
+
+def credentials(config: FaultConfig) -> SshCredentials:
+    if config.ssh_key is None:
+        raise PluginError(
+            "no SSH private key given",
+            hint='set ssh_key = "/path/id_ed25519" (and known_hosts) on the disruptor or in '
+            "[cloud]",
+        )
+    return SshCredentials(
+        private_key=config.ssh_key,
+        known_hosts=config.known_hosts or "",
+        connect_timeout_s=config.connect_timeout_s,
+    )
+
+
+def ssh_target(config: FaultConfig, node: str, address: str, user: str | None = None) -> SshTarget:
+    return SshTarget(node, address, config.ssh_port, config.ssh_user or user or "root")
+
+
+class FaultDisruptor(Disruptor[C]):
+    """Base of the ``process``, ``node`` and ``container`` disruptors."""
+
+    config_type: ClassVar[type[Any]] = FaultConfig
+    plugin_name: ClassVar[str] = ""  # the entry-point name, recorded in each lease
+    policy: ClassVar[RetryPolicy] = RetryPolicy(initial_s=0.5, max_s=5.0, min_window_s=30.0)
+
+    def __init__(self, config: C, ctx: PluginContext) -> None:
+        super().__init__(config, ctx)
+        self.hosts: dict[str, inventory.Host] = {}
+        self.plan: list[PlannedFault] = []
+        self._held: dict[str, Lease] = {}
+        self._held_lock = threading.Lock()
+        self.schedule_done = threading.Event()  # every planned fault handled (or stopped)
+
+    # -- what a concrete disruptor provides ------------------------------------------------
+
+    def action(self) -> str:
+        raise NotImplementedError
+
+    def resource(self) -> str:
+        """The service or container acted on; "" for a whole node."""
+        return ""
+
+    def probe(self, host: inventory.Host) -> None:
+        """Raise PluginError (with a hint) if this node cannot take the fault."""
+
+    def prepare(self, host: inventory.Host) -> dict[str, Any]:
+        """Read what revert needs (plain data, no secrets), before the lease is asked for."""
+        return {}
+
+    def inject(self, lease: Lease) -> str:
+        """Inject the fault; return a detail; raise if it failed (it is never retried)."""
+        raise NotImplementedError
+
+    def hold(self, lease: Lease) -> None:
+        """Keep the fault for ``down_s``; return early when the actor is stopped."""
+        self.ctx.wait(lease.down_s)
+
+    @classmethod
+    def revert_lease(cls, config: Any, lease: Lease) -> str:
+        """Undo the fault of ``lease`` (idempotent); return a detail; raise if it failed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections (called from teardown)."""
+
+    # -- plan ------------------------------------------------------------------------------
+
+    @classmethod
+    def timeline(cls, config: C, seed: int) -> list[PlannedFault]:
+        """The planned faults for ``config`` and this actor's seed: what the run will do."""
+        hosts = load_hosts(config)
+        candidates = resolve_targets(config.target, list(hosts.values()))
+        return expand(config.schedule, config.target, candidates, seed)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        self.hosts = load_hosts(self.config)
+        self.plan = self.timeline(self.config, self.ctx.seed)
+        for name in dict.fromkeys(p.node for p in self.plan):
+            self.probe(self.hosts[name])
+
+    def check(self) -> list[Finding]:
+        findings: list[Finding] = []
+        try:
+            hosts = load_hosts(self.config)
+            plan = self.timeline(self.config, self.ctx.seed)
+        except PluginError as exc:
+            return [Finding(self.ctx.actor_id, False, exc.message, exc.hint)]
+        for name in dict.fromkeys(p.node for p in plan):
+            where = f"{self.resource() or self.action()}@{name}"
+            try:
+                self.probe(hosts[name])
+            except PluginError as exc:
+                findings.append(Finding(where, False, exc.message, exc.hint))
+            else:
+                findings.append(Finding(where, True, f"{self.action()} can run on {name}"))
+        return findings
+
+    def teardown(self) -> None:
+        for lease in self._holding():
+            self._revert_and_release(lease)
+        self.close()
+
+    def run(self) -> None:
+        synced = self.ctx.request(
+            FaultSync, timeout_s=self.config.lease_timeout_s, holder=self.ctx.actor_id
+        )
+        assert isinstance(synced, FaultSynced)
+        t0_wall_s = synced.chaos_start_wall_s
+        done = set(synced.done)
+        if not done:
+            for p in self.plan:
+                self.ctx.emit(
+                    FaultPlanned,
+                    index=p.index,
+                    round=p.round,
+                    action=self.action(),
+                    node=p.node,
+                    resource=self.resource(),
+                    planned_offset_s=p.offset_s,
+                    down_s=p.down_s,
+                    chaos_start_wall_s=t0_wall_s,
+                )
+        running: dict[str, threading.Thread] = {}  # node -> its current fault
+        threads: list[threading.Thread] = []
+        for planned in self.plan:
+            if planned.index in done:
+                continue
+            if self.ctx.wait(max(0.0, t0_wall_s + planned.offset_s - time.time())):
+                break
+            previous = running.get(planned.node)
+            if previous is not None:
+                previous.join()  # never two faults of ours on one node at once
+            thread = threading.Thread(
+                target=self._one, args=(planned, t0_wall_s), name=f"fault-{planned.index}"
+            )
+            thread.daemon = True
+            running[planned.node] = thread
+            threads.append(thread)
+            thread.start()
+        for thread in threads:
+            thread.join()  # each ends: its hold returns on stop, and its revert is bounded
+        self.schedule_done.set()
+        self.ctx.stopping.wait()  # schedule done: stay up (holding nothing) until the run ends
+
+    # -- one fault ------------------------------------------------------------------------
+
+    def _one(self, planned: PlannedFault, t0_wall_s: float) -> None:
+        host = self.hosts[planned.node]
+        planned_wall_s = t0_wall_s + planned.offset_s
+        lease_id = f"{self.ctx.actor_id}/{planned.index}"
+        failed = dict(
+            lease_id=lease_id,
+            index=planned.index,
+            action=self.action(),
+            node=host.name,
+            resource=self.resource(),
+        )
+        try:
+            revert = self.prepare(host)
+        except Exception as exc:  # noqa: BLE001 - recorded as a failed fault; never retried
+            self.ctx.emit(FaultInjectFailed, error=f"before the lease: {_text(exc)}", **failed)
+            return
+        start_wall_s = max(planned_wall_s, time.time())
+        lease = Lease(
+            lease_id=lease_id,
+            holder=self.ctx.actor_id,
+            plugin=self.plugin_name,
+            index=planned.index,
+            action=self.action(),
+            node=host.name,
+            address=host.address,
+            resource=self.resource(),
+            groups=host.groups,
+            down_s=planned.down_s,
+            planned_wall_s=planned_wall_s,
+            revert_by_wall_s=start_wall_s + planned.down_s + self.config.revert_timeout_s,
+            revert=revert,
+        )
+        try:
+            grant = self.ctx.request(
+                FaultRequest, timeout_s=self.config.lease_timeout_s, **lease.fields()
+            )
+        except RequestAborted:
+            return
+        except RequestTimeout as exc:
+            self.ctx.emit(FaultInjectFailed, error=f"no lease: {exc.message}", **failed)
+            return
+        assert isinstance(grant, FaultGrant)
+        if not grant.granted:
+            log.warning("%s refused: %s", lease.what, grant.reason)
+            return
+        with self._held_lock:
+            self._held[lease.lease_id] = lease
+        try:
+            self._inject_and_hold(lease, planned_wall_s, failed)
+        finally:
+            self._revert_and_release(lease)
+
+    def _inject_and_hold(self, lease: Lease, planned_wall_s: float, failed: dict[str, Any]) -> None:
+        actual_wall_s = time.time()
+        try:
+            detail = self.inject(lease)
+        except Exception as exc:  # noqa: BLE001 - recorded; never retried; reverted anyway
+            self.ctx.emit(FaultInjectFailed, error=_text(exc), **failed)
+            return
+        self.ctx.emit(
+            FaultInjected,
+            planned_wall_s=planned_wall_s,
+            actual_wall_s=actual_wall_s,
+            detail=detail[:2000],
+            **failed,
+        )
+        self.hold(lease)
+
+    def _revert_and_release(self, lease: Lease) -> None:
+        with self._held_lock:
+            if self._held.pop(lease.lease_id, None) is None:
+                return  # reverted already (run and teardown both try)
+        ok = revert_with_retry(
+            lease,
+            lambda held: type(self).revert_lease(self.config, held),
+            self.ctx.emit,
+            by="holder",
+            policy=self.policy,
+            abort=self.ctx.stopping,
+        )
+        try:
+            self.ctx.request(
+                FaultRelease, timeout_s=_RELEASE_TIMEOUT_S, lease_id=lease.lease_id, reverted=ok
+            )
+        except (RequestAborted, RequestTimeout) as exc:  # sent; the broker acts on it later
+            log.info("release of %s not acknowledged: %s", lease.lease_id, exc.message)
+
+    def _holding(self) -> list[Lease]:
+        with self._held_lock:
+            return list(self._held.values())
+
+
+def _text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {message}"[:2000]

@@ -1,0 +1,254 @@
+"""``process``: kill, stop or freeze a service on a node, over SSH."""
+
+from __future__ import annotations
+
+import enum
+import shlex
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from actors.common.ssh import ExecResult, SshPool
+from actors.disruptors._base import FaultConfig, FaultDisruptor, credentials, ssh_target
+from osha import inventory
+from osha.errors import PluginError
+from osha.faults import Lease
+
+__all__ = ["KillScope", "ProcessAction", "ProcessConfig", "ProcessDisruptor", "signal_name"]
+
+_UNIT_MISSING = 4  # systemctl's "no such unit"
+_NO_PROCESS = 3  # our finder's "no process"
+_POLL_S = 0.5
+
+
+class ProcessAction(enum.StrEnum):
+    KILL = "kill"  # send `signal` (SIGKILL by default); the service's supervisor restarts it
+    STOP = "stop"  # systemctl stop, held down_s, then systemctl start
+    FREEZE = "freeze"  # SIGSTOP, held down_s, then SIGCONT: hung, not dead
+
+
+class KillScope(enum.StrEnum):
+    GROUP = "group"  # the main process's group (or, if it leads none, it and its children)
+    MAIN = "main"  # the main process only
+
+
+def signal_name(text: str) -> str:
+    """``"SIGKILL"``, ``"KILL"``, ``"sigterm"`` or ``"9"`` → the canonical ``"SIGKILL"``.
+    ValueError, naming close matches, for anything else."""
+    raw = text.strip().upper()
+    if raw.isdigit():
+        try:
+            return signal.Signals(int(raw)).name
+        except ValueError:
+            raise ValueError(f"signal {text!r} is not a signal number here") from None
+    name = raw if raw.startswith("SIG") else f"SIG{raw}"
+    if name in signal.Signals.__members__:
+        return name
+    import difflib  # noqa: PLC0415 - only on the error path
+
+    close = difflib.get_close_matches(name, list(signal.Signals.__members__), n=2)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; e.g. SIGKILL, SIGTERM"
+    raise ValueError(f"bad signal name {text!r}{hint}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessConfig(FaultConfig):
+    """Settings of ``process``; see :class:`ProcessDisruptor`."""
+
+    service: str
+    action: ProcessAction = ProcessAction.KILL
+    signal: str = "SIGKILL"
+    scope: KillScope = KillScope.GROUP
+    restart_timeout_s: float = 30.0
+    command_timeout_s: float = 45.0
+
+    def __post_init__(self) -> None:
+        if not self.service or any(c in self.service for c in "'\"$`\\ \n;&|"):
+            raise ValueError(f"service = {self.service!r} is not a plain service name")
+        signal_name(self.signal)
+
+
+def _find(service: str) -> str:
+    """A POSIX sh snippet printing ``PID PGID`` of the service's main process (exit 3: none).
+
+    systemd's MainPID when there is one; else the oldest process named like the service
+    (comm, which the kernel cuts at 15 characters), else the oldest whose command line runs
+    ``.../<service>``. The regex's first letter is bracketed so that it never matches the
+    shell running this snippet.
+    """
+    comm = shlex.quote(service[:15])
+    regex = shlex.quote(f"(^|/)[{service[0]}]{service[1:]}( |$)")
+    unit = shlex.quote(service)
+    return (
+        f"pid=$(systemctl show -p MainPID --value {unit} 2>/dev/null); "
+        'case "$pid" in ""|0|*[!0-9]*) '
+        f"pid=$(pgrep -o -x {comm} || pgrep -o -f {regex});; esac; "
+        f'[ -n "$pid" ] || exit {_NO_PROCESS}; '
+        'echo "$pid $(ps -o pgid= -p "$pid" | tr -d " ")"'
+    )
+
+
+def _signal_cmd(sig: str, pid: int, pgid: int, scope: KillScope) -> str:
+    name = sig.removeprefix("SIG")
+    if scope is KillScope.GROUP and pgid == pid:
+        return f"kill -s {name} -- -{pgid}"
+    if scope is KillScope.GROUP:
+        return f"kill -s {name} {pid}; pkill --signal {name} -P {pid}; true"
+    return f"kill -s {name} {pid}"
+
+
+class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
+    """Kills, stops or freezes a service on the target nodes over SSH (paramiko).
+
+    - ``action = "kill"``: ``signal`` (default SIGKILL; ``"SIGTERM"``, ``"TERM"`` or ``"15"``)
+      to the service's process group (``scope = "group"``) or main PID only (``"main"``).
+      The main process is systemd's MainPID, else the oldest process named like the service.
+      Revert: the service's supervisor (systemd, runit) restarts it; if it is not back within
+      ``restart_timeout_s``, ``systemctl start``.
+    - ``action = "stop"``: ``systemctl stop``, held ``schedule.down_s``; revert ``systemctl
+      start`` (only if it was active before).
+    - ``action = "freeze"``: SIGSTOP, held ``down_s``: a hung process, not a dead one; revert
+      SIGCONT to the same processes.
+
+    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh_key``,
+    ``known_hosts``, ``ssh_user``, ...; see ``actors.disruptors.FaultConfig``).
+
+    Profile::
+
+        [[disruptors]]
+        id = "kill-scheduler"
+        plugin = "process"
+        service = "nova-scheduler"
+        action = "kill"
+        signal = "SIGKILL"
+        target = { group = "controller", pick = "node:ctl-1" }
+        schedule = { start_s = 5, times = 1, down_s = 10 }
+    """
+
+    config_type = ProcessConfig
+    plugin_name = "process"
+
+    def setup(self) -> None:
+        self.pool = SshPool(credentials(self.config))
+        super().setup()
+
+    def close(self) -> None:
+        if hasattr(self, "pool"):
+            self.pool.close()
+
+    def action(self) -> str:
+        return self.config.action.value
+
+    def resource(self) -> str:
+        return self.config.service
+
+    def _exec(self, host: inventory.Host, command: str) -> ExecResult:
+        pool = getattr(self, "pool", None) or SshPool(credentials(self.config))
+        self.pool = pool
+        target = ssh_target(self.config, host.name, host.address, host.user)
+        return pool.exec(target, command, timeout_s=self.config.command_timeout_s)
+
+    def probe(self, host: inventory.Host) -> None:
+        service = self.config.service
+        if self.config.action is ProcessAction.STOP:
+            result = self._exec(host, f"systemctl status {shlex.quote(service)} >/dev/null 2>&1")
+            if result.exit_status == _UNIT_MISSING:
+                units = self._exec(host, "systemctl list-units --type=service --all 2>/dev/null")
+                names = sorted({u.split()[0].removesuffix(".service") for u in
+                                units.stdout.splitlines() if u.strip()})  # fmt: skip
+                raise PluginError(
+                    f"unknown service {service!r} on {host.name}",
+                    hint=f"services on {host.name}: {', '.join(names[:40]) or 'none found'}",
+                )
+            return
+        result = self._exec(host, _find(service))
+        if result.exit_status != 0:
+            raise PluginError(
+                f"no running process for service {service!r} on {host.name}",
+                hint="check the service name (systemctl status NAME on the node); it must be "
+                "running before it can be killed or frozen",
+            )
+
+    def prepare(self, host: inventory.Host) -> dict[str, Any]:
+        if self.config.action is ProcessAction.STOP:
+            active = self._exec(host, f"systemctl is-active {shlex.quote(self.config.service)}")
+            return {"was_active": active.exit_status == 0}
+        result = self._exec(host, _find(self.config.service))
+        if result.exit_status != 0:
+            raise PluginError(f"no running process for {self.config.service!r} on {host.name}")
+        pid, pgid = (int(x) for x in result.stdout.split()[:2])
+        return {"pid": pid, "pgid": pgid}
+
+    def inject(self, lease: Lease) -> str:
+        host = self.hosts[lease.node]
+        service = shlex.quote(self.config.service)
+        if self.config.action is ProcessAction.STOP:
+            if not lease.revert.get("was_active"):
+                return "already inactive: nothing stopped"
+            command = f"systemctl stop {service}"
+        else:
+            sig = "SIGSTOP" if self.config.action is ProcessAction.FREEZE else self.config.signal
+            pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
+            command = _signal_cmd(signal_name(sig), pid, pgid, self.config.scope)
+        result = self._exec(host, command)
+        if result.exit_status != 0:
+            raise PluginError(
+                f"{command!r} on {lease.node} exited {result.exit_status}: "
+                f"{(result.stderr or result.stdout).strip()[:300]}"
+            )
+        return f"{command} on {lease.node}"
+
+    @classmethod
+    def revert_lease(cls, config: Any, lease: Lease) -> str:
+        assert isinstance(config, ProcessConfig)
+        pool = SshPool(credentials(config))
+        target = ssh_target(config, lease.node, lease.address)
+        service = shlex.quote(config.service)
+
+        def run(command: str) -> ExecResult:
+            return pool.exec(target, command, timeout_s=config.command_timeout_s)
+
+        try:
+            if lease.action == ProcessAction.STOP:
+                if not lease.revert.get("was_active"):
+                    return "was inactive before: left as it was"
+                return _start(run, service, lease.node)
+            if lease.action == ProcessAction.FREEZE:
+                pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
+                command = _signal_cmd("SIGCONT", pid, pgid, config.scope)
+                result = run(f"{command} 2>/dev/null; ps -o stat= -p {pid} || true")
+                if result.stdout.strip().startswith("T"):
+                    raise PluginError(f"pid {pid} on {lease.node} is still stopped after SIGCONT")
+                return f"{command} on {lease.node}"
+            return _await_restart(run, config, service, int(lease.revert["pid"]), lease.node)
+        finally:
+            pool.close()
+
+
+def _start(run: Any, service: str, node: str) -> str:
+    result = run(f"systemctl start {service} && systemctl is-active {service}")
+    if result.exit_status != 0:
+        raise PluginError(
+            f"systemctl start {service} on {node} failed (exit {result.exit_status}): "
+            f"{(result.stderr or result.stdout).strip()[:300]}"
+        )
+    return f"systemctl start {service} on {node}"
+
+
+def _await_restart(run: Any, config: ProcessConfig, service: str, old_pid: int, node: str) -> str:
+    """A killed service: give its supervisor ``restart_timeout_s`` to bring it back."""
+    began_s = time.monotonic()
+    deadline_s = began_s + config.restart_timeout_s
+    while True:  # bounded by the deadline
+        result = run(_find(config.service))
+        if result.exit_status == 0:
+            pid = int(result.stdout.split()[0])
+            if pid != old_pid:
+                waited_s = time.monotonic() - began_s
+                return f"restarted by its supervisor: pid {pid} (was {old_pid}), {waited_s:.1f} s"
+        if time.monotonic() >= deadline_s:
+            break
+        time.sleep(_POLL_S)  # a remote poll interval, not a test synchronisation
+    detail = _start(run, service, node)
+    return f"not back within {config.restart_timeout_s:g} s; {detail}"

@@ -1,0 +1,76 @@
+"""Analysis: replay a ledger into HA metrics and judge them against SLOs.
+
+The metrics follow the OpenStack performance-docs test plan "OpenStack reliability testing,
+version 2" (service downtime, MTTR, absolute and relative performance degradation, with the
+sliding-window method of its reference tool), extended with detection time, availability and
+per-target time to recover; each is defined where it is computed:
+
+- detection time, time to recover: :mod:`osha.analysis._impact`;
+- service downtime and its ± bound, availability: :class:`~osha.analysis.model.Episode`,
+  :mod:`osha.analysis._targets`;
+- runner baseline, downtime, MTTR (sliding window), degradation: :mod:`osha.analysis._runners`;
+- clocks and bounds: :mod:`osha.analysis.model`; SLOs and the verdict: :mod:`osha.analysis.slo`.
+
+Usage (this is what the campaign does at its verdict phase)::
+
+    from osha.analysis import analyze
+    verdict = analyze(run_dir, slo=spec).verdict
+    verdict.exit_code, verdict.summary, verdict.slos_dict()
+"""
+
+from __future__ import annotations
+
+from osha.analysis._result import Analysis, analyze
+from osha.analysis.compare import Comparison, Row, compare
+from osha.analysis.model import (
+    ActorReport,
+    Detection,
+    Episode,
+    FaultReport,
+    PhaseSpan,
+    PhaseStats,
+    RunInfo,
+    RunnerImpact,
+    RunnerReport,
+    Stretch,
+    TargetImpact,
+    TargetReport,
+)
+from osha.analysis.options import AnalysisOptions
+from osha.analysis.slo import (
+    SloError,
+    SloResult,
+    SloSpec,
+    Verdict,
+    apply_overrides,
+    load_slo_file,
+    slo_from_table,
+)
+
+__all__ = [
+    "ActorReport",
+    "Analysis",
+    "AnalysisOptions",
+    "Comparison",
+    "Detection",
+    "Episode",
+    "FaultReport",
+    "PhaseSpan",
+    "PhaseStats",
+    "Row",
+    "RunInfo",
+    "RunnerImpact",
+    "RunnerReport",
+    "SloError",
+    "SloResult",
+    "SloSpec",
+    "Stretch",
+    "TargetImpact",
+    "TargetReport",
+    "Verdict",
+    "analyze",
+    "apply_overrides",
+    "compare",
+    "load_slo_file",
+    "slo_from_table",
+]

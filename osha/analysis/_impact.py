@@ -1,0 +1,208 @@
+"""Which fault caused what: attribution of outages and stretches, per-fault metrics.
+
+**Window of a fault**: from its actual inject time to its revert (or the end of the run, if it
+was never reverted) plus ``attribution_s``.
+
+**Attribution**: an outage or a runner stretch belongs to the fault whose window contains its
+start and that was injected last before it (within ``clock_slack_s``); among several, a fault
+whose node or resource appears in the target's name is preferred. Faults whose windows
+intersect are listed as ``overlaps`` of each other: read their figures together.
+
+**Detection time** (per monitor): from the fault's actual inject time to the first bad
+observation of the first outage attributed to it, on any target of that monitor.
+
+**Time to recover** (per target): the outages attributed to the fault are followed, through
+any outage that starts less than ``steady_s`` after the previous one ends, to the first up
+observation that lasts; the time is measured from the fault's revert or, if the target was
+healthy again before the revert (a self-healing fault, e.g. a killed service that its init
+system restarts), from the inject. Its bound is that of the outage's end.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from osha.analysis._faults import FaultRecord
+from osha.analysis.model import (
+    Detection,
+    Episode,
+    FaultReport,
+    RunnerImpact,
+    Stretch,
+    TargetImpact,
+    TargetReport,
+)
+from osha.analysis.options import AnalysisOptions
+
+__all__ = ["FaultWindows", "fault_reports"]
+
+
+class FaultWindows:
+    """The injected faults with their windows, for attribution."""
+
+    def __init__(self, faults: Sequence[FaultRecord], end_s: float, opts: AnalysisOptions):
+        self.opts = opts
+        self.faults = [f for f in faults if f.injected_s is not None]
+        self.windows = {
+            f.lease_id: (
+                f.injected_s or 0.0,
+                (f.reverted_s if f.reverted_s is not None else end_s) + opts.attribution_s,
+            )
+            for f in self.faults
+        }
+
+    def owner(self, t: float, subject: str = "") -> FaultRecord | None:
+        """The fault that owns something starting at ``t`` (for ``subject``, a target)."""
+        slack = self.opts.clock_slack_s
+        cands = [
+            f
+            for f in self.faults
+            if self.windows[f.lease_id][0] - slack <= t <= self.windows[f.lease_id][1]
+        ]
+        if subject:
+            named = [f for f in cands if _names(f, subject)]
+            cands = named or cands
+        return max(cands, key=lambda f: (f.injected_s or 0.0, f.lease_id), default=None)
+
+    def overlaps(self, fault: FaultRecord) -> tuple[str, ...]:
+        lo, hi = self.windows[fault.lease_id]
+        return tuple(
+            f.lease_id
+            for f in self.faults
+            if f is not fault
+            and self.windows[f.lease_id][0] <= hi
+            and lo <= self.windows[f.lease_id][1]
+        )
+
+
+def _names(fault: FaultRecord, subject: str) -> bool:
+    return bool(fault.node and fault.node in subject) or bool(
+        fault.resource and fault.resource in subject
+    )
+
+
+def _recovery(
+    fault: FaultRecord, episodes: Sequence[Episode], last: int, steady_s: float
+) -> tuple[bool, float | None, float, str]:
+    """(recovered, time to recover, bound, measured from) after the outage at ``last``."""
+    k = last
+    while k + 1 < len(episodes) and episodes[k].first_good_s is not None:
+        gap = episodes[k + 1].start_s - episodes[k].end_s
+        if gap >= steady_s:
+            break
+        k += 1
+    end = episodes[k]
+    if end.first_good_s is None:
+        return False, None, 0.0, ""
+    bound = (end.first_good_s - end.last_bad_s) / 2
+    injected = fault.injected_s or 0.0
+    if fault.reverted_s is not None and fault.reverted_s < end.end_s:
+        return True, end.end_s - fault.reverted_s, bound, "revert"
+    return True, end.end_s - injected, bound, "inject"
+
+
+def fault_reports(
+    faults: Sequence[FaultRecord],
+    targets: Sequence[TargetReport],
+    runners: dict[str, tuple[list[Stretch], list[Stretch]]],
+    end_s: float,
+    opts: AnalysisOptions,
+) -> tuple[FaultReport, ...]:
+    """Every lease, with detections and impacts for those that were injected.
+
+    ``runners`` maps a runner id to its (error clusters, degraded stretches)."""
+    windows = FaultWindows(faults, end_s, opts)
+    # (lease, monitor, target) -> indexes of the target's episodes attributed to the lease
+    owned: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(dict)
+    by_key = {(t.monitor, t.target): t for t in targets}
+    for rep in targets:
+        for i, ep in enumerate(rep.episodes):
+            owner = windows.owner(ep.first_bad_s, rep.target)
+            if owner is not None:
+                owned[owner.lease_id].setdefault((rep.monitor, rep.target), []).append(i)
+    runner_owned: dict[str, dict[str, tuple[list[Stretch], list[Stretch]]]] = defaultdict(dict)
+    for runner, (errors, degraded) in sorted(runners.items()):
+        for kind, stretches in ((0, errors), (1, degraded)):
+            for st in stretches:
+                owner = windows.owner(st.first_s)
+                if owner is not None:
+                    slot = runner_owned[owner.lease_id].setdefault(runner, ([], []))
+                    slot[kind].append(st)
+    out = []
+    for f in faults:
+        detections: list[Detection] = []
+        impacts: list[TargetImpact] = []
+        first_by_monitor: dict[str, Detection] = {}
+        for (monitor, target), idx in sorted(owned.get(f.lease_id, {}).items()):
+            eps = by_key[(monitor, target)].episodes
+            mine = [eps[i] for i in idx]
+            first = mine[0]
+            det = Detection(
+                monitor,
+                target,
+                first.first_bad_s - (f.injected_s or 0.0),
+                first.reported_s - (f.injected_s or 0.0),
+                first.worst,
+            )
+            best = first_by_monitor.get(monitor)
+            if best is None or det.detection_s < best.detection_s:
+                first_by_monitor[monitor] = det
+            recovered, ttr, ttr_bound, ref = _recovery(f, eps, idx[-1], opts.steady_s)
+            impacts.append(
+                TargetImpact(
+                    monitor=monitor,
+                    target=target,
+                    episodes=len(mine),
+                    downtime_s=sum(e.downtime_s for e in mine),
+                    downtime_bound_s=sum(e.bound_s for e in mine),
+                    recovered=recovered,
+                    recovery_s=ttr,
+                    recovery_bound_s=ttr_bound,
+                    recovery_from=ref,
+                )
+            )
+        detections = [first_by_monitor[m] for m in sorted(first_by_monitor)]
+        runner_impacts = [
+            _runner_impact(name, errs, degs)
+            for name, (errs, degs) in sorted(runner_owned.get(f.lease_id, {}).items())
+        ]
+        out.append(
+            FaultReport(
+                lease_id=f.lease_id,
+                holder=f.holder,
+                plugin=f.plugin,
+                action=f.action,
+                node=f.node,
+                resource=f.resource,
+                planned_s=f.planned_s,
+                injected_s=f.injected_s,
+                inject_error=f.inject_error,
+                refused=f.refused,
+                reverted_s=f.reverted_s,
+                reverted_by=f.reverted_by,
+                revert_attempts=f.revert_attempts,
+                revert_error=f.revert_error,
+                released=f.released,
+                status=f.status,
+                overlaps=windows.overlaps(f) if f.injected_s is not None else (),
+                detections=tuple(detections),
+                targets=tuple(impacts),
+                runners=tuple(runner_impacts),
+            )
+        )
+    return tuple(out)
+
+
+def _runner_impact(name: str, errors: list[Stretch], degraded: list[Stretch]) -> RunnerImpact:
+    worst = max(degraded, key=lambda s: s.degradation_ratio or 0.0, default=None)
+    return RunnerImpact(
+        runner=name,
+        errors=sum(s.iterations for s in errors),
+        downtime_s=sum(s.length_s for s in errors),
+        downtime_bound_s=sum(s.bound_s for s in errors),
+        mttr_s=sum(s.length_s for s in degraded) if degraded else None,
+        mttr_bound_s=sum(s.bound_s for s in degraded),
+        degradation_s=worst.degradation_s if worst else None,
+        degradation_ratio=worst.degradation_ratio if worst else None,
+    )

@@ -1,0 +1,233 @@
+"""Runner iterations: compact storage, baseline, error clusters and the sliding-window method.
+
+Each runner keeps its iterations as three compact arrays (start time, duration, ok): 17 bytes
+an iteration, so a day of one iteration a second is about 1.5 MB. Nothing else is kept.
+
+The method follows the OpenStack performance-docs "Reliability testing, version 2" plan and
+its reference implementation (rally-runners ``analytics.py``):
+
+- **baseline**: the good iterations that started after the first ``warm_up`` iterations and
+  ended before the first fault (or the chaos phase); their mean and standard deviation σ;
+- **error clusters** (service downtime of a runner): failed iterations in start order, grouped
+  while at most ``cluster_max_gap`` good iterations separate them; a cluster lasts from its
+  first to its last error, each widened by half the gap to the neighbouring iteration, ± the
+  sum of those halves;
+- **degraded stretches** (MTTR of a runner): the sliding mean over ``window`` consecutive good
+  iterations exceeds baseline mean + k·σ; degraded windows are grouped like clusters (gaps of
+  at most ``cluster_max_gap`` windows, at least ``cluster_min_width`` windows beyond the
+  first). The raw stretch runs between window centres (``window_span_s``), which blurs each
+  edge by up to half a window; osha reports the stretch between the first and the last
+  iteration inside it that exceed the threshold themselves, widened like an error cluster
+  (MTTR ± bound). Its **absolute degradation** is the mean duration of its good iterations
+  minus the baseline mean, its **relative degradation** their ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterator, Sequence
+
+from osha.analysis.model import PhaseStats, PhaseSpan, Stretch
+from osha.analysis.options import AnalysisOptions
+
+__all__ = ["Baseline", "RunnerSeries", "clusters", "percentile"]
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0..100) of sorted values, linearly interpolated (numpy's
+    default method)."""
+    if not ordered:
+        return None
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def clusters(flags: Sequence[bool], max_gap: int, min_width: int) -> Iterator[tuple[int, int]]:
+    """Index ranges ``(first, last)`` of True runs, merged over gaps of at most ``max_gap``
+    Falses, keeping those with ``last - first >= min_width``."""
+    start = end = -1
+    for i, flag in enumerate(flags):
+        if not flag:
+            continue
+        if start >= 0 and i - end - 1 > max_gap:
+            if end - start >= min_width:
+                yield start, end
+            start = -1
+        if start < 0:
+            start = i
+        end = i
+    if start >= 0 and end - start >= min_width:
+        yield start, end
+
+
+class Baseline:
+    """Mean and σ of the baseline's good iterations, and the degradation threshold."""
+
+    __slots__ = ("count", "mean", "std", "threshold")
+
+    def __init__(self, durations: Sequence[float], k: float) -> None:
+        self.count = len(durations)
+        self.mean: float | None = None
+        self.std: float | None = None
+        self.threshold: float | None = None
+        if self.count >= 2:
+            mean = math.fsum(durations) / self.count
+            var = math.fsum((d - mean) ** 2 for d in durations) / self.count
+            self.mean = mean
+            self.std = math.sqrt(var)
+            self.threshold = mean + k * self.std
+
+
+class RunnerSeries:
+    """Every iteration of one runner, in compact arrays."""
+
+    __slots__ = ("failures", "ok", "runner", "start", "statuses", "dur", "workload")
+
+    def __init__(self, runner: str, workload: str) -> None:
+        self.runner = runner
+        self.workload = workload
+        self.start = array("d")
+        self.dur = array("d")
+        self.ok = array("b")
+        self.failures = 0
+        self.statuses: list[str] = []
+
+    def add(self, start_s: float, duration_s: float, ok: bool) -> None:
+        self.start.append(start_s)
+        self.dur.append(duration_s)
+        self.ok.append(ok)
+        if not ok:
+            self.failures += 1
+
+    def status(self, status: str) -> None:
+        if len(self.statuses) < 100:
+            self.statuses.append(status)
+
+    def sort(self) -> None:
+        """Order by start time (iterations are recorded as they end, concurrently)."""
+        s = self.start
+        if all(s[i] <= s[i + 1] for i in range(len(s) - 1)):
+            return
+        order = sorted(range(len(s)), key=s.__getitem__)
+        self.start = array("d", (s[i] for i in order))
+        self.dur = array("d", (self.dur[i] for i in order))
+        self.ok = array("b", (self.ok[i] for i in order))
+
+    def thinned(self, max_points: int) -> tuple[tuple[float, float, bool], ...]:
+        """(start, duration, ok) for plotting: good iterations evenly strided down to
+        ``max_points``, failures all kept (up to ``max_points``)."""
+        good = len(self.dur) - self.failures
+        step = max(1, -(-good // max_points))
+        out: list[tuple[float, float, bool]] = []
+        seen_good = bad = 0
+        for t, d, ok in zip(self.start, self.dur, self.ok, strict=True):
+            if ok:
+                if seen_good % step == 0:
+                    out.append((t, d, True))
+                seen_good += 1
+            elif bad < max_points:
+                out.append((t, d, False))
+                bad += 1
+        return tuple(out)
+
+    # -- metrics (after sort) ---------------------------------------------------------------
+
+    def baseline(self, end_s: float, options: AnalysisOptions) -> Baseline:
+        values = [
+            d
+            for t, d, ok in zip(
+                self.start[options.warm_up :],
+                self.dur[options.warm_up :],
+                self.ok[options.warm_up :],
+                strict=True,
+            )
+            if ok and t + d <= end_s
+        ]
+        return Baseline(values, options.k)
+
+    def phase_stats(self, phase: PhaseSpan, end_s: float) -> PhaseStats:
+        stop = phase.end_s if phase.end_s is not None else end_s
+        count = failures = 0
+        good: list[float] = []
+        for t, d, ok in zip(self.start, self.dur, self.ok, strict=True):
+            if phase.start_s <= t < stop:
+                count += 1
+                if ok:
+                    good.append(d)
+                else:
+                    failures += 1
+        good.sort()
+        return PhaseStats(
+            phase=phase.name,
+            iterations=count,
+            failures=failures,
+            mean_s=math.fsum(good) / len(good) if good else None,
+            p50_s=percentile(good, 50),
+            p95_s=percentile(good, 95),
+            p99_s=percentile(good, 99),
+            max_s=good[-1] if good else None,
+        )
+
+    def error_clusters(self, options: AnalysisOptions) -> list[Stretch]:
+        t = self.start
+        flags = [not ok for ok in self.ok]
+        out = []
+        for a, b in clusters(flags, options.cluster_max_gap, 0):
+            errors = sum(flags[a : b + 1])
+            out.append(_stretch(t, a, b, errors))
+        return out
+
+    def degraded(self, base: Baseline, options: AnalysisOptions) -> list[Stretch]:
+        """Degraded stretches by the sliding-window method (empty without a baseline)."""
+        if base.threshold is None or base.mean is None:
+            return []
+        threshold, w = base.threshold, options.window
+        times = array("d", (t for t, ok in zip(self.start, self.ok, strict=True) if ok))
+        durs = array("d", (d for d, ok in zip(self.dur, self.ok, strict=True) if ok))
+        n = len(durs)
+        if n < w:
+            return []
+        t_sum = math.fsum(times[:w])
+        d_sum = math.fsum(durs[:w])
+        centres = array("d", [t_sum / w])
+        flags = [d_sum / w > threshold]
+        for j in range(1, n - w + 1):
+            t_sum += times[j + w - 1] - times[j - 1]
+            d_sum += durs[j + w - 1] - durs[j - 1]
+            centres.append(t_sum / w)
+            flags.append(d_sum / w > threshold)
+        out = []
+        for a, b in clusters(flags, options.cluster_max_gap, options.cluster_min_width):
+            first_i, last_i = a, b + w - 1
+            hot = [i for i in range(first_i, last_i + 1) if durs[i] > threshold]
+            if hot:
+                first_i, last_i = hot[0], hot[-1]
+                stretch = _stretch(times, first_i, last_i, len(hot))
+            else:  # the mean is high but no single iteration is: keep the window span
+                stretch = Stretch(centres[a], centres[b], 0.0, last_i - first_i + 1, times[a])
+            inside = durs[first_i : last_i + 1]
+            mean = math.fsum(inside) / len(inside)
+            out.append(
+                Stretch(
+                    start_s=stretch.start_s,
+                    end_s=stretch.end_s,
+                    bound_s=stretch.bound_s,
+                    iterations=len(inside),
+                    first_s=stretch.first_s,
+                    mean_duration_s=mean,
+                    degradation_s=mean - base.mean,
+                    degradation_ratio=mean / base.mean if base.mean > 0 else None,
+                    window_span_s=centres[b] - centres[a],
+                )
+            )
+        return out
+
+
+def _stretch(t: Sequence[float], a: int, b: int, count: int) -> Stretch:
+    """From item ``a`` to item ``b``, each edge widened by half the gap to its neighbour."""
+    before = (t[a] - t[a - 1]) / 2 if a > 0 else 0.0
+    after = (t[b + 1] - t[b]) / 2 if b + 1 < len(t) else 0.0
+    return Stretch(t[a] - before, t[b] + after, before + after, count, t[a])

@@ -1,0 +1,294 @@
+"""The results of an analysis: plain frozen dataclasses, ready for the report renderers.
+
+**Time.** Every ``*_s`` time below (not a duration) is *run time*: seconds since the ledger
+header, on the monotonic clock (``mono_s`` of the envelope). Monitors, disruptors and runners
+run on the supervisor's machine, so their monotonic clocks are one clock; durations are
+therefore immune to wall-clock steps (NTP). Times that a message carries on the wall clock
+(``fault.injected.actual_wall_s``, ``runner.iteration.started_wall_s``) are moved to the
+monotonic clock with the offset of the *same* message's envelope (``wall_s - mono_s``), so a
+wall step between two messages cannot shift one against the other. For humans, a run time
+``t`` is shown as the wall time ``RunInfo.started_wall_s + t``.
+
+**Bounds.** A value ``x`` with ``bound`` ``b`` means the truth lies in ``[x - b, x + b]``:
+monitors see a target only at sample instants, so each edge of an outage is known to lie
+between the last observation before it and the first after it (``last_good``/``first_bad``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ActorReport",
+    "Detection",
+    "Episode",
+    "FaultReport",
+    "PhaseSpan",
+    "PhaseStats",
+    "RunInfo",
+    "RunnerImpact",
+    "RunnerReport",
+    "Stretch",
+    "TargetImpact",
+    "TargetReport",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseSpan:
+    """A campaign phase (or a derived one: ``baseline``, ``chaos``, ``recovery``)."""
+
+    name: str
+    start_s: float
+    end_s: float | None  # None: the phase never ended (the ledger stops inside it)
+    ok: bool = True
+    derived: bool = False  # True: no campaign.phase records, derived from the faults
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What the ledger says about the run as a whole."""
+
+    run_id: str
+    host: str
+    osha_version: str
+    seed: int
+    profile_path: str
+    started_wall_s: float
+    end_s: float  # run time of the last record
+    records: int
+    complete: bool  # the run reached its end (run.stopped, or the campaign's teardown)
+    aborted: bool
+    abort_reason: str
+    stop_reason: str  # run.stopped's reason, "" if absent
+    tear: str  # the torn tail, as the reader describes it; "" if none
+    corruptions: int
+    phases: tuple[PhaseSpan, ...]
+    recorded_verdict: dict[str, object] | None  # the campaign.verdict found in the ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """One outage of a target: observations in a bad state (``down`` or ``unreachable``) from
+    ``first_bad_s`` to ``last_bad_s``; ``last_good_s``/``first_good_s`` are the neighbouring
+    good observations (None when there is none: bad from the first observation, or never
+    recovered). Gaps where the monitor could not see (``unknown``, a restarted monitor) do not
+    end an outage: only an ``up`` observation does, and the gap widens the bound instead."""
+
+    first_bad_s: float
+    last_bad_s: float
+    last_good_s: float | None
+    first_good_s: float | None
+    worst: str  # "down" or "unreachable"
+    blind: bool  # the monitor was blind (unknown) for part of it
+    reported_s: float  # when the monitor recorded the change that opened it
+
+    @property
+    def recovered(self) -> bool:
+        return self.first_good_s is not None
+
+    @property
+    def start_s(self) -> float:
+        """Best estimate of when it started: midway between the last good and first bad."""
+        lo = self.first_bad_s if self.last_good_s is None else self.last_good_s
+        return (lo + self.first_bad_s) / 2
+
+    @property
+    def end_s(self) -> float:
+        """Best estimate of when it ended (the last bad observation if never recovered)."""
+        hi = self.last_bad_s if self.first_good_s is None else self.first_good_s
+        return (self.last_bad_s + hi) / 2
+
+    @property
+    def downtime_s(self) -> float:
+        """Service downtime: first error to last error, each widened by half the gap to the
+        neighbouring good observation (the performance-docs estimate)."""
+        return self.end_s - self.start_s
+
+    @property
+    def bound_s(self) -> float:
+        """± precision: half the gap before the first error plus half the gap after the last."""
+        lo = self.first_bad_s if self.last_good_s is None else self.last_good_s
+        hi = self.last_bad_s if self.first_good_s is None else self.first_good_s
+        return (self.first_bad_s - lo) / 2 + (hi - self.last_bad_s) / 2
+
+
+@dataclass(frozen=True, slots=True)
+class TargetReport:
+    """One monitored target, as one monitor saw it over the whole run."""
+
+    monitor: str
+    target: str
+    first_seen_s: float
+    last_seen_s: float
+    up_s: float
+    bad_s: float
+    unknown_s: float
+    final_state: str
+    episodes: tuple[Episode, ...]
+    episode_count: int  # exact, even when ``episodes`` was capped
+    downtime_s: float  # the sum of every episode's downtime
+    downtime_bound_s: float
+    samples: int  # observations summarised by monitor.sample
+    sample_failures: int
+    segments: tuple[tuple[float, str], ...] = ()  # (estimated start, state) for timelines
+
+    @property
+    def availability(self) -> float | None:
+        """Time up / time observed (up or bad; ``unknown`` is not observed). None if never
+        observed."""
+        observed = self.up_s + self.bad_s
+        return self.up_s / observed if observed > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A monitor saw a fault: its first change to a bad state after the inject."""
+
+    monitor: str
+    target: str
+    detection_s: float  # first bad observation − actual inject time
+    reported_s: float  # when the state change was recorded − actual inject time
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetImpact:
+    """What one fault did to one target: downtime and time to recover (MTTR)."""
+
+    monitor: str
+    target: str
+    episodes: int
+    downtime_s: float
+    downtime_bound_s: float
+    recovered: bool
+    recovery_s: float | None  # time to recover, from ``recovery_from``; None: never
+    recovery_bound_s: float
+    recovery_from: str  # "revert", or "inject" for a self-healing fault
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """A runner's error cluster or degraded stretch, on iteration start times."""
+
+    start_s: float
+    end_s: float
+    bound_s: float
+    iterations: int
+    first_s: float  # start time of its first iteration (for attribution to a fault)
+    mean_duration_s: float | None = None  # degraded stretches: mean of their good iterations
+    degradation_s: float | None = None  # absolute: mean − baseline mean
+    degradation_ratio: float | None = None  # relative: mean / baseline mean
+    window_span_s: float | None = None  # the raw sliding-window stretch (window centres)
+
+    @property
+    def length_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerImpact:
+    """What one fault did to one runner."""
+
+    runner: str
+    errors: int
+    downtime_s: float
+    downtime_bound_s: float
+    mttr_s: float | None  # the degraded stretch's length; None: no degradation
+    mttr_bound_s: float
+    degradation_s: float | None
+    degradation_ratio: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FaultReport:
+    """One fault lease, its lifecycle and its impact."""
+
+    lease_id: str
+    holder: str
+    plugin: str
+    action: str
+    node: str
+    resource: str
+    planned_s: float | None
+    injected_s: float | None
+    inject_error: str
+    refused: str
+    reverted_s: float | None
+    reverted_by: str
+    revert_attempts: int
+    revert_error: str  # the last revert_failed error, "" if none
+    released: bool
+    status: str  # reverted | unreverted | refused | planned
+    overlaps: tuple[str, ...]
+    detections: tuple[Detection, ...]
+    targets: tuple[TargetImpact, ...]
+    runners: tuple[RunnerImpact, ...]
+
+    @property
+    def label(self) -> str:
+        """A short human name: ``kill nova-scheduler@ctl-1``."""
+        where = f"{self.resource}@{self.node}" if self.resource else self.node
+        return f"{self.action} {where}".strip()
+
+    @property
+    def detection_s(self) -> float | None:
+        """The fastest detection over every monitor, None if no monitor saw it."""
+        return min((d.detection_s for d in self.detections), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStats:
+    """A runner's iterations in one phase: success rate and duration percentiles (good
+    iterations only)."""
+
+    phase: str
+    iterations: int
+    failures: int
+    mean_s: float | None
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    max_s: float | None
+
+    @property
+    def success(self) -> float | None:
+        return (self.iterations - self.failures) / self.iterations if self.iterations else None
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerReport:
+    """One runner (by actor id) over the whole run."""
+
+    runner: str
+    workload: str
+    iterations: int
+    failures: int
+    baseline_count: int
+    baseline_mean_s: float | None
+    baseline_std_s: float | None
+    threshold_s: float | None  # baseline mean + k·σ
+    phases: tuple[PhaseStats, ...]
+    error_clusters: tuple[Stretch, ...]
+    degraded: tuple[Stretch, ...]
+    statuses: tuple[str, ...]
+    #: (start, duration, ok) for plotting: every failure, good ones thinned to a bounded count
+    points: tuple[tuple[float, float, bool], ...] = ()
+
+    @property
+    def success(self) -> float | None:
+        return (self.iterations - self.failures) / self.iterations if self.iterations else None
+
+
+@dataclass(frozen=True, slots=True)
+class ActorReport:
+    """Crashes and restarts of one supervised actor."""
+
+    actor_id: str
+    kind: str
+    plugin: str
+    starts: int
+    crashes: int
+    restarts: int
+    crash_reasons: tuple[str, ...]
+    escalated: bool

@@ -1,0 +1,31 @@
+"""Campaigns: one profile, run phase by phase to a verdict (``osha campaign start``).
+
+Phases, each a ``campaign.phase`` start/end record in the ledger, in order::
+
+    validate → preflight (health gate) → load → baseline → chaos → recovery → teardown → verdict
+
+Modules, one idea each:
+
+- :mod:`~osha.campaign.config`: the ``[campaign]`` and ``[[load]]`` settings;
+- :mod:`~osha.campaign.preflight`: the health gate's checks and findings;
+- :mod:`~osha.campaign.load`: the initial servers, their deletion, the resource census;
+- :mod:`~osha.campaign.actors`: the supervisor and the fault broker, wired;
+- :mod:`~osha.campaign.orchestrator`: the phases;
+- :mod:`~osha.campaign.state` / :mod:`~osha.campaign.view`: the live picture and its views;
+- :mod:`~osha.campaign.control`: ``status.json`` and the ``stop`` file for other terminals;
+- :mod:`~osha.campaign.verdict`: the verdict, from the ledger via :mod:`osha.analysis`;
+- :mod:`~osha.campaign.session`: all of it wired up for one run (:func:`run_campaign`).
+"""
+
+from osha.campaign.config import CampaignSettings, ServersLoadConfig
+from osha.campaign.session import Outcome, StartOptions, run_campaign
+from osha.campaign.verdict import Judgement
+
+__all__ = [
+    "CampaignSettings",
+    "Judgement",
+    "Outcome",
+    "ServersLoadConfig",
+    "StartOptions",
+    "run_campaign",
+]

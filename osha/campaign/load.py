@@ -1,0 +1,267 @@
+"""The initial load: servers booted with openstacksdk before the baseline, deleted at the end.
+
+Everything osha creates is named ``<name_prefix>-<run-id>-<n>`` and carries the metadata
+``osha-run = <run-id>``; the teardown deletes the servers it recorded *and* any other server
+with that name prefix and metadata (one that finished booting after a timeout, say), and
+nothing else. A census of servers, networks, volumes and ports before the load and after the
+teardown shows that the cloud was left as it was found.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from osha.campaign.config import ServersLoadConfig
+from osha.errors import PluginError
+from osha.plugin import Finding
+from osha.profile import LoadEntry
+
+__all__ = ["Census", "ServersLoad", "census", "check_load", "connect"]
+
+log = logging.getLogger("osha.campaign")
+
+META_KEY = "osha-run"
+
+
+def connect(config: ServersLoadConfig) -> Any:
+    """An openstacksdk connection to the load's cloud. PluginError with a hint on failure."""
+    import openstack  # noqa: PLC0415 - openstacksdk is an optional dependency
+    from openstack import exceptions as os_exc  # noqa: PLC0415 - same
+
+    try:
+        if config.clouds_yaml:
+            # openstacksdk reads this variable; it is the documented way to name the file.
+            os.environ["OS_CLIENT_CONFIG_FILE"] = config.clouds_yaml
+        return openstack.connect(cloud=config.cloud)
+    except os_exc.SDKException as exc:
+        raise PluginError(
+            f"cloud {config.cloud!r}: {exc}",
+            hint="check the cloud name and clouds_yaml in [cloud]",
+        ) from exc
+
+
+def check_load(entry: LoadEntry) -> list[Finding]:
+    """Preflight for one ``[[load]]``: the cloud answers; flavor, image and network exist."""
+    from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
+
+    cfg = entry.config
+    conn = connect(cfg)
+    findings: list[Finding] = []
+    try:
+        lookups: list[tuple[str, str, Callable[[str], Any]]] = [
+            ("flavor", cfg.flavor, conn.compute.find_flavor),
+            ("image", cfg.image, conn.image.find_image),
+        ]
+        if cfg.network:
+            lookups.append(("network", cfg.network, conn.network.find_network))
+        for what, name, find in lookups:
+            try:
+                found = find(name)
+            except os_exc.SDKException as exc:
+                findings.append(Finding(f"cloud:{cfg.cloud}", False, f"{what} lookup: {exc}"))
+                continue
+            if found is None:
+                findings.append(
+                    Finding(
+                        f"{what}:{name}",
+                        False,
+                        f"no {what} {name!r} in cloud {cfg.cloud!r}",
+                        f"fix [[load]] {what} = ..., or create it",
+                    )
+                )
+            else:
+                findings.append(Finding(f"{what}:{name}", True, f"{what} found ({found.id})"))
+    finally:
+        conn.close()
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """Resource counts (None: the cloud has no such service) and osha's leftovers."""
+
+    counts: dict[str, int | None]
+    leftovers: tuple[str, ...] = ()
+
+
+def census(conn: Any, run_id: str, prefix: str) -> Census:
+    """Count servers, networks, volumes and ports (all projects, as far as the credentials
+    allow), and list what osha's run ``run_id`` created that still exists."""
+    counts: dict[str, int | None] = {}
+    servers = list(conn.compute.servers(all_projects=True))
+    counts["servers"] = len(servers)
+    counts["networks"] = sum(1 for _ in conn.network.networks())
+    counts["ports"] = sum(1 for _ in conn.network.ports())
+    if conn.has_service("block-storage") or conn.has_service("volumev3"):
+        volumes = list(conn.block_storage.volumes(all_projects=True))
+        counts["volumes"] = len(volumes)
+    else:
+        volumes = []
+        counts["volumes"] = None
+    leftovers = [f"server:{s.name}:{s.id}" for s in servers if _ours(s, run_id, prefix)]
+    leftovers += [f"volume:{v.name}:{v.id}" for v in volumes if _ours(v, run_id, prefix)]
+    return Census(counts, tuple(leftovers))
+
+
+def _ours(resource: Any, run_id: str, prefix: str) -> bool:
+    name = resource.name or ""
+    meta = resource.metadata or {}
+    return name.startswith(f"{prefix}-{run_id}-") and meta.get(META_KEY) == run_id
+
+
+@dataclass(slots=True)
+class _Made:
+    name: str
+    server_id: str = ""
+    volume_id: str = ""
+
+
+@dataclass(slots=True)
+class ServersLoad:
+    """Boots and deletes the servers of one ``[[load]] plugin = "servers"`` entry.
+
+    ``report(action, name, resource_id, elapsed_s, detail)`` is called for every resource
+    (the orchestrator records ``campaign.load``)."""
+
+    entry: LoadEntry
+    run_id: str
+    report: Callable[[str, str, str, str, float, str], None]
+    made: list[_Made] = field(default_factory=list)
+
+    @property
+    def config(self) -> ServersLoadConfig:
+        return self.entry.config
+
+    def create(self, conn: Any) -> int:
+        """Boot every server (``concurrency`` at a time) and wait until ACTIVE. Returns how
+        many failed; each failure is reported, never retried."""
+        from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
+
+        cfg = self.config
+        try:
+            image = conn.image.find_image(cfg.image, ignore_missing=False)
+            flavor = conn.compute.find_flavor(cfg.flavor, ignore_missing=False)
+            networks = []
+            if cfg.network:
+                net = conn.network.find_network(cfg.network, ignore_missing=False)
+                networks = [{"uuid": net.id}]
+        except os_exc.SDKException as exc:
+            raise PluginError(
+                f"load {self.entry.id}: {exc}", hint="check flavor, image and network"
+            ) from exc
+        names = [f"{cfg.name_prefix}-{self.run_id}-{n}" for n in range(1, cfg.count + 1)]
+        self.made = [_Made(name) for name in names]
+
+        def boot(made: _Made) -> bool:
+            began_s = time.monotonic()
+            try:
+                server = conn.compute.create_server(
+                    name=made.name,
+                    image_id=image.id,
+                    flavor_id=flavor.id,
+                    networks=networks or "auto",
+                    metadata={META_KEY: self.run_id},
+                )
+                made.server_id = server.id
+                conn.compute.wait_for_server(server, wait=int(cfg.boot_timeout_s), interval=1)
+                if cfg.volume_gb:
+                    self._attach_volume(conn, made, server)
+            except Exception as exc:  # noqa: BLE001 - any SDK failure: reported as this server's
+                self.report("failed", "server", made.name, made.server_id, _since(began_s), _e(exc))
+                return False
+            self.report("created", "server", made.name, made.server_id, _since(began_s), "")
+            return True
+
+        with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="osha-load") as p:
+            results = list(p.map(boot, self.made))
+        return results.count(False)
+
+    def _attach_volume(self, conn: Any, made: _Made, server: Any) -> None:
+        volume = conn.block_storage.create_volume(
+            name=f"{made.name}-vol", size=self.config.volume_gb, metadata={META_KEY: self.run_id}
+        )
+        made.volume_id = volume.id
+        conn.block_storage.wait_for_status(volume, "available", wait=int(self.config.boot_timeout_s))
+        conn.compute.create_volume_attachment(server, volume_id=volume.id)
+
+    def delete(self, conn: Any) -> int:
+        """Delete every server (and volume) this run created, recorded or found by name and
+        metadata. Returns how many could not be deleted; each is reported."""
+        cfg = self.config
+        found = [
+            s
+            for s in conn.compute.servers(name=f"^{cfg.name_prefix}-{self.run_id}-")
+            if _ours(s, self.run_id, cfg.name_prefix)
+        ]
+        targets = {s.id: s.name for s in found}
+        targets.update({m.server_id: m.name for m in self.made if m.server_id})
+        failures = 0
+
+        def drop(item: tuple[str, str]) -> bool:
+            server_id, name = item
+            began_s = time.monotonic()
+            try:
+                server = conn.compute.get_server(server_id)  # NotFound: gone already
+                conn.compute.delete_server(server, ignore_missing=True)
+                conn.compute.wait_for_delete(server, wait=int(cfg.delete_timeout_s), interval=1)
+            except Exception as exc:  # noqa: BLE001 - reported as this server's failure
+                if _not_found(exc):
+                    self.report("deleted", "server", name, server_id, _since(began_s), "gone")
+                    return True
+                self.report(
+                    "delete_failed", "server", name, server_id, _since(began_s), _e(exc)
+                )
+                return False
+            self.report("deleted", "server", name, server_id, _since(began_s), "")
+            return True
+
+        with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="osha-unload") as p:
+            failures += list(p.map(drop, targets.items())).count(False)
+        for made in self.made:
+            if made.volume_id:
+                failures += not self._delete_volume(conn, made)
+        return failures
+
+    def _delete_volume(self, conn: Any, made: _Made) -> bool:
+        began_s = time.monotonic()
+        try:
+            conn.block_storage.delete_volume(made.volume_id, ignore_missing=True)
+        except Exception as exc:  # noqa: BLE001 - reported as this volume's failure
+            self.report(
+                "delete_failed", "volume", f"{made.name}-vol", made.volume_id, _since(began_s),
+                _e(exc),
+            )
+            return False
+        self.report("deleted", "volume", f"{made.name}-vol", made.volume_id, _since(began_s), "")
+        return True
+
+
+def _since(began_s: float) -> float:
+    return round(time.monotonic() - began_s, 3)
+
+
+def _e(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
+def _not_found(exc: BaseException) -> bool:
+    from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
+
+    return isinstance(exc, os_exc.NotFoundException)
+
+
+@contextmanager
+def connection(config: ServersLoadConfig) -> Iterator[Any]:
+    """A connection, closed afterwards."""
+    conn = connect(config)
+    try:
+        yield conn
+    finally:
+        conn.close()

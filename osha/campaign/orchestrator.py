@@ -1,0 +1,313 @@
+"""The campaign, phase by phase: validate, preflight, load, baseline, chaos, recovery,
+teardown, verdict. Each phase is a ``campaign.phase`` start and end record, in that order.
+
+The rules it keeps:
+
+- **Nothing is touched before the health gate passes** (or ``--force``): a failed preflight
+  goes straight to the verdict, exit 3.
+- **A stop is always graceful** (Ctrl-C, SIGTERM, ``osha campaign stop``, a supervisor that
+  escalated, a failed phase): the remaining timed phases are skipped, and the teardown still
+  stops the actors (disruptors revert; the broker reverts what is left), deletes the load,
+  counts what is left, and the verdict is written. Exit code 3.
+- **The ledger is the truth**: the verdict is computed from the synced ledger, the same way
+  ``osha report`` computes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from osha.campaign.actors import ActorSet
+from osha.campaign.load import ServersLoad, census, connection
+from osha.campaign.phases import PhaseResult, Recorder
+from osha.campaign.preflight import Checked, run_preflight
+from osha.campaign.state import LiveState, TapSink
+from osha.campaign.verdict import Judgement, judge
+from osha.errors import OshaError
+from osha.messages.campaign import (
+    CampaignCensus,
+    CampaignFinding,
+    CampaignLoad,
+    CampaignRecovery,
+    CampaignStop,
+    CampaignVerdict,
+)
+from osha.profile import Profile
+from osha.supervisor import StopReason
+
+__all__ = ["Campaign", "Hooks"]
+
+log = logging.getLogger("osha.campaign")
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """How the orchestrator talks to its caller (the CLI): show the findings table."""
+
+    findings: Callable[[list[Checked]], None] = lambda checked: None
+
+
+class Campaign:
+    """One run of a profile. ``run()`` returns the judgement; ``request_stop`` is thread-
+    and signal-safe."""
+
+    def __init__(
+        self,
+        prof: Profile,
+        *,
+        recorder: Recorder,
+        sink: TapSink,
+        state: LiveState,
+        run_dir: Path,
+        run_id: str,
+        force: bool = False,
+        hooks: Hooks | None = None,
+    ) -> None:
+        self.prof = prof
+        self.rec = recorder
+        self.sink = sink
+        self.state = state
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.force = force
+        self.hooks = hooks or Hooks()
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._stop_lock = threading.Lock()
+        self.actors: ActorSet | None = None
+        self.loads: list[ServersLoad] = []
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def request_stop(self, source: str, reason: str = "") -> None:
+        """Ask for a graceful stop. The first request wins; later ones are ignored."""
+        with self._stop_lock:
+            if self._stop.is_set():
+                return
+            self._stop_reason = f"{source}{': ' + reason if reason else ''}"
+            self._stop.set()
+        self.state.stopping = self._stop_reason
+        self.state.note(f"stop requested ({self._stop_reason})")
+        self.rec.record(CampaignStop, source=source, reason=reason)
+
+    @property
+    def stopped(self) -> str:
+        """Why the campaign stops early; empty while it runs its course."""
+        if not self._stop.is_set() and self.actors is not None:
+            outcome = self.actors.ended_by_itself
+            if outcome is not None and outcome.reason is not StopReason.COMPLETED:
+                self.request_stop("supervisor", outcome.error or outcome.reason.value)
+        return self._stop_reason
+
+    def _wait(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
+        """Wait ``seconds``; True if it ran its course (or ``until`` became true)."""
+        deadline_s = time.monotonic() + seconds
+        while True:
+            if self.stopped:
+                return False
+            if until is not None and until():
+                return True
+            remaining_s = deadline_s - time.monotonic()
+            if remaining_s <= 0:
+                return until is None
+            self._stop.wait(min(0.2, remaining_s))
+
+    # -- the phases ---------------------------------------------------------------------------
+
+    def run(self) -> Judgement:
+        prof = self.prof
+        with self.rec.phase("validate") as res:
+            res.detail = (
+                f"{len(prof.actors)} actors, {len(prof.loads)} load entries, "
+                f"slo {'set' if prof.slo is not None else 'none'}"
+            )
+        if self._preflight():
+            try:
+                self._load()
+                self._timed_phases()
+            except OshaError as exc:  # a phase failed (recorded): stop gracefully, then judge
+                log.error("%s (%s)", exc.message, exc.hint)
+                self.request_stop("error", exc.message)
+            finally:
+                self._teardown()
+        return self._verdict()
+
+    def _preflight(self) -> bool:
+        with self.rec.phase("preflight", self.prof.campaign.preflight_timeout_s) as res:
+            checked = run_preflight(self.prof, on_finding=self._record_finding)
+            failed = [c for c in checked if not c.finding.ok]
+            self.hooks.findings(checked)
+            if failed and not self.force:
+                res.fail(f"{len(failed)} of {len(checked)} checks failed; nothing was touched")
+                self.request_stop("preflight", res.detail)
+                return False
+            res.detail = f"{len(checked)} checks" + (
+                f", {len(failed)} failed but --force" if failed else ", all ok"
+            )
+        return not self.stopped
+
+    def _record_finding(self, c: Checked) -> None:
+        f = c.finding
+        self.rec.record(
+            CampaignFinding, source=c.source, target=f.target, ok=f.ok, message=f.message,
+            hint=f.hint,
+        )
+
+    def _load(self) -> None:
+        with self.rec.phase("load") as res:
+            if not self.prof.loads:
+                res.detail = "no [[load]]"
+                return
+            first = self.prof.loads[0].config
+            with connection(first) as conn:
+                before = census(conn, self.run_id, first.name_prefix)
+                self.rec.record(CampaignCensus, when="before", counts=before.counts)
+            failures = 0
+            for entry in self.prof.loads:
+                load = ServersLoad(entry, self.run_id, self._load_reporter(entry.id))
+                self.loads.append(load)
+                with connection(entry.config) as conn:
+                    failures += load.create(conn)
+                if self.stopped:
+                    break
+            created = sum(len(x.made) for x in self.loads) - failures
+            res.detail = f"{created} servers created, {failures} failed"
+            if failures:
+                res.fail(res.detail)
+                self.request_stop("load", f"{failures} servers did not boot")
+
+    def _load_reporter(self, load_id: str) -> Callable[[str, str, str, str, float, str], None]:
+        def report(
+            action: str, kind: str, name: str, resource_id: str, elapsed_s: float, detail: str
+        ) -> None:
+            self.rec.record(
+                CampaignLoad, load=load_id, kind=kind, action=action, name=name,
+                resource_id=resource_id, elapsed_s=elapsed_s, detail=detail,
+            )
+            if action not in ("created", "deleted"):
+                self.state.note(f"load {action}: {kind} {name} {detail}")
+
+        return report
+
+    def _timed_phases(self) -> None:
+        if self.stopped:
+            return
+        cfg = self.prof.campaign
+        base_wall_s = time.time()
+        chaos_wall_s = base_wall_s + cfg.baseline_s
+        self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
+        with self.rec.phase("baseline", cfg.baseline_s) as res:
+            self.actors.start(chaos_wall_s)
+            self.state.note(f"{len(self.prof.actors)} actors started")
+            if not self._wait(max(0.0, chaos_wall_s - time.time())):
+                res.fail(f"stopped: {self.stopped}")
+                return
+        with self.rec.phase("chaos", cfg.chaos_s) as res:
+            if not self._wait(cfg.chaos_s):
+                res.fail(f"stopped: {self.stopped}")
+                return
+        self._recovery()
+
+    def _recovery(self) -> None:
+        cfg = self.prof.campaign
+        actors = self.actors
+        assert actors is not None
+        with self.rec.phase("recovery", cfg.recovery_timeout_s) as res:
+            began_s = time.monotonic()
+            healthy_since: list[float] = []
+
+            def settled() -> bool:
+                if self.state.down_targets() or actors.active_leases():
+                    healthy_since.clear()
+                    return False
+                if not healthy_since:
+                    healthy_since.append(time.monotonic())
+                return time.monotonic() - healthy_since[0] >= cfg.recovery_hold_s
+
+            ok = self._wait(cfg.recovery_timeout_s, until=settled)
+            took_s = (healthy_since[0] if ok and healthy_since else time.monotonic()) - began_s
+            down = tuple(self.state.down_targets())
+            self.rec.record(
+                CampaignRecovery, recovered=ok, recovery_s=round(took_s, 3), still_down=down,
+                active_leases=actors.active_leases(),
+            )
+            if ok:
+                res.detail = f"every target up after {took_s:.1f} s"
+            elif self.stopped:
+                res.fail(f"stopped: {self.stopped}")
+            else:
+                res.fail(f"not recovered within {cfg.recovery_timeout_s:g} s: {', '.join(down)}")
+
+    def _teardown(self) -> None:
+        with self.rec.phase("teardown") as res:
+            problems: list[str] = []
+            if self.actors is not None:
+                reason = StopReason.REQUESTED if self._stop.is_set() else StopReason.DURATION
+                self.actors.stop(reason)
+                report = self.actors.report
+                if report is not None and report.failed:
+                    problems.append(
+                        f"{len(report.failed)} faults NOT reverted: "
+                        + ", ".join(lease.what for lease in report.failed)
+                        + " (run `osha faults recover` on this run)"
+                    )
+            problems += self._unload()
+            if problems:
+                res.fail("; ".join(problems))
+                for problem in problems:
+                    log.error("teardown: %s", problem)
+            else:
+                res.detail = "actors stopped, faults reverted, load deleted"
+
+    def _unload(self) -> list[str]:
+        problems: list[str] = []
+        if not self.loads:
+            return problems
+        failures = 0
+        for load in self.loads:
+            try:
+                with connection(load.config) as conn:
+                    failures += load.delete(conn)
+            except OshaError as exc:
+                problems.append(f"load {load.entry.id} not deleted: {exc.message}")
+        first = self.loads[0].config
+        try:
+            with connection(first) as conn:
+                after = census(conn, self.run_id, first.name_prefix)
+        except OshaError as exc:
+            problems.append(f"census after teardown failed: {exc.message}")
+            return problems
+        self.rec.record(
+            CampaignCensus, when="after", counts=after.counts, leftovers=after.leftovers
+        )
+        if failures or after.leftovers:
+            problems.append(
+                f"{failures} deletes failed; left in the cloud: {', '.join(after.leftovers)}"
+            )
+        return problems
+
+    def _verdict(self) -> Judgement:
+        with self.rec.phase("verdict") as res:
+            self.sink.sync(30.0)  # the analysis reads the ledger from the disk
+            judgement = judge(self.run_dir, self.prof.slo)
+            self.rec.record(
+                CampaignVerdict,
+                passed=judgement.passed,
+                exit_code=judgement.exit_code,
+                slos=judgement.slos,
+                summary=judgement.summary,
+            )
+            res.ok = judgement.passed
+            res.detail = judgement.summary
+        self.state.verdict = {
+            "passed": judgement.passed,
+            "exit_code": judgement.exit_code,
+            "summary": judgement.summary,
+            "slos": judgement.slos,
+        }
+        return judgement

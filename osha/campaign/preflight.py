@@ -1,0 +1,164 @@
+"""The health gate: is the cloud healthy and is every actor able to run, before anything is
+touched?
+
+Checks, all run in parallel threads, each bounded by ``[campaign] preflight_timeout_s``:
+
+- every monitor's, disruptor's and runner's own ``check()`` (a monitor's targets are up; a
+  disruptor's targets resolve and its power driver answers; the Rally runner's environment
+  and ``rally task validate``). The plugin is built in this process with its validated config
+  and a context that records nothing; ``check()`` must not change the cloud;
+- SSH to every inventory host of ``[cloud]``: TCP, the host key against ``known_hosts``
+  (an unknown or changed key fails), the login with ``ssh_key``;
+- every ``[[load]]`` entry: the cloud answers, and its flavor, image and network exist.
+
+Any failed finding aborts the campaign with exit code 3 and a table of findings, unless
+``--force``. Every finding is also a ``campaign.finding`` record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from osha import registry
+from osha.campaign.load import check_load
+from osha.errors import OshaError
+from osha.plugin import Finding, PluginContext
+from osha.profile import ActorEntry, Profile
+from osha.schedule import child_seed
+
+__all__ = ["Checked", "run_preflight"]
+
+log = logging.getLogger("osha.campaign")
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """One finding and who made it."""
+
+    source: str
+    finding: Finding
+    elapsed_s: float
+
+
+def _quiet_context(actor_id: str, seed: int) -> PluginContext:
+    def emit(cls: Any, /, **fields: Any) -> Any:
+        return cls(actor_id, 0, time.monotonic(), time.time(), **fields)
+
+    return PluginContext(actor_id=actor_id, seed=seed, emit=emit, stopping=threading.Event())
+
+
+def _check_actor(entry: ActorEntry, seed: int) -> list[Finding]:
+    cls = registry.load(entry.kind, entry.plugin)
+    plugin = cls(entry.config, _quiet_context(entry.id, seed))
+    try:
+        findings = list(plugin.check())
+    finally:
+        plugin.teardown()
+    return findings or [Finding(entry.id, True, f"{entry.kind} {entry.plugin}: ready")]
+
+
+def _check_ssh(prof: Profile) -> list[Finding]:
+    # paramiko comes with the SSH-based plugins; only profiles with an inventory need it.
+    from actors.common.ssh import (  # noqa: PLC0415 - optional dependency
+        SshCredentials,
+        SshError,
+        SshTarget,
+        connect,
+    )
+    from osha import inventory  # noqa: PLC0415 - only with an inventory
+
+    cloud = prof.cloud
+    assert cloud.inventory is not None and cloud.ssh_key is not None
+    hosts = inventory.load(cloud.inventory).hosts.values()
+    creds = SshCredentials(
+        private_key=cloud.ssh_key,
+        known_hosts=cloud.known_hosts or "",
+        host_key_check="strict",
+    )
+
+    def one(host: inventory.Host) -> Finding:
+        target = SshTarget(
+            host.name, host.address, host.port or 22, cloud.ssh_user or host.user or "root"
+        )
+        try:
+            conn = connect(target, creds, prime_interactive=False)
+        except SshError as exc:
+            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
+        try:
+            result = conn.exec("true", timeout_s=creds.connect_timeout_s)
+        except SshError as exc:
+            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
+        finally:
+            conn.close()
+        ok = result.exit_status == 0
+        text = "SSH ok, host key verified" if ok else f"`true` exited {result.exit_status}"
+        return Finding(f"node:{host.name}", ok, text)
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="osha-ssh-check") as pool:
+        return list(pool.map(one, hosts))
+
+
+def _jobs(prof: Profile) -> list[tuple[str, Callable[[], list[Finding]]]]:
+    jobs: list[tuple[str, Callable[[], list[Finding]]]] = []
+    for entry in prof.actors:
+        seed = child_seed(prof.campaign.seed, entry.id)  # the seed the actor itself gets
+        jobs.append((entry.id, lambda e=entry, s=seed: _check_actor(e, s)))  # type: ignore[misc]
+    if prof.cloud.inventory is not None and prof.cloud.ssh_key is not None:
+        jobs.append(("ssh", lambda: _check_ssh(prof)))
+    for load in prof.loads:
+        jobs.append((load.id, lambda entry=load: check_load(entry)))  # type: ignore[misc]
+    return jobs
+
+
+def run_preflight(
+    prof: Profile, *, on_finding: Callable[[Checked], None] | None = None
+) -> list[Checked]:
+    """Run every check; return every finding (an exception or a timeout is a failed one)."""
+    timeout_s = prof.campaign.preflight_timeout_s
+    jobs = _jobs(prof)
+    out: list[Checked] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)), thread_name_prefix="osha-check")
+    started_s = time.monotonic()
+    futures: list[tuple[str, Future[list[Finding]]]] = [(s, pool.submit(fn)) for s, fn in jobs]
+    try:
+        for source, future in futures:
+            remaining_s = max(0.0, timeout_s - (time.monotonic() - started_s))
+            try:
+                findings = future.result(timeout=remaining_s)
+            except FutureTimeout:
+                findings = [
+                    Finding(
+                        source,
+                        False,
+                        f"the check did not finish within {timeout_s:g} s",
+                        "is the target reachable? raise [campaign] preflight_timeout_s",
+                    )
+                ]
+            except OshaError as exc:
+                findings = [Finding(source, False, exc.message, exc.hint)]
+            except Exception as exc:  # noqa: BLE001 - a crashing check is a failed finding, shown
+                log.debug("check of %s raised", source, exc_info=True)
+                findings = [
+                    Finding(
+                        source,
+                        False,
+                        f"the check raised {type(exc).__name__}: {exc}",
+                        "run with --debug and see the log for the traceback",
+                    )
+                ]
+            elapsed_s = time.monotonic() - started_s
+            for finding in findings:
+                checked = Checked(source, finding, elapsed_s)
+                out.append(checked)
+                if on_finding is not None:
+                    on_finding(checked)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung check must not hold us here
+    return out

@@ -1,0 +1,219 @@
+"""One campaign run, wired up: run directory, ledger, recorder, live state, control files,
+live view, signals, and the orchestrator. The CLI calls :func:`run_campaign`; tests may too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from osha import __version__
+from osha.campaign.control import ControlWatcher, write_info
+from osha.campaign.orchestrator import Campaign, Hooks
+from osha.campaign.phases import Recorder
+from osha.campaign.state import LiveState, TapSink
+from osha.campaign.verdict import Judgement
+from osha.campaign.view import findings_table, make_view, verdict_table
+from osha.errors import LedgerError
+from osha.ledger import LedgerOptions, LedgerWriter
+from osha.messages import LedgerHeader
+from osha.profile import Profile
+from osha.recorder import RecorderFailed, RecorderHandle
+from osha.redaction import redact_value
+from osha.wire import SCHEMA_VERSION
+
+__all__ = ["Outcome", "StartOptions", "new_run_id", "run_campaign"]
+
+log = logging.getLogger("osha.campaign")
+
+
+@dataclass(frozen=True, slots=True)
+class StartOptions:
+    """``osha campaign start`` options. ``live``: None picks the rich view on a terminal."""
+
+    force: bool = False
+    live: bool | None = None
+    ledger_dir: Path | None = None
+    baseline_s: float | None = None
+    chaos_s: float | None = None
+    recovery_timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    judgement: Judgement
+    run_dir: Path
+    run_id: str
+
+
+def new_run_id(name: str) -> str:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return f"{name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _apply(prof: Profile, options: StartOptions) -> Profile:
+    overrides = {
+        k: v
+        for k, v in (
+            ("baseline_s", options.baseline_s),
+            ("chaos_s", options.chaos_s),
+            ("recovery_timeout_s", options.recovery_timeout_s),
+        )
+        if v is not None
+    }
+    if not overrides:
+        return prof
+    return dataclasses.replace(prof, campaign=dataclasses.replace(prof.campaign, **overrides))
+
+
+def _open_ledger(prof: Profile, run_dir: Path, run_id: str) -> LedgerWriter:
+    header = LedgerHeader(
+        sender="osha",
+        seq=1,
+        mono_s=time.monotonic(),
+        wall_s=time.time(),
+        schema_version=SCHEMA_VERSION,
+        osha_version=__version__,
+        run_id=run_id,
+        host=socket.gethostname(),
+        started_wall_s=time.time(),
+        seed=prof.campaign.seed,
+        profile=redact_value(prof.raw),
+        profile_path=str(prof.path),
+    )
+    options = LedgerOptions(
+        segment_size_bytes=prof.ledger.segment_size_bytes,
+        flush_interval_s=prof.ledger.flush_interval_s,
+        flush_records=prof.ledger.flush_records,
+    )
+    try:
+        return LedgerWriter.create(run_dir, header, options=options)
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot create the ledger {run_dir}: {exc}",
+            hint="check that [campaign] ledger_dir is writable, or pass --ledger-dir",
+        ) from exc
+
+
+@contextmanager
+def _logging(run_dir: Path, console: Console, live: bool) -> Iterator[None]:
+    """DEBUG and up to ``campaign.log`` in the run directory; warnings to the terminal."""
+    root = logging.getLogger("osha")
+    to_file = logging.FileHandler(run_dir / "campaign.log", encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_file.setLevel(logging.DEBUG)
+    to_term: logging.Handler = (
+        RichHandler(console=console, show_path=False)
+        if live
+        else logging.StreamHandler(console.file)
+    )
+    if not live:
+        to_term.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    to_term.setLevel(logging.WARNING)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(to_file)
+    root.addHandler(to_term)
+    try:
+        yield
+    finally:
+        root.removeHandler(to_term)
+        root.removeHandler(to_file)
+        root.setLevel(old_level)
+        to_file.close()
+
+
+@contextmanager
+def _signals(campaign: Campaign) -> Iterator[None]:
+    """SIGINT and SIGTERM ask for a graceful stop (from a thread: the handler must not take
+    the locks the interrupted code may hold). A second signal only says "still stopping"."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread (tests)
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if campaign.stopped:
+            os.write(2, f"\n{name} again: still stopping gracefully, please wait\n".encode())
+            return
+        threading.Thread(target=campaign.request_stop, args=(name,), daemon=True).start()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outcome:
+    """Run one campaign of ``prof`` to its verdict. Raises LedgerError if the ledger cannot
+    be created or written."""
+    prof = _apply(prof, options)
+    run_id = new_run_id(prof.campaign.name)
+    base = options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)
+    run_dir = base / f"{run_id}.osha"
+    writer = _open_ledger(prof, run_dir, run_id)
+    live = console.is_terminal if options.live is None else options.live
+    state = LiveState(run_id, str(run_dir))
+    failures: list[RecorderFailed] = []
+    campaign_ref: list[Campaign] = []
+
+    def on_recorder_error(failure: RecorderFailed) -> None:
+        failures.append(failure)
+        if campaign_ref:
+            campaign_ref[0].request_stop("recorder", failure.error.message)
+
+    recorder = RecorderHandle.start(writer, on_error=on_recorder_error)
+    tap = TapSink(recorder, state.observe)
+    campaign = Campaign(
+        prof,
+        recorder=Recorder(tap, state),
+        sink=tap,
+        state=state,
+        run_dir=run_dir,
+        run_id=run_id,
+        force=options.force,
+        hooks=Hooks(findings=lambda checked: console.print(findings_table(checked))),
+    )
+    campaign_ref.append(campaign)
+    console.print(f"campaign [bold]{prof.campaign.name}[/]: run {run_id}")
+    console.print(f"ledger {run_dir}")
+    console.print(
+        f"status: osha campaign status {run_dir}    stop: osha campaign stop {run_dir}",
+        highlight=False,
+    )
+    view = make_view(state.snapshot, console, live=live)
+    control = ControlWatcher(
+        run_dir, state.snapshot, lambda reason: campaign.request_stop("control", reason)
+    )
+    with _logging(run_dir, console, live):
+        write_info(run_dir, run_id, str(prof.path))
+        control.start()
+        view.start()
+        try:
+            with _signals(campaign):
+                judgement = campaign.run()
+        finally:
+            state.finished = True
+            view.stop()
+            control.close()
+            recorder.close(timeout_s=60.0)
+    if failures:
+        raise failures[0].error
+    console.print(verdict_table(judgement, run_dir, campaign.rec.timeline))
+    return Outcome(judgement, run_dir, run_id)

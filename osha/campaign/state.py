@@ -1,0 +1,292 @@
+"""The campaign's live picture: fed by every record, read by the live view and ``status.json``.
+
+:class:`TapSink` sits between the supervisor and the recorder: it forwards everything to the
+recorder unchanged (the ledger stays the single source of truth) and lets :class:`LiveState`
+look at the few tags the live view needs. Children's batches arrive pre-framed; only the
+records whose tag is interesting are decoded (``peek_tag`` first), so the hot path stays cheap.
+
+The live view is a convenience, never a verdict: the verdict comes from the ledger
+(:mod:`osha.campaign.verdict`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from osha.messages import (
+    ActorCrashed,
+    ActorRestarting,
+    ActorStarted,
+    ActorStopped,
+    FaultInjected,
+    FaultInjectFailed,
+    FaultLease,
+    FaultRefused,
+    FaultReleased,
+    FaultRevertFailed,
+    Message,
+    RunnerIteration,
+    RunnerStatus,
+    StateChange,
+)
+from osha.messages.campaign import PhaseChange
+from osha.record import HEADER, MAGIC
+from osha.wire import decode, peek_tag
+
+__all__ = ["LiveState", "RunnerTally", "TapSink"]
+
+#: The tags the live picture is built from; every other record is forwarded undecoded.
+WATCHED = frozenset(
+    {
+        "monitor.state",
+        "runner.iteration",
+        "runner.status",
+        "fault.lease",
+        "fault.injected",
+        "fault.inject_failed",
+        "fault.refused",
+        "fault.released",
+        "fault.revert_failed",
+        "actor.started",
+        "actor.crashed",
+        "actor.restarting",
+        "actor.stopped",
+        "campaign.phase",
+    }
+)
+
+
+@dataclass(slots=True)
+class RunnerTally:
+    """One runner's iterations so far."""
+
+    ok: int = 0
+    failed: int = 0
+    status: str = ""
+    last_error: str = ""
+    last_duration_s: float = 0.0
+
+    @property
+    def success_rate(self) -> float | None:
+        total = self.ok + self.failed
+        return self.ok / total if total else None
+
+
+@dataclass(slots=True)
+class _Target:
+    state: str
+    since_wall_s: float
+    changes: int = 0
+
+
+@dataclass(slots=True)
+class _Lease:
+    what: str
+    holder: str
+    granted_wall_s: float
+    down_s: float
+    injected: bool = False
+
+
+@dataclass(slots=True)
+class _Counts:
+    injected: int = 0
+    inject_failed: int = 0
+    refused: int = 0
+    reverted: int = 0
+    revert_failed: int = 0
+
+
+class LiveState:
+    """What is going on now. ``observe`` is thread-safe and cheap; ``snapshot`` is JSON-able."""
+
+    def __init__(self, run_id: str, run_dir: str) -> None:
+        self._lock = threading.Lock()
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.started_wall_s = time.time()
+        self.phase = "validate"
+        self.phase_started_wall_s = self.started_wall_s
+        self.phase_planned_s: float | None = None
+        self.phases_done: list[tuple[str, bool, str]] = []
+        self.targets: dict[str, _Target] = {}
+        self.leases: dict[str, _Lease] = {}
+        self.faults = _Counts()
+        self.runners: dict[str, RunnerTally] = {}
+        self.restarts: dict[str, int] = {}
+        self.crashes: dict[str, int] = {}
+        self.actors: dict[str, str] = {}
+        self.stopping = ""
+        self.finished = False
+        self.verdict: dict[str, Any] | None = None
+        self.notes: list[str] = []
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    def set_phase(self, phase: str, planned_s: float | None) -> None:
+        """Called by the orchestrator when a phase starts (``planned_s``: its expected length)."""
+        with self._lock:
+            self.phase = phase
+            self.phase_started_wall_s = time.time()
+            self.phase_planned_s = planned_s
+
+    def note(self, text: str) -> None:
+        """A one-line event for the view (kept short: the last few only)."""
+        with self._lock:
+            self.notes = [*self.notes[-4:], f"{time.strftime('%H:%M:%S')} {text}"]
+
+    def observe(self, msg: Message) -> None:  # noqa: PLR0912 - one branch per watched tag
+        with self._lock:
+            if isinstance(msg, StateChange):
+                old = self.targets.get(msg.target)
+                changes = old.changes + 1 if old else 0
+                self.targets[msg.target] = _Target(msg.state, msg.wall_s, changes)
+            elif isinstance(msg, RunnerIteration):
+                tally = self.runners.setdefault(msg.sender, RunnerTally())
+                if msg.ok:
+                    tally.ok += 1
+                else:
+                    tally.failed += 1
+                    tally.last_error = f"{msg.error_type}: {msg.error}"[:120]
+                tally.last_duration_s = msg.duration_s
+            elif isinstance(msg, RunnerStatus):
+                self.runners.setdefault(msg.sender, RunnerTally()).status = msg.status
+            elif isinstance(msg, FaultLease):
+                self.leases[msg.lease_id] = _Lease(
+                    f"{msg.action} {msg.resource + '@' if msg.resource else ''}{msg.node}",
+                    msg.holder,
+                    msg.wall_s,
+                    msg.down_s,
+                )
+            elif isinstance(msg, FaultInjected):
+                self.faults.injected += 1
+                if msg.lease_id in self.leases:
+                    self.leases[msg.lease_id].injected = True
+            elif isinstance(msg, FaultInjectFailed):
+                self.faults.inject_failed += 1
+            elif isinstance(msg, FaultRefused):
+                self.faults.refused += 1
+            elif isinstance(msg, FaultReleased):
+                self.leases.pop(msg.lease_id, None)
+                self.faults.reverted += int(msg.reverted)
+            elif isinstance(msg, FaultRevertFailed):
+                self.faults.revert_failed += int(msg.final)
+            elif isinstance(msg, ActorStarted):
+                self.actors[msg.actor_id] = "running"
+            elif isinstance(msg, ActorCrashed):
+                self.crashes[msg.actor_id] = self.crashes.get(msg.actor_id, 0) + 1
+                self.actors[msg.actor_id] = "crashed"
+            elif isinstance(msg, ActorRestarting):
+                self.restarts[msg.actor_id] = self.restarts.get(msg.actor_id, 0) + 1
+                self.actors[msg.actor_id] = "restarting"
+            elif isinstance(msg, ActorStopped):
+                self.actors[msg.actor_id] = "stopped"
+            elif isinstance(msg, PhaseChange) and msg.event == "end":
+                self.phases_done.append((msg.phase, msg.ok, msg.detail))
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def down_targets(self) -> list[str]:
+        """The targets whose last known state is not ``up``."""
+        with self._lock:
+            return sorted(t for t, s in self.targets.items() if s.state != "up")
+
+    def active_leases(self) -> int:
+        with self._lock:
+            return len(self.leases)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, as plain data (``status.json``, the live view)."""
+        now_s = time.time()
+        with self._lock:
+            elapsed_s = now_s - self.phase_started_wall_s
+            left_s = None
+            if self.phase_planned_s is not None:
+                left_s = max(0.0, self.phase_planned_s - elapsed_s)
+            return {
+                "run_id": self.run_id,
+                "run_dir": self.run_dir,
+                "started_wall_s": self.started_wall_s,
+                "updated_wall_s": now_s,
+                "phase": self.phase,
+                "phase_elapsed_s": round(elapsed_s, 1),
+                "phase_left_s": None if left_s is None else round(left_s, 1),
+                "phases_done": [
+                    {"phase": p, "ok": ok, "detail": d} for p, ok, d in self.phases_done
+                ],
+                "targets": {
+                    t: {"state": s.state, "since_wall_s": s.since_wall_s, "changes": s.changes}
+                    for t, s in sorted(self.targets.items())
+                },
+                "leases": {
+                    lid: {
+                        "what": lease.what,
+                        "holder": lease.holder,
+                        "held_s": round(now_s - lease.granted_wall_s, 1),
+                        "down_s": lease.down_s,
+                        "injected": lease.injected,
+                    }
+                    for lid, lease in self.leases.items()
+                },
+                "faults": {
+                    "injected": self.faults.injected,
+                    "inject_failed": self.faults.inject_failed,
+                    "refused": self.faults.refused,
+                    "reverted": self.faults.reverted,
+                    "revert_failed": self.faults.revert_failed,
+                },
+                "runners": {
+                    r: {
+                        "ok": t.ok,
+                        "failed": t.failed,
+                        "success_rate": t.success_rate,
+                        "status": t.status,
+                        "last_error": t.last_error,
+                        "last_duration_s": round(t.last_duration_s, 2),
+                    }
+                    for r, t in sorted(self.runners.items())
+                },
+                "actors": dict(sorted(self.actors.items())),
+                "restarts": dict(sorted(self.restarts.items())),
+                "crashes": dict(sorted(self.crashes.items())),
+                "stopping": self.stopping,
+                "finished": self.finished,
+                "verdict": self.verdict,
+                "notes": list(self.notes),
+            }
+
+
+class TapSink:
+    """A record sink that forwards to ``inner`` (the recorder) and shows ``observe`` the
+    watched records. It offers ``write``, ``write_framed`` and ``sync``, so the supervisor and
+    the fault broker can both use it."""
+
+    def __init__(self, inner: Any, observe: Callable[[Message], None]) -> None:
+        self._inner = inner
+        self._observe = observe
+
+    def write_framed(self, blob: bytes, count: int) -> None:
+        self._inner.write_framed(blob, count)
+        view = memoryview(blob)
+        pos = 0
+        size = HEADER.size
+        while pos + size <= len(blob):
+            magic, length, _crc = HEADER.unpack_from(blob, pos)
+            if magic != MAGIC:
+                return  # the recorder got the batch as it is; the ledger reader reports it
+            payload = view[pos + size : pos + size + length]
+            pos += size + length
+            if peek_tag(payload) in WATCHED:
+                self._observe(decode(payload))
+
+    def write(self, msg: Message) -> None:
+        self._inner.write(msg)
+        if msg.TAG in WATCHED:
+            self._observe(msg)
+
+    def sync(self, timeout_s: float = 10.0) -> int:
+        return int(self._inner.sync(timeout_s))

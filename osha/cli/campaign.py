@@ -1,0 +1,195 @@
+"""``osha campaign start|validate|status|stop``: the product's main command.
+
+``app`` is a typer sub-app; the root CLI mounts it as ``osha campaign`` (see
+:mod:`osha.cli.run`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from osha import profile
+from osha.campaign.control import find_run, read_status, request_stop
+from osha.campaign.session import StartOptions, run_campaign
+from osha.campaign.view import render
+from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError
+from osha.profile import Profile
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Run an HA campaign: health gate, load, baseline, chaos, recovery, verdict.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProfileArg = Annotated[Path, typer.Argument(metavar="PROFILE.toml", help="The profile.")]
+RunArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="RUN", help="The run directory (runs/<id>.osha), a run id, or 'latest'."
+    ),
+]
+RunsDirOpt = Annotated[
+    Path, typer.Option("--runs-dir", help="Where to look up a run id or 'latest'.")
+]
+
+
+def _describe(prof: Profile) -> str:
+    c = prof.campaign
+    kinds = ", ".join(f"{a.kind} {a.id} [{a.plugin}]" for a in prof.actors)
+    loads = ", ".join(f"{entry.id} [{entry.plugin} x{entry.config.count}]" for entry in prof.loads)
+    return (
+        f"campaign {c.name!r}, seed {c.seed}: baseline {c.baseline_s:g} s, chaos {c.chaos_s:g} s,"
+        f" recovery up to {c.recovery_timeout_s:g} s\n  actors: {kinds or 'none'}\n"
+        f"  load: {loads or 'none'}\n  slo: {'yes' if prof.slo is not None else 'none'}"
+    )
+
+
+@app.command()
+def validate(profile_path: ProfileArg) -> None:
+    """Check a profile completely (every key, type, plugin and id) without running anything."""
+    prof = profile.load(profile_path)
+    typer.echo(f"{profile_path}: valid\n  {_describe(prof)}")
+
+
+def _dry_run(prof: Profile) -> None:
+    from osha.cli.faults import plan_rows  # noqa: PLC0415 - the fault plan comes with faults
+
+    c = prof.campaign
+    typer.echo(f"{prof.path}: dry run, nothing is touched\n  {_describe(prof)}")
+    typer.echo("\ntimeline (T = the chaos start):")
+    typer.echo(f"  T-{c.baseline_s:g}s  baseline: monitors and runners start; no faults")
+    for row in plan_rows(prof, c.seed):
+        typer.echo("  " + row.render())
+        if row.offset_s + row.down_s > c.chaos_s:
+            typer.echo(f"      ^ ends after the chaos window ({c.chaos_s:g} s)")
+    typer.echo(f"  T+{c.chaos_s:g}s  recovery: wait up to {c.recovery_timeout_s:g} s")
+
+
+@app.command()
+def start(
+    profile_path: ProfileArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Run even if the health gate finds problems.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the planned timeline; touch nothing.")
+    ] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--plain", help="The live view or plain lines (default: live on a terminal)."
+        ),
+    ] = None,
+    ledger_dir: Annotated[
+        Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
+    ] = None,
+    baseline_s: Annotated[
+        float | None, typer.Option(help="Override [campaign] baseline_s.")
+    ] = None,
+    chaos_s: Annotated[float | None, typer.Option(help="Override [campaign] chaos_s.")] = None,
+    recovery_timeout_s: Annotated[
+        float | None, typer.Option(help="Override [campaign] recovery_timeout_s.")
+    ] = None,
+) -> None:
+    """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
+    verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
+    3: aborted (health gate, Ctrl-C, `osha campaign stop`, escalation)."""
+    prof = profile.load(profile_path)
+    if dry_run:
+        _dry_run(prof)
+        return
+    options = StartOptions(
+        force=force,
+        live=live,
+        ledger_dir=ledger_dir,
+        baseline_s=baseline_s,
+        chaos_s=chaos_s,
+        recovery_timeout_s=recovery_timeout_s,
+    )
+    outcome = run_campaign(prof, options, Console(highlight=False))
+    if outcome.judgement.exit_code != EXIT_OK:
+        raise typer.Exit(outcome.judgement.exit_code)
+
+
+@app.command()
+def status(
+    run: RunArg = "latest",
+    runs_dir: RunsDirOpt = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print status.json as it is.")] = False,
+) -> None:
+    """Show a campaign's live status (from another terminal), or how it ended."""
+    info = find_run(run, runs_dir)
+    snap = read_status(info.run_dir)
+    if as_json:
+        typer.echo(json.dumps(snap, indent=1))
+        return
+    console = Console(highlight=False)
+    console.print(render(snap))
+    age_s = time.time() - float(snap.get("updated_wall_s", 0))
+    if snap.get("finished"):
+        verdict: dict[str, Any] = snap.get("verdict") or {}
+        console.print(
+            f"finished: exit code {verdict.get('exit_code', '?')}, {verdict.get('summary', '')}"
+        )
+    elif not info.alive:
+        raise OshaError(
+            f"campaign {info.run_id} is not running any more (pid {info.pid} is gone; status "
+            f"{age_s:.0f} s old) and did not finish",
+            hint=f"revert what it left: osha faults recover {info.run_dir}",
+            exit_code=EXIT_ABORTED,
+        )
+    else:
+        console.print(f"running (pid {info.pid}; status {age_s:.1f} s old)")
+
+
+@app.command()
+def stop(
+    run: RunArg = "latest",
+    runs_dir: RunsDirOpt = Path("runs"),
+    reason: Annotated[str, typer.Option(help="Why (recorded in the ledger).")] = "",
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until the campaign has ended.")
+    ] = True,
+    timeout_s: Annotated[float, typer.Option(help="How long --wait waits.")] = 600.0,
+) -> None:
+    """Stop a running campaign gracefully: faults reverted, load deleted, verdict written."""
+    info = find_run(run, runs_dir)
+    if not info.alive:
+        raise OshaError(
+            f"campaign {info.run_id} is not running (pid {info.pid})",
+            hint=f"if it died, revert what it left: osha faults recover {info.run_dir}",
+        )
+    first = request_stop(info.run_dir, reason or "osha campaign stop")
+    typer.echo(f"stop {'requested' if first else 'already requested'}: {info.run_id}")
+    if not wait:
+        return
+    deadline_s = time.monotonic() + timeout_s
+    while time.monotonic() < deadline_s:
+        snap = read_status(info.run_dir)
+        if snap.get("finished"):
+            verdict = snap.get("verdict") or {}
+            typer.echo(
+                f"stopped: exit code {verdict.get('exit_code', '?')}, {verdict.get('summary', '')}"
+            )
+            return
+        if not find_run(str(info.run_dir), runs_dir).alive:
+            raise OshaError(
+                f"campaign {info.run_id} ended without finishing its status",
+                hint=f"check it: osha ledger show {info.run_dir}",
+                exit_code=EXIT_ABORTED,
+            )
+        time.sleep(0.5)
+    raise OshaError(
+        f"campaign {info.run_id} did not stop within {timeout_s:g} s",
+        hint="it may still be reverting faults or deleting load; see osha campaign status",
+        exit_code=EXIT_ABORTED,
+    )

@@ -1,0 +1,41 @@
+"""Fault leases, the blast-radius guard, guaranteed revert, and recovery after a crash.
+
+- :class:`Lease`: what, where, when, how to revert, and by when; written to the ledger and
+  fsynced *before* a disruptor injects.
+- :class:`FaultBroker`: runs in the supervisor's process; grants or refuses leases
+  (:class:`Guard`, ``[guard] max_down``), and reverts the leases of a disruptor that crashed,
+  and whatever is still held when the run ends.
+- :func:`revert_with_retry`: every attempt recorded; backoff until the lease's deadline; loud.
+- :func:`recover`: ``osha faults recover RUN_DIR`` after osha itself was killed.
+- :func:`run_with_broker`: ``run_supervised`` with a broker wired in.
+"""
+
+from osha.faults._broker import BrokerReport, FaultBroker, LeaseSink, Reverter, Sender
+from osha.faults._guard import Guard, Refusal
+from osha.faults._lease import Lease, Revertible
+from osha.faults._plugins import plugin_reverter, reverter_for_profile
+from osha.faults._recover import RecoverItem, RecoverReport, recover, unrevoked
+from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults._run import broker_for_profile, run_with_broker
+
+__all__ = [
+    "BrokerReport",
+    "FaultBroker",
+    "Guard",
+    "Lease",
+    "LeaseSink",
+    "RecoverItem",
+    "RecoverReport",
+    "Refusal",
+    "RetryPolicy",
+    "Reverter",
+    "Revertible",
+    "Sender",
+    "broker_for_profile",
+    "plugin_reverter",
+    "recover",
+    "revert_with_retry",
+    "reverter_for_profile",
+    "run_with_broker",
+    "unrevoked",
+]

@@ -1,0 +1,363 @@
+"""The fault broker: grants durable leases, enforces the guard, reverts what crashed actors left.
+
+It runs in the supervisor's process, fed by the supervisor's ``observer`` (every control
+message a child sends, and every record the supervisor writes), and answers through
+``Supervisor.send``. One worker thread handles requests in arrival order, so the guard sees a
+consistent set of active leases; reverts run in their own threads so that one slow or failing
+revert never holds up the others.
+
+Protocol with a disruptor (see :mod:`osha.messages.fault`):
+
+1. ``fault.sync`` → ``fault.synced``: the chaos start and the fault indices the holder (any
+   incarnation) already asked for. A restarted disruptor skips them: no fault is retried.
+2. ``fault.request`` → guard → ``fault.refused``, or ``fault.lease`` written **and fsynced**
+   (``sink.sync``) → ``fault.grant``. Only then does the disruptor inject.
+3. ``fault.release`` (after the holder reverted) → ``fault.released``.
+4. ``actor.crashed`` of a holder → the broker reverts its leases itself, with the plugin's
+   ``revert_lease(config, lease)``.
+5. :meth:`FaultBroker.close` (end of run, after the children stopped) reverts whatever is
+   still active.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import statistics
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import pykka
+
+from osha.errors import LedgerError
+from osha.faults._guard import Guard
+from osha.faults._lease import Lease
+from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.messages import (
+    ActorCrashed,
+    FaultAck,
+    FaultGrant,
+    FaultLease,
+    FaultRefused,
+    FaultRelease,
+    FaultReleased,
+    FaultRequest,
+    FaultSync,
+    FaultSynced,
+    Message,
+)
+from osha.messages.fault import RevertBy
+
+__all__ = ["BrokerReport", "FaultBroker", "LeaseSink", "Reverter", "Sender"]
+
+log = logging.getLogger("osha.faults")
+
+M = TypeVar("M", bound=Message)
+
+SENDER = "faults"
+_ATTACH_WAIT_S = 60.0  # a request that comes before attach() waits this long for a sender
+_ABORT_JOIN_S = 30.0  # after close()'s timeout: the attempts in flight may still finish
+
+
+class LeaseSink(Protocol):
+    """Where the broker records: the recorder handle (``write``, and ``sync`` that returns
+    once everything written before is fsynced)."""
+
+    def write(self, msg: Message) -> None: ...
+
+    def sync(self, timeout_s: float = ...) -> int: ...
+
+
+Sender = Callable[[str, Message], bool]
+"""Sends a command to a child by id (``Supervisor.send``); False if it is not running."""
+
+Reverter = Callable[[Lease], str]
+"""Reverts any lease (dispatching on ``lease.plugin``); returns a detail or raises."""
+
+
+@dataclass(slots=True)
+class BrokerReport:
+    """What :meth:`FaultBroker.close` did, and lease timings."""
+
+    reverted: list[Lease] = field(default_factory=list)
+    failed: list[Lease] = field(default_factory=list)
+    lease_sync_s: list[float] = field(default_factory=list)
+
+    @property
+    def lease_sync_median_ms(self) -> float | None:
+        return statistics.median(self.lease_sync_s) * 1000 if self.lease_sync_s else None
+
+
+class FaultBroker:
+    """Usage (the run command wires it; see :func:`osha.faults.run_with_broker`)::
+
+    broker = FaultBroker(recorder, max_down=prof.guard.max_down, revert=reverter)
+    sup = Supervisor(spec, recorder, observer=broker.observe)
+    broker.attach(sup.send)
+    broker.start()
+    sup.start(); ...; sup.stop()
+    report = broker.close()          # reverts anything still held
+    """
+
+    def __init__(
+        self,
+        sink: LeaseSink,
+        *,
+        max_down: Mapping[str, int],
+        revert: Reverter,
+        policy: RetryPolicy | None = None,
+        sync_timeout_s: float = 10.0,
+    ) -> None:
+        self._sink = sink
+        self._guard = Guard(max_down)
+        self._revert = revert
+        self._policy = policy or RetryPolicy()
+        self._sync_timeout_s = sync_timeout_s
+        self._seq = 0
+        self._seq_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _active, _reverting, _attempted
+        self._active: dict[str, Lease] = {}
+        self._reverting: dict[str, threading.Thread] = {}
+        self._attempted: dict[str, set[int]] = {}
+        self._queue: queue.Queue[Message | None] = queue.Queue()
+        self._send: Sender | None = None
+        self._attached = threading.Event()
+        self._abort = threading.Event()  # set by close(): retries end at their next wait
+        self._worker = threading.Thread(target=self._run, name="osha-fault-broker", daemon=True)
+        self._closed = False
+        self.chaos_start_wall_s = time.time()
+        self.report = BrokerReport()
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def attach(self, send: Sender) -> None:
+        """Give the broker its way to answer children (``Supervisor.send``)."""
+        self._send = send
+        self._attached.set()
+
+    def start(self) -> None:
+        """Start the worker; the chaos clock (``fault.synced``) starts now."""
+        self.chaos_start_wall_s = time.time()
+        self._worker.start()
+
+    def observe(self, msg: Message) -> None:
+        """The supervisor's observer: cheap, thread-safe, never blocks."""
+        if isinstance(msg, FaultSync | FaultRequest | FaultRelease | ActorCrashed):
+            self._queue.put(msg)
+
+    def active(self) -> list[Lease]:
+        """The leases that count for the guard now."""
+        with self._lock:
+            return list(self._active.values())
+
+    def close(self, timeout_s: float = 120.0) -> BrokerReport:
+        """Handle what is queued, revert every lease still active, wait for the reverts (at
+        most ``timeout_s``), and report. Call it after the children are stopped."""
+        if self._closed:
+            return self.report
+        self._closed = True
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join(timeout=timeout_s)
+        for lease in self.active():
+            self._revert_in_background(lease, "broker")
+        deadline_s = time.monotonic() + timeout_s
+        with self._lock:
+            threads = list(self._reverting.values())
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline_s - time.monotonic()))
+        self._abort.set()  # retries still waiting make their next failure final
+        for thread in threads:
+            thread.join(timeout=_ABORT_JOIN_S)
+        for lease in self.active():  # reverts that did not succeed in time
+            self.report.failed.append(lease)
+            self._record(
+                FaultReleased,
+                lease_id=lease.lease_id,
+                holder=lease.holder,
+                reverted=False,
+                by="broker",
+            )
+        return self.report
+
+    # -- the worker ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            msg = self._queue.get()
+            if msg is None:
+                return
+            try:
+                self._handle(msg)
+            except Exception:  # the broker must outlive one bad message: logged, next one
+                log.exception("fault broker: handling %s failed", msg.TAG)
+
+    def _handle(self, msg: Message) -> None:
+        if isinstance(msg, FaultSync):
+            with self._lock:
+                done = tuple(sorted(self._attempted.get(msg.sender, set())))
+            self._reply(
+                msg.sender,
+                FaultSynced,
+                request_id=msg.request_id,
+                chaos_start_wall_s=self.chaos_start_wall_s,
+                done=done,
+            )
+        elif isinstance(msg, FaultRequest):
+            self._on_request(msg)
+        elif isinstance(msg, FaultRelease):
+            self._on_release(msg)
+        elif isinstance(msg, ActorCrashed):
+            for lease in self.active():
+                if lease.holder == msg.actor_id:
+                    log.warning("%s crashed holding %s: reverting it", msg.actor_id, lease.what)
+                    self._revert_in_background(lease, "broker")
+
+    def _on_request(self, msg: FaultRequest) -> None:
+        lease = Lease.of(msg)
+        if lease.holder != msg.sender:
+            self._refuse(msg, lease, f"sender {msg.sender!r} asked for holder {lease.holder!r}")
+            return
+        with self._lock:
+            attempted = self._attempted.setdefault(lease.holder, set())
+            again = lease.index in attempted
+            attempted.add(lease.index)
+            refusal = None if again else self._guard.check(self._active.values(), lease)
+        if again:
+            self._refuse(
+                msg,
+                lease,
+                "an earlier incarnation already attempted this fault; faults are never retried",
+            )
+            return
+        if refusal is not None:
+            self._refuse(msg, lease, refusal.reason, refusal.limit, refusal.active)
+            return
+        self._record(FaultLease, **lease.fields())
+        began_s = time.monotonic()
+        try:
+            self._sink.sync(self._sync_timeout_s)
+        except LedgerError as exc:
+            log.error("lease %s is not durable (%s): refusing it", lease.lease_id, exc)
+            self._reply(
+                msg.sender,
+                FaultGrant,
+                request_id=msg.request_id,
+                lease_id=lease.lease_id,
+                granted=False,
+                reason=f"the lease could not be made durable: {exc}",
+            )
+            return
+        self.report.lease_sync_s.append(time.monotonic() - began_s)
+        with self._lock:
+            self._active[lease.lease_id] = lease
+        delivered = self._reply(
+            msg.sender,
+            FaultGrant,
+            request_id=msg.request_id,
+            lease_id=lease.lease_id,
+            granted=True,
+        )
+        if not delivered:  # the holder is gone; it may have crashed after asking
+            self._revert_in_background(lease, "broker")
+
+    def _refuse(
+        self,
+        msg: FaultRequest,
+        lease: Lease,
+        reason: str,
+        limit: str = "",
+        active: tuple[str, ...] = (),
+    ) -> None:
+        log.warning("refused %s for %s: %s", lease.what, lease.holder, reason)
+        self._record(
+            FaultRefused,
+            lease_id=lease.lease_id,
+            holder=lease.holder,
+            index=lease.index,
+            action=lease.action,
+            node=lease.node,
+            resource=lease.resource,
+            reason=reason,
+            limit=limit,
+            active=active,
+        )
+        self._reply(
+            msg.sender,
+            FaultGrant,
+            request_id=msg.request_id,
+            lease_id=lease.lease_id,
+            granted=False,
+            reason=reason,
+        )
+
+    def _on_release(self, msg: FaultRelease) -> None:
+        with self._lock:
+            lease = self._active.get(msg.lease_id)
+            mine = lease is not None and lease.holder == msg.sender
+            if mine and msg.reverted:
+                del self._active[msg.lease_id]
+        if lease is not None and mine and msg.reverted:
+            self._record(
+                FaultReleased,
+                lease_id=lease.lease_id,
+                holder=lease.holder,
+                reverted=True,
+                by="holder",
+            )
+        elif lease is not None and mine:  # the holder gave up: still counted; retried at close
+            log.error("%s gave up reverting %s; it stays counted", msg.sender, lease.what)
+        self._reply(msg.sender, FaultAck, request_id=msg.request_id, lease_id=msg.lease_id)
+
+    # -- reverts ---------------------------------------------------------------------------
+
+    def _revert_in_background(self, lease: Lease, by: RevertBy) -> None:
+        with self._lock:
+            if lease.lease_id in self._reverting or lease.lease_id not in self._active:
+                return
+            thread = threading.Thread(
+                target=self._revert_one, args=(lease, by), name=f"osha-revert-{lease.lease_id}"
+            )
+            thread.daemon = True
+            self._reverting[lease.lease_id] = thread
+        thread.start()
+
+    def _revert_one(self, lease: Lease, by: RevertBy) -> None:
+        try:
+            ok = revert_with_retry(
+                lease, self._revert, self._record, by=by, policy=self._policy, abort=self._abort
+            )
+        finally:
+            with self._lock:
+                self._reverting.pop(lease.lease_id, None)
+        if not ok:
+            return
+        with self._lock:
+            self._active.pop(lease.lease_id, None)
+        self.report.reverted.append(lease)
+        self._record(
+            FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True, by=by
+        )
+
+    # -- records and replies ---------------------------------------------------------------
+
+    def _record(self, cls: type[M], /, **fields: Any) -> M:
+        with self._seq_lock:
+            self._seq += 1
+            msg = cls(SENDER, self._seq, time.monotonic(), time.time(), **fields)
+            self._sink.write(msg)  # under the lock: the ledger sees this sender's seq in order
+        return msg
+
+    def _reply(self, child_id: str, cls: type[M], /, **fields: Any) -> bool:
+        msg = cls(SENDER, 0, time.monotonic(), time.time(), **fields)
+        if not self._attached.wait(_ATTACH_WAIT_S) or self._send is None:
+            log.error("fault broker: no sender attached; %s to %s is lost", cls.TAG, child_id)
+            return False
+        try:
+            return self._send(child_id, msg)
+        except (KeyError, pykka.ActorDeadError) as exc:  # unknown child, or the run is over
+            log.warning("fault broker: cannot answer %s: %s", child_id, exc)
+            return False

@@ -1,0 +1,225 @@
+"""``osha faults recover RUN_DIR``: revert the leases a dead run left, from its ledger alone.
+
+A lease is unrevoked while the ledger has its ``fault.lease`` and no ``fault.reverted``. Each
+one is reverted with its plugin's ``revert_lease`` (config from the run's profile), in
+parallel, each retried with backoff; one failure never stops the others.
+
+Where the records go: a **new ledger** beside the run's, ``RUN_DIR/recover/<stamp>.osha``,
+never appended to the run's own segments. The run was killed, so its last segment may end in a
+torn record: appending after it would turn a tolerated torn tail into corruption in the middle
+of the ledger, and would break the writer's clean-close marker and its per-sender sequences.
+The recover ledger is a normal ledger (header, CRCs, clean close; ``osha ledger verify``
+works on it), and the reader of a run ignores the subdirectory. Recovering twice reads both,
+so what the first recovery reverted is not reverted again.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from osha import __version__, profile
+from osha.errors import LedgerError, OshaError, WireError
+from osha.faults._broker import Reverter
+from osha.faults._lease import Lease
+from osha.faults._plugins import reverter_for_profile
+from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.ledger import LedgerReader, LedgerWriter
+from osha.messages import (
+    FaultInjected,
+    FaultLease,
+    FaultReverted,
+    FaultRevertFailed,
+    LedgerHeader,
+    Message,
+)
+from osha.wire import SCHEMA_VERSION, decode
+
+__all__ = ["RecoverItem", "RecoverReport", "recover", "unrevoked"]
+
+M = TypeVar("M", bound=Message)
+
+SENDER = "recover"
+RECOVER_DIR = "recover"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverItem:
+    lease: Lease
+    injected: bool
+    reverted: bool
+    detail: str
+
+
+@dataclass(slots=True)
+class RecoverReport:
+    run_dir: Path
+    items: list[RecoverItem] = field(default_factory=list)
+    ledger: Path | None = None
+
+    @property
+    def failed(self) -> list[RecoverItem]:
+        return [i for i in self.items if not i.reverted]
+
+    def render(self) -> str:
+        if not self.items:
+            return f"{self.run_dir}: no unrevoked fault leases; nothing to do"
+        lines = [f"{self.run_dir}: {len(self.items)} unrevoked fault lease(s)"]
+        for item in self.items:
+            state = "REVERTED" if item.reverted else "FAILED  "
+            injected = "injected" if item.injected else "not injected"
+            lines.append(
+                f"  {state} {item.lease.what} (lease {item.lease.lease_id}, {injected}): "
+                f"{item.detail}"
+            )
+        if self.ledger is not None:
+            lines.append(f"recorded in {self.ledger}")
+        return "\n".join(lines)
+
+
+def _ledgers(run_dir: Path) -> Iterator[Path]:
+    yield run_dir
+    sub = run_dir / RECOVER_DIR
+    if sub.is_dir():
+        yield from sorted(p for p in sub.iterdir() if p.is_dir())
+
+
+def _messages(directory: Path) -> Iterator[Message]:
+    for payload in LedgerReader(directory).payloads():
+        try:
+            yield decode(payload)
+        except WireError:
+            continue  # an undecodable record is `osha ledger verify`'s to report, not ours
+
+
+def unrevoked(run_dir: Path) -> tuple[list[tuple[Lease, bool]], LedgerHeader | None]:
+    """The unrevoked leases of a run (with whether they were injected), and its header."""
+    leases: dict[str, Lease] = {}
+    injected: set[str] = set()
+    reverted: set[str] = set()
+    header: LedgerHeader | None = None
+    for directory in _ledgers(run_dir):
+        for msg in _messages(directory):
+            if isinstance(msg, FaultLease):
+                leases[msg.lease_id] = Lease.of(msg)
+            elif isinstance(msg, FaultInjected):
+                injected.add(msg.lease_id)
+            elif isinstance(msg, FaultReverted):
+                reverted.add(msg.lease_id)
+            elif isinstance(msg, LedgerHeader) and header is None and directory == run_dir:
+                header = msg
+    open_leases = [(lease, lid in injected) for lid, lease in leases.items() if lid not in reverted]
+    return open_leases, header
+
+
+class _Recorder:
+    """Appends and fsyncs each record at once: recovery is rare and every record matters."""
+
+    def __init__(self, writer: LedgerWriter) -> None:
+        self._writer = writer
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def __call__(self, cls: type[M], /, **fields: Any) -> M:
+        with self._lock:
+            self._seq += 1
+            msg = cls(SENDER, self._seq, time.monotonic(), time.time(), **fields)
+            self._writer.append(msg)
+            self._writer.sync()
+        return msg
+
+
+def recover(
+    run_dir: Path,
+    *,
+    profile_path: Path | None = None,
+    policy: RetryPolicy | None = None,
+    revert: Reverter | None = None,
+) -> RecoverReport:
+    """Revert every unrevoked lease of ``run_dir``; record it in a recover ledger; report.
+
+    ``revert`` defaults to the plugins' own ``revert_lease`` with the configs of the run's
+    profile (``profile_path``, else the path its ledger header recorded).
+    """
+    run_dir = Path(run_dir)
+    leases, header = unrevoked(run_dir)
+    report = RecoverReport(run_dir)
+    if not leases:
+        return report
+    path = profile_path or (Path(header.profile_path) if header and header.profile_path else None)
+    if revert is None:
+        if path is None:
+            raise OshaError(
+                f"{run_dir}: the ledger does not say which profile the run used",
+                hint="pass it: osha faults recover RUN_DIR --profile PROFILE.toml",
+            )
+        revert = reverter_for_profile(profile.load(path))
+    now_s = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_s)) + f".{int(now_s * 1e6) % 10**6:06d}Z"
+    ledger_dir = run_dir / RECOVER_DIR / f"{stamp}.osha"
+    run_id = header.run_id if header else run_dir.name
+    new_header = LedgerHeader(
+        sender="osha",
+        seq=1,
+        mono_s=time.monotonic(),
+        wall_s=time.time(),
+        schema_version=SCHEMA_VERSION,
+        osha_version=__version__,
+        run_id=f"{run_id}-recover-{stamp}",
+        host=socket.gethostname(),
+        started_wall_s=time.time(),
+        seed=header.seed if header else 0,
+        profile=header.profile if header else {},
+        profile_path=str(path or ""),
+    )
+    try:
+        writer = LedgerWriter.create(ledger_dir, new_header)
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot create the recover ledger {ledger_dir}: {exc}",
+            hint="check that the run directory is writable",
+        ) from exc
+    record = _Recorder(writer)
+    results: dict[str, RecoverItem] = {}
+
+    reverter = revert
+
+    def one(lease: Lease, was_injected: bool) -> None:
+        ok = revert_with_retry(
+            lease, reverter, record, by="recover", policy=policy or RetryPolicy()
+        )
+        results[lease.lease_id] = RecoverItem(lease, was_injected, ok, "")
+
+    threads = [
+        threading.Thread(target=one, args=(lease, inj), name=f"recover-{lease.lease_id}")
+        for lease, inj in leases
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()  # each is bounded by its retry window
+    writer.close()
+    details = _details(ledger_dir)
+    for lease, _ in leases:
+        r = results[lease.lease_id]
+        report.items.append(
+            RecoverItem(r.lease, r.injected, r.reverted, details.get(lease.lease_id, "?"))
+        )
+    report.ledger = ledger_dir
+    return report
+
+
+def _details(ledger_dir: Path) -> dict[str, str]:
+    """The last word on each lease in the recover ledger: the revert's detail or error."""
+    out: dict[str, str] = {}
+    for msg in _messages(ledger_dir):
+        if isinstance(msg, FaultReverted):
+            out[msg.lease_id] = msg.detail
+        elif isinstance(msg, FaultRevertFailed):
+            out[msg.lease_id] = msg.error
+    return out

@@ -1,0 +1,113 @@
+"""Revert with retries: every attempt recorded, backoff, a deadline, and a loud failure.
+
+A fault is never retried; a *revert* is, because leaving a fault in place is the one outcome
+an operator must never get silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from osha.faults._lease import Lease
+from osha.messages import FaultRevertAttempted, FaultReverted, FaultRevertFailed, Message
+from osha.messages.fault import RevertBy
+
+__all__ = ["RetryPolicy", "revert_with_retry"]
+
+log = logging.getLogger("osha.faults")
+
+M = TypeVar("M", bound=Message)
+
+
+class Emit(Protocol):
+    def __call__(self, cls: type[M], /, **fields: Any) -> M: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff from ``initial_s`` doubling to ``max_s``. Attempts go on until the lease's
+    ``revert_by_wall_s``, and for at least ``min_window_s`` from the first attempt (a revert
+    that starts after the deadline, e.g. at the end of a run, still gets a fair chance)."""
+
+    initial_s: float = 0.5
+    max_s: float = 10.0
+    min_window_s: float = 60.0
+
+
+def revert_with_retry(
+    lease: Lease,
+    revert: Callable[[Lease], str],
+    emit: Emit,
+    *,
+    by: RevertBy,
+    policy: RetryPolicy,
+    abort: threading.Event | None = None,
+) -> bool:
+    """Revert ``lease`` until it works or the window closes; True if reverted.
+
+    Records ``fault.revert_attempted`` for each attempt, then ``fault.reverted`` or
+    ``fault.revert_failed`` (``final`` on the last one). ``abort`` ends the retries early
+    (the last failure is then final). Never raises for a failing revert.
+    """
+    start_wall_s = time.time()
+    until_wall_s = max(lease.revert_by_wall_s, start_wall_s + policy.min_window_s)
+    delay_s = policy.initial_s
+    pause = abort if abort is not None else threading.Event()
+    attempt = 0
+    while True:  # bounded: the window closes, and each pass waits at least initial_s
+        attempt += 1
+        emit(FaultRevertAttempted, lease_id=lease.lease_id, attempt=attempt, by=by)
+        began_s = time.monotonic()
+        try:
+            detail = revert(lease)
+        except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt: recorded, retried
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        else:
+            emit(
+                FaultReverted,
+                lease_id=lease.lease_id,
+                attempt=attempt,
+                by=by,
+                detail=detail[:2000],
+                elapsed_s=time.monotonic() - began_s,
+            )
+            if attempt > 1:
+                log.warning("reverted %s (%s) at attempt %d", lease.what, lease.lease_id, attempt)
+            return True
+        remaining_s = until_wall_s - time.time()
+        final = remaining_s <= 0 or pause.is_set()
+        wait_s = 0.0 if final else min(delay_s, remaining_s)
+        emit(
+            FaultRevertFailed,
+            lease_id=lease.lease_id,
+            attempt=attempt,
+            by=by,
+            error=error,
+            final=final,
+            retry_in_s=wait_s,
+        )
+        if final:
+            log.critical(
+                "REVERT FAILED for good: %s (lease %s) is still in place after %d attempts: %s. "
+                "Fix the cause, then run `osha faults recover RUN_DIR`, or undo it by hand.",
+                lease.what,
+                lease.lease_id,
+                attempt,
+                error,
+            )
+            return False
+        log.error(
+            "revert of %s (lease %s) failed (attempt %d), retrying in %.1f s: %s",
+            lease.what,
+            lease.lease_id,
+            attempt,
+            wait_s,
+            error,
+        )
+        pause.wait(wait_s)
+        delay_s = min(policy.max_s, delay_s * 2)

@@ -1,0 +1,124 @@
+"""A bare supervised run with the fault broker: the profile's actors, a ledger, Ctrl-C.
+
+``python -m osha.faults.harness PROFILE.toml --run-dir DIR [--duration-s S]`` starts every
+actor of the profile under one supervisor with the broker wired in (:func:`run_with_broker`),
+records the ledger in ``DIR``, and stops gracefully on SIGINT/SIGTERM or after the duration:
+disruptors revert what they hold, then the broker reverts what is left, then the ledger is
+closed. No health gate, no load, no phases: that is ``osha campaign start``. The disruptor lab
+tests use this harness, so that they test faults and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+from osha import __version__, profile
+from osha.errors import OshaError
+from osha.faults._run import broker_for_profile, run_with_broker
+from osha.ledger import LedgerOptions, LedgerWriter
+from osha.messages import LedgerHeader
+from osha.recorder import RecorderHandle
+from osha.redaction import redact_value
+from osha.supervisor import ChildSpec, Restart, SupervisorSpec
+from osha.wire import SCHEMA_VERSION
+
+__all__ = ["main", "spec_for"]
+
+
+def spec_for(prof: profile.Profile) -> SupervisorSpec:
+    """Every actor of the profile, in profile order."""
+    return SupervisorSpec(
+        children=tuple(
+            ChildSpec(
+                id=a.id,
+                kind=a.kind,
+                plugin=a.plugin,
+                config=a.raw_config,
+                restart=Restart(a.restart),
+                shutdown_s=a.shutdown_s,
+            )
+            for a in prof.actors
+        ),
+        flags=prof.supervisor,
+        seed=prof.campaign.seed,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m osha.faults.harness")
+    parser.add_argument("profile", type=Path)
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--duration-s", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        prof = profile.load(args.profile)
+        header = LedgerHeader(
+            sender="osha",
+            seq=1,
+            mono_s=time.monotonic(),
+            wall_s=time.time(),
+            schema_version=SCHEMA_VERSION,
+            osha_version=__version__,
+            run_id=args.run_dir.name,
+            host=socket.gethostname(),
+            started_wall_s=time.time(),
+            seed=prof.campaign.seed,
+            profile=redact_value(prof.raw),
+            profile_path=str(prof.path),
+        )
+        options = LedgerOptions(
+            segment_size_bytes=prof.ledger.segment_size_bytes,
+            flush_interval_s=prof.ledger.flush_interval_s,
+            flush_records=prof.ledger.flush_records,
+        )
+        writer = LedgerWriter.create(args.run_dir, header, options=options)
+    except OshaError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        print(f"{signal.Signals(signum).name}: stopping", file=sys.stderr, flush=True)  # noqa: T201
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    recorder = RecorderHandle.start(writer)
+    broker = broker_for_profile(prof, recorder)
+    try:
+        outcome, report = run_with_broker(
+            spec_for(prof),
+            recorder,
+            broker,
+            duration_s=args.duration_s,
+            stop_event=stop,
+            run_dir=args.run_dir,
+            run_id=args.run_dir.name,
+            on_started=lambda _sup: print("started", flush=True),  # noqa: T201
+        )
+    except OshaError as exc:
+        print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    finally:
+        recorder.close()
+    median = report.lease_sync_median_ms
+    print(  # noqa: T201
+        f"ended: {outcome.reason.value}; broker reverted {len(report.reverted)}, "
+        f"failed {len(report.failed)}; lease fsync median "
+        + (f"{median:.2f} ms" if median is not None else "n/a"),
+        flush=True,
+    )
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Number and table formatting shared by the renderers: fixed precision, so that the same
+analysis always renders to the same text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+__all__ = ["pct", "pm", "ratio", "secs", "table", "when"]
+
+
+def secs(value: float | None, digits: int = 3) -> str:
+    """``12.500 s``, or ``-`` for no value."""
+    return "-" if value is None else f"{value:.{digits}f} s"
+
+
+def pm(value: float | None, bound: float | None, digits: int = 3) -> str:
+    """``12.500 ± 0.500 s``."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f} ± {bound or 0.0:.{digits}f} s"
+
+
+def pct(value: float | None, digits: int = 3) -> str:
+    """``99.512 %``."""
+    return "-" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def ratio(value: float | None) -> str:
+    """``3.00×``."""
+    return "-" if value is None else f"{value:.2f}×"
+
+
+def when(started_wall_s: float, t: float | None) -> str:
+    """Run time ``t`` as ``+123.400 s (12:34:56 UTC)``."""
+    if t is None:
+        return "-"
+    stamp = datetime.fromtimestamp(started_wall_s + t, tz=UTC).strftime("%H:%M:%S")
+    return f"+{t:.3f} s ({stamp} UTC)"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> str:
+    """A plain aligned text table."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append(indent + "  ".join("-" * w for w in widths))
+    lines += [
+        indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    return "\n".join(lines)

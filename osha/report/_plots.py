@@ -1,0 +1,123 @@
+"""The HTML report's figures, drawn by matplotlib and embedded as inline SVG.
+
+- the **timeline**: one lane per monitored target (up, down/unreachable, unknown), the fault
+  windows (inject → revert) as labelled shaded bands across every lane;
+- the **runner plot**: each runner's operation durations by start time (failed iterations as
+  red crosses), its baseline threshold (mean + k·σ), its degraded stretches, and the same
+  fault bands.
+
+Text stays text in the SVG (``svg.fonttype = none``) so lane labels are searchable in the page,
+and every band and lane carries an ``id`` (``fault-band-<lease>``, ``lane-<n>-<state>``). The
+output is deterministic (fixed hash salt, no date). Large runs are thinned for drawing only
+(``AnalysisOptions.max_plot_points`` good iterations per runner, evenly strided; failures kept).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib import pyplot as plt  # noqa: E402 - the backend must be chosen first
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from osha.analysis import Analysis, FaultReport  # noqa: E402
+
+__all__ = ["lane_labels", "runner_svg", "timeline_svg"]
+
+COLOURS = {"up": "#2e9d4f", "down": "#d62728", "unreachable": "#8b0000", "unknown": "#b0b0b0"}
+_RC = {"svg.fonttype": "none", "svg.hashsalt": "osha", "font.size": 9}
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _bands(ax: Axes, faults: tuple[FaultReport, ...], end_s: float, label_y: float) -> None:
+    for n, f in enumerate(x for x in faults if x.injected_s is not None):
+        start = f.injected_s or 0.0
+        stop = f.reverted_s if f.reverted_s is not None else end_s
+        band = ax.axvspan(start, max(stop, start + end_s * 0.002), color="#ff7f0e", alpha=0.18,
+                          lw=0)  # fmt: skip
+        band.set_gid(f"fault-band-{_slug(f.lease_id)}")
+        ax.text(start, label_y, f" {f.label}", rotation=0, va="bottom", ha="left", fontsize=8,
+                color="#a0522d", clip_on=False,
+                transform=ax.get_xaxis_transform(), gid=f"fault-label-{n}")  # fmt: skip
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", text)
+
+
+def lane_labels(a: Analysis) -> list[str]:
+    """One label per target lane: the target, with its monitor when several monitor it."""
+    names = [t.target for t in a.targets]
+    return [
+        t.target if names.count(t.target) == 1 else f"{t.target} ({t.monitor})" for t in a.targets
+    ]
+
+
+def timeline_svg(a: Analysis) -> str:
+    """The target timeline as an SVG document (``<svg ...>...</svg>``)."""
+    end = max(a.run.end_s, 1e-6)
+    labels = lane_labels(a)
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(11, 1.2 + 0.45 * max(1, len(labels))))
+        for lane, target in enumerate(a.targets):
+            segs = list(target.segments)
+            bars: dict[str, list[tuple[float, float]]] = {}
+            for i, (start, state) in enumerate(segs):
+                stop = segs[i + 1][0] if i + 1 < len(segs) else end
+                bars.setdefault(state, []).append((start, max(stop - start, 0.0)))
+            for state, spans in sorted(bars.items()):
+                coll = ax.broken_barh(spans, (lane - 0.35, 0.7), facecolors=COLOURS.get(
+                    state, "#b0b0b0"), label=state)  # fmt: skip
+                coll.set_gid(f"lane-{lane}-{state}")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_ylim(-0.7, max(len(labels), 1) - 0.3)
+        ax.invert_yaxis()
+        ax.set_xlim(0, end)
+        ax.set_xlabel("run time (s)")
+        ax.set_title("Targets: up (green), down (red), unreachable (dark red), unknown (grey); "
+                     "faults shaded", fontsize=9, loc="left", pad=18)  # fmt: skip
+        _bands(ax, a.faults, end, 1.0)
+        if not labels:
+            ax.text(0.5, 0.5, "no monitored target", ha="center", transform=ax.transAxes)
+        return _svg(fig)
+
+
+def runner_svg(a: Analysis) -> str:
+    """The runner duration scatter as an SVG document (empty string if no runner)."""
+    if not a.runners:
+        return ""
+    end = max(a.run.end_s, 1e-6)
+    with plt.rc_context(_RC):
+        fig, axes = plt.subplots(len(a.runners), 1, squeeze=False, sharex=True,
+                                 figsize=(11, 0.6 + 2.4 * len(a.runners)))  # fmt: skip
+        for ax, r in zip(axes[:, 0], a.runners, strict=True):
+            good_t = [t for t, _d, ok in r.points if ok]
+            good_d = [d for _t, d, ok in r.points if ok]
+            bad_t = [t for t, _d, ok in r.points if not ok]
+            bad_d = [d for _t, d, ok in r.points if not ok]
+            ax.scatter(good_t, good_d, s=6, color="#1f77b4", label="ok", gid=f"ok-{r.runner}")
+            if bad_t:
+                ax.scatter(bad_t, bad_d, s=18, marker="x", color="#d62728", label="error",
+                           gid=f"errors-{_slug(r.runner)}")  # fmt: skip
+            if r.threshold_s is not None:
+                ax.axhline(r.threshold_s, color="#555", ls="--", lw=0.8, label="mean + k·σ")
+            for s in r.degraded:
+                ax.axvspan(s.start_s, s.end_s, ymin=0, ymax=0.06, color="#9467bd", lw=0)
+            ax.set_ylabel(f"{r.runner}\nduration (s)")
+            ax.set_xlim(0, end)
+            _bands(ax, a.faults, end, 1.0)
+            ax.legend(loc="upper right", fontsize=7)
+        axes[-1, 0].set_xlabel("run time (s); purple ticks: degraded stretches")
+        return _svg(fig)

@@ -1,0 +1,142 @@
+"""The JSON report: stable and versioned.
+
+Schema ``osha.report/1`` (a new field may appear within a version; a field is never renamed,
+removed or changed in meaning without a new version). Times named ``*_s`` that are instants are
+run seconds since the ledger header (monotonic clock); ``started_wall_s`` turns them into
+wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± precision.
+``null`` means "no value" (e.g. never recovered, never observed). Top-level keys::
+
+    schema        "osha.report/1"
+    methodology   where the metric definitions come from
+    run           run_id, host, osha_version, seed, profile_path, started_wall_s, end_s,
+                  records, complete, aborted, abort_reason, stop_reason, tear, corruptions,
+                  phases [{name, start_s, end_s, ok, derived}], recorded_verdict
+    options       the analysis parameters (window, k, warm_up, ...)
+    slo           the objectives judged (the [slo] table)
+    verdict       passed, exit_code, aborted, abort_reason, summary,
+                  results [{name, slo, subject, threshold, value, passed, detail}]
+    faults        [{lease_id, label, holder, plugin, action, node, resource, planned_s,
+                    injected_s, inject_error, refused, reverted_s, reverted_by,
+                    revert_attempts, revert_error, released, status, overlaps,
+                    detection_s, detections [{monitor, target, detection_s, reported_s,
+                    state}], targets [{monitor, target, episodes, downtime_s,
+                    downtime_bound_s, recovered, recovery_s, recovery_bound_s,
+                    recovery_from}], runners [{runner, errors, downtime_s, downtime_bound_s,
+                    mttr_s, mttr_bound_s, degradation_s, degradation_ratio}]}]
+    targets       [{monitor, target, availability, up_s, bad_s, unknown_s, downtime_s,
+                    downtime_bound_s, episode_count, final_state, first_seen_s,
+                    last_seen_s, samples, sample_failures, episodes [{start_s, end_s,
+                    downtime_s, bound_s, first_bad_s, last_bad_s, last_good_s,
+                    first_good_s, recovered, worst, blind, reported_s}]}]
+    runners       [{runner, workload, iterations, failures, success, baseline {count,
+                    mean_s, std_s, threshold_s}, phases [{phase, iterations, failures,
+                    success, mean_s, p50_s, p95_s, p99_s, max_s}], error_clusters
+                    [stretch], degraded [stretch], statuses}]
+                  stretch = {start_s, end_s, length_s, bound_s, iterations, first_s,
+                    mean_duration_s, degradation_s, degradation_ratio, window_span_s}
+    actors        [{actor_id, kind, plugin, starts, crashes, restarts, crash_reasons,
+                    escalated}]
+
+A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
+"b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from osha.analysis import Analysis, Comparison, Episode, Stretch
+
+__all__ = ["COMPARE_SCHEMA", "METHODOLOGY", "SCHEMA", "comparison_to_dict", "dumps", "to_dict"]
+
+SCHEMA = "osha.report/1"
+COMPARE_SCHEMA = "osha.compare/1"
+METHODOLOGY = (
+    "OpenStack performance-docs, 'OpenStack reliability testing, version 2' (service downtime, "
+    "MTTR by the sliding-window method, absolute and relative performance degradation), "
+    "extended by osha with detection time, availability and per-target time to recover"
+)
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple | list):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _episode(e: Episode) -> dict[str, Any]:
+    return {
+        "start_s": e.start_s, "end_s": e.end_s, "downtime_s": e.downtime_s, "bound_s": e.bound_s,
+        "first_bad_s": e.first_bad_s, "last_bad_s": e.last_bad_s, "last_good_s": e.last_good_s,
+        "first_good_s": e.first_good_s, "recovered": e.recovered, "worst": e.worst,
+        "blind": e.blind, "reported_s": e.reported_s,
+    }  # fmt: skip
+
+
+def _stretch(s: Stretch) -> dict[str, Any]:
+    return {**_plain(s), "length_s": s.length_s}
+
+
+def to_dict(a: Analysis) -> dict[str, Any]:
+    """The report as plain JSON-able data (schema ``osha.report/1``)."""
+    run = _plain(a.run)
+    faults = []
+    for f in a.faults:
+        item = _plain(f)
+        item["label"] = f.label
+        item["detection_s"] = f.detection_s
+        faults.append(item)
+    targets = []
+    for t in a.targets:
+        item = _plain(t)
+        item.pop("segments", None)
+        item["availability"] = t.availability
+        item["episodes"] = [_episode(e) for e in t.episodes]
+        targets.append(item)
+    runners = []
+    for r in a.runners:
+        runners.append({
+            "runner": r.runner, "workload": r.workload, "iterations": r.iterations,
+            "failures": r.failures, "success": r.success,
+            "baseline": {"count": r.baseline_count, "mean_s": r.baseline_mean_s,
+                         "std_s": r.baseline_std_s, "threshold_s": r.threshold_s},
+            "phases": [{**_plain(p), "success": p.success} for p in r.phases],
+            "error_clusters": [_stretch(s) for s in r.error_clusters],
+            "degraded": [_stretch(s) for s in r.degraded],
+            "statuses": list(r.statuses),
+        })  # fmt: skip
+    v = a.verdict
+    return {
+        "schema": SCHEMA,
+        "methodology": METHODOLOGY,
+        "run": run,
+        "options": _plain(a.options),
+        "slo": a.slo.to_table(),
+        "verdict": {
+            "passed": v.passed, "exit_code": v.exit_code, "aborted": v.aborted,
+            "abort_reason": v.abort_reason, "summary": v.summary,
+            "results": [_plain(r) for r in v.results],
+        },  # fmt: skip
+        "faults": faults,
+        "targets": targets,
+        "runners": runners,
+        "actors": _plain(a.actors),
+    }
+
+
+def comparison_to_dict(c: Comparison) -> dict[str, Any]:
+    """Two reports and the paired rows (schema ``osha.compare/1``)."""
+    rows = [{**_plain(r), "delta": r.delta, "change": r.change} for r in c.rows]
+    return {"schema": COMPARE_SCHEMA, "a": to_dict(c.a), "b": to_dict(c.b), "rows": rows}
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Stable text: sorted keys are *not* used (the order above is the documented one), two
+    spaces of indent, no NaN."""
+    return json.dumps(data, indent=2, allow_nan=False, default=str) + "\n"

@@ -1,0 +1,158 @@
+"""The terminal summary of an analysis, and the verdict table the campaign prints.
+
+Plain text with fixed precision: the same ledger always renders the same lines, so a live
+verdict and ``osha report``'s verdict can be compared as text.
+"""
+
+from __future__ import annotations
+
+from osha.analysis import Analysis, Comparison, Verdict
+from osha.report._fmt import pct, pm, ratio, secs, table, when
+
+__all__ = ["render_comparison", "render_summary", "render_verdict"]
+
+
+def _value(value: float | bool | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:.3f}"
+
+
+def render_verdict(verdict: Verdict) -> str:
+    """The SLO table and the one-line summary; deterministic."""
+    rows = [
+        [r.name, _value(r.threshold), _value(r.value), "pass" if r.passed else "FAIL", r.detail]
+        for r in verdict.results
+    ]
+    body = table(["SLO", "threshold", "value", "result", "detail"], rows) if rows else (
+        "  (no SLOs: give them in the profile's [slo] table or with --slo)"
+    )
+    return f"{body}\n\nverdict: {verdict.summary} (exit {verdict.exit_code})"
+
+
+def _run(a: Analysis) -> list[str]:
+    run = a.run
+    state = "complete" if run.complete else "INCOMPLETE"
+    if run.aborted:
+        state += f", ABORTED: {run.abort_reason}"
+    lines = [
+        f"run {run.run_id} on {run.host} (osha {run.osha_version}, seed {run.seed})",
+        f"  ledger: {a.run_dir} — {run.records} records, {run.end_s:.1f} s analysed, {state}",
+    ]
+    if run.tear:
+        lines.append(f"  warning: {run.tear}")
+    if run.corruptions:
+        lines.append(f"  warning: {run.corruptions} corrupt stretch(es) skipped")
+    if run.phases:
+        phases = ", ".join(
+            f"{p.name} {p.start_s:.1f}–{'…' if p.end_s is None else f'{p.end_s:.1f}'}"
+            + ("" if p.ok else " (failed)")
+            for p in run.phases
+        )
+        lines.append(f"  phases (s): {phases}")
+    return lines
+
+
+def _faults(a: Analysis) -> list[str]:
+    if not a.faults:
+        return ["faults: none"]
+    rows = []
+    impact_rows = []
+    for f in a.faults:
+        det = min(f.detections, key=lambda d: d.detection_s, default=None)
+        rows.append([
+            f.lease_id, f.label, when(a.run.started_wall_s, f.injected_s),
+            secs(f.reverted_s and f.reverted_s - (f.injected_s or 0.0)), f.status,
+            secs(det.detection_s) + f" ({det.monitor})" if det else "-",
+            ", ".join(f.overlaps) or "-",
+        ])  # fmt: skip
+        for t in f.targets:
+            ttr = pm(t.recovery_s, t.recovery_bound_s) if t.recovered else "never recovered"
+            impact_rows.append([f.lease_id, t.target, t.monitor,
+                                pm(t.downtime_s, t.downtime_bound_s),
+                                f"{ttr} from {t.recovery_from}" if t.recovered else ttr])  # fmt: skip
+        for r in f.runners:
+            impact_rows.append([f.lease_id, f"runner:{r.runner}", f"{r.errors} errors",
+                                pm(r.downtime_s, r.downtime_bound_s),
+                                f"MTTR {pm(r.mttr_s, r.mttr_bound_s)}, "
+                                f"degradation {secs(r.degradation_s)} "
+                                f"({ratio(r.degradation_ratio)})"])  # fmt: skip
+    out = ["faults:", table(["lease", "fault", "injected", "held", "status", "detected after",
+                             "overlaps"], rows)]  # fmt: skip
+    if impact_rows:
+        out += ["", "impact per fault (downtime ± bound; time to recover):",
+                table(["lease", "subject", "seen by", "downtime", "recovery"], impact_rows)]  # fmt: skip
+    return out
+
+
+def _targets(a: Analysis) -> list[str]:
+    if not a.targets:
+        return ["targets: none monitored"]
+    rows = [
+        [t.target, t.monitor, pct(t.availability), pm(t.downtime_s, t.downtime_bound_s),
+         str(t.episode_count), t.final_state]
+        for t in a.targets
+    ]  # fmt: skip
+    return ["targets:", table(["target", "monitor", "availability", "downtime", "outages",
+                               "final"], rows)]  # fmt: skip
+
+
+def _runners(a: Analysis) -> list[str]:
+    if not a.runners:
+        return ["runners: none"]
+    rows = []
+    for r in a.runners:
+        base = "-" if r.baseline_mean_s is None else (
+            f"{r.baseline_mean_s:.3f} ± {r.baseline_std_s or 0.0:.3f} s (n={r.baseline_count})"
+        )
+        phases = "; ".join(
+            f"{p.phase} {pct(p.success, 1)} p50 {secs(p.p50_s, 2)} p95 {secs(p.p95_s, 2)}"
+            for p in r.phases
+        )
+        mttr = max((s.length_s for s in r.degraded), default=None)
+        worst = max((s.degradation_ratio or 0.0 for s in r.degraded), default=None)
+        rows.append([r.runner, f"{r.iterations - r.failures}/{r.iterations}", base,
+                     secs(mttr), ratio(worst), phases])  # fmt: skip
+    return ["runners (baseline mean ± σ; longest degraded stretch; worst ratio):",
+            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows)]  # fmt: skip
+
+
+def _actors(a: Analysis) -> list[str]:
+    trouble = [x for x in a.actors if x.crashes or x.restarts or x.escalated]
+    if not trouble:
+        return [f"actors: {len(a.actors)}, no crash or restart"]
+    rows = [[x.actor_id, x.kind, str(x.crashes), str(x.restarts), ", ".join(x.crash_reasons),
+             "yes" if x.escalated else ""] for x in trouble]  # fmt: skip
+    return ["actors:", table(["actor", "kind", "crashes", "restarts", "reasons", "escalated"],
+                             rows)]  # fmt: skip
+
+
+def render_summary(a: Analysis) -> str:
+    """The whole terminal report: run, faults and impacts, targets, runners, actors, verdict."""
+    parts = [_run(a), _faults(a), _targets(a), _runners(a), _actors(a),
+             ["SLOs:", render_verdict(a.verdict)]]  # fmt: skip
+    if a.run.recorded_verdict is not None:
+        rec = a.run.recorded_verdict
+        parts.append([f"recorded in the ledger: {rec.get('summary', '')} "
+                      f"(exit {rec.get('exit_code')})"])  # fmt: skip
+    return "\n\n".join("\n".join(p) for p in parts)
+
+
+def render_comparison(c: Comparison) -> str:
+    """A side-by-side table: A, B, delta (B − A) and whether B is better."""
+    rows = []
+    for r in c.rows:
+        unit = f" {r.unit}" if r.unit else ""
+        a = "-" if r.a is None else f"{r.a:.3f}{unit}"
+        b = "-" if r.b is None else f"{r.b:.3f}{unit}"
+        d = "-" if r.delta is None else f"{r.delta:+.3f}{unit}"
+        rows.append([r.section, r.subject, r.metric, a, b, d, r.change])
+    head = [
+        f"A: {c.a.run_dir} ({c.a.run.run_id}) — {c.a.verdict.summary}",
+        f"B: {c.b.run_dir} ({c.b.run.run_id}) — {c.b.verdict.summary}",
+    ]
+    return "\n".join(head) + "\n\n" + table(
+        ["section", "subject", "metric", "A", "B", "B − A", "B is"], rows
+    )

@@ -1,0 +1,84 @@
+"""Helpers for the fault tests (no tests here): a sink with ``sync``, an in-process requester
+that talks to a broker as a child would, and entry points for the disruptor plugins."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from osha import registry
+from osha.faults import FaultBroker
+from osha.messages import Message
+from osha.plugin import RequestAborted, RequestTimeout
+from osha.testing import FakeContext, MemorySink
+
+ENTRY_POINTS = """[osha.disruptors]
+process = actors.disruptors.process:ProcessDisruptor
+node = actors.disruptors.node:NodeDisruptor
+container = actors.disruptors.container:ContainerDisruptor
+"""
+
+
+def install_disruptor_entry_points(directory: Path) -> Path:
+    """Register process/node/container for this interpreter (and, with ``PYTHONPATH``, for
+    children) until pyproject.toml lists them: a tiny dist-info, no install needed."""
+    info = directory / "osha_disruptors_dev-0.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: osha-disruptors-dev\nVersion: 0.0\n"
+    )
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    registry.available.cache_clear()
+    return directory
+
+
+class SyncSink(MemorySink):
+    """A MemorySink with ``sync``: remembers how many records were written at each sync."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.synced_at: list[int] = []
+
+    def sync(self, timeout_s: float = 10.0) -> int:
+        count = len(self.messages())
+        self.synced_at.append(count)
+        return count
+
+
+class BrokerContext(FakeContext):
+    """A plugin context whose ``request`` goes to a broker in this process, as a child's
+    control frames would through the supervisor's observer."""
+
+    def __init__(self, broker: FaultBroker, actor_id: str = "d1", *, seed: int = 0) -> None:
+        super().__init__(actor_id, seed=seed)
+        self._broker = broker
+        self._ids = itertools.count(1)
+        self._waiting: dict[str, tuple[threading.Event, list[Message]]] = {}
+        self._request = self._send_request
+
+    def deliver(self, msg: Message) -> bool:
+        entry = self._waiting.get(getattr(msg, "request_id", ""))
+        if entry is not None:
+            entry[1].append(msg)
+            entry[0].set()
+        return True
+
+    def _send_request(self, cls: type[Message], /, *, timeout_s: float, **fields: Any) -> Message:
+        request_id = f"{self.actor_id}:{next(self._ids)}"
+        entry: tuple[threading.Event, list[Message]] = (threading.Event(), [])
+        self._waiting[request_id] = entry
+        msg = cls(self.actor_id, 0, time.monotonic(), time.time(), request_id=request_id, **fields)
+        self._broker.observe(msg)
+        deadline = time.monotonic() + timeout_s
+        while not entry[0].wait(0.02):
+            if self.stopping.is_set():
+                raise RequestAborted("stopping")
+            if time.monotonic() > deadline:
+                raise RequestTimeout("no reply")
+        return entry[1][0]

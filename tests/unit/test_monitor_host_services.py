@@ -1,0 +1,323 @@
+"""host-services without the lab: the node agent run locally, its stream parsed, and the
+whole monitor against a throwaway sshd on loopback with fake services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the fixture
+
+from actors.common import nodeagent
+from actors.common.aggregate import Aggregator
+from actors.common.ssh import SshCredentials, SshTarget
+from actors.common.state import StateTracker
+from actors.monitors._node_watch import NodeWatcher, WatchSettings
+from actors.monitors.host_services import HostServicesConfig, HostServicesMonitor
+from osha import schema
+from osha.errors import PluginError
+from osha.messages.monitor import HostBoot, Sample, StateChange
+from osha.testing import FakeContext, wait_for
+
+MASTER = """#!{python} -S
+import os, signal, time
+if os.fork() == 0:          # a worker, with the same name, like oslo.service's workers
+    time.sleep(600)
+    os._exit(0)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def fake_service(tmp_path: Path) -> Iterator[Any]:
+    """Start processes named like a service (a unique name); all killed afterwards."""
+    name = f"osha-u{uuid.uuid4().hex[:6]}"  # short: the -m variant stays within comm's 15
+    sleeper = tmp_path / name
+    sleeper.symlink_to("/bin/sleep")
+    master = tmp_path / f"{name}-m"
+    master.write_text(MASTER.format(python=sys.executable))
+    master.chmod(0o755)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    class Service:
+        def __init__(self) -> None:
+            self.name = name
+            self.master_name = master.name
+
+        def start(self) -> subprocess.Popen[bytes]:
+            procs.append(subprocess.Popen([str(sleeper), "600"], start_new_session=True))
+            return procs[-1]
+
+        def start_master(self) -> subprocess.Popen[bytes]:
+            procs.append(subprocess.Popen([str(master)], start_new_session=True))
+            return procs[-1]
+
+    yield Service()
+    for p in procs:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        p.wait(5)
+
+
+class AgentRun:
+    """The node agent as a local subprocess; lines parsed as they come."""
+
+    def __init__(self, config: nodeagent.AgentConfig) -> None:
+        cmd = nodeagent.agent_command(config, python=sys.executable)
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        self.lines: list[nodeagent.Line] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._lock:
+                self.lines.append(nodeagent.parse_line(raw.decode().rstrip("\n")))
+
+    def targets(self, name: str) -> list[nodeagent.TargetLine]:
+        with self._lock:
+            return [x for x in self.lines if isinstance(x, nodeagent.TargetLine) and x.name == name]
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        self.send(b"q")
+        self.proc.wait(5)
+
+
+def test_agent_reports_a_kill_at_once_and_the_restart_with_its_start_time(
+    fake_service: Any,
+) -> None:
+    first = fake_service.start()
+    agent = AgentRun(nodeagent.AgentConfig(0.2, ((fake_service.name, None), ("no-such-svc", None))))
+    try:
+        wait_for(lambda: agent.targets(fake_service.name), timeout_s=10, what="first report")
+        assert agent.targets(fake_service.name)[0].state == "up"
+        assert agent.targets(fake_service.name)[0].pid == first.pid
+        assert agent.targets("no-such-svc")[0].state == "down"
+        first.kill()
+        down = wait_for(lambda: agent.targets(fake_service.name)[1:], timeout_s=5, what="down")[0]
+        assert (down.state, down.detail) == ("down", f"pid {first.pid} exited")
+        second = fake_service.start()
+        up = wait_for(lambda: agent.targets(fake_service.name)[2:], timeout_s=5, what="up")[0]
+        assert (up.state, up.pid) == ("up", second.pid)
+        assert down.obs_wall_s <= up.start_wall_s + 0.011 <= up.obs_wall_s + 0.011
+        # `r` asks for a full round: answered by a heartbeat
+        rounds = len([x for x in agent.lines if isinstance(x, nodeagent.RoundEnd)])
+        agent.send(b"r")
+        wait_for(
+            lambda: len([x for x in agent.lines if isinstance(x, nodeagent.RoundEnd)]) > rounds,
+            timeout_s=2,
+            what="a round",
+        )
+    finally:
+        agent.stop()
+
+
+def test_agent_does_not_take_an_orphaned_worker_for_the_service(fake_service: Any) -> None:
+    name = fake_service.master_name
+    master = fake_service.start_master()
+    agent = AgentRun(nodeagent.AgentConfig(0.1, ((name, None),)))
+    try:
+        up = wait_for(
+            lambda: [t for t in agent.targets(name) if t.state == "up"], timeout_s=10, what="up"
+        )[0]
+        assert up.pid == master.pid
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    ["pgrep", "-P", str(master.pid)], capture_output=True, check=False
+                ).stdout
+            ),
+            timeout_s=5,
+            what="the worker",
+        )
+        os.kill(master.pid, signal.SIGKILL)  # the worker lives on, orphaned
+        wait_for(lambda: agent.targets(name)[-1].state == "down", timeout_s=5, what="down")
+        agent.send(b"r")  # a full rescan still must not count the orphan
+        count = len(agent.lines)
+        wait_for(lambda: len(agent.lines) > count, timeout_s=2, what="the round")
+        assert agent.targets(name)[-1].state == "down"
+        again = fake_service.start_master()
+        wait_for(
+            lambda: (
+                agent.targets(name)[-1].state == "up" and agent.targets(name)[-1].pid == again.pid
+            ),
+            timeout_s=5,
+            what="the new master",
+        )
+    finally:
+        agent.stop()
+
+
+def test_agent_once_mode_and_bad_pattern() -> None:
+    once = nodeagent.agent_command(
+        nodeagent.AgentConfig(1.0, (("x", "("),), once=True), python=sys.executable
+    )
+    out = subprocess.run(["/bin/sh", "-c", once], capture_output=True, timeout=10, check=False)
+    assert out.returncode == 2
+    assert b"E bad match pattern" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("T 7 1700000000.500000", nodeagent.RoundEnd(7, 1700000000.5)),
+        (
+            "S p nova-api up 12 1700000000.100000 1700000000.200000 3 processes",
+            nodeagent.TargetLine(
+                "p", "nova-api", "up", 12, 1700000000.1, 1700000000.2, "3 processes"
+            ),
+        ),
+        (
+            "H 1 abc-def 1700000000.000000 1 ctl-1",
+            nodeagent.Hello(1, "abc-def", 1700000000.0, True, "ctl-1"),
+        ),
+        ("E something", nodeagent.Problem("something")),
+    ],
+)
+def test_agent_lines_parse(line: str, expected: object) -> None:
+    assert nodeagent.parse_line(line) == expected
+
+
+@pytest.mark.parametrize("line", ["bash: python3: command not found", "S x y up", "T x y"])
+def test_noise_is_not_protocol(line: str) -> None:
+    with pytest.raises(nodeagent.ParseError):
+        nodeagent.parse_line(line)
+
+
+def _watcher(ctx: FakeContext) -> NodeWatcher:
+    creds = SshCredentials(private_key="/k", host_key_check="off")
+    return NodeWatcher(
+        "n1",
+        SshTarget("n1", "127.0.0.1"),
+        nodeagent.AgentConfig(0.2, (("svc", None),)),
+        WatchSettings(creds, "python3", True, 2.0, 1.0),
+        ctx=ctx,
+        tracker=StateTracker(ctx),
+        aggregator=Aggregator(),
+        stop=threading.Event(),
+        pkey=None,
+        known=None,
+    )
+
+
+def test_a_restart_between_two_looks_is_down_then_up_with_both_pids() -> None:
+    ctx = FakeContext()
+    w = _watcher(ctx)
+    handle = w._handle  # the stream's line handler, fed directly
+    from actors.common.ssh import Backoff
+
+    b = Backoff()
+    handle("H 1 boot-a 1000.000000 0 n1", 50.0, b)  # node wall 1000 = our mono 50
+    handle("S p svc up 10 990.000000 1000.000000 1 process", 50.0, b)
+    handle("T 1 1000.200000", 50.2, b)
+    handle("S p svc up 11 1000.300000 1000.400000 1 process", 50.4, b)  # new pid, no exit seen
+    states = [(c.state, c.previous) for c in ctx.of(StateChange) if c.target == "svc@n1"]
+    assert states == [("up", "unknown"), ("down", "up"), ("up", "down")]
+    down, up = [c for c in ctx.of(StateChange) if c.target == "svc@n1"][1:]
+    assert "pid 10" in down.evidence
+    assert "pid 11" in down.evidence
+    assert down.last_good_mono_s == pytest.approx(50.2)  # the last heartbeat
+    assert down.first_bad_mono_s == pytest.approx(50.3)  # the new process's start
+    assert up.first_bad_mono_s == pytest.approx(50.3)
+    # a reboot: the stream drops, then the agent says hello with a new boot id
+    w._lost("stream ended")
+    assert w.tracker.state("svc@n1") == "unknown"
+    handle("H 1 boot-b 1010.000000 0 n1", 60.0, b)
+    boots = ctx.of(HostBoot)
+    assert [(x.boot_id, x.previous) for x in boots] == [("boot-a", ""), ("boot-b", "boot-a")]
+    assert "rebooted" in [c for c in ctx.of(StateChange) if c.target == "node:n1"][-1].evidence
+
+
+def _config(**data: Any) -> HostServicesConfig:
+    cfg, problems = schema.build(HostServicesConfig, data, file="t")
+    assert not problems, problems
+    assert cfg is not None
+    return cfg
+
+
+def test_bad_settings_are_refused_before_connecting(tmp_path: Path) -> None:
+    key = str(tmp_path / "k")
+    cases = [
+        (
+            {"hosts": {"a": {}}, "ssh": {"private_key": key}, "match": {"x": "("}},
+            "regular expression",
+        ),
+        (
+            {"hosts": {"a": {}}, "ssh": {"private_key": key}, "heartbeat_timeout_s": 0.1},
+            "heartbeat",
+        ),
+        ({"ssh": {"private_key": key}}, "no hosts"),
+        ({"hosts": {"a": {}}, "ssh": {"private_key": "rel/key"}}, "relative"),
+        ({"hosts": {"a": {}}, "inventory": "inv.ini", "ssh": {"private_key": key}}, "relative"),
+    ]
+    for data, expected in cases:
+        mon = HostServicesMonitor(_config(**data), FakeContext())
+        with pytest.raises(PluginError, match=expected):
+            mon.setup()
+        findings = mon.check()
+        assert [f.ok for f in findings] == [False]
+        assert expected in findings[0].message.lower() + findings[0].message
+
+
+@pytest.mark.timeout(60)
+def test_monitor_over_ssh_sees_a_kill_and_a_restart(
+    local_sshd: LocalSshd,  # noqa: F811 - the imported fixture, requested by name
+    fake_service: Any,
+) -> None:
+    proc = fake_service.start()
+    cfg = _config(
+        interval_s=0.2,
+        hosts={
+            "local": {
+                "address": "127.0.0.1",
+                "port": local_sshd.port,
+                "user": local_sshd.target.user,
+            }
+        },
+        services={"all": [fake_service.name]},
+        python=sys.executable,
+        ssh={
+            "private_key": local_sshd.credentials.private_key,
+            "known_hosts": local_sshd.credentials.known_hosts,
+        },
+    )
+    ctx = FakeContext("hosts")
+    mon = HostServicesMonitor(cfg, ctx)
+    target = f"{fake_service.name}@local"
+    findings = mon.check()
+    assert all(f.ok for f in findings), findings
+    mon.setup()
+    try:
+        wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=10, what="up")
+        assert mon.full_round() < 1.0
+        proc.kill()
+        wait_for(lambda: mon.tracker.state(target) == "down", timeout_s=5, what="down")
+        fake_service.start()
+        wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=5, what="up again")
+        mon.poll()
+    finally:
+        mon.teardown()
+    states = [c.state for c in ctx.of(StateChange) if c.target == target]
+    assert states == ["up", "down", "up"]
+    samples = [s for s in ctx.of(Sample) if s.target == target]
+    assert samples
+    assert samples[0].count > 0

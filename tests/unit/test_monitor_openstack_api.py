@@ -1,0 +1,219 @@
+"""openstack-api without a cloud: probe URLs, config errors, and the poll logic (services,
+agents, endpoints, token loss and re-authentication) against a fake connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from keystoneauth1 import exceptions as ksa_exc
+
+from actors.monitors import openstack_api
+from actors.monitors._probes import Endpoint, probe_url
+from actors.monitors.openstack_api import OpenStackApiConfig, OpenStackApiMonitor
+from osha import schema
+from osha.errors import PluginError
+from osha.messages.monitor import Sample, StateChange
+from osha.testing import FakeContext
+
+CATALOG = [
+    {
+        "type": "identity",
+        "endpoints": [{"interface": "public", "region_id": "R", "url": "http://k:5000/v3"}],
+    },
+    {
+        "type": "compute",
+        "endpoints": [
+            {"interface": "admin", "region_id": "R", "url": "http://admin:8774/v2.1"},
+            {"interface": "public", "region_id": "R", "url": "http://n:8774/v2.1"},
+        ],
+    },
+    {
+        "type": "network",
+        "endpoints": [{"interface": "public", "region_id": "R", "url": "http://q:9696"}],
+    },
+]
+
+
+class FakeCloud:
+    """Just enough of an openstacksdk Connection for the monitor."""
+
+    def __init__(self) -> None:
+        self.keystone_up = True
+        self.token: str | None = None
+        self.logins = 0
+        self.requests: list[str] = []
+        self.services = [
+            SimpleNamespace(
+                binary="nova-scheduler",
+                host="ctl-1.example.org",
+                state="up",
+                status="enabled",
+                updated_at="t",
+            )
+        ]
+        self.agents = [
+            SimpleNamespace(
+                binary="neutron-dhcp-agent",
+                host="ctl-1",
+                is_alive=True,
+                is_admin_state_up=True,
+                agent_type="DHCP agent",
+            )
+        ]
+        self.session = SimpleNamespace(
+            get_token=self.get_token,
+            invalidate=self.invalidate,
+            request=self.request,
+            auth=SimpleNamespace(
+                get_access=lambda s: SimpleNamespace(
+                    service_catalog=SimpleNamespace(catalog=CATALOG)
+                )
+            ),
+        )
+        self.compute = SimpleNamespace(services=lambda: self._api(self.services))
+        self.network = SimpleNamespace(agents=lambda: self._api(self.agents))
+
+    def _api(self, rows: list[Any]) -> list[Any]:
+        if not self.keystone_up:
+            raise ksa_exc.ConnectFailure(
+                "Unable to establish connection to http://k:5000/v3/auth/tokens"
+            )
+        return rows
+
+    def get_token(self) -> str:
+        if self.token is None:
+            if not self.keystone_up:
+                raise ksa_exc.ConnectFailure(
+                    "Unable to establish connection to http://k:5000/v3/auth/tokens"
+                )
+            self.logins += 1
+            self.token = f"tok{self.logins}"
+        return self.token
+
+    def invalidate(self) -> None:
+        self.token = None
+
+    def request(self, url: str, method: str, **kw: Any) -> Any:
+        self.requests.append(url)
+        if ":5000" in url and not self.keystone_up:
+            raise ksa_exc.ConnectFailure("Connection refused")
+        return SimpleNamespace(status_code=200)
+
+    def close(self) -> None:
+        pass
+
+
+def _config(**data: Any) -> OpenStackApiConfig:
+    cfg, problems = schema.build(OpenStackApiConfig, {"cloud": "lab", **data}, file="t")
+    assert not problems, problems
+    assert cfg is not None
+    return cfg
+
+
+@pytest.fixture
+def cloud(monkeypatch: pytest.MonkeyPatch) -> FakeCloud:
+    fake = FakeCloud()
+    monkeypatch.setattr(openstack_api, "connect", lambda *a, **k: fake)
+    return fake
+
+
+def test_probe_urls() -> None:
+    assert (
+        probe_url(Endpoint("identity", "http://k:5000/v3/"), {}) == "http://k:5000/v3/auth/tokens"
+    )
+    assert probe_url(Endpoint("identity", "http://k:5000"), {}) == "http://k:5000/v3/auth/tokens"
+    assert (
+        probe_url(Endpoint("network", "http://q:9696"), {})
+        == "http://q:9696/v2.0/networks?limit=1&fields=id"
+    )
+    assert (
+        probe_url(Endpoint("compute", "http://n:8774/v2.1/p1"), {})
+        == "http://n:8774/v2.1/p1/flavors?limit=1"
+    )
+    assert (
+        probe_url(Endpoint("image", "http://g:9292"), {"image": "/healthcheck"})
+        == "http://g:9292/healthcheck"
+    )
+    assert probe_url(Endpoint("magic", "http://m:1/"), {}) == "http://m:1"
+
+
+def test_poll_reports_services_agents_and_endpoints(cloud: FakeCloud) -> None:
+    ctx = FakeContext()
+    mon = OpenStackApiMonitor(_config(report_interval_s=0.0), ctx)
+    mon.setup()
+    try:
+        mon.poll()
+        states = mon.tracker.states()
+        assert states == {
+            "endpoint:compute": "up",
+            "endpoint:identity": "up",
+            "endpoint:network": "up",
+            "nova-scheduler@ctl-1": "up",  # short host name
+            "neutron-dhcp-agent@ctl-1": "up",
+        }
+        assert "http://n:8774/v2.1/flavors?limit=1" in cloud.requests  # public, not admin
+        cloud.services[0].state = "down"
+        cloud.agents[0].is_alive = False
+        mon.poll()
+    finally:
+        mon.teardown()
+    assert mon.tracker.state("nova-scheduler@ctl-1") == "down"
+    agent = [c for c in ctx.of(StateChange) if c.target == "neutron-dhcp-agent@ctl-1"][-1]
+    assert agent.state == "down"
+    assert "alive=False" in agent.evidence
+    assert {s.target for s in ctx.of(Sample)} >= {"endpoint:compute", "nova-scheduler@ctl-1"}
+    latencies = [s.latency_median_s for s in ctx.of(Sample) if s.target == "endpoint:compute"]
+    assert latencies
+    assert latencies[0] is not None
+
+
+def test_keystone_outage_fails_every_probe_then_recovers_by_reauth(cloud: FakeCloud) -> None:
+    ctx = FakeContext()
+    mon = OpenStackApiMonitor(_config(), ctx)
+    mon.setup()
+    try:
+        mon.poll()
+        assert cloud.logins == 1
+        mon.poll()
+        assert cloud.logins == 1  # the token is reused
+        cloud.keystone_up = False
+        mon.poll()  # identity fails; the token is dropped
+        mon.poll()  # no token: every endpoint is down
+        states = mon.tracker.states()
+        assert [
+            states[t] for t in ("endpoint:identity", "endpoint:compute", "endpoint:network")
+        ] == ["down"] * 3
+        assert states["nova-scheduler@ctl-1"] == "up"  # not seen to change: kept
+        down = [c for c in ctx.of(StateChange) if c.target == "endpoint:compute"][-1]
+        assert "cannot authenticate" in down.evidence
+        cloud.keystone_up = True
+        mon.poll()
+    finally:
+        mon.teardown()
+    assert cloud.logins == 2
+    assert set(mon.tracker.states().values()) == {"up"}
+
+
+def test_unknown_cloud_and_missing_clouds_yaml_are_clear(tmp_path: Path) -> None:
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  lab:\n    auth:\n      auth_url: http://127.0.0.1:1/v3\n")
+    mon = OpenStackApiMonitor(_config(cloud="nope", clouds_yaml=str(clouds)), FakeContext())
+    (finding,) = mon.check()
+    assert not finding.ok
+    assert "'nope' is not in" in finding.message
+    assert "known clouds: lab" in finding.hint
+    with pytest.raises(PluginError, match="is not in"):
+        mon.setup()
+    mon = OpenStackApiMonitor(_config(clouds_yaml=str(tmp_path / "none.yaml")), FakeContext())
+    (finding,) = mon.check()
+    assert "does not exist" in finding.message
+    mon = OpenStackApiMonitor(_config(clouds_yaml="rel/clouds.yaml"), FakeContext())
+    assert "relative" in mon.check()[0].message
+
+
+def test_cloud_is_required() -> None:
+    _, problems = schema.build(OpenStackApiConfig, {}, file="p.toml")
+    assert "cloud" in [p.key for p in problems]

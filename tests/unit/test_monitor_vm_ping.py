@@ -1,0 +1,115 @@
+"""vm-ping: ICMP packets, server address discovery, and the loss budget. Pings go to
+loopback only."""
+
+from __future__ import annotations
+
+import struct
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from actors.common.icmp import checksum, echo_request, parse_echo_reply
+from actors.monitors.vm_ping import VmPingConfig, VmPingMonitor, server_addresses
+from osha import schema
+from osha.errors import PluginError
+from osha.messages.monitor import Sample, StateChange
+from osha.testing import FakeContext, wait_for
+
+
+def _config(**data: Any) -> VmPingConfig:
+    cfg, problems = schema.build(VmPingConfig, data, file="t")
+    assert not problems, problems
+    assert cfg is not None
+    return cfg
+
+
+def test_echo_request_checksum_verifies() -> None:
+    packet = echo_request(0x1234, 7)
+    assert checksum(packet) == 0
+    reply = b"\x00" + packet[1:]
+    assert parse_echo_reply(reply, raw=False) == (0x1234, 7)
+    ip_header = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(reply), 0, 0, 64, 1, 0, b"\x7f\0\0\1", b"\x7f\0\0\1"
+    )
+    assert parse_echo_reply(ip_header + reply, raw=True) == (0x1234, 7)
+    assert parse_echo_reply(packet, raw=False) is None  # a request, not a reply
+    assert parse_echo_reply(b"\x00", raw=False) is None
+
+
+def test_server_addresses_by_prefix_and_network() -> None:
+    servers = [
+        SimpleNamespace(
+            name="app-1",
+            addresses={
+                "net-b": [{"addr": "10.0.1.5", "version": 4}],
+                "net-a": [{"addr": "fd00::1", "version": 6}, {"addr": "10.0.0.5", "version": 4}],
+            },
+        ),
+        SimpleNamespace(name="app-2", addresses={"net-b": [{"addr": "10.0.1.6", "version": 4}]}),
+        SimpleNamespace(name="db-1", addresses={"net-a": [{"addr": "10.0.0.9", "version": 4}]}),
+        SimpleNamespace(name="app-3", addresses={}),
+    ]
+    assert server_addresses(servers, "app-", ()) == {"vm:app-1": "10.0.0.5", "vm:app-2": "10.0.1.6"}
+    assert server_addresses(servers, "app-", ("net-b",)) == {
+        "vm:app-1": "10.0.1.5",
+        "vm:app-2": "10.0.1.6",
+    }
+
+
+def test_loopback_answers_with_rtt() -> None:
+    ctx = FakeContext()
+    mon = VmPingMonitor(
+        _config(interval_s=0.05, report_interval_s=0.0, targets={"lo": "127.0.0.1"}), ctx
+    )
+    mon.setup()
+    try:
+        wait_for(
+            lambda: (mon.poll(), mon.tracker.state("vm:lo") == "up")[1], timeout_s=5, what="a reply"
+        )
+        mon.poll()
+    finally:
+        mon.teardown()
+    samples = [s for s in ctx.of(Sample) if s.target == "vm:lo" and s.latency_median_s is not None]
+    assert samples
+    assert samples[0].latency_median_s is not None
+    assert samples[0].latency_median_s < 0.1
+
+
+def test_loss_budget_down_after_n_lost_then_up_on_a_reply() -> None:
+    ctx = FakeContext()
+    mon = VmPingMonitor(
+        _config(interval_s=0.1, timeout_s=0.5, down_after_lost=3, addresses=["127.0.0.1"]), ctx
+    )
+    mon.setup()
+    assert mon._icmp is not None
+    mon._icmp.send = lambda address, seq: None  # type: ignore[method-assign] # every probe is "lost"
+    try:
+        for i in range(3):
+            mon._pending.clear()
+            mon._pending[("127.0.0.1", 100 + i)] = ("vm:127.0.0.1", 10.0 + i)
+            mon._expire(20.0 + i)
+            expected = "down" if i == 2 else "unknown"
+            assert mon.tracker.state("vm:127.0.0.1") == expected
+        down = ctx.of(StateChange)[-1]
+        assert down.first_bad_mono_s == 20.0 + 2 or down.last_good_mono_s is None
+        assert "3 probes" in down.evidence
+        mon._pending[("127.0.0.1", 200)] = ("vm:127.0.0.1", 30.0)
+        mon._on_reply("127.0.0.1", 200, 30.001)
+        mon._on_reply("127.0.0.1", 200, 30.002)  # duplicate: ignored
+    finally:
+        mon.teardown()
+    up = ctx.of(StateChange)[-1]
+    assert (up.state, up.previous) == ("up", "down")
+    assert "reply from 127.0.0.1" in up.evidence
+
+
+def test_nothing_to_ping_and_prefix_without_cloud_are_errors() -> None:
+    with pytest.raises(PluginError, match="nothing to ping"):
+        VmPingMonitor(_config(), FakeContext()).setup()
+    findings = VmPingMonitor(_config(server_prefix="app-"), FakeContext()).check()
+    assert not findings[0].ok
+    assert "needs a cloud" in findings[0].message
+    findings = VmPingMonitor(_config(addresses=["no-such-host.invalid"]), FakeContext()).check()
+    assert not findings[0].ok
+    assert "cannot resolve" in findings[0].message
