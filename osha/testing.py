@@ -8,13 +8,30 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from osha.messages import Message
+from osha.ledger import LedgerWriter
+from osha.messages import (
+    ActorCrashed,
+    ActorRestarting,
+    ActorStarted,
+    FaultInjected,
+    FaultLease,
+    FaultReleased,
+    FaultReverted,
+    LedgerHeader,
+    Message,
+    PhaseChange,
+    RunnerIteration,
+    RunStopped,
+    Sample,
+    StateChange,
+)
 from osha.plugin import PluginContext
 from osha.record import HEADER, MAGIC
 from osha.wire import decode
@@ -187,19 +204,33 @@ class SyntheticLedger:
         ``[from, to)`` the monitor is crashed (``actor.crashed`` then ``actor.restarting`` at
         ``from``, ``actor.started`` at ``to``), observes nothing and starts again ``unknown``.
         One ``monitor.sample`` per ``sample_every`` observations."""
-        from osha.messages import ActorCrashed, ActorRestarting, ActorStarted, Sample, StateChange
-
         for lo, hi in blind:
-            self.add(lo, "supervisor", ActorCrashed, actor_id=monitor, pid=1, incarnation=1,
-                     reason="exit", exit_code=1, signal=None, last_error="synthetic crash")
-            self.add(lo, "supervisor", ActorRestarting, actor_id=monitor, restarts_in_period=1,
-                     delay_s=hi - lo)
+            self.add(
+                lo,
+                "supervisor",
+                ActorCrashed,
+                actor_id=monitor,
+                pid=1,
+                incarnation=1,
+                reason="exit",
+                exit_code=1,
+                signal=None,
+                last_error="synthetic crash",
+            )
+            self.add(
+                lo,
+                "supervisor",
+                ActorRestarting,
+                actor_id=monitor,
+                restarts_in_period=1,
+                delay_s=hi - lo,
+            )
             self.add(hi, "supervisor", ActorStarted, actor_id=monitor, plugin="synthetic",
                      kind="monitor", pid=2, incarnation=2, config={})  # fmt: skip
         state = "unknown"
         last_t: float | None = None
         count = failures = 0
-        steps = int(round((end_s - start_s) / interval_s))
+        steps = round((end_s - start_s) / interval_s)
         for k in range(steps + 1):
             t = round(start_s + k * interval_s, 9)
             if any(lo <= t < hi for lo, hi in blind):
@@ -217,8 +248,17 @@ class SyntheticLedger:
             count += 1
             failures += bad
             if count == sample_every:
-                self.add(t, monitor, Sample, target=target, count=count, failures=failures,
-                         latency_min_s=0.001, latency_median_s=0.002, latency_max_s=0.003)
+                self.add(
+                    t,
+                    monitor,
+                    Sample,
+                    target=target,
+                    count=count,
+                    failures=failures,
+                    latency_min_s=0.001,
+                    latency_median_s=0.002,
+                    latency_max_s=0.003,
+                )
                 count = failures = 0
 
     def fault(
@@ -235,8 +275,6 @@ class SyntheticLedger:
     ) -> None:
         """A fault leased just before ``inject_s``, injected at ``inject_s`` (recorded
         ``report_delay_s`` later) and reverted at ``revert_s`` (None: never)."""
-        from osha.messages import FaultInjected, FaultLease, FaultReleased, FaultReverted
-
         self.add(inject_s - 0.01, "supervisor", FaultLease, lease_id=lease_id, holder=holder,
                  plugin="synthetic", index=0, action=action, node=node, address="192.0.2.1",
                  resource=resource, groups=(), down_s=(revert_s or inject_s) - inject_s,
@@ -268,11 +306,7 @@ class SyntheticLedger:
         a deterministic ``noise_s`` wobble; failed while its start is in an ``errors`` range;
         lasting the given duration while its start is in a ``degraded`` range. Each iteration
         is recorded when it ends."""
-        import math
-
-        from osha.messages import RunnerIteration
-
-        steps = int(round((end_s - start_s) / every_s))
+        steps = round((end_s - start_s) / every_s)
         for i in range(steps + 1):
             t = round(start_s + i * every_s, 9)
             dur = duration_s + noise_s * math.sin(i * 1.7)
@@ -287,8 +321,6 @@ class SyntheticLedger:
 
     def phase(self, name: str, start_s: float, end_s: float | None, ok: bool = True) -> None:
         """A campaign phase from ``start_s`` to ``end_s`` (None: never ends)."""
-        from osha.messages import PhaseChange
-
         self.add(start_s, "campaign", PhaseChange, phase=name, event="start")
         if end_s is not None:
             self.add(end_s, "campaign", PhaseChange, phase=name, event="end", ok=ok)
@@ -296,17 +328,25 @@ class SyntheticLedger:
     def write(self, *, stop_s: float | None = None, torn: bool = False) -> Path:
         """Write the ledger. ``stop_s``: end with ``run.stopped`` there and close cleanly.
         ``torn``: leave it as ``kill -9`` would (no close, half a record at the end)."""
-        from osha.ledger import LedgerWriter
-        from osha.messages import LedgerHeader, RunStopped
-
-        header = LedgerHeader("supervisor", 1, self.mono(0.0), self.wall(0.0), 1, "synthetic",
-                              self.run_id, "synthetic-host", self.wall(0.0), 42, self.profile)
+        header = LedgerHeader(
+            "supervisor",
+            1,
+            self.mono(0.0),
+            self.wall(0.0),
+            1,
+            "synthetic",
+            self.run_id,
+            "synthetic-host",
+            self.wall(0.0),
+            42,
+            self.profile,
+        )
         writer = LedgerWriter.create(self.directory, header)
         seqs: dict[str, int] = {"supervisor": 1}
         batch: list[Message] = []
         for t, _order, sender, cls, fields in sorted(self._events, key=lambda e: (e[0], e[1])):
             seqs[sender] = seqs.get(sender, 0) + 1
-            batch.append(cls(sender=sender, seq=seqs[sender], mono_s=self.mono(t),  # type: ignore[call-arg]
+            batch.append(cls(sender=sender, seq=seqs[sender], mono_s=self.mono(t),
                              wall_s=self.wall(t), **fields))  # fmt: skip
             if len(batch) >= 1000:
                 writer.append_many(batch)

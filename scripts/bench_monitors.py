@@ -29,9 +29,11 @@ and the node-side agents' and their sshd sessions' CPU, as % of one core.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -97,7 +99,7 @@ class Nodes:
             if not link.exists():
                 link.symlink_to(shutil.which("sleep") or "/bin/sleep")
         (work / "init.sh").write_text(INIT.format(services=" ".join(SERVICES)))
-        os.chmod(work / "init.sh", 0o755)
+        os.chmod(work / "init.sh", 0o755)  # noqa: S103 - the node's init must be executable
         if sh("ip", "link", "show", BRIDGE, check=False).returncode != 0:
             sh("ip", "link", "add", BRIDGE, "type", "bridge")
             sh("ip", "addr", "add", f"{NET}.1/24", "dev", BRIDGE)
@@ -142,7 +144,6 @@ class Nodes:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )  # fmt: skip
-        import socket
 
         def sshd_up(i: int) -> bool:
             with socket.socket() as s:
@@ -154,12 +155,9 @@ class Nodes:
 
     def close(self) -> None:
         for proc in self.procs.values():
-            try:
-                os.killpg(
-                    proc.pid, signal.SIGKILL
-                )  # the node's PID 1 dies: the kernel kills the rest
-            except ProcessLookupError:
-                pass
+            # The node's PID 1 dies, and the kernel kills the rest of its PID namespace.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         for proc in self.procs.values():
             proc.wait(10)
         for i in list(self.procs):
@@ -281,15 +279,14 @@ def ansible_rounds(ansible: Path, nodes: Nodes, count: int, rounds: int) -> list
         )
         elapsed = time.monotonic() - start
         if result.returncode != 0:
-            raise SystemExit(
-                f"ansible failed (rc {result.returncode}): {result.stdout[-1500:]}{result.stderr[-1500:]}"
-            )
+            output = result.stdout[-1500:] + result.stderr[-1500:]
+            raise SystemExit(f"ansible failed (rc {result.returncode}): {output}")
         if n > 0:
             times.append(elapsed)
     return times
 
 
-def cpu_at_interval(nodes: Nodes, count: int, seconds: float) -> tuple[float, float]:
+def cpu_at_interval(nodes: Nodes, count: int, seconds: float) -> tuple[float, float, int]:
     """(monitor %, node side %) of one core at interval_s = 1.0 over ``seconds``."""
     mon = monitor_for(nodes, count, 1.0)
     mon.setup()
@@ -324,6 +321,7 @@ def cpu_at_interval(nodes: Nodes, count: int, seconds: float) -> tuple[float, fl
         return (
             100 * (sum(me.cpu_times()[:2]) - c0) / wall,
             100 * (node_cpu() - n0) / wall,
+            len(node_procs),
         )
     finally:
         mon.teardown()
@@ -338,7 +336,9 @@ def main() -> None:
     ap.add_argument("--nodes", default="10,30,100")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--ansible-rounds", type=int, default=5)
-    ap.add_argument("--ansible-venv", default="/tmp/osha-bench-ansible")
+    ap.add_argument(
+        "--ansible-venv", default=str(Path(tempfile.gettempdir()) / "osha-bench-ansible")
+    )
     ap.add_argument("--no-ansible", action="store_true")
     ap.add_argument("--cpu-seconds", type=float, default=10.0)
     args = ap.parse_args()
@@ -369,10 +369,10 @@ def main() -> None:
                     flush=True,
                 )
             big = max(counts)
-            mon_cpu, node_cpu = cpu_at_interval(nodes, big, args.cpu_seconds)
+            mon_cpu, node_cpu, procs = cpu_at_interval(nodes, big, args.cpu_seconds)
             print(
                 f"CPU at interval_s=1.0, N={big}: monitor {mon_cpu:.1f}% of one core; "
-                f"node side (agents + their sshd sessions) {node_cpu:.1f}%",
+                f"node side ({procs} processes: agents + their sshd sessions) {node_cpu:.1f}%",
                 flush=True,
             )
     except KeyboardInterrupt:

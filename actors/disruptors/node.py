@@ -96,8 +96,11 @@ class NodeDisruptor(FaultDisruptor[NodeConfig]):
         shutdown_s = 60
         target = { group = "compute", pick = "node:cmp-2" }
         schedule = { start_s = 5, times = 1, down_s = 15 }
-        power = { user = "admin", password_file = "/var/lib/osha-lab/bmc-password",
-                  bmcs = { cmp-2 = { address = "127.0.0.1", port = 6233 } } }
+
+        [disruptors.power]
+        user = "admin"
+        password_file = "/var/lib/osha-lab/bmc-password"
+        bmcs = { cmp-2 = { address = "127.0.0.1", port = 6233 } }
     """
 
     config_type = NodeConfig

@@ -20,7 +20,7 @@ Usage (this is what the campaign does at its verdict phase)::
 
 from __future__ import annotations
 
-from osha.analysis._result import Analysis, analyze
+from osha.analysis._result import Analysis, analyze, recorded_slo
 from osha.analysis.compare import Comparison, Row, compare
 from osha.analysis.model import (
     ActorReport,
@@ -72,5 +72,6 @@ __all__ = [
     "apply_overrides",
     "compare",
     "load_slo_file",
+    "recorded_slo",
     "slo_from_table",
 ]

@@ -96,12 +96,14 @@ def _per_fault(spec: SloSpec, faults: Sequence[FaultReport]) -> list[SloResult]:
             out.append(SloResult("max_detection_s", "max_detection_s", "", limit, None, True,
                                  "no fault was injected"))  # fmt: skip
         for f in injected:
-            value = f.detection_s
+            seen = f.detection_s
             best = min(f.detections, key=lambda d: d.detection_s, default=None)
-            detail = f"first seen by {best.monitor} on {best.target}" if best else "no monitor saw it"
+            detail = (
+                f"first seen by {best.monitor} on {best.target}" if best else "no monitor saw it"
+            )
             out.append(
                 SloResult(f"max_detection_s[{_label(f)}]", "max_detection_s", _label(f), limit,
-                          value, value is not None and value <= limit, detail)
+                          seen, seen is not None and seen <= limit, detail)
             )  # fmt: skip
     if spec.max_recovery_s is not None:
         limit = spec.max_recovery_s
@@ -109,7 +111,6 @@ def _per_fault(spec: SloSpec, faults: Sequence[FaultReport]) -> list[SloResult]:
             out.append(SloResult("max_recovery_s", "max_recovery_s", "", limit, None, True,
                                  "no fault was injected"))  # fmt: skip
         for f in injected:
-            worst = None
             value: float | None = 0.0
             unrecovered = [t for t in f.targets if not t.recovered]
             if unrecovered:
@@ -134,37 +135,39 @@ def _runners(spec: SloSpec, runners: Sequence[RunnerReport]) -> list[SloResult]:
             out.append(SloResult("min_runner_success", "min_runner_success", "", limit, None,
                                  False, "no runner recorded any iteration"))  # fmt: skip
         for r in runners:
-            value = r.success
-            ok = value is not None and value >= limit
+            success = r.success
+            ok = success is not None and success >= limit
             detail = f"{r.iterations - r.failures}/{r.iterations} iterations succeeded"
             out.append(SloResult(f"min_runner_success[{r.runner}]", "min_runner_success",
-                                 r.runner, limit, value, ok, detail))  # fmt: skip
-    for slo, limit in (
+                                 r.runner, limit, success, ok, detail))  # fmt: skip
+    for slo, bound in (
         ("max_runner_mttr_s", spec.max_runner_mttr_s),
         ("max_degradation_ratio", spec.max_degradation_ratio),
     ):
-        if limit is None:
+        if bound is None:
             continue
         for r in runners:
-            value: float | None
+            judged: float | None
             if r.threshold_s is None:
-                value, detail = None, (
+                judged = None
+                detail = (
                     f"cannot judge: {r.baseline_count} baseline iteration(s); a baseline needs "
                     "2 or more after the warm-up"
                 )
             elif slo == "max_runner_mttr_s":
-                value = max((s.length_s for s in r.degraded), default=0.0)
+                judged = max((s.length_s for s in r.degraded), default=0.0)
                 detail = f"{len(r.degraded)} degraded stretch(es)"
             else:
-                value = max((s.degradation_ratio or 1.0 for s in r.degraded), default=1.0)
+                judged = max((s.degradation_ratio or 1.0 for s in r.degraded), default=1.0)
                 detail = f"baseline mean {r.baseline_mean_s or 0.0:.3f} s"
-            ok = value is not None and value <= limit
-            out.append(SloResult(f"{slo}[{r.runner}]", slo, r.runner, limit, value, ok, detail))
+            ok = judged is not None and judged <= bound
+            out.append(SloResult(f"{slo}[{r.runner}]", slo, r.runner, bound, judged, ok, detail))
     return out
 
 
 def evaluate(
     spec: SloSpec,
+    *,
     run: RunInfo,
     targets: Sequence[TargetReport],
     faults: Sequence[FaultReport],
@@ -180,7 +183,7 @@ def evaluate(
     ]
     if spec.max_actor_restarts is not None:
         restarts = sum(a.restarts for a in actors)
-        who = ", ".join(f"{a.actor_id}×{a.restarts}" for a in actors if a.restarts) or "none"
+        who = ", ".join(f"{a.actor_id}x{a.restarts}" for a in actors if a.restarts) or "none"
         results.append(
             SloResult("max_actor_restarts", "max_actor_restarts", "", spec.max_actor_restarts,
                       float(restarts), restarts <= spec.max_actor_restarts, f"restarted: {who}")

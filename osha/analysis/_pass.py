@@ -8,12 +8,15 @@ the number of targets, runners (compact arrays), faults and actors, never by the
 records.
 
 **End of the analysed run.** Everything from the campaign's ``verdict`` phase on is left out
-of the metrics: the campaign judges the run at that point, before it writes its verdict and
-``run.stopped``, so replaying the ledger later sees exactly what the live verdict saw.
+of the metrics, and the run ends with the last record before it: the campaign judges the run
+there, before it writes its verdict and ``run.stopped``, so replaying the ledger later sees
+exactly what the live verdict saw (whether it judged just before or just after writing the
+phase's start).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +85,7 @@ class LedgerPass:
         self.records = 0
         self.last_s = 0.0
         self.cut_s: float | None = None  # run time of the verdict phase start
+        self.cut_last_s = 0.0  # run time of the last record before it
         self.targets: dict[tuple[str, str], TargetTracker] = {}
         self.by_monitor: dict[str, list[TargetTracker]] = {}
         self.runners: dict[str, RunnerSeries] = {}
@@ -131,12 +135,14 @@ class LedgerPass:
             items = _unpackb(payload)
             tag = items[0]
             mono = items[3]
-            if mono > last:
-                last = mono
             if self.cut_s is not None:
                 if tag in _AFTER_CUT:
                     handlers[tag](self._typed(items, payload), mono - t0)
                 continue
+            if tag == "campaign.phase" and items[5:7] == ["verdict", "start"]:
+                self.cut_last_s = last - t0  # the analysed run ends with the record before it
+            elif mono > last:
+                last = mono
             if tag == _SAMPLE:
                 sender, target, count, failures = items[1], items[5], items[6], items[7]
                 if type(target) is not str or type(count) is not int or type(failures) is not int:
@@ -255,15 +261,24 @@ class LedgerPass:
     @property
     def end_s(self) -> float:
         """Run time where the analysed run ends: the verdict phase, or the last record."""
-        return self.cut_s if self.cut_s is not None else self.last_s
+        return self.cut_last_s if self.cut_s is not None else self.last_s
 
 
 def run_pass(run_dir: Path, options: AnalysisOptions) -> tuple[LedgerPass, LedgerReader]:
     """Stream a ledger directory through a :class:`LedgerPass`."""
     reader = LedgerReader(Path(run_dir))
     acc = LedgerPass(options)
-    for batch in reader.batches():
-        acc.feed(batch)
+    # The pass allocates millions of short-lived, acyclic objects (unpacked records) and keeps
+    # a growing set of long-lived ones (trackers, outages): the cyclic collector would rescan
+    # the latter again and again for nothing. Reference counting frees the records.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for batch in reader.batches():
+            acc.feed(batch)
+    finally:
+        if was_enabled:
+            gc.enable()
     if acc.header is None:
         raise LedgerError(
             f"{run_dir} holds no records",

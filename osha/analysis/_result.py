@@ -21,8 +21,9 @@ from osha.analysis.options import AnalysisOptions
 from osha.analysis.slo import SloSpec, Verdict, slo_from_table
 from osha.errors import ProfileError
 from osha.ledger import LedgerReader
+from osha.messages import LedgerHeader
 
-__all__ = ["Analysis", "analyze"]
+__all__ = ["Analysis", "analyze", "recorded_slo"]
 
 #: A campaign phase that ends not ok aborts the run: its figures cannot pass it.
 _ABORTING = ("validate", "preflight", "load", "baseline", "chaos")
@@ -46,7 +47,14 @@ class Analysis:
 
     def rejudge(self, slo: SloSpec) -> Analysis:
         """The same metrics judged against other objectives (no second pass)."""
-        verdict = evaluate(slo, self.run, self.targets, self.faults, self.runners, self.actors)
+        verdict = evaluate(
+            slo,
+            run=self.run,
+            targets=self.targets,
+            faults=self.faults,
+            runners=self.runners,
+            actors=self.actors,
+        )
         return replace(self, slo=slo, verdict=verdict)
 
     def phase(self, name: str) -> PhaseSpan | None:
@@ -67,7 +75,7 @@ def analyze(
     opts = options or AnalysisOptions()
     acc, reader = run_pass(Path(run_dir), opts)
     if slo is None:
-        slo = recorded_slo(acc)
+        slo = _slo_of(acc.header)
     end = acc.end_s
     phases = _phases(acc, end)
     run = _run_info(acc, reader, phases, end)
@@ -120,13 +128,18 @@ def analyze(
         for k, a in sorted(acc.actors.items())
     )
     runners = tuple(runner_reports)
-    verdict = evaluate(slo, run, targets, faults, runners, actors)
+    verdict = evaluate(slo, run=run, targets=targets, faults=faults, runners=runners, actors=actors)
     return Analysis(Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict)
 
 
-def recorded_slo(acc: LedgerPass) -> SloSpec:
+def recorded_slo(run_dir: Path) -> SloSpec:
+    """The objectives of the profile recorded in a ledger's header (no objectives if none)."""
+    return _slo_of(LedgerReader(Path(run_dir)).header())
+
+
+def _slo_of(header: LedgerHeader | None) -> SloSpec:
     """The ``[slo]`` table of the profile recorded in the ledger header, or no objectives."""
-    profile = acc.header.profile if acc.header is not None else {}
+    profile = header.profile if header is not None else {}
     table = profile.get("slo") if isinstance(profile, dict) else None
     if not isinstance(table, dict):
         return SloSpec()
@@ -153,7 +166,10 @@ def _phases(acc: LedgerPass, end: float) -> tuple[PhaseSpan, ...]:
     first = injected[0].injected_s or 0.0
     reverts = [f.reverted_s for f in injected if f.reverted_s is not None]
     last = max(reverts) if len(reverts) == len(injected) else end
-    spans = [PhaseSpan("baseline", 0.0, first, True, True), PhaseSpan("chaos", first, last, True, True)]
+    spans = [
+        PhaseSpan("baseline", 0.0, first, True, True),
+        PhaseSpan("chaos", first, last, True, True),
+    ]
     if last < end:
         spans.append(PhaseSpan("recovery", last, end, True, True))
     return tuple(spans)
@@ -183,7 +199,10 @@ def _run_info(
         failed = [n for n in _ABORTING if n in acc.phases and not acc.phases[n].ok]
         if failed:
             detail = acc.phases[failed[0]].detail
-            aborted, reason = True, f"the {failed[0]} phase failed" + (f": {detail}" if detail else "")
+            aborted, reason = (
+                True,
+                f"the {failed[0]} phase failed" + (f": {detail}" if detail else ""),
+            )
         elif not complete:
             inside = next((p.name for p in reversed(phases) if p.end_s is None), "")
             where = f" inside the {inside} phase" if inside else ""

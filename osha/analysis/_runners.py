@@ -7,13 +7,13 @@ The method follows the OpenStack performance-docs "Reliability testing, version 
 its reference implementation (rally-runners ``analytics.py``):
 
 - **baseline**: the good iterations that started after the first ``warm_up`` iterations and
-  ended before the first fault (or the chaos phase); their mean and standard deviation σ;
+  ended before the first fault (or the chaos phase); their mean and standard deviation sd;
 - **error clusters** (service downtime of a runner): failed iterations in start order, grouped
   while at most ``cluster_max_gap`` good iterations separate them; a cluster lasts from its
   first to its last error, each widened by half the gap to the neighbouring iteration, ± the
   sum of those halves;
 - **degraded stretches** (MTTR of a runner): the sliding mean over ``window`` consecutive good
-  iterations exceeds baseline mean + k·σ; degraded windows are grouped like clusters (gaps of
+  iterations exceeds baseline mean + k·sd; degraded windows are grouped like clusters (gaps of
   at most ``cluster_max_gap`` windows, at least ``cluster_min_width`` windows beyond the
   first). The raw stretch runs between window centres (``window_span_s``), which blurs each
   edge by up to half a window; osha reports the stretch between the first and the last
@@ -28,7 +28,7 @@ import math
 from array import array
 from collections.abc import Iterator, Sequence
 
-from osha.analysis.model import PhaseStats, PhaseSpan, Stretch
+from osha.analysis.model import PhaseSpan, PhaseStats, Stretch
 from osha.analysis.options import AnalysisOptions
 
 __all__ = ["Baseline", "RunnerSeries", "clusters", "percentile"]
@@ -64,7 +64,7 @@ def clusters(flags: Sequence[bool], max_gap: int, min_width: int) -> Iterator[tu
 
 
 class Baseline:
-    """Mean and σ of the baseline's good iterations, and the degradation threshold."""
+    """Mean and sd of the baseline's good iterations, and the degradation threshold."""
 
     __slots__ = ("count", "mean", "std", "threshold")
 
@@ -84,7 +84,7 @@ class Baseline:
 class RunnerSeries:
     """Every iteration of one runner, in compact arrays."""
 
-    __slots__ = ("failures", "ok", "runner", "start", "statuses", "dur", "workload")
+    __slots__ = ("dur", "failures", "ok", "runner", "start", "statuses", "workload")
 
     def __init__(self, runner: str, workload: str) -> None:
         self.runner = runner

@@ -25,10 +25,10 @@ class TargetTracker:
 
     __slots__ = (
         "blind",
+        "bound_sum",
         "count",
         "down_s",
         "down_sum",
-        "bound_sum",
         "ep_first_bad",
         "ep_last_bad",
         "ep_last_good",
@@ -112,13 +112,12 @@ class TargetTracker:
                     last_bad = self._bad_evidence()
                 self._close(last_bad, first_bad)
             self.last_up_evidence = first_bad
-        else:  # unknown: the monitor cannot see it any more
-            if old in BAD and self.ep_first_bad is not None:
-                if last_good is not None:
-                    self.ep_last_bad = max(self.ep_last_bad, last_good)
-                self.blind = True
-            elif old == "up" and last_good is not None:
-                self.last_up_evidence = last_good
+        elif old in BAD and self.ep_first_bad is not None:  # unknown: blind from now on
+            if last_good is not None:
+                self.ep_last_bad = max(self.ep_last_bad, last_good)
+            self.blind = True
+        elif old == "up" and last_good is not None:  # unknown after up
+            self.last_up_evidence = last_good
         self.state = state
         self.since = at
         self._segment(at, state)

@@ -1,4 +1,4 @@
-"""Compare two analyses side by side: the same metrics, A, B and the delta (B − A).
+"""Compare two analyses side by side: the same metrics, A, B and the delta (B - A).
 
 Subjects are paired by name: targets by (target, monitor), runners by id, faults by their
 label and occurrence (the 2nd ``kill nova-scheduler@ctl-1`` of A against the 2nd of B), SLOs
@@ -50,6 +50,14 @@ class Comparison:
     rows: tuple[Row, ...]
 
 
+def _num(obj: object, attr: str) -> float | None:
+    """``obj.attr`` as a float, None if ``obj`` is None or the value is None."""
+    if obj is None:
+        return None
+    value = getattr(obj, attr)
+    return None if value is None else float(value)
+
+
 def _pairs(
     a: Iterable[object], b: Iterable[object], key: Callable[[object], str]
 ) -> list[tuple[str, object | None, object | None]]:
@@ -76,12 +84,12 @@ def _target_rows(a: Analysis, b: Analysis) -> list[Row]:
         ra = ta if isinstance(ta, TargetReport) else None
         rb = tb if isinstance(tb, TargetReport) else None
         rows += [
-            Row("targets", name, "downtime", "s", ra and ra.downtime_s, rb and rb.downtime_s,
+            Row("targets", name, "downtime", "s", _num(ra, "downtime_s"), _num(rb, "downtime_s"),
                 "lower"),
-            Row("targets", name, "outages", "", ra and float(ra.episode_count),
-                rb and float(rb.episode_count), "lower"),
-            Row("targets", name, "availability", "", ra and ra.availability,
-                rb and rb.availability, "higher"),
+            Row("targets", name, "outages", "", _num(ra, "episode_count"),
+                _num(rb, "episode_count"), "lower"),
+            Row("targets", name, "availability", "", _num(ra, "availability"),
+                _num(rb, "availability"), "higher"),
         ]  # fmt: skip
     return rows
 
@@ -109,9 +117,9 @@ def _runner_rows(a: Analysis, b: Analysis) -> list[Row]:
         ra = xa if isinstance(xa, RunnerReport) else None
         rb = xb if isinstance(xb, RunnerReport) else None
         rows += [
-            Row("runners", name, "success", "", ra and ra.success, rb and rb.success, "higher"),
-            Row("runners", name, "baseline mean", "s", ra and ra.baseline_mean_s,
-                rb and rb.baseline_mean_s, "lower"),
+            Row("runners", name, "success", "", _num(ra, "success"), _num(rb, "success"), "higher"),
+            Row("runners", name, "baseline mean", "s", _num(ra, "baseline_mean_s"),
+                _num(rb, "baseline_mean_s"), "lower"),
             Row("runners", name, "chaos p95", "s", p95(ra, "chaos"), p95(rb, "chaos"), "lower"),
             Row("runners", name, "MTTR (longest)", "s", mttr(ra), mttr(rb), "lower"),
             Row("runners", name, "degradation ratio", "", ratio(ra), ratio(rb), "lower"),
@@ -140,7 +148,7 @@ def _fault_rows(a: Analysis, b: Analysis) -> list[Row]:
         fa = xa if isinstance(xa, FaultReport) else None
         fb = xb if isinstance(xb, FaultReport) else None
         rows += [
-            Row("faults", name, "detection", "s", fa and fa.detection_s, fb and fb.detection_s,
+            Row("faults", name, "detection", "s", _num(fa, "detection_s"), _num(fb, "detection_s"),
                 "lower"),
             Row("faults", name, "time to recover", "s", recovery(fa), recovery(fb), "lower"),
             Row("faults", name, "target downtime", "s", downtime(fa), downtime(fb), "lower"),
@@ -160,5 +168,5 @@ def compare(a: Analysis, b: Analysis) -> Comparison:
     for name in list(slo_a) + [n for n in slo_b if n not in slo_a]:
         ra, rb = slo_a.get(name), slo_b.get(name)
         better = "higher" if name.startswith("min_") else "lower"
-        rows.append(Row("slo", name, "value", "", ra and ra.value, rb and rb.value, better))
+        rows.append(Row("slo", name, "value", "", _num(ra, "value"), _num(rb, "value"), better))
     return Comparison(a, b, tuple(rows))

@@ -147,8 +147,8 @@ class Detection:
 
     monitor: str
     target: str
-    detection_s: float  # first bad observation − actual inject time
-    reported_s: float  # when the state change was recorded − actual inject time
+    detection_s: float  # first bad observation - actual inject time
+    reported_s: float  # when the state change was recorded - actual inject time
     state: str
 
 
@@ -177,7 +177,7 @@ class Stretch:
     iterations: int
     first_s: float  # start time of its first iteration (for attribution to a fault)
     mean_duration_s: float | None = None  # degraded stretches: mean of their good iterations
-    degradation_s: float | None = None  # absolute: mean − baseline mean
+    degradation_s: float | None = None  # absolute: mean - baseline mean
     degradation_ratio: float | None = None  # relative: mean / baseline mean
     window_span_s: float | None = None  # the raw sliding-window stretch (window centres)
 
@@ -267,7 +267,7 @@ class RunnerReport:
     baseline_count: int
     baseline_mean_s: float | None
     baseline_std_s: float | None
-    threshold_s: float | None  # baseline mean + k·σ
+    threshold_s: float | None  # baseline mean + k·sd
     phases: tuple[PhaseStats, ...]
     error_clusters: tuple[Stretch, ...]
     degraded: tuple[Stretch, ...]

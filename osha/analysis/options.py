@@ -19,7 +19,7 @@ class AnalysisOptions:
     """Parameters of the metrics. Every field has a documented default.
 
     - ``window``: iterations in the sliding mean of a runner's operation duration (21);
-    - ``k``: a window is degraded when its mean exceeds baseline mean + ``k``·σ (4);
+    - ``k``: a window is degraded when its mean exceeds baseline mean + ``k``·sd (4);
     - ``warm_up``: first iterations of each runner left out of its baseline (10);
     - ``cluster_max_gap``: good windows (or good iterations, for error clusters) allowed inside
       one degraded stretch or one error cluster before it splits (6);

@@ -171,7 +171,8 @@ class Verdict:
         total = len(self.results)
         met = total - len(self.failed)
         if self.aborted:
-            return f"ABORTED: {self.abort_reason or 'the run did not complete'} ({met}/{total} SLOs met)"
+            why = self.abort_reason or "the run did not complete"
+            return f"ABORTED: {why} ({met}/{total} SLOs met)"
         if not self.passed:
             names = ", ".join(r.name for r in self.failed)
             return f"FAIL: {met}/{total} SLOs met; violated: {names}"
@@ -218,8 +219,8 @@ def _parse_value(expr: str, raw: str) -> Any:
             return raw  # a bare word, e.g. a target name; the schema says if it fits
         raise SloError(
             f"--slo {expr!r}: {raw!r} is not a TOML value",
-            hint='write numbers plainly and strings in quotes: --slo max_recovery_s=60, '
-            '--slo \'max_downtime_s.endpoint:compute=5\'',
+            hint="write numbers plainly and strings in quotes: --slo max_recovery_s=60, "
+            "--slo 'max_downtime_s.endpoint:compute=5'",
         ) from None
 
 

@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from osha.campaign.config import ServersLoadConfig
 from osha.errors import PluginError
 from osha.plugin import Finding
 from osha.profile import LoadEntry
 
-__all__ = ["Census", "ServersLoad", "census", "check_load", "connect"]
+__all__ = ["Census", "LoadReport", "ServersLoad", "census", "check_load", "connect"]
 
 log = logging.getLogger("osha.campaign")
 
@@ -123,16 +123,24 @@ class _Made:
     volume_id: str = ""
 
 
+class LoadReport(Protocol):
+    """Told about every resource of the load (the orchestrator records ``campaign.load``)."""
+
+    def __call__(
+        self, *, action: str, kind: str, name: str, resource_id: str, elapsed_s: float,
+        detail: str,
+    ) -> None: ...
+
+
 @dataclass(slots=True)
 class ServersLoad:
     """Boots and deletes the servers of one ``[[load]] plugin = "servers"`` entry.
 
-    ``report(action, name, resource_id, elapsed_s, detail)`` is called for every resource
-    (the orchestrator records ``campaign.load``)."""
+    ``report`` is told about every resource created or deleted, and every failure."""
 
     entry: LoadEntry
     run_id: str
-    report: Callable[[str, str, str, str, float, str], None]
+    report: LoadReport
     made: list[_Made] = field(default_factory=list)
 
     @property
@@ -174,21 +182,30 @@ class ServersLoad:
                 if cfg.volume_gb:
                     self._attach_volume(conn, made, server)
             except Exception as exc:  # noqa: BLE001 - any SDK failure: reported as this server's
-                self.report("failed", "server", made.name, made.server_id, _since(began_s), _e(exc))
+                self._say("failed", "server", made.name, made.server_id, began_s, _e(exc))
                 return False
-            self.report("created", "server", made.name, made.server_id, _since(began_s), "")
+            self._say("created", "server", made.name, made.server_id, began_s, "")
             return True
 
         with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="osha-load") as p:
             results = list(p.map(boot, self.made))
         return results.count(False)
 
+    def _say(  # noqa: PLR0917 - one call per resource event, read like a sentence
+        self, action: str, kind: str, name: str, resource_id: str, began_s: float, detail: str
+    ) -> None:
+        self.report(
+            action=action, kind=kind, name=name, resource_id=resource_id,
+            elapsed_s=_since(began_s), detail=detail,
+        )  # fmt: skip
+
     def _attach_volume(self, conn: Any, made: _Made, server: Any) -> None:
         volume = conn.block_storage.create_volume(
             name=f"{made.name}-vol", size=self.config.volume_gb, metadata={META_KEY: self.run_id}
         )
         made.volume_id = volume.id
-        conn.block_storage.wait_for_status(volume, "available", wait=int(self.config.boot_timeout_s))
+        wait_s = int(self.config.boot_timeout_s)
+        conn.block_storage.wait_for_status(volume, "available", wait=wait_s)
         conn.compute.create_volume_attachment(server, volume_id=volume.id)
 
     def delete(self, conn: Any) -> int:
@@ -213,13 +230,11 @@ class ServersLoad:
                 conn.compute.wait_for_delete(server, wait=int(cfg.delete_timeout_s), interval=1)
             except Exception as exc:  # noqa: BLE001 - reported as this server's failure
                 if _not_found(exc):
-                    self.report("deleted", "server", name, server_id, _since(began_s), "gone")
+                    self._say("deleted", "server", name, server_id, began_s, "gone")
                     return True
-                self.report(
-                    "delete_failed", "server", name, server_id, _since(began_s), _e(exc)
-                )
+                self._say("delete_failed", "server", name, server_id, began_s, _e(exc))
                 return False
-            self.report("deleted", "server", name, server_id, _since(began_s), "")
+            self._say("deleted", "server", name, server_id, began_s, "")
             return True
 
         with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="osha-unload") as p:
@@ -234,12 +249,10 @@ class ServersLoad:
         try:
             conn.block_storage.delete_volume(made.volume_id, ignore_missing=True)
         except Exception as exc:  # noqa: BLE001 - reported as this volume's failure
-            self.report(
-                "delete_failed", "volume", f"{made.name}-vol", made.volume_id, _since(began_s),
-                _e(exc),
-            )
+            name = f"{made.name}-vol"
+            self._say("delete_failed", "volume", name, made.volume_id, began_s, _e(exc))
             return False
-        self.report("deleted", "volume", f"{made.name}-vol", made.volume_id, _since(began_s), "")
+        self._say("deleted", "volume", f"{made.name}-vol", made.volume_id, began_s, "")
         return True
 
 

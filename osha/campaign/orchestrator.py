@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from osha.campaign.actors import ActorSet
-from osha.campaign.load import ServersLoad, census, connection
-from osha.campaign.phases import PhaseResult, Recorder
+from osha.campaign.load import LoadReport, ServersLoad, census, connection
+from osha.campaign.phases import Recorder
 from osha.campaign.preflight import Checked, run_preflight
 from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement, judge
@@ -181,9 +181,9 @@ class Campaign:
                 res.fail(res.detail)
                 self.request_stop("load", f"{failures} servers did not boot")
 
-    def _load_reporter(self, load_id: str) -> Callable[[str, str, str, str, float, str], None]:
+    def _load_reporter(self, load_id: str) -> LoadReport:
         def report(
-            action: str, kind: str, name: str, resource_id: str, elapsed_s: float, detail: str
+            *, action: str, kind: str, name: str, resource_id: str, elapsed_s: float, detail: str
         ) -> None:
             self.rec.record(
                 CampaignLoad, load=load_id, kind=kind, action=action, name=name,

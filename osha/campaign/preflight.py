@@ -75,7 +75,8 @@ def _check_ssh(prof: Profile) -> list[Finding]:
     from osha import inventory  # noqa: PLC0415 - only with an inventory
 
     cloud = prof.cloud
-    assert cloud.inventory is not None and cloud.ssh_key is not None
+    assert cloud.inventory is not None
+    assert cloud.ssh_key is not None
     hosts = inventory.load(cloud.inventory).hosts.values()
     creds = SshCredentials(
         private_key=cloud.ssh_key,
@@ -143,7 +144,7 @@ def run_preflight(
                 ]
             except OshaError as exc:
                 findings = [Finding(source, False, exc.message, exc.hint)]
-            except Exception as exc:  # noqa: BLE001 - a crashing check is a failed finding, shown
+            except Exception as exc:
                 log.debug("check of %s raised", source, exc_info=True)
                 findings = [
                     Finding(

@@ -66,18 +66,18 @@ def new_run_id(name: str) -> str:
 
 
 def _apply(prof: Profile, options: StartOptions) -> Profile:
-    overrides = {
-        k: v
-        for k, v in (
-            ("baseline_s", options.baseline_s),
-            ("chaos_s", options.chaos_s),
-            ("recovery_timeout_s", options.recovery_timeout_s),
-        )
-        if v is not None
-    }
-    if not overrides:
-        return prof
-    return dataclasses.replace(prof, campaign=dataclasses.replace(prof.campaign, **overrides))
+    c = prof.campaign
+    campaign = dataclasses.replace(
+        c,
+        baseline_s=c.baseline_s if options.baseline_s is None else options.baseline_s,
+        chaos_s=c.chaos_s if options.chaos_s is None else options.chaos_s,
+        recovery_timeout_s=(
+            c.recovery_timeout_s
+            if options.recovery_timeout_s is None
+            else options.recovery_timeout_s
+        ),
+    )
+    return dataclasses.replace(prof, campaign=campaign)
 
 
 def _open_ledger(prof: Profile, run_dir: Path, run_id: str) -> LedgerWriter:
@@ -135,6 +135,21 @@ def _logging(run_dir: Path, console: Console, live: bool) -> Iterator[None]:
         root.removeHandler(to_file)
         root.setLevel(old_level)
         to_file.close()
+
+
+@contextmanager
+def _run_dir_env(run_dir: Path) -> Iterator[None]:
+    """``OSHA_RUN_DIR`` for the actors (they inherit the environment): where a plugin keeps
+    files that belong with the run, e.g. the Rally runner's database."""
+    old = os.environ.get("OSHA_RUN_DIR")
+    os.environ["OSHA_RUN_DIR"] = str(run_dir)
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["OSHA_RUN_DIR"]
+        else:
+            os.environ["OSHA_RUN_DIR"] = old
 
 
 @contextmanager
@@ -201,7 +216,7 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
     control = ControlWatcher(
         run_dir, state.snapshot, lambda reason: campaign.request_stop("control", reason)
     )
-    with _logging(run_dir, console, live):
+    with _logging(run_dir, console, live), _run_dir_env(run_dir):
         write_info(run_dir, run_id, str(prof.path))
         control.start()
         view.start()

@@ -60,9 +60,8 @@ def render(snap: dict[str, Any]) -> RenderableType:
     now_s = snap["updated_wall_s"]
     for name, t in snap["targets"].items():
         style = _STATE_STYLE.get(t["state"], "")
-        targets.add_row(
-            name, Text(t["state"], style=style), _fmt_s(now_s - t["since_wall_s"]), str(t["changes"])
-        )
+        since = _fmt_s(now_s - t["since_wall_s"])
+        targets.add_row(name, Text(t["state"], style=style), since, str(t["changes"]))
     faults = snap["faults"]
     leases = Table(
         title=(
@@ -231,8 +230,8 @@ def verdict_table(judgement: Judgement, run_dir: Path, phases: Sequence[Any] = (
     stable = Table(title="SLOs", title_justify="left")
     for col in ("SLO", "threshold", "value", "result"):
         stable.add_column(col)
-    for name, row in judgement.slos.items():
-        row = row if isinstance(row, dict) else {"value": row}
+    for name, value in judgement.slos.items():
+        row = value if isinstance(value, dict) else {"value": value}
         passed = row.get("passed")
         stable.add_row(
             name,

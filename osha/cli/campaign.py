@@ -77,6 +77,7 @@ def _dry_run(prof: Profile) -> None:
 @app.command()
 def start(
     profile_path: ProfileArg,
+    *,
     force: Annotated[
         bool, typer.Option("--force", help="Run even if the health gate finds problems.")
     ] = False,

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +16,7 @@ import typer
 from osha import profile, registry
 from osha.errors import EXIT_FAILED, OshaError, PluginError
 from osha.faults import Guard, Lease, recover
+from osha.plugin import PluginContext
 from osha.schedule import child_seed
 
 __all__ = ["PlanRow", "app", "plan_rows"]
@@ -126,6 +129,47 @@ def plan(
         typer.echo(row.render())
 
 
+@app.command("check")
+def check(
+    profile_path: Annotated[Path, typer.Argument(metavar="PROFILE.toml", help="The profile.")],
+) -> None:
+    """Pre-flight every disruptor of a profile: targets, services, containers, SSH, power.
+    Reads only (no fault is injected); exit 1 if any check fails."""
+    prof = profile.load(profile_path)
+    failed = 0
+    for entry in prof.actors:
+        if entry.kind != "disruptor":
+            continue
+        cls: Any = registry.load("disruptor", entry.plugin)
+        ctx = PluginContext(
+            actor_id=entry.id,
+            seed=child_seed(prof.campaign.seed, entry.id),
+            emit=_no_emit,
+            stopping=threading.Event(),
+        )
+        plugin = cls(entry.config, ctx)
+        try:
+            findings = plugin.check()
+        finally:
+            plugin.teardown()
+        for f in findings:
+            failed += not f.ok
+            mark = "ok  " if f.ok else "FAIL"
+            typer.echo(f"{mark} {entry.id}: {f.target}: {f.message}")
+            if f.hint and not f.ok:
+                typer.echo(f"       hint: {f.hint}")
+    if failed:
+        raise OshaError(
+            f"{failed} disruptor check(s) failed",
+            hint="fix what each FAIL line says",
+            exit_code=EXIT_FAILED,
+        )
+
+
+def _no_emit(cls: Any, /, **fields: Any) -> Any:
+    raise AssertionError("a check emits nothing")
+
+
 @app.command("recover")
 def recover_cmd(
     run_dir: Annotated[Path, typer.Argument(help="The run directory, like runs/<id>.osha.")],
@@ -143,3 +187,18 @@ def recover_cmd(
             hint="fix what the errors say, then run osha faults recover again",
             exit_code=EXIT_FAILED,
         )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the sub-app on its own, with the main CLI's error handling."""
+    try:
+        app(args=argv, prog_name="osha faults")
+    except OshaError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

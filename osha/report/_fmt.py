@@ -27,8 +27,8 @@ def pct(value: float | None, digits: int = 3) -> str:
 
 
 def ratio(value: float | None) -> str:
-    """``3.00×``."""
-    return "-" if value is None else f"{value:.2f}×"
+    """``3.00x``."""
+    return "-" if value is None else f"{value:.2f}x"
 
 
 def when(started_wall_s: float, t: float | None) -> str:
@@ -45,7 +45,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    lines = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines = [indent + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append(indent + "  ".join("-" * w for w in widths))
     lines += [
         indent + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

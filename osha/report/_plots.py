@@ -3,7 +3,7 @@
 - the **timeline**: one lane per monitored target (up, down/unreachable, unknown), the fault
   windows (inject → revert) as labelled shaded bands across every lane;
 - the **runner plot**: each runner's operation durations by start time (failed iterations as
-  red crosses), its baseline threshold (mean + k·σ), its degraded stretches, and the same
+  red crosses), its baseline threshold (mean + k·sd), its degraded stretches, and the same
   fault bands.
 
 Text stays text in the SVG (``svg.fonttype = none``) so lane labels are searchable in the page,
@@ -16,21 +16,26 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib import pyplot as plt  # noqa: E402 - the backend must be chosen first
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib import pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from osha.analysis import Analysis, FaultReport  # noqa: E402
+from osha.analysis import Analysis, FaultReport
 
 __all__ = ["lane_labels", "runner_svg", "timeline_svg"]
 
 COLOURS = {"up": "#2e9d4f", "down": "#d62728", "unreachable": "#8b0000", "unknown": "#b0b0b0"}
-_RC = {"svg.fonttype": "none", "svg.hashsalt": "osha", "font.size": 9}
+
+
+def _rc() -> Any:
+    """Text as text, stable ids, no date: the same analysis draws the same SVG."""
+    return plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "osha", "font.size": 9})
 
 
 def _svg(fig: Figure) -> str:
@@ -69,7 +74,7 @@ def timeline_svg(a: Analysis) -> str:
     """The target timeline as an SVG document (``<svg ...>...</svg>``)."""
     end = max(a.run.end_s, 1e-6)
     labels = lane_labels(a)
-    with plt.rc_context(_RC):
+    with _rc():
         fig, ax = plt.subplots(figsize=(11, 1.2 + 0.45 * max(1, len(labels))))
         for lane, target in enumerate(a.targets):
             segs = list(target.segments)
@@ -99,7 +104,7 @@ def runner_svg(a: Analysis) -> str:
     if not a.runners:
         return ""
     end = max(a.run.end_s, 1e-6)
-    with plt.rc_context(_RC):
+    with _rc():
         fig, axes = plt.subplots(len(a.runners), 1, squeeze=False, sharex=True,
                                  figsize=(11, 0.6 + 2.4 * len(a.runners)))  # fmt: skip
         for ax, r in zip(axes[:, 0], a.runners, strict=True):
@@ -112,7 +117,7 @@ def runner_svg(a: Analysis) -> str:
                 ax.scatter(bad_t, bad_d, s=18, marker="x", color="#d62728", label="error",
                            gid=f"errors-{_slug(r.runner)}")  # fmt: skip
             if r.threshold_s is not None:
-                ax.axhline(r.threshold_s, color="#555", ls="--", lw=0.8, label="mean + k·σ")
+                ax.axhline(r.threshold_s, color="#555", ls="--", lw=0.8, label="mean + k·sd")
             for s in r.degraded:
                 ax.axvspan(s.start_s, s.end_s, ymin=0, ymax=0.06, color="#9467bd", lw=0)
             ax.set_ylabel(f"{r.runner}\nduration (s)")

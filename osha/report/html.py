@@ -25,9 +25,9 @@ DEFINITIONS = (
      "± half those gaps (performance-docs)"),
     ("Time to recover (MTTR)", "targets: from the revert (or the inject, for a self-healing "
      "fault) until the target is steadily up again; runners: the length of the stretch where "
-     "the sliding mean of the operation duration exceeds baseline mean + k·σ (performance-docs "
+     "the sliding mean of the operation duration exceeds baseline mean + k·sd (performance-docs "
      "sliding-window method)"),
-    ("Degradation", "absolute: mean duration in the degraded stretch − baseline mean; relative: "
+    ("Degradation", "absolute: mean duration in the degraded stretch - baseline mean; relative: "
      "their ratio (performance-docs)"),
     ("Availability", "time up / time observed (up or down; unknown is not observed)"),
 )  # fmt: skip
@@ -45,9 +45,7 @@ figure{margin:.5em 0}svg{max-width:100%;height:auto}.muted{color:#666}
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     attr = f' class="{cls}"' if cls else ""
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -61,9 +59,8 @@ def _verdict(a: Analysis) -> str:
         for r in v.results
     ]  # fmt: skip
     table = _table(["SLO", "threshold", "value", "result", "detail"], rows, "slo")
-    return (
-        f'<p class="verdict {cls}" id="verdict">{escape(v.summary)} (exit {v.exit_code})</p>'
-        + (table if rows else '<p class="muted">No SLOs were given.</p>')
+    return f'<p class="verdict {cls}" id="verdict">{escape(v.summary)} (exit {v.exit_code})</p>' + (
+        table if rows else '<p class="muted">No SLOs were given.</p>'
     )
 
 
@@ -111,12 +108,17 @@ def _runners(a: Analysis) -> str:
     rows = []
     phase_rows = []
     for r in a.runners:
-        base = "-" if r.baseline_mean_s is None else (
-            f"{r.baseline_mean_s:.3f} ± {r.baseline_std_s or 0.0:.3f} s (n={r.baseline_count})")
+        base = (
+            "-"
+            if r.baseline_mean_s is None
+            else (
+                f"{r.baseline_mean_s:.3f} ± {r.baseline_std_s or 0.0:.3f} s (n={r.baseline_count})"
+            )
+        )
         stretches = "; ".join(
-            f"{s.start_s:.1f}–{s.end_s:.1f} s: {pm(s.length_s, s.bound_s)}, "
+            f"{s.start_s:.1f}-{s.end_s:.1f} s: {pm(s.length_s, s.bound_s)}, "
             f"{ratio(s.degradation_ratio)}" for s in r.degraded) or "-"  # fmt: skip
-        errors = "; ".join(f"{s.start_s:.1f}–{s.end_s:.1f} s ({s.iterations})"
+        errors = "; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s ({s.iterations})"
                            for s in r.error_clusters) or "-"  # fmt: skip
         rows.append([r.runner, r.workload, f"{r.iterations - r.failures}/{r.iterations}", base,
                      secs(r.threshold_s), errors, stretches])  # fmt: skip
@@ -124,7 +126,7 @@ def _runners(a: Analysis) -> str:
             phase_rows.append([r.runner, p.phase, str(p.iterations), pct(p.success),
                                secs(p.mean_s), secs(p.p50_s), secs(p.p95_s), secs(p.p99_s),
                                secs(p.max_s)])  # fmt: skip
-    return _table(["runner", "workload", "ok", "baseline mean ± σ", "threshold",
+    return _table(["runner", "workload", "ok", "baseline mean ± sd", "threshold",
                    "error clusters", "degraded stretches (MTTR, ratio)"], rows) + _table(
         ["runner", "phase", "iterations", "success", "mean", "p50", "p95", "p99", "max"],
         phase_rows)  # fmt: skip
@@ -132,7 +134,8 @@ def _runners(a: Analysis) -> str:
 
 def _actors(a: Analysis) -> str:
     rows = [[x.actor_id, x.kind, x.plugin, str(x.starts), str(x.crashes), str(x.restarts),
-             ", ".join(x.crash_reasons), "yes" if x.escalated else ""] for x in a.actors]  # fmt: skip
+             ", ".join(x.crash_reasons), "yes" if x.escalated else ""]
+            for x in a.actors]  # fmt: skip
     return _table(["actor", "kind", "plugin", "starts", "crashes", "restarts", "reasons",
                    "escalated"], rows)  # fmt: skip
 
@@ -143,9 +146,7 @@ def render_html(a: Analysis) -> str:
     status = "complete" if run.complete else "incomplete"
     if run.aborted:
         status += f" — aborted: {run.abort_reason}"
-    warn = "".join(
-        f'<p class="fail">{escape(w)}</p>' for w in (run.tear,) if w
-    )
+    warn = "".join(f'<p class="fail">{escape(w)}</p>' for w in (run.tear,) if w)
     runner_fig = runner_svg(a)
     defs = "".join(f"<dt><b>{escape(k)}</b></dt><dd>{escape(v)}</dd>" for k, v in DEFINITIONS)
     opts = a.options

@@ -119,10 +119,13 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "options": _plain(a.options),
         "slo": a.slo.to_table(),
         "verdict": {
-            "passed": v.passed, "exit_code": v.exit_code, "aborted": v.aborted,
-            "abort_reason": v.abort_reason, "summary": v.summary,
+            "passed": v.passed,
+            "exit_code": v.exit_code,
+            "aborted": v.aborted,
+            "abort_reason": v.abort_reason,
+            "summary": v.summary,
             "results": [_plain(r) for r in v.results],
-        },  # fmt: skip
+        },
         "faults": faults,
         "targets": targets,
         "runners": runners,

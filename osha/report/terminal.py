@@ -26,8 +26,10 @@ def render_verdict(verdict: Verdict) -> str:
         [r.name, _value(r.threshold), _value(r.value), "pass" if r.passed else "FAIL", r.detail]
         for r in verdict.results
     ]
-    body = table(["SLO", "threshold", "value", "result", "detail"], rows) if rows else (
-        "  (no SLOs: give them in the profile's [slo] table or with --slo)"
+    body = (
+        table(["SLO", "threshold", "value", "result", "detail"], rows)
+        if rows
+        else ("  (no SLOs: give them in the profile's [slo] table or with --slo)")
     )
     return f"{body}\n\nverdict: {verdict.summary} (exit {verdict.exit_code})"
 
@@ -47,7 +49,7 @@ def _run(a: Analysis) -> list[str]:
         lines.append(f"  warning: {run.corruptions} corrupt stretch(es) skipped")
     if run.phases:
         phases = ", ".join(
-            f"{p.name} {p.start_s:.1f}–{'…' if p.end_s is None else f'{p.end_s:.1f}'}"
+            f"{p.name} {p.start_s:.1f}-{'…' if p.end_s is None else f'{p.end_s:.1f}'}"
             + ("" if p.ok else " (failed)")
             for p in run.phases
         )
@@ -70,9 +72,15 @@ def _faults(a: Analysis) -> list[str]:
         ])  # fmt: skip
         for t in f.targets:
             ttr = pm(t.recovery_s, t.recovery_bound_s) if t.recovered else "never recovered"
-            impact_rows.append([f.lease_id, t.target, t.monitor,
-                                pm(t.downtime_s, t.downtime_bound_s),
-                                f"{ttr} from {t.recovery_from}" if t.recovered else ttr])  # fmt: skip
+            impact_rows.append(
+                [
+                    f.lease_id,
+                    t.target,
+                    t.monitor,
+                    pm(t.downtime_s, t.downtime_bound_s),
+                    f"{ttr} from {t.recovery_from}" if t.recovered else ttr,
+                ]
+            )
         for r in f.runners:
             impact_rows.append([f.lease_id, f"runner:{r.runner}", f"{r.errors} errors",
                                 pm(r.downtime_s, r.downtime_bound_s),
@@ -82,8 +90,11 @@ def _faults(a: Analysis) -> list[str]:
     out = ["faults:", table(["lease", "fault", "injected", "held", "status", "detected after",
                              "overlaps"], rows)]  # fmt: skip
     if impact_rows:
-        out += ["", "impact per fault (downtime ± bound; time to recover):",
-                table(["lease", "subject", "seen by", "downtime", "recovery"], impact_rows)]  # fmt: skip
+        out += [
+            "",
+            "impact per fault (downtime ± bound; time to recover):",
+            table(["lease", "subject", "seen by", "downtime", "recovery"], impact_rows),
+        ]
     return out
 
 
@@ -104,8 +115,12 @@ def _runners(a: Analysis) -> list[str]:
         return ["runners: none"]
     rows = []
     for r in a.runners:
-        base = "-" if r.baseline_mean_s is None else (
-            f"{r.baseline_mean_s:.3f} ± {r.baseline_std_s or 0.0:.3f} s (n={r.baseline_count})"
+        base = (
+            "-"
+            if r.baseline_mean_s is None
+            else (
+                f"{r.baseline_mean_s:.3f} ± {r.baseline_std_s or 0.0:.3f} s (n={r.baseline_count})"
+            )
         )
         phases = "; ".join(
             f"{p.phase} {pct(p.success, 1)} p50 {secs(p.p50_s, 2)} p95 {secs(p.p95_s, 2)}"
@@ -115,7 +130,7 @@ def _runners(a: Analysis) -> list[str]:
         worst = max((s.degradation_ratio or 0.0 for s in r.degraded), default=None)
         rows.append([r.runner, f"{r.iterations - r.failures}/{r.iterations}", base,
                      secs(mttr), ratio(worst), phases])  # fmt: skip
-    return ["runners (baseline mean ± σ; longest degraded stretch; worst ratio):",
+    return ["runners (baseline mean ± sd; longest degraded stretch; worst ratio):",
             table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows)]  # fmt: skip
 
 
@@ -141,7 +156,7 @@ def render_summary(a: Analysis) -> str:
 
 
 def render_comparison(c: Comparison) -> str:
-    """A side-by-side table: A, B, delta (B − A) and whether B is better."""
+    """A side-by-side table: A, B, delta (B - A) and whether B is better."""
     rows = []
     for r in c.rows:
         unit = f" {r.unit}" if r.unit else ""
@@ -153,6 +168,8 @@ def render_comparison(c: Comparison) -> str:
         f"A: {c.a.run_dir} ({c.a.run.run_id}) — {c.a.verdict.summary}",
         f"B: {c.b.run_dir} ({c.b.run.run_id}) — {c.b.verdict.summary}",
     ]
-    return "\n".join(head) + "\n\n" + table(
-        ["section", "subject", "metric", "A", "B", "B − A", "B is"], rows
+    return (
+        "\n".join(head)
+        + "\n\n"
+        + table(["section", "subject", "metric", "A", "B", "B - A", "B is"], rows)
     )

@@ -38,7 +38,7 @@ IMAGE, FLAVOR, NETWORK = "tiny", "m1.tiny", "shared-net"
 
 
 def connect() -> openstack.connection.Connection:
-    return openstack.connect(cloud=CLOUD)
+    return openstack.connect(cloud=CLOUD, api_timeout=15)  # a hung API must not hang `up`
 
 
 def catalog() -> None:

@@ -2,17 +2,20 @@
 
 The session brings the lab up once (`scripts/lab up`, which reuses a lab that is already
 up) and every test leaves it healthy again (`scripts/lab reset`). If the lab cannot come
-up, every lab test fails loudly; nothing is skipped. `test_down.py` runs last, because it
-takes the lab down.
+up, every lab test fails loudly; nothing is skipped. `test_lab_down.py` runs last, because
+it takes the lab down. One test session at a time uses the lab: a second session waits
+for the first (a lock in the lab directory), so that tests never hurt each other's cloud.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +29,8 @@ LAB_SCRIPT = REPO / "scripts" / "lab"
 LAB_DIR = Path(os.environ.get("OSHA_LAB_DIR", "/var/lib/osha-lab"))
 UP_TIMEOUT_S = 1500  # a fresh machine installs packages and venvs first
 RESET_TIMEOUT_S = 360
+API_TIMEOUT_S = 20
+SESSION_WAIT_S = 1800  # another session (a colleague's, on a shared machine) may hold the lab
 
 T = TypeVar("T")
 
@@ -161,7 +166,9 @@ class Lab:
         import openstack
 
         os.environ["OS_CLIENT_CONFIG_FILE"] = self.desc["clouds_yaml"]
-        return openstack.connect(cloud=self.desc["cloud"])
+        # a bounded API timeout: a hung service (SIGSTOP, a partition) must fail the test,
+        # not hang it
+        return openstack.connect(cloud=self.desc["cloud"], api_timeout=API_TIMEOUT_S)
 
     def service_state(self, binary: str, host: str) -> str | None:
         """'up' or 'down' as nova's service list says, None when it lists no such service."""
@@ -216,13 +223,34 @@ class Lab:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run test_down.py last: it takes the shared lab down."""
-    items.sort(key=lambda item: item.path.name == "test_down.py")
+    """Run test_lab_down.py last: it takes the shared lab down."""
+    items.sort(key=lambda item: item.path.name == "test_lab_down.py")
+
+
+def _take_session_lock() -> Any:
+    """Hold ``$OSHA_LAB_DIR/.test-session.lock`` for this session; wait for another session."""
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    handle = (LAB_DIR / ".test-session.lock").open("w")
+
+    def locked() -> bool:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    if not locked():
+        sys.stderr.write(
+            f"lab: another test session uses the lab; waiting up to {SESSION_WAIT_S}s\n"
+        )
+        wait_for(locked, timeout_s=SESSION_WAIT_S, interval_s=2, what="the other test session")
+    return handle
 
 
 @pytest.fixture(scope="session")
-def lab() -> Lab:
+def lab() -> Iterator[Lab]:
     """The lab, brought up once per session (or reused when it is already up)."""
+    lock = _take_session_lock()
     started = time.monotonic()
     try:
         result = run_lab("up", timeout_s=UP_TIMEOUT_S)
@@ -235,7 +263,8 @@ def lab() -> Lab:
             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
             pytrace=False,
         )
-    return Lab(json.loads((LAB_DIR / "lab.json").read_text()))
+    yield Lab(json.loads((LAB_DIR / "lab.json").read_text()))
+    lock.close()
 
 
 @pytest.fixture

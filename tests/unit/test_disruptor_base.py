@@ -8,6 +8,7 @@ the middle of a hold, a failed inject (never retried, still reverted), and refus
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from osha.messages import (
 from osha.schedule import Mode, ScheduleConfig, TargetConfig
 from osha.schema import FilePath
 from osha.testing import wait_for
+
+Env = tuple[FaultBroker, SyncSink, dict[str, BrokerContext]]
 
 INVENTORY = """[controller]
 ctl-1 ansible_host=10.0.0.11
@@ -77,7 +80,7 @@ def config(tmp_path: Path, **schedule: Any) -> FileConfig:
 
 
 @pytest.fixture
-def broker() -> tuple[FaultBroker, SyncSink, dict[str, BrokerContext]]:
+def broker() -> Iterator[Env]:
     sink = SyncSink()
     contexts: dict[str, BrokerContext] = {}
     b = FaultBroker(sink, max_down={"controller": 1}, revert=lambda lease: "n/a",
@@ -108,7 +111,7 @@ def start(plugin: FileDisruptor) -> Started:
     return Started(plugin)
 
 
-def test_sequential_faults_lease_inject_hold_revert_release(tmp_path: Path, broker) -> None:
+def test_sequential_faults_lease_inject_hold_revert_release(tmp_path: Path, broker: Env) -> None:
     b, sink, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
     plugin = FileDisruptor(config(tmp_path, down_s=0.2, cooldown_s=0.05), ctx)
@@ -119,28 +122,29 @@ def test_sequential_faults_lease_inject_hold_revert_release(tmp_path: Path, brok
     assert [m.node for m in injected] == ["ctl-1", "ctl-2"]
     assert all(m.actual_wall_s >= m.planned_wall_s - 0.01 for m in injected)
     assert [m.lease_id for m in ctx.of(FaultReverted)] == ["d1/0", "d1/1"]
-    assert [m.lease_id for m in sink.messages(FaultLease)] == ["d1/0", "d1/1"]
-    assert [m.by for m in sink.messages(FaultReleased)] == ["holder", "holder"]
+    assert [m.lease_id for m in sink.of(FaultLease)] == ["d1/0", "d1/1"]
+    assert [m.by for m in sink.of(FaultReleased)] == ["holder", "holder"]
     assert b.active() == []
 
 
-def test_stop_during_the_hold_reverts_at_once(tmp_path: Path, broker) -> None:
+def test_stop_during_the_hold_reverts_at_once(tmp_path: Path, broker: Env) -> None:
     b, _, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
     plugin = FileDisruptor(config(tmp_path, down_s=60, pick="one"), ctx)
-    thread = start(plugin)
+    started = start(plugin)
     marker = tmp_path / "markers" / "ctl-1"
     wait_for(marker.exists, timeout_s=5, what="the fault")
     ctx.stopping.set()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
+    started.join(timeout=5)
     plugin.teardown()
     assert not (tmp_path / "markers" / "ctl-1").exists()
     assert [m.by for m in ctx.of(FaultReverted)] == ["holder"]
     wait_for(lambda: not b.active(), timeout_s=5, what="the lease released")
 
 
-def test_failed_inject_is_recorded_never_retried_and_still_reverted(tmp_path: Path, broker) -> None:
+def test_failed_inject_is_recorded_never_retried_and_still_reverted(
+    tmp_path: Path, broker: Env
+) -> None:
     b, _, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
     plugin = FileDisruptor(config(tmp_path, down_s=0.1, pick="one", fail_inject=True), ctx)
@@ -151,27 +155,29 @@ def test_failed_inject_is_recorded_never_retried_and_still_reverted(tmp_path: Pa
     assert len(ctx.of(FaultReverted)) == 1  # the half-done fault is undone anyway
 
 
-def test_guard_refuses_the_second_parallel_fault(tmp_path: Path, broker) -> None:
+def test_guard_refuses_the_second_parallel_fault(tmp_path: Path, broker: Env) -> None:
     b, sink, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
     plugin = FileDisruptor(config(tmp_path, down_s=0.3, mode=Mode.PARALLEL), ctx)
     start(plugin).join(timeout=10)
     assert len(ctx.of(FaultInjected)) == 1
-    [refused] = sink.messages(FaultRefused)
+    [refused] = sink.of(FaultRefused)
     assert refused.limit == "controller"
 
 
-def test_a_restarted_incarnation_skips_faults_already_attempted(tmp_path: Path, broker) -> None:
+def test_a_restarted_incarnation_skips_faults_already_attempted(
+    tmp_path: Path, broker: Env
+) -> None:
     b, sink, contexts = broker
     first = contexts["d1"] = BrokerContext(b, "d1")
     start(FileDisruptor(config(tmp_path, down_s=0.05, pick="one"), first)).join(timeout=10)
     second = contexts["d1"] = BrokerContext(b, "d1")
     start(FileDisruptor(config(tmp_path, down_s=0.05, pick="one"), second)).join(timeout=10)
     assert second.of(FaultInjected) == []
-    assert len(sink.messages(FaultLease)) == 1
+    assert len(sink.of(FaultLease)) == 1
 
 
-def test_missing_inventory_and_check_findings(tmp_path: Path, broker) -> None:
+def test_missing_inventory_and_check_findings(tmp_path: Path, broker: Env) -> None:
     b, _, _ = broker
     plugin = FileDisruptor(FileConfig(), BrokerContext(b, "d1"))
     [finding] = plugin.check()

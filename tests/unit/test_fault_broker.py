@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ from osha.messages import (
     FaultSynced,
 )
 from osha.testing import FakeContext, wait_for
+
+Setup = tuple[FaultBroker, "SyncSink", "Target", dict[str, BrokerContext]]
 
 FAST = RetryPolicy(initial_s=0.01, max_s=0.05, min_window_s=0.0)
 
@@ -83,7 +86,7 @@ class Target:
 
 
 @pytest.fixture
-def setup() -> tuple[FaultBroker, SyncSink, Target, dict[str, BrokerContext]]:
+def setup() -> Iterator[Setup]:
     sink, target = SyncSink(), Target()
     broker = FaultBroker(sink, max_down={"controller": 1}, revert=target.revert, policy=FAST)
     contexts: dict[str, BrokerContext] = {}
@@ -101,7 +104,7 @@ def ask(ctx: BrokerContext, held: Lease) -> FaultGrant:
     return reply
 
 
-def test_lease_is_fsynced_before_the_grant(setup) -> None:
+def test_lease_is_fsynced_before_the_grant(setup: Setup) -> None:
     broker, sink, _, ctx = setup
     grant = ask(ctx["d1"], lease("ctl-1"))
     assert grant.granted
@@ -112,30 +115,30 @@ def test_lease_is_fsynced_before_the_grant(setup) -> None:
     assert broker.report.lease_sync_median_ms is not None
 
 
-def test_two_disruptors_max_down_one_refuses_the_second(setup) -> None:
+def test_two_disruptors_max_down_one_refuses_the_second(setup: Setup) -> None:
     broker, sink, _, ctx = setup
     assert ask(ctx["d1"], lease("ctl-1", "d1")).granted
     second = ask(ctx["d2"], lease("ctl-2", "d2"))
     assert not second.granted
     assert "max_down controller = 1" in second.reason
-    [refused] = sink.messages(FaultRefused)
+    [refused] = sink.of(FaultRefused)
     assert refused.holder == "d2"
     assert refused.limit == "controller"
     assert {held.node for held in broker.active()} == {"ctl-1"}
 
 
-def test_release_frees_the_guard(setup) -> None:
+def test_release_frees_the_guard(setup: Setup) -> None:
     broker, sink, _, ctx = setup
     assert ask(ctx["d1"], lease("ctl-1")).granted
     ctx["d1"].request(FaultRelease, timeout_s=5, lease_id="d1/0", reverted=True)
     assert broker.active() == []
-    [released] = sink.messages(FaultReleased)
+    [released] = sink.of(FaultReleased)
     assert released.by == "holder"
     assert released.reverted
     assert ask(ctx["d2"], lease("ctl-2", "d2")).granted
 
 
-def test_a_fault_is_never_granted_twice(setup) -> None:
+def test_a_fault_is_never_granted_twice(setup: Setup) -> None:
     _, _, _, ctx = setup
     assert ask(ctx["d1"], lease("ctl-1")).granted
     ctx["d1"].request(FaultRelease, timeout_s=5, lease_id="d1/0", reverted=True)
@@ -147,7 +150,7 @@ def test_a_fault_is_never_granted_twice(setup) -> None:
     assert synced.done == (0,)
 
 
-def test_crash_of_the_holder_reverts_its_leases(setup) -> None:
+def test_crash_of_the_holder_reverts_its_leases(setup: Setup) -> None:
     broker, sink, target, ctx = setup
     target.down.add("ctl-1")
     assert ask(ctx["d1"], lease("ctl-1")).granted
@@ -156,12 +159,12 @@ def test_crash_of_the_holder_reverts_its_leases(setup) -> None:
     broker.observe(crash)
     wait_for(lambda: not broker.active(), timeout_s=5, what="the broker's revert")
     assert target.down == set()
-    reverted = sink.messages(FaultReverted)
+    reverted = sink.of(FaultReverted)
     assert [(m.lease_id, m.by) for m in reverted] == [("d1/0", "broker")]
-    assert sink.messages(FaultReleased)[-1].by == "broker"
+    assert sink.of(FaultReleased)[-1].by == "broker"
 
 
-def test_close_reverts_what_is_still_held(setup) -> None:
+def test_close_reverts_what_is_still_held(setup: Setup) -> None:
     broker, _, target, ctx = setup
     target.down.add("ctl-1")
     assert ask(ctx["d1"], lease("ctl-1")).granted
@@ -225,7 +228,7 @@ def test_revert_gives_up_loudly_at_the_deadline(caplog: pytest.LogCaptureFixture
     assert "REVERT FAILED" in caplog.text
 
 
-def test_one_failing_revert_never_stops_the_others(setup) -> None:
+def test_one_failing_revert_never_stops_the_others(setup: Setup) -> None:
     broker, sink, target, ctx = setup
     broker._guard = Guard({})  # this test holds two controllers on purpose
     target.fail_first = 10**6  # every revert fails ...
@@ -240,7 +243,7 @@ def test_one_failing_revert_never_stops_the_others(setup) -> None:
     report = broker.close(timeout_s=3)
     assert [held.node for held in report.reverted] == ["ctl-2"]
     assert [held.node for held in report.failed] == ["ctl-1"]
-    unreverted = [m for m in sink.messages(FaultReleased) if not m.reverted]
+    unreverted = [m for m in sink.of(FaultReleased) if not m.reverted]
     assert [m.lease_id for m in unreverted] == ["d1/0"]
 
 

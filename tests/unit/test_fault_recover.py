@@ -8,6 +8,7 @@ lease once, recording every attempt in a new ledger, and reporting.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def dead_run(tmp_path: Path, markers: Path) -> Path:
     return run
 
 
-def make_revert(markers: Path, broken: set[str]):
+def make_revert(markers: Path, broken: set[str]) -> Callable[[Lease], str]:
     def revert(lease: Lease) -> str:
         if lease.node in broken:
             raise OSError(f"{lease.node} unreachable")

@@ -8,13 +8,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from osha import registry
 from osha.faults import FaultBroker
 from osha.messages import Message
 from osha.plugin import RequestAborted, RequestTimeout
 from osha.testing import FakeContext, MemorySink
+
+M = TypeVar("M", bound=Message)
 
 ENTRY_POINTS = """[osha.disruptors]
 process = actors.disruptors.process:ProcessDisruptor
@@ -45,6 +47,10 @@ class SyncSink(MemorySink):
         super().__init__()
         self.synced_at: list[int] = []
 
+    def of(self, cls: type[M]) -> list[M]:
+        """The recorded messages of one class, typed."""
+        return [m for m in self.messages() if isinstance(m, cls)]
+
     def sync(self, timeout_s: float = 10.0) -> int:
         count = len(self.messages())
         self.synced_at.append(count)
@@ -73,7 +79,7 @@ class BrokerContext(FakeContext):
         request_id = f"{self.actor_id}:{next(self._ids)}"
         entry: tuple[threading.Event, list[Message]] = (threading.Event(), [])
         self._waiting[request_id] = entry
-        msg = cls(self.actor_id, 0, time.monotonic(), time.time(), request_id=request_id, **fields)
+        msg = cls(self.actor_id, 0, time.monotonic(), time.time(), request_id=request_id, **fields)  # type: ignore[call-arg]  # request classes have request_id
         self._broker.observe(msg)
         deadline = time.monotonic() + timeout_s
         while not entry[0].wait(0.02):

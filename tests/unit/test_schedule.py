@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from osha.errors import PluginError
 from osha.inventory import Host
 from osha.schedule import (
     Mode,
+    PlannedFault,
     RandomInterval,
     ScheduleConfig,
     TargetConfig,
@@ -28,7 +30,7 @@ HOSTS = [
 CTL = ["ctl-1", "ctl-2", "ctl-3"]
 
 
-def offsets(faults: list) -> list[tuple[float, str]]:
+def offsets(faults: list[PlannedFault]) -> list[tuple[float, str]]:
     return [(round(f.offset_s, 6), f.node) for f in faults]
 
 
@@ -127,7 +129,7 @@ def test_node_outside_the_group_and_empty_group() -> None:
         ({"mode": "serial"}, "is not one of"),
     ],
 )
-def test_bad_schedules_give_clear_problems(table: dict, problem: str) -> None:
+def test_bad_schedules_give_clear_problems(table: dict[str, Any], problem: str) -> None:
     value, problems = build(ScheduleConfig, table, file="p.toml", key="schedule")
     assert value is None
     assert any(problem in p.problem for p in problems), problems

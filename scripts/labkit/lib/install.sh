@@ -38,34 +38,34 @@ install_apt() {
 }
 
 
+# venv_ready DIR STAMP: the venv in DIR is complete and was built from the same inputs.
+venv_ready() { [ "$(cat "$1/.osha-complete" 2>/dev/null)" = "$2" ]; }
+
+# build_venv DIR NAME CONSTRAINTS PACKAGES...: (re)build DIR unless it is up to date.
+# venvs embed their own path, so they are built in place under their final name.
+build_venv() {
+    local dir=$1 name=$2 constraints=$3 stamp
+    shift 3
+    stamp=$(cat "$constraints" <(echo "$*") | sha256sum | cut -c1-16)
+    venv_ready "$dir" "$stamp" && return 0
+    if [ -e "$dir" ] && [ -n "$(ls "$LAB_DIR"/nodes/*/power.pid 2>/dev/null)" ]; then
+        die "the $name venv is out of date (constraints changed) and the lab runs from it" \
+            "run scripts/lab down first; up then rebuilds it"
+    fi
+    log "pip: building the $name venv"
+    rm -rf "$dir"
+    "$LAB_PYTHON" -m venv "$dir" >>"$LOGS/pip.log" 2>&1 || die "cannot create the venv $dir" "is $LAB_PYTHON a python3 with venv?"
+    "$dir/bin/pip" install -q --no-cache-dir -U pip >>"$LOGS/pip.log" 2>&1 || die "pip upgrade failed in $dir" "see $LOGS/pip.log"
+    "$dir/bin/pip" install -q --no-cache-dir -c "$constraints" "$@" >>"$LOGS/pip.log" 2>&1 ||
+        die "pip install of the $name venv failed" "see $LOGS/pip.log"
+    echo "$stamp" >"$dir/.osha-complete"
+}
+
 install_venvs() {
     local C=$LABKIT/constraints
-    if [ ! -e "$VENV/.osha-complete" ]; then
-        # venvs embed their own path, so build directly under the final name
-        rm -rf "$VENV"
-        log "pip: building the OpenStack services venv (uWSGI compiles; takes a minute or two)"
-        "$LAB_PYTHON" -m venv "$VENV" >>"$LOGS/pip.log" 2>&1 || die "cannot create venv $VENV" "is $LAB_PYTHON a python3 with venv?"
-        "$VENV/bin/pip" install -q --no-cache-dir -U pip >>"$LOGS/pip.log" 2>&1 || die "pip upgrade failed" "see $LOGS/pip.log"
-        "$VENV/bin/pip" install -q --no-cache-dir -c "$C/services.txt" keystone openstack-placement nova glance \
-            neutron openstacksdk python-openstackclient PyMySQL uwsgi "$LABKIT/noop_mech" >>"$LOGS/pip.log" 2>&1 ||
-            die "pip install of the services venv failed" "see $LOGS/pip.log"
-        touch "$VENV/.osha-complete"
-    fi
-    if [ ! -e "$RALLY_VENV/.osha-complete" ]; then
-        rm -rf "$RALLY_VENV"
-        log "pip: building the Rally venv"
-        "$LAB_PYTHON" -m venv "$RALLY_VENV" >>"$LOGS/pip.log" 2>&1 || die "cannot create venv $RALLY_VENV"
-        "$RALLY_VENV/bin/pip" install -q --no-cache-dir -U pip >>"$LOGS/pip.log" 2>&1 || die "pip upgrade failed" "see $LOGS/pip.log"
-        "$RALLY_VENV/bin/pip" install -q --no-cache-dir -c "$C/rally.txt" rally rally-openstack >>"$LOGS/pip.log" 2>&1 ||
-            die "pip install of the Rally venv failed" "see $LOGS/pip.log"
-        touch "$RALLY_VENV/.osha-complete"
-    fi
-    if [ ! -e "$TOOLS_VENV/.osha-complete" ]; then
-        rm -rf "$TOOLS_VENV"
-        log "pip: building the tools venv (pyghmi for the BMC emulator)"
-        "$LAB_PYTHON" -m venv "$TOOLS_VENV" >>"$LOGS/pip.log" 2>&1 || die "cannot create venv $TOOLS_VENV"
-        "$TOOLS_VENV/bin/pip" install -q --no-cache-dir -c "$C/tools.txt" pyghmi >>"$LOGS/pip.log" 2>&1 ||
-            die "pip install of the tools venv failed" "see $LOGS/pip.log"
-        touch "$TOOLS_VENV/.osha-complete"
-    fi
+    # uWSGI compiles from source: this one takes a minute or two
+    build_venv "$VENV" "OpenStack services" "$C/services.txt" keystone openstack-placement nova glance \
+        neutron openstacksdk python-openstackclient PyMySQL uwsgi "$LABKIT/noop_mech"
+    build_venv "$RALLY_VENV" Rally "$C/rally.txt" rally rally-openstack
+    build_venv "$TOOLS_VENV" "tools (pyghmi, for the BMC emulator)" "$C/tools.txt" pyghmi
 }

@@ -107,4 +107,20 @@ power_off() {
     fi
 }
 
+# net_reset NODE: undo network faults on NODE (firewall rules, qdiscs, links down). The
+# namespace outlives node reboots, so a reboot alone would keep them.
+net_reset() {
+    local ns
+    ns=$(netns_of "$1")
+    if command -v iptables >/dev/null; then
+        ip netns exec "$ns" sh -c 'iptables -F; iptables -X; ip6tables -F; ip6tables -X' 2>/dev/null || true
+    fi
+    if command -v nft >/dev/null; then ip netns exec "$ns" nft flush ruleset 2>/dev/null || true; fi
+    ip netns exec "$ns" tc qdisc del dev eth0 root 2>/dev/null || true
+    ip netns exec "$ns" tc qdisc del dev eth0 ingress 2>/dev/null || true
+    ip -n "$ns" link set lo up
+    ip -n "$ns" link set eth0 up
+    ip link set "$(veth_of "$1")" up
+}
+
 wait_ssh() { wait_until "${2:-30}" 0.1 "sshd on $1" tcp_open "${NODE_IP[$1]}" 22; }

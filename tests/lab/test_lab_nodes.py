@@ -60,7 +60,8 @@ def test_reboot_over_ssh_restarts_only_that_node(healthy_lab: Lab) -> None:
         status = stdout.channel.recv_exit_status()
     except (paramiko.SSHException, EOFError, OSError):  # the node went away mid-request
         status = -1
-    assert status == -1  # the session dropped: no exit status
+    # -1: the session died first (no exit status), as with real hardware most of the time
+    assert status in (-1, 0)
     wait_for(lambda: not transport.is_active(), timeout_s=10, what="the SSH session to drop")
     client.close()
     after = wait_for(

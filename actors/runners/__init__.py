@@ -1,0 +1,1 @@
+"""Runner plugins: load that runs while faults happen (``rally``)."""

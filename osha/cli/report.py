@@ -1,0 +1,172 @@
+"""``osha report LEDGER [LEDGER_B]``: metrics, SLO verdict and reports from recorded ledgers.
+
+``report`` is a typer command function; the main CLI mounts it with :func:`register`. Exit
+codes: the verdict's (0 pass, 1 an SLO violated, 3 the run was aborted); with two ledgers, the
+verdict of B; 2 for invalid input (not a ledger, a bad SLO file or expression).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from osha.analysis import (
+    Analysis,
+    AnalysisOptions,
+    SloError,
+    SloSpec,
+    analyze,
+    apply_overrides,
+    compare,
+    load_slo_file,
+    recorded_slo,
+)
+from osha.report import (
+    comparison_to_dict,
+    dumps,
+    render_comparison,
+    render_summary,
+    render_verdict,
+    to_dict,
+    to_junit,
+)
+
+__all__ = ["HELP", "register", "report"]
+
+HELP = """Replay recorded ledgers into HA metrics, an SLO verdict and reports.
+
+The metrics follow the OpenStack performance-docs test plan "OpenStack reliability testing,
+version 2", extended by osha:
+
+- detection time: from the fault's actual inject time to the first bad observation it
+  caused, per monitor;
+- service downtime: from the first to the last error of a target or runner in the fault's
+  window, ± half the gaps to the neighbouring good observations;
+- MTTR / time to recover: targets, from the revert (or the inject, for a self-healing fault)
+  until steadily up again; runners, the sliding-window method: the stretch where the mean
+  duration of WINDOW consecutive iterations exceeds the baseline mean + K·sd (baseline: the
+  iterations before the first fault, after a warm-up cut; defaults window 21, k 4, warm-up 10);
+- degradation: mean duration in that stretch - the baseline mean (absolute) and their ratio;
+- availability: time up / time observed per target.
+
+SLOs default to the [slo] table of the profile recorded in the ledger. --slo FILE (a TOML
+file with an [slo] table) replaces them; --slo key=value changes one, e.g.
+--slo max_recovery_s=60 --slo max_downtime_s.endpoint:compute=5. Re-judging needs no re-run.
+
+With two ledgers, A and B are compared side by side (B - A). Exit code: the verdict (0 pass,
+1 an SLO violated, 3 the run was aborted; of B when comparing), 2 for invalid input.
+"""
+
+
+def _slo(run_dir: Path, slo_args: list[str]) -> SloSpec | None:
+    """The objectives from ``--slo`` arguments, or None for the recorded ones."""
+    if not slo_args:
+        return None
+    files = [a for a in slo_args if "=" not in a]
+    overrides = [a for a in slo_args if "=" in a]
+    if len(files) > 1:
+        raise SloError(
+            f"--slo names {len(files)} files: {', '.join(files)}",
+            hint="give one SLO file; change single objectives with --slo key=value",
+        )
+    base = load_slo_file(Path(files[0])) if files else recorded_slo(run_dir)
+    return apply_overrides(base, overrides)
+
+
+def _write(text: str, target: str, what: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SloError(
+            f"cannot write the {what} to {path}: {exc.strerror or exc}",
+            hint="check that the folder exists and is writable",
+        ) from exc
+    typer.echo(f"wrote {what}: {path}", err=True)
+
+
+def report(
+    ledger: Annotated[Path, typer.Argument(help="A run directory, like runs/<id>.osha.")],
+    ledger_b: Annotated[
+        Path | None,
+        typer.Argument(help="A second run directory: compare A and B side by side."),
+    ] = None,
+    *,
+    json_out: Annotated[
+        str | None,
+        typer.Option("--json", metavar="FILE|-", help="Write the JSON report (osha.report/1)."),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Write JUnit XML: one test case per SLO.")
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write one self-contained HTML file with the timeline."),
+    ] = None,
+    slo: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--slo",
+            metavar="FILE|KEY=VALUE",
+            help="Objectives: a TOML file with an [slo] table, and/or key=value changes "
+            "(repeatable).",
+        ),
+    ] = None,
+    window: Annotated[int, typer.Option(help="Sliding-window size (iterations).", min=1)] = 21,
+    k: Annotated[float, typer.Option(help="Degraded above baseline mean + k·sd.", min=0)] = 4.0,
+    warm_up: Annotated[int, typer.Option(help="Iterations cut from the baseline.", min=0)] = 10,
+    steady_s: Annotated[
+        float, typer.Option(help="Seconds up before a target counts as recovered.", min=0)
+    ] = 10.0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")
+    ] = False,
+) -> None:
+    options = AnalysisOptions(window=window, k=k, warm_up=warm_up, steady_s=steady_s)
+    spec = _slo(ledger, slo or [])
+    a = analyze(ledger, slo=spec, options=options)
+    b: Analysis | None = None
+    if ledger_b is not None:
+        b = analyze(ledger_b, slo=spec, options=options)
+    to_stdout = json_out == "-"
+    if b is None:
+        if not to_stdout:
+            typer.echo(render_verdict(a.verdict) if quiet else render_summary(a))
+        if json_out:
+            _write(dumps(to_dict(a)), json_out, "JSON report")
+        if junit:
+            _write(to_junit(a), str(junit), "JUnit report")
+        if html:
+            from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
+
+            _write(render_html(a), str(html), "HTML report")
+        code = a.verdict.exit_code
+    else:
+        comparison = compare(a, b)
+        if not to_stdout:
+            typer.echo(render_comparison(comparison))
+        if json_out:
+            _write(dumps(comparison_to_dict(comparison)), json_out, "JSON comparison")
+        if junit:
+            _write(to_junit(b), str(junit), "JUnit report of B")
+        if html:
+            from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
+
+            _write(render_html(b), str(html), "HTML report of B")
+        code = b.verdict.exit_code
+    if code:
+        raise typer.Exit(code)
+
+
+report.__doc__ = HELP
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``osha report`` on the root app."""
+    app.command("report", help=HELP, no_args_is_help=True)(report)

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Benchmark of ``osha report``: analysis time and peak RSS on synthetic ledgers.
+
+Goals (issue 7): >= 300,000 records/s, peak RSS < 300 MB at 5 million records, linear cost.
+
+Each ledger mimics a long soak: 20 monitored targets summarised every second (88 % of the
+records), 3 Rally-like runners (10 %), state changes of flapping targets, and a fault every
+~20,000 records with its lease, inject, revert and release. Each measurement runs in a fresh
+child process (``analyze`` + the terminal summary), so the peak RSS is that of one report.
+
+Usage: .venv/bin/python scripts/bench_report.py [--sizes 100000 1000000 5000000] [--repeats 3]
+Prints medians over the repeats; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from osha.analysis import analyze
+from osha.ledger import LedgerWriter
+from osha.messages import (
+    FaultInjected,
+    FaultLease,
+    FaultReleased,
+    FaultReverted,
+    LedgerHeader,
+    Message,
+    RunnerIteration,
+    RunStopped,
+    Sample,
+    StateChange,
+)
+from osha.report import render_summary
+from osha.wire import encode
+
+TARGETS = 20
+RUNNERS = 3
+MONO0, WALL0 = 10_000.0, 1_700_000_000.0
+
+
+def build(directory: Path, records: int) -> None:
+    """Write a synthetic soak ledger of about ``records`` records."""
+    slo = {"max_downtime_s": {"*": 60}, "min_runner_success": 0.9}
+    header = LedgerHeader("supervisor", 1, MONO0, WALL0, 1, "bench", "bench", "bench", WALL0, 0,
+                          {"slo": slo})  # fmt: skip
+    writer = LedgerWriter.create(directory, header)
+    seq = {"hs": 0, "disruptor": 0, "supervisor": 1, **{f"run-{r}": 0 for r in range(RUNNERS)}}
+    state = ["up"] * TARGETS
+    last = [0.0] * TARGETS
+    batch: list[bytes] = []
+    written = 1
+    t = 0.0
+    step = 1.0 / (TARGETS + RUNNERS * 0.5)  # one "tick" of records per second
+    k = 0
+
+    def add(sender: str, cls: type[Message], at: float, **fields: object) -> None:
+        nonlocal written
+        seq[sender] += 1
+        msg = cls(sender=sender, seq=seq[sender], mono_s=MONO0 + at, wall_s=WALL0 + at,
+                  **fields)  # fmt: skip
+        batch.append(encode(msg))
+        written += 1
+
+    while written < records - 1:
+        k += 1
+        t += step
+        target = k % TARGETS
+        name = f"svc-{target}@ctl-{target % 3}"
+        down = state[target] == "down"
+        add("hs", Sample, t, target=name, count=5, failures=5 if down else 0,
+            latency_min_s=0.001, latency_median_s=0.002, latency_max_s=0.004)  # fmt: skip
+        if k % 331 == 0:  # a target flips
+            new = "up" if down else "down"
+            add("hs", StateChange, t, target=name, state=new, previous=state[target],
+                last_good_mono_s=MONO0 + last[target], first_bad_mono_s=MONO0 + t)  # fmt: skip
+            state[target] = new
+        last[target] = t
+        if k % 9 == 0:
+            r = (k // 9) % RUNNERS
+            dur = 1.0 + 0.05 * math.sin(k) + (3.0 if k % 20_000 < 400 else 0.0)
+            add(f"run-{r}", RunnerIteration, t, runner="NovaServers.boot_and_delete_server",
+                iteration=k, started_wall_s=WALL0 + t - dur, duration_s=dur, ok=k % 97 != 0,
+                atomic={"nova.boot_server": dur * 0.6})  # fmt: skip
+        if k % 20_000 == 0:
+            lease = f"lease-{k}"
+            add("supervisor", FaultLease, t, lease_id=lease, holder="disruptor", plugin="bench",
+                index=k, action="kill", node="ctl-1", address="192.0.2.1", resource="svc-1",
+                groups=(), down_s=10.0, planned_wall_s=WALL0 + t, revert_by_wall_s=WALL0 + t + 60,
+                revert={})  # fmt: skip
+            add("disruptor", FaultInjected, t, lease_id=lease, index=k, action="kill",
+                node="ctl-1", resource="svc-1", planned_wall_s=WALL0 + t,
+                actual_wall_s=WALL0 + t)  # fmt: skip
+            add("disruptor", FaultReverted, t + 10, lease_id=lease, attempt=1, by="holder",
+                detail="", elapsed_s=0.1)  # fmt: skip
+            add("supervisor", FaultReleased, t + 10, lease_id=lease, holder="disruptor",
+                reverted=True, by="holder")  # fmt: skip
+        if len(batch) >= 5000:
+            writer.append_payloads(batch)
+            batch = []
+    writer.append_payloads(batch)
+    writer.append(RunStopped("supervisor", seq["supervisor"] + 1, MONO0 + t, WALL0 + t, "bench",
+                             "duration", 0))  # fmt: skip
+    writer.close()
+
+
+def child(directory: str) -> None:
+    """Analyse one ledger; print seconds, records and peak RSS (MiB)."""
+    started = time.perf_counter()
+    analysis = analyze(Path(directory))
+    render_summary(analysis)
+    elapsed = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{elapsed} {analysis.run.records} {peak_mib}")
+
+
+def measure(directory: Path) -> tuple[float, int, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(directory)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds, records, peak = out.stdout.split()
+    return float(seconds), int(records), float(peak)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    base = Path(tempfile.mkdtemp(prefix="osha-bench-report-"))
+    try:
+        print(f"{'records':>10} {'build s':>8} {'report s':>9} {'records/s':>10} "
+              f"{'peak RSS MiB':>13} {'us/record':>10}")  # fmt: skip
+        for size in args.sizes:
+            directory = base / f"{size}.osha"
+            started = time.perf_counter()
+            build(directory, size)
+            built = time.perf_counter() - started
+            runs = [measure(directory) for _ in range(args.repeats)]
+            seconds = statistics.median(r[0] for r in runs)
+            records = runs[0][1]
+            peak = statistics.median(r[2] for r in runs)
+            print(f"{records:>10} {built:>8.1f} {seconds:>9.2f} {records / seconds:>10,.0f} "
+                  f"{peak:>13.1f} {1e6 * seconds / records:>10.2f}")  # fmt: skip
+            shutil.rmtree(directory)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

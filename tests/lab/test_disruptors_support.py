@@ -1,0 +1,163 @@
+"""Helpers for the disruptor lab tests (no tests here): run a profile under the fault harness
+(``python -m osha.faults.harness``) in a subprocess, signal it, read its ledger."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from conftest import LAB_DIR, REPO, Lab, wait_for
+
+from osha.ledger import LedgerReader
+from osha.messages import ActorStarted, Message
+
+ENTRY_POINTS = """[osha.disruptors]
+process = actors.disruptors.process:ProcessDisruptor
+node = actors.disruptors.node:NodeDisruptor
+container = actors.disruptors.container:ContainerDisruptor
+"""
+
+
+def entry_points(directory: Path) -> Path:
+    """process/node/container as entry points for the harness's processes, until
+    pyproject.toml lists them (a tiny dist-info on PYTHONPATH; same values, so no clash)."""
+    info = directory / "osha_disruptors_dev-0.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: osha-disruptors-dev\nVersion: 0.0\n"
+    )
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    return directory
+
+
+def header(lab: Lab, *, seed: int = 1, max_down: str = "") -> str:
+    guard = f"[guard]\nmax_down = {{ {max_down} }}\n" if max_down else ""
+    return f"""
+[campaign]
+name = "disruptors"
+seed = {seed}
+
+[cloud]
+inventory = "{lab.desc["inventory"]}"
+known_hosts = "{lab.desc["ssh"]["known_hosts"]}"
+ssh_key = "{lab.desc["ssh"]["private_key"]}"
+
+[supervisor]
+heartbeat_interval_s = 0.2
+heartbeat_timeout_s = 3.0
+
+{guard}"""
+
+
+def power_table(lab: Lab, node: str) -> str:
+    bmc = lab.nodes[node]["bmc"]
+    return (
+        f'power = {{ user = "{bmc["user"]}", password_file = "{LAB_DIR / "bmc-password"}", '
+        f'bmcs = {{ {node} = {{ address = "{bmc["host"]}", port = {bmc["port"]} }} }} }}'
+    )
+
+
+class Harness:
+    """One supervised run of a profile with the fault broker, in its own process."""
+
+    def __init__(self, tmp_path: Path, profile_text: str, *, duration_s: float | None = None):
+        self.profile = tmp_path / "profile.toml"
+        self.profile.write_text(profile_text)
+        self.run_dir = tmp_path / "run.osha"
+        self.out = tmp_path / "harness.out"
+        env = dict(os.environ, PYTHONPATH=str(entry_points(tmp_path / "ep")))
+        argv = [
+            sys.executable,
+            "-m",
+            "osha.faults.harness",
+            str(self.profile),
+            "--run-dir",
+            str(self.run_dir),
+        ]
+        if duration_s is not None:
+            argv += ["--duration-s", str(duration_s)]
+        with self.out.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_started(self, timeout_s: float = 60.0) -> None:
+        wait_for(
+            lambda: "started" in self.output() or self.proc.poll() is not None,
+            timeout_s,
+            0.1,
+            "the harness to start its actors",
+        )
+        assert self.proc.poll() is None, self.output()
+
+    def messages(self, cls: type[Message] | None = None) -> list[Any]:
+        if not (self.run_dir / "000001.seg").exists():
+            return []
+        msgs = list(LedgerReader(self.run_dir).messages())
+        return msgs if cls is None else [m for m in msgs if isinstance(m, cls)]
+
+    def wait_tag(self, tag: str, timeout_s: float = 60.0, count: int = 1) -> list[Any]:
+        def found() -> list[Any] | None:
+            hits = [m for m in self.messages() if tag == m.TAG]
+            return hits if len(hits) >= count else None
+
+        return wait_for(found, timeout_s, 0.1, f"{count} {tag} record(s)")
+
+    def actor_pid(self, actor_id: str) -> int:
+        started = [m for m in self.messages(ActorStarted) if m.actor_id == actor_id]
+        return int(started[-1].pid)
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def kill_all(self) -> None:
+        """kill -9 the harness and every actor process of its session."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def wait(self, timeout_s: float = 120.0) -> int:
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill_all()
+            raise AssertionError(f"the harness did not exit:\n{self.output()[-3000:]}") from None
+
+    def close(self) -> None:
+        """Stop gracefully if still running (the faults are reverted), else nothing."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+
+
+def faults_cli(*args: str, ep: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(entry_points(ep)))
+    return subprocess.run(
+        [sys.executable, "-m", "osha.cli.faults", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def now_s() -> float:
+    return time.monotonic()

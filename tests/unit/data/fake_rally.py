@@ -1,0 +1,115 @@
+# ruff: noqa: T201 - a fake CLI talks on stdout, like the real one
+"""A stand-in for the ``rally`` CLI, for the Rally runner's unit tests.
+
+It speaks the subset the runner uses (``db ensure``, ``env show``, ``env create``,
+``task validate``, ``task start``, ``task abort``) and writes iterations into the SQLite
+schema that Rally uses (``workloads``, ``workloaddata``), one row per iteration, as Rally
+does with ``raw_result_chunk_size = 1``. Task args: ``times`` (iterations), ``step_s``
+(seconds each), ``fail`` (iteration numbers that fail, as "2,3"), ``exit`` (exit code at the end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import sys
+import time
+import uuid
+from pathlib import Path
+
+
+def _db_path(argv: list[str]) -> Path:
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config-file":
+            match = re.search(r"connection = sqlite:///(\S+)", Path(argv[i + 1]).read_text())
+            if match:
+                path = Path(match.group(1))
+    assert path is not None, "no [database] connection in the config files"
+    return path
+
+
+def _opt(argv: list[str], name: str, default: str = "") -> str:
+    return argv[argv.index(name) + 1] if name in argv else default
+
+
+def main(argv: list[str]) -> int:
+    db = _db_path(argv)
+    words = [a for a in argv if not a.startswith("-")]
+    cmd = " ".join(w for w in words if w in {"db", "ensure", "env", "show", "create", "task",
+                                               "validate", "start", "abort"})
+    if cmd.startswith("db ensure"):
+        conn = sqlite3.connect(db)
+        conn.execute("CREATE TABLE IF NOT EXISTS workloads (uuid TEXT, task_uuid TEXT, name TEXT)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS workloaddata (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "task_uuid TEXT, workload_uuid TEXT, chunk_data TEXT)"
+        )
+        conn.commit()
+        print("Database created successfully")
+        return 0
+    marker = db.parent / f"env-{_opt(argv, '--env') or _opt(argv, '--name')}"
+    if cmd.startswith("env show"):
+        return 0 if marker.exists() else 1
+    if cmd.startswith("env create"):
+        if "OS_AUTH_URL" not in os.environ:
+            print("no OS_AUTH_URL", file=sys.stderr)
+            return 1
+        marker.write_text(os.environ["OS_AUTH_URL"])
+        return 0
+    task = Path(_opt(argv, "--task"))
+    args = json.loads(_opt(argv, "--task-args", "{}"))
+    if cmd.startswith("task validate"):
+        return 1 if "INVALID" in task.read_text() else 0
+    if cmd.startswith("task abort"):
+        task_uuid = _opt(argv, "--uuid")
+        (db.parent / f"abort-{task_uuid}").touch()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (db.parent / f"done-{task_uuid}").exists():
+            time.sleep(0.05)
+        print(f"Task {task_uuid} successfully stopped.")
+        return 0
+    if cmd.startswith("task start"):
+        return _start(db, args, _opt(argv, "--tag"))
+    print(f"fake rally: unknown command {argv}", file=sys.stderr)
+    return 64
+
+
+def _start(db: Path, args: dict[str, object], tag: str) -> int:
+    task_uuid, workload = str(uuid.uuid4()), str(uuid.uuid4())
+    print(f"Task [tags: '{tag}'] {task_uuid}: started", flush=True)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO workloads VALUES (?, ?, ?)",
+                 (workload, task_uuid, "Fake.scenario"))
+    conn.commit()
+    fail = {int(n) for n in str(args.get("fail", "")).split(",") if n}
+    step_s = float(args.get("step_s", 0.1))
+    for n in range(1, int(args.get("times", 3)) + 1):
+        if (db.parent / f"abort-{task_uuid}").exists():
+            break
+        started = time.time()
+        time.sleep(step_s)
+        it = {
+            "timestamp": started,
+            "duration": time.time() - started,
+            "idle_duration": 0,
+            "error": ["GetResourceErrorStatus", f"iteration {n} failed", "tb"] if n in fail else [],
+            "output": {},
+            "atomic_actions": [
+                {"name": "nova.boot_server", "started_at": started, "finished_at": started + 0.01,
+                 "children": []},
+            ],
+        }
+        conn.execute(
+            "INSERT INTO workloaddata (task_uuid, workload_uuid, chunk_data) VALUES (?, ?, ?)",
+            (task_uuid, workload, json.dumps({"raw": [it]})),
+        )
+        conn.commit()
+    (db.parent / f"done-{task_uuid}").touch()
+    return int(args.get("exit", 0))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

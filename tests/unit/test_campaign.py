@@ -1,0 +1,223 @@
+"""Whole campaigns of the built-in test plugins: phases in order, verdicts and exit codes,
+the health gate, and status/stop/Ctrl-C from other processes. No cloud needed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from osha import profile
+from osha.campaign import StartOptions, run_campaign
+from osha.campaign.control import read_status
+from osha.ledger import LedgerReader
+from osha.messages import Message
+from osha.messages.campaign import CampaignFinding, CampaignStop, CampaignVerdict, PhaseChange
+from osha.testing import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ALL_PHASES = ["validate", "preflight", "load", "baseline", "chaos", "recovery", "teardown",
+              "verdict"]  # fmt: skip
+
+BASE = """\
+[campaign]
+name = "t"
+seed = 1
+baseline_s = {baseline_s}
+chaos_s = {chaos_s}
+recovery_timeout_s = 5
+recovery_hold_s = 0.2
+
+[[monitors]]
+id = "tick"
+plugin = "ticker"
+interval_s = 0.1
+
+[[disruptors]]
+id = "noop"
+plugin = "noop"
+
+[[runners]]
+id = "crash"
+plugin = "crasher"
+crash_after_s = 0.5
+"""
+
+
+def _profile(tmp_path: Path, extra: str = "", baseline_s: float = 0.5, chaos_s: float = 0.5) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(BASE.format(baseline_s=baseline_s, chaos_s=chaos_s) + extra)
+    return path
+
+
+def _records(run_dir: Path) -> list[Message]:
+    return list(LedgerReader(run_dir).messages())
+
+
+def _phases(records: list[Message]) -> list[tuple[str, str, bool]]:
+    return [(m.phase, m.event, m.ok) for m in records if isinstance(m, PhaseChange)]
+
+
+def _run(path: Path, tmp_path: Path) -> tuple[int, Path, str]:
+    out = io.StringIO()
+    outcome = run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
+        Console(file=out, width=120),
+    )
+    return outcome.judgement.exit_code, outcome.run_dir, out.getvalue()
+
+
+@pytest.mark.timeout(60)
+def test_a_campaign_runs_every_phase_in_order_and_passes(tmp_path: Path) -> None:
+    code, run_dir, out = _run(_profile(tmp_path), tmp_path)
+    assert code == 0, out
+    records = _records(run_dir)
+    phases = _phases(records)
+    assert [p for p, e, _ in phases if e == "start"] == ALL_PHASES
+    assert [p for p, e, _ in phases if e == "end"] == ALL_PHASES
+    assert all(ok for _, _, ok in phases)
+    [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
+    assert (verdict.passed, verdict.exit_code) == (True, 0)
+    status = read_status(run_dir)
+    assert status["finished"] is True
+    assert status["verdict"]["exit_code"] == 0
+    assert "verdict: PASSED" in out
+    assert str(run_dir) in out
+
+
+@pytest.mark.timeout(60)
+def test_a_violated_slo_exits_1(tmp_path: Path) -> None:
+    # the crasher crashes after 0.5 s and is restarted: one restart is over the SLO
+    path = _profile(tmp_path, "\n[slo]\nmax_actor_restarts = 0\n", chaos_s=1.5)
+    code, run_dir, out = _run(path, tmp_path)
+    assert code == 1, out
+    [verdict] = [m for m in _records(run_dir) if isinstance(m, CampaignVerdict)]
+    assert not verdict.passed
+    assert verdict.slos["max_actor_restarts"]["passed"] is False
+    assert "verdict: FAILED" in out
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_health_gate_exits_3_and_touches_nothing(tmp_path: Path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("---\n")
+    extra = (
+        '\n[[runners]]\nid = "rally"\nplugin = "rally"\ntask = "task.yaml"\ncloud = "nowhere"\n'
+        'rally_bin = "/nonexistent/rally"\n'
+    )
+    code, run_dir, out = _run(_profile(tmp_path, extra), tmp_path)
+    assert code == 3, out
+    records = _records(run_dir)
+    assert [(p, e) for p, e, _ in _phases(records)] == [
+        ("validate", "start"), ("validate", "end"), ("preflight", "start"),
+        ("preflight", "end"), ("verdict", "start"), ("verdict", "end"),
+    ]  # fmt: skip
+    assert not any(m.TAG.startswith("actor.") for m in records)  # no actor ever started
+    assert "FAIL" in out
+    failed = [m for m in records if isinstance(m, CampaignFinding) and not m.ok]
+    assert [(m.source, "is not there" in m.message) for m in failed] == [("rally", True)]
+
+
+@pytest.mark.timeout(60)
+def test_force_runs_past_a_failed_health_gate(tmp_path: Path) -> None:
+    extra = (
+        '\n[[runners]]\nid = "rally"\nplugin = "rally"\ntask = "p.toml"\ncloud = "nowhere"\n'
+        'rally_bin = "/nonexistent/rally"\nrestart = "temporary"\n'
+    )
+    out = io.StringIO()
+    outcome = run_campaign(
+        profile.load(_profile(tmp_path, extra)),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs", force=True),
+        Console(file=out, width=120),
+    )
+    phases = _phases(_records(outcome.run_dir))
+    assert ("preflight", "end", True) in phases
+    assert [p for p, e, _ in phases if e == "start"] == ALL_PHASES
+
+
+def _start_cli(path: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
+         "--ledger-dir", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def _run_dir_in_chaos(tmp_path: Path) -> Path:
+    def found() -> Path | None:
+        for run in (tmp_path / "runs").glob("*.osha"):
+            status = run / "status.json"
+            if status.exists() and json.loads(status.read_text())["phase"] == "chaos":
+                return run
+        return None
+
+    return wait_for(found, timeout_s=30, what="the campaign in its chaos phase")
+
+
+@pytest.mark.timeout(90)
+def test_status_and_stop_from_another_process(tmp_path: Path) -> None:
+    proc = _start_cli(_profile(tmp_path, chaos_s=60), tmp_path)
+    try:
+        run_dir = _run_dir_in_chaos(tmp_path)
+        osha = [sys.executable, "-m", "osha", "campaign"]
+        status = subprocess.run([*osha, "status", str(run_dir)], capture_output=True, text=True,
+                                timeout=30, check=False)  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert "chaos" in status.stdout
+        assert "running" in status.stdout
+        stop = subprocess.run([*osha, "stop", str(run_dir), "--reason", "test"],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert "exit code 3" in stop.stdout
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = _records(run_dir)
+    assert [m.source for m in records if isinstance(m, CampaignStop)] == ["control"]
+    phases = _phases(records)
+    assert ("chaos", "end", False) in phases
+    assert [p for p, e, _ in phases if e == "end"][-2:] == ["teardown", "verdict"]
+    assert read_status(run_dir)["finished"] is True
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_chaos_stops_gracefully_with_exit_3(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc = _start_cli(_profile(tmp_path, chaos_s=60), tmp_path)
+    try:
+        run_dir = _run_dir_in_chaos(tmp_path)
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = _records(run_dir)
+    assert [m.source for m in records if isinstance(m, CampaignStop)] == [sig.name]
+    assert [m.exit_code for m in records if isinstance(m, CampaignVerdict)] == [3]
+    assert records[-1].TAG in ("campaign.phase",)  # closed after the verdict phase
+    verify = subprocess.run([sys.executable, "-m", "osha", "ledger", "verify", str(run_dir)],
+                            capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "osha", "campaign", "start", "--dry-run",
+         str(ROOT / "profiles" / "lab-nova-scheduler.toml")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "stop        nova-scheduler@ctl-1" in result.stdout
+    assert "freeze      nova-scheduler@ctl-2" in result.stdout
+    assert not (tmp_path / "runs").exists()

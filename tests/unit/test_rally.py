@@ -1,0 +1,173 @@
+"""The Rally runner, against a fake ``rally`` CLI that writes Rally's own SQLite schema."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from actors.runners._rally_db import IterationReader, atomic_durations
+from actors.runners.rally import RallyConfig, RallyRunner
+from osha.messages import RunnerIteration, RunnerStatus
+from osha.schema import FilePath
+from osha.testing import FakeContext, wait_for
+
+FAKE = Path(__file__).parent / "data" / "fake_rally.py"
+
+CLOUDS = """\
+clouds:
+  fake:
+    auth:
+      auth_url: http://192.0.2.1:5000/v3
+      username: admin
+      password: s3cret
+      project_name: admin
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: RegionOne
+"""
+
+
+@pytest.fixture
+def rally_bin(tmp_path: Path) -> Path:
+    script = tmp_path / "rally"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def _config(
+    tmp_path: Path, rally_bin: Path, args: dict[str, str | int | float | bool] | None = None
+) -> RallyConfig:
+    (tmp_path / "clouds.yaml").write_text(CLOUDS)
+    task = tmp_path / "task.yaml"
+    task.write_text("---\nFake.scenario: []\n")
+    return RallyConfig(
+        task=FilePath(str(task)),
+        cloud="fake",
+        clouds_yaml=FilePath(str(tmp_path / "clouds.yaml")),
+        rally_bin=FilePath(str(rally_bin)),
+        work_dir=FilePath(str(tmp_path / "work")),
+        args=args or {},
+        poll_interval_s=0.05,
+        abort_timeout_s=10.0,
+    )
+
+
+def test_atomic_actions_flatten_with_children_and_repeats() -> None:
+    actions = [
+        {"name": "a", "started_at": 1.0, "finished_at": 1.5, "children": [
+            {"name": "b", "started_at": 1.1, "finished_at": 1.2, "children": []},
+        ]},
+        {"name": "a", "started_at": 2.0, "finished_at": 2.25, "children": []},
+    ]  # fmt: skip
+    assert atomic_durations(actions) == {"a": 0.5, "a/b": 0.1, "a (2)": 0.25}
+
+
+def test_reader_returns_only_new_rows_of_its_task(tmp_path: Path) -> None:
+    db = tmp_path / "rally.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE workloads (uuid TEXT, task_uuid TEXT, name TEXT)")
+    conn.execute(
+        "CREATE TABLE workloaddata (id INTEGER PRIMARY KEY, task_uuid TEXT, workload_uuid TEXT,"
+        " chunk_data TEXT)"
+    )
+    conn.execute("INSERT INTO workloads VALUES ('w1', 't1', 'Nova.boot')")
+    conn.execute("INSERT INTO workloads VALUES ('w2', 't2', 'Other')")
+
+    def add(task: str, workload: str, error: list[str]) -> None:
+        raw = {"timestamp": 10.0, "duration": 2.5, "error": error, "atomic_actions": []}
+        conn.execute(
+            "INSERT INTO workloaddata (task_uuid, workload_uuid, chunk_data) VALUES (?, ?, ?)",
+            (task, workload, json.dumps({"raw": [raw]})),
+        )
+        conn.commit()
+
+    add("t1", "w1", [])
+    add("t2", "w2", [])
+    reader = IterationReader(db, "t1")
+    first = list(reader.read())
+    assert [(i.workload, i.ok, i.duration_s) for i in first] == [("Nova.boot", True, 2.5)]
+    assert list(reader.read()) == []
+    add("t1", "w1", ["Timeout", "boot timed out", "traceback"])
+    [it] = list(reader.read())
+    assert (it.ok, it.error_type, it.error) == (False, "Timeout", "boot timed out")
+    reader.close()
+
+
+def test_runner_records_every_iteration_while_the_task_runs(
+    tmp_path: Path, rally_bin: Path
+) -> None:
+    ctx = FakeContext("rally-1")
+    runner = RallyRunner(_config(tmp_path, rally_bin, {"times": 4, "step_s": 0.05}), ctx)
+    runner.setup()
+    runner.run()
+    runner.teardown()
+    iterations = ctx.of(RunnerIteration)
+    assert [i.iteration for i in iterations] == [1, 2, 3, 4]
+    assert all(i.ok and i.runner == "Fake.scenario" for i in iterations)
+    assert iterations[0].atomic == {"nova.boot_server": pytest.approx(0.01)}
+    statuses = [s.status for s in ctx.of(RunnerStatus)]
+    assert statuses == ["started", "finished"]
+    # the runner's own Rally config pins the database and one row per iteration
+    conf = (tmp_path / "work" / "osha-rally.conf").read_text()
+    assert "raw_result_chunk_size = 1" in conf
+    # the environment was made from the clouds.yaml entry, through OS_* variables
+    assert (tmp_path / "work" / "env-osha-fake").read_text() == "http://192.0.2.1:5000/v3"
+
+
+def test_failed_iterations_carry_the_error(tmp_path: Path, rally_bin: Path) -> None:
+    ctx = FakeContext("rally-2")
+    cfg = _config(tmp_path, rally_bin, {"times": 3, "step_s": 0.02, "fail": "2", "exit": 2})
+    runner = RallyRunner(cfg, ctx)
+    runner.setup()
+    runner.run()
+    iterations = ctx.of(RunnerIteration)
+    assert [i.ok for i in iterations] == [True, False, True]
+    assert (iterations[1].error_type, iterations[1].error) == (
+        "GetResourceErrorStatus",
+        "iteration 2 failed",
+    )
+    # Rally's exit code 2 (its own SLA failed) is a finished task: the campaign judges SLOs
+    assert ctx.of(RunnerStatus)[-1].status == "finished"
+
+
+def test_stopping_aborts_the_task_and_keeps_what_ran(tmp_path: Path, rally_bin: Path) -> None:
+    ctx = FakeContext("rally-3")
+    cfg = _config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05})
+    runner = RallyRunner(cfg, ctx)
+    runner.setup()
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 3, timeout_s=20, what="3 iterations")
+    ctx.stopping.set()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    runner.teardown()
+    seen = len(ctx.of(RunnerIteration))
+    assert 3 <= seen < 1000
+    assert [s.status for s in ctx.of(RunnerStatus)][-1] == "aborted"
+    assert runner.task is not None
+    assert runner.task.proc.poll() is not None  # rally itself has ended
+
+
+def test_check_reports_a_missing_binary_as_a_finding(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, tmp_path / "no-such-rally")
+    [finding] = RallyRunner(cfg, FakeContext("rally-4")).check()
+    assert not finding.ok
+    assert "is not there" in finding.message
+    assert "rally_bin" in finding.hint
+
+
+def test_check_runs_rally_task_validate(tmp_path: Path, rally_bin: Path) -> None:
+    cfg = _config(tmp_path, rally_bin)
+    [ok] = RallyRunner(cfg, FakeContext("rally-5")).check()
+    assert ok.ok, ok.message
+    Path(cfg.task).write_text("INVALID\n")
+    [bad] = RallyRunner(cfg, FakeContext("rally-5")).check()
+    assert not bad.ok
+    assert "rally task validate" in bad.message
