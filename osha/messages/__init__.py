@@ -50,7 +50,7 @@ from osha.messages.fault import (
     FaultSync,
     FaultSynced,
 )
-from osha.messages.monitor import Sample, StateChange
+from osha.messages.monitor import HostBoot, Metric, Sample, StateChange
 from osha.messages.run import LedgerHeader, RunStarted, RunStopped
 from osha.messages.runner import RunnerIteration, RunnerStatus
 from osha.messages.testing import TestCrash, TestFlood, TestHang
@@ -82,8 +82,10 @@ __all__ = [
     "FaultReverted",
     "FaultSync",
     "FaultSynced",
+    "HostBoot",
     "LedgerHeader",
     "Message",
+    "Metric",
     "MessageSpec",
     "PhaseChange",
     "RunStarted",

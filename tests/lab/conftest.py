@@ -227,10 +227,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name == "test_lab_down.py")
 
 
-def _take_session_lock() -> Any:
+_LAB_PROBLEM = pytest.StashKey[str | None]()  # None: the lab is up; else why it is not
+_session_lock: list[Any] = []  # keeps the session lock's file open (held) until exit
+
+
+def _take_session_lock() -> None:
     """Hold ``$OSHA_LAB_DIR/.test-session.lock`` for this session; wait for another session."""
     LAB_DIR.mkdir(parents=True, exist_ok=True)
     handle = (LAB_DIR / ".test-session.lock").open("w")
+    _session_lock.append(handle)
 
     def locked() -> bool:
         try:
@@ -241,30 +246,45 @@ def _take_session_lock() -> Any:
 
     if not locked():
         sys.stderr.write(
-            f"lab: another test session uses the lab; waiting up to {SESSION_WAIT_S}s\n"
+            f"\nlab: another test session uses the lab; waiting (<= {SESSION_WAIT_S}s)\n"
         )
         wait_for(locked, timeout_s=SESSION_WAIT_S, interval_s=2, what="the other test session")
-    return handle
 
 
-@pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
-    """The lab, brought up once per session (or reused when it is already up)."""
-    lock = _take_session_lock()
+def _bring_up() -> str | None:
+    """Take the session lock and run `scripts/lab up`; return why it failed, or None."""
+    try:
+        _take_session_lock()
+    except AssertionError as exc:
+        return str(exc)
     started = time.monotonic()
     try:
         result = run_lab("up", timeout_s=UP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"scripts/lab up did not finish within {UP_TIMEOUT_S}s", pytrace=False)
+        return f"scripts/lab up did not finish within {UP_TIMEOUT_S}s"
     if result.returncode != 0:
-        pytest.fail(
-            f"scripts/lab up failed (rc={result.returncode}) "
-            f"after {time.monotonic() - started:.0f}s:\n"
-            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
-            pytrace=False,
+        return (
+            f"scripts/lab up failed (rc={result.returncode}) after "
+            f"{time.monotonic() - started:.0f}s:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
-    yield Lab(json.loads((LAB_DIR / "lab.json").read_text()))
-    lock.close()
+    return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Bring the lab up once, before the first lab test, outside any test's timeout."""
+    if session.config.option.collectonly:
+        return
+    if any("lab" in getattr(item, "fixturenames", ()) for item in session.items):
+        session.config.stash[_LAB_PROBLEM] = _bring_up()
+
+
+@pytest.fixture(scope="session")
+def lab(request: pytest.FixtureRequest) -> Lab:
+    """The lab, brought up once per session (or reused when it is already up)."""
+    problem = request.config.stash.get(_LAB_PROBLEM, "the lab was not brought up")
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    return Lab(json.loads((LAB_DIR / "lab.json").read_text()))
 
 
 @pytest.fixture

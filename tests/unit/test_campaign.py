@@ -51,7 +51,9 @@ crash_after_s = 0.5
 """
 
 
-def _profile(tmp_path: Path, extra: str = "", baseline_s: float = 0.5, chaos_s: float = 0.5) -> Path:
+def _profile(
+    tmp_path: Path, extra: str = "", baseline_s: float = 0.5, chaos_s: float = 0.5
+) -> Path:
     path = tmp_path / "p.toml"
     path.write_text(BASE.format(baseline_s=baseline_s, chaos_s=chaos_s) + extra)
     return path

@@ -26,13 +26,13 @@ def _problems(tmp_path: Path, text: str) -> list[tuple[str, str, str]]:
 def test_valid_profile_builds_typed_entries(tmp_path: Path) -> None:
     path = tmp_path / "ok.toml"
     path.write_text(
-        "[campaign]\nseed = 7\nduration_s = 2\n"
+        "[campaign]\nseed = 7\nchaos_s = 2\n"
         '[[monitors]]\nid = "t"\nplugin = "ticker"\ninterval_s = 0.5\n'
         '[[runners]]\nid = "c"\nplugin = "crasher"\nrestart = "temporary"\n'
     )
     prof = profile.load(path)
     assert prof.campaign.seed == 7
-    assert prof.campaign.duration_s == 2.0
+    assert prof.campaign.chaos_s == 2.0
     assert [(a.kind, a.id, a.plugin) for a in prof.actors] == [
         ("monitor", "t", "ticker"),
         ("runner", "c", "crasher"),
@@ -40,6 +40,7 @@ def test_valid_profile_builds_typed_entries(tmp_path: Path) -> None:
     assert prof.actors[0].config.interval_s == 0.5
     assert prof.actors[0].raw_config == {"interval_s": 0.5}
     assert prof.actors[1].restart == "temporary"
+    assert prof.actors[0].restart == "permanent"  # a monitor's default
     assert prof.resolve("x/y") == tmp_path / "x/y"
 
 
@@ -117,3 +118,83 @@ def _problems_missing(path: Path) -> list[tuple[str, str, str]]:
 def test_every_shipped_profile_validates(path: Path) -> None:
     prof = profile.load(path)
     assert prof.actors, f"{path.name} declares no actors"
+
+
+def test_restart_defaults_by_kind(tmp_path: Path) -> None:
+    path = tmp_path / "k.toml"
+    path.write_text(
+        '[[monitors]]\nid = "m"\nplugin = "ticker"\n[[disruptors]]\nid = "d"\nplugin = "noop"\n'
+        '[[runners]]\nid = "r"\nplugin = "crasher"\n'
+    )
+    assert {a.id: a.restart for a in profile.load(path).actors} == {
+        "m": "permanent",  # watches until stopped
+        "d": "transient",  # a finished schedule is done
+        "r": "transient",  # a finished workload is done
+    }
+
+
+def test_paths_expand_environment_variables_with_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OSHA_TEST_LAB", "/srv/lab")
+    monkeypatch.delenv("OSHA_TEST_UNSET", raising=False)
+    path = tmp_path / "e.toml"
+    path.write_text(
+        '[cloud]\ninventory = "${OSHA_TEST_LAB}/inventory.ini"\n'
+        'known_hosts = "${OSHA_TEST_UNSET:-/opt/lab}/known_hosts"\nssh_key = "keys/id"\n'
+        '[[monitors]]\nid = "m"\nplugin = "ticker"\n'
+    )
+    cloud = profile.load(path).cloud
+    assert cloud.inventory == "/srv/lab/inventory.ini"
+    assert cloud.known_hosts == "/opt/lab/known_hosts"
+    assert cloud.ssh_key == str(tmp_path / "keys/id")
+
+
+def test_an_unset_variable_without_default_is_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OSHA_TEST_UNSET", raising=False)
+    [(key, problem, hint)] = _problems(
+        tmp_path, '[cloud]\ninventory = "${OSHA_TEST_UNSET}/inv"\n[[monitors]]\nid = "m"\n'
+        'plugin = "ticker"\n'
+    )
+    assert key == "cloud.inventory"
+    assert "OSHA_TEST_UNSET is not set" in problem
+    assert ":-" in hint
+
+
+def test_load_entries_take_cloud_defaults_and_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "l.toml"
+    path.write_text(
+        '[cloud]\ncloud = "lab"\n[[load]]\nplugin = "servers"\ncount = 3\n'
+        '[[monitors]]\nid = "m"\nplugin = "ticker"\n'
+    )
+    [entry] = profile.load(path).loads
+    assert (entry.id, entry.plugin, entry.config.cloud, entry.config.count) == (
+        "load-1", "servers", "lab", 3,
+    )  # fmt: skip
+    found = _problems(
+        tmp_path, '[[load]]\nplugin = "volumes"\n[[load]]\nplugin = "servers"\ncloud = "x"\n'
+        'count = -1\n[[monitors]]\nid = "m"\nplugin = "ticker"\n'
+    )
+    assert [k for k, _, _ in found] == ["load[0].plugin", "load[1]"]
+
+
+def test_slo_table_is_validated(tmp_path: Path) -> None:
+    [(key, problem, _)] = _problems(
+        tmp_path, '[slo]\nmin_runner_succes = 0.9\n[[monitors]]\nid = "m"\nplugin = "ticker"\n'
+    )
+    assert (key, problem) == ("slo.min_runner_succes", "unknown key")
+
+
+def test_nested_paths_reach_the_child_resolved(tmp_path: Path) -> None:
+    path = tmp_path / "n.toml"
+    path.write_text(
+        '[cloud]\ninventory = "inv.ini"\n[[disruptors]]\nid = "d"\nplugin = "node"\n'
+        'action = "power-off"\n'
+        'power = { password_file = "bmc-pw", bmcs = { n1 = { address = "127.0.0.1" } } }\n'
+    )
+    [entry] = profile.load(path).actors
+    assert entry.raw_config["power"]["password_file"] == str(tmp_path / "bmc-pw")
+    assert entry.raw_config["inventory"] == str(tmp_path / "inv.ini")
+    assert entry.raw_config["action"] == "power-off"  # an enum goes down as its value

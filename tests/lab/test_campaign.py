@@ -1,0 +1,221 @@
+"""Whole campaigns against the lab, run as an operator runs them (`osha campaign start`).
+
+Short baselines and chaos windows and short Rally tasks keep each test to a few minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from osha.ledger import LedgerReader
+from osha.messages import (
+    FaultInjected,
+    FaultLease,
+    FaultReverted,
+    Message,
+    RunnerIteration,
+    StateChange,
+)
+from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
+
+from conftest import Lab, wait_for
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+PHASES = ["validate", "preflight", "load", "baseline", "chaos", "recovery", "teardown", "verdict"]
+
+
+def _profile(tmp_path: Path, name: str, replace: dict[str, str]) -> Path:
+    """A shipped profile with some lines replaced, next to a copy of its Rally tasks."""
+    text = (REPO / "profiles" / name).read_text()
+    for old, new in replace.items():
+        assert old in text, f"{name} has no {old!r}"
+        text = text.replace(old, new)
+    shutil.copytree(REPO / "profiles" / "rally", tmp_path / "rally", dirs_exist_ok=True)
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _start(path: Path, tmp_path: Path, timeout_s: float = 900) -> tuple[int, Path, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
+         "--ledger-dir", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
+    [run_dir] = (tmp_path / "runs").glob("*.osha")
+    return result.returncode, run_dir, result.stdout + result.stderr
+
+
+def _records(run_dir: Path) -> list[Message]:
+    return list(LedgerReader(run_dir).messages())
+
+
+def _of(records: list[Message], cls: type[Any]) -> list[Any]:
+    return [m for m in records if isinstance(m, cls)]
+
+
+def _census(records: list[Message]) -> dict[str, dict[str, Any]]:
+    return {c.when: c.counts | {"leftovers": c.leftovers} for c in _of(records, CampaignCensus)}
+
+
+@pytest.mark.timeout(900)
+def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) -> None:
+    path = _profile(
+        tmp_path,
+        "lab-nova-scheduler.toml",
+        {
+            "baseline_s = 30": "baseline_s = 15",
+            "chaos_s = 60": "chaos_s = 45",
+            "duration = 100": "duration = 60",
+            # a certain violation: ctl-1's scheduler is down far longer than 1 s
+            'max_downtime_s = { "endpoint:compute" = 5 }':
+                'max_downtime_s = { "nova-scheduler@ctl-1" = 1 }',
+        },
+    )
+    code, run_dir, out = _start(path, tmp_path)
+    records = _records(run_dir)
+    phases = [(m.phase, m.event) for m in _of(records, PhaseChange)]
+    assert phases == [(p, e) for p in PHASES for e in ("start", "end")], out
+    assert code == 1, out  # the SLO is violated; the campaign itself completed
+    [verdict] = _of(records, CampaignVerdict)
+    assert verdict.slos["max_downtime_s[nova-scheduler@ctl-1]"]["passed"] is False
+
+    # the faults: ctl-1's scheduler stopped, ctl-2's frozen, both reverted
+    leases = {m.lease_id: m for m in _of(records, FaultLease)}
+    assert {(m.action, m.resource, m.node) for m in leases.values()} == {
+        ("stop", "nova-scheduler", "ctl-1"), ("freeze", "nova-scheduler", "ctl-2"),
+    }  # fmt: skip
+    assert {m.lease_id for m in _of(records, FaultInjected)} == set(leases)
+    assert {m.lease_id for m in _of(records, FaultReverted)} == set(leases)
+
+    # the monitors saw it: both schedulers down, then up again
+    changes = [(m.target, m.state) for m in _of(records, StateChange)]
+    for target in ("nova-scheduler@ctl-1", "nova-scheduler@ctl-2"):
+        assert (target, "down") in changes, changes
+        assert changes[::-1].index((target, "up")) < changes[::-1].index((target, "down"))
+
+    # Rally iterations failed or slowed down while no scheduler answered
+    injected_s = min(m.actual_wall_s for m in _of(records, FaultInjected))
+    iterations = _of(records, RunnerIteration)
+    before = [i.duration_s for i in iterations if i.started_wall_s + i.duration_s < injected_s]
+    during = [i for i in iterations if i.started_wall_s >= injected_s - 5]
+    assert before, "no Rally iteration in the baseline"
+    slowest_before = max(before)
+    assert any(not i.ok or i.duration_s > 2 * slowest_before for i in during), [
+        (i.ok, round(i.duration_s, 1), i.error_type) for i in during
+    ]
+
+    # recovery, and the cloud as osha found it
+    [recovery] = _of(records, CampaignRecovery)
+    assert recovery.recovered, recovery
+    census = _census(records)
+    for kind in ("servers", "networks", "volumes", "ports"):
+        assert census["before"][kind] == census["after"][kind], census
+    assert census["after"]["leftovers"] == ()
+
+
+@pytest.mark.timeout(600)
+def test_smoke_campaign_passes_and_leaves_nothing(healthy_lab: Lab, tmp_path: Path) -> None:
+    cloud = healthy_lab.cloud()
+    servers_before = len(list(cloud.compute.servers(all_projects=True)))
+    path = _profile(tmp_path, "lab-smoke.toml", {})
+    code, run_dir, out = _start(path, tmp_path)
+    assert code == 0, out
+    assert "verdict: PASSED" in out
+    assert str(run_dir) in out
+    records = _records(run_dir)
+    assert [m.phase for m in _of(records, PhaseChange) if m.event == "end"] == PHASES
+    assert all(i.ok for i in _of(records, RunnerIteration))
+    assert len(list(cloud.compute.servers(all_projects=True))) == servers_before
+
+
+@pytest.mark.timeout(300)
+def test_preflight_failure_exits_3_and_touches_nothing(healthy_lab: Lab, tmp_path: Path) -> None:
+    node = "cmp-1"
+    d = Path(healthy_lab.desc["dir"]) / "nodes" / node
+    log = Path(healthy_lab.desc["dir"]) / "logs" / node / "sshd.log"
+    keeper = healthy_lab.ssh(node)  # sessions outlive the listener: this one restarts it
+    try:
+        _, out, _ = keeper.exec_command("kill $(cat /run/sshd.pid)")
+        out.channel.recv_exit_status()
+        wait_for(lambda: subprocess.run(
+            ["bash", "-c", f"! exec 3<>/dev/tcp/{healthy_lab.nodes[node]['address']}/22"],
+            check=False).returncode == 0, timeout_s=10, what=f"sshd on {node} to stop")
+        cloud = healthy_lab.cloud()
+        servers_before = {s.id for s in cloud.compute.servers(all_projects=True)}
+        path = _profile(tmp_path, "lab-smoke.toml", {})
+        code, run_dir, out_text = _start(path, tmp_path)
+        assert code == 3, out_text
+        records = _records(run_dir)
+        assert [m.phase for m in _of(records, PhaseChange) if m.event == "end"] == [
+            "validate", "preflight", "verdict",
+        ]  # fmt: skip
+        assert not any(m.TAG.startswith(("actor.", "campaign.load", "fault.")) for m in records)
+        assert f"node:{node}" in out_text
+        assert {s.id for s in cloud.compute.servers(all_projects=True)} == servers_before
+    finally:
+        _, out, _ = keeper.exec_command(
+            f"setsid /usr/sbin/sshd -D -e -f {d}/sshd_config >>{log} 2>&1 </dev/null &"
+        )
+        out.channel.recv_exit_status()
+        keeper.close()
+        wait_for(lambda: healthy_lab.ssh(node).close() is None, timeout_s=30,
+                 what=f"sshd on {node} back")  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path: Path) -> None:
+    path = _profile(
+        tmp_path,
+        "lab-nova-scheduler.toml",
+        {"baseline_s = 30": "baseline_s = 10", "duration = 100": "duration = 120"},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
+         "--ledger-dir", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        def in_chaos_with_a_fault() -> Path | None:
+            for run in (tmp_path / "runs").glob("*.osha"):
+                status = run / "status.json"
+                if status.exists():
+                    snap = json.loads(status.read_text())
+                    if snap["phase"] == "chaos" and snap["faults"]["injected"] >= 1:
+                        return run
+            return None
+
+        run_dir = wait_for(in_chaos_with_a_fault, timeout_s=300, what="a fault in chaos")
+        status = subprocess.run(
+            [sys.executable, "-m", "osha", "campaign", "status", str(run_dir)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        assert "running" in status.stdout
+        proc.send_signal(2)  # SIGINT, as Ctrl-C
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 3, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = _records(run_dir)
+    leases = {m.lease_id for m in _of(records, FaultLease)}
+    assert leases
+    assert {m.lease_id for m in _of(records, FaultReverted)} == leases
+    census = _census(records)
+    assert census["after"]["leftovers"] == ()
+    assert census["before"]["servers"] == census["after"]["servers"]
+    assert [m.exit_code for m in _of(records, CampaignVerdict)] == [3]
+    verify = subprocess.run([sys.executable, "-m", "osha", "ledger", "verify", str(run_dir)],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout
+    assert healthy_lab.service_pid("ctl-1", "nova-scheduler") is not None
