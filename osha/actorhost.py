@@ -48,6 +48,7 @@ import pykka
 
 from osha import __version__
 from osha.errors import PluginError, WireError
+from osha.ledger.retention import RAW_TAGS
 from osha.messages import ActorFailed, ActorHeartbeat, ActorHello, ActorReady, ActorStop, Message
 from osha.messages import spec_of as _spec_of
 from osha.messages.actor import ActorBoot
@@ -87,9 +88,10 @@ _RECV_BYTES = 65536
 M = TypeVar("M", bound=Message)
 
 
-def pack_records(records: list[bytes]) -> bytes:
-    """One RECORDS frame holding already ledger-framed records."""
-    return pack_frame(FrameKind.RECORDS, b"".join([_COUNT.pack(len(records)), *records]))
+def pack_records(records: list[bytes], *, raw: bool = False) -> bytes:
+    """One RECORDS (or RAW_RECORDS) frame holding already ledger-framed records."""
+    kind = FrameKind.RAW_RECORDS if raw else FrameKind.RECORDS
+    return pack_frame(kind, b"".join([_COUNT.pack(len(records)), *records]))
 
 
 def unpack_records(body: bytes) -> tuple[bytes, int]:
@@ -104,6 +106,9 @@ class Outbox:
     """Stamps, encodes and frames events; a writer thread sends them in batches.
 
     ``emit`` is thread-safe and cheap: one lock, one dataclass, one msgpack call, one CRC.
+    Raw samples (:data:`~osha.ledger.retention.RAW_TAGS`) are sent in RAW_RECORDS frames, the
+    rest in RECORDS frames; a batch is split only where the kind changes (``_runs``), so every
+    frame holds records consecutive in ``seq``.
     Control frames go through :meth:`send_control`, after the records emitted before them.
     Any ``OSError`` on the socket means the parent is gone: ``on_broken`` is called.
     """
@@ -124,6 +129,7 @@ class Outbox:
         self._on_broken = on_broken
         self._cond = threading.Condition()  # guards _pending and _seq
         self._pending: list[bytes] = []
+        self._runs: list[tuple[int, bool]] = []  # (start index in _pending, raw) per kind run
         self._seq = 0
         self._send_lock = threading.Lock()  # one writer on the socket at a time
         self._wake = threading.Event()
@@ -147,8 +153,12 @@ class Outbox:
             self._seq += 1
             msg = cls(self._actor_id, self._seq, time.monotonic(), time.time(), **fields)
             payload = self._packb([spec.tag, *spec.getter(msg)])
-            self._pending.append(HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload)
-            full = len(self._pending) == BATCH_MAX
+            pending = self._pending
+            raw = spec.tag in RAW_TAGS
+            if not self._runs or self._runs[-1][1] is not raw:
+                self._runs.append((len(pending), raw))
+            pending.append(HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload)
+            full = len(pending) == BATCH_MAX
         if full:
             self._wake.set()
         return msg
@@ -186,9 +196,19 @@ class Outbox:
             batch = self._pending
             if not batch:
                 return
+            runs = self._runs
             self._pending = []
+            self._runs = []
             self._cond.notify_all()
-        self._sock.sendall(pack_records(batch))
+        if len(runs) == 1:
+            self._sock.sendall(pack_records(batch, raw=runs[0][1]))
+            return
+        ends = [start for start, _ in runs[1:]] + [len(batch)]
+        frames = [
+            pack_records(batch[start:end], raw=raw)
+            for (start, raw), end in zip(runs, ends, strict=True)
+        ]
+        self._sock.sendall(b"".join(frames))
 
     def _run(self) -> None:
         next_beat_s = time.monotonic()

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, runtime_checkable
 
 import pykka
 
@@ -39,7 +39,7 @@ from osha.messages import ActorFailed, ActorHello, ActorReady, ActorStop, Messag
 from osha.messages.actor import ActorBoot, CrashReason
 from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame
 
-__all__ = ["HOST_ARGV", "ChildDown", "ChildExit", "ChildHandle", "RecordSink"]
+__all__ = ["HOST_ARGV", "ChildDown", "ChildExit", "ChildHandle", "RawRecordSink", "RecordSink"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,14 @@ class RecordSink(Protocol):
     def write_framed(self, blob: bytes, count: int) -> None: ...
 
     def write(self, msg: Message) -> None: ...
+
+
+@runtime_checkable
+class RawRecordSink(Protocol):
+    """A sink that can keep raw samples apart (the recorder: its ledger's raw lane). A sink
+    without ``write_raw`` gets RAW_RECORDS batches through ``write_framed``, like any batch."""
+
+    def write_raw(self, blob: bytes, count: int, source: str) -> None: ...
 
 
 Observer = Callable[[Message], None]
@@ -223,6 +231,10 @@ class ChildHandle(pykka.ThreadingActor):
         buf = bytearray(_RECV_BYTES)
         view = memoryview(buf)
         sink = self._sink
+        write_raw = (
+            sink.write_raw if isinstance(sink, RawRecordSink) else _framed_only(sink.write_framed)
+        )
+        source = self._boot.actor_id
         ended: _ReaderEnded
         try:
             while True:
@@ -244,6 +256,9 @@ class ChildHandle(pykka.ThreadingActor):
                     if kind is FrameKind.RECORDS:
                         blob, count = unpack_records(body)
                         sink.write_framed(blob, count)
+                    elif kind is FrameKind.RAW_RECORDS:
+                        blob, count = unpack_records(body)
+                        write_raw(blob, count, source)
                     else:
                         self._on_control(decode(body))
         except WireError as exc:
@@ -346,6 +361,13 @@ class _MaybeFile:
     def __exit__(self, *exc: object) -> None:
         if self._f is not None:
             self._f.close()
+
+
+def _framed_only(write_framed: Callable[[bytes, int], None]) -> Callable[[bytes, int, str], None]:
+    def write_raw(blob: bytes, count: int, source: str) -> None:
+        write_framed(blob, count)
+
+    return write_raw
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout_s: float) -> bool:

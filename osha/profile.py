@@ -25,7 +25,6 @@ Layout (the README's "Profile reference" documents every key)::
 from __future__ import annotations
 
 import dataclasses
-import enum
 import re
 import tomllib
 from collections.abc import Mapping
@@ -382,21 +381,9 @@ class _Loader:
             return None
         # The child process gets the values as validated here: paths resolved (it does not
         # know where the profile is) and ${VARS} expanded, also inside nested tables.
-        raw = {key: _to_raw(getattr(config, key)) for key in raw}
+        raw = {key: schema.to_raw(getattr(config, key)) for key in raw}
         shutdown_s = common.shutdown_s
         if shutdown_s is None:
             shutdown_s = float(getattr(plugin_cls, "default_shutdown_s", _SHUTDOWN_S))
         return ActorEntry(kind, common.id, common.plugin, restart, shutdown_s, config, raw)
 
-
-def _to_raw(value: Any) -> Any:
-    """A validated config value as plain TOML-like data again (the child rebuilds it)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_raw(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        return {str(k): _to_raw(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_raw(v) for v in value]
-    return value

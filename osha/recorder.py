@@ -5,6 +5,7 @@ pykka directly::
 
     recorder = RecorderHandle.start(writer, on_error=supervisor_ref.tell)
     recorder.write_framed(blob, count)     # a child's pre-framed batch, as it came off the pipe
+    recorder.write_raw(blob, count, src)   # a child's batch of raw samples (the raw lane)
     recorder.write(msg)                    # one of the supervisor's own records (redacted)
     recorder.sync(timeout_s=5)             # returns once everything sent before is fsynced
     recorder.close(timeout_s=10)           # flush, fsync, clean-close marker, stop the actor
@@ -49,6 +50,13 @@ class RecorderFailed:
 class _Framed:
     blob: bytes
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    blob: bytes
+    count: int
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,8 @@ class Recorder(pykka.ThreadingActor):
         writer = self._writer
         if type(message) is _Framed:
             writer.append_framed(message.blob, message.count)
+        elif type(message) is _Raw:
+            writer.append_raw(message.blob, message.count, message.source)
         elif type(message) is _Record:
             writer.append(message.msg)
         elif type(message) is _Tick:
@@ -184,6 +194,13 @@ class RecorderHandle:
         """Record a child's batch of ``count`` pre-framed records (see :mod:`osha.record`)."""
         try:
             self._tell(_Framed(blob, count))
+        except pykka.ActorDeadError as exc:
+            raise self._dead() from exc
+
+    def write_raw(self, blob: bytes, count: int, source: str) -> None:
+        """Record a child's batch of raw samples: to the raw lane if the ledger has one."""
+        try:
+            self._tell(_Raw(blob, count, source))
         except pykka.ActorDeadError as exc:
             raise self._dead() from exc
 

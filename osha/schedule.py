@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from osha.errors import PluginError
 from osha.inventory import Host
-from osha.supervisor._actor import _child_seed  # one formula, shared with the supervisor
+from osha.supervisor import child_seed  # one formula, shared with the supervisor
 
 __all__ = [
     "Mode",
@@ -119,11 +119,6 @@ class PlannedFault:
     node: str
     offset_s: float
     down_s: float
-
-
-def child_seed(seed: int, actor_id: str) -> int:
-    """The seed the supervisor gives actor ``actor_id`` in a run with campaign ``seed``."""
-    return _child_seed(seed, actor_id)
 
 
 def resolve_targets(target: TargetConfig, hosts: Sequence[Host]) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 
 from osha.errors import Problem
 
-__all__ = ["FilePath", "build", "describe_type", "example_value"]
+__all__ = ["FilePath", "build", "describe_type", "example_value", "to_raw"]
 
 T = TypeVar("T")
 
@@ -258,3 +258,17 @@ def build(
     if checker.problems:
         return None, checker.problems
     return result, []
+
+
+def to_raw(value: Any) -> Any:
+    """A value :func:`build` made, as plain TOML-like data again (tables, lists, enum values),
+    so that it can be built again elsewhere (an actor's child process)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_raw(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): to_raw(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_raw(v) for v in value]
+    return value

@@ -11,6 +11,8 @@ Between a child process and its handle, the stream is a sequence of frames::
     RECORDS   body = count:u32 big-endian | ledger-framed records (see osha.record),
               written to the ledger as they are
     CONTROL   body = one encoded message for the peer, never recorded
+    RAW_RECORDS  body as RECORDS, holding only raw samples (osha.ledger.retention.RAW_TAGS),
+              so that the ledger can route them to its raw lane without reading them
 
 Batching: a child sends many records in one RECORDS frame, so the parent pays one read,
 one decode and one ledger write per batch, not per message.
@@ -52,6 +54,7 @@ _registry = registry()  # the live tag → spec dict; later imports add to it
 class FrameKind(IntEnum):
     RECORDS = 1
     CONTROL = 2
+    RAW_RECORDS = 3
 
 
 def encode(msg: Message) -> bytes:

@@ -15,6 +15,7 @@ from typing import Literal
 from actors.common.ssh import SshCredentials, SshTarget
 from osha import inventory as inv
 from osha.errors import PluginError
+from osha.schema import FilePath
 
 __all__ = ["HostConfig", "Node", "SshConfig", "credentials", "resolve_nodes"]
 
@@ -26,8 +27,8 @@ class SshConfig:
 
     user: str = "root"
     port: int = 22
-    private_key: str = ""
-    known_hosts: str = ""
+    private_key: FilePath = FilePath("")  # FilePath: ${VARS} and relative paths resolved
+    known_hosts: FilePath = FilePath("")
     host_key_check: Literal["strict", "off"] = "strict"
     connect_timeout_s: float = 5.0
 

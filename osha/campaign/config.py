@@ -18,6 +18,10 @@ __all__ = ["LOAD_PLUGINS", "CampaignSettings", "ServersLoadConfig"]
 class CampaignSettings:
     """``[campaign]``: the run's name and seed, and how long each timed phase lasts.
 
+    ``warmup_s``: after the initial load, the actors start and the runners get going (Rally
+    first creates its users and projects); the baseline starts when every runner has recorded
+    an iteration, at the latest ``warmup_s`` after the actors started, and the chaos starts
+    ``warmup_s + baseline_s`` after that, so the baseline lasts at least ``baseline_s``.
     ``baseline_s``: monitors and runners only, before any fault. ``chaos_s``: the window in
     which the disruptors strike (their ``start_s`` counts from its start). After it, the
     recovery phase waits until every watched target is up (and no fault lease is held) for
@@ -28,6 +32,7 @@ class CampaignSettings:
 
     name: str = "osha-campaign"
     seed: int = 0
+    warmup_s: float = 60.0
     baseline_s: float = 60.0
     chaos_s: float = 300.0
     recovery_timeout_s: float = 300.0
@@ -38,7 +43,7 @@ class CampaignSettings:
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
             raise ValueError(f"name {self.name!r} must be a non-empty name without '/'")
-        for key in ("baseline_s", "chaos_s", "recovery_timeout_s", "recovery_hold_s"):
+        for key in ("warmup_s", "baseline_s", "chaos_s", "recovery_timeout_s", "recovery_hold_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0")
         if self.preflight_timeout_s <= 0:

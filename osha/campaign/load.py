@@ -94,6 +94,15 @@ class Census:
 def census(conn: Any, run_id: str, prefix: str) -> Census:
     """Count servers, networks, volumes and ports (all projects, as far as the credentials
     allow), and list what osha's run ``run_id`` created that still exists."""
+    from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
+
+    try:
+        return _census(conn, run_id, prefix)
+    except os_exc.SDKException as exc:
+        raise PluginError(f"census: {exc}", hint="is the cloud's API answering?") from exc
+
+
+def _census(conn: Any, run_id: str, prefix: str) -> Census:
     counts: dict[str, int | None] = {}
     servers = list(conn.compute.servers(all_projects=True))
     counts["servers"] = len(servers)
@@ -211,12 +220,18 @@ class ServersLoad:
     def delete(self, conn: Any) -> int:
         """Delete every server (and volume) this run created, recorded or found by name and
         metadata. Returns how many could not be deleted; each is reported."""
+        from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
+
         cfg = self.config
-        found = [
-            s
-            for s in conn.compute.servers(name=f"^{cfg.name_prefix}-{self.run_id}-")
-            if _ours(s, self.run_id, cfg.name_prefix)
-        ]
+        try:
+            found = [
+                s
+                for s in conn.compute.servers(name=f"^{cfg.name_prefix}-{self.run_id}-")
+                if _ours(s, self.run_id, cfg.name_prefix)
+            ]
+        except os_exc.SDKException as exc:  # still delete what we recorded
+            log.error("cannot list servers to find leftovers: %s", exc)
+            found = []
         targets = {s.id: s.name for s in found}
         targets.update({m.server_id: m.name for m in self.made if m.server_id})
         failures = 0

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from osha.campaign.actors import ActorSet
 from osha.campaign.load import LoadReport, ServersLoad, census, connection
-from osha.campaign.phases import Recorder
+from osha.campaign.phases import PhaseResult, Recorder
 from osha.campaign.preflight import Checked, run_preflight
 from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement, judge
-from osha.errors import OshaError
+from osha.errors import LedgerError, OshaError
 from osha.messages.campaign import (
     CampaignCensus,
     CampaignFinding,
@@ -81,6 +81,7 @@ class Campaign:
         self._stop_lock = threading.Lock()
         self.actors: ActorSet | None = None
         self.loads: list[ServersLoad] = []
+        self.chaos_wall_s = 0.0  # fixed when the actors start
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -93,11 +94,20 @@ class Campaign:
             self._stop.set()
         self.state.stopping = self._stop_reason
         self.state.note(f"stop requested ({self._stop_reason})")
-        self.rec.record(CampaignStop, source=source, reason=reason)
+        try:
+            self.rec.record(CampaignStop, source=source, reason=reason)
+        except LedgerError as exc:  # the ledger itself failed (that is why we stop): say so
+            log.error("cannot record the stop in the ledger: %s", exc.message)
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop was asked for. Side-effect free: safe in a signal handler."""
+        return self._stop.is_set()
 
     @property
     def stopped(self) -> str:
-        """Why the campaign stops early; empty while it runs its course."""
+        """Why the campaign stops early; empty while it runs its course. Also notices a
+        supervisor that ended by itself (escalation) and turns it into a stop request."""
         if not self._stop.is_set() and self.actors is not None:
             outcome = self.actors.ended_by_itself
             if outcome is not None and outcome.reason is not StopReason.COMPLETED:
@@ -159,27 +169,54 @@ class Campaign:
         )
 
     def _load(self) -> None:
-        with self.rec.phase("load") as res:
-            if not self.prof.loads:
-                res.detail = "no [[load]]"
-                return
-            first = self.prof.loads[0].config
-            with connection(first) as conn:
-                before = census(conn, self.run_id, first.name_prefix)
-                self.rec.record(CampaignCensus, when="before", counts=before.counts)
-            failures = 0
-            for entry in self.prof.loads:
-                load = ServersLoad(entry, self.run_id, self._load_reporter(entry.id))
-                self.loads.append(load)
-                with connection(entry.config) as conn:
-                    failures += load.create(conn)
-                if self.stopped:
-                    break
-            created = sum(len(x.made) for x in self.loads) - failures
-            res.detail = f"{created} servers created, {failures} failed"
-            if failures:
-                res.fail(res.detail)
-                self.request_stop("load", f"{failures} servers did not boot")
+        """The initial servers; then the actors start and the runners warm up."""
+        with self.rec.phase("load", self.prof.campaign.warmup_s) as res:
+            details = [self._create_load(res)]
+            if not self.stopped:
+                details.append(self._start_actors())
+            res.detail = "; ".join(d for d in details if d)
+
+    def _create_load(self, res: PhaseResult) -> str:
+        if not self.prof.loads:
+            return "no [[load]]"
+        first = self.prof.loads[0].config
+        with connection(first) as conn:
+            before = census(conn, self.run_id, first.name_prefix)
+            self.rec.record(CampaignCensus, when="before", counts=before.counts)
+        failures = 0
+        for entry in self.prof.loads:
+            load = ServersLoad(entry, self.run_id, self._load_reporter(entry.id))
+            self.loads.append(load)
+            with connection(entry.config) as conn:
+                failures += load.create(conn)
+            if self.stopped:
+                break
+        created = sum(len(x.made) for x in self.loads) - failures
+        detail = f"{created} servers created, {failures} failed"
+        if failures:
+            res.fail(detail)
+            self.request_stop("load", f"{failures} servers did not boot")
+        return detail
+
+    def _start_actors(self) -> str:
+        """Start every actor, then wait until every runner has recorded an iteration (Rally
+        first creates its users and projects), at most ``warmup_s``. The chaos start is fixed
+        now, ``warmup_s + baseline_s`` ahead: the baseline lasts at least ``baseline_s``."""
+        cfg = self.prof.campaign
+        started_s = time.monotonic()
+        self.chaos_wall_s = time.time() + cfg.warmup_s + cfg.baseline_s
+        self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
+        self.actors.start(self.chaos_wall_s)
+        self.state.note(f"{len(self.prof.actors)} actors started")
+        runners = {a.id for a in self.prof.of_kind("runner")}
+        if not runners or cfg.warmup_s <= 0:
+            return "actors started"
+        warm = self._wait(cfg.warmup_s, until=lambda: runners <= self.state.warm_runners())
+        took_s = time.monotonic() - started_s
+        if warm:
+            return f"actors started; runners warm after {took_s:.1f} s"
+        cold = ", ".join(sorted(runners - self.state.warm_runners()))
+        return f"actors started; no iteration yet from {cold} after {took_s:.1f} s"
 
     def _load_reporter(self, load_id: str) -> LoadReport:
         def report(
@@ -198,13 +235,9 @@ class Campaign:
         if self.stopped:
             return
         cfg = self.prof.campaign
-        base_wall_s = time.time()
-        chaos_wall_s = base_wall_s + cfg.baseline_s
-        self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
-        with self.rec.phase("baseline", cfg.baseline_s) as res:
-            self.actors.start(chaos_wall_s)
-            self.state.note(f"{len(self.prof.actors)} actors started")
-            if not self._wait(max(0.0, chaos_wall_s - time.time())):
+        left_s = max(0.0, self.chaos_wall_s - time.time())
+        with self.rec.phase("baseline", left_s) as res:
+            if not self._wait(left_s):
                 res.fail(f"stopped: {self.stopped}")
                 return
         with self.rec.phase("chaos", cfg.chaos_s) as res:
@@ -246,17 +279,19 @@ class Campaign:
     def _teardown(self) -> None:
         with self.rec.phase("teardown") as res:
             problems: list[str] = []
-            if self.actors is not None:
-                reason = StopReason.REQUESTED if self._stop.is_set() else StopReason.DURATION
-                self.actors.stop(reason)
-                report = self.actors.report
-                if report is not None and report.failed:
-                    problems.append(
-                        f"{len(report.failed)} faults NOT reverted: "
-                        + ", ".join(lease.what for lease in report.failed)
-                        + " (run `osha faults recover` on this run)"
-                    )
-            problems += self._unload()
+            try:
+                if self.actors is not None:
+                    reason = StopReason.REQUESTED if self._stop.is_set() else StopReason.DURATION
+                    self.actors.stop(reason)
+                    report = self.actors.report
+                    if report is not None and report.failed:
+                        problems.append(
+                            f"{len(report.failed)} faults NOT reverted: "
+                            + ", ".join(lease.what for lease in report.failed)
+                            + f" (run `osha faults recover {self.run_dir}`)"
+                        )
+            finally:  # whatever happened to the actors, the load is deleted
+                problems += self._unload()
             if problems:
                 res.fail("; ".join(problems))
                 for problem in problems:

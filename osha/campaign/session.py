@@ -162,7 +162,7 @@ def _signals(campaign: Campaign) -> Iterator[None]:
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if campaign.stopped:
+        if campaign.stop_requested:
             os.write(2, f"\n{name} again: still stopping gracefully, please wait\n".encode())
             return
         threading.Thread(target=campaign.request_stop, args=(name,), daemon=True).start()
@@ -190,8 +190,12 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
 
     def on_recorder_error(failure: RecorderFailed) -> None:
         failures.append(failure)
-        if campaign_ref:
-            campaign_ref[0].request_stop("recorder", failure.error.message)
+        if campaign_ref:  # not from the recorder's own thread: request_stop records
+            threading.Thread(
+                target=campaign_ref[0].request_stop,
+                args=("recorder", failure.error.message),
+                daemon=True,
+            ).start()
 
     recorder = RecorderHandle.start(writer, on_error=on_recorder_error)
     tap = TapSink(recorder, state.observe)

@@ -142,9 +142,11 @@ class LiveState:
     def observe(self, msg: Message) -> None:  # noqa: PLR0912 - one branch per watched tag
         with self._lock:
             if isinstance(msg, StateChange):
-                old = self.targets.get(msg.target)
+                # Two monitors may watch one target (the API and the node): each view counts.
+                key = f"{msg.target} ({msg.sender})"
+                old = self.targets.get(key)
                 changes = old.changes + 1 if old else 0
-                self.targets[msg.target] = _Target(msg.state, msg.wall_s, changes)
+                self.targets[key] = _Target(msg.state, msg.wall_s, changes)
             elif isinstance(msg, RunnerIteration):
                 tally = self.runners.setdefault(msg.sender, RunnerTally())
                 if msg.ok:
@@ -191,9 +193,15 @@ class LiveState:
     # -- reading --------------------------------------------------------------------------------
 
     def down_targets(self) -> list[str]:
-        """The targets whose last known state is not ``up``."""
+        """``target (monitor)`` for every target whose last state, as that monitor saw it,
+        is not ``up``."""
         with self._lock:
             return sorted(t for t, s in self.targets.items() if s.state != "up")
+
+    def warm_runners(self) -> set[str]:
+        """The runners that have recorded at least one iteration."""
+        with self._lock:
+            return {r for r, t in self.runners.items() if t.ok + t.failed}
 
     def active_leases(self) -> int:
         with self._lock:

@@ -47,7 +47,8 @@ def _describe(prof: Profile) -> str:
     kinds = ", ".join(f"{a.kind} {a.id} [{a.plugin}]" for a in prof.actors)
     loads = ", ".join(f"{entry.id} [{entry.plugin} x{entry.config.count}]" for entry in prof.loads)
     return (
-        f"campaign {c.name!r}, seed {c.seed}: baseline {c.baseline_s:g} s, chaos {c.chaos_s:g} s,"
+        f"campaign {c.name!r}, seed {c.seed}: warm-up <= {c.warmup_s:g} s, baseline >= "
+        f"{c.baseline_s:g} s, chaos {c.chaos_s:g} s,"
         f" recovery up to {c.recovery_timeout_s:g} s\n  actors: {kinds or 'none'}\n"
         f"  load: {loads or 'none'}\n  slo: {'yes' if prof.slo is not None else 'none'}"
     )
@@ -66,7 +67,10 @@ def _dry_run(prof: Profile) -> None:
     c = prof.campaign
     typer.echo(f"{prof.path}: dry run, nothing is touched\n  {_describe(prof)}")
     typer.echo("\ntimeline (T = the chaos start):")
-    typer.echo(f"  T-{c.baseline_s:g}s  baseline: monitors and runners start; no faults")
+    typer.echo(
+        f"  T-{c.warmup_s + c.baseline_s:g}s  the actors start; runners warm up (at most "
+        f"{c.warmup_s:g} s); then the baseline: no faults"
+    )
     for row in plan_rows(prof, c.seed):
         typer.echo("  " + row.render())
         if row.offset_s + row.down_s > c.chaos_s:
@@ -164,9 +168,14 @@ def stop(
 ) -> None:
     """Stop a running campaign gracefully: faults reverted, load deleted, verdict written."""
     info = find_run(run, runs_dir)
+    done = read_status(info.run_dir)
+    if done.get("finished"):
+        verdict = done.get("verdict") or {}
+        typer.echo(f"{info.run_id} has already finished: exit code {verdict.get('exit_code')}")
+        return
     if not info.alive:
         raise OshaError(
-            f"campaign {info.run_id} is not running (pid {info.pid})",
+            f"campaign {info.run_id} is not running (pid {info.pid}) and did not finish",
             hint=f"if it died, revert what it left: osha faults recover {info.run_dir}",
         )
     first = request_stop(info.run_dir, reason or "osha campaign stop")

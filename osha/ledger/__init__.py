@@ -4,7 +4,9 @@
 - :class:`LedgerReader` streams records back in bounded memory, tolerating a torn tail and
   reporting (and optionally skipping) corrupt records;
 - :func:`verify` checks CRCs, segment headers, the header record, per-sender sequence numbers
-  and whether the run closed cleanly.
+  and whether the run closed cleanly;
+- :class:`RetentionPolicy` keeps raw samples in a raw lane and deletes its oldest segments
+  (:mod:`osha.ledger.retention`); :meth:`LedgerWriter.resume` reopens a killed run's ledger.
 
 On-disk format: see :mod:`osha.ledger.segment` (files) and :mod:`osha.record` (records).
 """
@@ -19,6 +21,7 @@ from osha.ledger.reader import (
     RawRecord,
     Tear,
 )
+from osha.ledger.retention import RAW_TAGS, RetentionPolicy
 from osha.ledger.segment import FORMAT_VERSION, SegmentInfo, list_segments, segment_name
 from osha.ledger.verify import SeqGap, VerifyReport, verify
 from osha.ledger.writer import LedgerOptions, LedgerWriter
@@ -26,12 +29,14 @@ from osha.ledger.writer import LedgerOptions, LedgerWriter
 __all__ = [
     "FORMAT_VERSION",
     "MAX_RECORD_BYTES",
+    "RAW_TAGS",
     "Corruption",
     "LedgerOptions",
     "LedgerReader",
     "LedgerWriter",
     "Position",
     "RawRecord",
+    "RetentionPolicy",
     "SegmentInfo",
     "SeqGap",
     "Tear",

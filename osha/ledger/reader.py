@@ -15,6 +15,15 @@ What can go wrong, and what the reader does:
   CRC are all valid and continues from there; with ``resync=False`` it stops.
 
 Issues are reset at the start of each iteration and are complete when the iteration ends.
+
+A ledger that was **resumed** (:meth:`~osha.ledger.LedgerWriter.resume`) has a segment flagged
+``FLAG_RESUMED``: the segment before it may end torn, like a last segment; such tears are in
+:attr:`LedgerReader.tears` (with the final one, which is also :attr:`LedgerReader.tear`).
+
+A ledger with a **raw lane** (see :mod:`osha.ledger.retention`): each ``ledger.raw`` pointer is
+followed, in every iteration, by the raw records it names, read from the raw lane, so the order
+is the writer's. Raw records report the pointer's position (they have no main-lane position).
+Records whose raw segment was retained away are counted in :attr:`LedgerReader.retained_records`.
 """
 
 from __future__ import annotations
@@ -25,18 +34,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from osha.ledger._rawlane import RawLaneReader, RawProblem
 from osha.ledger.segment import (
+    FLAG_RESUMED,
     SEGMENT_HEADER_BYTES,
     SegmentHeader,
     SegmentInfo,
+    list_raw_segments,
     list_segments,
     read_closed_marker,
+    read_segment_flags,
     require_ledger_directory,
     segment_name,
 )
-from osha.messages import LedgerHeader, Message
+from osha.messages import LedgerHeader, Message, RawBatch
 from osha.record import HEADER, HEADER_BYTES, MAGIC
-from osha.wire import decode
+from osha.wire import decode, encode
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -51,6 +64,8 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 _MAGIC_BYTES = MAGIC.to_bytes(2, "little")
 _unpack_from = HEADER.unpack_from
 _crc32 = zlib.crc32
+# Every encoded ledger.raw pointer starts with these bytes (array header and tag).
+_RAW_PREFIX = encode(RawBatch("ledger", 1, 0.0, 0.0, "x", 1, 0, 0))[: 2 + len(RawBatch.TAG)]
 
 
 class Position(NamedTuple):
@@ -144,9 +159,13 @@ class LedgerReader:
         self.chunk_bytes = chunk_bytes
         self.corruptions: list[Corruption] = []
         self.tear: Tear | None = None
+        self.tears: list[Tear] = []
         self.stopped_early = False
         self.end = Position(1, SEGMENT_HEADER_BYTES)
         self.segments: list[SegmentInfo] = []
+        self.retained_records = 0
+        self.raw_problems: list[RawProblem] = []
+        self._final = 0
 
     # -- convenience -----------------------------------------------------------------------
 
@@ -191,11 +210,32 @@ class LedgerReader:
     ) -> Iterator[tuple[int, list[int], list[bytes]]]:
         self.corruptions = []
         self.tear = None
+        self.tears = []
         self.stopped_early = False
+        self.retained_records = 0
+        self.raw_problems = []
         self.segments = list_segments(self.directory)
+        self._final = self.segments[-1].number if self.segments else 0
+        raw = (
+            RawLaneReader(self.directory, self.chunk_bytes)
+            if list_raw_segments(self.directory)
+            else None
+        )
+        try:
+            for item in self._scan_main(start, want_offsets):
+                yield item if raw is None else _splice(raw, item, want_offsets)
+        finally:
+            if raw is not None:
+                raw.close()
+                self.retained_records = raw.retained_records
+                self.raw_problems = raw.problems
+
+    def _scan_main(
+        self, start: Position | None, want_offsets: bool
+    ) -> Iterator[tuple[int, list[int], list[bytes]]]:
         first = start.segment if start else 1
         expected = 1
-        for seg in self.segments:
+        for index, seg in enumerate(self.segments):
             while expected < seg.number:
                 if expected >= first:
                     self.corruptions.append(Corruption(expected, 0, "segment file is missing"))
@@ -206,7 +246,7 @@ class LedgerReader:
             expected = seg.number + 1
             if seg.number < first:
                 continue
-            is_last = seg is self.segments[-1]
+            is_last = seg is self.segments[-1] or _resumed_after(self.segments, index)
             offset = start.offset if start and seg.number == start.segment else 0
             yield from self._scan_segment(seg, offset, is_last, want_offsets)
             if self.stopped_early:
@@ -284,11 +324,16 @@ class LedgerReader:
     def _tail(self, number: int, offset: int, size: int, is_last: bool, why: str) -> None:
         """An incomplete record at the end of a segment: a tear if last, else corruption."""
         if is_last:
-            self.tear = Tear(number, offset, size)
+            self._torn(Tear(number, offset, size))
         else:
             self.corruptions.append(Corruption(number, offset, why, skipped_bytes=size))
             if not self.resync:
                 self.stopped_early = True
+
+    def _torn(self, tear: Tear) -> None:
+        self.tears.append(tear)
+        if tear.segment == self._final:
+            self.tear = tear
 
     def _recover(
         self, seg: SegmentInfo, win: _Window, is_last: bool, why: str, *, maybe_tear: bool = False
@@ -301,12 +346,12 @@ class LedgerReader:
         if is_last and not maybe_tear:
             zeros = _zero_bytes_to_eof(seg.path, bad_offset, self.chunk_bytes)
             if zeros is not None:
-                self.tear = Tear(number, bad_offset, zeros)
+                self._torn(Tear(number, bad_offset, zeros))
                 return False
         if not _resync(win):
             size = win.base + len(win.buf) - bad_offset
             if maybe_tear and is_last:
-                self.tear = Tear(number, bad_offset, size)
+                self._torn(Tear(number, bad_offset, size))
                 return False
             self.corruptions.append(Corruption(number, bad_offset, why, skipped_bytes=size))
             self.stopped_early = not self.resync
@@ -317,6 +362,44 @@ class LedgerReader:
             self.stopped_early = True
             return False
         return True
+
+
+def _resumed_after(segments: list[SegmentInfo], index: int) -> bool:
+    """Whether the segment after ``segments[index]`` starts a resumed part of the ledger."""
+    if index + 1 >= len(segments):
+        return False
+    flags = read_segment_flags(segments[index + 1].path)
+    return flags is not None and bool(flags & FLAG_RESUMED)
+
+
+def _splice(
+    raw: RawLaneReader, item: tuple[int, list[int], list[bytes]], want_offsets: bool
+) -> tuple[int, list[int], list[bytes]]:
+    """Insert after each ``ledger.raw`` pointer of a batch the raw records it names."""
+    number, offsets, batch = item
+    out: list[bytes] | None = None
+    out_offsets: list[int] = []
+    for k, payload in enumerate(batch):
+        if payload.startswith(_RAW_PREFIX):
+            if out is None:
+                out = batch[:k]
+                out_offsets = offsets[:k] if want_offsets else []
+            pointer = decode(payload)
+            out.append(payload)
+            if want_offsets:
+                out_offsets.append(offsets[k])
+            if isinstance(pointer, RawBatch):
+                records = raw.read(pointer.segment, pointer.offset, pointer.count)
+                out.extend(records)
+                if want_offsets:
+                    out_offsets.extend([offsets[k]] * len(records))
+        elif out is not None:
+            out.append(payload)
+            if want_offsets:
+                out_offsets.append(offsets[k])
+    if out is None:
+        return item
+    return number, out_offsets, out
 
 
 def _resync(win: _Window) -> bool:

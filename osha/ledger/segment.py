@@ -8,9 +8,13 @@ Every segment starts with a fixed 16-byte file header (little endian)::
 
     magic:8s "OSHASEG\\0" | format_version:u16 | flags:u16 | segment_number:u32
 
-followed by records framed as in :mod:`osha.record`. ``flags`` is 0 today; it is kept for
-segment-level metadata that a later retention policy needs (e.g. "raw samples only"), so that
-whole segments can be dropped without reading them.
+followed by records framed as in :mod:`osha.record`. ``flags`` holds segment-level metadata,
+readable without reading the records:
+
+- :data:`FLAG_RAW`: a *raw-lane* segment, ``raw-000001.seg``: raw samples only, which the
+  retention policy may delete whole (see :mod:`osha.ledger.retention`);
+- :data:`FLAG_RESUMED`: the first main segment written after the ledger was reopened by
+  :meth:`~osha.ledger.LedgerWriter.resume`; the segment before it may end in a torn record.
 
 ``closed.json`` is written, and the directory fsynced, only after the last segment is fsynced on
 a clean close. Its absence means the run crashed or was killed.
@@ -29,6 +33,8 @@ from osha.errors import LedgerError
 
 __all__ = [
     "CLOSED_MARKER",
+    "FLAG_RAW",
+    "FLAG_RESUMED",
     "FORMAT_VERSION",
     "SEGMENT_HEADER",
     "SEGMENT_HEADER_BYTES",
@@ -37,8 +43,11 @@ __all__ = [
     "SegmentHeader",
     "SegmentInfo",
     "fsync_directory",
+    "list_raw_segments",
     "list_segments",
+    "raw_segment_name",
     "read_closed_marker",
+    "read_segment_flags",
     "require_ledger_directory",
     "segment_name",
 ]
@@ -48,13 +57,21 @@ FORMAT_VERSION = 1
 SEGMENT_HEADER = struct.Struct("<8sHHI")
 SEGMENT_HEADER_BYTES = SEGMENT_HEADER.size  # 16
 CLOSED_MARKER = "closed.json"
+FLAG_RAW = 0x0001
+FLAG_RESUMED = 0x0002
 
 _SEGMENT_RE = re.compile(r"^(\d{6,})\.seg$")
+_RAW_SEGMENT_RE = re.compile(r"^raw-(\d{6,})\.seg$")
 
 
 def segment_name(number: int) -> str:
     """The file name of segment ``number``: ``000001.seg``."""
     return f"{number:06d}.seg"
+
+
+def raw_segment_name(number: int) -> str:
+    """The file name of raw-lane segment ``number``: ``raw-000001.seg``."""
+    return f"raw-{number:06d}.seg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +137,30 @@ def require_ledger_directory(directory: Path) -> Path:
 
 def list_segments(directory: Path) -> list[SegmentInfo]:
     """The segment files of a ledger, by number. Gaps in the numbering are kept as gaps."""
+    return _list(directory, _SEGMENT_RE)
+
+
+def list_raw_segments(directory: Path) -> list[SegmentInfo]:
+    """The raw-lane segment files of a ledger, by number (retention leaves gaps)."""
+    return _list(directory, _RAW_SEGMENT_RE)
+
+
+def read_segment_flags(path: Path) -> int | None:
+    """The ``flags`` of a segment file's header, or None if it has no valid header."""
+    try:
+        with path.open("rb") as file:
+            header = SegmentHeader.unpack(file.read(SEGMENT_HEADER_BYTES))
+    except OSError:
+        return None
+    return None if isinstance(header, str) else header.flags
+
+
+def _list(directory: Path, pattern: re.Pattern[str]) -> list[SegmentInfo]:
     found: list[SegmentInfo] = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                match = _SEGMENT_RE.match(entry.name)
+                match = pattern.match(entry.name)
                 if match and entry.is_file():
                     size = entry.stat().st_size
                     found.append(SegmentInfo(int(match.group(1)), Path(entry.path), size))

@@ -4,6 +4,15 @@ sequence numbers and clean close. ``osha ledger verify`` and ``osha ledger show`
 Sequence rule: for each sender, ``seq`` is the previous one plus 1, or 1 again, which starts a
 new incarnation (the sender was restarted). The first record of a sender must have seq 1.
 Anything else is a gap: records of that sender are missing or out of order.
+
+Retention (see :mod:`osha.ledger.retention`) deletes raw samples on purpose. Their
+``ledger.raw`` pointers say how many records of which sender went with a deleted raw segment;
+a sender's jump in ``seq`` that those records cover is a *retained gap*: counted and shown,
+not an error (a new incarnation whose first records were retained away is recognised the
+same way). A raw segment that is missing is expected only when a ``ledger.retained`` record
+names it; otherwise it is an error. A ledger resumed after its writer died
+(``ledger.resumed``) may hold a torn tail before each resumed part: a warning, like the tear
+of a killed run.
 """
 
 from __future__ import annotations
@@ -14,9 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osha.errors import EXIT_FAILED, EXIT_OK, WireError
+from osha.ledger._rawlane import RawProblem
 from osha.ledger.reader import Corruption, LedgerReader, Position, Tear
-from osha.ledger.segment import read_closed_marker
-from osha.messages import LedgerHeader, Message, RunStopped
+from osha.ledger.segment import list_raw_segments, raw_segment_name, read_closed_marker
+from osha.messages import (
+    LedgerHeader,
+    LedgerResumed,
+    Message,
+    RawBatch,
+    RawRetained,
+    RunStopped,
+)
 from osha.wire import decode
 
 __all__ = ["MAX_LISTED", "SeqGap", "VerifyReport", "verify"]
@@ -63,6 +80,14 @@ class VerifyReport:
     closed_marker: bool = False
     marker_records: int | None = None
     run_stopped: RunStopped | None = None
+    tears: list[Tear] = field(default_factory=list)
+    resumes: list[LedgerResumed] = field(default_factory=list)
+    retained_records: int = 0
+    retained_segments: set[int] = field(default_factory=set)
+    retained_gaps: int = 0
+    unexplained_missing: list[int] = field(default_factory=list)
+    raw_problems: list[RawProblem] = field(default_factory=list)
+    raw_records_by_segment: dict[int, int] = field(default_factory=dict)
 
     @property
     def closed_cleanly(self) -> bool:
@@ -77,6 +102,8 @@ class VerifyReport:
             + self.undecodable_count
             + self.gap_count
             + (1 if self.header_problem else 0)
+            + len(self.unexplained_missing)
+            + len(self.raw_problems)
         )
 
     def exit_code(self, *, strict: bool = False) -> int:
@@ -111,8 +138,7 @@ class VerifyReport:
         lines.extend(f"  ERROR {u}" for u in self.undecodable)
         if self.undecodable_count > len(self.undecodable):
             lines.append(f"  ... {self.undecodable_count - len(self.undecodable)} more")
-        if self.tear is not None:
-            lines.append(f"  WARNING {self.tear}")
+        lines.extend(self._soak_lines())
         if counts:
             lines.append("  by tag:    " + _counts(self.by_tag))
             lines.append("  by sender: " + _counts(self.by_sender))
@@ -128,6 +154,33 @@ class VerifyReport:
                 + ("" if self.problems else " (--strict: torn tail or unclean close)")
             )
         return "\n".join(lines)
+
+    def _soak_lines(self) -> list[str]:
+        """Raw-lane problems, resumes, tears and retention: what long runs add."""
+        lines: list[str] = []
+        lines.extend(f"  ERROR {p}" for p in self.raw_problems[:MAX_LISTED])
+        lines.extend(
+            f"  ERROR raw segment {raw_segment_name(n)} is missing and no ledger.retained "
+            "record explains it (deleted by hand?)"
+            for n in self.unexplained_missing[:MAX_LISTED]
+        )
+        for resumed in self.resumes:
+            gap_s = resumed.wall_s - resumed.last_wall_s
+            lines.append(
+                f"  NOTE resumed after a crash: gap of {gap_s:.1f} s after "
+                f"{resumed.previous_records} records (segment {resumed.previous_segment} was "
+                "the last of the previous part)"
+            )
+        lines.extend(f"  WARNING {t} [before a resume]" for t in self.tears if t != self.tear)
+        if self.tear is not None:
+            lines.append(f"  WARNING {self.tear}")
+        if self.retained_records:
+            lines.append(
+                f"  NOTE retention: {self.retained_records} raw records in "
+                f"{len(self.retained_segments)} raw segment(s) were deleted as configured; "
+                f"{self.retained_gaps} sequence gap(s) are explained by them"
+            )
+        return lines
 
     def _close_text(self) -> str:
         if self.closed_cleanly:
@@ -150,6 +203,9 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
     reader = LedgerReader(directory, resync=resync)
     report = VerifyReport(directory=reader.directory)
     last_seq: dict[str, int] = {}
+    budget: dict[str, int] = {}  # records of each sender retained away, not yet seen as gaps
+    raw_present = {s.number for s in list_raw_segments(reader.directory)}
+    missing: set[int] = set()
     first = True
     for rec in reader.records():
         try:
@@ -162,7 +218,18 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
         if first:
             first = False
             _check_header(report, msg, Position(rec.segment, rec.offset))
-        _count(report, msg, Position(rec.segment, rec.offset), last_seq)
+        if isinstance(msg, RawBatch):
+            by_seg = report.raw_records_by_segment
+            by_seg[msg.segment] = by_seg.get(msg.segment, 0) + msg.count
+            if msg.segment not in raw_present:
+                missing.add(msg.segment)
+                report.retained_records += msg.count
+                budget[msg.source] = budget.get(msg.source, 0) + msg.count
+        elif isinstance(msg, RawRetained):
+            report.retained_segments.add(msg.segment)
+        elif isinstance(msg, LedgerResumed):
+            report.resumes.append(msg)
+        _count(report, msg, Position(rec.segment, rec.offset), last_seq, budget)
     if first and not reader.corruptions:
         report.header_problem = "the ledger holds no records: the header record is missing"
     report.records = sum(report.by_tag.values()) + report.undecodable_count
@@ -170,12 +237,17 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
     report.corruptions = reader.corruptions
     report.stopped_early = reader.stopped_early
     report.tear = reader.tear
+    report.tears = reader.tears
+    report.raw_problems = reader.raw_problems
+    report.unexplained_missing = sorted(missing - report.retained_segments)
     marker = read_closed_marker(reader.directory)
     report.closed_marker = marker is not None
     report.marker_records = marker.records if marker else None
-    if marker is not None and marker.records != report.records and not report.problems:
+    written = report.records + report.retained_records
+    if marker is not None and marker.records != written and not report.problems:
         report.header_problem = (
             f"closed.json says {marker.records} records were written, {report.records} were read"
+            + (f" and {report.retained_records} retained away" if report.retained_records else "")
         )
     return report
 
@@ -188,7 +260,11 @@ def _check_header(report: VerifyReport, msg: Message, position: Position) -> Non
 
 
 def _count(
-    report: VerifyReport, msg: Message, position: Position, last_seq: dict[str, int]
+    report: VerifyReport,
+    msg: Message,
+    position: Position,
+    last_seq: dict[str, int],
+    budget: dict[str, int],
 ) -> None:
     sender = msg.sender
     report.by_tag[msg.TAG] += 1
@@ -201,8 +277,16 @@ def _count(
     previous = last_seq.get(sender, 0)
     seq = msg.seq
     if seq != previous + 1:
+        retained = budget.get(sender, 0)
         if seq == 1:
             report.restarts[sender] += 1
+        elif seq > previous + 1 and seq - previous - 1 <= retained:
+            budget[sender] = retained - (seq - previous - 1)
+            report.retained_gaps += 1
+        elif seq <= previous and seq - 1 <= retained:  # a new incarnation, head retained away
+            budget[sender] = retained - (seq - 1)
+            report.restarts[sender] += 1
+            report.retained_gaps += 1
         else:
             report.gap_count += 1
             if len(report.gaps) < MAX_LISTED:

@@ -11,6 +11,11 @@ Durability, precisely:
   after the segment file is created, so the segment's name survives a crash too;
 - :meth:`close` fsyncs the last segment, writes ``closed.json`` and fsyncs the directory.
 
+With a :class:`~osha.ledger.retention.RetentionPolicy` (``LedgerOptions.retention``), raw
+samples go to a separate raw lane (:meth:`append_raw`), fsynced before the main lane, and its
+oldest segments are deleted by the policy; see :mod:`osha.ledger.retention`. :meth:`resume`
+reopens a ledger whose writer died, continuing in a new segment flagged ``FLAG_RESUMED``.
+
 The writer is not thread-safe: one owner (the recorder actor) calls it.
 """
 
@@ -21,18 +26,25 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import Any, Self, TypeVar
 
 from osha.errors import LedgerError
+from osha.ledger._rawlane import RawLaneWriter
+from osha.ledger.retention import RetentionPolicy, expired_segments
 from osha.ledger.segment import (
     CLOSED_MARKER,
+    FLAG_RESUMED,
     SEGMENT_HEADER_BYTES,
     ClosedMarker,
     SegmentHeader,
     fsync_directory,
+    list_raw_segments,
+    list_segments,
+    read_closed_marker,
+    require_ledger_directory,
     segment_name,
 )
-from osha.messages import LedgerHeader, Message
+from osha.messages import LedgerHeader, LedgerResumed, Message, RawBatch, RawRetained
 from osha.record import frame_record, frame_records
 from osha.redaction import redact_message
 from osha.wire import encode
@@ -40,6 +52,7 @@ from osha.wire import encode
 __all__ = ["LedgerOptions", "LedgerWriter"]
 
 MIB = 1024 * 1024
+_M = TypeVar("_M", bound=Message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +62,7 @@ class LedgerOptions:
     segment_size_bytes: int = 64 * MIB
     flush_interval_s: float = 0.05
     flush_records: int = 10_000
+    retention: RetentionPolicy | None = None  # None: no raw lane, raw samples stay in main
 
     def __post_init__(self) -> None:
         if self.segment_size_bytes < 4096:
@@ -72,6 +86,17 @@ class LedgerWriter:
         self._last_sync_mono_s = time.monotonic()
         self._failed: LedgerError | None = None
         self._closed = False
+        self._seq = 0  # the writer's own records (sender "ledger")
+        self._raw: RawLaneWriter | None = None
+        if options.retention is not None:
+            self._raw = RawLaneWriter(
+                directory,
+                segment_size_bytes=options.retention.segment_size_bytes,
+                first_number=1,
+                on_error=self._fail,
+            )
+        self.retained_segments = 0
+        self.retained_records = 0
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -101,12 +126,63 @@ class LedgerWriter:
         writer.sync()
         return writer
 
+    @classmethod
+    def resume(
+        cls, directory: Path, *, options: LedgerOptions | None = None, reason: str = ""
+    ) -> Self:
+        """Reopen a ledger whose writer died (``kill -9``, reboot) to append to it.
+
+        The ledger is read once (bounded memory) to count its records; writing continues in a
+        new segment after the last one, flagged ``FLAG_RESUMED`` (so the torn tail the dead
+        writer may have left is read as a tear, not corruption), starting with a
+        ``ledger.resumed`` record that makes the gap visible. A ledger that was closed cleanly
+        is refused: its run ended, there is nothing to resume.
+        """
+        from osha.ledger.verify import verify  # noqa: PLC0415 - verify imports the reader
+
+        require_ledger_directory(directory)
+        if read_closed_marker(directory) is not None:
+            raise LedgerError(
+                f"the ledger {directory} was closed cleanly: its run ended",
+                hint="resume is for a run whose osha process died; start a new run instead",
+            )
+        report = verify(directory)
+        writer = cls(directory, options or LedgerOptions())
+        if writer._raw is not None:
+            raws = list_raw_segments(directory)
+            writer._raw = RawLaneWriter(
+                directory,
+                segment_size_bytes=writer._raw.segment_size_bytes,
+                first_number=(raws[-1].number + 1) if raws else 1,
+                on_error=writer._fail,
+            )
+            writer._raw.records_by_segment.update(report.raw_records_by_segment)
+        previous = list_segments(directory)[-1].number
+        writer._records = report.records + report.retained_records
+        writer._synced_records = writer._records
+        writer._open_segment(previous + 1, flags=FLAG_RESUMED)
+        tear_bytes = sum(t.size_bytes for t in report.tears)
+        writer.append(
+            writer._own(
+                LedgerResumed,
+                previous_records=writer._records,
+                previous_segment=previous,
+                last_wall_s=report.last_wall_s or 0.0,
+                tear_bytes=tear_bytes,
+                reason=reason,
+            )
+        )
+        writer.sync()
+        return writer
+
     def close(self) -> None:
         """Fsync, close the segment, write the clean-close marker and fsync the directory."""
         if self._closed:
             return
         self.sync()
         try:
+            if self._raw is not None:
+                self._raw.close()
             os.close(self._fd)
             self._fd = -1
             marker = ClosedMarker(self._records, self._segment, time.time())
@@ -155,6 +231,21 @@ class LedgerWriter:
         ):
             self.sync()
 
+    def append_raw(self, blob: bytes, count: int, source: str) -> None:
+        """Append ``count`` pre-framed raw samples of ``source`` (one child's RAW_RECORDS
+        batch). Without a retention policy they go to the main lane like any batch."""
+        raw = self._raw
+        if raw is None:
+            self.append_framed(blob, count)
+            return
+        self._check()
+        segment, offset, rotated = raw.write(blob, count)
+        self._records += count
+        pointer = self._own(RawBatch, source=source, segment=segment, offset=offset, count=count)
+        self.append_framed(frame_record(encode(pointer)), 1)
+        if rotated:
+            self._apply_retention()
+
     def append(self, msg: Message) -> None:
         """Redact, encode, frame and append one message (the supervisor's own records)."""
         self.append_framed(frame_record(encode(redact_message(msg))), 1)
@@ -174,6 +265,8 @@ class LedgerWriter:
         """Group commit: fsync the current segment now."""
         self._check()
         if self._synced_records != self._records:
+            if self._raw is not None:
+                self._raw.fsync()  # raw data first: a durable pointer never points at nothing
             try:
                 self._fsync()
             except OSError as exc:
@@ -251,7 +344,38 @@ class LedgerWriter:
     def _fsync(self) -> None:
         os.fsync(self._fd)
 
-    def _open_segment(self, number: int) -> None:
+    def _own(self, cls: type[_M], /, **fields: Any) -> _M:
+        """One of the writer's own bookkeeping records (sender ``"ledger"``)."""
+        self._seq += 1
+        return cls("ledger", self._seq, time.monotonic(), time.time(), **fields)
+
+    def _apply_retention(self) -> None:
+        """Delete the raw segments the policy expires: record, fsync, then unlink."""
+        raw = self._raw
+        policy = self.options.retention
+        assert raw is not None
+        assert policy is not None
+        for seg, rule in expired_segments(raw.closed_segments(), policy):
+            records = raw.records_by_segment.pop(seg.number, 0)
+            self.append(
+                self._own(
+                    RawRetained,
+                    segment=seg.number,
+                    records=records,
+                    size_bytes=seg.size_bytes,
+                    rule=rule,
+                )
+            )
+            self.sync()
+            try:
+                seg.path.unlink()
+                fsync_directory(self.directory)
+            except OSError as exc:
+                raise self._fail("delete raw", exc) from exc
+            self.retained_segments += 1
+            self.retained_records += records
+
+    def _open_segment(self, number: int, *, flags: int = 0) -> None:
         path = self.directory / segment_name(number)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
@@ -260,7 +384,7 @@ class LedgerWriter:
             raise self._fail("create", exc) from exc
         self._fd = fd
         self._segment = number
-        self._write(SegmentHeader(number).pack())
+        self._write(SegmentHeader(number, flags=flags).pack())
         self._segment_bytes = SEGMENT_HEADER_BYTES
         try:
             os.fsync(fd)

@@ -53,6 +53,15 @@ from osha.messages.fault import (
 from osha.messages.monitor import HostBoot, Metric, Sample, StateChange
 from osha.messages.run import LedgerHeader, RunStarted, RunStopped
 from osha.messages.runner import RunnerIteration, RunnerStatus
+from osha.messages.soak import (
+    DiskFloorReached,
+    LedgerResumed,
+    RawBatch,
+    RawRetained,
+    Resources,
+    SelfChaosKill,
+    SoakCycle,
+)
 from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
@@ -67,6 +76,7 @@ __all__ = [
     "ActorStop",
     "ActorStopped",
     "CampaignVerdict",
+    "DiskFloorReached",
     "FaultAck",
     "FaultGrant",
     "FaultInjectFailed",
@@ -84,15 +94,21 @@ __all__ = [
     "FaultSynced",
     "HostBoot",
     "LedgerHeader",
+    "LedgerResumed",
     "Message",
-    "Metric",
     "MessageSpec",
+    "Metric",
     "PhaseChange",
+    "RawBatch",
+    "RawRetained",
+    "Resources",
     "RunStarted",
     "RunStopped",
     "RunnerIteration",
     "RunnerStatus",
     "Sample",
+    "SelfChaosKill",
+    "SoakCycle",
     "StateChange",
     "SupervisorEscalated",
     "TestCrash",

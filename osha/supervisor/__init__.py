@@ -12,7 +12,7 @@ Usage::
     outcome = run_supervised(spec, sink, duration_s=10.0, run_dir=Path("run"))
 """
 
-from osha.supervisor._actor import ChildInfo, ChildState
+from osha.supervisor._actor import ChildInfo, ChildState, child_seed
 from osha.supervisor._run import Supervisor, run_supervised
 from osha.supervisor._spec import (
     ChildSpec,
@@ -35,5 +35,6 @@ __all__ = [
     "Supervisor",
     "SupervisorFlags",
     "SupervisorSpec",
+    "child_seed",
     "run_supervised",
 ]

@@ -119,7 +119,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self._on_finished = on_finished
         self._run_dir = run_dir
         self._observer = observer
-        self._slots = [_Slot(c, _child_seed(spec.seed, c.id)) for c in spec.children]
+        self._slots = [_Slot(c, child_seed(spec.seed, c.id)) for c in spec.children]
         self._by_id = {s.spec.id: s for s in self._slots}
         self._restart_times_s: deque[float] = deque()
         self._restarts = 0
@@ -400,7 +400,7 @@ def _wants_restart(restart: Restart, exit: ChildExit) -> bool:
     return False
 
 
-def _child_seed(seed: int, child_id: str) -> int:
+def child_seed(seed: int, child_id: str) -> int:
     """A stable per-child seed derived from the run's seed."""
     return (seed * 1_000_003 + zlib.crc32(child_id.encode())) & 0x7FFF_FFFF
 

@@ -93,6 +93,12 @@ def main(argv: list[str]) -> int:
             "config_file": env["LAB_RALLY_CONF"],
             "task_boot_and_delete": os.path.join(lab_dir, "rally", "boot_and_delete.yaml"),
         },
+        "network": {
+            "bridge": env["LAB_BRIDGE"],
+            "subnet": env["LAB_SUBNET"],
+            "gateway": env["LAB_GATEWAY"],
+            "netns_prefix": "osha-",
+        },
         "nodes": nodes,
         "settings": {
             "service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Lab, wait_for
 
 from osha.ledger import LedgerReader
 from osha.messages import (
@@ -24,8 +25,6 @@ from osha.messages import (
     StateChange,
 )
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
-
-from conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -73,9 +72,7 @@ def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) ->
         tmp_path,
         "lab-nova-scheduler.toml",
         {
-            "baseline_s = 30": "baseline_s = 15",
-            "chaos_s = 60": "chaos_s = 45",
-            "duration = 100": "duration = 60",
+            "chaos_s = 60": "chaos_s = 45",  # the faults end at T+40 s
             # a certain violation: ctl-1's scheduler is down far longer than 1 s
             'max_downtime_s = { "endpoint:compute" = 5 }':
                 'max_downtime_s = { "nova-scheduler@ctl-1" = 1 }',
@@ -87,7 +84,9 @@ def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) ->
     assert phases == [(p, e) for p in PHASES for e in ("start", "end")], out
     assert code == 1, out  # the SLO is violated; the campaign itself completed
     [verdict] = _of(records, CampaignVerdict)
-    assert verdict.slos["max_downtime_s[nova-scheduler@ctl-1]"]["passed"] is False
+    downtime = {k: v for k, v in verdict.slos.items() if k.startswith("max_downtime_s[nova-sch")}
+    assert downtime, verdict.slos
+    assert not any(row["passed"] for row in downtime.values())
 
     # the faults: ctl-1's scheduler stopped, ctl-2's frozen, both reverted
     leases = {m.lease_id: m for m in _of(records, FaultLease)}
@@ -177,7 +176,7 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
     path = _profile(
         tmp_path,
         "lab-nova-scheduler.toml",
-        {"baseline_s = 30": "baseline_s = 10", "duration = 100": "duration = 120"},
+        {"baseline_s = 30": "baseline_s = 10"},
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",

@@ -122,11 +122,15 @@ def test_bmc_power_off_keeps_the_node_down_until_power_on(healthy_lab: Lab) -> N
     )
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 def test_lab_power_command_uses_the_bmc(healthy_lab: Lab) -> None:
     result = run_lab("power", "cmp-1", "status", timeout_s=30)
     assert result.returncode == 0, result.stderr
     assert "Chassis Power is on" in result.stdout
+    before = healthy_lab.boot_id("cmp-1")
+    result = run_lab("power", "cmp-1", "cycle", timeout_s=60)
+    assert result.returncode == 0, result.stderr
+    assert healthy_lab.boot_id("cmp-1") != before
     bad = run_lab("power", "no-such-node", "status", timeout_s=30)
     assert bad.returncode != 0
     assert "unknown node" in bad.stderr

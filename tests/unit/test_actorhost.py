@@ -53,7 +53,7 @@ class _Peer:
         while data := self.sock.recv(1 << 20):
             for kind, body in decoder.feed(data):
                 self.frames += 1
-                if kind is FrameKind.RECORDS:
+                if kind in (FrameKind.RECORDS, FrameKind.RAW_RECORDS):  # raw: samples only
                     blob, count = unpack_records(body)
                     payloads = split_framed(blob)
                     assert len(payloads) == count

@@ -30,6 +30,7 @@ BASE = """\
 [campaign]
 name = "t"
 seed = 1
+warmup_s = 0
 baseline_s = {baseline_s}
 chaos_s = {chaos_s}
 recovery_timeout_s = 5

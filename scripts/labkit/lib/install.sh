@@ -6,7 +6,7 @@ APT_PACKAGES=(
     openssh-server openssh-client                   # a real sshd per node
     runit busybox-static                            # supervision; reboot(2) for the shims
     docker.io                                       # per-node dockerd for kolla-style containers
-    ipmitool iproute2 util-linux curl gcc libc6-dev # BMC client; namespaces; uWSGI build
+    ipmitool iproute2 util-linux procps gcc libc6-dev # BMC client; namespaces; uWSGI build
 )
 
 install_apt() {

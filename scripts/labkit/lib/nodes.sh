@@ -2,7 +2,18 @@
 # Nodes: a bridge, one network namespace per node, and a power supply (powerctl.sh) per
 # node that runs its PID-1 (hostinit.sh). Sourced.
 
+# The names (bridge, namespaces, addresses) are fixed: one lab per machine. This file says
+# which lab directory owns them.
+LAB_OWNER_FILE=/run/osha-lab.owner
+
 net_up() {
+    local owner
+    owner=$(cat "$LAB_OWNER_FILE" 2>/dev/null || true)
+    if [ -n "$owner" ] && [ "$owner" != "$LAB_DIR" ] && ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
+        die "another lab (OSHA_LAB_DIR=$owner) owns $LAB_BRIDGE and the osha-* namespaces" \
+            "take it down first: OSHA_LAB_DIR=$owner scripts/lab down"
+    fi
+    echo "$LAB_DIR" >"$LAB_OWNER_FILE"
     if ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
         ip link add "$LAB_BRIDGE" type bridge
         ip addr add "$LAB_GW/24" dev "$LAB_BRIDGE"
