@@ -78,7 +78,7 @@ def soak(root: Path, name: str, options: LedgerOptions, rounds: int, per_round: 
     spec = SupervisorSpec(
         children=tuple(ChildSpec(i, "monitor", "ticker", {"interval_s": 3600.0}) for i in ids)
     )
-    sup = Supervisor(spec, recorder, run_dir=root / f"{name}-logs")
+    sup = Supervisor(spec, recorder, run_dir=root / f"{name}-logs", run_id=f"bench-{name}")
     sup.start()
     mon = SelfMonitor(recorder.write, children=lambda: [(c.id, c.pid) for c in sup.children()],
                       ledger_dir=run_dir)  # fmt: skip
