@@ -211,11 +211,9 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
     )
     campaign_ref.append(campaign)
     console.print(f"campaign [bold]{prof.campaign.name}[/]: run {run_id}")
-    console.print(f"ledger {run_dir}")
-    console.print(
-        f"status: osha campaign status {run_dir}    stop: osha campaign stop {run_dir}",
-        highlight=False,
-    )
+    console.print(f"ledger {run_dir}", soft_wrap=True)
+    console.print(f"status: osha campaign status {run_dir}", soft_wrap=True)
+    console.print(f"stop:   osha campaign stop {run_dir}", soft_wrap=True)
     view = make_view(state.snapshot, console, live=live)
     control = ControlWatcher(
         run_dir, state.snapshot, lambda reason: campaign.request_stop("control", reason)
@@ -234,5 +232,7 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
             recorder.close(timeout_s=60.0)
     if failures:
         raise failures[0].error
-    console.print(verdict_table(judgement, run_dir, campaign.rec.timeline))
+    console.print(verdict_table(judgement, campaign.rec.timeline))
+    # never wrapped: scripts and tests read the path from this line
+    console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
     return Outcome(judgement, run_dir, run_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 from rich.console import Console, Group, RenderableType
@@ -213,8 +212,8 @@ def findings_table(checked: Sequence[Checked]) -> Table:
     return table
 
 
-def verdict_table(judgement: Judgement, run_dir: Path, phases: Sequence[Any] = ()) -> Group:
-    """The final summary: phases, SLOs, the verdict and where the ledger is."""
+def verdict_table(judgement: Judgement, phases: Sequence[Any] = ()) -> Group:
+    """The final summary: phases, SLOs and the verdict."""
     out: list[RenderableType] = []
     if phases:
         ptable = Table(title="phases", title_justify="left", box=None)
@@ -244,5 +243,4 @@ def verdict_table(judgement: Judgement, run_dir: Path, phases: Sequence[Any] = (
     style = "bold green" if judgement.passed else "bold red"
     word = "PASSED" if judgement.passed else ("ABORTED" if judgement.exit_code == 3 else "FAILED")
     out.append(Text.assemble(("verdict: ", "bold"), (word, style), f" ({judgement.summary})"))
-    out.append(Text(f"exit code {judgement.exit_code}; ledger {run_dir}"))
     return Group(*out)
