@@ -19,6 +19,8 @@ from osha.schema import FilePath
 
 __all__ = ["HostConfig", "Node", "SshConfig", "credentials", "resolve_nodes"]
 
+_NO_PATH = FilePath("")
+
 
 @dataclass(frozen=True, slots=True)
 class SshConfig:
@@ -27,8 +29,8 @@ class SshConfig:
 
     user: str = "root"
     port: int = 22
-    private_key: FilePath = FilePath("")  # FilePath: ${VARS} and relative paths resolved
-    known_hosts: FilePath = FilePath("")
+    private_key: FilePath = _NO_PATH  # FilePath: ${VARS} and relative paths resolved
+    known_hosts: FilePath = _NO_PATH
     host_key_check: Literal["strict", "off"] = "strict"
     connect_timeout_s: float = 5.0
 

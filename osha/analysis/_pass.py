@@ -141,7 +141,9 @@ class LedgerPass:
                 continue
             if tag == "campaign.phase" and items[5:7] == ["verdict", "start"]:
                 self.cut_last_s = last - t0  # the analysed run ends with the record before it
-            elif mono > last:
+            elif mono > last and not tag.startswith("ledger."):
+                # ledger.* records (raw-lane pointers, retention, resume) are the writer's own
+                # bookkeeping, stamped when written: they are not observations of the run.
                 last = mono
             if tag == _SAMPLE:
                 sender, target, count, failures = items[1], items[5], items[6], items[7]

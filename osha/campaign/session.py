@@ -180,7 +180,7 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
     be created or written."""
     prof = _apply(prof, options)
     run_id = new_run_id(prof.campaign.name)
-    base = options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)
+    base = (options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)).resolve()
     run_dir = base / f"{run_id}.osha"
     writer = _open_ledger(prof, run_dir, run_id)
     live = console.is_terminal if options.live is None else options.live
