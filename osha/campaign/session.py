@@ -232,7 +232,8 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
             recorder.close(timeout_s=60.0)
     if failures:
         raise failures[0].error
-    console.print(verdict_table(judgement, campaign.rec.timeline))
+    # crop=False: the SLO table is printed whole, as `osha report` prints it, never cut
+    console.print(verdict_table(judgement, campaign.rec.timeline), crop=False)
     # never wrapped: scripts and tests read the path from this line
     console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
     return Outcome(judgement, run_dir, run_id)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from osha.analysis import SloSpec, analyze
+from osha.report import render_verdict
 
 __all__ = ["Judgement", "judge"]
 
@@ -25,10 +26,18 @@ class Judgement:
     exit_code: int
     slos: dict[str, Any]
     summary: str
+    #: the SLO table exactly as ``osha report`` prints it (:func:`osha.report.render_verdict`)
+    rendered: str = ""
 
 
 def judge(run_dir: Path, slo: SloSpec | None) -> Judgement:
     """Judge the run's ledger against ``slo`` (None: the ``[slo]`` the ledger's header
     recorded, as ``osha report`` does)."""
     verdict = analyze(run_dir, slo=slo).verdict
-    return Judgement(verdict.passed, verdict.exit_code, verdict.slos_dict(), verdict.summary)
+    return Judgement(
+        verdict.passed,
+        verdict.exit_code,
+        verdict.slos_dict(),
+        verdict.summary,
+        render_verdict(verdict),
+    )

@@ -226,20 +226,9 @@ def verdict_table(judgement: Judgement, phases: Sequence[Any] = ()) -> Group:
                 Text("ok", style="green") if ok else Text("failed/aborted", style="red"),
             )
         out.append(ptable)
-    stable = Table(title="SLOs", title_justify="left")
-    for col in ("SLO", "threshold", "value", "result"):
-        stable.add_column(col)
-    for name, value in judgement.slos.items():
-        row = value if isinstance(value, dict) else {"value": value}
-        passed = row.get("passed")
-        stable.add_row(
-            name,
-            str(row.get("threshold", "")),
-            str(row.get("value", "")),
-            Text("pass", style="green") if passed else Text("FAIL", style="bold red"),
-        )
-    if judgement.slos:
-        out.append(stable)
+    if judgement.rendered:
+        # The same text `osha report` prints for this ledger: one renderer, one verdict.
+        out.append(Text(judgement.rendered, no_wrap=True, overflow="ignore"))
     style = "bold green" if judgement.passed else "bold red"
     word = "PASSED" if judgement.passed else ("ABORTED" if judgement.exit_code == 3 else "FAILED")
     out.append(Text.assemble(("verdict: ", "bold"), (word, style), f" ({judgement.summary})"))
