@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,18 +186,3 @@ def recover_cmd(
             hint="fix what the errors say, then run osha faults recover again",
             exit_code=EXIT_FAILED,
         )
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the sub-app on its own, with the main CLI's error handling."""
-    try:
-        app(args=argv, prog_name="osha faults")
-    except OshaError as exc:
-        typer.secho(f"error: {exc.message}", fg="red", err=True)
-        if exc.hint:
-            typer.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
-
-
-if __name__ == "__main__":
-    main()

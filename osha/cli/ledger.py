@@ -1,7 +1,7 @@
 """``osha ledger show|tail|export|verify``: inspect, follow, export and verify a ledger.
 
 ``app`` is a typer sub-app; the main CLI mounts it as ``osha ledger``. It can also run on its
-own: ``python -m osha.cli.ledger verify runs/<id>.osha``. Importing it has no side effects.
+only through the main CLI (``python -m osha ledger …`` works too). Importing it has no side effects.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from osha.ledger import LedgerReader, Position, verify
 from osha.messages import LedgerHeader, Message
 from osha.wire import decode, peek_tag
 
-__all__ = ["app", "main", "message_to_json"]
+__all__ = ["app", "message_to_json"]
 
 app = typer.Typer(
     help="Inspect, verify and export recorded ledgers.",
@@ -206,18 +206,3 @@ def _write_lines(out: TextIO, msgs: Iterator[Message]) -> int:
         out.write("\n")
         count += 1
     return count
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Run the sub-app on its own, with the main CLI's error handling."""
-    try:
-        app(args=argv, prog_name="osha ledger")
-    except OshaError as exc:
-        typer.secho(f"error: {exc.message}", fg="red", err=True)
-        if exc.hint:
-            typer.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
-
-
-if __name__ == "__main__":
-    main()

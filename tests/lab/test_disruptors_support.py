@@ -149,7 +149,7 @@ class Harness:
 def faults_cli(*args: str, ep: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(entry_points(ep)))
     return subprocess.run(
-        [sys.executable, "-m", "osha.cli.faults", *args],
+        [sys.executable, "-m", "osha", "faults", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
