@@ -37,6 +37,9 @@ class FaultRecord:
     inject_error: str = ""
     refused: str = ""
     reverted_s: float | None = None
+    # when the successful revert began (its ``elapsed_s`` before ``reverted_s``): the
+    # reference of the time to recover, since a start command returns only once it is done
+    revert_began_s: float | None = None
     reverted_by: str = ""
     revert_attempts: int = 0
     revert_error: str = ""
@@ -98,6 +101,7 @@ class FaultTable:
             rec = self._get(msg.lease_id)
             if rec.reverted_s is None:
                 rec.reverted_s = t
+                rec.revert_began_s = t - max(msg.elapsed_s, 0.0)
                 rec.reverted_by = msg.by
             rec.revert_attempts = max(rec.revert_attempts, msg.attempt)
         elif isinstance(msg, FaultRevertFailed):

@@ -4,18 +4,23 @@
 was never reverted) plus ``attribution_s``.
 
 **Attribution**: an outage or a runner stretch belongs to the fault whose window contains its
-start and that was injected last before it (within ``clock_slack_s``); among several, a fault
-whose node or resource appears in the target's name is preferred. Faults whose windows
-intersect are listed as ``overlaps`` of each other: read their figures together.
+start and that was injected last before it (within ``clock_slack_s``). Among several, the fault
+that names the target most exactly wins: a target ``service@node`` (or ``node:NAME``) is
+split into its resource and node, and a fault on the same node *and* resource beats one on
+the same node only (a reboot), which beats one on the same resource on another node (the
+other scheduler frozen), which beats any other. Only then does the last inject decide. Faults
+whose windows intersect are listed as ``overlaps`` of each other: read their figures together.
 
 **Detection time** (per monitor): from the fault's actual inject time to the first bad
 observation of the first outage attributed to it, on any target of that monitor.
 
 **Time to recover** (per target): the outages attributed to the fault are followed, through
 any outage that starts less than ``steady_s`` after the previous one ends, to the first up
-observation that lasts; the time is measured from the fault's revert or, if the target was
-healthy again before the revert (a self-healing fault, e.g. a killed service that its init
-system restarts), from the inject. Its bound is that of the outage's end.
+observation that lasts; the time is measured from the start of the fault's revert (a
+``systemctl start`` returns only once the service is up, so its end would hide the
+recovery) or, if the target was healthy again before the revert began (a self-healing fault,
+e.g. a killed service that its init system restarts), from the inject. Its bound is that
+of the outage's end.
 """
 
 from __future__ import annotations
@@ -68,20 +73,36 @@ class FaultWindows:
     def owner(self, t: float, subject: str = "") -> FaultRecord | None:
         """The fault that owns something starting at ``t`` (for ``subject``, a target)."""
         cands = self._around(t, t + self.opts.clock_slack_s)
-        if subject:
-            named = [f for f in cands if _names(f, subject)]
-            cands = named or cands
-        return cands[-1] if cands else None
+        if not cands:
+            return None
+        if not subject:
+            return cands[-1]
+        node, resource = _subject_parts(subject)
+        # max() keeps the first of equals: walk newest first so the last inject wins a tie
+        return max(reversed(cands), key=lambda f: _naming_rank(f, node, resource))
 
     def overlaps(self, fault: FaultRecord) -> tuple[str, ...]:
         lo, hi = self.windows[fault.lease_id]
         return tuple(f.lease_id for f in self._around(lo, hi) if f is not fault)
 
 
-def _names(fault: FaultRecord, subject: str) -> bool:
-    return bool(fault.node and fault.node in subject) or bool(
-        fault.resource and fault.resource in subject
-    )
+def _subject_parts(subject: str) -> tuple[str, str]:
+    """(node, resource) of a target name: ``svc@node``, ``node:NAME`` or ``kind:NAME``."""
+    if "@" in subject:
+        resource, _, node = subject.rpartition("@")
+        return node, resource
+    kind, sep, name = subject.partition(":")
+    if sep and kind == "node":
+        return name, ""
+    return "", name if sep else subject
+
+
+def _naming_rank(fault: FaultRecord, node: str, resource: str) -> int:
+    """How exactly ``fault`` names a target on ``node`` / ``resource``: 3 both, 2 the node
+    only, 1 the resource only, 0 neither."""
+    same_node = bool(fault.node) and fault.node == node
+    same_resource = bool(fault.resource) and fault.resource == resource
+    return 2 * same_node + same_resource
 
 
 def _recovery(
@@ -99,8 +120,9 @@ def _recovery(
         return False, None, 0.0, ""
     bound = (end.first_good_s - end.last_bad_s) / 2
     injected = fault.injected_s or 0.0
-    if fault.reverted_s is not None and fault.reverted_s < end.end_s:
-        return True, end.end_s - fault.reverted_s, bound, "revert"
+    began = fault.revert_began_s if fault.revert_began_s is not None else fault.reverted_s
+    if began is not None and began < end.end_s:
+        return True, end.end_s - began, bound, "revert"
     return True, end.end_s - injected, bound, "inject"
 
 

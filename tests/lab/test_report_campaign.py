@@ -28,24 +28,19 @@ PROFILE = REPO / "profiles" / "lab-nova-scheduler.toml"
 TARGET = "nova-scheduler@ctl-1"
 
 
-def _interval_s(profile: dict[str, object]) -> float:
+def _process_monitor(profile: dict[str, object]) -> tuple[str, float]:
+    """(id, interval) of the profile's host-services monitor: it watches the process itself,
+    which is what the node's ground truth records (the API monitor sees nova's own view,
+    which lags by nova's service_down_time)."""
     monitors = profile.get("monitors")
-    intervals = [
-        float(m["interval_s"])
-        for m in (monitors if isinstance(monitors, list) else [])
-        if isinstance(m, dict) and "interval_s" in m
-    ]
-    return max(intervals, default=1.0)
+    for m in monitors if isinstance(monitors, list) else []:
+        if isinstance(m, dict) and m.get("plugin") == "host-services":
+            return str(m["id"]), float(m.get("interval_s", 1.0))
+    raise AssertionError(f"{PROFILE} has no host-services monitor")
 
 
 @pytest.mark.lab
 @pytest.mark.timeout(900)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7 open: in the CI run of session 1 the report attributed no outage of "
-    "nova-scheduler@ctl-1 to the 'stop' fault; the printed and recorded verdicts matched. "
-    "strict: once fixed, this marker must go",
-)
 def test_report_of_a_real_campaign(healthy_lab: Lab, tmp_path: Path) -> None:
     lab = healthy_lab
     assert PROFILE.exists(), f"the campaign's lab profile is missing: {PROFILE}"
@@ -76,10 +71,17 @@ def test_report_of_a_real_campaign(healthy_lab: Lab, tmp_path: Path) -> None:
     injected = [f for f in a.faults if f.injected_s is not None and f.node == "ctl-1"]
     assert injected, [f.label for f in a.faults]
     header = LedgerReader(run_dir).header()
-    tolerance = _interval_s(header.profile if header is not None else {}) + 0.2
+    monitor, interval_s = _process_monitor(header.profile if header is not None else {})
+    tolerance = interval_s + 0.2
     for fault in injected:
-        impact = next((t for t in fault.targets if t.target == TARGET), None)
+        impact = next(
+            (t for t in fault.targets if t.target == TARGET and t.monitor == monitor), None
+        )
         assert impact is not None, f"{fault.label}: no outage of {TARGET} attributed"
+        # the frozen scheduler on ctl-2 must not take the ctl-1 outage from its own fault
+        for other in a.faults:
+            if other is not fault:
+                assert TARGET not in {t.target for t in other.targets}, other.label
         t_inject = start_wall + (fault.injected_s or 0.0)
         exits = [e for e in events if e.kind == "exit" and e.time_s >= t_inject - 1.0]
         assert exits, "the node recorded no exit of nova-scheduler after the inject"

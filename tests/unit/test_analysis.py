@@ -128,6 +128,27 @@ def test_two_overlapping_faults_are_attributed_by_name(tmp_path: Path) -> None:
     assert fb.targets[0].recovery_from == "inject"
 
 
+def test_same_service_on_another_node_does_not_steal_the_outage(tmp_path: Path) -> None:
+    """The lab's case: stop nova-scheduler on ctl-1 (its process exits 3 s later, after a
+    graceful stop), freeze the one on ctl-2 at +1 s. The ctl-1 outage starts after both
+    injects; it belongs to the fault on its own node and service, not to the newest one."""
+    led = SyntheticLedger(tmp_path / "run.osha")
+    led.target("hs", "nova-scheduler@ctl-1", end_s=200.0, down=[(103.0, 135.0)])
+    led.target("hs", "nova-scheduler@ctl-10", end_s=200.0, down=[(104.0, 106.0)])
+    led.target("hs", "node:ctl-1", end_s=200.0, down=[(150.0, 160.0)])
+    led.fault("stop-1", inject_s=100.0, revert_s=135.0, node="ctl-1", resource="nova-scheduler")
+    led.fault("freeze-2", inject_s=101.0, revert_s=126.0, node="ctl-2", resource="nova-scheduler")
+    led.fault("reboot-1", inject_s=149.5, revert_s=151.0, node="ctl-1")
+    a = analyze(led.write(stop_s=200.0))
+    by_lease = {f.lease_id: sorted(t.target for t in f.targets) for f in a.faults}
+    # ctl-10 is not ctl-1: no fault names it exactly, the resource match decides (newest)
+    assert by_lease == {
+        "stop-1": ["nova-scheduler@ctl-1"],
+        "freeze-2": ["nova-scheduler@ctl-10"],
+        "reboot-1": ["node:ctl-1"],
+    }
+
+
 def test_monitor_restarted_in_the_middle_of_an_outage(tmp_path: Path) -> None:
     led = SyntheticLedger(tmp_path / "run.osha")
     led.target("hs", "nova-api@ctl-1", end_s=200.0, down=[DOWN], blind=[(105.0, 107.0)])
