@@ -7,14 +7,17 @@ type, a duplicate id, a TOML syntax error with its line.
 Layout (the README's "Profile reference" documents every key)::
 
     [campaign]           name, seed, baseline_s, chaos_s, recovery_timeout_s, recovery_hold_s,
-                         preflight_timeout_s, ledger_dir (osha.campaign.config)
+                         preflight_timeout_s, ledger_dir; soak: mode, cycles, until,
+                         cycle_baseline_s, cycle_recovery_s, abort_on_breach
+                         (osha.campaign.config)
     [cloud]              cloud, clouds_yaml, inventory, known_hosts, ssh_user, ssh_key:
                          defaults for every plugin that declares a key of the same name
     [guard]              max_down: how many nodes or service instances per group may be
                          disrupted at once, across all disruptors
     [supervisor]         the supervisor's flags: strategy, intensity, period_s, backoff,
                          heartbeats (osha.supervisor.SupervisorFlags)
-    [ledger]             flush_interval_s, flush_records, segment_size_bytes
+    [ledger]             flush_interval_s, flush_records, segment_size_bytes, raw_retention,
+                         disk_floor_mib, resources_interval_s
     [[load]]             id, plugin ("servers"), then its keys: the initial load
     [slo]                the service-level objectives the verdict judges (osha.analysis.slo)
     [[monitors]]         id, plugin, restart, shutdown_s, then the plugin's own keys
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
+from osha.ledger.retention import RetentionPolicy
 from osha.plugin import Kind
 from osha.schema import FilePath
 from osha.supervisor import SupervisorFlags
@@ -89,11 +93,25 @@ class GuardSettings:
 
 @dataclass(frozen=True, slots=True)
 class LedgerSettings:
-    """``[ledger]``: durability and segment size."""
+    """``[ledger]``: durability, segment size, raw-sample retention, and the guards of a long
+    run. ``raw_retention``: keep only so much of the raw-sample lane (``keep_segments``,
+    ``keep_bytes``, ``keep_age_s``; state changes, faults and verdicts are always kept).
+    ``disk_floor_mib``: stop the run cleanly when the ledger's file system has less free
+    space than this (0: never). ``resources_interval_s``: how often osha samples its own RSS
+    and CPU into the ledger."""
 
     flush_interval_s: float = 0.05
     flush_records: int = 10_000
     segment_size_bytes: int = 64 * 1024 * 1024
+    raw_retention: RetentionPolicy | None = None
+    disk_floor_mib: int = 256
+    resources_interval_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.disk_floor_mib < 0:
+            raise ValueError(f"disk_floor_mib must be >= 0, not {self.disk_floor_mib}")
+        if self.resources_interval_s <= 0:
+            raise ValueError("resources_interval_s must be > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +242,8 @@ class _Loader:
         actors = self.actors(data)
         loads = self.loads(data, {a.id for a in actors})
         slo = self.slo(data)
+        if campaign is not None and campaign.abort_on_breach:
+            self.abort_keys(campaign.abort_on_breach, slo)
         if self.problems:
             raise ProfileError(self.problems)
         return Profile(
@@ -238,6 +258,17 @@ class _Loader:
             loads=tuple(loads),
             slo=slo,
         )
+
+    def abort_keys(self, names: tuple[str, ...], slo: Any) -> None:
+        """``[campaign] abort_on_breach`` names SLOs that the ``[slo]`` table sets."""
+        table = slo.to_table() if slo is not None else {}
+        for i, name in enumerate(names):
+            if name not in table:
+                self.problem(
+                    f"campaign.abort_on_breach[{i}]",
+                    f"{name!r} is not an SLO set in [slo]",
+                    f"set in [slo]: {', '.join(sorted(table)) or 'nothing'}",
+                )
 
     def loads(self, data: Mapping[str, Any], actor_ids: set[str]) -> list[LoadEntry]:
         from osha.campaign.config import LOAD_PLUGINS  # noqa: PLC0415 - import cycle

@@ -17,7 +17,12 @@ A disruptor's profile entry holds a ``target`` (which nodes) and a ``schedule`` 
   target per round, cycling through them).
 
 :func:`expand` is pure: the same config, hosts and seed give the same timeline, so a dry run
-(``osha faults plan``) prints exactly what the run will do. Each disruptor draws from
+(``osha faults plan``) prints exactly what the run will do.
+
+**Cycles** (a soak): a :class:`ChaosClock` repeats the timeline every ``cycle_s``. Cycle ``k``
+draws its timeline with :func:`cycle_seed` (cycle 0 with the disruptor's own seed, so a
+single run is unchanged) and numbers its faults from ``k * stride`` (:func:`in_cycle`), so
+every fault of a soak has its own lease id, also across a resume. Each disruptor draws from
 ``random.Random(seed)`` with its own seed, derived from the campaign seed and its id
 (:func:`child_seed`), as the supervisor gives it.
 """
@@ -34,13 +39,16 @@ from osha.inventory import Host
 from osha.supervisor import child_seed  # one formula, shared with the supervisor
 
 __all__ = [
+    "ChaosClock",
     "Mode",
     "PlannedFault",
     "RandomInterval",
     "ScheduleConfig",
     "TargetConfig",
     "child_seed",
+    "cycle_seed",
     "expand",
+    "in_cycle",
     "resolve_targets",
 ]
 
@@ -119,6 +127,55 @@ class PlannedFault:
     node: str
     offset_s: float
     down_s: float
+
+
+#: Fault indices of one cycle: cycle k numbers its faults k * STRIDE + i (i < STRIDE).
+STRIDE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosClock:
+    """When each cycle's fault window starts. A single run: one cycle, ``cycle_s = 0``.
+
+    ``first_cycle``: the cycle that starts at ``start_wall_s`` (0, or where a resumed soak
+    goes on); cycles ``first_cycle .. first_cycle + cycles - 1`` run."""
+
+    start_wall_s: float
+    cycle_s: float = 0.0
+    first_cycle: int = 0
+    cycles: int = 1
+
+    def __post_init__(self) -> None:
+        if self.cycles < 1 or self.first_cycle < 0 or self.cycle_s < 0:
+            raise ValueError("need cycles >= 1, first_cycle >= 0 and cycle_s >= 0")
+        if self.cycles > 1 and self.cycle_s <= 0:
+            raise ValueError("several cycles need cycle_s > 0")
+
+    def numbers(self) -> range:
+        return range(self.first_cycle, self.first_cycle + self.cycles)
+
+    def window_wall_s(self, cycle: int) -> float:
+        """The wall time at which ``cycle``'s fault window starts."""
+        return self.start_wall_s + (cycle - self.first_cycle) * self.cycle_s
+
+
+def cycle_seed(seed: int, cycle: int) -> int:
+    """The seed of ``cycle``'s timeline: the disruptor's own for cycle 0."""
+    return seed if cycle == 0 else child_seed(seed, f"cycle:{cycle}")
+
+
+def in_cycle(plan: Sequence[PlannedFault], cycle: int) -> list[PlannedFault]:
+    """``plan`` numbered for ``cycle`` (indices from ``cycle * STRIDE``). PluginError if one
+    cycle plans more than STRIDE faults."""
+    if len(plan) > STRIDE:
+        raise PluginError(
+            f"one cycle plans {len(plan)} faults, more than {STRIDE}",
+            hint="lower times or raise every_s: a soak repeats the schedule every cycle",
+        )
+    return [
+        PlannedFault(cycle * STRIDE + p.index, p.round, p.node, p.offset_s, p.down_s)
+        for p in plan
+    ]
 
 
 def resolve_targets(target: TargetConfig, hosts: Sequence[Host]) -> list[str]:

@@ -3,7 +3,7 @@
 - :func:`wait_for` polls a condition with a timeout: synchronise on conditions, never sleep.
 - :class:`MemorySink` collects what a supervisor would record, decoded, for assertions.
 - :class:`SyntheticLedger` writes a ledger with known ground truth (outages, faults, runner
-  errors and slow stretches), for the analysis and report tests.
+  errors and slow stretches, soak cycles, osha's own RSS), for the analysis and report tests.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from osha.messages import (
     LedgerHeader,
     Message,
     PhaseChange,
+    Resources,
     RunnerIteration,
     RunStopped,
     Sample,
+    SelfChaosKill,
+    SoakCycle,
     StateChange,
 )
 from osha.plugin import PluginContext
@@ -324,6 +327,39 @@ class SyntheticLedger:
         self.add(start_s, "campaign", PhaseChange, phase=name, event="start")
         if end_s is not None:
             self.add(end_s, "campaign", PhaseChange, phase=name, event="end", ok=ok)
+
+    def soak_cycle(
+        self,
+        cycle: int,
+        start_s: float,
+        end_s: float | None,
+        *,
+        ok: bool = True,
+        detail: str = "",
+        planned_faults: int = 1,
+    ) -> None:
+        """Soak cycle ``cycle`` from ``start_s`` to ``end_s`` (None: it never ends), as the
+        campaign records it (``soak.cycle`` start and end)."""
+        self.add(start_s, "campaign", SoakCycle, cycle=cycle, phase="start",
+                 planned_faults=planned_faults)  # fmt: skip
+        if end_s is not None:
+            self.add(end_s, "campaign", SoakCycle, cycle=cycle, phase="end", ok=ok,
+                     detail=detail)  # fmt: skip
+
+    def resources(
+        self, t: float, rss_bytes: int, *, process: str = "main", cpu_s: float = 1.0
+    ) -> None:
+        """osha's self-monitor sampled ``process`` (``"main"`` or an actor id) at ``t``."""
+        self.add(t, "osha", Resources, process=process, pid=1, rss_bytes=rss_bytes, cpu_s=cpu_s)
+
+    def self_chaos(self, t: float, actor_id: str, *, kill: int = 1) -> None:
+        """Self-chaos SIGKILLs ``actor_id`` at ``t``: the kill record, then the supervisor's
+        ``actor.crashed`` and ``actor.restarting`` (the actor starts again right away)."""
+        self.add(t, "self-chaos", SelfChaosKill, actor_id=actor_id, pid=2, kill=kill)
+        self.add(t, "supervisor", ActorCrashed, actor_id=actor_id, pid=2, incarnation=1,
+                 reason="exit", exit_code=None, signal=9, last_error="")  # fmt: skip
+        self.add(t, "supervisor", ActorRestarting, actor_id=actor_id, restarts_in_period=1,
+                 delay_s=0.0)  # fmt: skip
 
     def write(self, *, stop_s: float | None = None, torn: bool = False) -> Path:
         """Write the ledger. ``stop_s``: end with ``run.stopped`` there and close cleanly.

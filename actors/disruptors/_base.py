@@ -44,7 +44,16 @@ from osha.messages import (
     FaultSynced,
 )
 from osha.plugin import Disruptor, Finding, PluginContext, RequestAborted, RequestTimeout
-from osha.schedule import PlannedFault, ScheduleConfig, TargetConfig, expand, resolve_targets
+from osha.schedule import (
+    ChaosClock,
+    PlannedFault,
+    ScheduleConfig,
+    TargetConfig,
+    cycle_seed,
+    expand,
+    in_cycle,
+    resolve_targets,
+)
 from osha.schema import FilePath
 
 __all__ = ["FaultConfig", "FaultDisruptor", "credentials", "load_hosts", "ssh_target"]
@@ -52,6 +61,9 @@ __all__ = ["FaultConfig", "FaultDisruptor", "credentials", "load_hosts", "ssh_ta
 log = logging.getLogger("osha.disruptors")
 
 _RELEASE_TIMEOUT_S = 5.0
+#: How long a disruptor waits for the chaos clock (the campaign's warm-up and baseline come
+#: first); a stop ends the wait at once.
+_SYNC_TIMEOUT_S = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,32 +212,66 @@ class FaultDisruptor(Disruptor[C]):
         self.close()
 
     def run(self) -> None:
-        synced = self.ctx.request(
-            FaultSync, timeout_s=self.config.lease_timeout_s, holder=self.ctx.actor_id
-        )
+        try:  # the campaign fixes the chaos start once every actor is up: wait for it
+            synced = self.ctx.request(
+                FaultSync, timeout_s=_SYNC_TIMEOUT_S, holder=self.ctx.actor_id
+            )
+        except RequestAborted:
+            return  # stopped before the chaos started: nothing was planned or struck
         assert isinstance(synced, FaultSynced)
-        t0_wall_s = synced.chaos_start_wall_s
+        clock = ChaosClock(
+            synced.chaos_start_wall_s, synced.cycle_s, synced.first_cycle, synced.cycles
+        )
         done = set(synced.done)
-        if not done:
-            for p in self.plan:
-                self.ctx.emit(
-                    FaultPlanned,
-                    index=p.index,
-                    round=p.round,
-                    action=self.action(),
-                    node=p.node,
-                    resource=self.resource(),
-                    planned_offset_s=p.offset_s,
-                    down_s=p.down_s,
-                    chaos_start_wall_s=t0_wall_s,
-                )
         running: dict[str, threading.Thread] = {}  # node -> its current fault
-        threads: list[threading.Thread] = []
-        for planned in self.plan:
+        for cycle in clock.numbers():
+            if self.ctx.stopping.is_set():
+                break
+            t0_wall_s = clock.window_wall_s(cycle)
+            plan = self._cycle_plan(cycle)
+            if not done.intersection(p.index for p in plan):  # not planned by an earlier me
+                self._emit_plan(plan, t0_wall_s)
+            if self._strike(plan, t0_wall_s, done, running):
+                break
+        for thread in list(running.values()):
+            thread.join()  # each ends: its hold returns on stop, and its revert is bounded
+        self.schedule_done.set()
+        self.ctx.stopping.wait()  # schedule done: stay up (holding nothing) until the run ends
+
+    def _cycle_plan(self, cycle: int) -> list[PlannedFault]:
+        """Cycle ``cycle``'s timeline (cycle 0 is :meth:`setup`'s plan)."""
+        if cycle == 0:
+            return self.plan
+        return in_cycle(self.timeline(self.config, cycle_seed(self.ctx.seed, cycle)), cycle)
+
+    def _emit_plan(self, plan: list[PlannedFault], t0_wall_s: float) -> None:
+        for p in plan:
+            self.ctx.emit(
+                FaultPlanned,
+                index=p.index,
+                round=p.round,
+                action=self.action(),
+                node=p.node,
+                resource=self.resource(),
+                planned_offset_s=p.offset_s,
+                down_s=p.down_s,
+                chaos_start_wall_s=t0_wall_s,
+            )
+
+    def _strike(
+        self,
+        plan: list[PlannedFault],
+        t0_wall_s: float,
+        done: set[int],
+        running: dict[str, threading.Thread],
+    ) -> bool:
+        """Start each fault of ``plan`` at its time (one at a time per node); True if the
+        actor was stopped meanwhile."""
+        for planned in plan:
             if planned.index in done:
                 continue
             if self.ctx.wait(max(0.0, t0_wall_s + planned.offset_s - time.time())):
-                break
+                return True
             previous = running.get(planned.node)
             if previous is not None:
                 previous.join()  # never two faults of ours on one node at once
@@ -234,12 +280,8 @@ class FaultDisruptor(Disruptor[C]):
             )
             thread.daemon = True
             running[planned.node] = thread
-            threads.append(thread)
             thread.start()
-        for thread in threads:
-            thread.join()  # each ends: its hold returns on stop, and its revert is bounded
-        self.schedule_done.set()
-        self.ctx.stopping.wait()  # schedule done: stay up (holding nothing) until the run ends
+        return False
 
     # -- one fault ------------------------------------------------------------------------
 

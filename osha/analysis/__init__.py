@@ -9,6 +9,8 @@ per-target time to recover; each is defined where it is computed:
 - service downtime and its ± bound, availability: :class:`~osha.analysis.model.Episode`,
   :mod:`osha.analysis._targets`;
 - runner baseline, downtime, MTTR (sliding window), degradation: :mod:`osha.analysis._runners`;
+- soak cycles (per-cycle faults, outages, MTTR, availability, osha's RSS) and their trends:
+  :mod:`osha.analysis._cycles`;
 - clocks and bounds: :mod:`osha.analysis.model`; SLOs and the verdict: :mod:`osha.analysis.slo`.
 
 Usage (this is what the campaign does at its verdict phase)::
@@ -20,10 +22,12 @@ Usage (this is what the campaign does at its verdict phase)::
 
 from __future__ import annotations
 
+from osha.analysis._cycles import trend
 from osha.analysis._result import Analysis, analyze, recorded_slo
 from osha.analysis.compare import Comparison, Row, compare
 from osha.analysis.model import (
     ActorReport,
+    CycleRow,
     Detection,
     Episode,
     FaultReport,
@@ -32,6 +36,7 @@ from osha.analysis.model import (
     RunInfo,
     RunnerImpact,
     RunnerReport,
+    SoakSummary,
     Stretch,
     TargetImpact,
     TargetReport,
@@ -52,6 +57,7 @@ __all__ = [
     "Analysis",
     "AnalysisOptions",
     "Comparison",
+    "CycleRow",
     "Detection",
     "Episode",
     "FaultReport",
@@ -64,6 +70,7 @@ __all__ = [
     "SloError",
     "SloResult",
     "SloSpec",
+    "SoakSummary",
     "Stretch",
     "TargetImpact",
     "TargetReport",
@@ -74,4 +81,5 @@ __all__ = [
     "load_slo_file",
     "recorded_slo",
     "slo_from_table",
+    "trend",
 ]

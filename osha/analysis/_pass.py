@@ -4,8 +4,8 @@ Every record is unpacked once with msgpack (cheaper than peeking at the tag); th
 ``monitor.sample`` is read positionally, every other record this pass cares about is built
 into its typed message by the codec's compiled builders (so a wrong field is still a clear
 :class:`~osha.errors.WireError`), and records of other tags are skipped. Memory is bounded by
-the number of targets, runners (compact arrays), faults and actors, never by the number of
-records.
+the number of targets, runners (compact arrays), faults, actors and soak cycles (one row
+each), never by the number of records.
 
 **End of the analysed run.** Everything from the campaign's ``verdict`` phase on is left out
 of the metrics, and the run ends with the last record before it: the campaign judges the run
@@ -24,6 +24,7 @@ from typing import Any
 
 import msgpack
 
+from osha.analysis._cycles import CycleTable
 from osha.analysis._faults import FaultTable
 from osha.analysis._runners import RunnerSeries
 from osha.analysis._targets import TargetTracker
@@ -90,6 +91,7 @@ class LedgerPass:
         self.by_monitor: dict[str, list[TargetTracker]] = {}
         self.runners: dict[str, RunnerSeries] = {}
         self.faults = FaultTable()
+        self.cycles = CycleTable()
         self.actors: dict[str, ActorState] = {}
         self.phases: dict[str, PhaseState] = {}
         self.stopped: RunStopped | None = None
@@ -107,6 +109,9 @@ class LedgerPass:
             "campaign.phase": self._phase,
             "campaign.verdict": self._verdict,
             "run.stopped": self._stopped,
+            "soak.cycle": self._soak,
+            "osha.self_chaos": self._soak,
+            "osha.resources": self._soak,
         }
         for tag in (
             "fault.lease",
@@ -196,6 +201,7 @@ class LedgerPass:
         t0 = self.t0
         last_good = None if msg.last_good_mono_s is None else msg.last_good_mono_s - t0
         tracker.change(msg.state, last_good, msg.first_bad_mono_s - t0, t)
+        self.cycles.feed(msg, t)
 
     def _iteration(self, msg: RunnerIteration, t: float) -> None:
         series = self.runners.get(msg.sender)
@@ -212,6 +218,10 @@ class LedgerPass:
 
     def _fault(self, msg: Message, t: float) -> None:
         self.faults.feed(msg, t, (msg.mono_s - msg.wall_s) - self.t0)
+        self.cycles.feed(msg, t)
+
+    def _soak(self, msg: Message, t: float) -> None:
+        self.cycles.feed(msg, t)
 
     def _actor(self, actor_id: str) -> ActorState:
         state = self.actors.get(actor_id)
@@ -234,6 +244,7 @@ class LedgerPass:
         if len(state.reasons) < 20:
             state.reasons.append(msg.reason)
         self._blind(msg.actor_id, t)
+        self.cycles.feed(msg, t)
 
     def _actor_restarting(self, msg: ActorRestarting, t: float) -> None:
         self._actor(msg.actor_id).restarts += 1

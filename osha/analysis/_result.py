@@ -14,6 +14,7 @@ from osha.analysis.model import (
     PhaseSpan,
     RunInfo,
     RunnerReport,
+    SoakSummary,
     Stretch,
     TargetReport,
 )
@@ -44,6 +45,7 @@ class Analysis:
     runners: tuple[RunnerReport, ...]
     actors: tuple[ActorReport, ...]
     verdict: Verdict
+    soak: SoakSummary | None = None  # the soak's cycles and trends; None: not a soak
 
     def rejudge(self, slo: SloSpec) -> Analysis:
         """The same metrics judged against other objectives (no second pass)."""
@@ -129,7 +131,10 @@ def analyze(
     )
     runners = tuple(runner_reports)
     verdict = evaluate(slo, run=run, targets=targets, faults=faults, runners=runners, actors=actors)
-    return Analysis(Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict)
+    soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
+    return Analysis(
+        Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
+    )
 
 
 def recorded_slo(run_dir: Path) -> SloSpec:

@@ -5,12 +5,12 @@ Start order is monitors, runners, disruptors (so monitors watch before anything 
 disruptors come last); stop order is the reverse: disruptors revert what they hold, runners
 abort their workloads (Rally: ``rally task abort``), monitors see the end.
 
-**When disruptors strike.** Every disruptor asks the broker for the chaos start
-(``fault.sync`` → ``fault.synced.chaos_start_wall_s``) and schedules its faults from it. The
-campaign fixes that instant *before* any child starts: the end of the baseline, ``baseline_s``
-after the actors are started. So disruptors run from the baseline on, but their first fault
-comes at ``chaos start + start_s`` at the earliest; a stop before the chaos start stops them
-before they strike.
+**When disruptors strike.** Every disruptor asks the broker for the chaos clock
+(``fault.sync`` → ``fault.synced``: a :class:`~osha.schedule.ChaosClock`) and schedules its
+faults from it, once, or once per cycle in a soak. The broker answers once the campaign fixes
+the clock: after every actor has started and every runner is warm, ``baseline_s`` ahead (so
+the baseline really lasts ``baseline_s``, however long the actors took to start). A stop
+before that ends the disruptors' wait: nothing is planned or struck.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from osha.faults import BrokerReport, FaultBroker, broker_for_profile
 from osha.profile import ActorEntry, Profile
+from osha.schedule import ChaosClock
 from osha.supervisor import (
     ChildSpec,
     Restart,
@@ -75,15 +76,16 @@ class ActorSet:
         self._stopped: RunOutcome | None = None
         self.report: BrokerReport | None = None
 
-    def start(self, chaos_start_wall_s: float) -> None:
-        """Start the broker with the chaos start fixed, then every child (in order, each
+    def start(self) -> None:
+        """Start the broker, its chaos clock not fixed yet, then every child (in order, each
         ready before the next). Raises PluginError if a child does not start."""
-        self.broker.start()
-        # The broker's clock starts at start(); the campaign's chaos starts after the
-        # baseline. Set before any child exists, so every fault.synced carries it.
-        self.broker.chaos_start_wall_s = chaos_start_wall_s
+        self.broker.start(deferred=True)
         self._started = True
         self.supervisor.start()
+
+    def set_clock(self, clock: ChaosClock) -> None:
+        """Fix when the fault windows start; every disruptor gets it (now, or when it asks)."""
+        self.broker.set_clock(clock)
 
     @property
     def ended_by_itself(self) -> RunOutcome | None:

@@ -19,11 +19,20 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from osha.campaign.config import ServersLoadConfig
-from osha.errors import PluginError
+from osha.errors import OshaError, PluginError
+from osha.messages.campaign import CampaignCensus, CampaignLoad
 from osha.plugin import Finding
 from osha.profile import LoadEntry
 
-__all__ = ["Census", "LoadReport", "ServersLoad", "census", "check_load", "connect"]
+__all__ = [
+    "Census",
+    "InitialLoad",
+    "LoadReport",
+    "ServersLoad",
+    "census",
+    "check_load",
+    "connect",
+]
 
 log = logging.getLogger("osha.campaign")
 
@@ -293,3 +302,93 @@ def connection(config: ServersLoadConfig) -> Iterator[Any]:
         yield conn
     finally:
         conn.close()
+
+
+class InitialLoad:
+    """The run's ``[[load]]`` entries: created before the baseline, deleted at the teardown,
+    each resource reported (``campaign.load``), the run's resources counted before and after
+    (``campaign.census``). ``record`` is the campaign recorder's ``record``; ``note`` puts a
+    line in the live view."""
+
+    def __init__(
+        self,
+        entries: tuple[LoadEntry, ...],
+        run_id: str,
+        record: Callable[..., Any],
+        note: Callable[[str], None],
+    ) -> None:
+        self.entries = entries
+        self.run_id = run_id
+        self._record = record
+        self._note = note
+        self.loads: list[ServersLoad] = []
+
+    def create(self, *, stopped: Callable[[], bool], resumed: bool = False) -> tuple[str, int]:
+        """Boot every entry (a resumed run first deletes what the dead run left); returns a
+        one-line detail and how many servers failed."""
+        if not self.entries:
+            return "no [[load]]", 0
+        first = self.entries[0].config
+        with connection(first) as conn:
+            before = census(conn, self.run_id, first.name_prefix)
+            self._record(CampaignCensus, when="before", counts=before.counts)
+        failures = 0
+        for entry in self.entries:
+            load = ServersLoad(entry, self.run_id, self._reporter(entry.id))
+            self.loads.append(load)
+            with connection(entry.config) as conn:
+                if resumed:  # the dead run's servers: deleted, then booted again
+                    failures += load.delete(conn)
+                failures += load.create(conn)
+            if stopped():
+                break
+        created = sum(len(x.made) for x in self.loads) - failures
+        return f"{created} servers created, {failures} failed", failures
+
+    def adopt(self) -> None:
+        """Take over every entry without booting anything (a resumed run that only ends: its
+        servers are found by the run's tag at :meth:`delete`)."""
+        self.loads = [
+            ServersLoad(entry, self.run_id, self._reporter(entry.id)) for entry in self.entries
+        ]
+
+    def delete(self) -> list[str]:
+        """Delete everything the run created, count what is left; the problems, if any."""
+        problems: list[str] = []
+        if not self.loads:
+            return problems
+        failures = 0
+        for load in self.loads:
+            try:
+                with connection(load.config) as conn:
+                    failures += load.delete(conn)
+            except OshaError as exc:
+                problems.append(f"load {load.entry.id} not deleted: {exc.message}")
+        first = self.loads[0].config
+        try:
+            with connection(first) as conn:
+                after = census(conn, self.run_id, first.name_prefix)
+        except OshaError as exc:
+            problems.append(f"census after teardown failed: {exc.message}")
+            return problems
+        self._record(
+            CampaignCensus, when="after", counts=after.counts, leftovers=after.leftovers
+        )
+        if failures or after.leftovers:
+            problems.append(
+                f"{failures} deletes failed; left in the cloud: {', '.join(after.leftovers)}"
+            )
+        return problems
+
+    def _reporter(self, load_id: str) -> LoadReport:
+        def report(
+            *, action: str, kind: str, name: str, resource_id: str, elapsed_s: float, detail: str
+        ) -> None:
+            self._record(
+                CampaignLoad, load=load_id, kind=kind, action=action, name=name,
+                resource_id=resource_id, elapsed_s=elapsed_s, detail=detail,
+            )  # fmt: skip
+            if action not in ("created", "deleted"):
+                self._note(f"load {action}: {kind} {name} {detail}")
+
+        return report

@@ -23,21 +23,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from osha.campaign.actors import ActorSet
-from osha.campaign.load import LoadReport, ServersLoad, census, connection
-from osha.campaign.phases import PhaseResult, Recorder
+from osha.campaign.load import InitialLoad
+from osha.campaign.phases import Recorder
 from osha.campaign.preflight import Checked, run_preflight
+from osha.campaign.resume import LeftOff
+from osha.campaign.soak import CycleLoop, SoakControl
 from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement, judge
 from osha.errors import LedgerError, OshaError
+from osha.faults import plan_rows
+from osha.messages import FaultReleased, FaultReverted, SoakCycle
 from osha.messages.campaign import (
-    CampaignCensus,
     CampaignFinding,
-    CampaignLoad,
     CampaignRecovery,
     CampaignStop,
     CampaignVerdict,
+    PhaseChange,
 )
 from osha.profile import Profile
+from osha.schedule import ChaosClock
+from osha.soak import SoakGuards, SoakOptions
 from osha.supervisor import StopReason
 
 __all__ = ["Campaign", "Hooks"]
@@ -67,6 +72,8 @@ class Campaign:
         run_id: str,
         force: bool = False,
         hooks: Hooks | None = None,
+        soak: SoakOptions | None = None,
+        first_cycle: int = 0,
     ) -> None:
         self.prof = prof
         self.rec = recorder
@@ -80,8 +87,17 @@ class Campaign:
         self._stop_reason = ""
         self._stop_lock = threading.Lock()
         self.actors: ActorSet | None = None
-        self.loads: list[ServersLoad] = []
+        self.load = InitialLoad(prof.loads, run_id, self.rec.record, state.note)
         self.chaos_wall_s = 0.0  # fixed when the actors start
+        self.soak_options = soak or SoakOptions()
+        self.guards: SoakGuards | None = None
+        #: a soak goes on from this cycle (0-based; > 0 when resumed)
+        self.first_cycle = first_cycle
+        self.cycles_done = 0
+        self.resumed = False
+        cfg = prof.campaign
+        if cfg.soak:
+            self.state.cycles_planned = cfg.planned_cycles
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -129,8 +145,36 @@ class Campaign:
 
     # -- the phases ---------------------------------------------------------------------------
 
-    def run(self) -> Judgement:
+    def close_interrupted(self, where: LeftOff) -> None:
+        """A resumed run: record what the dead run left open as closed: the leases the
+        recovery reverted, its soak cycle and its phase (``ok = false``, interrupted)."""
+        self.resumed = True
+        for lease, detail in where.reverted:
+            self.rec.record(
+                FaultReverted, lease_id=lease.lease_id, attempt=1, by="recover",
+                detail=f"by osha campaign resume: {detail}"[:2000], elapsed_s=0.0,
+            )  # fmt: skip
+            self.rec.record(
+                FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True,
+                by="recover",
+            )  # fmt: skip
+        gap = "interrupted: the osha process died; resumed by osha campaign resume"
+        if where.open_cycle:
+            self.rec.record(SoakCycle, cycle=where.open_cycle, phase="end", ok=False, detail=gap)
+        if where.open_phase:
+            self.rec.record(
+                PhaseChange, phase=where.open_phase, event="end", ok=False, detail=gap
+            )
+        self.state.note(f"resumed {self.run_id} after cycle {where.last_cycle}")
+
+    def run(self, *, end_only: bool = False) -> Judgement:
+        """The whole campaign; ``end_only`` (a resumed run ended on purpose): only the
+        teardown (the load the dead run left is found by its tag) and the verdict."""
         prof = self.prof
+        if end_only:
+            self.load.adopt()
+            self._teardown()
+            return self._verdict()
         with self.rec.phase("validate") as res:
             res.detail = (
                 f"{len(prof.actors)} actors, {len(prof.loads)} load entries, "
@@ -171,46 +215,45 @@ class Campaign:
     def _load(self) -> None:
         """The initial servers; then the actors start and the runners warm up."""
         with self.rec.phase("load", self.prof.campaign.warmup_s) as res:
-            details = [self._create_load(res)]
+            detail, failures = self.load.create(
+                stopped=lambda: bool(self.stopped), resumed=self.resumed
+            )
+            details = [detail]
+            if failures:
+                res.fail(detail)
+                self.request_stop("load", f"{failures} servers did not boot")
             if not self.stopped:
                 details.append(self._start_actors())
             res.detail = "; ".join(d for d in details if d)
 
-    def _create_load(self, res: PhaseResult) -> str:
-        if not self.prof.loads:
-            return "no [[load]]"
-        first = self.prof.loads[0].config
-        with connection(first) as conn:
-            before = census(conn, self.run_id, first.name_prefix)
-            self.rec.record(CampaignCensus, when="before", counts=before.counts)
-        failures = 0
-        for entry in self.prof.loads:
-            load = ServersLoad(entry, self.run_id, self._load_reporter(entry.id))
-            self.loads.append(load)
-            with connection(entry.config) as conn:
-                failures += load.create(conn)
-            if self.stopped:
-                break
-        created = sum(len(x.made) for x in self.loads) - failures
-        detail = f"{created} servers created, {failures} failed"
-        if failures:
-            res.fail(detail)
-            self.request_stop("load", f"{failures} servers did not boot")
-        return detail
-
     def _start_actors(self) -> str:
         """Start every actor, then wait until every runner has recorded an iteration (Rally
-        first creates its users and projects), at most ``warmup_s``. The chaos start is fixed
-        now, ``warmup_s + baseline_s`` ahead: the baseline lasts at least ``baseline_s``."""
+        first creates its users and projects), at most ``warmup_s``. Only then is the chaos
+        start fixed, ``baseline_s`` ahead, and given to the disruptors: the baseline lasts
+        ``baseline_s`` however long the actors took to start."""
         cfg = self.prof.campaign
         started_s = time.monotonic()
-        self.chaos_wall_s = time.time() + cfg.warmup_s + cfg.baseline_s
         self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
-        self.actors.start(self.chaos_wall_s)
+        self.actors.start()
         self.state.note(f"{len(self.prof.actors)} actors started")
+        self.guards = SoakGuards(
+            self.sink.write,
+            self.actors.supervisor.children,
+            self.soak_options,
+            ledger_dir=self.run_dir,
+            on_floor=self._on_disk_floor,
+        )
+        self.guards.start()
+        detail = self._warm_up(started_s)
+        self.chaos_wall_s = time.time() + cfg.baseline_s
+        self.actors.set_clock(self.clock())
+        return detail
+
+    def _warm_up(self, started_s: float) -> str:
+        cfg = self.prof.campaign
         runners = {a.id for a in self.prof.of_kind("runner")}
         if not runners or cfg.warmup_s <= 0:
-            return "actors started"
+            return f"actors started in {time.monotonic() - started_s:.1f} s"
         warm = self._wait(cfg.warmup_s, until=lambda: runners <= self.state.warm_runners())
         took_s = time.monotonic() - started_s
         if warm:
@@ -218,18 +261,22 @@ class Campaign:
         cold = ", ".join(sorted(runners - self.state.warm_runners()))
         return f"actors started; no iteration yet from {cold} after {took_s:.1f} s"
 
-    def _load_reporter(self, load_id: str) -> LoadReport:
-        def report(
-            *, action: str, kind: str, name: str, resource_id: str, elapsed_s: float, detail: str
-        ) -> None:
-            self.rec.record(
-                CampaignLoad, load=load_id, kind=kind, action=action, name=name,
-                resource_id=resource_id, elapsed_s=elapsed_s, detail=detail,
-            )
-            if action not in ("created", "deleted"):
-                self.state.note(f"load {action}: {kind} {name} {detail}")
+    def clock(self) -> ChaosClock:
+        """When the fault windows start: once at the chaos start, or a soak's cycles."""
+        cfg = self.prof.campaign
+        if not cfg.soak:
+            return ChaosClock(self.chaos_wall_s)
+        return ChaosClock(
+            self.chaos_wall_s + cfg.cycle_baseline_s,
+            cfg.cycle_s,
+            self.first_cycle,
+            max(1, cfg.planned_cycles - self.first_cycle),
+        )
 
-        return report
+    def _on_disk_floor(self, free_bytes: int) -> None:
+        self.request_stop(
+            "disk-floor", f"{free_bytes // (1024 * 1024)} MiB free beside the ledger"
+        )
 
     def _timed_phases(self) -> None:
         if self.stopped:
@@ -240,11 +287,46 @@ class Campaign:
             if not self._wait(left_s):
                 res.fail(f"stopped: {self.stopped}")
                 return
-        with self.rec.phase("chaos", cfg.chaos_s) as res:
-            if not self._wait(cfg.chaos_s):
-                res.fail(f"stopped: {self.stopped}")
+        if cfg.soak:
+            if not self._soak():
                 return
+        else:
+            with self.rec.phase("chaos", cfg.chaos_s) as res:
+                if not self._wait(cfg.chaos_s):
+                    res.fail(f"stopped: {self.stopped}")
+                    return
         self._recovery()
+
+    def _soak(self) -> bool:
+        """The chaos phase of a soak: its cycles. False if it stopped early."""
+        cfg = self.prof.campaign
+        clock = self.clock()
+        actors = self.actors
+        assert actors is not None
+        with self.rec.phase("chaos", clock.cycles * clock.cycle_s) as res:
+            loop = CycleLoop(
+                clock,
+                cycle_baseline_s=cfg.cycle_baseline_s,
+                recorder=self.rec,
+                state=self.state,
+                control=SoakControl(
+                    wait_until=lambda wall_s: self._wait(max(0.0, wall_s - time.time())),
+                    request_stop=self.request_stop,
+                    active_leases=actors.active_leases,
+                    sync=lambda: self.sink.sync(30.0),
+                ),
+                run_dir=self.run_dir,
+                planned_faults=len(plan_rows(self.prof, self.prof.campaign.seed)),
+                slo=self.prof.slo,
+                abort_on_breach=cfg.abort_on_breach,
+            )
+            self.cycles_done = loop.run()
+            last = self.first_cycle + self.cycles_done
+            res.detail = f"cycles {self.first_cycle + 1}-{last} of {cfg.planned_cycles}"
+            if self.stopped:
+                res.fail(f"stopped after cycle {last}: {self.stopped}")
+                return False
+        return True
 
     def _recovery(self) -> None:
         cfg = self.prof.campaign
@@ -280,6 +362,8 @@ class Campaign:
         with self.rec.phase("teardown") as res:
             problems: list[str] = []
             try:
+                if self.guards is not None:
+                    self.guards.stop()  # no self-chaos kill while the actors stop
                 if self.actors is not None:
                     reason = StopReason.REQUESTED if self._stop.is_set() else StopReason.DURATION
                     self.actors.stop(reason)
@@ -291,40 +375,13 @@ class Campaign:
                             + f" (run `osha faults recover {self.run_dir}`)"
                         )
             finally:  # whatever happened to the actors, the load is deleted
-                problems += self._unload()
+                problems += self.load.delete()
             if problems:
                 res.fail("; ".join(problems))
                 for problem in problems:
                     log.error("teardown: %s", problem)
             else:
                 res.detail = "actors stopped, faults reverted, load deleted"
-
-    def _unload(self) -> list[str]:
-        problems: list[str] = []
-        if not self.loads:
-            return problems
-        failures = 0
-        for load in self.loads:
-            try:
-                with connection(load.config) as conn:
-                    failures += load.delete(conn)
-            except OshaError as exc:
-                problems.append(f"load {load.entry.id} not deleted: {exc.message}")
-        first = self.loads[0].config
-        try:
-            with connection(first) as conn:
-                after = census(conn, self.run_id, first.name_prefix)
-        except OshaError as exc:
-            problems.append(f"census after teardown failed: {exc.message}")
-            return problems
-        self.rec.record(
-            CampaignCensus, when="after", counts=after.counts, leftovers=after.leftovers
-        )
-        if failures or after.leftovers:
-            problems.append(
-                f"{failures} deletes failed; left in the cloud: {', '.join(after.leftovers)}"
-            )
-        return problems
 
     def _verdict(self) -> Judgement:
         with self.rec.phase("verdict") as res:

@@ -25,18 +25,20 @@ from osha import __version__
 from osha.campaign.control import ControlWatcher, write_info
 from osha.campaign.orchestrator import Campaign, Hooks
 from osha.campaign.phases import Recorder
+from osha.campaign.resume import LeftOff, left_off
 from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement
 from osha.campaign.view import findings_table, make_view, verdict_table
-from osha.errors import LedgerError
+from osha.errors import LedgerError, OshaError, Problem, ProfileError
 from osha.ledger import LedgerOptions, LedgerWriter
 from osha.messages import LedgerHeader
 from osha.profile import Profile
 from osha.recorder import RecorderFailed, RecorderHandle
 from osha.redaction import redact_value
+from osha.soak import SoakOptions
 from osha.wire import SCHEMA_VERSION
 
-__all__ = ["Outcome", "StartOptions", "new_run_id", "run_campaign"]
+__all__ = ["Outcome", "ResumeRequest", "StartOptions", "new_run_id", "run_campaign"]
 
 log = logging.getLogger("osha.campaign")
 
@@ -51,6 +53,17 @@ class StartOptions:
     baseline_s: float | None = None
     chaos_s: float | None = None
     recovery_timeout_s: float | None = None
+    cycles: int | None = None
+    self_chaos_every_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeRequest:
+    """``osha campaign resume``: the dead run's directory; ``end``: end it cleanly (teardown
+    and verdict) instead of going on with the soak."""
+
+    run_dir: Path
+    end: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +90,39 @@ def _apply(prof: Profile, options: StartOptions) -> Profile:
             else options.recovery_timeout_s
         ),
     )
+    if options.cycles is not None:
+        if not c.soak:
+            raise ProfileError(
+                [
+                    Problem(
+                        str(prof.path),
+                        "campaign.mode",
+                        "--cycles needs a soak",
+                        'set mode = "soak"',
+                    )
+                ]
+            )
+        campaign = dataclasses.replace(campaign, cycles=options.cycles, until=None)
     return dataclasses.replace(prof, campaign=campaign)
+
+
+def _ledger_options(prof: Profile) -> LedgerOptions:
+    return LedgerOptions(
+        segment_size_bytes=prof.ledger.segment_size_bytes,
+        flush_interval_s=prof.ledger.flush_interval_s,
+        flush_records=prof.ledger.flush_records,
+        retention=prof.ledger.raw_retention,
+    )
+
+
+def _soak_options(prof: Profile, options: StartOptions) -> SoakOptions:
+    floor_mib = prof.ledger.disk_floor_mib
+    return SoakOptions(
+        selfmon_interval_s=prof.ledger.resources_interval_s,
+        disk_floor_bytes=floor_mib * 1024 * 1024 if floor_mib else None,
+        self_chaos_every_s=options.self_chaos_every_s,
+        seed=prof.campaign.seed,
+    )
 
 
 def _open_ledger(prof: Profile, run_dir: Path, run_id: str) -> LedgerWriter:
@@ -95,13 +140,8 @@ def _open_ledger(prof: Profile, run_dir: Path, run_id: str) -> LedgerWriter:
         profile=redact_value(prof.raw),
         profile_path=str(prof.path),
     )
-    options = LedgerOptions(
-        segment_size_bytes=prof.ledger.segment_size_bytes,
-        flush_interval_s=prof.ledger.flush_interval_s,
-        flush_records=prof.ledger.flush_records,
-    )
     try:
-        return LedgerWriter.create(run_dir, header, options=options)
+        return LedgerWriter.create(run_dir, header, options=_ledger_options(prof))
     except OSError as exc:
         raise LedgerError(
             f"cannot create the ledger {run_dir}: {exc}",
@@ -175,14 +215,51 @@ def _signals(campaign: Campaign) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outcome:
-    """Run one campaign of ``prof`` to its verdict. Raises LedgerError if the ledger cannot
-    be created or written."""
+def _reopen(prof: Profile, resume: ResumeRequest, console: Console) -> tuple[LedgerWriter, LeftOff]:
+    """Revert what the dead run left, then reopen its ledger for appending."""
+    from osha.faults import recover  # noqa: PLC0415 - the fault plugins come with it
+
+    where = left_off(resume.run_dir)
+    report = recover(resume.run_dir, profile_path=prof.path)
+    console.print(report.render(), soft_wrap=True)
+    if report.failed:
+        raise OshaError(
+            f"{len(report.failed)} fault(s) of {resume.run_dir} could not be reverted; "
+            "nothing else was done",
+            hint="fix the cause shown above, then run osha campaign resume again",
+        )
+    where.reverted = [(i.lease, i.detail) for i in report.items]
+    writer = LedgerWriter.resume(
+        resume.run_dir, options=_ledger_options(prof), reason="osha campaign resume"
+    )
+    return writer, where
+
+
+def _ends(prof: Profile, resume: ResumeRequest | None, where: LeftOff | None) -> bool:
+    """Whether a resumed run only ends: asked for, or no cycle is left to run."""
+    if resume is None or where is None:
+        return False
+    return resume.end or not prof.campaign.soak or where.next_cycle >= prof.campaign.planned_cycles
+
+
+def run_campaign(
+    prof: Profile,
+    options: StartOptions,
+    console: Console,
+    resume: ResumeRequest | None = None,
+) -> Outcome:
+    """Run one campaign of ``prof`` to its verdict, or resume a dead one (``resume``).
+    Raises LedgerError if the ledger cannot be created or written."""
     prof = _apply(prof, options)
-    run_id = new_run_id(prof.campaign.name)
-    base = (options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)).resolve()
-    run_dir = base / f"{run_id}.osha"
-    writer = _open_ledger(prof, run_dir, run_id)
+    where: LeftOff | None = None
+    if resume is None:
+        run_id = new_run_id(prof.campaign.name)
+        base = (options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)).resolve()
+        run_dir = base / f"{run_id}.osha"
+        writer = _open_ledger(prof, run_dir, run_id)
+    else:
+        writer, where = _reopen(prof, resume, console)
+        run_dir, run_id = resume.run_dir.resolve(), where.run_id
     live = console.is_terminal if options.live is None else options.live
     state = LiveState(run_id, str(run_dir))
     failures: list[RecorderFailed] = []
@@ -208,6 +285,8 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
         run_id=run_id,
         force=options.force,
         hooks=Hooks(findings=lambda checked: console.print(findings_table(checked))),
+        soak=_soak_options(prof, options),
+        first_cycle=where.next_cycle if where is not None else 0,
     )
     campaign_ref.append(campaign)
     console.print(f"campaign [bold]{prof.campaign.name}[/]: run {run_id}")
@@ -224,7 +303,9 @@ def run_campaign(prof: Profile, options: StartOptions, console: Console) -> Outc
         view.start()
         try:
             with _signals(campaign):
-                judgement = campaign.run()
+                if where is not None:
+                    campaign.close_interrupted(where)
+                judgement = campaign.run(end_only=_ends(prof, resume, where))
         finally:
             state.finished = True
             view.stop()

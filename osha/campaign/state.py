@@ -25,12 +25,14 @@ from osha.messages import (
     FaultInjected,
     FaultInjectFailed,
     FaultLease,
+    FaultPlanned,
     FaultRefused,
     FaultReleased,
     FaultRevertFailed,
     Message,
     RunnerIteration,
     RunnerStatus,
+    SoakCycle,
     StateChange,
 )
 from osha.messages.campaign import PhaseChange
@@ -56,8 +58,12 @@ WATCHED = frozenset(
         "actor.restarting",
         "actor.stopped",
         "campaign.phase",
+        "fault.planned",
+        "soak.cycle",
     }
 )
+
+_LAST_VERDICTS = 10  # per-cycle verdicts kept for the status: it stays small over days
 
 
 @dataclass(slots=True)
@@ -101,6 +107,11 @@ class _Counts:
     revert_failed: int = 0
 
 
+def _what(msg: FaultPlanned | FaultLease) -> str:
+    """``stop nova-scheduler@ctl-1``, or ``reboot ctl-1`` for a whole node."""
+    return f"{msg.action} {msg.resource + '@' if msg.resource else ''}{msg.node}"
+
+
 class LiveState:
     """What is going on now. ``observe`` is thread-safe and cheap; ``snapshot`` is JSON-able."""
 
@@ -124,6 +135,10 @@ class LiveState:
         self.finished = False
         self.verdict: dict[str, Any] | None = None
         self.notes: list[str] = []
+        self.cycle = 0  # the soak cycle running (1-based; 0: none yet or not a soak)
+        self.cycles_planned: int | None = None
+        self.cycle_verdicts: list[dict[str, Any]] = []
+        self.planned: dict[str, tuple[str, float]] = {}  # lease id -> (what, at_wall_s)
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -139,7 +154,7 @@ class LiveState:
         with self._lock:
             self.notes = [*self.notes[-4:], f"{time.strftime('%H:%M:%S')} {text}"]
 
-    def observe(self, msg: Message) -> None:  # noqa: PLR0912 - one branch per watched tag
+    def observe(self, msg: Message) -> None:
         with self._lock:
             if isinstance(msg, StateChange):
                 # Two monitors may watch one target (the API and the node): each view counts.
@@ -157,26 +172,8 @@ class LiveState:
                 tally.last_duration_s = msg.duration_s
             elif isinstance(msg, RunnerStatus):
                 self.runners.setdefault(msg.sender, RunnerTally()).status = msg.status
-            elif isinstance(msg, FaultLease):
-                self.leases[msg.lease_id] = _Lease(
-                    f"{msg.action} {msg.resource + '@' if msg.resource else ''}{msg.node}",
-                    msg.holder,
-                    msg.wall_s,
-                    msg.down_s,
-                )
-            elif isinstance(msg, FaultInjected):
-                self.faults.injected += 1
-                if msg.lease_id in self.leases:
-                    self.leases[msg.lease_id].injected = True
-            elif isinstance(msg, FaultInjectFailed):
-                self.faults.inject_failed += 1
-            elif isinstance(msg, FaultRefused):
-                self.faults.refused += 1
-            elif isinstance(msg, FaultReleased):
-                self.leases.pop(msg.lease_id, None)
-                self.faults.reverted += int(msg.reverted)
-            elif isinstance(msg, FaultRevertFailed):
-                self.faults.revert_failed += int(msg.final)
+            elif msg.TAG.startswith(("fault.", "soak.")):
+                self._observe_fault(msg)
             elif isinstance(msg, ActorStarted):
                 self.actors[msg.actor_id] = "running"
             elif isinstance(msg, ActorCrashed):
@@ -189,6 +186,39 @@ class LiveState:
                 self.actors[msg.actor_id] = "stopped"
             elif isinstance(msg, PhaseChange) and msg.event == "end":
                 self.phases_done.append((msg.phase, msg.ok, msg.detail))
+
+    def _observe_fault(self, msg: Message) -> None:
+        """The fault and soak-cycle records (the lock is held)."""
+        if isinstance(msg, FaultPlanned):
+            at_wall_s = msg.chaos_start_wall_s + msg.planned_offset_s
+            self.planned[f"{msg.sender}/{msg.index}"] = (_what(msg), at_wall_s)
+        elif isinstance(msg, SoakCycle):
+            if msg.phase == "start":
+                self.cycle = msg.cycle
+            else:
+                verdict = {"cycle": msg.cycle, "ok": msg.ok, "detail": msg.detail}
+                self.cycle_verdicts = [*self.cycle_verdicts[1 - _LAST_VERDICTS :], verdict]
+        elif isinstance(msg, FaultLease):
+            self.planned.pop(msg.lease_id, None)
+            self.leases[msg.lease_id] = _Lease(
+                _what(msg),
+                msg.holder,
+                msg.wall_s,
+                msg.down_s,
+            )
+        elif isinstance(msg, FaultInjected):
+            self.faults.injected += 1
+            if msg.lease_id in self.leases:
+                self.leases[msg.lease_id].injected = True
+        elif isinstance(msg, FaultInjectFailed):
+            self.faults.inject_failed += 1
+        elif isinstance(msg, FaultRefused):
+            self.faults.refused += 1
+        elif isinstance(msg, FaultReleased):
+            self.leases.pop(msg.lease_id, None)
+            self.faults.reverted += int(msg.reverted)
+        elif isinstance(msg, FaultRevertFailed):
+            self.faults.revert_failed += int(msg.final)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -207,10 +237,28 @@ class LiveState:
         with self._lock:
             return len(self.leases)
 
+    def next_fault(self, now_s: float) -> dict[str, Any] | None:
+        """The next planned fault not yet leased (stale plans are dropped). Hold the lock."""
+        for lease_id, (_what, at_wall_s) in list(self.planned.items()):
+            if at_wall_s < now_s - 60.0:  # its time is long past: it will not come (stopped)
+                del self.planned[lease_id]
+        if not self.planned:
+            return None
+        what, at_wall_s = min(self.planned.values(), key=lambda p: p[1])
+        return {"what": what, "at_wall_s": at_wall_s}
+
     def snapshot(self) -> dict[str, Any]:
         """Everything, as plain data (``status.json``, the live view)."""
         now_s = time.time()
         with self._lock:
+            soak = None
+            if self.cycles_planned is not None:
+                soak = {
+                    "cycle": self.cycle,
+                    "cycles_planned": self.cycles_planned,
+                    "last_verdicts": list(self.cycle_verdicts),
+                }
+            nxt = self.next_fault(now_s)
             elapsed_s = now_s - self.phase_started_wall_s
             left_s = None
             if self.phase_planned_s is not None:
@@ -265,13 +313,15 @@ class LiveState:
                 "finished": self.finished,
                 "verdict": self.verdict,
                 "notes": list(self.notes),
+                "next_fault": nxt,
+                "soak": soak,
             }
 
 
 class TapSink:
     """A record sink that forwards to ``inner`` (the recorder) and shows ``observe`` the
-    watched records. It offers ``write``, ``write_framed`` and ``sync``, so the supervisor and
-    the fault broker can both use it."""
+    watched records. It offers ``write``, ``write_framed``, ``write_raw`` and ``sync``, so the
+    supervisor and the fault broker can both use it."""
 
     def __init__(self, inner: Any, observe: Callable[[Message], None]) -> None:
         self._inner = inner
@@ -295,6 +345,11 @@ class TapSink:
         self._inner.write(msg)
         if msg.TAG in WATCHED:
             self._observe(msg)
+
+    def write_raw(self, blob: bytes, count: int, source: str) -> None:
+        """Raw samples, for the ledger's raw lane (with ``[ledger] raw_retention``); none of
+        them is watched."""
+        self._inner.write_raw(blob, count, source)
 
     def sync(self, timeout_s: float = 10.0) -> int:
         return int(self._inner.sync(timeout_s))

@@ -93,9 +93,28 @@ def render(snap: dict[str, Any]) -> RenderableType:
         f"{a} {state}" + (f" (restarts {snap['restarts'][a]})" if snap["restarts"].get(a) else "")
         for a, state in snap["actors"].items()
     )
-    parts: list[RenderableType] = [head, targets, leases, runners, Text(f"actors: {actors}")]
+    parts: list[RenderableType] = [head]
+    soak = snap.get("soak")
+    if soak:
+        parts.append(Text(soak_line(soak)))
+    nxt = snap.get("next_fault")
+    if nxt:
+        parts.append(Text(f"next fault: {nxt['what']} in {_fmt_s(nxt['at_wall_s'] - now_s)}"))
+    parts += [targets, leases, runners, Text(f"actors: {actors}")]
     parts += [Text(n, style="dim") for n in snap["notes"]]
     return Group(*parts)
+
+
+def soak_line(soak: dict[str, Any]) -> str:
+    """``soak: cycle 12 of 30; last cycles: 8 ok, 9 ok, 10 FAILED (...), 11 ok``."""
+    verdicts = soak.get("last_verdicts") or []
+    last = ", ".join(
+        f"{v['cycle']} ok" if v["ok"] else f"{v['cycle']} FAILED ({v['detail'][:60]})"
+        for v in verdicts[-5:]
+    )
+    return f"soak: cycle {soak['cycle']} of {soak['cycles_planned']}" + (
+        f"; last cycles: {last}" if last else ""
+    )
 
 
 class RichView:
@@ -174,6 +193,11 @@ class PlainView:
         for lid in sorted(seen["leases"] - leases):
             self._say(f"fault lease {lid} released")
         seen["leases"] = leases
+        for verdict in (snap.get("soak") or {}).get("last_verdicts", []):
+            if verdict["cycle"] > seen.get("cycle", 0):
+                seen["cycle"] = verdict["cycle"]
+                result = "ok" if verdict["ok"] else "FAILED"
+                self._say(f"cycle {verdict['cycle']} ended {result}: {verdict['detail']}")
         for note in snap["notes"]:
             if note not in seen["notes"]:
                 self._console.print(note, highlight=False, markup=False)

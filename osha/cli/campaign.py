@@ -1,4 +1,4 @@
-"""``osha campaign start|validate|status|stop``: the product's main command.
+"""``osha campaign start|validate|status|stop|resume``: the product's main command.
 
 ``app`` is a typer sub-app; the root CLI mounts it as ``osha campaign`` (see
 :mod:`osha.cli.run`).
@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from osha import profile
 from osha.campaign.control import find_run, read_status, request_stop
-from osha.campaign.session import StartOptions, run_campaign
+from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
 from osha.campaign.view import render
 from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError
 from osha.profile import Profile
@@ -37,6 +38,19 @@ RunArg = Annotated[
         metavar="RUN", help="The run directory (runs/<id>.osha), a run id, or 'latest'."
     ),
 ]
+LiveOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--live/--plain", help="The live view or plain lines (default: live on a terminal)."
+    ),
+]
+SelfChaosOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Test mode: SIGKILL one of osha's own actor processes every N s (each crash is "
+        "recorded; the supervisor restarts the actor, the broker reverts its faults)."
+    ),
+]
 RunsDirOpt = Annotated[
     Path, typer.Option("--runs-dir", help="Where to look up a run id or 'latest'.")
 ]
@@ -46,9 +60,12 @@ def _describe(prof: Profile) -> str:
     c = prof.campaign
     kinds = ", ".join(f"{a.kind} {a.id} [{a.plugin}]" for a in prof.actors)
     loads = ", ".join(f"{entry.id} [{entry.plugin} x{entry.config.count}]" for entry in prof.loads)
+    chaos = f"chaos {c.chaos_s:g} s"
+    if c.soak:
+        chaos = f"soak of {c.planned_cycles} cycles x {c.cycle_s:g} s"
     return (
         f"campaign {c.name!r}, seed {c.seed}: warm-up <= {c.warmup_s:g} s, baseline >= "
-        f"{c.baseline_s:g} s, chaos {c.chaos_s:g} s,"
+        f"{c.baseline_s:g} s, {chaos},"
         f" recovery up to {c.recovery_timeout_s:g} s\n  actors: {kinds or 'none'}\n"
         f"  load: {loads or 'none'}\n  slo: {'yes' if prof.slo is not None else 'none'}"
     )
@@ -62,7 +79,7 @@ def validate(profile_path: ProfileArg) -> None:
 
 
 def _dry_run(prof: Profile) -> None:
-    from osha.cli.faults import plan_rows  # noqa: PLC0415 - the fault plan comes with faults
+    from osha.faults import plan_rows  # noqa: PLC0415 - the plugins load only for a dry run
 
     c = prof.campaign
     typer.echo(f"{prof.path}: dry run, nothing is touched\n  {_describe(prof)}")
@@ -71,11 +88,22 @@ def _dry_run(prof: Profile) -> None:
         f"  T-{c.warmup_s + c.baseline_s:g}s  the actors start; runners warm up (at most "
         f"{c.warmup_s:g} s); then the baseline: no faults"
     )
-    for row in plan_rows(prof, c.seed):
+    if c.soak:
+        typer.echo(
+            f"  soak: {c.planned_cycles} cycles of {c.cycle_s:g} s (about "
+            f"{c.planned_cycles * c.cycle_s / 3600:.1f} h): each {c.cycle_baseline_s:g} s "
+            f"quiet, a {c.chaos_s:g} s fault window, {c.cycle_recovery_s:g} s to recover; "
+            "cycle 1 below (every cycle draws its own random picks)"
+        )
+        typer.echo(f"  T+{c.cycle_baseline_s:g}s  cycle 1's fault window opens")
+    shift_s = c.cycle_baseline_s if c.soak else 0.0
+    for planned in plan_rows(prof, c.seed):
+        row = dataclasses.replace(planned, offset_s=planned.offset_s + shift_s)
         typer.echo("  " + row.render())
-        if row.offset_s + row.down_s > c.chaos_s:
+        if planned.offset_s + planned.down_s > c.chaos_s:
             typer.echo(f"      ^ ends after the chaos window ({c.chaos_s:g} s)")
-    typer.echo(f"  T+{c.chaos_s:g}s  recovery: wait up to {c.recovery_timeout_s:g} s")
+    end_s = c.planned_cycles * c.cycle_s if c.soak else c.chaos_s
+    typer.echo(f"  T+{end_s:g}s  recovery: wait up to {c.recovery_timeout_s:g} s")
 
 
 @app.command()
@@ -88,12 +116,7 @@ def start(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the planned timeline; touch nothing.")
     ] = False,
-    live: Annotated[
-        bool | None,
-        typer.Option(
-            "--live/--plain", help="The live view or plain lines (default: live on a terminal)."
-        ),
-    ] = None,
+    live: LiveOpt = None,
     ledger_dir: Annotated[
         Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
     ] = None,
@@ -104,6 +127,10 @@ def start(
     recovery_timeout_s: Annotated[
         float | None, typer.Option(help="Override [campaign] recovery_timeout_s.")
     ] = None,
+    cycles: Annotated[
+        int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
+    ] = None,
+    self_chaos_every_s: SelfChaosOpt = None,
 ) -> None:
     """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
     verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
@@ -119,8 +146,47 @@ def start(
         baseline_s=baseline_s,
         chaos_s=chaos_s,
         recovery_timeout_s=recovery_timeout_s,
+        cycles=cycles,
+        self_chaos_every_s=self_chaos_every_s,
     )
     outcome = run_campaign(prof, options, Console(highlight=False))
+    if outcome.judgement.exit_code != EXIT_OK:
+        raise typer.Exit(outcome.judgement.exit_code)
+
+
+@app.command()
+def resume(
+    run: RunArg,
+    runs_dir: RunsDirOpt = Path("runs"),
+    *,
+    end: Annotated[
+        bool,
+        typer.Option(
+            "--end/--continue",
+            help="End the run cleanly (teardown, verdict) or go on with the soak's cycles.",
+        ),
+    ] = False,
+    profile_path: Annotated[
+        Path | None,
+        typer.Option("--profile", help="The profile (default: the one the ledger recorded)."),
+    ] = None,
+    live: LiveOpt = None,
+    self_chaos_every_s: SelfChaosOpt = None,
+) -> None:
+    """Resume a run whose osha process died (kill -9, reboot): revert the faults it left,
+    reopen its ledger (the gap is recorded), then go on with the soak from the next cycle,
+    or end the run cleanly with --end. Exit codes as for start."""
+    info = find_run(run, runs_dir)
+    if info.alive:
+        raise OshaError(
+            f"campaign {info.run_id} is still running (pid {info.pid})",
+            hint=f"stop it with osha campaign stop {info.run_dir}, or watch it with status",
+        )
+    path = profile_path or Path(info.profile)
+    prof = profile.load(path)
+    options = StartOptions(live=live, self_chaos_every_s=self_chaos_every_s)
+    request = ResumeRequest(info.run_dir, end=end)
+    outcome = run_campaign(prof, options, Console(highlight=False), resume=request)
     if outcome.judgement.exit_code != EXIT_OK:
         raise typer.Exit(outcome.judgement.exit_code)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from osha.analysis import (
     Analysis,
@@ -36,7 +37,7 @@ from osha.report import (
 
 __all__ = ["HELP", "register", "report"]
 
-HELP = """Replay recorded ledgers into HA metrics, an SLO verdict and reports.
+HELP_TEXT = """Replay recorded ledgers into HA metrics, an SLO verdict and reports.
 
 The metrics follow the OpenStack performance-docs test plan "OpenStack reliability testing,
 version 2", extended by osha:
@@ -45,12 +46,17 @@ version 2", extended by osha:
   caused, per monitor;
 - service downtime: from the first to the last error of a target or runner in the fault's
   window, ± half the gaps to the neighbouring good observations;
-- MTTR / time to recover: targets, from the revert (or the inject, for a self-healing fault)
-  until steadily up again; runners, the sliding-window method: the stretch where the mean
-  duration of WINDOW consecutive iterations exceeds the baseline mean + K·sd (baseline: the
-  iterations before the first fault, after a warm-up cut; defaults window 21, k 4, warm-up 10);
+- MTTR / time to recover: targets, from the start of the revert (or the inject, for a
+  self-healing fault) until steadily up again; runners, the sliding-window method: the
+  stretch where the mean duration of WINDOW consecutive iterations exceeds the baseline
+  mean + K·sd (baseline: the iterations before the first fault, after a warm-up cut;
+  defaults window 21, k 4, warm-up 10);
 - degradation: mean duration in that stretch - the baseline mean (absolute) and their ratio;
-- availability: time up / time observed per target.
+- availability: time up / time observed per target;
+- soak cycles (a soak's ledger): per cycle the faults, crashes, targets down, downtime, MTTR
+  (the longest time to recover of the cycle's faults) and osha's own RSS, with
+  least-squares trends per cycle (MTTR, downtime, availability) and osha's RSS growth from
+  cycle 5 to the last.
 
 SLOs default to the [slo] table of the profile recorded in the ledger. --slo FILE (a TOML
 file with an [slo] table) replaces them; --slo key=value changes one, e.g.
@@ -59,6 +65,23 @@ file with an [slo] table) replaces them; --slo key=value changes one, e.g.
 With two ledgers, A and B are compared side by side (B - A). Exit code: the verdict (0 pass,
 1 an SLO violated, 3 the run was aborted; of B when comparing), 2 for invalid input.
 """
+
+
+def _unwrapped(text: str) -> str:
+    """``text`` with its source line breaks joined, so the terminal wraps it (paragraphs and
+    ``- `` items stay apart), and its brackets escaped from rich markup."""
+    out: list[str] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            out.append("")
+        elif out and out[-1] and not line.startswith("- "):
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line.strip())
+    return escape("\n".join(out))
+
+
+HELP = _unwrapped(HELP_TEXT)
 
 
 def _slo(run_dir: Path, slo_args: list[str]) -> SloSpec | None:

@@ -8,11 +8,13 @@
 - :func:`revert_with_retry`: every attempt recorded; backoff until the lease's deadline; loud.
 - :func:`recover`: ``osha faults recover RUN_DIR`` after osha itself was killed.
 - :func:`run_with_broker`: ``run_supervised`` with a broker wired in.
+- :func:`plan_rows`: a profile's planned fault timeline, checked against the guard.
 """
 
 from osha.faults._broker import BrokerReport, FaultBroker, LeaseSink, Reverter, Sender
 from osha.faults._guard import Guard, Refusal
 from osha.faults._lease import Lease, Revertible
+from osha.faults._plan import PlanRow, plan_rows
 from osha.faults._plugins import plugin_reverter, reverter_for_profile
 from osha.faults._recover import RecoverItem, RecoverReport, recover, unrevoked
 from osha.faults._revert import RetryPolicy, revert_with_retry
@@ -24,6 +26,7 @@ __all__ = [
     "Guard",
     "Lease",
     "LeaseSink",
+    "PlanRow",
     "RecoverItem",
     "RecoverReport",
     "Refusal",
@@ -32,6 +35,7 @@ __all__ = [
     "Revertible",
     "Sender",
     "broker_for_profile",
+    "plan_rows",
     "plugin_reverter",
     "recover",
     "revert_with_retry",

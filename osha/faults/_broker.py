@@ -26,6 +26,7 @@ import queue
 import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -50,6 +51,7 @@ from osha.messages import (
     Message,
 )
 from osha.messages.fault import RevertBy
+from osha.schedule import ChaosClock
 
 __all__ = ["BrokerReport", "FaultBroker", "LeaseSink", "Reverter", "Sender"]
 
@@ -84,7 +86,8 @@ class BrokerReport:
 
     reverted: list[Lease] = field(default_factory=list)
     failed: list[Lease] = field(default_factory=list)
-    lease_sync_s: list[float] = field(default_factory=list)
+    #: the latest lease fsync times (bounded: a soak grants leases for days)
+    lease_sync_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     @property
     def lease_sync_median_ms(self) -> float | None:
@@ -122,13 +125,14 @@ class FaultBroker:
         self._active: dict[str, Lease] = {}
         self._reverting: dict[str, threading.Thread] = {}
         self._attempted: dict[str, set[int]] = {}
-        self._queue: queue.Queue[Message | None] = queue.Queue()
+        self._queue: queue.Queue[Message | ChaosClock | None] = queue.Queue()
+        self._unsynced: list[FaultSync] = []  # syncs waiting for a deferred clock
         self._send: Sender | None = None
         self._attached = threading.Event()
         self._abort = threading.Event()  # set by close(): retries end at their next wait
         self._worker = threading.Thread(target=self._run, name="osha-fault-broker", daemon=True)
         self._closed = False
-        self.chaos_start_wall_s = time.time()
+        self.clock: ChaosClock | None = ChaosClock(time.time())
         self.report = BrokerReport()
 
     # -- wiring ------------------------------------------------------------------------------
@@ -138,10 +142,17 @@ class FaultBroker:
         self._send = send
         self._attached.set()
 
-    def start(self) -> None:
-        """Start the worker; the chaos clock (``fault.synced``) starts now."""
-        self.chaos_start_wall_s = time.time()
+    def start(self, clock: ChaosClock | None = None, *, deferred: bool = False) -> None:
+        """Start the worker. ``clock``: when the disruptors' fault windows start (every
+        ``fault.synced`` carries it); default: one window, starting now. ``deferred``: no
+        clock yet; each ``fault.sync`` is answered once :meth:`set_clock` fixes it (the
+        campaign fixes the chaos start once every actor is up and every runner warm)."""
+        self.clock = None if deferred else clock or ChaosClock(time.time())
         self._worker.start()
+
+    def set_clock(self, clock: ChaosClock) -> None:
+        """Fix the deferred clock; the waiting disruptors get their ``fault.synced`` now."""
+        self._queue.put(clock)
 
     def observe(self, msg: Message) -> None:
         """The supervisor's observer: cheap, thread-safe, never blocks."""
@@ -193,19 +204,19 @@ class FaultBroker:
             try:
                 self._handle(msg)
             except Exception:  # the broker must outlive one bad message: logged, next one
-                log.exception("fault broker: handling %s failed", msg.TAG)
+                log.exception("fault broker: handling %s failed", getattr(msg, "TAG", msg))
 
-    def _handle(self, msg: Message) -> None:
-        if isinstance(msg, FaultSync):
-            with self._lock:
-                done = tuple(sorted(self._attempted.get(msg.sender, set())))
-            self._reply(
-                msg.sender,
-                FaultSynced,
-                request_id=msg.request_id,
-                chaos_start_wall_s=self.chaos_start_wall_s,
-                done=done,
-            )
+    def _handle(self, msg: Message | ChaosClock) -> None:
+        if isinstance(msg, ChaosClock):
+            self.clock = msg
+            waiting, self._unsynced = self._unsynced, []
+            for sync in waiting:
+                self._synced(sync, msg)
+        elif isinstance(msg, FaultSync):
+            if self.clock is None:
+                self._unsynced.append(msg)
+            else:
+                self._synced(msg, self.clock)
         elif isinstance(msg, FaultRequest):
             self._on_request(msg)
         elif isinstance(msg, FaultRelease):
@@ -215,6 +226,20 @@ class FaultBroker:
                 if lease.holder == msg.actor_id:
                     log.warning("%s crashed holding %s: reverting it", msg.actor_id, lease.what)
                     self._revert_in_background(lease, "broker")
+
+    def _synced(self, msg: FaultSync, clock: ChaosClock) -> None:
+        with self._lock:
+            done = tuple(sorted(self._attempted.get(msg.sender, set())))
+        self._reply(
+            msg.sender,
+            FaultSynced,
+            request_id=msg.request_id,
+            chaos_start_wall_s=clock.start_wall_s,
+            done=done,
+            cycle_s=clock.cycle_s,
+            first_cycle=clock.first_cycle,
+            cycles=clock.cycles,
+        )
 
     def _on_request(self, msg: FaultRequest) -> None:
         lease = Lease.of(msg)

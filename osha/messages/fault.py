@@ -204,11 +204,18 @@ class FaultSync(Message):
 @dataclass(frozen=True, slots=True)
 class FaultSynced(Message):
     """Broker → disruptor: the run's chaos start and the fault indices this holder (any
-    incarnation) already asked a lease for: those are never attempted again."""
+    incarnation) already asked a lease for: those are never attempted again.
+
+    A soak repeats the timeline: cycles ``first_cycle .. first_cycle + cycles - 1``, cycle
+    ``k``'s window at ``chaos_start_wall_s + (k - first_cycle) * cycle_s`` (see
+    :class:`osha.schedule.ChaosClock`). A single run is one cycle."""
 
     request_id: str
     chaos_start_wall_s: float
     done: tuple[int, ...]
+    cycle_s: float = 0.0
+    first_cycle: int = 0
+    cycles: int = 1
 
 
 @message("fault.request")

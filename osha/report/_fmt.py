@@ -5,8 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-__all__ = ["pct", "pm", "ratio", "secs", "table", "when"]
+if TYPE_CHECKING:
+    from osha.analysis import SoakSummary
+
+__all__ = [
+    "MIB",
+    "SOAK_EDGE",
+    "SOAK_MAX_ROWS",
+    "mib",
+    "pct",
+    "pm",
+    "ratio",
+    "secs",
+    "soak_trends",
+    "table",
+    "when",
+]
+
+MIB = 2**20
+#: a soak with more cycles shows only the first and the last SOAK_EDGE of them
+SOAK_MAX_ROWS = 40
+SOAK_EDGE = 10
 
 
 def secs(value: float | None, digits: int = 3) -> str:
@@ -19,6 +40,13 @@ def pm(value: float | None, bound: float | None, digits: int = 3) -> str:
     if value is None:
         return "-"
     return f"{value:.{digits}f} ± {bound or 0.0:.{digits}f} s"
+
+
+def mib(value: int | None, *, sign: bool = False) -> str:
+    """Bytes as ``41.5 MiB`` (``+1.2 MiB`` with ``sign``), or ``-`` for no value."""
+    if value is None:
+        return "-"
+    return f"{value / MIB:+.1f} MiB" if sign else f"{value / MIB:.1f} MiB"
 
 
 def pct(value: float | None, digits: int = 3) -> str:
@@ -52,3 +80,23 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
         for row in rows
     ]
     return "\n".join(lines)
+
+
+def soak_trends(s: SoakSummary) -> str:
+    """The one-line trends of a soak: ``MTTR trend +0.012 s/cycle; ...``."""
+    avail = s.availability_trend
+    rss = (
+        f"cycle {s.rss_from_cycle}→{s.rss_to_cycle}: {mib(s.rss_growth_bytes, sign=True)}"
+        if s.rss_growth_bytes is not None
+        else "-"
+    )
+    return (
+        f"MTTR trend {_slope(s.mttr_trend_s, 's')}; "
+        f"downtime trend {_slope(s.downtime_trend_s, 's')}; "
+        f"availability trend {'-' if avail is None else f'{100 * avail:+.4f} pp/cycle'}; "
+        f"osha RSS {rss}"
+    )
+
+
+def _slope(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:+.3f} {unit}/cycle"

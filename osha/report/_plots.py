@@ -4,7 +4,11 @@
   windows (inject → revert) as labelled shaded bands across every lane;
 - the **runner plot**: each runner's operation durations by start time (failed iterations as
   red crosses), its baseline threshold (mean + k·sd), its degraded stretches, and the same
-  fault bands.
+  fault bands;
+- the **soak plot** (a soak only): the time to recover (MTTR) per cycle, the longest of its
+  faults' target impacts, with its least-squares trend (cycles with a target that never
+  recovered as red triangles on top, failed cycles circled in red), and osha's main-process RSS
+  per cycle below it.
 
 Text stays text in the SVG (``svg.fonttype = none``) so lane labels are searchable in the page,
 and every band and lane carries an ``id`` (``fault-band-<lease>``, ``lane-<n>-<state>``). The
@@ -26,9 +30,9 @@ from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from osha.analysis import Analysis, FaultReport
+from osha.analysis import Analysis, FaultReport, SoakSummary
 
-__all__ = ["lane_labels", "runner_svg", "timeline_svg"]
+__all__ = ["lane_labels", "runner_svg", "soak_svg", "timeline_svg"]
 
 COLOURS = {"up": "#2e9d4f", "down": "#d62728", "unreachable": "#8b0000", "unknown": "#b0b0b0"}
 
@@ -125,4 +129,55 @@ def runner_svg(a: Analysis) -> str:
             _bands(ax, a.faults, end, 1.0)
             ax.legend(loc="upper right", fontsize=7)
         axes[-1, 0].set_xlabel("run time (s); purple ticks: degraded stretches")
+        return _svg(fig)
+
+
+def _fit(ax: Axes, xs: list[float], ys: list[float], slope: float | None, unit: str) -> None:
+    """The least-squares line through the points, labelled with its slope."""
+    if slope is None or not xs:
+        return
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    lo, hi = min(xs), max(xs)
+    ax.plot([lo, hi], [my + slope * (lo - mx), my + slope * (hi - mx)], ls="--", lw=1,
+            color="#555", label=f"trend {slope:+.3f} {unit}/cycle",
+            gid="soak-mttr-trend")  # fmt: skip
+
+
+def soak_svg(a: Analysis) -> str:
+    """MTTR (and osha's RSS) per soak cycle as an SVG document (empty string if not a soak)."""
+    s: SoakSummary | None = a.soak
+    if s is None:
+        return ""
+    finished = [r for r in s.cycles if r.end_s is not None]
+    rss = [(r.cycle, r.osha_rss_bytes / 2**20) for r in s.cycles if r.osha_rss_bytes is not None]
+    with _rc():
+        fig, axes = plt.subplots(2 if rss else 1, 1, squeeze=False, sharex=True,
+                                 figsize=(11, 2.8 + (2.2 if rss else 0.0)))  # fmt: skip
+        ax = axes[0, 0]
+        done = [(r.cycle, r.recovery_s) for r in finished if r.recovery_s is not None]
+        xs, ys = [float(c) for c, _ in done], [v or 0.0 for _, v in done]
+        ax.plot(xs, ys, marker="o", ms=3, lw=1, color="#1f77b4", label="MTTR", gid="soak-mttr")
+        _fit(ax, xs, ys, s.mttr_trend_s, "s")
+        stuck = [r.cycle for r in finished if r.recovery_s is None]
+        if stuck:
+            ax.scatter(stuck, [1.0] * len(stuck), marker="v", color="#d62728", clip_on=False,
+                       transform=ax.get_xaxis_transform(), label="not recovered",
+                       gid="soak-unrecovered")  # fmt: skip
+        failed = [(r.cycle, r.recovery_s) for r in finished if r.ok is False]
+        failed_done = [(c, v) for c, v in failed if v is not None]
+        if failed_done:
+            ax.scatter([c for c, _ in failed_done], [v for _, v in failed_done], s=60,
+                       facecolors="none", edgecolors="#d62728", label="cycle failed",
+                       gid="soak-failed")  # fmt: skip
+        ax.set_ylabel("time to recover (s)")
+        ax.set_ylim(bottom=0)
+        ax.set_title("Soak: time to recover (MTTR) per cycle", fontsize=9, loc="left")
+        ax.legend(loc="upper left", fontsize=7)
+        if rss:
+            ax2 = axes[1, 0]
+            ax2.plot([c for c, _ in rss], [m for _, m in rss], marker=".", lw=1,
+                     color="#9467bd", gid="soak-rss")  # fmt: skip
+            ax2.set_ylabel("osha RSS (MiB)")
+        axes[-1, 0].set_xlabel("cycle")
+        axes[-1, 0].xaxis.get_major_locator().set_params(integer=True)
         return _svg(fig)

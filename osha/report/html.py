@@ -2,7 +2,8 @@
 
 Sections: the verdict, the timeline (matplotlib SVG, see :mod:`osha.report._plots`), the
 runner durations, and the metric tables (faults and their impact, targets, runners, actors),
-with the metric definitions and their source at the end.
+the soak cycles with their MTTR and osha RSS plot (a soak only), with the metric definitions
+and their source at the end.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from osha.analysis import Analysis
-from osha.report._fmt import pct, pm, ratio, secs, when
-from osha.report._plots import runner_svg, timeline_svg
+from osha.analysis import Analysis, SoakSummary
+from osha.report._fmt import SOAK_MAX_ROWS, pct, pm, ratio, secs, soak_trends, when
+from osha.report._plots import runner_svg, soak_svg, timeline_svg
 from osha.report.json import METHODOLOGY
 
 __all__ = ["DEFINITIONS", "render_html"]
@@ -30,6 +31,9 @@ DEFINITIONS = (
     ("Degradation", "absolute: mean duration in the degraded stretch - baseline mean; relative: "
      "their ratio (performance-docs)"),
     ("Availability", "time up / time observed (up or down; unknown is not observed)"),
+    ("Soak cycle MTTR", "the longest time to recover (as above) of the targets taken down by "
+     "the faults injected in the cycle (0 if none took a target down); not recovered if one of "
+     "those targets never recovered. Trends are least-squares slopes per cycle"),
 )  # fmt: skip
 
 _CSS = """
@@ -140,6 +144,31 @@ def _actors(a: Analysis) -> str:
                    "escalated"], rows)  # fmt: skip
 
 
+def _soak(a: Analysis, s: SoakSummary) -> str:
+    rows = []
+    for r in s.cycles:
+        if r.end_s is None:
+            ok, mttr = "unfinished", "-"
+        else:
+            ok = "yes" if r.ok else f"NO: {r.detail}" if r.detail else "NO"
+            mttr = "not recovered" if r.recovery_s is None else secs(r.recovery_s)
+        rss = "-" if r.osha_rss_bytes is None else f"{r.osha_rss_bytes / 2**20:.1f}"
+        rows.append([str(r.cycle), ok, f"{r.injected}/{r.reverted}/{r.revert_failed}",
+                     f"{r.crashes}/{r.self_chaos_kills}", str(r.targets_down),
+                     secs(r.downtime_s), mttr, pct(r.availability), rss])  # fmt: skip
+    table = _table(["cycle", "ok", "faults inj/rev/failed", "crashes/self-chaos",
+                    "targets down", "downtime", "MTTR", "availability", "osha RSS (MiB)"],
+                   rows, "soak")  # fmt: skip
+    if len(rows) > SOAK_MAX_ROWS:
+        table = f"<details><summary>{len(rows)} cycles</summary>{table}</details>"
+    head = (f"{len(s.cycles)} cycles: {s.cycles_ok} ok, {s.cycles_failed} failed, "
+            f"{s.cycles_unfinished} unfinished; MTTR mean {secs(s.mttr_mean_s)}, max "
+            f"{secs(s.mttr_max_s)}")  # fmt: skip
+    return (f'<p id="soak-summary">{escape(head)}</p>'
+            f'<p id="soak-trends">{escape(soak_trends(s))}</p>'
+            f'<figure id="soak-plot">{soak_svg(a)}</figure>{table}')  # fmt: skip
+
+
 def render_html(a: Analysis) -> str:
     """The report as one self-contained HTML document."""
     run = a.run
@@ -167,6 +196,7 @@ def render_html(a: Analysis) -> str:
         "<h2>Targets</h2>", _targets(a),
         "<h2>Runners</h2>", _runners(a) if a.runners else '<p class="muted">No runner.</p>',
         "<h2>Actors</h2>", _actors(a),
+        *(['<h2 id="soak">Soak cycles</h2>', _soak(a, a.soak)] if a.soak is not None else []),
         "<h2>Definitions</h2>", f"<p>{escape(METHODOLOGY)}.</p><dl>{defs}</dl>",
         f'<p class="muted">Sliding window {opts.window}, k = {opts.k:g}, warm-up '
         f"{opts.warm_up}, steady {opts.steady_s:g} s, attribution {opts.attribution_s:g} s.</p>",

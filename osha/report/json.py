@@ -36,6 +36,21 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     mean_duration_s, degradation_s, degradation_ratio, window_span_s}
     actors        [{actor_id, kind, plugin, starts, crashes, restarts, crash_reasons,
                     escalated}]
+    soak          null when the ledger holds no soak.cycle record, else {cycles [{cycle,
+                    start_s, end_s, duration_s, ok, detail, planned_faults, injected,
+                    reverted, revert_failed, crashes, self_chaos_kills, targets_down,
+                    downtime_s, recovery_s, availability, osha_rss_bytes}], cycles_ok,
+                    cycles_failed, cycles_unfinished, cycles_unrecovered, mttr_mean_s,
+                    mttr_max_s, trends {mttr_s_per_cycle, downtime_s_per_cycle,
+                    availability_per_cycle, rss_from_cycle, rss_to_cycle,
+                    rss_growth_bytes}}
+                  a cycle's ok and end_s are null while it is unfinished; recovery_s (its
+                  MTTR) is the longest recovery_s of the target impacts of the faults
+                  injected in it (0 if none), null if one never recovered; trends are
+                  least-squares slopes per cycle over the finished cycles (null with fewer
+                  than two); rss_growth_bytes is osha's main-process RSS from cycle
+                  rss_from_cycle (the 5th, or the 1st when there are five or fewer) to
+                  rss_to_cycle (the last with a sample)
 
 A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
 "b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.
@@ -47,7 +62,7 @@ import dataclasses
 import json
 from typing import Any
 
-from osha.analysis import Analysis, Comparison, Episode, Stretch
+from osha.analysis import Analysis, Comparison, Episode, SoakSummary, Stretch
 
 __all__ = ["COMPARE_SCHEMA", "METHODOLOGY", "SCHEMA", "comparison_to_dict", "dumps", "to_dict"]
 
@@ -81,6 +96,28 @@ def _episode(e: Episode) -> dict[str, Any]:
 
 def _stretch(s: Stretch) -> dict[str, Any]:
     return {**_plain(s), "length_s": s.length_s}
+
+
+def _soak(s: SoakSummary | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "cycles": [{**_plain(r), "duration_s": r.duration_s} for r in s.cycles],
+        "cycles_ok": s.cycles_ok,
+        "cycles_failed": s.cycles_failed,
+        "cycles_unfinished": s.cycles_unfinished,
+        "cycles_unrecovered": s.cycles_unrecovered,
+        "mttr_mean_s": s.mttr_mean_s,
+        "mttr_max_s": s.mttr_max_s,
+        "trends": {
+            "mttr_s_per_cycle": s.mttr_trend_s,
+            "downtime_s_per_cycle": s.downtime_trend_s,
+            "availability_per_cycle": s.availability_trend,
+            "rss_from_cycle": s.rss_from_cycle,
+            "rss_to_cycle": s.rss_to_cycle,
+            "rss_growth_bytes": s.rss_growth_bytes,
+        },
+    }
 
 
 def to_dict(a: Analysis) -> dict[str, Any]:
@@ -130,6 +167,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "targets": targets,
         "runners": runners,
         "actors": _plain(a.actors),
+        "soak": _soak(a.soak),
     }
 
 

@@ -6,8 +6,19 @@ verdict and ``osha report``'s verdict can be compared as text.
 
 from __future__ import annotations
 
-from osha.analysis import Analysis, Comparison, Verdict
-from osha.report._fmt import pct, pm, ratio, secs, table, when
+from osha.analysis import Analysis, Comparison, CycleRow, SoakSummary, Verdict
+from osha.report._fmt import (
+    SOAK_EDGE,
+    SOAK_MAX_ROWS,
+    mib,
+    pct,
+    pm,
+    ratio,
+    secs,
+    soak_trends,
+    table,
+    when,
+)
 
 __all__ = ["render_comparison", "render_summary", "render_verdict"]
 
@@ -144,9 +155,41 @@ def _actors(a: Analysis) -> list[str]:
                              rows)]  # fmt: skip
 
 
+def _cycle_row(r: CycleRow) -> list[str]:
+    if r.end_s is None:
+        ok, mttr = "…", "-"
+    else:
+        ok = "yes" if r.ok else "NO"
+        mttr = "not recovered" if r.recovery_s is None else secs(r.recovery_s)
+    return [str(r.cycle), ok, f"{r.injected}/{r.reverted}/{r.revert_failed}",
+            f"{r.crashes}/{r.self_chaos_kills}", str(r.targets_down), secs(r.downtime_s), mttr,
+            pct(r.availability), mib(r.osha_rss_bytes)]  # fmt: skip
+
+
+def _soak(s: SoakSummary) -> list[str]:
+    counts = f"{len(s.cycles)} ({s.cycles_ok} ok, {s.cycles_failed} failed"
+    counts += f", {s.cycles_unfinished} unfinished)" if s.cycles_unfinished else ")"
+    mttr = f"MTTR mean {secs(s.mttr_mean_s)}, max {secs(s.mttr_max_s)}"
+    if s.cycles_unrecovered:
+        mttr += f", {s.cycles_unrecovered} cycle(s) with a target never recovered"
+    rows = list(s.cycles)
+    hidden = 0
+    if len(rows) > SOAK_MAX_ROWS:
+        hidden = len(rows) - 2 * SOAK_EDGE
+        rows = rows[:SOAK_EDGE] + rows[-SOAK_EDGE:]
+    text = table(["cycle", "ok", "faults inj/rev/failed", "crashes/self-chaos", "targets down",
+                  "downtime", "MTTR", "availability", "osha RSS"],
+                 [_cycle_row(r) for r in rows]).split("\n")  # fmt: skip
+    if hidden:
+        text.insert(2 + SOAK_EDGE, f"  … {hidden} more cycles")
+    return [f"soak cycles: {counts}; {mttr}", *text, f"  trends: {soak_trends(s)}"]
+
+
 def render_summary(a: Analysis) -> str:
-    """The whole terminal report: run, faults and impacts, targets, runners, actors, verdict."""
+    """The whole terminal report: run, faults and impacts, targets, runners, actors, soak
+    cycles (for a soak), verdict."""
     parts = [_run(a), _faults(a), _targets(a), _runners(a), _actors(a),
+             *([_soak(a.soak)] if a.soak is not None else []),
              ["SLOs:", render_verdict(a.verdict)]]  # fmt: skip
     if a.run.recorded_verdict is not None:
         rec = a.run.recorded_verdict

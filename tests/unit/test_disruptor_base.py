@@ -8,6 +8,7 @@ the middle of a hold, a failed inject (never retried, still reverted), and refus
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from osha.messages import (
     FaultReleased,
     FaultReverted,
 )
-from osha.schedule import Mode, ScheduleConfig, TargetConfig
+from osha.schedule import ChaosClock, Mode, ScheduleConfig, TargetConfig, cycle_seed, in_cycle
 from osha.schema import FilePath
 from osha.testing import wait_for
 
@@ -189,3 +190,31 @@ def test_missing_inventory_and_check_findings(tmp_path: Path, broker: Env) -> No
     [finding] = missing.check()
     assert "not in the inventory" in finding.message
     assert "ctl-1" in finding.hint
+
+
+def test_a_soak_repeats_the_timeline_every_cycle_with_its_own_indices(tmp_path: Path) -> None:
+    sink = SyncSink()
+    contexts: dict[str, BrokerContext] = {}
+    b = FaultBroker(sink, max_down={"controller": 2}, revert=lambda lease: "n/a",
+                    policy=RetryPolicy(0.01, 0.05, 0.1))  # fmt: skip
+    b.attach(lambda child, msg: contexts[child].deliver(msg))
+    b.start(ChaosClock(time.time(), cycle_s=0.3, first_cycle=2, cycles=3))
+    try:
+        ctx = contexts["d1"] = BrokerContext(b, "d1")
+        plugin = FileDisruptor(config(tmp_path, down_s=0.05, pick="random"), ctx)
+        start(plugin).join(timeout=10)
+    finally:
+        b.close(timeout_s=5)
+    # cycles 2, 3 and 4 (a resumed soak goes on from cycle 2), one fault each
+    assert [m.lease_id for m in sink.of(FaultLease)] == ["d1/2000", "d1/3000", "d1/4000"]
+    planned = ctx.of(FaultPlanned)
+    assert [p.index for p in planned] == [2000, 3000, 4000]
+    windows = [p.chaos_start_wall_s for p in planned]
+    assert windows[1] - windows[0] == pytest.approx(0.3)
+    assert windows[2] - windows[1] == pytest.approx(0.3)
+    # each cycle draws its own node, from its own seed: the same for the same cycle
+    expected = [in_cycle(FileDisruptor.timeline(plugin.config, cycle_seed(ctx.seed, k)), k)[0].node
+                for k in (2, 3, 4)]  # fmt: skip
+    assert [p.node for p in planned] == expected
+    assert len(ctx.of(FaultReverted)) == 3
+    assert b.active() == []

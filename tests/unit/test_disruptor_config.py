@@ -101,7 +101,7 @@ def test_seeded_dry_runs_are_identical_and_differ_by_seed(tmp_path: Path) -> Non
 
 
 def test_plan_shows_guard_refusals(tmp_path: Path) -> None:
-    from osha.cli.faults import plan_rows
+    from osha.faults import plan_rows
 
     prof = profile.load(write_profile(tmp_path, 42))
     rows = plan_rows(prof, 42)

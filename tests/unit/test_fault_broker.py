@@ -23,7 +23,10 @@ from osha.messages import (
     FaultRevertFailed,
     FaultSync,
     FaultSynced,
+    Message,
 )
+from osha.plugin import RequestTimeout
+from osha.schedule import ChaosClock
 from osha.testing import FakeContext, wait_for
 
 Setup = tuple[FaultBroker, "SyncSink", "Target", dict[str, BrokerContext]]
@@ -256,3 +259,29 @@ def test_abort_makes_the_next_failure_final() -> None:
                            policy=RetryPolicy(min_window_s=60), abort=abort)  # fmt: skip
     assert not ok
     assert [m.final for m in ctx.of(FaultRevertFailed)] == [True]
+
+
+def test_a_deferred_clock_answers_the_syncs_once_it_is_fixed() -> None:
+    sink = SyncSink()
+    broker = FaultBroker(sink, max_down={}, revert=lambda held: "", policy=FAST)
+    contexts: dict[str, BrokerContext] = {}
+    broker.attach(lambda child, msg: contexts[child].deliver(msg))
+    broker.start(deferred=True)
+    try:
+        ctx = contexts["d1"] = BrokerContext(broker, "d1")
+        with pytest.raises(RequestTimeout):  # no clock yet: no answer
+            ctx.request(FaultSync, timeout_s=0.3, holder="d1")
+        answers: list[Message] = []
+        waiting = threading.Thread(
+            target=lambda: answers.append(ctx.request(FaultSync, timeout_s=5, holder="d1"))
+        )
+        waiting.start()
+        broker.set_clock(ChaosClock(1234.5, cycle_s=10.0, first_cycle=3, cycles=7))
+        waiting.join(timeout=5)
+        [synced] = answers
+        assert isinstance(synced, FaultSynced)
+        assert (synced.chaos_start_wall_s, synced.cycle_s, synced.first_cycle, synced.cycles) == (
+            1234.5, 10.0, 3, 7,
+        )  # fmt: skip
+    finally:
+        broker.close(timeout_s=5)

@@ -42,7 +42,8 @@ def test_json_is_versioned_and_complete(tmp_path: Path) -> None:
     assert data["schema"] == SCHEMA == "osha.report/1"
     assert "performance-docs" in data["methodology"]
     assert list(data) == ["schema", "methodology", "run", "options", "slo", "verdict", "faults",
-                          "targets", "runners", "actors"]  # fmt: skip
+                          "targets", "runners", "actors", "soak"]  # fmt: skip
+    assert data["soak"] is None  # not a soak
     fault = data["faults"][0]
     assert fault["label"] == "kill nova-api@ctl-1"
     assert fault["detection_s"] == pytest.approx(0.1)

@@ -41,14 +41,26 @@ install_apt() {
 # venv_ready DIR STAMP: the venv in DIR is complete and was built from the same inputs.
 venv_ready() { [ "$(cat "$1/.osha-complete" 2>/dev/null)" = "$2" ]; }
 
+# lab_running: some node of the lab is powered on (a live power process, not a stale pid file)
+lab_running() {
+    local f
+    for f in "$LAB_DIR"/nodes/*/power.pid; do
+        pid_from "$f" >/dev/null && return 0
+    done
+    return 1
+}
+
 # build_venv DIR NAME CONSTRAINTS PACKAGES...: (re)build DIR unless it is up to date.
 # venvs embed their own path, so they are built in place under their final name.
 build_venv() {
     local dir=$1 name=$2 constraints=$3 stamp
     shift 3
-    stamp=$(cat "$constraints" <(echo "$*") | sha256sum | cut -c1-16)
+    # the inputs, not where the checkout is: a local package counts by its content
+    stamp=$(cat "$constraints" <(echo "${*//$LABKIT/LABKIT}") \
+        <(cd "$LABKIT/noop_mech" && find pyproject.toml osha_lab_noop_mech -name '*.py' -o -name '*.toml' | sort | xargs cat) |
+        sha256sum | cut -c1-16)
     venv_ready "$dir" "$stamp" && return 0
-    if [ -e "$dir" ] && [ -n "$(ls "$LAB_DIR"/nodes/*/power.pid 2>/dev/null)" ]; then
+    if [ -e "$dir" ] && lab_running; then
         die "the $name venv is out of date (constraints changed) and the lab runs from it" \
             "run scripts/lab down first; up then rebuilds it"
     fi

@@ -1,0 +1,310 @@
+"""Soak campaigns of the built-in test plugins: cycles on a fixed cadence, each recorded and
+judged; self-chaos; the status; ``kill -9`` of osha itself, then ``osha campaign resume``.
+No cloud needed (the lab tier soaks real faults: tests/lab/test_soak.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from osha import profile
+from osha.campaign import StartOptions, run_campaign
+from osha.campaign.control import read_status
+from osha.campaign.state import LiveState
+from osha.errors import ProfileError
+from osha.faults import Lease
+from osha.ledger import LedgerReader
+from osha.ledger.segment import list_raw_segments
+from osha.messages import (
+    ActorCrashed,
+    FaultLease,
+    FaultPlanned,
+    LedgerResumed,
+    Message,
+    RawRetained,
+    SelfChaosKill,
+    SoakCycle,
+)
+from osha.messages.campaign import CampaignStop, CampaignVerdict, PhaseChange
+from osha.testing import wait_for
+
+SOAK = """\
+[campaign]
+name = "soak"
+seed = 3
+mode = "soak"
+cycles = {cycles}
+warmup_s = 0
+baseline_s = 0.3
+cycle_baseline_s = 0.1
+chaos_s = 0.3
+cycle_recovery_s = 0.2
+recovery_timeout_s = 5
+recovery_hold_s = 0.2
+
+[ledger]
+resources_interval_s = 0.2
+
+[[monitors]]
+id = "tick"
+plugin = "ticker"
+interval_s = 0.1
+
+[[disruptors]]
+id = "noop"
+plugin = "noop"
+"""
+
+
+def _profile(tmp_path: Path, cycles: int, extra: str = "") -> Path:
+    path = tmp_path / "soak.toml"
+    path.write_text(SOAK.format(cycles=cycles) + extra)
+    return path
+
+
+def _records(run_dir: Path) -> list[Message]:
+    return list(LedgerReader(run_dir).messages())
+
+
+def _cycles(records: list[Message]) -> list[tuple[int, str, bool]]:
+    return [(m.cycle, m.phase, m.ok) for m in records if isinstance(m, SoakCycle)]
+
+
+@pytest.mark.timeout(60)
+def test_a_soak_runs_its_cycles_on_a_cadence_and_records_each(tmp_path: Path) -> None:
+    out = io.StringIO()
+    outcome = run_campaign(
+        profile.load(_profile(tmp_path, cycles=3)),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs", self_chaos_every_s=0.4),
+        Console(file=out, width=120),
+    )
+    records = _records(outcome.run_dir)
+    cycles = _cycles(records)
+    assert [(c, p) for c, p, _ in cycles] == [
+        (1, "start"), (1, "end"), (2, "start"), (2, "end"), (3, "start"), (3, "end")
+    ]  # fmt: skip
+    starts = [m.wall_s for m in records if isinstance(m, SoakCycle) and m.phase == "start"]
+    assert starts[1] - starts[0] == pytest.approx(0.6, abs=0.15)  # the cycle length
+    assert starts[2] - starts[1] == pytest.approx(0.6, abs=0.15)
+    # self-chaos killed actors; each kill is a recorded crash, and the run went on
+    kills = [m for m in records if isinstance(m, SelfChaosKill)]
+    crashed = {m.actor_id for m in records if isinstance(m, ActorCrashed)}
+    assert kills
+    assert {k.actor_id for k in kills} <= crashed
+    phases = [(m.phase, m.event) for m in records if isinstance(m, PhaseChange)]
+    assert ("chaos", "end") in phases
+    assert ("recovery", "end") in phases
+    status = read_status(outcome.run_dir)
+    assert status["soak"]["cycle"] == 3
+    assert status["soak"]["cycles_planned"] == 3
+    assert [v["cycle"] for v in status["soak"]["last_verdicts"]] == [1, 2, 3]
+    assert any(m.TAG == "osha.resources" for m in records)
+
+
+def test_soak_settings_are_checked(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SOAK.format(cycles=3).replace("cycles = 3", 'cycles = 3\nuntil = "1h"'))
+    with pytest.raises(ProfileError) as err:
+        profile.load(bad)
+    assert "either cycles" in str(err.value)
+    fine = tmp_path / "fine.toml"
+    fine.write_text(SOAK.format(cycles=3).replace(
+        'name = "soak"', 'name = "soak"\nabort_on_breach = ["require_reverted"]'
+    ) + "\n[slo]\nrequire_reverted = true\n")  # fmt: skip
+    prof = profile.load(fine)
+    assert (prof.campaign.planned_cycles, prof.campaign.abort_on_breach) == (
+        3,
+        ("require_reverted",),
+    )
+    until = tmp_path / "until.toml"
+    until.write_text(SOAK.format(cycles=1).replace("cycles = 1", 'until = "1m"'))
+    assert profile.load(until).campaign.planned_cycles == 100  # 60 s / 0.6 s
+    breach = tmp_path / "breach.toml"
+    breach.write_text(SOAK.format(cycles=2).replace(
+        'name = "soak"', 'name = "soak"\nabort_on_breach = ["max_recovery_s"]'))  # fmt: skip
+    with pytest.raises(ProfileError) as err:
+        profile.load(breach)
+    assert "campaign.abort_on_breach[0]" in str(err.value)
+
+
+def _start_cli(path: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
+         "--ledger-dir", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _run_in_cycle(tmp_path: Path, cycle: int) -> Path:
+    def found() -> Path | None:
+        for run in (tmp_path / "runs").glob("*.osha"):
+            status = run / "status.json"
+            if status.exists():
+                soak = json.loads(status.read_text()).get("soak") or {}
+                if soak.get("cycle", 0) >= cycle:
+                    return run
+        return None
+
+    return wait_for(found, timeout_s=30, what=f"the soak in cycle {cycle}")
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_of_osha_then_resume_goes_on_in_the_same_ledger(tmp_path: Path) -> None:
+    path = _profile(tmp_path, cycles=12)
+    proc = _start_cli(path, tmp_path)
+    try:
+        run_dir = _run_in_cycle(tmp_path, 3)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = _cycles(_records(run_dir))
+    last_started = max(c for c, p, _ in before if p == "start")
+    osha = [sys.executable, "-m", "osha"]
+    resumed = subprocess.run([*osha, "campaign", "resume", str(run_dir), "--plain"],
+                             capture_output=True, text=True, timeout=90, check=False)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    records = _records(run_dir)
+    assert sum(isinstance(m, LedgerResumed) for m in records) == 1
+    cycles = _cycles(records)
+    started = [c for c, p, _ in cycles if p == "start"]
+    # the interrupted cycle is closed as not ok; the soak went on with the next one
+    assert started == list(range(1, 13))
+    ended = [(c, ok) for c, p, ok in cycles if p == "end"]
+    assert (last_started, False) in ended
+    assert [c for c, _ in ended if c > last_started] == list(range(last_started + 1, 13))
+    [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
+    assert verdict.exit_code == 0
+    verify = subprocess.run([*osha, "ledger", "verify", str(run_dir)], capture_output=True,
+                            text=True, timeout=30, check=False)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "resumed" in verify.stdout
+    again = subprocess.run([*osha, "campaign", "resume", str(run_dir), "--plain"],
+                           capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert again.returncode == 2
+    assert "nothing to resume" in again.stdout + again.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_breach_of_an_abort_on_breach_slo_stops_the_soak(tmp_path: Path) -> None:
+    path = _profile(tmp_path, cycles=20, extra="\n[slo]\nmax_actor_restarts = 0\n")
+    path.write_text(path.read_text().replace(
+        'name = "soak"', 'name = "soak"\nabort_on_breach = ["max_actor_restarts"]'))  # fmt: skip
+    outcome = run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs", self_chaos_every_s=0.3),
+        Console(file=io.StringIO(), width=120),
+    )
+    records = _records(outcome.run_dir)
+    [stop] = [m for m in records if isinstance(m, CampaignStop)]
+    assert stop.source == "slo"
+    assert "max_actor_restarts" in stop.reason
+    started = [c for c, p, _ in _cycles(records) if p == "start"]
+    assert 1 <= len(started) < 20
+    assert outcome.judgement.exit_code == 3
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_the_disk_floor_stops_the_soak_cleanly_on_a_small_tmpfs(tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "osha-test", str(small)],
+                   check=True, timeout=10)  # fmt: skip
+    try:
+        path = _profile(tmp_path, cycles=50, extra="")
+        path.write_text(path.read_text().replace(
+            "[ledger]\n", "[ledger]\ndisk_floor_mib = 64\n"))  # fmt: skip
+        outcome = run_campaign(
+            profile.load(path),
+            StartOptions(live=False, ledger_dir=small / "runs"),
+            Console(file=io.StringIO(), width=120),
+        )
+        records = _records(outcome.run_dir)
+        [stop] = [m for m in records if isinstance(m, CampaignStop)]
+        assert stop.source == "disk-floor"
+        assert "MiB free" in stop.reason
+        assert outcome.judgement.exit_code == 3
+        assert records[-1].TAG == "campaign.phase"  # the verdict phase closed the ledger
+        verify = subprocess.run(
+            [sys.executable, "-m", "osha", "ledger", "verify", str(outcome.run_dir)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert verify.returncode == 0, verify.stdout
+    finally:
+        subprocess.run(["umount", str(small)], check=False, timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_raw_retention_bounds_the_raw_samples_and_keeps_the_main_lane(
+    tmp_path: Path,
+) -> None:
+    path = _profile(tmp_path, cycles=4)
+    path.write_text(path.read_text().replace(
+        "[ledger]\n",
+        "[ledger]\nraw_retention = { keep_segments = 1, segment_size_bytes = 4096 }\n",
+    ).replace('interval_s = 0.1\n', 'interval_s = 0.02\nburst = 20\n'))  # fmt: skip
+    outcome = run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
+        Console(file=io.StringIO(), width=120),
+    )
+    assert outcome.judgement.exit_code == 0
+    raws = list_raw_segments(outcome.run_dir)
+    assert 1 <= len(raws) <= 2  # the open one and at most one closed one are left
+    assert raws[-1].number > 2  # the lane rotated and older segments were deleted
+    records = _records(outcome.run_dir)
+    retained = [m for m in records if isinstance(m, RawRetained)]
+    assert retained
+    assert [c for c, p, _ in _cycles(records) if p == "end"] == [1, 2, 3, 4]
+    # the ticker sent thousands of samples; what is left fits in two 4 KiB segments
+    kept = sum(m.TAG == "monitor.sample" for m in records)
+    deleted = sum(m.records for m in retained)
+    assert kept < 200 < deleted, (kept, deleted)
+    verify = subprocess.run([sys.executable, "-m", "osha", "ledger", "verify",
+                             str(outcome.run_dir)], capture_output=True, text=True, timeout=30,
+                            check=False)  # fmt: skip
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_the_live_status_keeps_the_last_cycle_verdicts_and_the_next_fault() -> None:
+    state = LiveState("r", "runs/r.osha")
+    state.cycles_planned = 30
+    now_s = time.time()
+    for n in range(1, 16):
+        state.observe(SoakCycle("campaign", 2 * n, 0.0, now_s, cycle=n, phase="start"))
+        state.observe(SoakCycle("campaign", 2 * n + 1, 0.0, now_s, cycle=n, phase="end",
+                                ok=n != 4, detail=f"cycle {n}"))  # fmt: skip
+    plan = {
+        "index": 7,
+        "round": 0,
+        "node": "ctl-1",
+        "planned_offset_s": 5.0,
+        "down_s": 2.0,
+        "action": "kill",
+        "resource": "nova-scheduler",
+        "chaos_start_wall_s": now_s,
+    }
+    state.observe(FaultPlanned("kill-sched", 1, 0.0, now_s, **plan))
+    soak = state.snapshot()["soak"]
+    assert soak["cycle"] == 15
+    assert [v["cycle"] for v in soak["last_verdicts"]] == list(range(6, 16))  # bounded
+    assert state.snapshot()["next_fault"] == {
+        "what": "kill nova-scheduler@ctl-1", "at_wall_s": now_s + 5.0
+    }  # fmt: skip
+    lease = Lease(lease_id="kill-sched/7", holder="kill-sched", plugin="process", index=7,
+                  action="kill", node="ctl-1", address="10.0.0.1", resource="nova-scheduler",
+                  groups=("controller",), down_s=2.0, planned_wall_s=now_s + 5.0,
+                  revert_by_wall_s=now_s + 60.0, revert={})  # fmt: skip
+    state.observe(FaultLease("broker", 1, 0.0, now_s, **lease.fields()))
+    assert state.snapshot()["next_fault"] is None  # leased: it is no longer "next"
