@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
 from osha.ledger.retention import RetentionPolicy
+from osha.ledger.writer import LedgerOptions
 from osha.plugin import Kind
 from osha.schema import FilePath
 from osha.supervisor import SupervisorFlags
@@ -106,6 +107,15 @@ class LedgerSettings:
     raw_retention: RetentionPolicy | None = None
     disk_floor_mib: int = 256
     resources_interval_s: float = 10.0
+
+    def options(self) -> LedgerOptions:
+        """The writer's options for these settings."""
+        return LedgerOptions(
+            segment_size_bytes=self.segment_size_bytes,
+            flush_interval_s=self.flush_interval_s,
+            flush_records=self.flush_records,
+            retention=self.raw_retention,
+        )
 
     def __post_init__(self) -> None:
         if self.disk_floor_mib < 0:

@@ -39,7 +39,14 @@ from osha.plugin import PluginContext
 from osha.record import HEADER, MAGIC
 from osha.wire import decode
 
-__all__ = ["FakeContext", "MemorySink", "SyntheticLedger", "WaitTimeout", "wait_for"]
+__all__ = [
+    "FakeContext",
+    "MemorySink",
+    "SyntheticLedger",
+    "WaitTimeout",
+    "holds_for",
+    "wait_for",
+]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -55,21 +62,47 @@ def wait_for(
     timeout_s: float,
     interval_s: float = 0.02,
     what: str = "condition",
+    retry_on: tuple[type[BaseException], ...] = (),
 ) -> T:
     """Poll ``predicate`` until it returns a truthy value; return that value.
 
     Bounded in time (``timeout_s``) and so in count (``timeout_s / interval_s`` polls).
-    Raises :class:`WaitTimeout`, naming ``what``, when the time runs out.
+    An exception of a ``retry_on`` type counts as "not yet" (the thing polled may be
+    rebooting); the last one is named in the timeout. Raises :class:`WaitTimeout`, naming
+    ``what``, when the time runs out.
     """
     deadline = time.monotonic() + timeout_s
     pause = threading.Event()
+    last_error: BaseException | None = None
     while True:
-        value = predicate()
+        try:
+            value = predicate()
+        except retry_on as exc:
+            last_error, value = exc, None  # "not yet"
         if value:
             return value
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WaitTimeout(f"timed out after {timeout_s} s waiting for {what}")
+            raise WaitTimeout(
+                f"timed out after {timeout_s} s waiting for {what}"
+                + (f" (last error: {last_error!r})" if last_error is not None else "")
+            )
+        pause.wait(min(interval_s, remaining))
+
+
+def holds_for(
+    predicate: Callable[[], object], *, duration_s: float, interval_s: float = 0.5
+) -> bool:
+    """True if ``predicate`` stays truthy at every poll for ``duration_s`` (bounded in time and
+    count); False at the first poll where it does not."""
+    deadline = time.monotonic() + duration_s
+    pause = threading.Event()
+    while True:
+        if not predicate():
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return True
         pause.wait(min(interval_s, remaining))
 
 

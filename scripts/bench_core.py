@@ -25,18 +25,9 @@ from pathlib import Path
 import psutil
 
 from osha import __version__
-from osha.ledger import LedgerOptions, LedgerReader, LedgerWriter
-from osha.messages import LedgerHeader
+from osha.ledger import LedgerReader, LedgerWriter, new_header
 from osha.recorder import RecorderHandle
 from osha.supervisor.bench import events_per_s, restart_latencies_s
-from osha.wire import SCHEMA_VERSION
-
-
-def _header() -> LedgerHeader:
-    now = time.time()
-    return LedgerHeader(
-        "bench", 1, time.monotonic(), now, SCHEMA_VERSION, __version__, "bench", "bench", now, 0, {}
-    )
 
 
 def _mb(value: float) -> str:
@@ -53,7 +44,7 @@ def main() -> None:
     me = psutil.Process()
     try:
         run_dir = root / "bench.osha"
-        writer = LedgerWriter.create(run_dir, _header(), options=LedgerOptions())
+        writer = LedgerWriter.create(run_dir, new_header("bench", sender="bench"))
         recorder = RecorderHandle.start(writer)
         gc.collect()
         # Warm up once (imports, first pages of the segment), then measure.

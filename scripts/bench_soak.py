@@ -30,12 +30,11 @@ from pathlib import Path
 import psutil
 
 from osha import __version__
-from osha.ledger import LedgerOptions, LedgerWriter, RetentionPolicy, verify
-from osha.messages import LedgerHeader, Resources, TestFlood
+from osha.ledger import LedgerOptions, LedgerWriter, RetentionPolicy, new_header, verify
+from osha.messages import Resources, TestFlood
 from osha.recorder import RecorderHandle
 from osha.selfmon import SelfMonitor
 from osha.supervisor import ChildSpec, Supervisor, SupervisorSpec
-from osha.wire import SCHEMA_VERSION
 
 CHILDREN = 4
 MIB = 2**20
@@ -55,12 +54,6 @@ class Result:
     verify_text: str = ""
 
 
-def _header() -> LedgerHeader:
-    now = time.time()
-    return LedgerHeader("bench", 1, time.monotonic(), now, SCHEMA_VERSION, __version__,
-                        "bench-soak", "bench", now, 0, {})  # fmt: skip
-
-
 def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -72,7 +65,7 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
 def soak(root: Path, name: str, options: LedgerOptions, rounds: int, per_round: int) -> Result:
     result = Result(name)
     run_dir = root / f"{name}.osha"
-    writer = LedgerWriter.create(run_dir, _header(), options=options)
+    writer = LedgerWriter.create(run_dir, new_header("bench-soak", sender="bench"), options=options)
     recorder = RecorderHandle.start(writer)
     ids = [f"tick-{i}" for i in range(CHILDREN)]
     spec = SupervisorSpec(

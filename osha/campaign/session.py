@@ -9,7 +9,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from types import FrameType
 from rich.console import Console
 from rich.logging import RichHandler
 
-from osha import __version__
 from osha.campaign.control import ControlWatcher, write_info
 from osha.campaign.orchestrator import Campaign, Hooks
 from osha.campaign.phases import Recorder
@@ -30,13 +28,11 @@ from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement
 from osha.campaign.view import findings_table, make_view, verdict_table
 from osha.errors import LedgerError, OshaError, Problem, ProfileError
-from osha.ledger import LedgerOptions, LedgerWriter
-from osha.messages import LedgerHeader
+from osha.ledger import LedgerWriter, new_header
 from osha.profile import Profile
 from osha.recorder import RecorderFailed, RecorderHandle
 from osha.redaction import redact_value
 from osha.soak import SoakOptions
-from osha.wire import SCHEMA_VERSION
 
 __all__ = ["Outcome", "ResumeRequest", "StartOptions", "new_run_id", "run_campaign"]
 
@@ -106,15 +102,6 @@ def _apply(prof: Profile, options: StartOptions) -> Profile:
     return dataclasses.replace(prof, campaign=campaign)
 
 
-def _ledger_options(prof: Profile) -> LedgerOptions:
-    return LedgerOptions(
-        segment_size_bytes=prof.ledger.segment_size_bytes,
-        flush_interval_s=prof.ledger.flush_interval_s,
-        flush_records=prof.ledger.flush_records,
-        retention=prof.ledger.raw_retention,
-    )
-
-
 def _soak_options(prof: Profile, options: StartOptions) -> SoakOptions:
     floor_mib = prof.ledger.disk_floor_mib
     return SoakOptions(
@@ -126,22 +113,11 @@ def _soak_options(prof: Profile, options: StartOptions) -> SoakOptions:
 
 
 def _open_ledger(prof: Profile, run_dir: Path, run_id: str) -> LedgerWriter:
-    header = LedgerHeader(
-        sender="osha",
-        seq=1,
-        mono_s=time.monotonic(),
-        wall_s=time.time(),
-        schema_version=SCHEMA_VERSION,
-        osha_version=__version__,
-        run_id=run_id,
-        host=socket.gethostname(),
-        started_wall_s=time.time(),
-        seed=prof.campaign.seed,
-        profile=redact_value(prof.raw),
-        profile_path=str(prof.path),
+    header = new_header(
+        run_id, seed=prof.campaign.seed, profile=redact_value(prof.raw), profile_path=str(prof.path)
     )
     try:
-        return LedgerWriter.create(run_dir, header, options=_ledger_options(prof))
+        return LedgerWriter.create(run_dir, header, options=prof.ledger.options())
     except OSError as exc:
         raise LedgerError(
             f"cannot create the ledger {run_dir}: {exc}",
@@ -230,7 +206,7 @@ def _reopen(prof: Profile, resume: ResumeRequest, console: Console) -> tuple[Led
         )
     where.reverted = [(i.lease, i.detail) for i in report.items]
     writer = LedgerWriter.resume(
-        resume.run_dir, options=_ledger_options(prof), reason="osha campaign resume"
+        resume.run_dir, options=prof.ledger.options(), reason="osha campaign resume"
     )
     return writer, where
 

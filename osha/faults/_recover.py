@@ -15,7 +15,6 @@ so what the first recovery reverted is not reverted again.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from osha import __version__, profile
+from osha import profile
 from osha.errors import LedgerError, OshaError, WireError
 from osha.faults._broker import Reverter
 from osha.faults._lease import Lease
 from osha.faults._plugins import reverter_for_profile
 from osha.faults._revert import RetryPolicy, revert_with_retry
-from osha.ledger import LedgerReader, LedgerWriter
+from osha.ledger import LedgerReader, LedgerWriter, new_header
 from osha.messages import (
     FaultInjected,
     FaultLease,
@@ -38,7 +37,7 @@ from osha.messages import (
     LedgerHeader,
     Message,
 )
-from osha.wire import SCHEMA_VERSION, decode
+from osha.wire import decode
 
 __all__ = ["RecoverItem", "RecoverReport", "recover", "unrevoked"]
 
@@ -163,22 +162,14 @@ def recover(
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_s)) + f".{int(now_s * 1e6) % 10**6:06d}Z"
     ledger_dir = run_dir / RECOVER_DIR / f"{stamp}.osha"
     run_id = header.run_id if header else run_dir.name
-    new_header = LedgerHeader(
-        sender="osha",
-        seq=1,
-        mono_s=time.monotonic(),
-        wall_s=time.time(),
-        schema_version=SCHEMA_VERSION,
-        osha_version=__version__,
-        run_id=f"{run_id}-recover-{stamp}",
-        host=socket.gethostname(),
-        started_wall_s=time.time(),
+    recover_header = new_header(
+        f"{run_id}-recover-{stamp}",
         seed=header.seed if header else 0,
         profile=header.profile if header else {},
         profile_path=str(path or ""),
     )
     try:
-        writer = LedgerWriter.create(ledger_dir, new_header)
+        writer = LedgerWriter.create(ledger_dir, recover_header)
     except OSError as exc:
         raise LedgerError(
             f"cannot create the recover ledger {ledger_dir}: {exc}",

@@ -13,43 +13,26 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import socket
 import sys
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 
-from osha import __version__, profile
+from osha import profile
+from osha.campaign.actors import supervisor_spec
 from osha.errors import OshaError
 from osha.faults._run import broker_for_profile, run_with_broker
-from osha.ledger import LedgerOptions, LedgerWriter
-from osha.messages import LedgerHeader
+from osha.ledger import LedgerWriter, new_header
 from osha.recorder import RecorderHandle
 from osha.redaction import redact_value
-from osha.supervisor import ChildSpec, Restart, SupervisorSpec
-from osha.wire import SCHEMA_VERSION
+from osha.supervisor import SupervisorSpec
 
 __all__ = ["main", "spec_for"]
 
 
 def spec_for(prof: profile.Profile) -> SupervisorSpec:
-    """Every actor of the profile, in profile order."""
-    return SupervisorSpec(
-        children=tuple(
-            ChildSpec(
-                id=a.id,
-                kind=a.kind,
-                plugin=a.plugin,
-                config=a.raw_config,
-                restart=Restart(a.restart),
-                shutdown_s=a.shutdown_s,
-            )
-            for a in prof.actors
-        ),
-        flags=prof.supervisor,
-        seed=prof.campaign.seed,
-    )
+    """Every actor of the profile, monitors first (as a campaign starts them)."""
+    return supervisor_spec(prof)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,26 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         prof = profile.load(args.profile)
-        header = LedgerHeader(
-            sender="osha",
-            seq=1,
-            mono_s=time.monotonic(),
-            wall_s=time.time(),
-            schema_version=SCHEMA_VERSION,
-            osha_version=__version__,
-            run_id=args.run_dir.name,
-            host=socket.gethostname(),
-            started_wall_s=time.time(),
+        header = new_header(
+            args.run_dir.name,
             seed=prof.campaign.seed,
             profile=redact_value(prof.raw),
             profile_path=str(prof.path),
         )
-        options = LedgerOptions(
-            segment_size_bytes=prof.ledger.segment_size_bytes,
-            flush_interval_s=prof.ledger.flush_interval_s,
-            flush_records=prof.ledger.flush_records,
-        )
-        writer = LedgerWriter.create(args.run_dir, header, options=options)
+        writer = LedgerWriter.create(args.run_dir, header, options=prof.ledger.options())
     except OshaError as exc:
         print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)  # noqa: T201
         return exc.exit_code

@@ -24,7 +24,7 @@ from osha.ledger.reader import (
 from osha.ledger.retention import RAW_TAGS, RetentionPolicy
 from osha.ledger.segment import FORMAT_VERSION, SegmentInfo, list_segments, segment_name
 from osha.ledger.verify import SeqGap, VerifyReport, verify
-from osha.ledger.writer import LedgerOptions, LedgerWriter
+from osha.ledger.writer import LedgerOptions, LedgerWriter, new_header
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,6 +42,7 @@ __all__ = [
     "Tear",
     "VerifyReport",
     "list_segments",
+    "new_header",
     "segment_name",
     "verify",
 ]

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
-from osha import __version__
-from osha.ledger.writer import LedgerOptions, LedgerWriter
+from osha.ledger.writer import LedgerOptions, LedgerWriter, new_header
 from osha.messages import LedgerHeader, RunStopped, Sample
 from osha.record import frame_records
-from osha.wire import SCHEMA_VERSION, encode
+from osha.wire import encode
 
 __all__ = ["header", "sample", "sample_batch", "write_ledger"]
 
 
 def header(run_id: str = "test-run", *, profile: dict[str, object] | None = None) -> LedgerHeader:
     """A ledger header record from the ``supervisor``, seq 1."""
-    now = time.time()
-    return LedgerHeader(
-        "supervisor", 1, time.monotonic(), now, SCHEMA_VERSION, __version__, run_id,
-        socket.gethostname(), now, 42, dict(profile or {}),
-    )  # fmt: skip
+    return new_header(run_id, seed=42, profile=profile, sender="supervisor")
 
 
 def sample(sender: str, seq: int, target: str = "nova-api@ctl-1") -> Sample:

@@ -22,12 +22,14 @@ The writer is not thread-safe: one owner (the recorder actor) calls it.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from osha import __version__
 from osha.errors import LedgerError
 from osha.ledger._rawlane import RawLaneWriter
 from osha.ledger.retention import RetentionPolicy, expired_segments
@@ -47,12 +49,39 @@ from osha.ledger.segment import (
 from osha.messages import LedgerHeader, LedgerResumed, Message, RawBatch, RawRetained
 from osha.record import frame_record, frame_records
 from osha.redaction import redact_message
-from osha.wire import encode
+from osha.wire import SCHEMA_VERSION, encode
 
-__all__ = ["LedgerOptions", "LedgerWriter"]
+__all__ = ["LedgerOptions", "LedgerWriter", "new_header"]
 
 MIB = 1024 * 1024
 _M = TypeVar("_M", bound=Message)
+
+
+def new_header(
+    run_id: str,
+    *,
+    seed: int = 0,
+    profile: dict[str, Any] | None = None,
+    profile_path: str = "",
+    sender: str = "osha",
+) -> LedgerHeader:
+    """The ``ledger.header`` record of a new ledger, written now on this host: the schema and
+    osha versions, ``run_id``, the ``seed`` and the (already redacted) ``profile``."""
+    now_s = time.time()
+    return LedgerHeader(
+        sender=sender,
+        seq=1,
+        mono_s=time.monotonic(),
+        wall_s=now_s,
+        schema_version=SCHEMA_VERSION,
+        osha_version=__version__,
+        run_id=run_id,
+        host=socket.gethostname(),
+        started_wall_s=now_s,
+        seed=seed,
+        profile=dict(profile or {}),
+        profile_path=profile_path,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

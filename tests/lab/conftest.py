@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from osha import testing
+
 REPO = Path(__file__).resolve().parents[2]
 LAB_SCRIPT = REPO / "scripts" / "lab"
 LAB_DIR = Path(os.environ.get("OSHA_LAB_DIR", "/var/lib/osha-lab"))
@@ -38,39 +40,17 @@ T = TypeVar("T")
 def wait_for(
     predicate: Callable[[], T | None], timeout_s: float, interval_s: float = 0.5, what: str = ""
 ) -> T:
-    """Poll ``predicate`` until it returns a truthy value; return that value.
-
-    Bounded both in time and in the number of polls. An exception from the predicate
-    counts as "not yet" (the thing polled may be rebooting) and is reported on timeout.
-    """
-    deadline = time.monotonic() + timeout_s
-    last_error: BaseException | None = None
-    for _ in range(int(timeout_s / interval_s) + 2):
-        try:
-            value = predicate()
-        except Exception as exc:  # noqa: BLE001 - "not yet"; the last one is reported below
-            last_error, value = exc, None
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval_s)
-    raise AssertionError(
-        f"timed out after {timeout_s:.0f}s waiting for {what or predicate!r}"
-        + (f" (last error: {last_error!r})" if last_error else "")
-    )
+    """:func:`osha.testing.wait_for` as the lab polls: positional arguments, and an exception
+    from the predicate counts as "not yet" (the thing polled may be rebooting)."""
+    return testing.wait_for(
+        predicate, timeout_s=timeout_s, interval_s=interval_s, what=what or repr(predicate),
+        retry_on=(Exception,),
+    )  # fmt: skip
 
 
 def holds_for(predicate: Callable[[], bool], duration_s: float, interval_s: float = 1.0) -> bool:
     """True if ``predicate`` stays true at every poll for ``duration_s``."""
-    deadline = time.monotonic() + duration_s
-    for _ in range(int(duration_s / interval_s) + 2):
-        if not predicate():
-            return False
-        if time.monotonic() >= deadline:
-            return True
-        time.sleep(interval_s)
-    return True
+    return testing.holds_for(predicate, duration_s=duration_s, interval_s=interval_s)
 
 
 def run_lab(*args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:

@@ -79,14 +79,14 @@ schedule = { start_s = 1, times = 1, down_s = 600 }
         run.kill_all()
         assert lab.service_pid("ctl-2", "nova-conductor") is None
         assert lab.docker("cmp-2").containers.get("nova_compute").status == "paused"
-        result = faults_cli("recover", str(run.run_dir), ep=tmp_path / "ep")
+        result = faults_cli("recover", str(run.run_dir))
         assert result.returncode == 0, result.stdout + result.stderr
         assert "REVERTED stop nova-conductor@ctl-2" in result.stdout
         assert "REVERTED pause nova_compute@cmp-2" in result.stdout
         assert "Traceback" not in result.stderr
         assert lab.service_pid("ctl-2", "nova-conductor") is not None
         assert lab.docker("cmp-2").containers.get("nova_compute").status == "running"
-        again = faults_cli("recover", str(run.run_dir), ep=tmp_path / "ep")
+        again = faults_cli("recover", str(run.run_dir))
         assert "nothing to do" in again.stdout
     finally:
         run.close()
@@ -132,8 +132,7 @@ schedule = { random = { min_s = 10, max_s = 90 }, times = 6, down_s = 5 }
     )
     path = tmp_path / "p.toml"
     path.write_text(text)
-    ep = tmp_path / "ep"
-    runs = [faults_cli("plan", str(path), *extra, ep=ep) for extra in ([], [], ["--seed", "8"])]
+    runs = [faults_cli("plan", str(path), *extra) for extra in ([], [], ["--seed", "8"])]
     assert all(r.returncode == 0 for r in runs), runs
     assert runs[0].stdout == runs[1].stdout
     assert runs[0].stdout.splitlines()[1:] != runs[2].stdout.splitlines()[1:]
@@ -174,7 +173,7 @@ target = {{ group = "compute", pick = "node:cmp-1" }}
     )
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    result = faults_cli("check", str(path), ep=tmp_path / "ep")
+    result = faults_cli("check", str(path))
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "Traceback" not in out
@@ -186,7 +185,7 @@ target = {{ group = "compute", pick = "node:cmp-1" }}
         'service = "nova-nothing"', 'service = "nova-api"\nsignal = "SIGKILLL"'
     )
     path.write_text(bad_signal)
-    result = faults_cli("check", str(path), ep=tmp_path / "ep")
+    result = faults_cli("check", str(path))
     assert result.returncode == 2
     assert "bad signal name 'SIGKILLL'" in result.stderr
     assert "Traceback" not in result.stderr

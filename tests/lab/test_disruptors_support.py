@@ -16,24 +16,6 @@ from conftest import LAB_DIR, REPO, Lab, wait_for
 from osha.ledger import LedgerReader
 from osha.messages import ActorStarted, Message
 
-ENTRY_POINTS = """[osha.disruptors]
-process = actors.disruptors.process:ProcessDisruptor
-node = actors.disruptors.node:NodeDisruptor
-container = actors.disruptors.container:ContainerDisruptor
-"""
-
-
-def entry_points(directory: Path) -> Path:
-    """process/node/container as entry points for the harness's processes, until
-    pyproject.toml lists them (a tiny dist-info on PYTHONPATH; same values, so no clash)."""
-    info = directory / "osha_disruptors_dev-0.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: osha-disruptors-dev\nVersion: 0.0\n"
-    )
-    (info / "entry_points.txt").write_text(ENTRY_POINTS)
-    return directory
-
 
 def header(lab: Lab, *, seed: int = 1, max_down: str = "") -> str:
     guard = f"[guard]\nmax_down = {{ {max_down} }}\n" if max_down else ""
@@ -70,7 +52,6 @@ class Harness:
         self.profile.write_text(profile_text)
         self.run_dir = tmp_path / "run.osha"
         self.out = tmp_path / "harness.out"
-        env = dict(os.environ, PYTHONPATH=str(entry_points(tmp_path / "ep")))
         argv = [
             sys.executable,
             "-m",
@@ -85,7 +66,6 @@ class Harness:
             self.proc = subprocess.Popen(
                 argv,
                 cwd=REPO,
-                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -146,12 +126,10 @@ class Harness:
                 self.kill_all()
 
 
-def faults_cli(*args: str, ep: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(entry_points(ep)))
+def faults_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "osha", "faults", *args],
         cwd=REPO,
-        env=env,
         capture_output=True,
         text=True,
         timeout=300,

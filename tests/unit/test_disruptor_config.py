@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_fault_support import install_disruptor_entry_points
 from typer.testing import CliRunner
 
 from actors.disruptors.container import ContainerConfig
@@ -74,7 +73,6 @@ schedule = {{ start_s = 5, times = 1, down_s = 30 }}
 
 
 def write_profile(tmp_path: Path, seed: int) -> Path:
-    install_disruptor_entry_points(tmp_path / "ep")
     (tmp_path / "inventory.ini").write_text(
         "[controller]\nctl-1 ansible_host=10.0.0.11\nctl-2 ansible_host=10.0.0.12\n"
     )

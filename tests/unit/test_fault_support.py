@@ -1,44 +1,19 @@
 """Helpers for the fault tests (no tests here): a sink with ``sync``, an in-process requester
-that talks to a broker as a child would, and entry points for the disruptor plugins."""
+that talks to a broker as a child would."""
 
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, TypeVar
 
-from osha import registry
 from osha.faults import FaultBroker
 from osha.messages import Message
 from osha.plugin import RequestAborted, RequestTimeout
 from osha.testing import FakeContext, MemorySink
 
 M = TypeVar("M", bound=Message)
-
-ENTRY_POINTS = """[osha.disruptors]
-process = actors.disruptors.process:ProcessDisruptor
-node = actors.disruptors.node:NodeDisruptor
-container = actors.disruptors.container:ContainerDisruptor
-"""
-
-
-def install_disruptor_entry_points(directory: Path) -> Path:
-    """Register process/node/container for this interpreter (and, with ``PYTHONPATH``, for
-    children) until pyproject.toml lists them: a tiny dist-info, no install needed."""
-    info = directory / "osha_disruptors_dev-0.0.dist-info"
-    info.mkdir(parents=True, exist_ok=True)
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: osha-disruptors-dev\nVersion: 0.0\n"
-    )
-    (info / "entry_points.txt").write_text(ENTRY_POINTS)
-    if str(directory) not in sys.path:
-        sys.path.insert(0, str(directory))
-    registry.available.cache_clear()
-    return directory
-
 
 class SyncSink(MemorySink):
     """A MemorySink with ``sync``: remembers how many records were written at each sync."""
