@@ -24,6 +24,7 @@ from osha.wire import SCHEMA_VERSION
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     name="osha",
     help="High-availability testing for OpenStack clouds.\n\n"
     "osha disrupts a cloud on a schedule (kills services, reboots nodes, pauses containers) "

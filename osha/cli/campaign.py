@@ -25,6 +25,7 @@ from osha.profile import Profile
 __all__ = ["app"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Run an HA campaign: health gate, load, baseline, chaos, recovery, verdict.",
     no_args_is_help=True,
     add_completion=False,
@@ -35,7 +36,7 @@ ProfileArg = Annotated[Path, typer.Argument(metavar="PROFILE.toml", help="The pr
 RunArg = Annotated[
     str,
     typer.Argument(
-        metavar="RUN", help="The run directory (runs/<id>.osha), a run id, or 'latest'."
+        metavar="RUN", help="The run directory (runs/RUN-ID.osha), a run id, or 'latest'."
     ),
 ]
 LiveOpt = Annotated[

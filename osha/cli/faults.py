@@ -20,6 +20,7 @@ from osha.schedule import child_seed
 __all__ = ["app"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Plan faults (dry run) and recover faults a dead run left behind.",
     no_args_is_help=True,
     add_completion=False,
@@ -89,7 +90,7 @@ def _no_emit(cls: Any, /, **fields: Any) -> Any:
 
 @app.command("recover")
 def recover_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="The run directory, like runs/<id>.osha.")],
+    run_dir: Annotated[Path, typer.Argument(help="The run directory, like runs/RUN-ID.osha.")],
     profile_path: Annotated[
         Path | None,
         typer.Option("--profile", help="The profile of the run (default: the one it recorded)."),

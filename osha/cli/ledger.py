@@ -28,13 +28,14 @@ from osha.wire import decode, peek_tag
 __all__ = ["app", "message_to_json"]
 
 app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Inspect, verify and export recorded ledgers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-_RUN_DIR = typer.Argument(..., help="The run directory, like runs/<id>.osha.", show_default=False)
+_RUN_DIR = typer.Argument(..., help="The run directory, like runs/RUN-ID.osha.", show_default=False)
 
 
 def message_to_json(msg: Message) -> dict[str, Any]:

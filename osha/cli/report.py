@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from osha.analysis import (
     Analysis,
@@ -37,7 +36,7 @@ from osha.report import (
 
 __all__ = ["HELP", "register", "report"]
 
-HELP_TEXT = """Replay recorded ledgers into HA metrics, an SLO verdict and reports.
+HELP = """Replay recorded ledgers into HA metrics, an SLO verdict and reports.
 
 The metrics follow the OpenStack performance-docs test plan "OpenStack reliability testing,
 version 2", extended by osha:
@@ -67,21 +66,6 @@ With two ledgers, A and B are compared side by side (B - A). Exit code: the verd
 """
 
 
-def _unwrapped(text: str) -> str:
-    """``text`` with its source line breaks joined, so the terminal wraps it (paragraphs and
-    ``- `` items stay apart), and its brackets escaped from rich markup."""
-    out: list[str] = []
-    for line in text.strip().splitlines():
-        if not line.strip():
-            out.append("")
-        elif out and out[-1] and not line.startswith("- "):
-            out[-1] += " " + line.strip()
-        else:
-            out.append(line.strip())
-    return escape("\n".join(out))
-
-
-HELP = _unwrapped(HELP_TEXT)
 
 
 def _slo(run_dir: Path, slo_args: list[str]) -> SloSpec | None:
@@ -115,7 +99,7 @@ def _write(text: str, target: str, what: str) -> None:
 
 
 def report(
-    ledger: Annotated[Path, typer.Argument(help="A run directory, like runs/<id>.osha.")],
+    ledger: Annotated[Path, typer.Argument(help="A run directory, like runs/RUN-ID.osha.")],
     ledger_b: Annotated[
         Path | None,
         typer.Argument(help="A second run directory: compare A and B side by side."),

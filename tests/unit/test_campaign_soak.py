@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from osha import profile
 from osha.campaign import StartOptions, run_campaign
 from osha.campaign.control import read_status
 from osha.campaign.state import LiveState
+from osha.campaign.view import render
 from osha.errors import ProfileError
 from osha.faults import Lease
 from osha.ledger import LedgerReader
@@ -308,3 +310,24 @@ def test_the_live_status_keeps_the_last_cycle_verdicts_and_the_next_fault() -> N
                   revert_by_wall_s=now_s + 60.0, revert={})  # fmt: skip
     state.observe(FaultLease("broker", 1, 0.0, now_s, **lease.fields()))
     assert state.snapshot()["next_fault"] is None  # leased: it is no longer "next"
+
+
+def test_status_shows_the_cycle_the_last_verdicts_and_the_next_fault() -> None:
+    state = LiveState("r", "runs/r.osha")
+    state.cycles_planned = 30
+    now_s = time.time()
+    for n, ok in ((11, True), (12, False)):
+        state.observe(SoakCycle("campaign", n, 0.0, now_s, cycle=n, phase="start"))
+        state.observe(SoakCycle("campaign", n, 0.0, now_s, cycle=n, phase="end", ok=ok,
+                                detail="still down: nova-scheduler@ctl-1 (hosts)"))  # fmt: skip
+    state.observe(FaultPlanned("kill", 1, 0.0, now_s, index=13000, round=0, action="kill",
+                               node="ctl-2", resource="nova-scheduler", planned_offset_s=90.0,
+                               down_s=1.0, chaos_start_wall_s=now_s))  # fmt: skip
+    console = Console(record=True, width=160, file=io.StringIO())
+    console.print(render(state.snapshot()))
+    text = console.export_text()
+    assert (
+        "soak: cycle 12 of 30; last cycles: 11 ok, 12 FAILED (still down: nova-scheduler@ctl-1"
+        in text
+    )
+    assert re.search(r"next fault: kill nova-scheduler@ctl-2 in 1:[0-3][0-9]", text), text
