@@ -15,7 +15,8 @@ whose windows intersect are listed as ``overlaps`` of each other: read their fig
 observation of the first outage attributed to it, on any target of that monitor.
 
 **Time to recover** (per target): the outages attributed to the fault are followed, through
-any outage that starts less than ``steady_s`` after the previous one ends, to the first up
+any outage that starts less than ``steady_s`` after the previous one ends (a relapse; not one
+attributed to another fault, as a soak's next fault on the same target), to the first up
 observation that lasts; the time is measured from the start of the fault's revert (a
 ``systemctl start`` returns only once the service is up, so its end would hide the
 recovery) or, if the target was healthy again before the revert began (a self-healing fault,
@@ -106,13 +107,19 @@ def _naming_rank(fault: FaultRecord, node: str, resource: str) -> int:
 
 
 def _recovery(
-    fault: FaultRecord, episodes: Sequence[Episode], last: int, steady_s: float
+    fault: FaultRecord,
+    episodes: Sequence[Episode],
+    last: int,
+    steady_s: float,
+    others: frozenset[int] = frozenset(),
 ) -> tuple[bool, float | None, float, str]:
-    """(recovered, time to recover, bound, measured from) after the outage at ``last``."""
+    """(recovered, time to recover, bound, measured from) after the outage at ``last``.
+    ``others``: the target's outages attributed to other faults, never followed (a soak's
+    next fault on the same target starts its own outage, not a relapse of this one)."""
     k = last
     while k + 1 < len(episodes) and episodes[k].first_good_s is not None:
         gap = episodes[k + 1].start_s - episodes[k].end_s
-        if gap >= steady_s:
+        if gap >= steady_s or k + 1 in others:
             break
         k += 1
     end = episodes[k]
@@ -140,11 +147,14 @@ def fault_reports(
     # (lease, monitor, target) -> indexes of the target's episodes attributed to the lease
     owned: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(dict)
     by_key = {(t.monitor, t.target): t for t in targets}
+    # (monitor, target) -> indexes of its episodes attributed to any fault
+    owner_of: dict[tuple[str, str], list[int]] = defaultdict(list)
     for rep in targets:
         for i, ep in enumerate(rep.episodes):
             owner = windows.owner(ep.first_bad_s, rep.target)
             if owner is not None:
                 owned[owner.lease_id].setdefault((rep.monitor, rep.target), []).append(i)
+                owner_of[(rep.monitor, rep.target)].append(i)
     runner_owned: dict[str, dict[str, tuple[list[Stretch], list[Stretch]]]] = defaultdict(dict)
     for runner, (errors, degraded) in sorted(runners.items()):
         for kind, stretches in ((0, errors), (1, degraded)):
@@ -172,7 +182,8 @@ def fault_reports(
             best = first_by_monitor.get(monitor)
             if best is None or det.detection_s < best.detection_s:
                 first_by_monitor[monitor] = det
-            recovered, ttr, ttr_bound, ref = _recovery(f, eps, idx[-1], opts.steady_s)
+            others = frozenset(owner_of[(monitor, target)]) - frozenset(idx)
+            recovered, ttr, ttr_bound, ref = _recovery(f, eps, idx[-1], opts.steady_s, others)
             impacts.append(
                 TargetImpact(
                     monitor=monitor,

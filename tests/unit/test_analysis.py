@@ -239,3 +239,19 @@ def test_not_a_ledger_is_invalid_input(tmp_path: Path) -> None:
         analyze(tmp_path / "empty")
     assert info.value.exit_code == 2
     assert info.value.hint
+
+
+def test_recovery_does_not_run_into_the_next_faults_outage(tmp_path: Path) -> None:
+    """A soak strikes the same target again 5 s later, within steady_s (10 s): each fault
+    recovers on its own, the first one is not chained into the second one's outage."""
+    led = SyntheticLedger(tmp_path / "run.osha")
+    led.target("hs", "nova-conductor@ctl-2", end_s=200.0, down=[(100.0, 102.5), (105.0, 107.5)])
+    led.fault("stop/0", inject_s=99.9, revert_s=102.1, node="ctl-2", resource="nova-conductor")
+    led.fault("stop/1000", inject_s=104.9, revert_s=107.1, node="ctl-2",
+              resource="nova-conductor")  # fmt: skip
+    a = analyze(led.write(stop_s=200.0))
+    first, second = (f.targets[0] for f in a.faults)
+    # each from the start of its own revert (0.1 s before fault.reverted) to its outage's end
+    assert first.recovery_from == second.recovery_from == "revert"
+    assert _within(first.recovery_s, 102.5 - 102.0, INTERVAL_S / 2)
+    assert _within(second.recovery_s, 107.5 - 107.0, INTERVAL_S / 2)
