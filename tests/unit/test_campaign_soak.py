@@ -20,6 +20,8 @@ from rich.console import Console
 from osha import profile
 from osha.campaign import StartOptions, run_campaign
 from osha.campaign.control import read_status
+from osha.campaign.phases import Recorder
+from osha.campaign.soak import CycleLoop, SoakControl
 from osha.campaign.state import LiveState
 from osha.campaign.view import render
 from osha.errors import ProfileError
@@ -30,6 +32,7 @@ from osha.messages import (
     ActorCrashed,
     FaultLease,
     FaultPlanned,
+    FaultRevertFailed,
     LedgerResumed,
     Message,
     RawRetained,
@@ -37,7 +40,8 @@ from osha.messages import (
     SoakCycle,
 )
 from osha.messages.campaign import CampaignStop, CampaignVerdict, PhaseChange
-from osha.testing import wait_for
+from osha.schedule import ChaosClock
+from osha.testing import MemorySink, wait_for
 
 SOAK = """\
 [campaign]
@@ -331,3 +335,67 @@ def test_status_shows_the_cycle_the_last_verdicts_and_the_next_fault() -> None:
         in text
     )
     assert re.search(r"next fault: kill nova-scheduler@ctl-2 in 1:[0-3][0-9]", text), text
+
+
+def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: Path) -> None:
+    """No further fault may strike a cloud that may be left disrupted: the cycle in which a
+    revert failed for good is closed as not ok, and the soak stops before the next one."""
+    sink = MemorySink()
+    state = LiveState("r", str(tmp_path))
+    rec = Recorder(sink, state)
+    stops: list[tuple[str, str]] = []
+    waits = iter(range(100))
+
+    def wait_until(wall_s: float) -> bool:
+        if next(waits) == 3:  # during cycle 2: the revert of a fault fails for good
+            state.observe(FaultRevertFailed("stop-cond", 9, 0.0, time.time(),
+                                            lease_id="stop-cond/1000", attempt=5, by="holder",
+                                            error="ssh: host unreachable", final=True))  # fmt: skip
+        return True
+
+    loop = CycleLoop(
+        ChaosClock(time.time(), cycle_s=0.01, cycles=5),
+        cycle_baseline_s=0.0,
+        recorder=rec,
+        state=state,
+        control=SoakControl(
+            wait_until=wait_until,
+            request_stop=lambda source, reason: stops.append((source, reason)),
+            active_leases=lambda: 0,
+            sync=lambda: None,
+        ),
+        run_dir=tmp_path,
+    )
+    assert loop.run() == 2
+    ends = [m for m in sink.messages(SoakCycle) if isinstance(m, SoakCycle)]
+    cycles = [(m.cycle, m.phase, m.ok) for m in ends]
+    assert cycles == [(1, "start", True), (1, "end", True), (2, "start", True), (2, "end", False)]
+    [(source, reason)] = stops
+    assert source == "revert-failed"
+    assert "cycle 2" in reason
+
+
+@pytest.mark.timeout(120)
+def test_resume_end_only_tears_down_and_judges(tmp_path: Path) -> None:
+    proc = _start_cli(_profile(tmp_path, cycles=40), tmp_path)
+    try:
+        run_dir = _run_in_cycle(tmp_path, 2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    started_before = [c for c, p, _ in _cycles(_records(run_dir)) if p == "start"]
+    ended = subprocess.run([sys.executable, "-m", "osha", "campaign", "resume", str(run_dir),
+                            "--end", "--plain"], capture_output=True, text=True, timeout=90,
+                           check=False)  # fmt: skip
+    # the run was interrupted in its chaos phase: its verdict is "aborted"
+    assert ended.returncode == 3, ended.stdout[-3000:] + ended.stderr[-3000:]
+    records = _records(run_dir)
+    assert [c for c, p, _ in _cycles(records) if p == "start"] == started_before  # no new cycle
+    phases = [(m.phase, m.event, m.ok) for m in records if isinstance(m, PhaseChange)]
+    assert ("chaos", "end", False) in phases
+    assert phases[-4:] == [("teardown", "start", True), ("teardown", "end", True),
+                           ("verdict", "start", True), ("verdict", "end", False)]  # fmt: skip
+    [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
+    assert verdict.exit_code == 3
