@@ -93,7 +93,6 @@ class Campaign:
         self.guards: SoakGuards | None = None
         #: a soak goes on from this cycle (0-based; > 0 when resumed)
         self.first_cycle = first_cycle
-        self.cycles_done = 0
         self.resumed = False
         cfg = prof.campaign
         if cfg.soak:
@@ -317,11 +316,9 @@ class Campaign:
                 ),
                 run_dir=self.run_dir,
                 planned_faults=len(plan_rows(self.prof, self.prof.campaign.seed)),
-                slo=self.prof.slo,
                 abort_on_breach=cfg.abort_on_breach,
             )
-            self.cycles_done = loop.run()
-            last = self.first_cycle + self.cycles_done
+            last = self.first_cycle + loop.run()
             res.detail = f"cycles {self.first_cycle + 1}-{last} of {cfg.planned_cycles}"
             if self.stopped:
                 res.fail(f"stopped after cycle {last}: {self.stopped}")

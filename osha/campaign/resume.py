@@ -38,9 +38,6 @@ class LeftOff:
     open_phase: str = ""
     open_cycle: int = 0
     last_cycle: int = 0
-    cycles_ended: int = 0
-    judged: bool = False
-    phases_ended: list[str] = field(default_factory=list)
     #: the leases the recovery reverted, with its detail (filled in by the resume)
     reverted: list[tuple[Lease, str]] = field(default_factory=list)
 
@@ -65,6 +62,7 @@ def left_off(run_dir: Path) -> LeftOff:
             exit_code=EXIT_INVALID,
         )
     out = LeftOff(header)
+    judged = False
     for payload in reader.payloads():
         if peek_tag(payload) not in _TAGS:
             continue
@@ -74,16 +72,14 @@ def left_off(run_dir: Path) -> LeftOff:
                 out.open_phase = msg.phase
             else:
                 out.open_phase = ""
-                out.phases_ended.append(msg.phase)
         elif isinstance(msg, SoakCycle):
             if msg.phase == "start":
                 out.open_cycle = out.last_cycle = max(out.last_cycle, msg.cycle)
             else:
                 out.open_cycle = 0
-                out.cycles_ended += 1
         elif isinstance(msg, CampaignVerdict):
-            out.judged = True
-    if out.judged:
+            judged = True
+    if judged:
         raise OshaError(
             f"{run_dir}: the run has its verdict already; there is nothing to resume",
             hint=f"read it: osha report {run_dir}",

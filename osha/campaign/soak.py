@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from osha.analysis import SloSpec
 from osha.campaign.phases import Recorder
 from osha.campaign.state import LiveState
 from osha.messages import SoakCycle
@@ -62,7 +61,6 @@ class CycleLoop:
         control: SoakControl,
         run_dir: Path,
         planned_faults: int = 0,
-        slo: SloSpec | None = None,
         abort_on_breach: tuple[str, ...] = (),
     ) -> None:
         self.clock = clock
@@ -70,7 +68,6 @@ class CycleLoop:
         self.rec = recorder
         self.state = state
         self.control = control
-        self.slo = slo
         self.abort_on_breach = abort_on_breach
         self.run_dir = run_dir
         self.planned_faults = planned_faults
@@ -127,7 +124,7 @@ class CycleLoop:
         Judged by ``osha report`` in a fresh process: the analysis of a ledger that grows
         for days must not grow this long-lived process (measured: +2.8 MiB RSS over 150
         in-process judgements, flat in a child)."""
-        if not self.abort_on_breach or self.slo is None:
+        if not self.abort_on_breach:  # the profile checked that [slo] sets each of them
             return ""
         began_s = time.monotonic()
         self.control.sync()

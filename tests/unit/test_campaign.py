@@ -147,10 +147,12 @@ def test_force_runs_past_a_failed_health_gate(tmp_path: Path) -> None:
 
 
 def _start_cli(path: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    """``osha campaign start`` in its own process (and session: a test may kill -9 it alone);
+    its output is not read, so it goes nowhere rather than into a pipe that could fill."""
     return subprocess.Popen(
         [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
          "--ledger-dir", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from test_campaign import _records, _start_cli
 
 from osha import profile
 from osha.campaign import StartOptions, run_campaign
@@ -26,7 +27,6 @@ from osha.campaign.state import LiveState
 from osha.campaign.view import render
 from osha.errors import ProfileError
 from osha.faults import Lease
-from osha.ledger import LedgerReader
 from osha.ledger.segment import list_raw_segments
 from osha.messages import (
     ActorCrashed,
@@ -75,10 +75,6 @@ def _profile(tmp_path: Path, cycles: int, extra: str = "") -> Path:
     path = tmp_path / "soak.toml"
     path.write_text(SOAK.format(cycles=cycles) + extra)
     return path
-
-
-def _records(run_dir: Path) -> list[Message]:
-    return list(LedgerReader(run_dir).messages())
 
 
 def _cycles(records: list[Message]) -> list[tuple[int, str, bool]]:
@@ -142,14 +138,6 @@ def test_soak_settings_are_checked(tmp_path: Path) -> None:
     assert "campaign.abort_on_breach[0]" in str(err.value)
 
 
-def _start_cli(path: Path, tmp_path: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
-         "--ledger-dir", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-    )  # fmt: skip
-
-
 def _run_in_cycle(tmp_path: Path, cycle: int) -> Path:
     def found() -> Path | None:
         for run in (tmp_path / "runs").glob("*.osha"):
@@ -163,17 +151,23 @@ def _run_in_cycle(tmp_path: Path, cycle: int) -> Path:
     return wait_for(found, timeout_s=30, what=f"the soak in cycle {cycle}")
 
 
-@pytest.mark.timeout(120)
-def test_kill_9_of_osha_then_resume_goes_on_in_the_same_ledger(tmp_path: Path) -> None:
-    path = _profile(tmp_path, cycles=12)
-    proc = _start_cli(path, tmp_path)
+def _killed_in_cycle(tmp_path: Path, *, cycles: int, cycle: int) -> Path:
+    """Start a soak of ``cycles``, SIGKILL osha's main process once it is in ``cycle``; the
+    run directory it left."""
+    proc = _start_cli(_profile(tmp_path, cycles=cycles), tmp_path)
     try:
-        run_dir = _run_in_cycle(tmp_path, 3)
+        run_dir = _run_in_cycle(tmp_path, cycle)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return run_dir
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_of_osha_then_resume_goes_on_in_the_same_ledger(tmp_path: Path) -> None:
+    run_dir = _killed_in_cycle(tmp_path, cycles=12, cycle=3)
     before = _cycles(_records(run_dir))
     last_started = max(c for c, p, _ in before if p == "start")
     osha = [sys.executable, "-m", "osha"]
@@ -377,14 +371,7 @@ def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: P
 
 @pytest.mark.timeout(120)
 def test_resume_end_only_tears_down_and_judges(tmp_path: Path) -> None:
-    proc = _start_cli(_profile(tmp_path, cycles=40), tmp_path)
-    try:
-        run_dir = _run_in_cycle(tmp_path, 2)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    run_dir = _killed_in_cycle(tmp_path, cycles=40, cycle=2)
     started_before = [c for c, p, _ in _cycles(_records(run_dir)) if p == "start"]
     ended = subprocess.run([sys.executable, "-m", "osha", "campaign", "resume", str(run_dir),
                             "--end", "--plain"], capture_output=True, text=True, timeout=90,
