@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Lab, wait_for
 
 from osha.ledger import LedgerReader
 from osha.messages import (
@@ -25,6 +24,7 @@ from osha.messages import (
     StateChange,
 )
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
+from tests.lab.conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Lab
-from test_disruptors_support import Harness, header
 
 from osha.messages import FaultReverted
+from tests.lab.conftest import Lab
+from tests.lab.test_disruptors_support import Harness, header
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300, func_only=True)]
 

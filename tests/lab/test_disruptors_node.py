@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LAB_DIR, Lab, wait_for
-from test_disruptors_support import Harness, header, power_table
 
 from actors.common.power import BmcConfig, PowerConfig, PowerDriver, power_driver
 from osha.messages import FaultReleased, FaultReverted
 from osha.schema import FilePath
+from tests.lab.conftest import LAB_DIR, Lab, wait_for
+from tests.lab.test_disruptors_support import Harness, header, power_table
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(400, func_only=True)]
 

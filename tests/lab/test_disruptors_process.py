@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Lab, wait_for
-from test_disruptors_support import Harness, header
 
 from osha.messages import FaultInjected, FaultLease, FaultReleased, FaultReverted
+from tests.lab.conftest import Lab, wait_for
+from tests.lab.test_disruptors_support import Harness, header
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300, func_only=True)]
 

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Lab, holds_for, wait_for
-from test_disruptors_support import Harness, faults_cli, header, power_table
 
 from osha.messages import (
     ActorCrashed,
@@ -19,6 +17,8 @@ from osha.messages import (
     FaultReleased,
     FaultReverted,
 )
+from tests.lab.conftest import Lab, holds_for, wait_for
+from tests.lab.test_disruptors_support import Harness, faults_cli, header, power_table
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(400, func_only=True)]
 

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import LAB_DIR, REPO, Lab, wait_for
-
 from osha.ledger import LedgerReader
 from osha.messages import ActorStarted, Message
+from tests.lab.conftest import LAB_DIR, REPO, Lab, wait_for
 
 
 def header(lab: Lab, *, seed: int = 1, max_down: str = "") -> str:

@@ -6,7 +6,8 @@ import json
 import subprocess
 
 import pytest
-from conftest import Lab
+
+from tests.lab.conftest import Lab
 
 pytestmark = pytest.mark.lab
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Lab, wait_for
+
+from tests.lab.conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import LAB_DIR, Lab, run_lab
+
+from tests.lab.conftest import LAB_DIR, Lab, run_lab
 
 pytestmark = pytest.mark.lab
 

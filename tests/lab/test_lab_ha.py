@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Lab, wait_for
+
+from tests.lab.conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -6,7 +6,8 @@ import socket
 
 import paramiko
 import pytest
-from conftest import Lab, holds_for, run_lab, wait_for
+
+from tests.lab.conftest import Lab, holds_for, run_lab, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Lab
 
 from actors.monitors.host_services import HostServicesConfig, HostServicesMonitor
 from osha import schema
 from osha.errors import PluginError
 from osha.messages.monitor import HostBoot, StateChange
 from osha.testing import FakeContext, wait_for
+from tests.lab.conftest import Lab
 
 pytestmark = pytest.mark.lab
 

@@ -10,13 +10,13 @@ import os
 from typing import Any
 
 import pytest
-from conftest import Lab
 
 from actors.monitors.nagios import NagiosConfig, NagiosMonitor
 from actors.monitors.vm_ping import VmPingConfig, VmPingMonitor
 from osha import schema
 from osha.messages.monitor import Metric, Sample, StateChange
 from osha.testing import FakeContext, wait_for
+from tests.lab.conftest import Lab
 
 pytestmark = pytest.mark.lab
 PLUGINS = "/usr/lib/nagios/plugins"

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Lab
 
 from actors.monitors.openstack_api import OpenStackApiConfig, OpenStackApiMonitor
 from osha import schema
 from osha.messages.monitor import StateChange
 from osha.testing import FakeContext, wait_for
+from tests.lab.conftest import Lab
 
 pytestmark = pytest.mark.lab
 INTERVAL_S = 1.0

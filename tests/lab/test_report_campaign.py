@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Lab
 
 from osha.analysis import analyze
 from osha.ledger import LedgerReader
 from osha.report import render_verdict
 from osha.report.html import render_html
+from tests.lab.conftest import REPO, Lab
 
 PROFILE = REPO / "profiles" / "lab-nova-scheduler.toml"
 TARGET = "nova-scheduler@ctl-1"

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Lab, wait_for
 
 from osha.analysis import analyze
 from osha.ledger import LedgerReader
@@ -33,6 +32,7 @@ from osha.messages import (
     SelfChaosKill,
     SoakCycle,
 )
+from tests.lab.conftest import REPO, Lab, wait_for
 
 pytestmark = pytest.mark.lab
 

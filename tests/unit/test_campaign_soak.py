@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_campaign import _records, _start_cli
 
 from osha import profile
 from osha.campaign import StartOptions, run_campaign
@@ -42,6 +41,7 @@ from osha.messages import (
 from osha.messages.campaign import CampaignStop, CampaignVerdict, PhaseChange
 from osha.schedule import ChaosClock
 from osha.testing import MemorySink, wait_for
+from tests.unit.test_campaign import _records, _start_cli
 
 SOAK = """\
 [campaign]

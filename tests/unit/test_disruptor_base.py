@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_fault_support import BrokerContext, SyncSink
 
 from actors.disruptors import FaultConfig, FaultDisruptor
 from osha.faults import FaultBroker, Lease, RetryPolicy
@@ -31,6 +30,7 @@ from osha.messages import (
 from osha.schedule import ChaosClock, Mode, ScheduleConfig, TargetConfig, cycle_seed, in_cycle
 from osha.schema import FilePath
 from osha.testing import wait_for
+from tests.unit.test_fault_support import BrokerContext, SyncSink
 
 Env = tuple[FaultBroker, SyncSink, dict[str, BrokerContext]]
 

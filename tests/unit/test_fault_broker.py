@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_fault_support import BrokerContext, SyncSink
 
 from osha.faults import FaultBroker, Guard, Lease, RetryPolicy, revert_with_retry
 from osha.messages import (
@@ -28,6 +27,7 @@ from osha.messages import (
 from osha.plugin import RequestTimeout
 from osha.schedule import ChaosClock
 from osha.testing import FakeContext, wait_for
+from tests.unit.test_fault_support import BrokerContext, SyncSink
 
 Setup = tuple[FaultBroker, "SyncSink", "Target", dict[str, BrokerContext]]
 

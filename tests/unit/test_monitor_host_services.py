@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the fixture
 
 from actors.common import nodeagent
 from actors.common.aggregate import Aggregator
@@ -26,6 +25,7 @@ from osha import schema
 from osha.errors import PluginError
 from osha.messages.monitor import HostBoot, Sample, StateChange
 from osha.testing import FakeContext, wait_for
+from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the fixture
 
 MASTER = """#!{python} -S
 import os, signal, time
