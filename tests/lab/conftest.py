@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from osha import testing
+from tests.lab.diagnostics import LabSshError, LogTrace, diagnose_node, ssh_attempts
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_SCRIPT = REPO / "scripts" / "lab"
@@ -86,26 +87,43 @@ class Lab:
     def ssh(self, node: str, timeout_s: float = 5.0) -> Any:
         """A paramiko client to ``node``, verifying its host key, with TCP_NODELAY.
 
-        paramiko leaves Nagle on, and delayed ACKs then add ~40 ms to every command.
+        paramiko leaves Nagle on, and delayed ACKs then add ~40 ms to every command. When
+        the connection fails, the error carries the lab's ground truth about the node (see
+        :meth:`diagnose`) and paramiko's own log of the attempt.
         """
         import paramiko
 
         address = self.nodes[node]["address"]
-        sock = socket.create_connection((address, 22), timeout=timeout_s)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = paramiko.SSHClient()
-        client.load_host_keys(self.desc["ssh"]["known_hosts"])
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            address,
-            username=self.desc["ssh"]["user"],
-            key_filename=self.desc["ssh"]["private_key"],
-            sock=sock,
-            timeout=timeout_s,
-            allow_agent=False,
-            look_for_keys=False,
-        )
+        channel = f"osha.lab.ssh.{node}.{next(ssh_attempts)}"
+        client.set_log_channel(channel)
+        trace = LogTrace(channel)
+        try:
+            sock = socket.create_connection((address, 22), timeout=timeout_s)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.load_host_keys(self.desc["ssh"]["known_hosts"])
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            client.connect(
+                address,
+                username=self.desc["ssh"]["user"],
+                key_filename=self.desc["ssh"]["private_key"],
+                sock=sock,
+                timeout=timeout_s,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            client.close()
+            what = f"SSH to {node} ({address}) failed: {type(exc).__name__}: {exc}"
+            path = diagnose_node(self.desc, LAB_DIR, node, what, trace.lines)
+            raise LabSshError(f"{what}; the lab's ground truth: {path}") from exc
+        finally:
+            trace.close()
         return client
+
+    def diagnose(self, node: str, why: str) -> Path:
+        """Save the machine's view of ``node`` (see tests/lab/diagnostics.py); its path."""
+        return diagnose_node(self.desc, LAB_DIR, node, why)
 
     def run(self, node: str, command: str, timeout_s: float = 30.0) -> tuple[int, str]:
         """Run ``command`` on ``node`` over SSH; return (exit status, stdout + stderr)."""

@@ -17,7 +17,7 @@ from actors.monitors.host_services import HostServicesConfig, HostServicesMonito
 from osha import schema
 from osha.errors import PluginError
 from osha.messages.monitor import HostBoot, StateChange
-from osha.testing import FakeContext, wait_for
+from osha.testing import FakeContext, WaitTimeout, wait_for
 from tests.lab.conftest import Lab
 
 pytestmark = pytest.mark.lab
@@ -89,14 +89,24 @@ def test_kill_9_restart_is_seen_as_down_then_up_with_the_new_pid(
             wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=30, what=f"{target} up")
             old = lab.service_pid("ctl-1", "nova-scheduler")
             seen = len(changes(ctx, target))
+            killed_at = time.time()
             lab.check("ctl-1", f"kill -9 {old}")
-            wait_for(
-                lambda seen=seen: (
-                    [c.state for c in changes(ctx, target)[seen:]][:2] == ["down", "up"]
-                ),
-                timeout_s=30,
-                what="down then up",
-            )
+            try:
+                wait_for(
+                    lambda seen=seen: (
+                        [c.state for c in changes(ctx, target)[seen:]][:2] == ["down", "up"]
+                    ),
+                    timeout_s=30,
+                    what="down then up",
+                )
+            except WaitTimeout as exc:
+                said = [(c.state, c.evidence) for c in changes(ctx, target)[seen:]]
+                truth = [e for e in lab.events("ctl-1") if e.time_s >= killed_at - 1]
+                path = lab.diagnose("ctl-1", f"{exc}; the monitor said {said}")
+                raise AssertionError(
+                    f"{exc}\nthe monitor said since the kill of pid {old}: {said}\n"
+                    f"the node's events since: {truth}\nmore: {path}"
+                ) from None
             new = lab.service_pid("ctl-1", "nova-scheduler")
             down, up = changes(ctx, target)[seen : seen + 2]
             assert new != old
