@@ -1,12 +1,11 @@
 """The node side of ``host-services``: one long-lived process per node that reports changes.
 
 This file is *shipped*, not imported: :mod:`actors.common.nodeagent` sends its source over
-SSH and runs it with the node's ``python3`` (3.7 or newer, standard library only). It forks
-nothing after it starts:
+SSH and runs it with the node's ``python3`` (3.7+, standard library only); it forks nothing:
 
 - services are found by scanning ``/proc`` (``stat``, and ``cmdline`` only when needed);
 - each running service's main process is watched with a pidfd (Linux ≥ 5.3, Python ≥ 3.9),
-  so an exit wakes the agent at once, with the exact time; without pidfds it polls;
+  so an exit wakes the agent at once (a busy node: maybe after the restart); else it polls;
 - containers are inspected through the docker API on its unix socket, and their main
   process is watched with a pidfd too.
 
@@ -17,9 +16,9 @@ Protocol, one line per message, fields separated by one space (the last may hold
     T <round> <wall_s>                                            end of a round (heartbeat)
     E <text>                                                      a problem the agent hit
 
-``S`` lines come only when a target's state or main process changes. The monitor writes
-``r`` to ask for a full round now (answered by a ``T``), ``q`` to stop. With a pty the agent
-puts the terminal in raw mode (no echo, no CR/LF translation) and dies with the session.
+``S`` lines come only when a target's state or main process changes. The monitor writes ``r``
+for a full round now (answered by a ``T``), ``q`` to stop. With a pty the agent puts the
+terminal in raw mode (no echo, no CR/LF translation) and dies with the session.
 
 Config: argv[1] is base64 of JSON ``{"interval_s": 0.2, "services": [[name, regex|null], ...],
 "containers": [name, ...], "docker_socket": path, "once": false}``.
@@ -71,12 +70,13 @@ def read(path: str) -> bytes | None:
 
 
 class Proc:
-    __slots__ = ("cmdline", "comm", "pid", "ppid", "start_ticks")
+    __slots__ = ("cmdline", "comm", "pid", "ppid", "sid", "start_ticks")
 
-    def __init__(self, pid: int, comm: str, ppid: int, start_ticks: int) -> None:
+    def __init__(self, pid: int, comm: str, ppid: int, sid: int, start_ticks: int) -> None:
         self.pid = pid
         self.comm = comm
         self.ppid = ppid
+        self.sid = sid  # session id
         self.start_ticks = start_ticks
         self.cmdline: list[str] | None = None
 
@@ -96,7 +96,14 @@ def stat_of(pid: int) -> Proc | None:
     fields = text[rpar + 2 :].split()
     if lpar < 0 or len(fields) < 20 or fields[0] in ("Z", "X"):
         return None  # gone, or a zombie: dead for our purpose
-    return Proc(pid, text[lpar + 1 : rpar], int(fields[1]), int(fields[19]))
+    return Proc(pid, text[lpar + 1 : rpar], int(fields[1]), int(fields[3]), int(fields[19]))
+
+
+def reaps_orphans(pid: int) -> bool:
+    """Is ``pid`` the init of its PID namespace, which adopts every orphan in it?"""
+    status = (read(f"/proc/{pid}/status") or b"").decode("utf-8", "replace").splitlines()
+    nspid = [line.split() for line in status if line.startswith("NSpid:")]
+    return nspid[0][-1] == "1" if nspid else pid == 1
 
 
 class Rule:
@@ -132,6 +139,27 @@ class Rule:
         return False
 
 
+def leftover(p: Proc, by_pid: dict[int, Proc], dead: list[tuple[int, int, int, bool, int]]) -> bool:
+    """A process that started while a dead instance ran (before we saw it exit) is its
+    leftover, unless it descends from a restart: a child of the dead main's supervisor.
+    Orphans go to their namespace's init; if the supervisor is that init (systemd), a
+    restart is also a new session (systemd starts each service in one), a leftover is not.
+    """
+    inside = [w for w in dead if w[0] <= p.start_ticks <= w[1]]
+    if not inside:
+        return False
+    root = p
+    for _ in range(len(by_pid)):  # up to the first ancestor that is not one of the service's
+        parent = by_pid.get(root.ppid)
+        if parent is None:
+            break
+        root = parent
+    return not any(
+        root.ppid == sup and (not reaps or (root.sid == root.pid and root.sid != sid))
+        for _, _, sup, reaps, sid in inside
+    )
+
+
 class Target:
     def __init__(self, kind: str, name: str) -> None:
         self.kind = kind
@@ -146,7 +174,9 @@ class Target:
         self.family: set[int] = set()
         self.stale: set[int] = set()
         self.start_ticks = -1  # of the main process
-        self.dead_windows: list[tuple[int, int]] = []  # start..exit ticks of dead instances
+        self.supervisor = self.sid = 0  # the main process's parent (runsv, systemd) and session
+        # Dead instances: (start ticks, exit seen ticks, supervisor, it reaps orphans, sid).
+        self.dead_windows: list[tuple[int, int, int, bool, int]] = []
 
     def unwatch(self) -> None:
         if self.pidfd >= 0:
@@ -234,11 +264,11 @@ class Agent:
             if target.pid and target.pid not in alive:
                 target.stale |= target.family  # the main process died: its workers are leftovers
             target.stale &= alive
+            by_pid = {p.pid: p for p in found[rule.name]}
             procs = [
                 p
                 for p in found[rule.name]
-                if p.pid not in target.stale
-                and not any(lo <= p.start_ticks <= hi for lo, hi in target.dead_windows)
+                if p.pid not in target.stale and not leftover(p, by_pid, target.dead_windows)
             ]
             if not procs:
                 target.set("down", 0, 0.0, obs, "no process matches")
@@ -248,6 +278,7 @@ class Agent:
             main = min(roots, key=lambda p: (p.start_ticks, p.pid))
             target.family = pids_found
             target.start_ticks = main.start_ticks
+            target.supervisor, target.sid = main.ppid, main.sid
             start = offset + main.start_ticks / CLK_TCK
             detail = f"{len(procs)} process{'es' if len(procs) > 1 else ''}"
             target.set("up", main.pid, start, obs, detail)
@@ -290,11 +321,11 @@ class Agent:
         pid = target.pid
         target.stale |= target.family - {pid}
         if target.kind == "p" and target.start_ticks >= 0:
-            # Processes started while the dead instance ran are its leftovers (workers it
-            # forked after our last scan). One tick of margin: a supervisor may restart
-            # the service within the same 10 ms.
+            # When we *saw* the exit: a busy node sees it after the restart (see leftover()).
             exit_ticks = int((obs - boot_offset_s()) * CLK_TCK)
-            target.dead_windows = [*target.dead_windows[-3:], (target.start_ticks, exit_ticks - 1)]
+            sup = target.supervisor
+            window = (target.start_ticks, exit_ticks, sup, reaps_orphans(sup), target.sid)
+            target.dead_windows = [*target.dead_windows[-3:], window]
         target.set("down", 0, 0.0, obs, f"pid {pid} exited")
         self.fast = [obs + d for d in FAST_RESCAN_S if d < self.interval_s]
 

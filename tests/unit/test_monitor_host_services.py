@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from actors.common import nodeagent
@@ -165,6 +167,69 @@ def test_agent_does_not_take_an_orphaned_worker_for_the_service(fake_service: An
         )
     finally:
         agent.stop()
+
+
+def _start_ticks(pid: int) -> int:
+    """A process's start time in clock ticks since boot, as the agent reads it."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def test_agent_sees_a_restart_that_came_before_it_noticed_the_exit(fake_service: Any) -> None:
+    """Issue 20: on a busy node the agent may notice a kill -9 only after the supervisor
+    restarted the service. The restart started while (as far as the agent knew) the dead
+    instance still ran, and was taken for one of its leftovers: down forever."""
+    first = fake_service.start()
+    agent = AgentRun(nodeagent.AgentConfig(0.2, ((fake_service.name, None),)))
+    try:
+        wait_for(lambda: agent.targets(fake_service.name), timeout_s=10, what="first report")
+        busy = psutil.Process(agent.proc.pid)  # the agent (sh exec'ed python)
+        busy.suspend()  # a busy node: the agent does not run for a while
+        try:
+            first.kill()
+            first.wait(5)
+            second = fake_service.start()  # the supervisor restarts it at once
+            started_s = _start_ticks(second.pid) / os.sysconf("SC_CLK_TCK")
+            wait_for(
+                lambda: time.clock_gettime(time.CLOCK_BOOTTIME) - started_s > 0.1,
+                timeout_s=5,
+                what="the restart to be 100 ms old before the agent runs again",
+            )
+        finally:
+            busy.resume()
+        wait_for(
+            lambda: [(t.state, t.pid) for t in agent.targets(fake_service.name)[1:]]
+            == [("down", 0), ("up", second.pid)],
+            timeout_s=5,
+            what="down, then up with the new pid",
+        )
+    finally:
+        agent.stop()
+
+
+def test_leftover_or_restart_by_supervisor_and_session() -> None:
+    """Who started a process in a dead instance's window decides what it is."""
+    from actors.common._node_agent import Proc, leftover
+
+    def proc(pid: int, ppid: int, sid: int, start: int) -> Proc:
+        return Proc(pid, "svc", ppid, sid, start)
+
+    # runit: runsv (48) supervises; orphans go to the node's init (1)
+    runit = [(100, 200, 48, False, 48)]
+    new_main, new_worker = proc(60, 48, 48, 150), proc(61, 60, 48, 160)
+    orphan, later = proc(55, 1, 48, 120), proc(70, 48, 48, 250)
+    by_pid = {p.pid: p for p in (new_main, new_worker, orphan, later)}
+    assert [leftover(p, by_pid, runit) for p in (new_main, new_worker, orphan, later)] == [
+        False,
+        False,
+        True,
+        False,
+    ]
+    # systemd (PID 1) supervises and adopts orphans: a restart is a new session
+    systemd = [(100, 200, 1, True, 50)]
+    restart, orphan = proc(80, 1, 80, 150), proc(56, 1, 50, 120)
+    by_pid = {p.pid: p for p in (restart, orphan)}
+    assert leftover(restart, by_pid, systemd) is False
+    assert leftover(orphan, by_pid, systemd) is True
 
 
 def test_agent_once_mode_and_bad_pattern() -> None:
