@@ -358,7 +358,8 @@ def connect(
             raise SshUnreachableError(
                 f"{target.name} ({target.address}:{target.port}): SSH handshake failed: "
                 f"{exc or type(exc).__name__}",
-                hint="is it an SSH server, and is it up?",
+                hint="is it an SSH server, and is it up? A host that is rebooting or being "
+                "powered off breaks handshakes; the connection is tried again",
             ) from None
         _verify_host_key(transport, target, host_keys, credentials)
         try:
@@ -371,7 +372,12 @@ def connect(
                 "ssh.private_key",
             ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise SshUnreachableError(f"{target.name}: authentication failed: {exc}") from None
+            # not a refused key (that is AuthenticationException): the connection broke
+            raise SshUnreachableError(
+                f"{target.name} ({target.address}:{target.port}): connection lost during "
+                f"authentication: {exc or type(exc).__name__}",
+                hint="the host went away or the connection broke; it is tried again",
+            ) from None
         transport.set_keepalive(max(1, int(credentials.keepalive_s)))
         conn = SshConnection(target, transport)
         if prime_interactive:

@@ -7,15 +7,18 @@ logs in as the current user (root on CI machines). No lab, no network beyond loo
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
 import socket
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from actors.common.ssh import (
@@ -190,3 +193,95 @@ def test_the_pool_reuses_and_reconnects(local_sshd: LocalSshd) -> None:
         assert pool.exec(local_sshd.target, "echo ok", timeout_s=10).stdout == "ok\n"
     finally:
         pool.close()
+
+
+class _FlakyRelay:
+    """A TCP relay in front of the test sshd whose first ``broken`` connections send a valid
+    SSH banner and then bytes that are not the SSH stream, as a client sees when its bytes
+    come from the wrong place (issue 20: "Invalid packet blocking" during a handshake)."""
+
+    def __init__(self, upstream_port: int, broken: int) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.server.getsockname()[1])
+        self.upstream_port = upstream_port
+        self.broken = broken
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():  # bounded by close()
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted <= self.broken:
+                # a length of 7 cannot be a whole number of 8-byte blocks
+                client.sendall(b"SSH-2.0-OpenSSH_9.2p1\r\n" + b"\x00\x00\x00\x07" + bytes(12))
+                threading.Thread(target=self._drain_then_close, args=(client,), daemon=True).start()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _drain_then_close(sock: socket.socket) -> None:
+        sock.settimeout(5)
+        with contextlib.suppress(OSError):
+            while sock.recv(65536):  # until the client gives up (bounded by its timeouts)
+                continue
+        sock.close()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.server.close()
+        self._thread.join(5)
+
+
+def test_a_garbled_handshake_is_a_clear_error_and_the_pool_reconnects(
+    local_sshd: LocalSshd, tmp_path: Path
+) -> None:
+    relay = _FlakyRelay(local_sshd.port, broken=1)
+    host_key = (local_sshd.dir / "host_key.pub").read_text().split()[:2]
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{relay.port} {' '.join(host_key)}\n")
+    target = SshTarget("node-x", "127.0.0.1", relay.port, local_sshd.target.user)
+    pool = SshPool(local_sshd.creds(known_hosts=str(known)), max_backoff_s=0.5)
+    try:
+        with pytest.raises(SshUnreachableError) as caught:
+            pool.get(target)
+        assert "SSH handshake failed: Invalid packet blocking" in caught.value.message
+        assert "node-x (127.0.0.1:" in caught.value.message
+        assert "tried again" in (caught.value.hint or "")
+        # backing off, then a fresh connection: the next handshake is a good one
+        conn = wait_for(lambda: pool.get(target), timeout_s=10, what="a reconnect",
+                        retry_on=(SshUnreachableError,))  # fmt: skip
+        assert conn.exec("echo ok", timeout_s=10).stdout == "ok\n"
+        assert relay.accepted == 2  # no hammering while backing off
+    finally:
+        pool.close()
+        relay.close()
+
+
+def test_a_connection_lost_during_auth_says_so(
+    local_sshd: LocalSshd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise paramiko.SSHException("Invalid packet blocking")
+
+    monkeypatch.setattr(paramiko.Transport, "auth_publickey", broken)
+    with pytest.raises(SshUnreachableError, match="connection lost during authentication"):
+        connect(local_sshd.target, local_sshd.credentials)
