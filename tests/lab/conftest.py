@@ -112,11 +112,16 @@ class Lab:
                 allow_agent=False,
                 look_for_keys=False,
             )
-        except (OSError, EOFError, paramiko.SSHException) as exc:
+        except (EOFError, paramiko.SSHException) as exc:
+            # TCP was accepted, then the SSH protocol broke: keep the evidence. (Refused or
+            # timed out is what a rebooting node does; callers that poll expect it.)
             client.close()
             what = f"SSH to {node} ({address}) failed: {type(exc).__name__}: {exc}"
             path = diagnose_node(self.desc, LAB_DIR, node, what, trace.lines)
             raise LabSshError(f"{what}; the lab's ground truth: {path}") from exc
+        except OSError:
+            client.close()
+            raise
         finally:
             trace.close()
         return client

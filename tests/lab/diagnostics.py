@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ from typing import Any
 __all__ = ["LabSshError", "LogTrace", "diagnose_node", "ssh_attempts"]
 
 _TAIL_LINES = 40
-ssh_attempts = itertools.count(1)
+MAX_REPORTS = 30
+ssh_attempts = itertools.count(1)  # names paramiko log channels, one per connection
+_reports = itertools.count(1)
 
 
 class LabSshError(AssertionError):
@@ -68,7 +71,9 @@ def _tail(path: Path, lines: int = _TAIL_LINES) -> str:
 def diagnose_node(
     desc: dict[str, Any], lab_dir: Path, node: str, why: str, trace: Sequence[str] = ()
 ) -> Path:
-    """Write the machine's view of ``node`` to a file; return its path."""
+    """Write the machine's view of ``node`` to a file; return its path. At most
+    ``MAX_REPORTS`` files per test process (a poll of a flapping node must not fill a disk).
+    """
     info = desc["nodes"][node]
     netns = f"{desc['network']['netns_prefix']}{node}"
     bridge = desc["network"]["bridge"]
@@ -93,6 +98,9 @@ def diagnose_node(
     }
     out_dir = lab_dir / "logs" / "test-diagnostics"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{node}-{next(ssh_attempts)}.txt"
+    number = next(_reports)
+    if number > MAX_REPORTS:
+        return out_dir / f"(not saved: more than {MAX_REPORTS} reports in this test run)"
+    path = out_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{number}-{node}.txt"
     path.write_text("".join(f"== {title}\n{body}\n\n" for title, body in sections.items()))
     return path
