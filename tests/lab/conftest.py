@@ -1,10 +1,30 @@
 """Fixtures and helpers for the lab tier: tests against the real lab OpenStack.
 
 The session brings the lab up once (`scripts/lab up`, which reuses a lab that is already
-up) and every test leaves it healthy again (`scripts/lab reset`). If the lab cannot come
-up, every lab test fails loudly; nothing is skipped. `test_lab_down.py` runs last, because
-it takes the lab down. One test session at a time uses the lab: a second session waits
-for the first (a lock in the lab directory), so that tests never hurt each other's cloud.
+up) and every test that disrupts it leaves it healthy again (`scripts/lab reset`, through
+the ``healthy_lab`` fixture). If the lab cannot come up, every lab test fails loudly; nothing
+is skipped. `test_lab_down.py` runs last, because it takes the lab down. One test session at
+a time uses the lab: a second session waits for the first (a lock in the lab directory), so
+that tests never hurt each other's cloud.
+
+**Healthy** means what `scripts/lab up` and `reset` wait for and `status` reports, checked
+the same way by all three (scripts/labkit/lib/health.sh):
+
+- the BMC emulator runs, and every node is powered on;
+- every node's sshd completes a full SSH login and runs a command (not just a TCP accept);
+- every runit service of every node runs, and every container runs (not paused);
+- the cloud agrees: every nova service is up and every neutron agent alive, each with a
+  heartbeat newer than the start of its current process (the node's events), so a service
+  that just restarted is not judged by its predecessor's heartbeat; every hypervisor is
+  listed; the image and placement APIs answer.
+
+So a test that rebooted, powered off, killed or froze something returns only after the lab
+is whole again, and the next test starts from a lab that `reset` proved healthy.
+
+**Time bounds** come from the lab's settings plus a stated margin: ``lab.bounds``
+(tests/lab/bounds.py). A test's ``pytest.mark.timeout`` is a hang guard above the sum of its
+bounds. When SSH to a node breaks mid-protocol, the error names a file with the node's
+ground truth at that moment (tests/lab/diagnostics.py).
 """
 
 from __future__ import annotations
@@ -25,6 +45,7 @@ from typing import Any, TypeVar
 import pytest
 
 from osha import testing
+from tests.lab.bounds import Bounds
 from tests.lab.diagnostics import LabSshError, LogTrace, diagnose_node, ssh_attempts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,6 +103,8 @@ class Lab:
         self.desc = desc
         self.nodes: dict[str, dict[str, Any]] = desc["nodes"]
         self.settings: dict[str, int] = desc["settings"]
+        self.bounds = Bounds.of(self.settings)
+        self._cloud: Any = None
 
     # -- SSH -------------------------------------------------------------------------
     def ssh(self, node: str, timeout_s: float = 5.0) -> Any:
@@ -166,12 +189,16 @@ class Lab:
 
     # -- OpenStack -------------------------------------------------------------------
     def cloud(self) -> Any:
+        """One OpenStack connection per test session, reused: a new one logs in to keystone
+        first, and a poll that logs in every time measures keystone, not the service."""
         import openstack
 
-        os.environ["OS_CLIENT_CONFIG_FILE"] = self.desc["clouds_yaml"]
-        # a bounded API timeout: a hung service (SIGSTOP, a partition) must fail the test,
-        # not hang it
-        return openstack.connect(cloud=self.desc["cloud"], api_timeout=API_TIMEOUT_S)
+        if self._cloud is None:
+            os.environ["OS_CLIENT_CONFIG_FILE"] = self.desc["clouds_yaml"]
+            # a bounded API timeout: a hung service (SIGSTOP, a partition) must fail the
+            # test, not hang it
+            self._cloud = openstack.connect(cloud=self.desc["cloud"], api_timeout=API_TIMEOUT_S)
+        return self._cloud
 
     def service_state(self, binary: str, host: str) -> str | None:
         """'up' or 'down' as nova's service list says, None when it lists no such service."""
@@ -180,8 +207,9 @@ class Lab:
                 return str(service.state)
         return None
 
-    def boot_server(self, name: str, timeout_s: float = 120.0) -> Any:
+    def boot_server(self, name: str) -> Any:
         """Boot a server to ACTIVE and return it (the caller deletes it)."""
+        timeout_s = self.bounds.server_boot_s
         c = self.cloud()
         server = c.compute.create_server(
             name=name,
@@ -194,7 +222,7 @@ class Lab:
     def delete_server(self, server: Any) -> None:
         c = self.cloud()
         c.compute.delete_server(server)
-        c.compute.wait_for_delete(server, wait=120, interval=1)
+        c.compute.wait_for_delete(server, wait=int(self.bounds.server_boot_s), interval=1)
 
     # -- containers and out-of-band power ----------------------------------------------
     def docker(self, node: str) -> Any:

@@ -45,6 +45,9 @@ def _profile(tmp_path: Path, name: str, replace: dict[str, str]) -> Path:
 
 
 def _start(path: Path, tmp_path: Path, timeout_s: float = 900) -> tuple[int, Path, str]:
+    """Run a campaign to its end. ``timeout_s`` is a hang guard only: each phase has its own
+    bound in the profile (preflight_timeout_s, baseline_s, chaos_s, the recovery and
+    teardown timeouts), and 900 s is above their sum for the lab's profiles."""
     result = subprocess.run(
         [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
          "--ledger-dir", str(tmp_path / "runs")],
@@ -148,7 +151,8 @@ def test_preflight_failure_exits_3_and_touches_nothing(healthy_lab: Lab, tmp_pat
         out.channel.recv_exit_status()
         wait_for(lambda: subprocess.run(
             ["bash", "-c", f"! exec 3<>/dev/tcp/{healthy_lab.nodes[node]['address']}/22"],
-            check=False).returncode == 0, timeout_s=10, what=f"sshd on {node} to stop")
+            check=False).returncode == 0, timeout_s=healthy_lab.bounds.command_s,
+            what=f"sshd on {node} to stop")
         cloud = healthy_lab.cloud()
         servers_before = {s.id for s in cloud.compute.servers(all_projects=True)}
         path = _profile(tmp_path, "lab-smoke.toml", {})
@@ -167,7 +171,8 @@ def test_preflight_failure_exits_3_and_touches_nothing(healthy_lab: Lab, tmp_pat
         )
         out.channel.recv_exit_status()
         keeper.close()
-        wait_for(lambda: healthy_lab.ssh(node).close() is None, timeout_s=30,
+        wait_for(lambda: healthy_lab.ssh(node).close() is None,
+                 timeout_s=healthy_lab.bounds.node_boot_s,
                  what=f"sshd on {node} back")  # fmt: skip
 
 
@@ -193,6 +198,7 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
                         return run
             return None
 
+        # preflight (<= preflight_timeout_s), load, a 10 s baseline, then the first fault
         run_dir = wait_for(in_chaos_with_a_fault, timeout_s=300, what="a fault in chaos")
         status = subprocess.run(
             [sys.executable, "-m", "osha", "campaign", "status", str(run_dir)],
@@ -201,7 +207,7 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
         assert status.returncode == 0, status.stderr
         assert "running" in status.stdout
         proc.send_signal(2)  # SIGINT, as Ctrl-C
-        out, _ = proc.communicate(timeout=300)
+        out, _ = proc.communicate(timeout=300)  # a guard: revert and teardown have their own
         assert proc.returncode == 3, out
     finally:
         if proc.poll() is None:

@@ -19,6 +19,7 @@ from tests.lab.test_disruptors_support import Harness, header, power_table
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(400, func_only=True)]
 
 NODE = "cmp-1"
+RETURN_TIMEOUT_S = 120  # the profile's: how long the revert waits for the node to come back
 
 
 def profile(lab: Lab, action: str, down_s: float) -> str:
@@ -30,7 +31,7 @@ id = "node"
 plugin = "node"
 action = "{action}"
 shutdown_s = 90
-return_timeout_s = 120
+return_timeout_s = {RETURN_TIMEOUT_S}
 target = {{ group = "compute", pick = "node:{NODE}" }}
 schedule = {{ start_s = 1, times = 1, down_s = {down_s} }}
 {power_table(lab, NODE)}
@@ -63,7 +64,7 @@ def test_reboot_gives_a_new_boot_id(healthy_lab: Lab, tmp_path: Path) -> None:
     run = Harness(tmp_path, profile(lab, "reboot", 0))
     try:
         run.wait_started()
-        [reverted] = run.wait_tag("fault.reverted", 180)
+        [reverted] = run.wait_tag("fault.reverted", lab.bounds.fault_s(RETURN_TIMEOUT_S))
         assert "new boot id" in reverted.detail
         assert lab.boot_id(NODE) != before
     finally:
@@ -79,7 +80,7 @@ def test_power_cycle_comes_back_with_a_new_boot_id(
     run = Harness(tmp_path, profile(lab, "power-cycle", 0))
     try:
         run.wait_started()
-        run.wait_tag("fault.reverted", 180)
+        run.wait_tag("fault.reverted", lab.bounds.fault_s(RETURN_TIMEOUT_S))
         assert lab.boot_id(NODE) != before
         assert power(bmc) == "on"
     finally:
@@ -94,12 +95,13 @@ def test_ctrl_c_during_power_off_powers_the_node_on_before_exit(
     run = Harness(tmp_path, profile(lab, "power-off", 300))
     try:
         run.wait_started()
-        run.wait_tag("fault.injected", 60)
-        wait_for(lambda: power(bmc) == "off", 30, 0.5, "the BMC to report off")
+        run.wait_tag("fault.injected", lab.bounds.fault_s())
+        wait_for(lambda: power(bmc) == "off", lab.bounds.command_s, 0.5, "the BMC to report off")
         with pytest.raises((ConnectionRefusedError, TimeoutError)):  # off: no SSH
+            # a probe: an unplugged link never answers, any timeout proves it
             socket.create_connection((lab.nodes[NODE]["address"], 22), timeout=3).close()
         run.signal(signal.SIGINT)
-        assert run.wait(180) == 0, run.output()[-3000:]
+        assert run.wait(lab.bounds.fault_s(RETURN_TIMEOUT_S)) == 0, run.output()[-3000:]
         # osha has exited: the node must be on already, and the ledger must say so.
         assert power(bmc) == "on"
         assert lab.boot_id(NODE) != before

@@ -15,7 +15,6 @@ from osha.messages import (
     FaultLease,
     FaultRefused,
     FaultReleased,
-    FaultReverted,
 )
 from tests.lab.conftest import Lab, holds_for, wait_for
 from tests.lab.test_disruptors_support import Harness, faults_cli, header, power_table
@@ -40,17 +39,21 @@ def test_sigkill_of_the_disruptor_reverts_its_fault(healthy_lab: Lab, tmp_path: 
     run = Harness(tmp_path, header(lab) + stop_entry("stopper", "ctl-2", "nova-scheduler", 300))
     try:
         run.wait_started()
-        run.wait_tag("fault.injected", 60)
-        assert lab.service_pid("ctl-2", "nova-scheduler") is None
+        bounds = lab.bounds
+        run.wait_tag("fault.injected", bounds.fault_s())
+        assert lab.service_pid("ctl-2", "nova-scheduler") is None  # a 300 s hold: no race
         os.kill(run.actor_pid("stopper"), signal.SIGKILL)
-        [reverted] = run.wait_tag("fault.reverted", 60)
+        # the broker sees the crash (heartbeat timeout 3 s) and reverts: one command
+        [reverted] = run.wait_tag("fault.reverted", 3.0 + bounds.fault_s())
         assert reverted.by == "broker"
-        wait_for(lambda: lab.service_pid("ctl-2", "nova-scheduler"), 30, 0.5, "the service")
+        wait_for(lambda: lab.service_pid("ctl-2", "nova-scheduler"), bounds.restart_s, 0.5,
+                 "the service")  # fmt: skip
         assert any(m.actor_id == "stopper" for m in run.messages(ActorCrashed))
         [lease] = run.messages(FaultLease)
         assert lease.lease_id == reverted.lease_id
         # The restarted disruptor does not strike again: a fault is never retried.
-        run.wait_tag("actor.started", 30, count=2)
+        run.wait_tag("actor.started", bounds.osha_start_s, count=2)
+        # longer than its schedule's start_s (1 s): it would have struck by then
         assert holds_for(lambda: len(run.messages(FaultInjected)) == 1, 3.0, 0.2)
     finally:
         run.close()
@@ -75,17 +78,19 @@ schedule = { start_s = 1, times = 1, down_s = 600 }
     run = Harness(tmp_path, text)
     try:
         run.wait_started()
-        run.wait_tag("fault.injected", 60, count=2)
+        run.wait_tag("fault.injected", lab.bounds.fault_s(), count=2)
         run.kill_all()
         assert lab.service_pid("ctl-2", "nova-conductor") is None
-        assert lab.docker("cmp-2").containers.get("nova_compute").status == "paused"
+        client = lab.docker("cmp-2")
+        assert client.containers.get("nova_compute").status == "paused"
         result = faults_cli("recover", str(run.run_dir))
         assert result.returncode == 0, result.stdout + result.stderr
         assert "REVERTED stop nova-conductor@ctl-2" in result.stdout
         assert "REVERTED pause nova_compute@cmp-2" in result.stdout
         assert "Traceback" not in result.stderr
         assert lab.service_pid("ctl-2", "nova-conductor") is not None
-        assert lab.docker("cmp-2").containers.get("nova_compute").status == "running"
+        assert client.containers.get("nova_compute").status == "running"
+        client.close()
         again = faults_cli("recover", str(run.run_dir))
         assert "nothing to do" in again.stdout
     finally:
@@ -94,28 +99,42 @@ schedule = { start_s = 1, times = 1, down_s = 600 }
 
 def test_guard_refuses_the_second_controller(healthy_lab: Lab, tmp_path: Path) -> None:
     lab = healthy_lab
+    hold_s = 8
     text = (
         header(lab, max_down="controller = 1")
-        + stop_entry("stop-ctl1", "ctl-1", "nova-scheduler", 8)
-        + stop_entry("stop-ctl2", "ctl-2", "nova-scheduler", 8)
+        + stop_entry("stop-ctl1", "ctl-1", "nova-scheduler", hold_s)
+        + stop_entry("stop-ctl2", "ctl-2", "nova-scheduler", hold_s)
     )
+    started = time.time()
     run = Harness(tmp_path, text)
-    both_down = 0
     try:
         run.wait_started()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # bounded sampling of the ground truth
-            down = [n for n in ("ctl-1", "ctl-2") if lab.service_pid(n, "nova-scheduler") is None]
-            both_down += len(down) == 2
-            if run.messages(FaultReverted):
-                break
-        run.wait_tag("fault.reverted", 60)
+        run.wait_tag("fault.reverted", lab.bounds.fault_s(hold_s))
     finally:
         run.close()
-    assert both_down == 0
     [refused] = run.messages(FaultRefused)
     assert refused.limit == "controller"
     assert len(run.messages(FaultInjected)) == 1
+    # ground truth, from the nodes' events: never both schedulers down at once
+    down = {node: _down_spans(lab, node, "nova-scheduler", started) for node in ("ctl-1", "ctl-2")}
+    assert sum(len(spans) for spans in down.values()) == 1, down
+    assert not [(a, b) for a in down["ctl-1"] for b in down["ctl-2"] if a[0] < b[1] and b[0] < a[1]]
+
+
+def _down_spans(lab: Lab, node: str, service: str, since_s: float) -> list[tuple[float, float]]:
+    """[exit, next start] of ``service`` on ``node`` since ``since_s`` (open: until now)."""
+    spans, down_at = [], None
+    for e in lab.events(node):
+        if e.name != service or e.time_s < since_s:
+            continue
+        if e.kind == "exit":
+            down_at = e.time_s
+        elif e.kind == "start" and down_at is not None:
+            spans.append((down_at, e.time_s))
+            down_at = None
+    if down_at is not None:
+        spans.append((down_at, time.time()))
+    return spans
 
 
 def test_seeded_dry_runs(lab: Lab, tmp_path: Path) -> None:

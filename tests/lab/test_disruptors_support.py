@@ -13,6 +13,7 @@ from typing import Any
 
 from osha.ledger import LedgerReader
 from osha.messages import ActorStarted, Message
+from tests.lab.bounds import OSHA_START_S
 from tests.lab.conftest import LAB_DIR, REPO, Lab, wait_for
 
 
@@ -74,7 +75,7 @@ class Harness:
     def output(self) -> str:
         return self.out.read_text(errors="replace")
 
-    def wait_started(self, timeout_s: float = 60.0) -> None:
+    def wait_started(self, timeout_s: float = OSHA_START_S) -> None:
         wait_for(
             lambda: "started" in self.output() or self.proc.poll() is not None,
             timeout_s,

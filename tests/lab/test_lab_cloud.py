@@ -35,7 +35,7 @@ def test_every_nova_service_is_up_and_every_agent_alive(healthy_lab: Lab) -> Non
     }
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)  # a hang guard above the sum of its bounds
 def test_a_server_boots_active_and_deletes(healthy_lab: Lab, server_cleanup: list[object]) -> None:
     server = healthy_lab.boot_server("lab-test-boot")
     server_cleanup.append(server)
@@ -45,9 +45,11 @@ def test_a_server_boots_active_and_deletes(healthy_lab: Lab, server_cleanup: lis
     assert healthy_lab.cloud().compute.find_server(server.id) is None
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)  # a hang guard above the sum of its bounds
 def test_rally_boot_and_delete_server_passes_3_iterations(healthy_lab: Lab) -> None:
     rally = healthy_lab.desc["rally"]
+    times = 3
+    rally_s = healthy_lab.bounds.command_s  # Rally's own start, context setup and cleanup
     base = [rally["bin"], "--config-file", rally["config_file"]]
     started = subprocess.run(
         [
@@ -56,13 +58,13 @@ def test_rally_boot_and_delete_server_passes_3_iterations(healthy_lab: Lab) -> N
             "start",
             rally["task_boot_and_delete"],
             "--task-args",
-            json.dumps({"times": 3, "concurrency": 1}),
+            json.dumps({"times": times, "concurrency": 1}),
             "--tag",
             "lab-test",
         ],
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=rally_s + times * healthy_lab.bounds.server_boot_s,
         check=False,
     )
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
@@ -70,7 +72,7 @@ def test_rally_boot_and_delete_server_passes_3_iterations(healthy_lab: Lab) -> N
         [*base, "task", "results"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=rally_s,
         check=True,
     )
     (workload,) = json.loads(report.stdout)

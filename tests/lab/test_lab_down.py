@@ -50,6 +50,7 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     before = _lab_processes()
     assert len(before) > 20, "the lab should be running before it is taken down"
 
+    # down's own waits: the BMC (10 s) and each of 4 nodes (10 s) to stop, plus the teardown
     result = run_lab("down", timeout_s=100)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -19,7 +19,7 @@ def test_nodes_reach_only_the_lab_subnet(healthy_lab: Lab) -> None:
         assert "default" not in routes, f"{node} has a default route: {routes}"
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # a hang guard above the sum of its bounds
 def test_systemctl_stop_start_is_active(healthy_lab: Lab) -> None:
     lab = healthy_lab
     assert lab.run("ctl-2", "systemctl is-active nova-conductor") == (0, "active\n")
@@ -38,7 +38,7 @@ def test_kill_9_of_a_service_is_restarted_by_runit(healthy_lab: Lab) -> None:
     lab.check("ctl-2", f"kill -9 {old_pid}")
     new_pid = wait_for(
         lambda: (p := lab.service_pid("ctl-2", "nova-scheduler")) != old_pid and p,
-        timeout_s=15,
+        timeout_s=lab.bounds.restart_s,
         what="runit to restart nova-scheduler on ctl-2",
     )
     events = lab.events("ctl-2")
@@ -49,7 +49,7 @@ def test_kill_9_of_a_service_is_restarted_by_runit(healthy_lab: Lab) -> None:
     assert starts[-1].time_s > exits[-1].time_s
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)  # a hang guard above the sum of its bounds
 def test_reboot_over_ssh_restarts_only_that_node(healthy_lab: Lab) -> None:
     lab = healthy_lab
     before = lab.boot_id("cmp-1")
@@ -57,17 +57,21 @@ def test_reboot_over_ssh_restarts_only_that_node(healthy_lab: Lab) -> None:
     client = lab.ssh("cmp-1")
     transport = client.get_transport()
     try:
-        _, stdout, _ = client.exec_command("reboot", timeout=10)
+        _, stdout, _ = client.exec_command("reboot", timeout=lab.bounds.command_s)
         status = stdout.channel.recv_exit_status()
     except (paramiko.SSHException, EOFError, OSError):  # the node went away mid-request
         status = -1
     # -1: the session died first (no exit status), as with real hardware most of the time
     assert status in (-1, 0)
-    wait_for(lambda: not transport.is_active(), timeout_s=10, what="the SSH session to drop")
+    wait_for(
+        lambda: not transport.is_active(),
+        timeout_s=lab.bounds.node_boot_s,  # the node's PID 1 ends: its sessions with it
+        what="the SSH session to drop",
+    )
     client.close()
     after = wait_for(
         lambda: lab.boot_id("cmp-1") != before and lab.boot_id("cmp-1"),
-        timeout_s=30,
+        timeout_s=lab.bounds.node_boot_s,
         what="cmp-1 to come back with a new boot id",
     )
     assert after != before
@@ -78,17 +82,19 @@ def test_reboot_over_ssh_restarts_only_that_node(healthy_lab: Lab) -> None:
             e.kind == "start" and e.name == "nova-compute" and e.time_s > boot_time
             for e in lab.events("cmp-1")
         ),
-        timeout_s=30,
+        timeout_s=lab.bounds.node_services_s,
         what="nova-compute to start",
     )
     wait_for(
         lambda: lab.service_state("nova-compute", "cmp-1") == "up",
-        timeout_s=60,
+        timeout_s=lab.bounds.service_seen_up_s,
         what="nova-compute@cmp-1 up after the reboot",
     )
 
 
 def _ssh_port_answers(address: str) -> bool:
+    """A probe, not a wait: a SYN to a node whose link is down gets no answer at all, so any
+    connect timeout proves it; 1 s keeps the probe short."""
     try:
         socket.create_connection((address, 22), timeout=1).close()
     except OSError:
@@ -96,7 +102,7 @@ def _ssh_port_answers(address: str) -> bool:
     return True
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(300)  # a hang guard above the sum of its bounds
 def test_bmc_power_off_keeps_the_node_down_until_power_on(healthy_lab: Lab) -> None:
     lab = healthy_lab
     address = lab.nodes["cmp-2"]["address"]
@@ -104,18 +110,20 @@ def test_bmc_power_off_keeps_the_node_down_until_power_on(healthy_lab: Lab) -> N
     assert bmc.get_power()["powerstate"] == "on"
     bmc.set_power("off")
     assert bmc.get_power()["powerstate"] == "off"
-    down_s = lab.settings["service_down_time_s"] + 10
     wait_for(
         lambda: lab.service_state("nova-compute", "cmp-2") == "down",
-        timeout_s=down_s,
+        timeout_s=lab.bounds.service_seen_down_s,
         what="nova-compute@cmp-2 down after power-off",
     )
     assert not _ssh_port_answers(address)  # the link is down: connections time out
-    assert holds_for(lambda: lab.service_state("nova-compute", "cmp-2") == "down", duration_s=8)
+    assert holds_for(
+        lambda: lab.service_state("nova-compute", "cmp-2") == "down",
+        duration_s=lab.bounds.quiet_s,  # heartbeats' worth of silence: it really stays off
+    )
     bmc.set_power("on")
     wait_for(
         lambda: lab.service_state("nova-compute", "cmp-2") == "up",
-        timeout_s=90,
+        timeout_s=lab.bounds.node_services_s + lab.bounds.service_seen_up_s,
         what="nova-compute@cmp-2 (a container) up after power-on",
     )
     assert (
@@ -123,15 +131,17 @@ def test_bmc_power_off_keeps_the_node_down_until_power_on(healthy_lab: Lab) -> N
     )
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(300)  # a hang guard above the sum of its bounds
 def test_lab_power_command_uses_the_bmc(healthy_lab: Lab) -> None:
-    result = run_lab("power", "cmp-1", "status", timeout_s=30)
+    bounds = healthy_lab.bounds
+    result = run_lab("power", "cmp-1", "status", timeout_s=bounds.command_s)
     assert result.returncode == 0, result.stderr
     assert "Chassis Power is on" in result.stdout
     before = healthy_lab.boot_id("cmp-1")
-    result = run_lab("power", "cmp-1", "cycle", timeout_s=60)
+    # the command's own waits: off (15 s), boot (20 s), sshd (30 s)
+    result = run_lab("power", "cmp-1", "cycle", timeout_s=3 * bounds.node_boot_s)
     assert result.returncode == 0, result.stderr
     assert healthy_lab.boot_id("cmp-1") != before
-    bad = run_lab("power", "no-such-node", "status", timeout_s=30)
+    bad = run_lab("power", "no-such-node", "status", timeout_s=bounds.command_s)
     assert bad.returncode != 0
     assert "unknown node" in bad.stderr

@@ -59,10 +59,17 @@ def _lab_is_whole(lab: Lab) -> None:
     """Every service the soak hurts runs again, and the compute container is not paused."""
     for node in ("ctl-1", "ctl-2"):
         for service in ("nova-scheduler", "nova-conductor"):
-            wait_for(lambda n=node, s=service: lab.service_pid(n, s) is not None,
-                     timeout_s=30, what=f"{service} running on {node}")  # fmt: skip
-    container = lab.docker("cmp-2").containers.get("nova_compute")
-    assert container.status == "running", container.status
+            wait_for(
+                lambda n=node, s=service: lab.service_pid(n, s) is not None,
+                timeout_s=lab.bounds.restart_s,
+                what=f"{service} running on {node}",
+            )
+    client = lab.docker("cmp-2")
+    try:
+        status = client.containers.get("nova_compute").status
+    finally:
+        client.close()
+    assert status == "running", status
 
 
 def _verify(run_dir: Path) -> str:
@@ -147,6 +154,7 @@ def _held_fault(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
                     return run, status
         return None
 
+    # a guard: preflight (<= preflight_timeout_s) and load, then the first cycle's fault
     return wait_for(found, timeout_s=120, what="a held stop of nova-conductor@ctl-2")
 
 
