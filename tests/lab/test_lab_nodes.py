@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import socket
+import subprocess
+import threading
 
 import paramiko
 import pytest
@@ -145,3 +148,73 @@ def test_lab_power_command_uses_the_bmc(healthy_lab: Lab) -> None:
     bad = run_lab("power", "no-such-node", "status", timeout_s=bounds.command_s)
     assert bad.returncode != 0
     assert "unknown node" in bad.stderr
+
+
+@pytest.mark.timeout(300)  # a hang guard above the sum of its bounds
+def test_osha_ssh_through_a_power_cycle_is_a_clear_error_then_a_reconnect(
+    healthy_lab: Lab,
+) -> None:
+    """Issue 20: osha's own SSH code, used while a node is power-cycled, gives only its own
+    classified errors (the node is unreachable, or a command timed out), never a paramiko
+    traceback and never a host key or login error; then it reconnects to the new boot."""
+    from actors.common.ssh import (
+        SshCommandTimeout,
+        SshCredentials,
+        SshError,
+        SshPool,
+        SshTarget,
+        SshUnreachableError,
+    )
+
+    lab = healthy_lab
+    node = "cmp-1"
+    target = SshTarget(node, lab.nodes[node]["address"])
+    creds = SshCredentials(
+        private_key=lab.desc["ssh"]["private_key"],
+        known_hosts=lab.desc["ssh"]["known_hosts"],
+        connect_timeout_s=2.0,
+        keepalive_s=1.0,
+    )
+    pool = SshPool(creds, max_backoff_s=0.5)
+    boot_id = "cat /proc/sys/kernel/random/boot_id"
+    before = pool.exec(target, boot_id, timeout_s=lab.bounds.command_s).stdout.strip()
+    cycle: list[subprocess.CompletedProcess[str]] = []
+    cycling = threading.Thread(
+        target=lambda: cycle.append(
+            run_lab("power", node, "cycle", timeout_s=3 * lab.bounds.node_boot_s)
+        )
+    )
+    outcomes: collections.Counter[str] = collections.Counter()
+    errors: list[SshError] = []
+
+    def probe() -> bool:
+        """One command through the pool; any exception but an SshError fails the test."""
+        try:
+            result = pool.exec(target, boot_id, timeout_s=2.0)
+            outcomes["ok" if result.exit_status == 0 else "no exit status"] += 1
+        except SshError as exc:
+            outcomes[type(exc).__name__] += 1
+            errors.append(exc)
+        return not cycling.is_alive()
+
+    try:
+        cycling.start()
+        wait_for(probe, timeout_s=3 * lab.bounds.node_boot_s, interval_s=0.05,
+                 what="the power cycle to end")  # fmt: skip
+        assert cycle[0].returncode == 0, cycle[0].stderr
+
+        def new_boot() -> str:
+            return str(pool.exec(target, boot_id, timeout_s=2.0).stdout.strip())
+
+        after = wait_for(
+            new_boot,  # the pool backs off between attempts (an attempt may raise: retried)
+            timeout_s=lab.bounds.node_boot_s,
+            what="a command on the new boot through the same pool",
+        )
+    finally:
+        pool.close()
+    print(f"\nSSH through a power cycle of {node}: {dict(outcomes)}")  # noqa: T201 - report
+    assert after != before
+    assert errors, "no probe saw the node away: the test would prove nothing"
+    assert all(isinstance(e, SshUnreachableError | SshCommandTimeout) for e in errors), errors
+    assert all(node in e.message for e in errors), errors
