@@ -1,19 +1,25 @@
 """Cloud-side steps of `scripts/lab`, run with the services venv's python.
 
-usage: cloud.py CLOUDS_YAML catalog|resources|wait-healthy [TIMEOUT_S]|boot-check
+usage: cloud.py CLOUDS_YAML catalog|resources|wait-healthy [TIMEOUT_S]|rehash-passwords|boot-check
 
 - catalog: service projects, users, roles, services and endpoints (idempotent).
 - resources: the image, flavor and shared network that tests and Rally use (idempotent).
 - wait-healthy: wait until every expected nova service is up, every neutron agent alive
-  and every compute node has a hypervisor; prints what is missing while waiting.
+  (with $LAB_NODES_DIR: each with a heartbeat after the start of its current process, from
+  the nodes' events files), every compute node has a hypervisor, and the image and
+  placement APIs answer; prints what is missing while waiting.
+- rehash-passwords: set the lab's passwords again (keystone hashes them with its rounds).
 - boot-check: boot one server to ACTIVE and delete it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import openstack
 
@@ -65,6 +71,16 @@ def catalog() -> None:
                 )
 
 
+def rehash_passwords() -> None:
+    """Set the lab's passwords again, so that keystone hashes them with its configured
+    (cheap) bcrypt rounds; keystone checks a password with the rounds it was hashed with."""
+    c = connect()
+    for name, password in [("admin", "admin"), *((n, n) for n, _, _ in ENDPOINTS)]:
+        user = c.identity.find_user(name, domain_id="default")
+        if user is not None:
+            c.identity.update_user(user, password=password)
+
+
 def resources(image_file: str) -> None:
     c = connect()
     if not c.image.find_image(IMAGE):
@@ -95,23 +111,80 @@ def resources(image_file: str) -> None:
         )
 
 
-def missing() -> list[str]:
-    """What keeps the cloud from being healthy, as short phrases (empty when healthy)."""
+EVENTS_TAIL_BYTES = 1 << 20  # the starts that matter are recent; the file grows for days
+
+
+def started_at(nodes_dir: str) -> dict[tuple[str, str], float]:
+    """(service, node) -> wall time of the latest start of its process, from the nodes'
+    events files (``$LAB_DIR/nodes/NODE/events.log``); empty without a directory."""
+    starts: dict[tuple[str, str], float] = {}
+    if not nodes_dir:
+        return starts
+    for events in sorted(Path(nodes_dir).glob("*/events.log")):
+        try:
+            with events.open("rb") as f:
+                f.seek(max(0, events.stat().st_size - EVENTS_TAIL_BYTES))
+                lines = f.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] == "start":
+                try:
+                    starts[(parts[2], events.parent.name)] = float(parts[0])
+                except ValueError:
+                    continue
+    return starts
+
+
+def _epoch_s(text: str | None) -> float | None:
+    """nova's ``updated_at`` / neutron's ``last_heartbeat_at`` (UTC, whole seconds) as epoch."""
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace(" ", "T")).replace(tzinfo=UTC).timestamp()
+
+
+def _stale(heartbeat: str | None, start_s: float | None) -> bool:
+    """True when the last heartbeat may be older than the start of the current process.
+
+    The database keeps whole seconds, so only a heartbeat in a later second than the start
+    is surely the new process's own.
+    """
+    beat_s = _epoch_s(heartbeat)
+    return start_s is not None and (beat_s is None or beat_s <= math.floor(start_s))
+
+
+def missing(nodes_dir: str = "") -> list[str]:
+    """What keeps the cloud from being healthy, as short phrases (empty when healthy).
+
+    With ``nodes_dir``, a service or agent counts only once it sent a heartbeat after the
+    start of its current process: right after a restart, nova still shows the old
+    process's heartbeat as "up" for up to service_down_time.
+    """
     c = connect()
+    starts = started_at(nodes_dir)
     problems = []
-    states = {(s.binary, s.host): s.state for s in c.compute.services()}
+    services = {(s.binary, s.host): s for s in c.compute.services()}
     for binary, host in sorted(EXPECTED_SERVICES):
-        state = states.get((binary, host))
-        if state != "up":
-            problems.append(f"{binary}@{host} {state or 'absent'}")
-    alive = {(a.binary, a.host): a.is_alive for a in c.network.agents()}
+        service = services.get((binary, host))
+        if service is None or service.state != "up":
+            problems.append(f"{binary}@{host} {service.state if service else 'absent'}")
+        elif _stale(service.updated_at, starts.get((binary, host))):
+            problems.append(f"{binary}@{host} no heartbeat since its start")
+    agents = {(a.binary, a.host): a for a in c.network.agents()}
     for binary, host in sorted(EXPECTED_AGENTS):
-        if not alive.get((binary, host)):
-            problems.append(f"{binary}@{host} {'dead' if (binary, host) in alive else 'absent'}")
+        agent = agents.get((binary, host))
+        if agent is None or not agent.is_alive:
+            problems.append(f"{binary}@{host} {'dead' if agent else 'absent'}")
+        elif _stale(agent.last_heartbeat_at, starts.get((binary, host))):
+            problems.append(f"{binary}@{host} no heartbeat since its start")
     hypervisors = {h.name for h in c.compute.hypervisors()}
     for _, host in sorted(k for k in EXPECTED_SERVICES if k[0] == "nova-compute"):
         if not any(name == host or name.startswith(host + ".") for name in hypervisors):
             problems.append(f"hypervisor {host} absent")
+    next(iter(c.image.images(limit=1)), None)  # glance answers (raises otherwise)
+    if c.placement.get("/").status_code != 200:
+        problems.append("placement API not answering")
     return problems
 
 
@@ -120,9 +193,9 @@ def wait_healthy(timeout_s: float) -> int:
     last = ""
     for _ in range(int(timeout_s) + 1):
         try:
-            problems = missing()
+            problems = missing(os.environ.get("LAB_NODES_DIR", ""))
         except Exception as exc:  # noqa: BLE001 - any API failure means "not healthy yet"; it is printed
-            problems = [f"API not ready ({type(exc).__name__})"]
+            problems = [f"API not ready ({type(exc).__name__}: {str(exc)[:120]})"]
         if not problems:
             return 0
         text = ", ".join(problems)
@@ -165,6 +238,8 @@ def main(argv: list[str]) -> int:
         resources(argv[3])
     elif command == "wait-healthy":
         return wait_healthy(float(argv[3]) if len(argv) > 3 else 300)
+    elif command == "rehash-passwords":
+        rehash_passwords()
     elif command == "boot-check":
         boot_check()
     else:

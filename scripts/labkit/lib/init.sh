@@ -68,6 +68,21 @@ EOF
     touch "$STATE/catalog-ready"
 }
 
+# cheap_password_hashes: passwords hashed with more bcrypt rounds than keystone.conf's
+# password_hash_rounds (a lab made before it was set) are set again: keystone restarts to read
+# the setting, then cloud.py re-sets them. Each login then costs milliseconds, not seconds.
+cheap_password_hashes() {
+    local n
+    n=$(mysql_root -N -e "SELECT COUNT(*) FROM keystone.password p JOIN keystone.local_user u ON u.id = p.local_user_id
+        WHERE p.password_hash NOT LIKE '\$2b\$04\$%' AND p.created_at_int = (SELECT MAX(q.created_at_int)
+        FROM keystone.password q WHERE q.local_user_id = u.id)") || die "cannot read keystone's passwords"
+    [ "$n" -gt 0 ] || return 0
+    log "keystone: hashing $n passwords again with 4 bcrypt rounds (a login took seconds)"
+    node_ssh ctl-1 "sv -w 60 restart $(node_dir ctl-1)/service/keystone" >/dev/null || die "cannot restart keystone"
+    wait_until 120 0.5 "keystone on ctl-1" tcp_open "$CTL_IP" 5000 || die "keystone did not come back"
+    run_logged keystone cloud_py rehash-passwords
+}
+
 init_resources() {
     [ -e "$STATE/resources-ready" ] && return 0
     log "init: image, flavor and network; one test boot"
@@ -111,22 +126,30 @@ ensure_containers() {
     local pybase d
     pybase=$("$VENV/bin/python" -c 'import sys; print(sys.base_prefix)')
     d=$(node_dir $node)
+    # Only paths of the machine and of $LAB_DIR (the kit is in it): the same for any checkout.
     local spec=(
         --name nova_compute --network host --restart unless-stopped --label osha-lab=1
         -e LAB_CTL_IP="$CTL_IP"
-        -v /usr:/usr:ro -v "$pybase:$pybase:ro" -v "$LAB_DIR:$LAB_DIR:ro" -v "$LABKIT:$LABKIT:ro"
+        -v /usr:/usr:ro -v "$pybase:$pybase:ro" -v "$LAB_DIR:$LAB_DIR:ro"
         -v "$DATA/$node:$DATA/$node" -v "$DATA/locks:$DATA/locks" -v "$LOGS/$node:$LOGS/$node"
         -v "$d/events.log:$d/events.log"
-        "$CONTAINER_IMAGE" "$LABKIT/node/container-entry.sh" "$LAB_DIR" "$d/events.log" nova_compute nova-compute
+        "$CONTAINER_IMAGE" "$KIT/labkit/node/container-entry.sh" "$LAB_DIR" "$d/events.log" nova_compute nova-compute
         "$VENV/bin/nova-compute" --config-file "$ETC/nova/nova.conf" --config-file "$ETC/nova/nova-$node.conf"
     )
-    local want have
-    want=$(echo "${spec[*]}" | sha256sum | cut -c1-16)
-    have=$(node_ssh $node docker inspect -f "'{{index .Config.Labels \"osha-lab.spec\"}}'" nova_compute 2>/dev/null || true)
+    local want have reason
+    want=$(printf '%s\n' "${spec[@]}" | base64 -w0)
+    have=$(node_ssh $node docker inspect -f "'{{index .Config.Labels \"osha-lab.spec-args\"}}'" nova_compute 2>/dev/null || true)
     [ "$have" = "$want" ] && return 0
-    log "containers: creating nova_compute on $node"
+    if [ -z "$have" ] || [ "$have" = "<no value>" ]; then
+        reason=$(node_ssh $node docker inspect -f "'{{.State.Status}}'" nova_compute 2>/dev/null) &&
+            reason="it was made without a recorded spec (an older scripts/lab)" || reason="it does not exist"
+    else
+        reason="its spec changed: $(diff <(base64 -d <<<"$have") <(base64 -d <<<"$want") | grep '^[<>]' |
+            sed 's/^</was/; s/^>/now/' | paste -sd';' | sed 's/;/; /g')"
+    fi
+    log "containers: creating nova_compute on $node: $reason"
     node_ssh $node docker rm -f nova_compute >/dev/null 2>&1 || true
-    node_ssh $node docker run -d --label "osha-lab.spec=$want" "${spec[@]@Q}" >/dev/null ||
+    node_ssh $node docker run -d --label "osha-lab.spec-args=$want" "${spec[@]@Q}" >/dev/null ||
         die "docker run nova_compute failed on $node"
 }
 

@@ -97,7 +97,8 @@ power_on() {
     pid_from "$d/power.pid" >/dev/null && return 0
     echo "$(date +%s.%N) power-on $node" >>"$d/events.log"
     # close the lock fds: the power supply outlives this command
-    setsid "$LABKIT/node/powerctl.sh" "$LAB_DIR" "$node" </dev/null >>"$LOGS/$node/power.log" 2>&1 8>&- 9>&- &
+    # from the lab's kit, not the checkout: the power supply outlives this command
+    setsid "$KIT/labkit/node/powerctl.sh" "$LAB_DIR" "$node" </dev/null >>"$LOGS/$node/power.log" 2>&1 8>&- 9>&- &
     wait_until 10 0.05 "$node to start its init" node_running "$node" || die "$node did not boot" "see $LOGS/$node/init.log"
 }
 

@@ -13,7 +13,7 @@ svc() {
 exec >>"$LOGS/$node/$name.out" 2>&1
 LAB_DIR=$LAB_DIR EVENTS=$(node_dir "$node")/events.log
 export PYTHONWARNINGS=ignore::DeprecationWarning LANG=C.UTF-8
-source "$LABKIT/node/svc-lib.sh"
+source "$KIT/labkit/node/svc-lib.sh"
 $prelude
 svc_started $name
 exec $cmd
