@@ -112,7 +112,7 @@ enabled = false
 [identity]
 # bcrypt's default 12 rounds cost 8 s per login on the loaded 2-core test machine (measured),
 # and every test's and Rally user's login pays it. A lab password guards nothing; 4 is
-# bcrypt's minimum. (`up` re-hashes passwords made with more: init.sh, cheap_password_hashes.)
+# bcrypt's minimum. (scripts/lab up hashes again what was hashed with more: init.sh.)
 password_hash_rounds = 4
 EOF
     uwsgi_ini keystone 5000 keystone.wsgi.api:application "OS_KEYSTONE_CONFIG_DIR=$ETC/keystone" |
