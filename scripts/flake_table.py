@@ -30,6 +30,7 @@ class TestRuns:
     outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     times_s: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # "run N: first line of the message"
+    runs: set[str] = field(default_factory=set)  # the runs it took part in
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ def read_runs(run_dir: Path, runs: int = 0) -> tuple[dict[str, TestRuns], list[R
             outcome, message = _outcome(case)
             entry = tests[test]
             entry.outcomes[outcome] += 1
+            entry.runs.add(path.stem)
             entry.times_s.append(float(case.get("time") or 0.0))
             if outcome in ("failed", "error"):
                 failed += 1
@@ -89,7 +91,9 @@ def _short(test: str) -> str:
 
 
 def _missing(entry: TestRuns, totals: list[RunTotals]) -> int:
-    return len(totals) - sum(entry.outcomes.values())
+    """Runs the test was not in (a test with a failure and a teardown error is in a run
+    twice, as JUnit reports both)."""
+    return max(0, len(totals) - len(entry.runs))
 
 
 def render(tests: dict[str, TestRuns], totals: list[RunTotals], note: str = "") -> str:

@@ -46,6 +46,25 @@ def test_counts_passes_failures_and_the_slowest_time(tmp_path: Path) -> None:
     assert "missing from 1 run(s)" in text
 
 
+def test_a_failure_and_a_teardown_error_of_one_test_are_one_run(tmp_path: Path) -> None:
+    twice = (
+        '<testcase classname="tests.lab.test_a" name="test_flaky" time="1">'
+        '<failure message="boom"/></testcase>\n'
+        '<testcase classname="tests.lab.test_a" name="test_flaky" time="2">'
+        '<error message="failed on teardown"/></testcase>'
+    )
+    (tmp_path / "run-1.xml").write_text(
+        RUN.format(total=10, ok=1.0, flaky="").replace(
+            '<testcase classname="tests.lab.test_a" name="test_flaky" time="2.5"></testcase>', twice
+        )
+    )
+    table = _load()
+    tests, totals = table.read_runs(tmp_path, 1)  # type: ignore[attr-defined]
+    text = table.render(tests, totals)  # type: ignore[attr-defined]
+    assert "missing from" not in text
+    assert tests["tests.lab.test_a::test_flaky"].outcomes["error"] == 1
+
+
 def test_exit_status_and_table_file(tmp_path: Path) -> None:
     (tmp_path / "run-1.xml").write_text(RUN.format(total=10, ok=1.0, flaky=""))
     green = subprocess.run(
