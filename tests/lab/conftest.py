@@ -302,12 +302,38 @@ def _take_session_lock() -> None:
         wait_for(locked, timeout_s=SESSION_WAIT_S, interval_s=2, what="the other test session")
 
 
+_hog: list[subprocess.Popen[bytes]] = []
+
+
+def _start_hog() -> None:
+    """``OSHA_TEST_HOG_CPUS=N`` (set by `scripts/test --hog`): a CPU hog of N workers while
+    this session holds the lab, as on a busy CI machine; stopped when the session ends."""
+    cpus = os.environ.get("OSHA_TEST_HOG_CPUS", "")
+    if not cpus:
+        return
+    # bounded: a hog left behind by a killed session ends by itself after 6 hours
+    hog = subprocess.Popen(
+        ["stress-ng", "--cpu", cpus, "--timeout", "6h", "--quiet"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    _hog.append(hog)
+    sys.stderr.write(f"\nlab: CPU hog stress-ng --cpu {cpus} (pid {hog.pid})\n")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the CPU hog, if this session started one."""
+    for hog in _hog:
+        hog.terminate()
+        hog.wait(30)
+
+
 def _bring_up() -> str | None:
     """Take the session lock and run `scripts/lab up`; return why it failed, or None."""
     try:
         _take_session_lock()
     except AssertionError as exc:
         return str(exc)
+    _start_hog()
     started = time.monotonic()
     try:
         result = run_lab("up", timeout_s=UP_TIMEOUT_S)
