@@ -34,6 +34,12 @@ COMMAND_S = 60.0
 #: osha from exec to its actors started (the fault harness, a campaign): imports and one
 #: child process per actor; 3-10 s measured on the loaded machine.
 OSHA_START_S = 60.0
+#: A campaign's preflight (each check runs in parallel, under this one bound). The slowest
+#: is the Rally runner's `rally task validate`: it makes and deletes temporary users and looks
+#: up the image and flavor, about 60 keystone calls. Keystone's mean request took 1-3 s all
+#: afternoon on the loaded machine (its uwsgi log: 2 processes starved of CPU), and the
+#: validation took 95-170 s; osha's default (60 s) is for a real cloud.
+PREFLIGHT_S = 300.0
 #: A server of the lab's fake driver from create to ACTIVE: 14 s at `lab up`, loaded up to
 #: about 60 s (the scheduler, conductor and compute each take a turn on 2 cores).
 SERVER_BOOT_S = 120.0
@@ -110,6 +116,11 @@ class Bounds:
     def osha_start_s(self) -> float:
         """osha (the fault harness, a campaign) has started its actors."""
         return OSHA_START_S
+
+    @property
+    def preflight_s(self) -> float:
+        """A campaign's preflight phase ([campaign] preflight_timeout_s in the tests)."""
+        return PREFLIGHT_S
 
     def fault_s(self, hold_s: float = 0.0) -> float:
         """A scheduled fault (start_s = 1) is injected, or with ``hold_s``, reverted after its

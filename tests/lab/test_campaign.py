@@ -24,6 +24,7 @@ from osha.messages import (
     StateChange,
 )
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
+from tests.lab.bounds import PREFLIGHT_S
 from tests.lab.conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
@@ -33,11 +34,14 @@ PHASES = ["validate", "preflight", "load", "baseline", "chaos", "recovery", "tea
 
 
 def _profile(tmp_path: Path, name: str, replace: dict[str, str]) -> Path:
-    """A shipped profile with some lines replaced, next to a copy of its Rally tasks."""
+    """A shipped profile with some lines replaced, next to a copy of its Rally tasks, and a
+    preflight timeout for the loaded test machine (tests/lab/bounds.py, PREFLIGHT_S)."""
     text = (REPO / "profiles" / name).read_text()
     for old, new in replace.items():
         assert old in text, f"{name} has no {old!r}"
         text = text.replace(old, new)
+    assert "preflight_timeout_s" not in text, f"{name} sets preflight_timeout_s itself"
+    text = text.replace("[campaign]\n", f"[campaign]\npreflight_timeout_s = {PREFLIGHT_S}\n", 1)
     shutil.copytree(REPO / "profiles" / "rally", tmp_path / "rally", dirs_exist_ok=True)
     path = tmp_path / name
     path.write_text(text)

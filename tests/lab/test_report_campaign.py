@@ -12,6 +12,7 @@ Runs ``osha campaign start profiles/lab-nova-scheduler.toml`` (short phases), th
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from osha.analysis import analyze
 from osha.ledger import LedgerReader
 from osha.report import render_verdict
 from osha.report.html import render_html
+from tests.lab.bounds import PREFLIGHT_S
 from tests.lab.conftest import REPO, Lab
 
 PROFILE = REPO / "profiles" / "lab-nova-scheduler.toml"
@@ -45,8 +47,15 @@ def test_report_of_a_real_campaign(healthy_lab: Lab, tmp_path: Path) -> None:
     lab = healthy_lab
     assert PROFILE.exists(), f"the campaign's lab profile is missing: {PROFILE}"
     runs = tmp_path / "runs"
+    # the shipped profile, with a preflight timeout for the loaded test machine (bounds.py)
+    shutil.copytree(PROFILE.parent / "rally", tmp_path / "rally", dirs_exist_ok=True)
+    profile = tmp_path / PROFILE.name
+    text = PROFILE.read_text()
+    profile.write_text(
+        text.replace("[campaign]\n", f"[campaign]\npreflight_timeout_s = {PREFLIGHT_S}\n", 1)
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "osha", "campaign", "start", str(PROFILE), "--plain",
+        [sys.executable, "-m", "osha", "campaign", "start", str(profile), "--plain",
          "--ledger-dir", str(runs), "--baseline-s", "30", "--chaos-s", "60",
          "--recovery-timeout-s", "120"],
         capture_output=True, text=True, timeout=800, check=False, cwd=REPO,
