@@ -37,9 +37,6 @@ def _open_session_sha1_only(self: object, request: bytes) -> bytearray:
 
 serversession.ServerSession.create_open_session_response = _open_session_sha1_only
 
-PENDING_S = 10.0  # report a requested state while its action is still running
-
-
 class NodeBmc(bmc.Bmc):
     """The BMC of one lab node; the node's power supply is scripts/lab's powerctl."""
 
@@ -49,7 +46,6 @@ class NodeBmc(bmc.Bmc):
         self.lab_script = lab_script
         self.lab_dir = os.environ["OSHA_LAB_DIR"]
         self.actions: queue.Queue[str] = queue.Queue()
-        self.pending: tuple[str, float] | None = None
         threading.Thread(target=self._worker, name=f"bmc-{node}", daemon=True).start()
 
     def _worker(self) -> None:
@@ -59,43 +55,45 @@ class NodeBmc(bmc.Bmc):
             for step in steps:
                 rc = subprocess.call([self.lab_script, "_power", self.node, step])
                 print(f"{time.time():.3f} bmc {self.node}: power {step} rc={rc}", flush=True)
-            self.pending = None
 
-    def _request(self, action: str, final: str) -> int:
-        self.pending = (final, time.monotonic())
+    def _request(self, action: str) -> int:
         self.actions.put(action)
         return 0
 
-    def _actual_state(self) -> str:
+    def get_power_state(self) -> str:
+        """The node's real state: on while its power supply (powerctl.sh) runs.
+
+        Never the state last asked for: a client that reads "off" may rely on the node being
+        off (issue 20: osha recorded a power-off, and the node still answered SSH, while this
+        reported the requested state for 10 s). Right after a request the state is the old
+        one for a moment, as on hardware.
+        """
         node_dir = os.path.join(self.lab_dir, "nodes", self.node)
-        if os.path.exists(os.path.join(node_dir, "off")):
-            return "off"
         try:
             with open(os.path.join(node_dir, "power.pid")) as f:
-                os.kill(int(f.read().strip()), 0)
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
         except (OSError, ValueError):
             return "off"
-        return "on"
-
-    def get_power_state(self) -> str:
-        if self.pending and time.monotonic() - self.pending[1] < PENDING_S:
-            return self.pending[0]
-        return self._actual_state()
+        # a live powerctl.sh of this node (a stale pid file may name a reused pid)
+        ours = os.fsencode(self.node) in argv and os.fsencode(self.lab_dir) in argv
+        return "on" if ours else "off"
 
     def power_off(self) -> int:
-        return self._request("off", "off")
+        return self._request("off")
 
     def power_on(self) -> int:
-        return self._request("on", "on")
+        return self._request("on")
 
     def power_cycle(self) -> int:
-        return self._request("cycle", "on")
+        return self._request("cycle")
 
     def power_reset(self) -> int:
-        return self._request("cycle", "on")
+        return self._request("cycle")
 
     def power_shutdown(self) -> int:  # ACPI soft-off: the lab has no ACPI, so it is a hard off
-        return self._request("off", "off")
+        return self._request("off")
 
     def is_active(self) -> bool:
         return self.get_power_state() == "on"
