@@ -318,8 +318,9 @@ class FaultDisruptor(Disruptor[C]):
             revert=revert,
         )
         try:
+            wait_s = self.config.lease_timeout_s
             grant = self.ctx.request(
-                FaultRequest, timeout_s=self.config.lease_timeout_s, **lease.fields()
+                FaultRequest, timeout_s=wait_s, wait_s=wait_s, **lease.fields()
             )
         except RequestAborted:
             return

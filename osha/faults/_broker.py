@@ -17,6 +17,12 @@ Protocol with a disruptor (see :mod:`osha.messages.fault`):
    ``revert_lease(config, lease)``.
 5. :meth:`FaultBroker.close` (end of run, after the children stopped) reverts whatever is
    still active.
+
+**The chaos gate** (:mod:`osha.faults._gate`): :meth:`FaultBroker.hold` holds back every new
+request (a soak judges its cycle, or waits for an overrun), :meth:`FaultBroker.resume` grants
+them late or refuses those whose holder stopped waiting, and :meth:`FaultBroker.close_gate`
+(a stop is decided) refuses every request from then on. ``hold`` and ``close_gate`` return
+once every grant sent before them is out, so no fault is injected after a stop decision.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any, Protocol, TypeVar
 import pykka
 
 from osha.errors import LedgerError
+from osha.faults._gate import ChaosGate, GateState, Parked
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
 from osha.faults._revert import RetryPolicy, revert_with_retry
@@ -62,6 +69,19 @@ M = TypeVar("M", bound=Message)
 SENDER = "faults"
 _ATTACH_WAIT_S = 60.0  # a request that comes before attach() waits this long for a sender
 _ABORT_JOIN_S = 30.0  # after close()'s timeout: the attempts in flight may still finish
+#: How long ``hold``/``close_gate`` wait for the worker: a grant in flight ends within the
+#: lease fsync (``sync_timeout_s``) and the reply to its holder.
+_GATE_WAIT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    """A gate command, queued in order with the requests: hold, resume or close."""
+
+    action: str  # "hold" | "resume" | "close"
+    reason: str
+    done: threading.Event = field(default_factory=threading.Event)
+    refused: list[int] = field(default_factory=list)  # held-back requests it refused
 
 
 class LeaseSink(Protocol):
@@ -125,7 +145,8 @@ class FaultBroker:
         self._active: dict[str, Lease] = {}
         self._reverting: dict[str, threading.Thread] = {}
         self._attempted: dict[str, set[int]] = {}
-        self._queue: queue.Queue[Message | ChaosClock | None] = queue.Queue()
+        self._queue: queue.Queue[Message | ChaosClock | _Gate | None] = queue.Queue()
+        self._gate = ChaosGate()
         self._unsynced: list[FaultSync] = []  # syncs waiting for a deferred clock
         self._send: Sender | None = None
         self._attached = threading.Event()
@@ -154,10 +175,41 @@ class FaultBroker:
         """Fix the deferred clock; the waiting disruptors get their ``fault.synced`` now."""
         self._queue.put(clock)
 
+    def hold(self, reason: str) -> None:
+        """Hold back new grants (parked until :meth:`resume`). Returns once every grant sent
+        before it is out."""
+        self._gate_command("hold", reason)
+
+    def resume(self) -> int:
+        """Grant what was held back, or refuse it (its holder stopped waiting): how many
+        were refused (skipped). Returns once each is granted or refused."""
+        return self._gate_command("resume", "")
+
+    def close_gate(self, reason: str) -> None:
+        """A stop is decided: refuse every request from now on. Returns once every grant
+        sent before it is out. Thread-safe; not from a signal handler (it waits)."""
+        self._gate_command("close", reason)
+
+    def _gate_command(self, action: str, reason: str) -> int:
+        command = _Gate(action, reason)
+        if self._closed or not self._worker.is_alive():
+            self._on_gate(command)  # no worker (not started, or closed): nothing in flight
+        else:
+            self._queue.put(command)
+            if not command.done.wait(_GATE_WAIT_S):
+                log.error("fault broker: %s of the chaos gate still queued after %g s (a "
+                          "grant in flight is slow to send)", action, _GATE_WAIT_S)  # fmt: skip
+        return sum(command.refused)
+
     def observe(self, msg: Message) -> None:
         """The supervisor's observer: cheap, thread-safe, never blocks."""
         if isinstance(msg, FaultSync | FaultRequest | FaultRelease | ActorCrashed):
             self._queue.put(msg)
+
+    @property
+    def held_back(self) -> int:
+        """How many requests the chaos gate holds back now."""
+        return self._gate.parked
 
     def active(self) -> list[Lease]:
         """The leases that count for the guard now."""
@@ -206,8 +258,10 @@ class FaultBroker:
             except Exception:  # the broker must outlive one bad message: logged, next one
                 log.exception("fault broker: handling %s failed", getattr(msg, "TAG", msg))
 
-    def _handle(self, msg: Message | ChaosClock) -> None:
-        if isinstance(msg, ChaosClock):
+    def _handle(self, msg: Message | ChaosClock | _Gate) -> None:
+        if isinstance(msg, _Gate):
+            self._on_gate(msg)
+        elif isinstance(msg, ChaosClock):
             self.clock = msg
             waiting, self._unsynced = self._unsynced, []
             for sync in waiting:
@@ -222,6 +276,7 @@ class FaultBroker:
         elif isinstance(msg, FaultRelease):
             self._on_release(msg)
         elif isinstance(msg, ActorCrashed):
+            self._released(self._gate.drop_holder(msg.actor_id))
             for lease in self.active():
                 if lease.holder == msg.actor_id:
                     log.warning("%s crashed holding %s: reverting it", msg.actor_id, lease.what)
@@ -250,17 +305,30 @@ class FaultBroker:
             attempted = self._attempted.setdefault(lease.holder, set())
             again = lease.index in attempted
             attempted.add(lease.index)
-            refusal = None if again else self._guard.check(self._active.values(), lease)
         if again:
             self._refuse(
                 msg,
                 lease,
                 "an earlier incarnation already attempted this fault; faults are never retried",
             )
-            return
+        elif self._gate.refusal():
+            self._refuse(msg, lease, self._gate.refusal())
+        elif self._gate.state is GateState.HELD:
+            self._gate.park(msg)  # the guard checks it when the gate opens
+        else:
+            self._guarded_grant(msg, lease)
+
+    def _guarded_grant(self, msg: FaultRequest, lease: Lease) -> None:
+        """The guard checks ``lease`` against the leases active now; granted or refused."""
+        with self._lock:
+            refusal = self._guard.check(self._active.values(), lease)
         if refusal is not None:
             self._refuse(msg, lease, refusal.reason, refusal.limit, refusal.active)
-            return
+        else:
+            self._grant(msg, lease)
+
+    def _grant(self, msg: FaultRequest, lease: Lease) -> None:
+        """Record the lease, make it durable, then send the grant."""
         self._record(FaultLease, **lease.fields())
         began_s = time.monotonic()
         try:
@@ -336,6 +404,26 @@ class FaultBroker:
         elif lease is not None and mine:  # the holder gave up: still counted; retried at close
             log.error("%s gave up reverting %s; it stays counted", msg.sender, lease.what)
         self._reply(msg.sender, FaultAck, request_id=msg.request_id, lease_id=msg.lease_id)
+
+    def _on_gate(self, command: _Gate) -> None:
+        if command.action == "hold":
+            self._gate.hold(command.reason)
+        elif command.action == "resume":
+            command.refused.append(self._released(self._gate.resume()))
+        else:
+            command.refused.append(self._released(self._gate.close(command.reason)))
+        command.done.set()
+
+    def _released(self, parked: list[Parked]) -> int:
+        """Requests let out of the gate, in arrival order: each checked by the guard and
+        granted now, or refused with the gate's reason (counted)."""
+        for item in parked:
+            lease = Lease.of(item.request)
+            if item.refusal:
+                self._refuse(item.request, lease, item.refusal)
+            else:
+                self._guarded_grant(item.request, lease)
+        return sum(bool(item.refusal) for item in parked)
 
     # -- reverts ---------------------------------------------------------------------------
 
