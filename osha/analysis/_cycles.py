@@ -8,7 +8,9 @@ cycle. For each cycle, :class:`CycleTable` counts:
 - the targets that went down (``monitor.state``) and the downtime of those outages, with the
   targets' own edge estimates (midway between the neighbouring observations);
 - the availability inside the cycle: 1 - bad target-seconds / (targets x its length);
-- osha's own main-process RSS at the cycle's end (its last ``osha.resources`` of ``main``).
+- osha's own main-process RSS at the cycle's end (its last ``osha.resources`` of ``main``);
+- what its ``soak.cycle`` records say of the chaos clock: the overruns at its end and the wait
+  for them, how late it started and how many of its faults were skipped meanwhile.
 
 The time to recover (MTTR) of a cycle is not counted in the pass: :meth:`CycleTable.finish`
 takes it from the per-fault reports (:func:`osha.analysis._impact.fault_reports`), as the
@@ -69,6 +71,10 @@ class _Cycle:
     bad_s: float = 0.0  # bad target-seconds inside the cycle
     targets: int = 0  # targets known at its end
     rss_bytes: int | None = None
+    late_s: float = 0.0
+    skipped: int = 0
+    overruns: int = 0
+    overrun_wait_s: float = 0.0
     down: set[tuple[str, str]] = field(default_factory=set)  # emptied when it ends
 
     def row(self) -> CycleRow:
@@ -94,6 +100,10 @@ class _Cycle:
             recovery_s=recovery,
             availability=availability,
             osha_rss_bytes=self.rss_bytes,
+            overruns=self.overruns,
+            overrun_wait_s=self.overrun_wait_s,
+            late_s=self.late_s,
+            skipped=self.skipped,
         )
 
 
@@ -172,6 +182,7 @@ class CycleTable:
             if self.current is not None:  # a new start without an end: that one is unfinished
                 self._end(self.current, None)
             self.current = _Cycle(msg.cycle, t, msg.planned_faults)
+            self.current.late_s, self.current.skipped = msg.late_s, msg.skipped
             self.cycles.append(self.current)
         elif msg.phase == "end" and self.current is not None and msg.cycle == self.current.cycle:
             self._end(self.current, msg, t)
@@ -185,6 +196,7 @@ class CycleTable:
         cur.end_s = t
         cur.ok = msg.ok and cur.revert_failed == 0
         cur.detail = msg.detail
+        cur.overruns, cur.overrun_wait_s = msg.overruns, msg.overrun_wait_s
         cur.targets = len(self._known)
         for start, _origin in self._open.values():
             cur.bad_s += max(0.0, t - max(start, cur.start_s))
@@ -259,4 +271,6 @@ def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
         rss_from_cycle=from_cycle,
         rss_to_cycle=to_cycle,
         rss_growth_bytes=growth,
+        overruns=sum(r.overruns for r in rows),
+        skipped=sum(r.skipped for r in rows),
     )
