@@ -101,12 +101,16 @@ class Campaign:
     # -- stopping ---------------------------------------------------------------------------
 
     def request_stop(self, source: str, reason: str = "") -> None:
-        """Ask for a graceful stop. The first request wins; later ones are ignored."""
+        """Ask for a graceful stop. The first request wins; later ones are ignored. The
+        chaos gate closes before the stop is recorded: no fault is granted after it.
+        Thread-safe; not from a signal handler itself (it waits for a grant in flight)."""
         with self._stop_lock:
             if self._stop.is_set():
                 return
             self._stop_reason = f"{source}{': ' + reason if reason else ''}"
             self._stop.set()
+        if self.actors is not None:
+            self.actors.broker.close_gate(self._stop_reason)
         self.state.stopping = self._stop_reason
         self.state.note(f"stop requested ({self._stop_reason})")
         try:
@@ -128,6 +132,11 @@ class Campaign:
             if outcome is not None and outcome.reason is not StopReason.COMPLETED:
                 self.request_stop("supervisor", outcome.error or outcome.reason.value)
         return self._stop_reason
+
+    def _wait_until(self, wall_s: float, until: Callable[[], bool] | None) -> bool:
+        """Wait until ``wall_s`` or until ``until()``; False if the campaign stopped."""
+        self._wait(max(0.0, wall_s - time.time()), until)
+        return not self.stopped
 
     def _wait(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
         """Wait ``seconds``; True if it ran its course (or ``until`` became true)."""
@@ -233,6 +242,8 @@ class Campaign:
         cfg = self.prof.campaign
         started_s = time.monotonic()
         self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
+        if self.stop_requested:  # stopped while the set was built: no fault from it either
+            self.actors.broker.close_gate(self._stop_reason)
         self.actors.start()
         self.state.note(f"{len(self.prof.actors)} actors started")
         self.guards = SoakGuards(
@@ -309,10 +320,12 @@ class Campaign:
                 recorder=self.rec,
                 state=self.state,
                 control=SoakControl(
-                    wait_until=lambda wall_s: self._wait(max(0.0, wall_s - time.time())),
+                    wait_until=self._wait_until,
                     request_stop=self.request_stop,
-                    active_leases=actors.active_leases,
+                    held_leases=actors.broker.active,
                     sync=lambda: self.sink.sync(30.0),
+                    hold=actors.broker.hold,
+                    resume=actors.broker.resume,
                 ),
                 run_dir=self.run_dir,
                 planned_faults=len(plan_rows(self.prof, self.prof.campaign.seed)),

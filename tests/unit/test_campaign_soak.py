@@ -19,6 +19,7 @@ from rich.console import Console
 from test_campaign import _records, _start_cli
 
 from osha import profile
+from osha.analysis import analyze
 from osha.campaign import StartOptions, run_campaign
 from osha.campaign.control import read_status
 from osha.campaign.phases import Recorder
@@ -30,8 +31,10 @@ from osha.faults import Lease
 from osha.ledger.segment import list_raw_segments
 from osha.messages import (
     ActorCrashed,
+    FaultInjected,
     FaultLease,
     FaultPlanned,
+    FaultRefused,
     FaultRevertFailed,
     LedgerResumed,
     Message,
@@ -40,6 +43,7 @@ from osha.messages import (
     SoakCycle,
 )
 from osha.messages.campaign import CampaignStop, CampaignVerdict, PhaseChange
+from osha.report import render_summary
 from osha.schedule import ChaosClock
 from osha.testing import MemorySink, wait_for
 
@@ -386,3 +390,116 @@ def test_resume_end_only_tears_down_and_judges(tmp_path: Path) -> None:
                            ("verdict", "start", True), ("verdict", "end", False)]  # fmt: skip
     [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
     assert verdict.exit_code == 3
+
+
+MARKED = """\
+[campaign]
+name = "marked"
+seed = 5
+mode = "soak"
+cycles = {cycles}
+warmup_s = 0
+baseline_s = 0.3
+cycle_baseline_s = {quiet_s}
+chaos_s = 0.3
+cycle_recovery_s = 0.3
+recovery_timeout_s = 10
+recovery_hold_s = 0.2
+abort_on_breach = ["{abort}"]
+
+[ledger]
+resources_interval_s = 0.5
+
+[[monitors]]
+id = "watch"
+plugin = "marker"
+markers = "{markers}"
+targets = ["nova-conductor@ctl-1"]
+interval_s = 0.05
+
+[[disruptors]]
+id = "stop-conductor"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+resource = "nova-conductor"
+revert_s = {revert_s}
+target = {{ group = "controller", pick = "node:ctl-1" }}
+schedule = {{ start_s = {start_s}, times = 1, down_s = 0.1 }}
+
+[slo]
+{slo}
+"""
+
+
+def _marked(tmp_path: Path, **values: object) -> Path:
+    """A soak of the ``marker`` disruptor (its fault is a file) and the monitor of it."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[controller]\nctl-1 ansible_host=192.0.2.11\n")
+    path = tmp_path / "marked.toml"
+    path.write_text(MARKED.format(markers=tmp_path / "markers", inventory=inventory, **values))
+    return path
+
+
+@pytest.mark.timeout(90)
+def test_a_slow_revert_is_an_overrun_the_next_cycle_waits_for_not_a_breach(
+    tmp_path: Path,
+) -> None:
+    """The lab's cycle 83: a graceful stop still held when its cycle ends, within its revert
+    deadline. It is recorded as an overrun, the next cycle waits for its revert (the chaos
+    clock is held), and ``require_reverted`` is not breached: the soak runs every cycle."""
+    path = _marked(tmp_path, cycles=3, quiet_s=0.05, start_s=0.05, revert_s=0.8,
+                   abort="require_reverted", slo="require_reverted = true")  # fmt: skip
+    outcome = run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
+        Console(file=io.StringIO(), width=120),
+    )
+    records = _records(outcome.run_dir)
+    assert not [m for m in records if isinstance(m, CampaignStop)]
+    ends = [m for m in records if isinstance(m, SoakCycle) and m.phase == "end"]
+    assert [m.cycle for m in ends] == [1, 2, 3]
+    # each fault outlives its 0.65 s cycle by ~0.3 s: an overrun, waited for, not a failure
+    assert all(m.overruns == 1 and m.overrun_wait_s > 0 for m in ends), ends
+    assert all("overrun" in m.detail for m in ends)
+    starts = [m for m in records if isinstance(m, SoakCycle) and m.phase == "start"]
+    assert all(m.late_s > 0 for m in starts[1:])  # the next cycle waited for the revert
+    assert outcome.judgement.exit_code == 0
+    rows = analyze(outcome.run_dir).soak
+    assert rows is not None
+    assert rows.overruns == 3
+    assert "1 overrun (" in render_summary(analyze(outcome.run_dir))
+
+
+@pytest.mark.timeout(90)
+def test_no_fault_is_injected_once_a_judgement_that_stops_the_soak_has_begun(
+    tmp_path: Path,
+) -> None:
+    """Cycle 1's fault breaches ``min_availability``; cycle 2's fault is due 0.05 s after
+    cycle 1 ends, while ``abort_on_breach`` judges it in a child process (a second or so).
+    The chaos clock is held from the cycle's end, so that fault is refused, never leased or
+    injected: every lease and inject precedes the judged cycle's end, and the stop."""
+    path = _marked(tmp_path, cycles=5, quiet_s=0.0, start_s=0.05, revert_s=0.0,
+                   abort="min_availability",
+                   slo='min_availability = { "nova-conductor@ctl-1" = 0.999 }')  # fmt: skip
+    outcome = run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
+        Console(file=io.StringIO(), width=120),
+    )
+    records = _records(outcome.run_dir)
+    [stop] = [m for m in records if isinstance(m, CampaignStop)]
+    assert stop.source == "slo"
+    assert "min_availability" in stop.reason
+    [judged] = [m for m in records if isinstance(m, SoakCycle) and m.phase == "end"]
+    leases = [m for m in records if isinstance(m, FaultLease)]
+    injected = [m for m in records if isinstance(m, FaultInjected)]
+    assert [m.lease_id for m in leases] == ["stop-conductor/0"]
+    assert all(m.wall_s < judged.wall_s for m in leases)
+    assert all(m.actual_wall_s < judged.wall_s for m in injected)
+    # the next cycle's fault was asked for during the judgement, and refused (and so was any
+    # later one asked for before the teardown stopped the disruptor)
+    refused = [m for m in records if isinstance(m, FaultRefused)]
+    assert refused[0].lease_id == "stop-conductor/1000"
+    assert all("stopping (slo: cycle 1" in m.reason for m in refused)
+    assert outcome.judgement.exit_code == 3
