@@ -253,10 +253,14 @@ def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
         (i, r.cycle, r.osha_rss_bytes) for i, r in enumerate(rows) if r.osha_rss_bytes is not None
     ]
     first = next((s for s in rss if s[0] >= skip), None)
-    growth = from_cycle = to_cycle = None
+    growth = from_cycle = to_cycle = slope = None
     if first is not None and rss[-1][0] > first[0]:
         growth = rss[-1][2] - first[2]
         from_cycle, to_cycle = first[1], rss[-1][1]
+        timed = [(r.end_s, r.osha_rss_bytes) for i, r in enumerate(rows) if i >= first[0]]
+        points = [(t, b) for t, b in timed if t is not None and b is not None]
+        per_s = trend([b for _t, b in points], [t for t, _b in points])
+        slope = None if per_s is None else per_s * 3600.0
     return SoakSummary(
         cycles=tuple(rows),
         cycles_ok=sum(r.ok is True for r in rows),
@@ -271,6 +275,7 @@ def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
         rss_from_cycle=from_cycle,
         rss_to_cycle=to_cycle,
         rss_growth_bytes=growth,
+        rss_slope_bytes_per_h=slope,
         overruns=sum(r.overruns for r in rows),
         skipped=sum(r.skipped for r in rows),
     )

@@ -404,5 +404,7 @@ class SoakSummary:
     rss_from_cycle: int | None
     rss_to_cycle: int | None
     rss_growth_bytes: int | None
+    #: the least-squares slope of those samples (each cycle's last) over the cycles' end times
+    rss_slope_bytes_per_h: float | None = None
     overruns: int = 0  # over every cycle
     skipped: int = 0  # faults skipped while the clock was held

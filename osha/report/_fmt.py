@@ -44,7 +44,7 @@ def pm(value: float | None, bound: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f} ± {bound or 0.0:.{digits}f} s"
 
 
-def mib(value: int | None, *, sign: bool = False) -> str:
+def mib(value: float | None, *, sign: bool = False) -> str:
     """Bytes as ``41.5 MiB`` (``+1.2 MiB`` with ``sign``), or ``-`` for no value."""
     if value is None:
         return "-"
@@ -92,6 +92,8 @@ def soak_trends(s: SoakSummary) -> str:
         if s.rss_growth_bytes is not None
         else "-"
     )
+    if s.rss_slope_bytes_per_h is not None:
+        rss += f", {mib(s.rss_slope_bytes_per_h, sign=True)}/h"
     return (
         f"MTTR trend {_slope(s.mttr_trend_s, 's')}; "
         f"downtime trend {_slope(s.downtime_trend_s, 's')}; "

@@ -227,8 +227,11 @@ def test_terminal_section(soak: Analysis) -> None:
     trends = lines[3 + CYCLES]
     assert trends == (
         "  trends: MTTR trend +0.500 s/cycle; downtime trend +1.000 s/cycle; "
-        "availability trend -0.5102 pp/cycle; osha RSS cycle 5→8: +0.3 MiB"
+        "availability trend -0.5102 pp/cycle; osha RSS cycle 5→8: +0.3 MiB, +3.5 MiB/h"
     )
+    # 100 KiB a cycle, one cycle every 100 s: 3,600 KiB an hour
+    assert soak.soak is not None
+    assert soak.soak.rss_slope_bytes_per_h == pytest.approx(RSS_STEP * 36)
 
 
 def test_terminal_elides_a_long_soak(tmp_path: Path) -> None:
@@ -243,7 +246,8 @@ def test_terminal_elides_a_long_soak(tmp_path: Path) -> None:
     assert "  … 25 more cycles" in lines
     trends = next(ln for ln in lines if ln.startswith("  trends:"))
     assert trends.endswith("MTTR trend +0.000 s/cycle; downtime trend +0.000 s/cycle; "
-                           "availability trend -; osha RSS cycle 5→45: +0.0 MiB")  # fmt: skip
+                           "availability trend -; osha RSS cycle 5→45: +0.0 MiB, "
+                           "+0.0 MiB/h")  # fmt: skip
 
 
 def test_json_soak_key(soak: Analysis) -> None:
@@ -251,7 +255,8 @@ def test_json_soak_key(soak: Analysis) -> None:
     assert list(data)[-1] == "soak"
     s = data["soak"]
     assert list(s) == ["cycles", "cycles_ok", "cycles_failed", "cycles_unfinished",
-                       "cycles_unrecovered", "mttr_mean_s", "mttr_max_s", "trends"]  # fmt: skip
+                       "cycles_unrecovered", "mttr_mean_s", "mttr_max_s", "trends", "overruns",
+                       "skipped"]  # fmt: skip
     assert len(s["cycles"]) == CYCLES
     first = s["cycles"][0]
     assert first["cycle"] == 1
@@ -265,6 +270,8 @@ def test_json_soak_key(soak: Analysis) -> None:
     assert s["trends"]["availability_per_cycle"] == pytest.approx(-1.0 / (2 * 98.0))
     assert s["trends"]["rss_growth_bytes"] == RSS_STEP * (CYCLES - 5)
     assert (s["trends"]["rss_from_cycle"], s["trends"]["rss_to_cycle"]) == (5, CYCLES)
+    assert s["trends"]["rss_slope_bytes_per_h"] == pytest.approx(RSS_STEP * 36)
+    assert (s["overruns"], s["skipped"], first["overruns"], first["late_s"]) == (0, 0, 0, 0.0)
 
 
 def test_html_plots_mttr_and_rss(soak: Analysis) -> None:
