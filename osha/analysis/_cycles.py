@@ -43,7 +43,7 @@ from osha.messages import (
     StateChange,
 )
 
-__all__ = ["RSS_FROM_CYCLE", "CycleTable", "summarize", "trend"]
+__all__ = ["RSS_FROM_CYCLE", "CycleTable", "rss_slope_per_h", "summarize", "trend"]
 
 #: osha's RSS growth is measured from this cycle on (1-based): the first ones warm up caches.
 RSS_FROM_CYCLE = 5
@@ -241,6 +241,15 @@ def trend(values: Sequence[float], xs: Sequence[float] | None = None) -> float |
     return sum((xi - mean_x) * (v - mean_y) for xi, v in zip(x, values, strict=True)) / den
 
 
+def rss_slope_per_h(rows: Sequence[CycleRow]) -> float | None:
+    """The least-squares slope, in bytes per hour, of osha's main RSS over ``rows`` (each
+    cycle's last sample, at the cycle's end). None with fewer than two."""
+    points = [(r.end_s, r.osha_rss_bytes) for r in rows]
+    known = [(t, b) for t, b in points if t is not None and b is not None]
+    per_s = trend([b for _t, b in known], [t for t, _b in known])
+    return None if per_s is None else per_s * 3600.0
+
+
 def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
     """The counts and trends of a soak's cycles (see :class:`~osha.analysis.SoakSummary`)."""
     finished = [r for r in rows if r.end_s is not None]
@@ -257,10 +266,7 @@ def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
     if first is not None and rss[-1][0] > first[0]:
         growth = rss[-1][2] - first[2]
         from_cycle, to_cycle = first[1], rss[-1][1]
-        timed = [(r.end_s, r.osha_rss_bytes) for i, r in enumerate(rows) if i >= first[0]]
-        points = [(t, b) for t, b in timed if t is not None and b is not None]
-        per_s = trend([b for _t, b in points], [t for t, _b in points])
-        slope = None if per_s is None else per_s * 3600.0
+        slope = rss_slope_per_h(rows[first[0] :])
     return SoakSummary(
         cycles=tuple(rows),
         cycles_ok=sum(r.ok is True for r in rows),
