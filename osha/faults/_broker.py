@@ -104,7 +104,10 @@ Reverter = Callable[[Lease], str]
 class BrokerReport:
     """What :meth:`FaultBroker.close` did, and lease timings."""
 
-    reverted: list[Lease] = field(default_factory=list)
+    #: the leases the broker reverted itself (their holder crashed, or the run ended): the
+    #: latest 1,000 (bounded: self-chaos makes it revert for days); ``reverted_count``: all
+    reverted: deque[Lease] = field(default_factory=lambda: deque(maxlen=1_000))
+    reverted_count: int = 0
     failed: list[Lease] = field(default_factory=list)
     #: the latest lease fsync times (bounded: a soak grants leases for days)
     lease_sync_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -451,6 +454,7 @@ class FaultBroker:
         with self._lock:
             self._active.pop(lease.lease_id, None)
         self.report.reverted.append(lease)
+        self.report.reverted_count += 1
         self._record(
             FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True, by=by
         )
