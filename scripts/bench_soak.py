@@ -170,8 +170,9 @@ recovery_timeout_s = 30
 recovery_hold_s = 1
 
 [supervisor]
-intensity = 1000000  # self-chaos kills an actor every second: never escalate
-period_s = 60
+intensity = 1000000  # self-chaos kills an actor every second: never escalate, restart at once
+period_s = 10
+backoff_max_s = 0.05
 
 [ledger]
 resources_interval_s = 5
