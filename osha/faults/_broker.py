@@ -18,11 +18,8 @@ Protocol with a disruptor (see :mod:`osha.messages.fault`):
 5. :meth:`FaultBroker.close` (end of run, after the children stopped) reverts whatever is
    still active.
 
-**The chaos gate** (:mod:`osha.faults._gate`): :meth:`FaultBroker.hold` holds back every new
-request (a soak judges its cycle, or waits for an overrun), :meth:`FaultBroker.resume` grants
-them late or refuses those whose holder stopped waiting, and :meth:`FaultBroker.close_gate`
-(a stop is decided) refuses every request from then on. ``hold`` and ``close_gate`` return
-once every grant sent before them is out, so no fault is injected after a stop decision.
+**The chaos gate** (:mod:`osha.faults._gate`): ``hold``, ``resume`` and ``close_gate`` (a stop
+is decided); ``hold`` and ``close_gate`` return once every grant sent before them is out.
 """
 
 from __future__ import annotations
@@ -40,10 +37,10 @@ from typing import Any, Protocol, TypeVar
 import pykka
 
 from osha.errors import LedgerError
-from osha.faults._gate import ChaosGate, GateState, Parked
+from osha.faults._gate import ChaosGate, GateAction, GateCommand, GateState, Parked
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
-from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults._revert import RetryPolicy, RevertThreads
 from osha.messages import (
     ActorCrashed,
     FaultAck,
@@ -68,20 +65,9 @@ M = TypeVar("M", bound=Message)
 
 SENDER = "faults"
 _ATTACH_WAIT_S = 60.0  # a request that comes before attach() waits this long for a sender
-_ABORT_JOIN_S = 30.0  # after close()'s timeout: the attempts in flight may still finish
 #: How long ``hold``/``close_gate`` wait for the worker: a grant in flight ends within the
 #: lease fsync (``sync_timeout_s``) and the reply to its holder.
 _GATE_WAIT_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Gate:
-    """A gate command, queued in order with the requests: hold, resume or close."""
-
-    action: str  # "hold" | "resume" | "close"
-    reason: str
-    done: threading.Event = field(default_factory=threading.Event)
-    refused: list[int] = field(default_factory=list)  # held-back requests it refused
 
 
 class LeaseSink(Protocol):
@@ -139,21 +125,18 @@ class FaultBroker:
     ) -> None:
         self._sink = sink
         self._guard = Guard(max_down)
-        self._revert = revert
-        self._policy = policy or RetryPolicy()
         self._sync_timeout_s = sync_timeout_s
+        self._reverts = RevertThreads(revert, self._record, policy or RetryPolicy(), self._reverted)
         self._seq = 0
         self._seq_lock = threading.Lock()
-        self._lock = threading.Lock()  # guards _active, _reverting, _attempted
+        self._lock = threading.Lock()  # guards _active and _attempted
         self._active: dict[str, Lease] = {}
-        self._reverting: dict[str, threading.Thread] = {}
         self._attempted: dict[str, set[int]] = {}
-        self._queue: queue.Queue[Message | ChaosClock | _Gate | None] = queue.Queue()
+        self._queue: queue.Queue[Message | ChaosClock | GateCommand | None] = queue.Queue()
         self._gate = ChaosGate()
         self._unsynced: list[FaultSync] = []  # syncs waiting for a deferred clock
         self._send: Sender | None = None
         self._attached = threading.Event()
-        self._abort = threading.Event()  # set by close(): retries end at their next wait
         self._worker = threading.Thread(target=self._run, name="osha-fault-broker", daemon=True)
         self._closed = False
         self.clock: ChaosClock | None = ChaosClock(time.time())
@@ -181,27 +164,28 @@ class FaultBroker:
     def hold(self, reason: str) -> None:
         """Hold back new grants (parked until :meth:`resume`). Returns once every grant sent
         before it is out."""
-        self._gate_command("hold", reason)
+        self._gate_command(GateAction.HOLD, reason)
 
     def resume(self) -> int:
         """Grant what was held back, or refuse it (its holder stopped waiting): how many
         were refused (skipped). Returns once each is granted or refused."""
-        return self._gate_command("resume", "")
+        return self._gate_command(GateAction.RESUME, "")
 
     def close_gate(self, reason: str) -> None:
         """A stop is decided: refuse every request from now on. Returns once every grant
         sent before it is out. Thread-safe; not from a signal handler (it waits)."""
-        self._gate_command("close", reason)
+        self._gate_command(GateAction.CLOSE, reason)
 
-    def _gate_command(self, action: str, reason: str) -> int:
-        command = _Gate(action, reason)
+    def _gate_command(self, action: GateAction, reason: str) -> int:
+        command = GateCommand(action, reason)
         if self._closed or not self._worker.is_alive():
             self._on_gate(command)  # no worker (not started, or closed): nothing in flight
         else:
             self._queue.put(command)
             if not command.done.wait(_GATE_WAIT_S):
                 log.error("fault broker: %s of the chaos gate still queued after %g s (a "
-                          "grant in flight is slow to send)", action, _GATE_WAIT_S)  # fmt: skip
+                          "grant in flight is slow to send)", action.value,
+                          _GATE_WAIT_S)  # fmt: skip
         return sum(command.refused)
 
     def observe(self, msg: Message) -> None:
@@ -229,24 +213,12 @@ class FaultBroker:
             self._queue.put(None)
             self._worker.join(timeout=timeout_s)
         for lease in self.active():
-            self._revert_in_background(lease, "broker")
-        deadline_s = time.monotonic() + timeout_s
-        with self._lock:
-            threads = list(self._reverting.values())
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline_s - time.monotonic()))
-        self._abort.set()  # retries still waiting make their next failure final
-        for thread in threads:
-            thread.join(timeout=_ABORT_JOIN_S)
+            self._reverts.start(lease, "broker")
+        self._reverts.join(timeout_s)
         for lease in self.active():  # reverts that did not succeed in time
             self.report.failed.append(lease)
-            self._record(
-                FaultReleased,
-                lease_id=lease.lease_id,
-                holder=lease.holder,
-                reverted=False,
-                by="broker",
-            )
+            self._record(FaultReleased, lease_id=lease.lease_id, holder=lease.holder,
+                         reverted=False, by="broker")  # fmt: skip
         return self.report
 
     # -- the worker ------------------------------------------------------------------------
@@ -261,8 +233,8 @@ class FaultBroker:
             except Exception:  # the broker must outlive one bad message: logged, next one
                 log.exception("fault broker: handling %s failed", getattr(msg, "TAG", msg))
 
-    def _handle(self, msg: Message | ChaosClock | _Gate) -> None:
-        if isinstance(msg, _Gate):
+    def _handle(self, msg: Message | ChaosClock | GateCommand) -> None:
+        if isinstance(msg, GateCommand):
             self._on_gate(msg)
         elif isinstance(msg, ChaosClock):
             self.clock = msg
@@ -288,16 +260,9 @@ class FaultBroker:
     def _synced(self, msg: FaultSync, clock: ChaosClock) -> None:
         with self._lock:
             done = tuple(sorted(self._attempted.get(msg.sender, set())))
-        self._reply(
-            msg.sender,
-            FaultSynced,
-            request_id=msg.request_id,
-            chaos_start_wall_s=clock.start_wall_s,
-            done=done,
-            cycle_s=clock.cycle_s,
-            first_cycle=clock.first_cycle,
-            cycles=clock.cycles,
-        )
+        self._reply(msg.sender, FaultSynced, request_id=msg.request_id,
+                    chaos_start_wall_s=clock.start_wall_s, done=done, cycle_s=clock.cycle_s,
+                    first_cycle=clock.first_cycle, cycles=clock.cycles)  # fmt: skip
 
     def _on_request(self, msg: FaultRequest) -> None:
         lease = Lease.of(msg)
@@ -309,11 +274,8 @@ class FaultBroker:
             again = lease.index in attempted
             attempted.add(lease.index)
         if again:
-            self._refuse(
-                msg,
-                lease,
-                "an earlier incarnation already attempted this fault; faults are never retried",
-            )
+            again_text = "an earlier incarnation already attempted this fault; never retried"
+            self._refuse(msg, lease, again_text)
         elif self._gate.refusal():
             self._refuse(msg, lease, self._gate.refusal())
         elif self._gate.state is GateState.HELD:
@@ -338,27 +300,17 @@ class FaultBroker:
             self._sink.sync(self._sync_timeout_s)
         except LedgerError as exc:
             log.error("lease %s is not durable (%s): refusing it", lease.lease_id, exc)
-            self._reply(
-                msg.sender,
-                FaultGrant,
-                request_id=msg.request_id,
-                lease_id=lease.lease_id,
-                granted=False,
-                reason=f"the lease could not be made durable: {exc}",
-            )
+            self._answer(msg, False, f"the lease could not be made durable: {exc}")
             return
         self.report.lease_sync_s.append(time.monotonic() - began_s)
         with self._lock:
             self._active[lease.lease_id] = lease
-        delivered = self._reply(
-            msg.sender,
-            FaultGrant,
-            request_id=msg.request_id,
-            lease_id=lease.lease_id,
-            granted=True,
-        )
-        if not delivered:  # the holder is gone; it may have crashed after asking
+        if not self._answer(msg, True):  # the holder is gone; it may have crashed after asking
             self._revert_in_background(lease, "broker")
+
+    def _answer(self, msg: FaultRequest, granted: bool, reason: str = "") -> bool:
+        return self._reply(msg.sender, FaultGrant, request_id=msg.request_id,
+                           lease_id=msg.lease_id, granted=granted, reason=reason)  # fmt: skip
 
     def _refuse(
         self,
@@ -369,26 +321,11 @@ class FaultBroker:
         active: tuple[str, ...] = (),
     ) -> None:
         log.warning("refused %s for %s: %s", lease.what, lease.holder, reason)
-        self._record(
-            FaultRefused,
-            lease_id=lease.lease_id,
-            holder=lease.holder,
-            index=lease.index,
-            action=lease.action,
-            node=lease.node,
-            resource=lease.resource,
-            reason=reason,
-            limit=limit,
-            active=active,
-        )
-        self._reply(
-            msg.sender,
-            FaultGrant,
-            request_id=msg.request_id,
-            lease_id=lease.lease_id,
-            granted=False,
-            reason=reason,
-        )
+        self._record(FaultRefused, lease_id=lease.lease_id, holder=lease.holder,
+                     index=lease.index, action=lease.action, node=lease.node,
+                     resource=lease.resource, reason=reason, limit=limit,
+                     active=active)  # fmt: skip
+        self._answer(msg, False, reason)
 
     def _on_release(self, msg: FaultRelease) -> None:
         with self._lock:
@@ -397,24 +334,14 @@ class FaultBroker:
             if mine and msg.reverted:
                 del self._active[msg.lease_id]
         if lease is not None and mine and msg.reverted:
-            self._record(
-                FaultReleased,
-                lease_id=lease.lease_id,
-                holder=lease.holder,
-                reverted=True,
-                by="holder",
-            )
+            self._record(FaultReleased, lease_id=lease.lease_id, holder=lease.holder,
+                         reverted=True, by="holder")  # fmt: skip
         elif lease is not None and mine:  # the holder gave up: still counted; retried at close
             log.error("%s gave up reverting %s; it stays counted", msg.sender, lease.what)
         self._reply(msg.sender, FaultAck, request_id=msg.request_id, lease_id=msg.lease_id)
 
-    def _on_gate(self, command: _Gate) -> None:
-        if command.action == "hold":
-            self._gate.hold(command.reason)
-        elif command.action == "resume":
-            command.refused.append(self._released(self._gate.resume()))
-        else:
-            command.refused.append(self._released(self._gate.close(command.reason)))
+    def _on_gate(self, command: GateCommand) -> None:
+        command.refused.append(self._released(self._gate.apply(command)))
         command.done.set()
 
     def _released(self, parked: list[Parked]) -> int:
@@ -432,25 +359,11 @@ class FaultBroker:
 
     def _revert_in_background(self, lease: Lease, by: RevertBy) -> None:
         with self._lock:
-            if lease.lease_id in self._reverting or lease.lease_id not in self._active:
-                return
-            thread = threading.Thread(
-                target=self._revert_one, args=(lease, by), name=f"osha-revert-{lease.lease_id}"
-            )
-            thread.daemon = True
-            self._reverting[lease.lease_id] = thread
-        thread.start()
+            held = lease.lease_id in self._active
+        if held:
+            self._reverts.start(lease, by)
 
-    def _revert_one(self, lease: Lease, by: RevertBy) -> None:
-        try:
-            ok = revert_with_retry(
-                lease, self._revert, self._record, by=by, policy=self._policy, abort=self._abort
-            )
-        finally:
-            with self._lock:
-                self._reverting.pop(lease.lease_id, None)
-        if not ok:
-            return
+    def _reverted(self, lease: Lease, by: RevertBy) -> None:
         with self._lock:
             self._active.pop(lease.lease_id, None)
         self.report.reverted.append(lease)

@@ -17,12 +17,13 @@ The gate is the broker worker's own state (one thread, no lock); the broker's ``
 from __future__ import annotations
 
 import enum
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from osha.messages import FaultRequest
 
-__all__ = ["DEFAULT_WAIT_S", "ChaosGate", "GateState", "Parked"]
+__all__ = ["DEFAULT_WAIT_S", "ChaosGate", "GateAction", "GateCommand", "GateState", "Parked"]
 
 #: How long a requester that does not say (``wait_s`` = 0) is assumed to wait for its grant:
 #: the disruptors' default ``lease_timeout_s`` is 15 s.
@@ -36,6 +37,23 @@ class GateState(enum.Enum):
     OPEN = "open"
     HELD = "held"
     CLOSED = "closed"
+
+
+class GateAction(enum.Enum):
+    HOLD = "hold"
+    RESUME = "resume"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class GateCommand:
+    """A command to the gate, queued in order with the requests; ``done`` is set once the
+    worker applied it, and ``refused`` then holds how many held-back requests it refused."""
+
+    action: GateAction
+    reason: str
+    done: threading.Event = field(default_factory=threading.Event)
+    refused: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +72,15 @@ class ChaosGate:
         self.reason = ""  # why it is held or closed
         self._held_since_wall_s = 0.0
         self._parked: list[FaultRequest] = []
+
+    def apply(self, command: GateCommand) -> list[Parked]:
+        """Apply ``command``; the held-back requests it lets out, each to grant or refuse."""
+        if command.action is GateAction.HOLD:
+            self.hold(command.reason)
+            return []
+        if command.action is GateAction.RESUME:
+            return self.resume()
+        return self.close(command.reason)
 
     def hold(self, reason: str) -> None:
         if self.state is GateState.OPEN:

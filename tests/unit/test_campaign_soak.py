@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -20,7 +21,7 @@ from test_campaign import _records, _start_cli
 
 from osha import profile
 from osha.analysis import analyze
-from osha.campaign import StartOptions, run_campaign
+from osha.campaign import Outcome, StartOptions, run_campaign
 from osha.campaign.control import read_status
 from osha.campaign.phases import Recorder
 from osha.campaign.soak import CycleLoop, SoakControl
@@ -79,6 +80,15 @@ def _profile(tmp_path: Path, cycles: int, extra: str = "") -> Path:
     path = tmp_path / "soak.toml"
     path.write_text(SOAK.format(cycles=cycles) + extra)
     return path
+
+
+def _run_soak(path: Path, runs: Path, **options: Any) -> Outcome:
+    """Run the soak of the profile at ``path`` in this process, its ledger under ``runs``."""
+    return run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=runs, **options),
+        Console(file=io.StringIO(), width=120),
+    )
 
 
 def _cycles(records: list[Message]) -> list[tuple[int, str, bool]]:
@@ -204,11 +214,7 @@ def test_a_breach_of_an_abort_on_breach_slo_stops_the_soak(tmp_path: Path) -> No
     path = _profile(tmp_path, cycles=20, extra="\n[slo]\nmax_actor_restarts = 0\n")
     path.write_text(path.read_text().replace(
         'name = "soak"', 'name = "soak"\nabort_on_breach = ["max_actor_restarts"]'))  # fmt: skip
-    outcome = run_campaign(
-        profile.load(path),
-        StartOptions(live=False, ledger_dir=tmp_path / "runs", self_chaos_every_s=0.3),
-        Console(file=io.StringIO(), width=120),
-    )
+    outcome = _run_soak(path, tmp_path / "runs", self_chaos_every_s=0.3)
     records = _records(outcome.run_dir)
     [stop] = [m for m in records if isinstance(m, CampaignStop)]
     assert stop.source == "slo"
@@ -229,11 +235,7 @@ def test_the_disk_floor_stops_the_soak_cleanly_on_a_small_tmpfs(tmp_path: Path) 
         path = _profile(tmp_path, cycles=50, extra="")
         path.write_text(path.read_text().replace(
             "[ledger]\n", "[ledger]\ndisk_floor_mib = 64\n"))  # fmt: skip
-        outcome = run_campaign(
-            profile.load(path),
-            StartOptions(live=False, ledger_dir=small / "runs"),
-            Console(file=io.StringIO(), width=120),
-        )
+        outcome = _run_soak(path, small / "runs")
         records = _records(outcome.run_dir)
         [stop] = [m for m in records if isinstance(m, CampaignStop)]
         assert stop.source == "disk-floor"
@@ -258,11 +260,7 @@ def test_raw_retention_bounds_the_raw_samples_and_keeps_the_main_lane(
         "[ledger]\n",
         "[ledger]\nraw_retention = { keep_segments = 1, segment_size_bytes = 4096 }\n",
     ).replace('interval_s = 0.1\n', 'interval_s = 0.02\nburst = 20\n'))  # fmt: skip
-    outcome = run_campaign(
-        profile.load(path),
-        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
-        Console(file=io.StringIO(), width=120),
-    )
+    outcome = _run_soak(path, tmp_path / "runs")
     assert outcome.judgement.exit_code == 0
     raws = list_raw_segments(outcome.run_dir)
     assert 1 <= len(raws) <= 2  # the open one and at most one closed one are left
@@ -450,11 +448,7 @@ def test_a_slow_revert_is_an_overrun_the_next_cycle_waits_for_not_a_breach(
     clock is held), and ``require_reverted`` is not breached: the soak runs every cycle."""
     path = _marked(tmp_path, cycles=3, quiet_s=0.05, start_s=0.05, revert_s=0.8,
                    abort="require_reverted", slo="require_reverted = true")  # fmt: skip
-    outcome = run_campaign(
-        profile.load(path),
-        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
-        Console(file=io.StringIO(), width=120),
-    )
+    outcome = _run_soak(path, tmp_path / "runs")
     records = _records(outcome.run_dir)
     assert not [m for m in records if isinstance(m, CampaignStop)]
     ends = [m for m in records if isinstance(m, SoakCycle) and m.phase == "end"]
@@ -482,11 +476,7 @@ def test_no_fault_is_injected_once_a_judgement_that_stops_the_soak_has_begun(
     path = _marked(tmp_path, cycles=5, quiet_s=0.0, start_s=0.05, revert_s=0.0,
                    abort="min_availability",
                    slo='min_availability = { "nova-conductor@ctl-1" = 0.999 }')  # fmt: skip
-    outcome = run_campaign(
-        profile.load(path),
-        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
-        Console(file=io.StringIO(), width=120),
-    )
+    outcome = _run_soak(path, tmp_path / "runs")
     records = _records(outcome.run_dir)
     [stop] = [m for m in records if isinstance(m, CampaignStop)]
     assert stop.source == "slo"
