@@ -26,19 +26,17 @@ from osha.campaign.actors import ActorSet
 from osha.campaign.load import InitialLoad
 from osha.campaign.phases import Recorder
 from osha.campaign.preflight import Checked, run_preflight
-from osha.campaign.resume import LeftOff
+from osha.campaign.resume import LeftOff, close_interrupted
 from osha.campaign.soak import CycleLoop, SoakControl
 from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement, judge
 from osha.errors import LedgerError, OshaError
 from osha.faults import plan_rows
-from osha.messages import FaultReleased, FaultReverted, SoakCycle
 from osha.messages.campaign import (
     CampaignFinding,
     CampaignRecovery,
     CampaignStop,
     CampaignVerdict,
-    PhaseChange,
 )
 from osha.profile import Profile
 from osha.schedule import ChaosClock
@@ -154,25 +152,10 @@ class Campaign:
     # -- the phases ---------------------------------------------------------------------------
 
     def close_interrupted(self, where: LeftOff) -> None:
-        """A resumed run: record what the dead run left open as closed: the leases the
-        recovery reverted, its soak cycle and its phase (``ok = false``, interrupted)."""
+        """A resumed run: record what the dead run left open as closed (see
+        :func:`osha.campaign.resume.close_interrupted`)."""
         self.resumed = True
-        for lease, detail in where.reverted:
-            self.rec.record(
-                FaultReverted, lease_id=lease.lease_id, attempt=1, by="recover",
-                detail=f"by osha campaign resume: {detail}"[:2000], elapsed_s=0.0,
-            )  # fmt: skip
-            self.rec.record(
-                FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True,
-                by="recover",
-            )  # fmt: skip
-        gap = "interrupted: the osha process died; resumed by osha campaign resume"
-        if where.open_cycle:
-            self.rec.record(SoakCycle, cycle=where.open_cycle, phase="end", ok=False, detail=gap)
-        if where.open_phase:
-            self.rec.record(
-                PhaseChange, phase=where.open_phase, event="end", ok=False, detail=gap
-            )
+        close_interrupted(self.rec, where)
         self.state.note(f"resumed {self.run_id} after cycle {where.last_cycle}")
 
     def run(self, *, end_only: bool = False) -> Judgement:
