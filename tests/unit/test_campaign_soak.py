@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -335,19 +336,25 @@ def test_status_shows_the_cycle_the_last_verdicts_and_the_next_fault() -> None:
 
 def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: Path) -> None:
     """No further fault may strike a cloud that may be left disrupted: the cycle in which a
-    revert failed for good is closed as not ok, and the soak stops before the next one."""
+    revert failed for good is closed as not ok, and the soak stops before the next one. The
+    chaos clock is held at each cycle's end, released only when the soak goes on."""
     sink = MemorySink()
     state = LiveState("r", str(tmp_path))
     rec = Recorder(sink, state)
     stops: list[tuple[str, str]] = []
+    clock: list[str] = []
     waits = iter(range(100))
 
-    def wait_until(wall_s: float) -> bool:
+    def wait_until(wall_s: float, until: Callable[[], bool] | None) -> bool:
         if next(waits) == 3:  # during cycle 2: the revert of a fault fails for good
             state.observe(FaultRevertFailed("stop-cond", 9, 0.0, time.time(),
                                             lease_id="stop-cond/1000", attempt=5, by="holder",
                                             error="ssh: host unreachable", final=True))  # fmt: skip
         return True
+
+    def resume() -> int:
+        clock.append("resume")
+        return 0
 
     loop = CycleLoop(
         ChaosClock(time.time(), cycle_s=0.01, cycles=5),
@@ -357,8 +364,10 @@ def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: P
         control=SoakControl(
             wait_until=wait_until,
             request_stop=lambda source, reason: stops.append((source, reason)),
-            active_leases=lambda: 0,
+            held_leases=list,
             sync=lambda: None,
+            hold=lambda reason: clock.append(f"hold: {reason}"),
+            resume=resume,
         ),
         run_dir=tmp_path,
     )
@@ -369,6 +378,7 @@ def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: P
     [(source, reason)] = stops
     assert source == "revert-failed"
     assert "cycle 2" in reason
+    assert clock == ["hold: judging cycle 1", "resume", "hold: judging cycle 2"]  # not resumed
 
 
 @pytest.mark.timeout(120)
