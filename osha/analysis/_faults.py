@@ -67,11 +67,15 @@ class FaultRecord:
 
     def status_at(self, live_at_wall_s: float | None) -> str:
         """The status; with ``live_at_wall_s`` (judging a run still going), a fault still
-        held within its revert deadline is ``held``, not ``unreverted``."""
+        held within its revert deadline is ``held``, not ``unreverted``. ``failed``: its
+        inject failed before any lease was granted (e.g. no grant in time), so nothing was
+        injected and there is nothing to revert."""
         if self.refused:
             return "refused"
         if self.reverted_s is not None:
             return "reverted"
+        if self.inject_error and self.granted_s is None and not self.revert_attempts:
+            return "failed"
         if self.injected_s is not None or self.inject_error or self.revert_attempts:
             in_flight = (
                 live_at_wall_s is not None

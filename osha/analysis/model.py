@@ -221,7 +221,9 @@ class FaultReport:
     revert_attempts: int
     revert_error: str  # the last revert_failed error, "" if none
     released: bool
-    status: str  # reverted | unreverted | refused | planned | held (in flight, a live judge)
+    #: reverted | unreverted | refused | planned | failed (no lease: nothing injected) | held
+    #: (in flight, when a run still going is judged)
+    status: str
     overlaps: tuple[str, ...]  # the faults held at the same time as this one
     detections: tuple[Detection, ...]
     targets: tuple[TargetImpact, ...]

@@ -19,7 +19,7 @@ before the next cycle may strike, on:
 - a fault whose revert failed for good (``fault.revert_failed`` final): the cloud may be left
   disrupted, so no further fault may strike;
 - a breach of an SLO named in ``[campaign] abort_on_breach``, judged on the ledger so far
-  against the ``[slo]`` it recorded, in a child process (``python -m osha.campaign.soak``),
+  against the ``[slo]`` it recorded, in a child process (``python -m osha.soak.judge``),
   where a fault held within its revert deadline is in flight, not unreverted;
 - the disk-space floor, ``osha campaign stop``, Ctrl-C (they request the stop themselves).
 
@@ -45,7 +45,7 @@ from osha.messages import SoakCycle
 from osha.profile import Profile
 from osha.schedule import STRIDE, ChaosClock
 
-__all__ = ["TYPICAL_STOP_START_S", "CycleLoop", "SoakControl", "judge_main", "overrun_risks"]
+__all__ = ["TYPICAL_STOP_START_S", "CycleLoop", "SoakControl", "overrun_risks"]
 
 log = logging.getLogger("osha.campaign")
 
@@ -184,14 +184,14 @@ class CycleLoop:
         """The SLOs of ``abort_on_breach`` that the ledger so far breaches ("" if none),
         judged as of ``at_wall_s`` (a fault held within its revert deadline is in flight).
 
-        Judged in a fresh process (:func:`judge_main`): the analysis of a ledger that grows
-        for days must not grow this long-lived process, and only the names come back."""
+        Judged in a fresh process (:mod:`osha.soak.judge`): the analysis of a ledger that
+        grows for days must not grow this long-lived process, and only the names come back."""
         if not self.abort_on_breach:  # the profile checked that [slo] sets each of them
             return ""
         began_s = time.monotonic()
         self.control.sync()
         done = subprocess.run(
-            [sys.executable, "-m", "osha.campaign.soak", str(self.run_dir), repr(at_wall_s),
+            [sys.executable, "-m", "osha.soak.judge", str(self.run_dir), repr(at_wall_s),
              *self.abort_on_breach],
             capture_output=True, text=True, timeout=_JUDGE_TIMEOUT_S, check=False,
             stdin=subprocess.DEVNULL,
@@ -206,20 +206,6 @@ class CycleLoop:
             return ""
         log.debug("abort_on_breach judged in %.2f s", time.monotonic() - began_s)
         return ", ".join(names)
-
-
-def judge_main(argv: list[str]) -> int:
-    """``python -m osha.campaign.soak RUN_DIR AT_WALL_S SLO...``: prints ``{"breached":
-    [names]}``, the results of the named objectives of the ``[slo]`` recorded in the ledger
-    that fail, judged as of ``AT_WALL_S`` (a fault held within its revert deadline then is in
-    flight, not unreverted)."""
-    from osha.analysis import AnalysisOptions, analyze  # noqa: PLC0415 - only in the child
-
-    run_dir, at_wall_s, slos = Path(argv[0]), float(argv[1]), set(argv[2:])
-    verdict = analyze(run_dir, options=AnalysisOptions(live_at_wall_s=at_wall_s)).verdict
-    breached = sorted(r.name for r in verdict.results if r.slo in slos and not r.passed)
-    sys.stdout.write(json.dumps({"breached": breached}) + "\n")
-    return 0
 
 
 def overrun_risks(prof: Profile) -> list[str]:
@@ -241,7 +227,3 @@ def overrun_risks(prof: Profile) -> list[str]:
                 "cycle_recovery_s"
             )
     return out
-
-
-if __name__ == "__main__":
-    sys.exit(judge_main(sys.argv[1:]))

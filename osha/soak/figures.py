@@ -42,6 +42,7 @@ class SoakFigures:
     reverted: int
     unreverted: int
     refused: int
+    failed: int  # the inject failed before a lease was granted: nothing injected
     self_chaos_kills: int
     crashes: int
     restarts: int
@@ -58,7 +59,7 @@ class SoakFigures:
             f"{self.overruns}; faults skipped while the clock was held {self.skipped}",
             f"  faults: {self.leased} leased, {self.injected} injected (+{self.unconfirmed} "
             f"unconfirmed: holder killed first), {self.reverted} reverted, {self.unreverted} "
-            f"NOT reverted, {self.refused} refused",
+            f"NOT reverted, {self.refused} refused, {self.failed} failed before a lease",
             f"  osha's own: {self.self_chaos_kills} self-chaos kills, {self.crashes} actor "
             f"crashes, {self.restarts} restarts",
             f"  main RSS: {rss}",
@@ -91,6 +92,7 @@ def soak_figures(run_dir: Path) -> SoakFigures:
         reverted=status.count("reverted"),
         unreverted=status.count("unreverted"),
         refused=status.count("refused"),
+        failed=status.count("failed"),
         self_chaos_kills=sum(r.self_chaos_kills for r in rows),
         crashes=sum(x.crashes for x in a.actors),
         restarts=sum(x.restarts for x in a.actors),

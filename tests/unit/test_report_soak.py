@@ -17,10 +17,16 @@ from pathlib import Path
 import pytest
 
 from osha.analysis import Analysis, AnalysisOptions, SloSpec, analyze
-from osha.campaign.soak import judge_main
-from osha.messages import FaultLease, FaultReleased, FaultRevertAttempted, FaultReverted
+from osha.messages import (
+    FaultInjectFailed,
+    FaultLease,
+    FaultReleased,
+    FaultRevertAttempted,
+    FaultReverted,
+)
 from osha.report import dumps, render_summary, to_dict
 from osha.report.html import render_html
+from osha.soak.judge import judge_main
 from osha.testing import SyntheticLedger
 
 CYCLES = 8
@@ -380,3 +386,19 @@ def test_a_fault_held_within_its_deadline_is_in_flight_for_a_live_judgement_only
     assert json.loads(capsys.readouterr().out) == {"breached": []}
     assert judge_main([str(run_dir), repr(led.wall(611.0)), "require_reverted"]) == 0
     assert json.loads(capsys.readouterr().out) == {"breached": ["require_reverted"]}
+
+
+def test_a_fault_that_never_got_its_lease_was_not_injected_and_needs_no_revert(
+    tmp_path: Path,
+) -> None:
+    """A disruptor that stopped waiting for its grant (the chaos clock was held longer than
+    its lease_timeout_s) records ``fault.inject_failed`` "no lease": nothing was injected, so
+    ``require_reverted`` has nothing to judge (it ended a lab soak at cycle 4)."""
+    led = SyntheticLedger(tmp_path / "no-lease.osha")
+    led.add(20.0, "kill-scheduler", FaultInjectFailed, lease_id="kill-scheduler/4000",
+            index=4000, action="kill", node="ctl-2", resource="nova-scheduler",
+            error="no lease: fault.request kill-scheduler#1:10: no reply within 15 s")  # fmt: skip
+    a = analyze(led.write(stop_s=30), slo=SloSpec(require_reverted=True))
+    assert [f.status for f in a.faults] == ["failed"]
+    [result] = [r for r in a.verdict.results if r.slo == "require_reverted"]
+    assert result.passed, result.detail
