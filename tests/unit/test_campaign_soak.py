@@ -503,3 +503,23 @@ def test_no_fault_is_injected_once_a_judgement_that_stops_the_soak_has_begun(
     assert refused[0].lease_id == "stop-conductor/1000"
     assert all("stopping (slo: cycle 1" in m.reason for m in refused)
     assert outcome.judgement.exit_code == 3
+
+
+def test_dry_run_warns_of_a_fault_that_may_outlast_its_cycle(tmp_path: Path) -> None:
+    """Start 0.3 s into the window (0.05 s quiet before it), down 0.1 s, plus a typical
+    stop/start of 10 s: 10.45 s, longer than a 0.65 s cycle. A cycle of 11 s fits it."""
+    osha = [sys.executable, "-m", "osha", "campaign", "start"]
+    short = _marked(tmp_path, cycles=3, quiet_s=0.05, start_s=0.3, revert_s=0.0,
+                    abort="require_reverted", slo="require_reverted = true")  # fmt: skip
+    done = subprocess.run([*osha, str(short), "--dry-run"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert ("warning: stop-conductor (mark nova-conductor@ctl-1) may overrun its cycle: it "
+            "starts 0.35 s in, is held 0.1 s, and a stop/start typically adds 10 s: 10.45 s > "
+            "cycle 0.65 s") in " ".join(done.stdout.split())  # fmt: skip
+    roomy = tmp_path / "roomy.toml"
+    roomy.write_text(short.read_text().replace("cycle_recovery_s = 0.3", "cycle_recovery_s = 11"))
+    done = subprocess.run([*osha, str(roomy), "--dry-run"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stdout
