@@ -32,7 +32,10 @@ class AnalysisOptions:
     - ``clock_slack_s``: tolerance when comparing times converted between the wall and the
       monotonic clock (0.1 s);
     - ``max_episodes``: outages kept in detail per target; totals stay exact beyond it (10,000);
-    - ``max_plot_points``: good iterations per runner kept for the plot, evenly strided (20,000).
+    - ``max_plot_points``: good iterations per runner kept for the plot, evenly strided (20,000);
+    - ``live_at_wall_s``: judge a run that is still going, as of this wall time: a fault still
+      held within its revert deadline is ``held`` (in flight, e.g. a soak cycle's overrun),
+      not ``unreverted`` (a soak's ``abort_on_breach`` judgement; None: the run is over).
     """
 
     window: int = 21
@@ -45,6 +48,7 @@ class AnalysisOptions:
     clock_slack_s: float = 0.1
     max_episodes: int = 10_000
     max_plot_points: int = 20_000
+    live_at_wall_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.window < 1:
