@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_fault_broker import FAST, lease
-from test_fault_support import BrokerContext, SyncSink
 
 from osha.faults import FaultBroker
 from osha.messages import ActorCrashed, FaultGrant, FaultLease, FaultRefused, FaultRequest
 from osha.plugin import RequestTimeout
 from osha.testing import holds_for, wait_for
+from tests.unit.test_fault_broker import FAST, lease
+from tests.unit.test_fault_support import BrokerContext, SyncSink
 
 Env = tuple[FaultBroker, SyncSink, dict[str, BrokerContext]]
 

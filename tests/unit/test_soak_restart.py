@@ -8,12 +8,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from test_disruptor_base import FileDisruptor, config, start
-from test_fault_support import BrokerContext, SyncSink
-
 from osha.faults import FaultBroker, RetryPolicy
 from osha.messages import FaultLease, FaultPlanned
 from osha.schedule import STRIDE, ChaosClock
+from tests.unit.test_disruptor_base import FileDisruptor, config, start
+from tests.unit.test_fault_support import BrokerContext, SyncSink
 
 
 def test_a_disruptor_started_mid_soak_plans_and_strikes_only_the_cycles_to_come(
