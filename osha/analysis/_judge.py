@@ -173,8 +173,10 @@ def evaluate(
     faults: Sequence[FaultReport],
     runners: Sequence[RunnerReport],
     actors: Sequence[ActorReport],
+    accept_damaged: bool = False,
 ) -> Verdict:
-    """The verdict: every objective of ``spec`` judged, in a fixed order."""
+    """The verdict: every objective of ``spec`` judged, in a fixed order; a damaged ledger
+    (``run.damage``) is not a pass unless ``accept_damaged``."""
     results = [
         *_downtime(spec, targets, runners),
         *_availability(spec, targets),
@@ -193,4 +195,10 @@ def evaluate(
         detail = f"not reverted: {', '.join(left)}" if left else "every fault was reverted"
         results.append(SloResult("require_reverted", "require_reverted", "", True,
                                  float(len(left)), not left, detail))  # fmt: skip
-    return Verdict.of(results, aborted=run.aborted, abort_reason=run.abort_reason)
+    return Verdict.of(
+        results,
+        aborted=run.aborted,
+        abort_reason=run.abort_reason,
+        damage=run.damage,
+        accept_damaged=accept_damaged,
+    )

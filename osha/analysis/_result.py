@@ -56,6 +56,7 @@ class Analysis:
             faults=self.faults,
             runners=self.runners,
             actors=self.actors,
+            accept_damaged=self.options.accept_damaged,
         )
         return replace(self, slo=slo, verdict=verdict)
 
@@ -130,7 +131,15 @@ def analyze(
         for k, a in sorted(acc.actors.items())
     )
     runners = tuple(runner_reports)
-    verdict = evaluate(slo, run=run, targets=targets, faults=faults, runners=runners, actors=actors)
+    verdict = evaluate(
+        slo,
+        run=run,
+        targets=targets,
+        faults=faults,
+        runners=runners,
+        actors=actors,
+        accept_damaged=opts.accept_damaged,
+    )
     soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
     return Analysis(
         Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
@@ -138,7 +147,8 @@ def analyze(
 
 
 def recorded_slo(run_dir: Path) -> SloSpec:
-    """The objectives of the profile recorded in a ledger's header (no objectives if none)."""
+    """The objectives of the profile recorded in a ledger's header, or in its copy if the
+    header record is damaged (no objectives if neither is readable)."""
     return _slo_of(LedgerReader(Path(run_dir)).header())
 
 
@@ -244,4 +254,12 @@ def _run_info(
         corruptions=len(reader.corruptions),
         phases=phases,
         recorded_verdict=recorded,
+        damage=acc.damage.result(),
+        campaign_name=_campaign_name(header),
     )
+
+
+def _campaign_name(header: LedgerHeader) -> str:
+    section = header.profile.get("campaign")
+    name = section.get("name") if isinstance(section, dict) else None
+    return name if isinstance(name, str) else ""

@@ -32,7 +32,9 @@ class AnalysisOptions:
     - ``clock_slack_s``: tolerance when comparing times converted between the wall and the
       monotonic clock (0.1 s);
     - ``max_episodes``: outages kept in detail per target; totals stay exact beyond it (10,000);
-    - ``max_plot_points``: good iterations per runner kept for the plot, evenly strided (20,000).
+    - ``max_plot_points``: good iterations per runner kept for the plot, evenly strided (20,000);
+    - ``accept_damaged``: judge the intact part of a damaged ledger as if it were whole (the
+      verdict says so); by default a damaged ledger is never a pass (False).
     """
 
     window: int = 21
@@ -45,6 +47,7 @@ class AnalysisOptions:
     clock_slack_s: float = 0.1
     max_episodes: int = 10_000
     max_plot_points: int = 20_000
+    accept_damaged: bool = False
 
     def __post_init__(self) -> None:
         if self.window < 1:

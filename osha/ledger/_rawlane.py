@@ -21,6 +21,7 @@ from osha.ledger.segment import (
     raw_segment_name,
 )
 from osha.record import HEADER, HEADER_BYTES, MAGIC
+from osha.rundir import create_private_file
 
 __all__ = ["RawLaneReader", "RawLaneWriter", "RawProblem"]
 
@@ -96,7 +97,7 @@ class RawLaneWriter:
         number = self._next_number
         path = self.directory / raw_segment_name(number)
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            self._fd = create_private_file(path, os.O_WRONLY | os.O_EXCL | os.O_APPEND)
             os.write(self._fd, SegmentHeader(number, flags=FLAG_RAW).pack())
             os.fsync(self._fd)
             fsync_directory(self.directory)

@@ -20,7 +20,7 @@ from osha.report._fmt import (
     when,
 )
 
-__all__ = ["render_comparison", "render_summary", "render_verdict"]
+__all__ = ["damage_lines", "render_comparison", "render_summary", "render_verdict"]
 
 
 def _value(value: float | bool | None) -> str:
@@ -56,8 +56,7 @@ def _run(a: Analysis) -> list[str]:
     ]
     if run.tear:
         lines.append(f"  warning: {run.tear}")
-    if run.corruptions:
-        lines.append(f"  warning: {run.corruptions} corrupt stretch(es) skipped")
+    lines += damage_lines(a)
     if run.phases:
         phases = ", ".join(
             f"{p.name} {p.start_s:.1f}-{'…' if p.end_s is None else f'{p.end_s:.1f}'}"
@@ -65,6 +64,21 @@ def _run(a: Analysis) -> list[str]:
             for p in run.phases
         )
         lines.append(f"  phases (s): {phases}")
+    return lines
+
+
+def damage_lines(a: Analysis, indent: str = "  ") -> list[str]:
+    """Where a damaged ledger is damaged and what was lost; [] for an intact one."""
+    damage = a.run.damage
+    if not damage.damaged:
+        return []
+    accepted = a.verdict.accepted_damage
+    head = "judged anyway (--accept-damaged)" if accepted else "not judged as a pass"
+    lines = [f"{indent}LEDGER DAMAGED ({head}): {damage.summary()}"]
+    lines += [f"{indent}  - {problem}" for problem in damage.problems]
+    if damage.count > len(damage.problems):
+        lines.append(f"{indent}  … {damage.count - len(damage.problems)} more: "
+                     f"osha ledger verify {a.run_dir} lists them")  # fmt: skip
     return lines
 
 
@@ -209,7 +223,9 @@ def render_comparison(c: Comparison) -> str:
         rows.append([r.section, r.subject, r.metric, a, b, d, r.change])
     head = [
         f"A: {c.a.run_dir} ({c.a.run.run_id}) — {c.a.verdict.summary}",
+        *damage_lines(c.a, "   "),
         f"B: {c.b.run_dir} ({c.b.run.run_id}) — {c.b.verdict.summary}",
+        *damage_lines(c.b, "   "),
     ]
     return (
         "\n".join(head)
