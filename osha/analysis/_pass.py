@@ -30,13 +30,13 @@ import msgpack
 
 from osha.analysis._cycles import CycleTable
 from osha.analysis._faults import FaultTable
-from osha.analysis._records import NUMBER, bad_envelope, finite, first_header, typed
+from osha.analysis._records import NUMBER, bad_envelope, first_header, typed
 from osha.analysis._runners import RunnerSeries
 from osha.analysis._targets import TargetTracker
 from osha.analysis.options import AnalysisOptions
 from osha.errors import LedgerError, WireError
 from osha.ledger import LedgerReader, Position
-from osha.ledger.damage import DamageCollector, close_problems
+from osha.ledger.damage import DamageCollector, close_problems, require_finite
 from osha.ledger.segment import list_raw_segments, read_closed_marker
 from osha.ledger.sequence import SeqTracker
 from osha.messages import (
@@ -177,7 +177,7 @@ class LedgerPass:
                     ):
                         decode(payload)  # raises the WireError that names the bad field
                 else:
-                    msg = finite(typed(items, payload))
+                    msg = require_finite(typed(items, payload))
             except _DAMAGED as exc:
                 self._damaged(segment, offsets[k], exc)
                 continue

@@ -9,13 +9,12 @@ record's position and goes on with the next one.
 The checks are split by cost: every record's envelope (sender, seq, monotonic time) is
 checked inline by the pass; the frequent ``monitor.sample`` is read positionally and checked
 field by field; every other record is built into its typed message by the codec's compiled
-checkers and its float fields are checked to be finite (:func:`finite`).
+checkers and its float fields are checked to be finite
+(:func:`~osha.ledger.damage.require_finite`).
 """
 
 from __future__ import annotations
 
-import math
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from osha.ledger.damage import DamageCollector
 from osha.messages import LedgerHeader, Message, registry
 from osha.wire import decode
 
-__all__ = ["NUMBER", "bad_envelope", "finite", "first_header", "typed"]
+__all__ = ["NUMBER", "bad_envelope", "first_header", "typed"]
 
 NUMBER = (float, int)
 _registry = registry()
@@ -55,20 +54,6 @@ def typed(items: list[Any], payload: bytes) -> Message:
             if msg is not None:
                 return msg
     return decode(payload)  # raises the WireError that explains it
-
-
-@cache
-def _float_fields(tag: str) -> tuple[str, ...]:
-    return tuple(f.name for f in _registry[tag].fields if float in f.types)
-
-
-def finite(msg: Message) -> Message:
-    """``msg`` if every float field is finite (or None); else a WireError naming the field."""
-    for name in _float_fields(msg.TAG):
-        value = getattr(msg, name)
-        if value is not None and not math.isfinite(value):
-            raise WireError(f"{msg.TAG} from {msg.sender!r}: {name} is {value!r}, not finite")
-    return msg
 
 
 def first_header(

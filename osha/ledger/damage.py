@@ -15,14 +15,18 @@ exists, a damaged header record, and a cleanly closed ledger that does not match
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 
+from osha.errors import WireError
 from osha.ledger.reader import LedgerReader, Tear
 from osha.ledger.segment import ClosedMarker, SegmentInfo
 from osha.ledger.sequence import SeqTracker
+from osha.messages import Message, registry
 
-__all__ = ["DamageCollector", "LedgerDamage", "close_problems"]
+__all__ = ["DamageCollector", "LedgerDamage", "close_problems", "require_finite"]
 
 MAX_LISTED = 10
 
@@ -134,3 +138,22 @@ def close_problems(
     if tear is not None:
         problems.append(f"{tear}, in a ledger that was closed cleanly")
     return problems
+
+
+@cache
+def _float_fields(tag: str) -> tuple[str, ...]:
+    return tuple(f.name for f in registry()[tag].fields if float in f.types)
+
+
+def require_finite(msg: Message) -> Message:
+    """``msg`` if every float field (clock readings included) is finite or None; else a
+    :class:`~osha.errors.WireError` naming the field: osha never writes NaN or infinity, so
+    such a record is damaged, and would poison every figure computed from it."""
+    for name in _float_fields(msg.TAG):
+        value = getattr(msg, name)
+        if value is not None and not math.isfinite(value):
+            raise WireError(
+                f"{msg.TAG} from {msg.sender!r}: {name} is {value!r}, not a finite number",
+                hint="osha never writes these: the record is damaged",
+            )
+    return msg

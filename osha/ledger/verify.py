@@ -17,7 +17,6 @@ of a killed run.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from osha.errors import EXIT_FAILED, EXIT_OK, WireError
 from osha.ledger._rawlane import RawProblem
-from osha.ledger.damage import close_problems
+from osha.ledger.damage import close_problems, require_finite
 from osha.ledger.header import HEADER_COPY
 from osha.ledger.reader import Corruption, LedgerReader, Position, Tear
 from osha.ledger.segment import list_raw_segments, raw_segment_name, read_closed_marker
@@ -40,7 +39,7 @@ from osha.messages import (
 )
 from osha.wire import decode
 
-__all__ = ["MAX_LISTED", "SeqGap", "VerifyReport", "check_times", "verify"]
+__all__ = ["MAX_LISTED", "SeqGap", "VerifyReport", "verify"]
 
 
 @dataclass(slots=True)
@@ -200,7 +199,7 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
         position = Position(rec.segment, rec.offset)
         try:
             msg = decode(rec.payload)
-            check_times(msg)
+            require_finite(msg)
         except WireError as exc:
             report.undecodable_count += 1
             if len(report.undecodable) < MAX_LISTED:
@@ -241,16 +240,6 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
     report.retained_gaps = seqs.retained_gaps
     _check_close(report, reader)
     return report
-
-
-def check_times(msg: Message) -> None:
-    """A :class:`WireError` if the record's clock readings are not finite numbers."""
-    if not (math.isfinite(msg.mono_s) and math.isfinite(msg.wall_s)):
-        raise WireError(
-            f"{msg.TAG} from {msg.sender!r}: its clock readings are not finite "
-            f"(mono_s={msg.mono_s!r}, wall_s={msg.wall_s!r})",
-            hint="osha never writes these: the record is damaged",
-        )
 
 
 def _check_close(report: VerifyReport, reader: LedgerReader) -> None:
