@@ -48,7 +48,7 @@ from osha.errors import PluginError
 from osha.messages import RunnerIteration, RunnerStatus
 from osha.plugin import Finding, Runner
 from osha.redaction import redact_text
-from osha.schema import FilePath
+from osha.schema import DirPath, FilePath
 
 __all__ = ["RallyConfig", "RallyRunner"]
 
@@ -74,7 +74,7 @@ class RallyConfig:
     clouds_yaml: FilePath | None = None
     rally_bin: FilePath | None = None
     config_files: tuple[FilePath, ...] = ()
-    work_dir: FilePath | None = None
+    work_dir: DirPath | None = None
     env_name: str = ""
     repeat: bool = False
     poll_interval_s: float = 0.5

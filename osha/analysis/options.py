@@ -9,6 +9,7 @@ version 2" test plan, as implemented by its reference tool (rally-runners ``anal
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["AnalysisOptions"]
@@ -50,6 +51,9 @@ class AnalysisOptions:
     accept_damaged: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("k", "steady_s", "attribution_s", "clock_slack_s"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)}: must be a finite number")
         if self.window < 1:
             raise ValueError(f"window={self.window}: must be at least 1")
         if self.k < 0 or self.warm_up < 0:

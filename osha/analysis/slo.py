@@ -33,6 +33,7 @@ from typing import Any
 from osha.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, OshaError, ProfileError
 from osha.ledger.damage import LedgerDamage
 from osha.schema import build
+from osha.textfile import InputFileError, read_text
 
 __all__ = [
     "SloError",
@@ -228,12 +229,14 @@ def slo_from_table(table: Mapping[str, Any], *, file: str = "(slo)") -> SloSpec:
 def load_slo_file(path: Path) -> SloSpec:
     """Read the ``[slo]`` table of a TOML file (a profile or a file with only ``[slo]``)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        data = tomllib.loads(read_text(path, "SLO file", 1024 * 1024))
+    except InputFileError as exc:
         raise SloError(
-            f"cannot read SLO file {path}: {exc.strerror or exc}",
+            f"cannot read SLO file {path}: {exc.reason}",
             hint="give a TOML file with an [slo] table, e.g. a campaign profile",
         ) from exc
+    except RecursionError:
+        raise SloError(f"{path}: nested too deeply to read", hint="flatten it") from None
     except tomllib.TOMLDecodeError as exc:
         raise SloError(f"{path}: not valid TOML: {exc}", hint="check the line it names") from exc
     table = data.get("slo")
@@ -248,6 +251,8 @@ def load_slo_file(path: Path) -> SloSpec:
 def _parse_value(expr: str, raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
+    except RecursionError:
+        raise SloError(f"--slo {expr!r}: the value is nested too deeply") from None
     except tomllib.TOMLDecodeError:
         if raw and all(c.isalnum() or c in "-_.:@*" for c in raw):
             return raw  # a bare word, e.g. a target name; the schema says if it fits
@@ -276,7 +281,12 @@ def apply_overrides(spec: SloSpec, exprs: Iterable[str]) -> SloSpec:
         if name not in names:
             known = ", ".join(sorted(names))
             raise SloError(f"--slo {expr!r}: unknown SLO {name!r}", hint=f"known SLOs: {known}")
-        if raw.lower() in ("none", "null", ""):
+        if not raw:
+            raise SloError(
+                f"--slo {expr!r} gives {key} no value",
+                hint=f"give one (--slo {key}=60), or unset the objective with --slo {key}=none",
+            )
+        if raw.lower() in ("none", "null"):
             if dot:
                 table.get(name, {}).pop(entry, None)
             else:

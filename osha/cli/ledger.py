@@ -20,6 +20,7 @@ from typing import Annotated, Any, TextIO
 
 import typer
 
+from osha.cli._checks import finite
 from osha.errors import EXIT_FAILED, EXIT_INVALID, OshaError, WireError
 from osha.ledger import LedgerReader, Position, RawRecord, verify
 from osha.ledger.sequence import MAX_LISTED
@@ -103,7 +104,9 @@ def tail(
         10, "-n", "--lines", min=0, max=MAX_TAIL, help="How many records to show."
     ),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
-    poll_s: float = typer.Option(0.2, "--poll-s", min=0.01, help="Poll interval for --follow."),
+    poll_s: float = typer.Option(
+        0.2, "--poll-s", min=0.01, max=3600, callback=finite, help="Poll interval for --follow."
+    ),
     follow_for_s: float | None = typer.Option(
         None, "--follow-for-s", hidden=True, help="Stop following after this long (tests)."
     ),

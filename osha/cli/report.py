@@ -24,6 +24,7 @@ from osha.analysis import (
     load_slo_file,
     recorded_slo,
 )
+from osha.cli._checks import finite
 from osha.report import (
     comparison_to_dict,
     damage_lines,
@@ -136,10 +137,16 @@ def report(
         ),
     ] = None,
     window: Annotated[int, typer.Option(help="Sliding-window size (iterations).", min=1)] = 21,
-    k: Annotated[float, typer.Option(help="Degraded above baseline mean + k·sd.", min=0)] = 4.0,
+    k: Annotated[
+        float,
+        typer.Option(help="Degraded above baseline mean + k·sd.", min=0, callback=finite),
+    ] = 4.0,
     warm_up: Annotated[int, typer.Option(help="Iterations cut from the baseline.", min=0)] = 10,
     steady_s: Annotated[
-        float, typer.Option(help="Seconds up before a target counts as recovered.", min=0)
+        float,
+        typer.Option(
+            help="Seconds up before a target counts as recovered.", min=0, callback=finite
+        ),
     ] = 10.0,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")
