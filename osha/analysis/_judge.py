@@ -138,6 +138,8 @@ def _runners(spec: SloSpec, runners: Sequence[RunnerReport]) -> list[SloResult]:
             success = r.success
             ok = success is not None and success >= limit
             detail = f"{r.iterations - r.failures}/{r.iterations} iterations succeeded"
+            if r.failure:
+                detail += f"; the workload failed: {r.failure}"
             out.append(SloResult(f"min_runner_success[{r.runner}]", "min_runner_success",
                                  r.runner, limit, success, ok, detail))  # fmt: skip
     for slo, bound in (

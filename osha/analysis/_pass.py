@@ -106,6 +106,7 @@ class LedgerPass:
         self.targets: dict[tuple[str, str], TargetTracker] = {}
         self.by_monitor: dict[str, list[TargetTracker]] = {}
         self.runners: dict[str, RunnerSeries] = {}
+        self.runner_failures: dict[str, str] = {}  # runner → its last failure's detail
         self.faults = FaultTable()
         self.cycles = CycleTable()
         self.actors: dict[str, ActorState] = {}
@@ -249,6 +250,8 @@ class LedgerPass:
         if series is None:
             series = self.runners[msg.sender] = RunnerSeries(msg.sender, msg.runner)
         series.status(msg.status)
+        if msg.status == "failed":
+            self.runner_failures[msg.sender] = msg.detail
 
     def _fault(self, msg: Message, t: float) -> None:
         self.faults.feed(msg, t, (msg.mono_s - msg.wall_s) - self.t0)

@@ -114,6 +114,7 @@ def analyze(
                 degraded=tuple(degraded),
                 statuses=tuple(series.statuses),
                 points=series.thinned(opts.max_plot_points),
+                failure=acc.runner_failures.get(name, ""),
             )
         )
     faults = fault_reports(list(acc.faults.records.values()), targets, stretches, end, opts)

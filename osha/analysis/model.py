@@ -282,6 +282,9 @@ class RunnerReport:
     statuses: tuple[str, ...]
     #: (start, duration, ok) for plotting: every failure, good ones thinned to a bounded count
     points: tuple[tuple[float, float, bool], ...] = ()
+    #: the last failure the runner recorded of its workload (Rally's own error: a crash, a
+    #: failed validation, a context whose setup failed); "" if none
+    failure: str = ""
 
     @property
     def success(self) -> float | None:

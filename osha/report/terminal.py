@@ -155,8 +155,10 @@ def _runners(a: Analysis) -> list[str]:
         worst = max((s.degradation_ratio or 0.0 for s in r.degraded), default=None)
         rows.append([r.runner, f"{r.iterations - r.failures}/{r.iterations}", base,
                      secs(mttr), ratio(worst), phases])  # fmt: skip
+    failed = [f"  {r.runner}: the workload failed: {r.failure}" for r in a.runners if r.failure]
     return ["runners (baseline mean ± sd; longest degraded stretch; worst ratio):",
-            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows)]  # fmt: skip
+            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows),
+            *failed]  # fmt: skip
 
 
 def _actors(a: Analysis) -> list[str]:
