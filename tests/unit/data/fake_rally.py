@@ -96,10 +96,11 @@ def _env_create(db: Path, name: str) -> int:
     creds = {k[3:].lower(): v for k, v in os.environ.items() if k.startswith("OS_")}
     env_uuid = str(uuid.uuid4())
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO envs VALUES (?, ?, ?, '{}', '{}')", (env_uuid, name, json.dumps(
-        {"existing@openstack": {"admin": creds}})))  # fmt: skip
-    conn.execute("INSERT INTO platforms VALUES (?, ?, ?, '{}', ?)", (str(uuid.uuid4()), env_uuid,
-                 json.dumps({"admin": creds}), json.dumps({"admin": creds, "users": []})))  # fmt: skip
+    spec = json.dumps({"existing@openstack": {"admin": creds}})
+    conn.execute("INSERT INTO envs VALUES (?, ?, ?, '{}', '{}')", (env_uuid, name, spec))
+    data = json.dumps({"admin": creds, "users": []})
+    row = (str(uuid.uuid4()), env_uuid, json.dumps({"admin": creds}), data)
+    conn.execute("INSERT INTO platforms VALUES (?, ?, ?, '{}', ?)", row)
     conn.commit()
     with (db.parent / "rally.log").open("a") as log:
         log.write(f"env create {name}: {json.dumps(creds)}\n")  # as a debug log could
