@@ -115,9 +115,9 @@ def test_a_lookup_that_resolves_to_pid_1_is_refused_and_nothing_is_signalled(
     try:
         with pytest.raises(PluginError, match="refused: pid 1 is the node's init"):
             group.prepare(host)  # the lookup resolves to PID 1: refused before any lease
-        with pytest.raises(PluginError, match="pid 1 is the node's init.*nothing was signalled"):
+        with pytest.raises(PluginError, match=r"pid 1 is the node.s init.*nothing was signalled"):
             main.inject(_lease(1, 1))
-        with pytest.raises(PluginError, match="one of its parents.*nothing was signalled"):
+        with pytest.raises(PluginError, match=r"one of its parents.*nothing was signalled"):
             main.inject(_lease(sshd, sshd))  # the node's sshd is a parent of osha's session
         [finding] = group.check()
         assert not finding.ok
