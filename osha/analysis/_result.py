@@ -7,7 +7,7 @@ from pathlib import Path
 
 from osha.analysis._impact import fault_reports
 from osha.analysis._judge import evaluate
-from osha.analysis._pass import LedgerPass, run_pass
+from osha.analysis._pass import LedgerPass, no_cyclic_gc, run_pass
 from osha.analysis.model import (
     ActorReport,
     FaultReport,
@@ -76,15 +76,21 @@ def analyze(
     recorded ``[slo]`` table is invalid.
     """
     opts = options or AnalysisOptions()
-    acc, reader = run_pass(Path(run_dir), opts)
+    with no_cyclic_gc():
+        return _analyze(Path(run_dir), slo, opts)
+
+
+def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analysis:
+    acc, reader = run_pass(run_dir, opts)
     if slo is None:
         slo = _slo_of(acc.header)
     end = acc.end_s
     phases = _phases(acc, end)
     run = _run_info(acc, reader, phases, end)
-    targets = tuple(
-        t.finish(end) for _, t in sorted(acc.targets.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-    )
+    # each tracker is dropped as its report is made: memory peaks at one of the two, not both
+    acc.by_monitor.clear()
+    order = sorted(acc.targets, key=lambda key: (key[1], key[0]))
+    targets = tuple(acc.targets.pop(key).finish(end) for key in order)
     baseline_end = _baseline_end(phases, acc, end)
     runner_reports: list[RunnerReport] = []
     stretches: dict[str, tuple[list[Stretch], list[Stretch]]] = {}

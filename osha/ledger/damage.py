@@ -16,9 +16,12 @@ exists, a damaged header record, and a cleanly closed ledger that does not match
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from osha.errors import WireError
 from osha.ledger.reader import LedgerReader, Tear
@@ -141,19 +144,33 @@ def close_problems(
 
 
 @cache
-def _float_fields(tag: str) -> tuple[str, ...]:
-    return tuple(f.name for f in registry()[tag].fields if float in f.types)
+def _float_fields(tag: str) -> tuple[Callable[[Message], tuple[Any, ...]], tuple[str, ...]]:
+    """A getter of the float fields that are never None (summed in C), and the names of those
+    that may be None (checked one by one)."""
+    fields = [f for f in registry()[tag].fields if float in f.types]
+    required = [f.name for f in fields if type(None) not in f.types]
+    optional = tuple(f.name for f in fields if type(None) in f.types)
+    if not required:
+        return (lambda _msg: ()), optional
+    getter = operator.attrgetter(*required)
+    return ((lambda msg: (getter(msg),)) if len(required) == 1 else getter), optional
 
 
 def require_finite(msg: Message) -> Message:
     """``msg`` if every float field (clock readings included) is finite or None; else a
     :class:`~osha.errors.WireError` naming the field: osha never writes NaN or infinity, so
     such a record is damaged, and would poison every figure computed from it."""
-    for name in _float_fields(msg.TAG):
-        value = getattr(msg, name)
-        if value is not None and not math.isfinite(value):
+    required, optional = _float_fields(msg.TAG)
+    total = sum(required(msg))  # NaN or an infinity anywhere makes the sum NaN or infinite
+    if total - total == 0.0 and all(
+        (v := getattr(msg, name)) is None or v - v == 0.0 for name in optional
+    ):
+        return msg
+    for f in registry()[msg.TAG].fields:
+        value = getattr(msg, f.name)
+        if float in f.types and value is not None and not math.isfinite(value):
             raise WireError(
-                f"{msg.TAG} from {msg.sender!r}: {name} is {value!r}, not a finite number",
+                f"{msg.TAG} from {msg.sender!r}: {f.name} is {value!r}, not a finite number",
                 hint="osha never writes these: the record is damaged",
             )
     return msg
