@@ -184,13 +184,18 @@ def _single(
         typer.echo(terminal_safe(text))
     if json_out:
         _write(dumps(to_dict(a)), json_out, "JSON report")
+    _write_files(a, junit, html, "")
+    return a.verdict.exit_code
+
+
+def _write_files(a: Analysis, junit: Path | None, html: Path | None, of: str) -> None:
+    """The JUnit and HTML reports of ``a`` (``of``: " of B" when comparing)."""
     if junit:
-        _write(to_junit(a), str(junit), "JUnit report")
+        _write(to_junit(a), str(junit), f"JUnit report{of}")
     if html:
         from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
 
-        _write(render_html(a), str(html), "HTML report")
-    return a.verdict.exit_code
+        _write(render_html(a), str(html), f"HTML report{of}")
 
 
 def _pair(
@@ -205,12 +210,7 @@ def _pair(
         typer.echo(terminal_safe(different), err=True)
     if json_out:
         _write(dumps(comparison_to_dict(comparison)), json_out, "JSON comparison")
-    if junit:
-        _write(to_junit(b), str(junit), "JUnit report of B")
-    if html:
-        from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
-
-        _write(render_html(b), str(html), "HTML report of B")
+    _write_files(b, junit, html, " of B")
     code = b.verdict.exit_code
     if code == 0 and not a.verdict.passed and a.run.damage.damaged:
         code = a.verdict.exit_code  # A cannot be compared with trust either

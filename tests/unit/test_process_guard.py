@@ -74,30 +74,28 @@ def test_the_guard_refuses_the_session_that_runs_it() -> None:
         child.wait(10)
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A throwaway process named like a service, in its own process group."""
+def _named(tmp_path: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A throwaway process named SERVICE, in its own process group, with ``args``."""
     link = tmp_path / SERVICE
     link.symlink_to(sys.executable)
-    proc = subprocess.Popen([str(link), "-c", "import time; time.sleep(120)"],
+    proc = subprocess.Popen([str(link), "-c", "import time; time.sleep(120)", *args],
                             start_new_session=True)  # fmt: skip
     wait_for(lambda: psutil.Process(proc.pid).name() == SERVICE, timeout_s=10, what="its name")
     yield proc
     proc.kill()
     proc.wait(10)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A throwaway process named like a service."""
+    yield from _named(tmp_path)
 
 
 @pytest.fixture
 def agent_like(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A process named like the service whose command line says it is osha's node agent."""
-    link = tmp_path / SERVICE
-    link.symlink_to(sys.executable)
-    proc = subprocess.Popen([str(link), "-c", "import time; time.sleep(120)", "osha-node-agent"],
-                            start_new_session=True)  # fmt: skip
-    wait_for(lambda: psutil.Process(proc.pid).name() == SERVICE, timeout_s=10, what="its name")
-    yield proc
-    proc.kill()
-    proc.wait(10)
+    yield from _named(tmp_path, "osha-node-agent")
 
 
 def _disruptor(local_sshd: LocalSshd, tmp_path: Path, **changes: object) -> ProcessDisruptor:  # noqa: F811
