@@ -131,17 +131,7 @@ class _Checker:
 
     def value(self, tp: Any, value: Any, key: str) -> Any:  # noqa: PLR0912 - one branch per supported type
         if tp in (FilePath, DirPath):
-            if not isinstance(value, str) or not value:
-                return self._wrong(tp, value, key)
-            if not self._text(value, key):
-                return None
-            expanded = self._expand_env(value, key)
-            if expanded is None:
-                return None
-            path = Path(expanded).expanduser()
-            if self.base_dir is not None and not path.is_absolute():
-                path = self.base_dir / path
-            return tp(str(path))
+            return self._path(tp, value, key)
         if tp is Name:
             if not isinstance(value, str):
                 return self._wrong(tp, value, key)
@@ -191,6 +181,20 @@ class _Checker:
         if _matches(tp, value):
             return self._scalar(tp, value, key)
         return self._wrong(tp, value, key)
+
+    def _path(self, tp: Any, value: Any, key: str) -> Any:
+        """A path: ``${VARS}`` and ``~`` expanded, relative to ``base_dir``."""
+        if not isinstance(value, str) or not value:
+            return self._wrong(tp, value, key)
+        if not self._text(value, key):
+            return None
+        expanded = self._expand_env(value, key)
+        if expanded is None:
+            return None
+        path = Path(expanded).expanduser()
+        if self.base_dir is not None and not path.is_absolute():
+            path = self.base_dir / path
+        return tp(str(path))
 
     def _scalar(self, tp: Any, value: Any, key: str) -> Any:
         """A str, int, float or bool that has the right type: is it a value osha can hold?"""

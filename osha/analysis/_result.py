@@ -91,38 +91,8 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
     acc.by_monitor.clear()
     order = sorted(acc.targets, key=lambda key: (key[1], key[0]))
     targets = tuple(acc.targets.pop(key).finish(end) for key in order)
-    baseline_end = _baseline_end(phases, acc, end)
-    runner_reports: list[RunnerReport] = []
-    stretches: dict[str, tuple[list[Stretch], list[Stretch]]] = {}
-    for name in sorted(acc.runners):
-        series = acc.runners[name]
-        series.sort()
-        base = series.baseline(baseline_end, opts)
-        errors = series.error_clusters(opts)
-        degraded = series.degraded(base, opts)
-        stretches[name] = (errors, degraded)
-        runner_reports.append(
-            RunnerReport(
-                runner=name,
-                workload=series.workload,
-                iterations=len(series.dur),
-                failures=series.failures,
-                baseline_count=base.count,
-                baseline_mean_s=base.mean,
-                baseline_std_s=base.std,
-                threshold_s=base.threshold,
-                phases=tuple(
-                    series.phase_stats(p, end)
-                    for p in phases
-                    if p.name in ("baseline", "chaos", "recovery")
-                ),
-                error_clusters=tuple(errors),
-                degraded=tuple(degraded),
-                statuses=tuple(series.statuses),
-                points=series.thinned(opts.max_plot_points),
-                failure=acc.runner_failures.get(name, ""),
-            )
-        )
+    runner_reports, stretches = _runner_reports(acc, phases, _baseline_end(phases, acc, end),
+                                                end, opts)  # fmt: skip
     faults = fault_reports(list(acc.faults.records.values()), targets, stretches, end, opts)
     actors = tuple(
         ActorReport(
@@ -151,6 +121,48 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
     return Analysis(
         Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
     )
+
+
+def _runner_reports(
+    acc: LedgerPass,
+    phases: tuple[PhaseSpan, ...],
+    baseline_end: float,
+    end: float,
+    opts: AnalysisOptions,
+) -> tuple[list[RunnerReport], dict[str, tuple[list[Stretch], list[Stretch]]]]:
+    """Each runner's report, and its error clusters and degraded stretches (for the faults)."""
+    reports: list[RunnerReport] = []
+    stretches: dict[str, tuple[list[Stretch], list[Stretch]]] = {}
+    for name in sorted(acc.runners):
+        series = acc.runners[name]
+        series.sort()
+        base = series.baseline(baseline_end, opts)
+        errors = series.error_clusters(opts)
+        degraded = series.degraded(base, opts)
+        stretches[name] = (errors, degraded)
+        reports.append(
+            RunnerReport(
+                runner=name,
+                workload=series.workload,
+                iterations=len(series.dur),
+                failures=series.failures,
+                baseline_count=base.count,
+                baseline_mean_s=base.mean,
+                baseline_std_s=base.std,
+                threshold_s=base.threshold,
+                phases=tuple(
+                    series.phase_stats(p, end)
+                    for p in phases
+                    if p.name in ("baseline", "chaos", "recovery")
+                ),
+                error_clusters=tuple(errors),
+                degraded=tuple(degraded),
+                statuses=tuple(series.statuses),
+                points=series.thinned(opts.max_plot_points),
+                failure=acc.runner_failures.get(name, ""),
+            )
+        )
+    return reports, stretches
 
 
 def recorded_slo(run_dir: Path) -> SloSpec:

@@ -79,6 +79,16 @@ damaged ledger), 2 for invalid input.
 
 
 
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")]
+AcceptDamagedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-damaged",
+        help="Judge the intact part of a damaged ledger anyway (the output says so).",
+    ),
+]
+
+
 def _slo(run_dir: Path, slo_args: list[str]) -> SloSpec | None:
     """The objectives from ``--slo`` arguments, or None for the recorded ones."""
     if not slo_args:
@@ -148,16 +158,8 @@ def report(
             help="Seconds up before a target counts as recovered.", min=0, callback=finite
         ),
     ] = 10.0,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")
-    ] = False,
-    accept_damaged: Annotated[
-        bool,
-        typer.Option(
-            "--accept-damaged",
-            help="Judge the intact part of a damaged ledger anyway (the output says so).",
-        ),
-    ] = False,
+    quiet: QuietOpt = False,
+    accept_damaged: AcceptDamagedOpt = False,
 ) -> None:
     options = AnalysisOptions(
         window=window, k=k, warm_up=warm_up, steady_s=steady_s, accept_damaged=accept_damaged

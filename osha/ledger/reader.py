@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from osha.errors import WireError
+from osha.ledger._problems import Corruption, Position, RawRecord, Tear
 from osha.ledger._rawlane import RawLaneReader, RawProblem
 from osha.ledger._resync import MAX_RECORD_BYTES, Resyncer, open_segment_file
 from osha.ledger.header import read_header_copy
@@ -48,11 +48,10 @@ from osha.ledger.segment import (
     read_closed_marker,
     read_segment_flags,
     require_ledger_directory,
-    segment_name,
 )
-from osha.messages import LedgerHeader, Message, RawBatch
+from osha.messages import LedgerHeader, Message
 from osha.record import HEADER, HEADER_BYTES, MAGIC
-from osha.wire import decode, encode
+from osha.wire import decode
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -65,58 +64,6 @@ __all__ = [
 
 _unpack_from = HEADER.unpack_from
 _crc32 = zlib.crc32
-# Every encoded ledger.raw pointer starts with these bytes (array header and tag).
-_RAW_PREFIX = encode(RawBatch("ledger", 1, 0.0, 0.0, "x", 1, 0, 0))[: 2 + len(RawBatch.TAG)]
-
-
-class Position(NamedTuple):
-    """Where a record starts: segment number and byte offset in that segment file."""
-
-    segment: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{segment_name(self.segment)} byte {self.offset}"
-
-
-class RawRecord(NamedTuple):
-    """One record's payload (an encoded message) and where it was found."""
-
-    segment: int
-    offset: int
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Tear:
-    """The last segment ends inside a record: expected after ``kill -9``, tolerated."""
-
-    segment: int
-    offset: int
-    size_bytes: int
-
-    def __str__(self) -> str:
-        return (
-            f"torn tail in {segment_name(self.segment)} at byte {self.offset}: "
-            f"{self.size_bytes} bytes of an incomplete last record (the run was killed or "
-            "crashed; at most the last flush interval is missing)"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Corruption:
-    """A damaged stretch of a segment. ``skipped_bytes`` were passed over by resync."""
-
-    segment: int
-    offset: int
-    reason: str
-    skipped_bytes: int = 0
-
-    def __str__(self) -> str:
-        skipped = f"; skipped {self.skipped_bytes} bytes" if self.skipped_bytes else ""
-        return f"corrupt record in {segment_name(self.segment)} at byte {self.offset}: " + (
-            f"{self.reason}{skipped}"
-        )
 
 
 class _Window:
@@ -252,7 +199,7 @@ class LedgerReader:
         )
         try:
             for item in self._scan_main(start, want_offsets):
-                yield item if raw is None else _splice(raw, item, want_offsets)
+                yield item if raw is None else raw.splice(item, want_offsets)
         finally:
             if raw is not None:
                 raw.close()
@@ -426,33 +373,3 @@ def _resumed_after(segments: list[SegmentInfo], index: int) -> bool:
         return False
     flags = read_segment_flags(segments[index + 1].path)
     return flags is not None and bool(flags & FLAG_RESUMED)
-
-
-def _splice(
-    raw: RawLaneReader, item: tuple[int, list[int], list[bytes]], want_offsets: bool
-) -> tuple[int, list[int], list[bytes]]:
-    """Insert after each ``ledger.raw`` pointer of a batch the raw records it names."""
-    number, offsets, batch = item
-    out: list[bytes] | None = None
-    out_offsets: list[int] = []
-    for k, payload in enumerate(batch):
-        if payload.startswith(_RAW_PREFIX):
-            if out is None:
-                out = batch[:k]
-                out_offsets = offsets[:k] if want_offsets else []
-            pointer = decode(payload)
-            out.append(payload)
-            if want_offsets:
-                out_offsets.append(offsets[k])
-            if isinstance(pointer, RawBatch):
-                records = raw.read(pointer.segment, pointer.offset, pointer.count)
-                out.extend(records)
-                if want_offsets:
-                    out_offsets.extend([offsets[k]] * len(records))
-        elif out is not None:
-            out.append(payload)
-            if want_offsets:
-                out_offsets.append(offsets[k])
-    if out is None:
-        return item
-    return number, out_offsets, out

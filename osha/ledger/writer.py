@@ -10,12 +10,10 @@ Durability, precisely:
 - a new segment is fsynced right after its header is written, and the directory is fsynced
   after the segment file is created, so the segment's name survives a crash too;
 - :meth:`close` fsyncs the last segment, writes ``closed.json`` and fsyncs the directory.
-
 With a :class:`~osha.ledger.retention.RetentionPolicy` (``LedgerOptions.retention``), raw
-samples go to a separate raw lane (:meth:`append_raw`), fsynced before the main lane, and its
-oldest segments are deleted by the policy; see :mod:`osha.ledger.retention`. :meth:`resume`
-reopens a ledger whose writer died, continuing in a new segment flagged ``FLAG_RESUMED``.
-
+samples go to a raw lane (:meth:`append_raw`), fsynced first, its oldest segments deleted by
+the policy (:mod:`osha.ledger.retention`). :meth:`resume` reopens a ledger whose writer died,
+continuing in a new segment flagged ``FLAG_RESUMED``. Files are private (:mod:`osha.rundir`).
 The writer is not thread-safe: one owner (the recorder actor) calls it.
 """
 
