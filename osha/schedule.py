@@ -39,6 +39,7 @@ from osha.inventory import Host
 from osha.supervisor import child_seed  # one formula, shared with the supervisor
 
 __all__ = [
+    "STRIDE",
     "ChaosClock",
     "Mode",
     "PlannedFault",

@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
-"""Synthetic soak: 1 million+ monitor events through the full actor pipeline (ticker children
--> supervisor -> recorder -> durable ledger), no lab. Prints its figures; asserts nothing.
+"""Synthetic soaks, no lab: osha's own memory and cost over time. Prints its figures; asserts
+nothing (the goals are in the README and the notes).
 
-For each of two ledgers, one without retention and one with a raw lane keeping two raw
-segments, it floods ``--rounds`` rounds of ``--events-per-round`` samples (``test.flood``,
-spread over 4 tickers) and after each round samples osha's own processes with the
-self-monitor (``osha.resources`` records, written to the same ledger):
+``--case flood``: 1 million+ monitor events through the full actor pipeline (ticker children
+-> supervisor -> recorder -> durable ledger). For each of two ledgers, one without retention
+and one with a raw lane keeping two raw segments, it floods ``--rounds`` rounds of
+``--events-per-round`` samples (``test.flood``, spread over 4 tickers) and after each round
+samples osha's own processes (``osha.resources``):
 
-- osha's RSS over time (main process, and the sum over actor processes), round by round;
-  growth from round 2 (after warm-up) to the last round: goal flat (< 5 MB);
+- osha's RSS, round by round; growth from round 2 (after warm-up) to the last: goal < 5 MB;
 - ledger bytes per event: on-disk size after the run / events;
 - CPU per 1,000 events: main process, actors, and both, median over the rounds.
 
-Usage: .venv/bin/python scripts/bench_soak.py [--rounds 10] [--events-per-round 100000]
+``--case restarts``: ``osha campaign start`` of a soak of 30 s cycles (a ticker monitor, a
+noop disruptor) with ``--self-chaos-every-s 1``: an actor SIGKILLed and restarted every second
+for ``--minutes``. ``--case cycles``: a soak of 3 s cycles, each with three faults of the
+``marker`` disruptor (leased, injected, held, reverted; one on a random node, one with a slow
+revert) watched by the ``marker`` monitor, judged at every cycle's end (``abort_on_breach``,
+in a child process), no self-chaos. Both print what the soak's acceptance asks for
+(:func:`osha.soak.soak_figures`): cycles, faults, kills and restarts, and the slope of the main
+process's RSS per hour from cycle 5 and over the second half. Goal: < 5 MiB/h.
+
+Usage: .venv/bin/python scripts/bench_soak.py [--case all|flood|restarts|cycles]
+       [--minutes 10] [--rounds 10] [--events-per-round 100000]
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ import argparse
 import gc
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +46,7 @@ from osha.ledger import LedgerOptions, LedgerWriter, RetentionPolicy, new_header
 from osha.messages import Resources, TestFlood
 from osha.recorder import RecorderHandle
 from osha.selfmon import SelfMonitor
+from osha.soak import soak_figures
 from osha.supervisor import ChildSpec, Supervisor, SupervisorSpec
 
 CHILDREN = 4
@@ -134,20 +147,163 @@ def _print(r: Result) -> None:
     print(f"  verify: {r.verify_text}")
 
 
+def flood(root: Path, rounds: int, per_round: int) -> None:
+    print(f"[flood] {rounds} rounds x {per_round:,} events, {CHILDREN} ticker actors")
+    plain = soak(root, "no-retention", LedgerOptions(), rounds, per_round)
+    _print(plain)
+    kept = LedgerOptions(retention=RetentionPolicy(keep_segments=2, segment_size_bytes=4 * MIB))
+    retained = soak(root, "raw-lane-keep-2x4MB", kept, rounds, per_round)
+    _print(retained)
+
+
+RESTARTS = """\
+[campaign]
+name = "bench-restarts"
+mode = "soak"
+cycles = {cycles}
+warmup_s = 0
+baseline_s = 1
+cycle_baseline_s = 0
+chaos_s = 10
+cycle_recovery_s = 20
+recovery_timeout_s = 30
+recovery_hold_s = 1
+
+[supervisor]
+intensity = 1000000  # self-chaos kills an actor every second: never escalate, restart at once
+period_s = 10
+backoff_max_s = 0.05
+
+[ledger]
+resources_interval_s = 5
+
+[[monitors]]
+id = "tick"
+plugin = "ticker"
+interval_s = 0.1
+targets = ["nova-api@ctl-1", "nova-scheduler@ctl-1"]
+
+[[disruptors]]
+id = "noop"
+plugin = "noop"
+"""
+
+CYCLES = """\
+[campaign]
+name = "bench-cycles"
+mode = "soak"
+cycles = {cycles}
+warmup_s = 0
+baseline_s = 1
+cycle_baseline_s = 0.3
+chaos_s = 1.2
+cycle_recovery_s = 1.5
+recovery_timeout_s = 30
+recovery_hold_s = 1
+abort_on_breach = ["require_reverted"]
+
+[guard]
+max_down = {{ controller = 2, compute = 1 }}
+
+[ledger]
+resources_interval_s = 2
+
+[[monitors]]
+id = "hosts"
+plugin = "marker"
+markers = "{markers}"
+interval_s = 0.2
+targets = ["nova-scheduler@ctl-1", "nova-scheduler@ctl-2", "nova-scheduler@ctl-3",
+           "nova-conductor@ctl-2", "nova_compute@cmp-1"]
+
+[[disruptors]]
+id = "kill-scheduler"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+resource = "nova-scheduler"
+target = {{ group = "controller", pick = "random" }}
+schedule = {{ start_s = 0.1, times = 1, down_s = 0.3 }}
+
+[[disruptors]]
+id = "stop-conductor"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+resource = "nova-conductor"
+revert_s = 0.3
+target = {{ group = "controller", pick = "node:ctl-2" }}
+schedule = {{ start_s = 0.2, times = 1, down_s = 0.5 }}
+
+[[disruptors]]
+id = "pause-compute"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+resource = "nova_compute"
+target = {{ group = "compute", pick = "one" }}
+schedule = {{ start_s = 0.3, times = 1, down_s = 0.5 }}
+
+[slo]
+require_reverted = true
+"""
+
+INVENTORY = """\
+[controller]
+ctl-1 ansible_host=192.0.2.11
+ctl-2 ansible_host=192.0.2.12
+ctl-3 ansible_host=192.0.2.13
+[compute]
+cmp-1 ansible_host=192.0.2.21
+"""
+
+
+def campaign(root: Path, case: str, minutes: float) -> None:
+    """Run one no-lab soak with ``osha campaign start`` and print its figures."""
+    folder = root / case
+    folder.mkdir()
+    (folder / "inventory.ini").write_text(INVENTORY)
+    cycle_s = 30.0 if case == "restarts" else 3.0
+    cycles = max(10, round(minutes * 60 / cycle_s))
+    text = (RESTARTS if case == "restarts" else CYCLES).format(
+        cycles=cycles, markers=folder / "markers", inventory=folder / "inventory.ini")
+    (folder / "soak.toml").write_text(text)
+    argv = [sys.executable, "-m", "osha", "campaign", "start", str(folder / "soak.toml"),
+            "--plain", "--ledger-dir", str(folder / "runs")]
+    if case == "restarts":
+        argv += ["--self-chaos-every-s", "1"]
+    print(f"[{case}] {cycles} cycles of {cycle_s:g} s (about {cycles * cycle_s / 60:.0f} min)"
+          + (", an actor SIGKILLed every second" if case == "restarts" else
+             ", 3 marker faults and a judgement per cycle"), flush=True)
+    began = time.monotonic()
+    with (folder / "osha.out").open("w") as out:
+        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False,
+                              timeout=cycles * cycle_s * 3 + 600, stdin=subprocess.DEVNULL)
+    runs = sorted((folder / "runs").glob("*.osha"))
+    if done.returncode != 0 or not runs:
+        tail = (folder / "osha.out").read_text()[-2000:]
+        print(f"  osha exited {done.returncode} after {time.monotonic() - began:.0f} s:\n{tail}")
+        if not runs:
+            return
+    print("  " + soak_figures(runs[-1]).render().replace("\n", "\n  "))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--case", choices=("all", "flood", "restarts", "cycles"), default="all")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="how long the restarts and cycles cases run (default 10)")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--events-per-round", type=int, default=100_000)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="osha-bench-soak-"))
-    print(f"osha {__version__} soak benchmark ({psutil.cpu_count()} CPUs), {args.rounds} rounds"
-          f" x {args.events_per_round:,} events, {CHILDREN} ticker actors")
+    print(f"osha {__version__} soak benchmark ({psutil.cpu_count()} CPUs)")
     try:
-        plain = soak(root, "no-retention", LedgerOptions(), args.rounds, args.events_per_round)
-        _print(plain)
-        kept = LedgerOptions(retention=RetentionPolicy(keep_segments=2, segment_size_bytes=4 * MIB))
-        retained = soak(root, "raw-lane-keep-2x4MB", kept, args.rounds, args.events_per_round)
-        _print(retained)
+        if args.case in ("all", "flood"):
+            flood(root, args.rounds, args.events_per_round)
+        for case in ("restarts", "cycles"):
+            if args.case in ("all", case):
+                campaign(root, case, args.minutes)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

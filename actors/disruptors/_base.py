@@ -228,6 +228,10 @@ class FaultDisruptor(Disruptor[C]):
             if self.ctx.stopping.is_set():
                 break
             t0_wall_s = clock.window_wall_s(cycle)
+            if clock.cycles > 1 and t0_wall_s + clock.cycle_s <= time.time():
+                # A soak's cycle that is over (this incarnation started later: a restart):
+                # none of its faults is due any more, and planning it costs ms a cycle.
+                continue
             plan = self._cycle_plan(cycle)
             if not done.intersection(p.index for p in plan):  # not planned by an earlier me
                 self._emit_plan(plan, t0_wall_s)
@@ -318,8 +322,9 @@ class FaultDisruptor(Disruptor[C]):
             revert=revert,
         )
         try:
+            wait_s = self.config.lease_timeout_s
             grant = self.ctx.request(
-                FaultRequest, timeout_s=self.config.lease_timeout_s, **lease.fields()
+                FaultRequest, timeout_s=wait_s, wait_s=wait_s, **lease.fields()
             )
         except RequestAborted:
             return

@@ -22,7 +22,7 @@ Usage (this is what the campaign does at its verdict phase)::
 
 from __future__ import annotations
 
-from osha.analysis._cycles import trend
+from osha.analysis._cycles import rss_slope_per_h, trend
 from osha.analysis._result import Analysis, analyze, recorded_slo
 from osha.analysis.compare import Comparison, Row, compare
 from osha.analysis.model import (
@@ -80,6 +80,7 @@ __all__ = [
     "compare",
     "load_slo_file",
     "recorded_slo",
+    "rss_slope_per_h",
     "slo_from_table",
     "trend",
 ]

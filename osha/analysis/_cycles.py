@@ -8,7 +8,9 @@ cycle. For each cycle, :class:`CycleTable` counts:
 - the targets that went down (``monitor.state``) and the downtime of those outages, with the
   targets' own edge estimates (midway between the neighbouring observations);
 - the availability inside the cycle: 1 - bad target-seconds / (targets x its length);
-- osha's own main-process RSS at the cycle's end (its last ``osha.resources`` of ``main``).
+- osha's own main-process RSS at the cycle's end (its last ``osha.resources`` of ``main``);
+- what its ``soak.cycle`` records say of the chaos clock: the overruns at its end and the wait
+  for them, how late it started and how many of its faults were skipped meanwhile.
 
 The time to recover (MTTR) of a cycle is not counted in the pass: :meth:`CycleTable.finish`
 takes it from the per-fault reports (:func:`osha.analysis._impact.fault_reports`), as the
@@ -41,7 +43,7 @@ from osha.messages import (
     StateChange,
 )
 
-__all__ = ["RSS_FROM_CYCLE", "CycleTable", "summarize", "trend"]
+__all__ = ["RSS_FROM_CYCLE", "CycleTable", "rss_slope_per_h", "summarize", "trend"]
 
 #: osha's RSS growth is measured from this cycle on (1-based): the first ones warm up caches.
 RSS_FROM_CYCLE = 5
@@ -69,6 +71,10 @@ class _Cycle:
     bad_s: float = 0.0  # bad target-seconds inside the cycle
     targets: int = 0  # targets known at its end
     rss_bytes: int | None = None
+    late_s: float = 0.0
+    skipped: int = 0
+    overruns: int = 0
+    overrun_wait_s: float = 0.0
     down: set[tuple[str, str]] = field(default_factory=set)  # emptied when it ends
 
     def row(self) -> CycleRow:
@@ -94,6 +100,10 @@ class _Cycle:
             recovery_s=recovery,
             availability=availability,
             osha_rss_bytes=self.rss_bytes,
+            overruns=self.overruns,
+            overrun_wait_s=self.overrun_wait_s,
+            late_s=self.late_s,
+            skipped=self.skipped,
         )
 
 
@@ -172,6 +182,7 @@ class CycleTable:
             if self.current is not None:  # a new start without an end: that one is unfinished
                 self._end(self.current, None)
             self.current = _Cycle(msg.cycle, t, msg.planned_faults)
+            self.current.late_s, self.current.skipped = msg.late_s, msg.skipped
             self.cycles.append(self.current)
         elif msg.phase == "end" and self.current is not None and msg.cycle == self.current.cycle:
             self._end(self.current, msg, t)
@@ -185,6 +196,7 @@ class CycleTable:
         cur.end_s = t
         cur.ok = msg.ok and cur.revert_failed == 0
         cur.detail = msg.detail
+        cur.overruns, cur.overrun_wait_s = msg.overruns, msg.overrun_wait_s
         cur.targets = len(self._known)
         for start, _origin in self._open.values():
             cur.bad_s += max(0.0, t - max(start, cur.start_s))
@@ -229,6 +241,15 @@ def trend(values: Sequence[float], xs: Sequence[float] | None = None) -> float |
     return sum((xi - mean_x) * (v - mean_y) for xi, v in zip(x, values, strict=True)) / den
 
 
+def rss_slope_per_h(rows: Sequence[CycleRow]) -> float | None:
+    """The least-squares slope, in bytes per hour, of osha's main RSS over ``rows`` (each
+    cycle's last sample, at the cycle's end). None with fewer than two."""
+    points = [(r.end_s, r.osha_rss_bytes) for r in rows]
+    known = [(t, b) for t, b in points if t is not None and b is not None]
+    per_s = trend([b for _t, b in known], [t for t, _b in known])
+    return None if per_s is None else per_s * 3600.0
+
+
 def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
     """The counts and trends of a soak's cycles (see :class:`~osha.analysis.SoakSummary`)."""
     finished = [r for r in rows if r.end_s is not None]
@@ -241,10 +262,11 @@ def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
         (i, r.cycle, r.osha_rss_bytes) for i, r in enumerate(rows) if r.osha_rss_bytes is not None
     ]
     first = next((s for s in rss if s[0] >= skip), None)
-    growth = from_cycle = to_cycle = None
+    growth = from_cycle = to_cycle = slope = None
     if first is not None and rss[-1][0] > first[0]:
         growth = rss[-1][2] - first[2]
         from_cycle, to_cycle = first[1], rss[-1][1]
+        slope = rss_slope_per_h(rows[first[0] :])
     return SoakSummary(
         cycles=tuple(rows),
         cycles_ok=sum(r.ok is True for r in rows),
@@ -259,4 +281,7 @@ def summarize(rows: Sequence[CycleRow]) -> SoakSummary:
         rss_from_cycle=from_cycle,
         rss_to_cycle=to_cycle,
         rss_growth_bytes=growth,
+        rss_slope_bytes_per_h=slope,
+        overruns=sum(r.overruns for r in rows),
+        skipped=sum(r.skipped for r in rows),
     )

@@ -9,7 +9,9 @@ that names the target most exactly wins: a target ``service@node`` (or ``node:NA
 split into its resource and node, and a fault on the same node *and* resource beats one on
 the same node only (a reboot), which beats one on the same resource on another node (the
 other scheduler frozen), which beats any other. Only then does the last inject decide. Faults
-whose windows intersect are listed as ``overlaps`` of each other: read their figures together.
+whose *held* intervals intersect (from the inject, or the grant of an unconfirmed inject, to
+the revert or the end of the run) are listed as ``overlaps`` of each other: read their figures
+together.
 
 **Detection time** (per monitor): from the fault's actual inject time to the first bad
 observation of the first outage attributed to it, on any target of that monitor.
@@ -64,6 +66,13 @@ class FaultWindows:
             for f in self.faults
         }
         self.longest = max((hi - lo for lo, hi in self.windows.values()), default=0.0)
+        # the held intervals, for overlaps: an unconfirmed inject may have held from its grant
+        self.held = sorted(
+            (start, f.reverted_s if f.reverted_s is not None else end_s, f.lease_id)
+            for f in faults
+            if (start := f.injected_s if f.injected_s is not None else _unconfirmed(f))
+            is not None
+        )
 
     def _around(self, lo: float, hi: float) -> list[FaultRecord]:
         """Faults whose window intersects ``[lo, hi]``, in inject order."""
@@ -83,8 +92,21 @@ class FaultWindows:
         return max(reversed(cands), key=lambda f: _naming_rank(f, node, resource))
 
     def overlaps(self, fault: FaultRecord) -> tuple[str, ...]:
-        lo, hi = self.windows[fault.lease_id]
-        return tuple(f.lease_id for f in self._around(lo, hi) if f is not fault)
+        """The other faults held at some instant while ``fault`` was held."""
+        mine = next((h for h in self.held if h[2] == fault.lease_id), None)
+        if mine is None:
+            return ()
+        lo, hi, _ = mine
+        return tuple(
+            lease for start, end, lease in self.held
+            if lease != fault.lease_id and start < hi and end > lo
+        )  # fmt: skip
+
+
+def _unconfirmed(f: FaultRecord) -> float | None:
+    """An unconfirmed inject's grant: it may have been in place from then on."""
+    lost = f.holder_lost_s is not None and f.injected_s is None and not f.inject_error
+    return f.granted_s if lost else None
 
 
 def _subject_parts(subject: str) -> tuple[str, str]:
@@ -219,11 +241,14 @@ def fault_reports(
                 revert_attempts=f.revert_attempts,
                 revert_error=f.revert_error,
                 released=f.released,
-                status=f.status,
-                overlaps=windows.overlaps(f) if f.injected_s is not None else (),
+                status=f.status_at(opts.live_at_wall_s),
+                overlaps=windows.overlaps(f),
                 detections=tuple(detections),
                 targets=tuple(impacts),
                 runners=tuple(runner_impacts),
+                granted_s=f.granted_s,
+                holder_lost_s=f.holder_lost_s,
+                takeover_s=f.takeover_s,
             )
         )
     return tuple(out)

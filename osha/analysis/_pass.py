@@ -283,6 +283,7 @@ class LedgerPass:
             state.reasons.append(msg.reason)
         self._blind(msg.actor_id, t)
         self.cycles.feed(msg, t)
+        self.faults.feed(msg, t, 0.0)  # a holder killed before confirming its inject
 
     def _actor_restarting(self, msg: ActorRestarting, t: float) -> None:
         self._actor(msg.actor_id).restarts += 1

@@ -227,11 +227,52 @@ class FaultReport:
     revert_attempts: int
     revert_error: str  # the last revert_failed error, "" if none
     released: bool
-    status: str  # reverted | unreverted | refused | planned
-    overlaps: tuple[str, ...]
+    #: reverted | unreverted | refused | planned | failed (no lease: nothing injected) | held
+    #: (in flight, when a run still going is judged)
+    status: str
+    overlaps: tuple[str, ...]  # the faults held at the same time as this one
     detections: tuple[Detection, ...]
     targets: tuple[TargetImpact, ...]
     runners: tuple[RunnerImpact, ...]
+    granted_s: float | None = None  # its lease was granted
+    holder_lost_s: float | None = None  # its holder crashed before confirming the inject
+    takeover_s: float | None = None  # the broker (or recover) made its first revert attempt
+
+    @property
+    def unconfirmed(self) -> bool:
+        """Granted, but its holder crashed before recording whether it injected."""
+        return self.holder_lost_s is not None and self.injected_s is None and not (
+            self.inject_error
+        )
+
+    @property
+    def held_s(self) -> float | None:
+        """How long the fault was in place: from its inject to its revert (None if one of
+        them is unknown; see :attr:`held_at_most_s` for an unconfirmed inject)."""
+        if self.injected_s is None or self.reverted_s is None:
+            return None
+        return self.reverted_s - self.injected_s
+
+    @property
+    def held_at_most_s(self) -> float | None:
+        """An unconfirmed inject's bound: from its grant to its revert."""
+        if not self.unconfirmed or self.granted_s is None or self.reverted_s is None:
+            return None
+        return self.reverted_s - self.granted_s
+
+    @property
+    def note(self) -> str:
+        """What is known of an unconfirmed inject, in run seconds; "" otherwise."""
+        if not self.unconfirmed:
+            return ""
+        took = f"+{self.takeover_s:.3f} s" if self.takeover_s is not None else "never"
+        done = (f"reverted it at +{self.reverted_s:.3f} s" if self.reverted_s is not None
+                else "did NOT revert it")  # fmt: skip
+        return (
+            f"inject unconfirmed: {self.holder} was killed at +{self.holder_lost_s or 0.0:.3f} s,"
+            f" after its grant at +{self.granted_s or 0.0:.3f} s and before it recorded the "
+            f"inject; the broker took over at {took} and {done}"
+        )
 
     @property
     def label(self) -> str:
@@ -339,6 +380,14 @@ class CycleRow:
     #: unfinished or no target is monitored
     availability: float | None
     osha_rss_bytes: int | None  # osha's main process: its last osha.resources in the cycle
+    #: faults still held at the cycle's end within their revert deadline (not a breach), and
+    #: how long the soak waited for their reverts with the chaos clock held
+    overruns: int = 0
+    overrun_wait_s: float = 0.0
+    #: how late the cycle started (the clock was held past its start), and how many of its
+    #: faults were skipped because their disruptor stopped waiting for a grant meanwhile
+    late_s: float = 0.0
+    skipped: int = 0
 
     @property
     def duration_s(self) -> float | None:
@@ -366,3 +415,7 @@ class SoakSummary:
     rss_from_cycle: int | None
     rss_to_cycle: int | None
     rss_growth_bytes: int | None
+    #: the least-squares slope of those samples (each cycle's last) over the cycles' end times
+    rss_slope_bytes_per_h: float | None = None
+    overruns: int = 0  # over every cycle
+    skipped: int = 0  # faults skipped while the clock was held

@@ -34,6 +34,9 @@ class AnalysisOptions:
       monotonic clock (0.1 s);
     - ``max_episodes``: outages kept in detail per target; totals stay exact beyond it (10,000);
     - ``max_plot_points``: good iterations per runner kept for the plot, evenly strided (20,000);
+    - ``live_at_wall_s``: judge a run that is still going, as of this wall time: a fault still
+      held within its revert deadline is ``held`` (in flight, e.g. a soak cycle's overrun),
+      not ``unreverted`` (a soak's ``abort_on_breach`` judgement; None: the run is over);
     - ``accept_damaged``: judge the intact part of a damaged ledger as if it were whole (the
       verdict says so); by default a damaged ledger is never a pass (False).
     """
@@ -48,6 +51,7 @@ class AnalysisOptions:
     clock_slack_s: float = 0.1
     max_episodes: int = 10_000
     max_plot_points: int = 20_000
+    live_at_wall_s: float | None = None
     accept_damaged: bool = False
 
     def __post_init__(self) -> None:

@@ -26,19 +26,17 @@ from osha.campaign.actors import ActorSet
 from osha.campaign.load import InitialLoad
 from osha.campaign.phases import Recorder
 from osha.campaign.preflight import Checked, run_preflight
-from osha.campaign.resume import LeftOff
+from osha.campaign.resume import LeftOff, close_interrupted
 from osha.campaign.soak import CycleLoop, SoakControl
 from osha.campaign.state import LiveState, TapSink
 from osha.campaign.verdict import Judgement, judge
 from osha.errors import LedgerError, OshaError
 from osha.faults import plan_rows
-from osha.messages import FaultReleased, FaultReverted, SoakCycle
 from osha.messages.campaign import (
     CampaignFinding,
     CampaignRecovery,
     CampaignStop,
     CampaignVerdict,
-    PhaseChange,
 )
 from osha.profile import Profile
 from osha.schedule import ChaosClock
@@ -101,12 +99,16 @@ class Campaign:
     # -- stopping ---------------------------------------------------------------------------
 
     def request_stop(self, source: str, reason: str = "") -> None:
-        """Ask for a graceful stop. The first request wins; later ones are ignored."""
+        """Ask for a graceful stop. The first request wins; later ones are ignored. The
+        chaos gate closes before the stop is recorded: no fault is granted after it.
+        Thread-safe; not from a signal handler itself (it waits for a grant in flight)."""
         with self._stop_lock:
             if self._stop.is_set():
                 return
             self._stop_reason = f"{source}{': ' + reason if reason else ''}"
             self._stop.set()
+        if self.actors is not None:
+            self.actors.broker.close_gate(self._stop_reason)
         self.state.stopping = self._stop_reason
         self.state.note(f"stop requested ({self._stop_reason})")
         try:
@@ -129,6 +131,11 @@ class Campaign:
                 self.request_stop("supervisor", outcome.error or outcome.reason.value)
         return self._stop_reason
 
+    def _wait_until(self, wall_s: float, until: Callable[[], bool] | None) -> bool:
+        """Wait until ``wall_s`` or until ``until()``; False if the campaign stopped."""
+        self._wait(max(0.0, wall_s - time.time()), until)
+        return not self.stopped
+
     def _wait(self, seconds: float, until: Callable[[], bool] | None = None) -> bool:
         """Wait ``seconds``; True if it ran its course (or ``until`` became true)."""
         deadline_s = time.monotonic() + seconds
@@ -145,25 +152,10 @@ class Campaign:
     # -- the phases ---------------------------------------------------------------------------
 
     def close_interrupted(self, where: LeftOff) -> None:
-        """A resumed run: record what the dead run left open as closed: the leases the
-        recovery reverted, its soak cycle and its phase (``ok = false``, interrupted)."""
+        """A resumed run: record what the dead run left open as closed (see
+        :func:`osha.campaign.resume.close_interrupted`)."""
         self.resumed = True
-        for lease, detail in where.reverted:
-            self.rec.record(
-                FaultReverted, lease_id=lease.lease_id, attempt=1, by="recover",
-                detail=f"by osha campaign resume: {detail}"[:2000], elapsed_s=0.0,
-            )  # fmt: skip
-            self.rec.record(
-                FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True,
-                by="recover",
-            )  # fmt: skip
-        gap = "interrupted: the osha process died; resumed by osha campaign resume"
-        if where.open_cycle:
-            self.rec.record(SoakCycle, cycle=where.open_cycle, phase="end", ok=False, detail=gap)
-        if where.open_phase:
-            self.rec.record(
-                PhaseChange, phase=where.open_phase, event="end", ok=False, detail=gap
-            )
+        close_interrupted(self.rec, where)
         self.state.note(f"resumed {self.run_id} after cycle {where.last_cycle}")
 
     def run(self, *, end_only: bool = False) -> Judgement:
@@ -233,6 +225,8 @@ class Campaign:
         cfg = self.prof.campaign
         started_s = time.monotonic()
         self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
+        if self.stop_requested:  # stopped while the set was built: no fault from it either
+            self.actors.broker.close_gate(self._stop_reason)
         self.actors.start()
         self.state.note(f"{len(self.prof.actors)} actors started")
         self.guards = SoakGuards(
@@ -309,10 +303,12 @@ class Campaign:
                 recorder=self.rec,
                 state=self.state,
                 control=SoakControl(
-                    wait_until=lambda wall_s: self._wait(max(0.0, wall_s - time.time())),
+                    wait_until=self._wait_until,
                     request_stop=self.request_stop,
-                    active_leases=actors.active_leases,
+                    held_leases=actors.broker.active,
                     sync=lambda: self.sink.sync(30.0),
+                    hold=actors.broker.hold,
+                    resume=actors.broker.resume,
                 ),
                 run_dir=self.run_dir,
                 planned_faults=len(plan_rows(self.prof, self.prof.campaign.seed)),

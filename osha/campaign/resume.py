@@ -16,14 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from osha.campaign.phases import Recorder
 from osha.errors import EXIT_INVALID, OshaError
 from osha.faults import Lease
 from osha.ledger import LedgerReader
-from osha.messages import CampaignVerdict, LedgerHeader, SoakCycle
+from osha.messages import CampaignVerdict, FaultReleased, FaultReverted, LedgerHeader, SoakCycle
 from osha.messages.campaign import PhaseChange
 from osha.wire import decode, peek_tag
 
-__all__ = ["LeftOff", "left_off"]
+__all__ = ["LeftOff", "close_interrupted", "left_off"]
 
 _TAGS = frozenset({PhaseChange.TAG, SoakCycle.TAG, CampaignVerdict.TAG})
 
@@ -86,3 +87,22 @@ def left_off(run_dir: Path) -> LeftOff:
             exit_code=EXIT_INVALID,
         )
     return out
+
+
+def close_interrupted(rec: Recorder, where: LeftOff) -> None:
+    """Record in the resumed ledger what the dead run left open, closed: the leases the
+    recovery reverted, its soak cycle and its phase (``ok = false``, interrupted)."""
+    for lease, detail in where.reverted:
+        rec.record(
+            FaultReverted, lease_id=lease.lease_id, attempt=1, by="recover",
+            detail=f"by osha campaign resume: {detail}"[:2000], elapsed_s=0.0,
+        )  # fmt: skip
+        rec.record(
+            FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True,
+            by="recover",
+        )  # fmt: skip
+    gap = "interrupted: the osha process died; resumed by osha campaign resume"
+    if where.open_cycle:
+        rec.record(SoakCycle, cycle=where.open_cycle, phase="end", ok=False, detail=gap)
+    if where.open_phase:
+        rec.record(PhaseChange, phase=where.open_phase, event="end", ok=False, detail=gap)

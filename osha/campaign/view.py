@@ -159,8 +159,14 @@ class PlainView:
         self._emit_changes(self._snapshot())
 
     def _say(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        self._console.print(f"{stamp} {text}", highlight=False, markup=False, soft_wrap=True)
+        self._line(f"{time.strftime('%H:%M:%S')} {text}")
+
+    def _line(self, text: str) -> None:
+        """One plain line, written as it is: no rich rendering (it caches every distinct word
+        it measures, a growing cache in a soak that prints lines for days)."""
+        out = self._console.file
+        out.write(text + "\n")
+        out.flush()
 
     def _run(self) -> None:
         next_summary_s = time.monotonic() + self._summary_s
@@ -200,7 +206,7 @@ class PlainView:
                 self._say(f"cycle {verdict['cycle']} ended {result}: {verdict['detail']}")
         for note in snap["notes"]:
             if note not in seen["notes"]:
-                self._console.print(note, highlight=False, markup=False)
+                self._line(note)
         seen["notes"] = list(snap["notes"])
 
     def _summary(self, snap: dict[str, Any]) -> None:

@@ -120,6 +120,10 @@ def _dry_run(prof: Profile) -> None:
             typer.echo(f"      ^ ends after the chaos window ({c.chaos_s:g} s)")
     end_s = c.planned_cycles * c.cycle_s if c.soak else c.chaos_s
     typer.echo(f"  T+{end_s:g}s  recovery: wait up to {c.recovery_timeout_s:g} s")
+    from osha.campaign.soak import overrun_risks  # noqa: PLC0415 - as plan_rows above
+
+    for risk in overrun_risks(prof):
+        typer.echo(f"warning: {risk}")
 
 
 @app.command()

@@ -17,6 +17,9 @@ Protocol with a disruptor (see :mod:`osha.messages.fault`):
    ``revert_lease(config, lease)``.
 5. :meth:`FaultBroker.close` (end of run, after the children stopped) reverts whatever is
    still active.
+
+**The chaos gate** (:mod:`osha.faults._gate`): ``hold``, ``resume`` and ``close_gate`` (a stop
+is decided); ``hold`` and ``close_gate`` return once every grant sent before them is out.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from typing import Any, Protocol, TypeVar
 import pykka
 
 from osha.errors import LedgerError
+from osha.faults._gate import ChaosGate, GateAction, GateCommand, GateState, Parked
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
-from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults._revert import RetryPolicy, RevertThreads
 from osha.messages import (
     ActorCrashed,
     FaultAck,
@@ -61,7 +65,9 @@ M = TypeVar("M", bound=Message)
 
 SENDER = "faults"
 _ATTACH_WAIT_S = 60.0  # a request that comes before attach() waits this long for a sender
-_ABORT_JOIN_S = 30.0  # after close()'s timeout: the attempts in flight may still finish
+#: How long ``hold``/``close_gate`` wait for the worker: a grant in flight ends within the
+#: lease fsync (``sync_timeout_s``) and the reply to its holder.
+_GATE_WAIT_S = 30.0
 
 
 class LeaseSink(Protocol):
@@ -84,7 +90,10 @@ Reverter = Callable[[Lease], str]
 class BrokerReport:
     """What :meth:`FaultBroker.close` did, and lease timings."""
 
-    reverted: list[Lease] = field(default_factory=list)
+    #: the leases the broker reverted itself (their holder crashed, or the run ended): the
+    #: latest 1,000 (bounded: self-chaos makes it revert for days); ``reverted_count``: all
+    reverted: deque[Lease] = field(default_factory=lambda: deque(maxlen=1_000))
+    reverted_count: int = 0
     failed: list[Lease] = field(default_factory=list)
     #: the latest lease fsync times (bounded: a soak grants leases for days)
     lease_sync_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
@@ -116,20 +125,18 @@ class FaultBroker:
     ) -> None:
         self._sink = sink
         self._guard = Guard(max_down)
-        self._revert = revert
-        self._policy = policy or RetryPolicy()
         self._sync_timeout_s = sync_timeout_s
+        self._reverts = RevertThreads(revert, self._record, policy or RetryPolicy(), self._reverted)
         self._seq = 0
         self._seq_lock = threading.Lock()
-        self._lock = threading.Lock()  # guards _active, _reverting, _attempted
+        self._lock = threading.Lock()  # guards _active and _attempted
         self._active: dict[str, Lease] = {}
-        self._reverting: dict[str, threading.Thread] = {}
         self._attempted: dict[str, set[int]] = {}
-        self._queue: queue.Queue[Message | ChaosClock | None] = queue.Queue()
+        self._queue: queue.Queue[Message | ChaosClock | GateCommand | None] = queue.Queue()
+        self._gate = ChaosGate()
         self._unsynced: list[FaultSync] = []  # syncs waiting for a deferred clock
         self._send: Sender | None = None
         self._attached = threading.Event()
-        self._abort = threading.Event()  # set by close(): retries end at their next wait
         self._worker = threading.Thread(target=self._run, name="osha-fault-broker", daemon=True)
         self._closed = False
         self.clock: ChaosClock | None = ChaosClock(time.time())
@@ -154,10 +161,42 @@ class FaultBroker:
         """Fix the deferred clock; the waiting disruptors get their ``fault.synced`` now."""
         self._queue.put(clock)
 
+    def hold(self, reason: str) -> None:
+        """Hold back new grants (parked until :meth:`resume`). Returns once every grant sent
+        before it is out."""
+        self._gate_command(GateAction.HOLD, reason)
+
+    def resume(self) -> int:
+        """Grant what was held back, or refuse it (its holder stopped waiting): how many
+        were refused (skipped). Returns once each is granted or refused."""
+        return self._gate_command(GateAction.RESUME, "")
+
+    def close_gate(self, reason: str) -> None:
+        """A stop is decided: refuse every request from now on. Returns once every grant
+        sent before it is out. Thread-safe; not from a signal handler (it waits)."""
+        self._gate_command(GateAction.CLOSE, reason)
+
+    def _gate_command(self, action: GateAction, reason: str) -> int:
+        command = GateCommand(action, reason)
+        if self._closed or not self._worker.is_alive():
+            self._on_gate(command)  # no worker (not started, or closed): nothing in flight
+        else:
+            self._queue.put(command)
+            if not command.done.wait(_GATE_WAIT_S):
+                log.error("fault broker: %s of the chaos gate still queued after %g s (a "
+                          "grant in flight is slow to send)", action.value,
+                          _GATE_WAIT_S)  # fmt: skip
+        return sum(command.refused)
+
     def observe(self, msg: Message) -> None:
         """The supervisor's observer: cheap, thread-safe, never blocks."""
         if isinstance(msg, FaultSync | FaultRequest | FaultRelease | ActorCrashed):
             self._queue.put(msg)
+
+    @property
+    def held_back(self) -> int:
+        """How many requests the chaos gate holds back now."""
+        return self._gate.parked
 
     def active(self) -> list[Lease]:
         """The leases that count for the guard now."""
@@ -174,24 +213,12 @@ class FaultBroker:
             self._queue.put(None)
             self._worker.join(timeout=timeout_s)
         for lease in self.active():
-            self._revert_in_background(lease, "broker")
-        deadline_s = time.monotonic() + timeout_s
-        with self._lock:
-            threads = list(self._reverting.values())
-        for thread in threads:
-            thread.join(timeout=max(0.0, deadline_s - time.monotonic()))
-        self._abort.set()  # retries still waiting make their next failure final
-        for thread in threads:
-            thread.join(timeout=_ABORT_JOIN_S)
+            self._reverts.start(lease, "broker")
+        self._reverts.join(timeout_s)
         for lease in self.active():  # reverts that did not succeed in time
             self.report.failed.append(lease)
-            self._record(
-                FaultReleased,
-                lease_id=lease.lease_id,
-                holder=lease.holder,
-                reverted=False,
-                by="broker",
-            )
+            self._record(FaultReleased, lease_id=lease.lease_id, holder=lease.holder,
+                         reverted=False, by="broker")  # fmt: skip
         return self.report
 
     # -- the worker ------------------------------------------------------------------------
@@ -206,8 +233,10 @@ class FaultBroker:
             except Exception:  # the broker must outlive one bad message: logged, next one
                 log.exception("fault broker: handling %s failed", getattr(msg, "TAG", msg))
 
-    def _handle(self, msg: Message | ChaosClock) -> None:
-        if isinstance(msg, ChaosClock):
+    def _handle(self, msg: Message | ChaosClock | GateCommand) -> None:
+        if isinstance(msg, GateCommand):
+            self._on_gate(msg)
+        elif isinstance(msg, ChaosClock):
             self.clock = msg
             waiting, self._unsynced = self._unsynced, []
             for sync in waiting:
@@ -222,6 +251,7 @@ class FaultBroker:
         elif isinstance(msg, FaultRelease):
             self._on_release(msg)
         elif isinstance(msg, ActorCrashed):
+            self._released(self._gate.drop_holder(msg.actor_id))
             for lease in self.active():
                 if lease.holder == msg.actor_id:
                     log.warning("%s crashed holding %s: reverting it", msg.actor_id, lease.what)
@@ -230,16 +260,9 @@ class FaultBroker:
     def _synced(self, msg: FaultSync, clock: ChaosClock) -> None:
         with self._lock:
             done = tuple(sorted(self._attempted.get(msg.sender, set())))
-        self._reply(
-            msg.sender,
-            FaultSynced,
-            request_id=msg.request_id,
-            chaos_start_wall_s=clock.start_wall_s,
-            done=done,
-            cycle_s=clock.cycle_s,
-            first_cycle=clock.first_cycle,
-            cycles=clock.cycles,
-        )
+        self._reply(msg.sender, FaultSynced, request_id=msg.request_id,
+                    chaos_start_wall_s=clock.start_wall_s, done=done, cycle_s=clock.cycle_s,
+                    first_cycle=clock.first_cycle, cycles=clock.cycles)  # fmt: skip
 
     def _on_request(self, msg: FaultRequest) -> None:
         lease = Lease.of(msg)
@@ -250,44 +273,44 @@ class FaultBroker:
             attempted = self._attempted.setdefault(lease.holder, set())
             again = lease.index in attempted
             attempted.add(lease.index)
-            refusal = None if again else self._guard.check(self._active.values(), lease)
         if again:
-            self._refuse(
-                msg,
-                lease,
-                "an earlier incarnation already attempted this fault; faults are never retried",
-            )
-            return
+            again_text = "an earlier incarnation already attempted this fault; never retried"
+            self._refuse(msg, lease, again_text)
+        elif self._gate.refusal():
+            self._refuse(msg, lease, self._gate.refusal())
+        elif self._gate.state is GateState.HELD:
+            self._gate.park(msg)  # the guard checks it when the gate opens
+        else:
+            self._guarded_grant(msg, lease)
+
+    def _guarded_grant(self, msg: FaultRequest, lease: Lease) -> None:
+        """The guard checks ``lease`` against the leases active now; granted or refused."""
+        with self._lock:
+            refusal = self._guard.check(self._active.values(), lease)
         if refusal is not None:
             self._refuse(msg, lease, refusal.reason, refusal.limit, refusal.active)
-            return
+        else:
+            self._grant(msg, lease)
+
+    def _grant(self, msg: FaultRequest, lease: Lease) -> None:
+        """Record the lease, make it durable, then send the grant."""
         self._record(FaultLease, **lease.fields())
         began_s = time.monotonic()
         try:
             self._sink.sync(self._sync_timeout_s)
         except LedgerError as exc:
             log.error("lease %s is not durable (%s): refusing it", lease.lease_id, exc)
-            self._reply(
-                msg.sender,
-                FaultGrant,
-                request_id=msg.request_id,
-                lease_id=lease.lease_id,
-                granted=False,
-                reason=f"the lease could not be made durable: {exc}",
-            )
+            self._answer(msg, False, f"the lease could not be made durable: {exc}")
             return
         self.report.lease_sync_s.append(time.monotonic() - began_s)
         with self._lock:
             self._active[lease.lease_id] = lease
-        delivered = self._reply(
-            msg.sender,
-            FaultGrant,
-            request_id=msg.request_id,
-            lease_id=lease.lease_id,
-            granted=True,
-        )
-        if not delivered:  # the holder is gone; it may have crashed after asking
+        if not self._answer(msg, True):  # the holder is gone; it may have crashed after asking
             self._revert_in_background(lease, "broker")
+
+    def _answer(self, msg: FaultRequest, granted: bool, reason: str = "") -> bool:
+        return self._reply(msg.sender, FaultGrant, request_id=msg.request_id,
+                           lease_id=msg.lease_id, granted=granted, reason=reason)  # fmt: skip
 
     def _refuse(
         self,
@@ -298,26 +321,11 @@ class FaultBroker:
         active: tuple[str, ...] = (),
     ) -> None:
         log.warning("refused %s for %s: %s", lease.what, lease.holder, reason)
-        self._record(
-            FaultRefused,
-            lease_id=lease.lease_id,
-            holder=lease.holder,
-            index=lease.index,
-            action=lease.action,
-            node=lease.node,
-            resource=lease.resource,
-            reason=reason,
-            limit=limit,
-            active=active,
-        )
-        self._reply(
-            msg.sender,
-            FaultGrant,
-            request_id=msg.request_id,
-            lease_id=lease.lease_id,
-            granted=False,
-            reason=reason,
-        )
+        self._record(FaultRefused, lease_id=lease.lease_id, holder=lease.holder,
+                     index=lease.index, action=lease.action, node=lease.node,
+                     resource=lease.resource, reason=reason, limit=limit,
+                     active=active)  # fmt: skip
+        self._answer(msg, False, reason)
 
     def _on_release(self, msg: FaultRelease) -> None:
         with self._lock:
@@ -326,43 +334,40 @@ class FaultBroker:
             if mine and msg.reverted:
                 del self._active[msg.lease_id]
         if lease is not None and mine and msg.reverted:
-            self._record(
-                FaultReleased,
-                lease_id=lease.lease_id,
-                holder=lease.holder,
-                reverted=True,
-                by="holder",
-            )
+            self._record(FaultReleased, lease_id=lease.lease_id, holder=lease.holder,
+                         reverted=True, by="holder")  # fmt: skip
         elif lease is not None and mine:  # the holder gave up: still counted; retried at close
             log.error("%s gave up reverting %s; it stays counted", msg.sender, lease.what)
         self._reply(msg.sender, FaultAck, request_id=msg.request_id, lease_id=msg.lease_id)
+
+    def _on_gate(self, command: GateCommand) -> None:
+        command.refused.append(self._released(self._gate.apply(command)))
+        command.done.set()
+
+    def _released(self, parked: list[Parked]) -> int:
+        """Requests let out of the gate, in arrival order: each checked by the guard and
+        granted now, or refused with the gate's reason (counted)."""
+        for item in parked:
+            lease = Lease.of(item.request)
+            if item.refusal:
+                self._refuse(item.request, lease, item.refusal)
+            else:
+                self._guarded_grant(item.request, lease)
+        return sum(bool(item.refusal) for item in parked)
 
     # -- reverts ---------------------------------------------------------------------------
 
     def _revert_in_background(self, lease: Lease, by: RevertBy) -> None:
         with self._lock:
-            if lease.lease_id in self._reverting or lease.lease_id not in self._active:
-                return
-            thread = threading.Thread(
-                target=self._revert_one, args=(lease, by), name=f"osha-revert-{lease.lease_id}"
-            )
-            thread.daemon = True
-            self._reverting[lease.lease_id] = thread
-        thread.start()
+            held = lease.lease_id in self._active
+        if held:
+            self._reverts.start(lease, by)
 
-    def _revert_one(self, lease: Lease, by: RevertBy) -> None:
-        try:
-            ok = revert_with_retry(
-                lease, self._revert, self._record, by=by, policy=self._policy, abort=self._abort
-            )
-        finally:
-            with self._lock:
-                self._reverting.pop(lease.lease_id, None)
-        if not ok:
-            return
+    def _reverted(self, lease: Lease, by: RevertBy) -> None:
         with self._lock:
             self._active.pop(lease.lease_id, None)
         self.report.reverted.append(lease)
+        self.report.reverted_count += 1
         self._record(
             FaultReleased, lease_id=lease.lease_id, holder=lease.holder, reverted=True, by=by
         )

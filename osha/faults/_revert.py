@@ -17,11 +17,13 @@ from osha.faults._lease import Lease
 from osha.messages import FaultRevertAttempted, FaultReverted, FaultRevertFailed, Message
 from osha.messages.fault import RevertBy
 
-__all__ = ["RetryPolicy", "revert_with_retry"]
+__all__ = ["RetryPolicy", "RevertThreads", "revert_with_retry"]
 
 log = logging.getLogger("osha.faults")
 
 M = TypeVar("M", bound=Message)
+
+_ABORT_JOIN_S = 30.0  # after join()'s timeout: the attempts in flight may still finish
 
 
 class Emit(Protocol):
@@ -111,3 +113,58 @@ def revert_with_retry(
         )
         pause.wait(wait_s)
         delay_s = min(policy.max_s, delay_s * 2)
+
+
+class RevertThreads:
+    """Reverts leases with :func:`revert_with_retry`, each in its own thread, so that one slow
+    or failing revert never holds up another; a lease being reverted is not started twice.
+    ``on_reverted(lease, by)`` is called (from that thread) once a revert succeeded."""
+
+    def __init__(
+        self,
+        revert: Callable[[Lease], str],
+        emit: Emit,
+        policy: RetryPolicy,
+        on_reverted: Callable[[Lease, RevertBy], None],
+    ) -> None:
+        self._revert = revert
+        self._emit = emit
+        self._policy = policy
+        self._on_reverted = on_reverted
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Thread] = {}
+        self._abort = threading.Event()  # set by join(): retries end at their next wait
+
+    def start(self, lease: Lease, by: RevertBy) -> None:
+        with self._lock:
+            if lease.lease_id in self._running:
+                return
+            thread = threading.Thread(
+                target=self._one, args=(lease, by), name=f"osha-revert-{lease.lease_id}"
+            )
+            thread.daemon = True
+            self._running[lease.lease_id] = thread
+        thread.start()
+
+    def join(self, timeout_s: float) -> None:
+        """Wait for the reverts in flight, at most ``timeout_s``; then every retry still
+        waiting makes its next failure final, and gets ``_ABORT_JOIN_S`` more to finish."""
+        with self._lock:
+            threads = list(self._running.values())
+        deadline_s = time.monotonic() + timeout_s
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline_s - time.monotonic()))
+        self._abort.set()
+        for thread in threads:
+            thread.join(timeout=_ABORT_JOIN_S)
+
+    def _one(self, lease: Lease, by: RevertBy) -> None:
+        try:
+            ok = revert_with_retry(
+                lease, self._revert, self._emit, by=by, policy=self._policy, abort=self._abort
+            )
+        finally:
+            with self._lock:
+                self._running.pop(lease.lease_id, None)
+        if ok:
+            self._on_reverted(lease, by)

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         recorder.close()
     median = report.lease_sync_median_ms
     print(  # noqa: T201
-        f"ended: {outcome.reason.value}; broker reverted {len(report.reverted)}, "
+        f"ended: {outcome.reason.value}; broker reverted {report.reverted_count}, "
         f"failed {len(report.failed)}; lease fsync median "
         + (f"{median:.2f} ms" if median is not None else "n/a"),
         flush=True,

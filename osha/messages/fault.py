@@ -221,7 +221,10 @@ class FaultSynced(Message):
 @message("fault.request")
 @dataclass(frozen=True, slots=True)
 class FaultRequest(Message):
-    """Disruptor → broker: please grant this lease (fields as :class:`FaultLease`)."""
+    """Disruptor → broker: please grant this lease (fields as :class:`FaultLease`).
+    ``wait_s``: how long the disruptor waits for the grant (0: not said); a request the
+    broker holds back longer (the soak's chaos clock is held) is refused, never granted late
+    to a holder that gave up on it."""
 
     request_id: str
     lease_id: str
@@ -237,6 +240,7 @@ class FaultRequest(Message):
     planned_wall_s: float
     revert_by_wall_s: float
     revert: dict[str, Any]
+    wait_s: float = 0.0
 
 
 @message("fault.grant")

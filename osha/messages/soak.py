@@ -105,10 +105,20 @@ class LedgerResumed(Message):
 @message("soak.cycle")
 @dataclass(frozen=True, slots=True)
 class SoakCycle(Message):
-    """A soak cycle started (``phase="start"``) or ended (``phase="end"``)."""
+    """A soak cycle started (``phase="start"``) or ended (``phase="end"``).
+
+    A start says how late it started (``late_s``: the chaos clock was held past its planned
+    start, to judge or to wait for the previous cycle's overruns) and how many of the faults
+    held back meanwhile were ``skipped`` (their disruptor stopped waiting for a grant). An end
+    counts the ``overruns`` (faults still held at the cycle's end, within their revert
+    deadline) and how long the soak waited for their reverts (``overrun_wait_s``)."""
 
     cycle: int
     phase: str
     planned_faults: int = 0
     ok: bool = True
     detail: str = ""
+    late_s: float = 0.0
+    skipped: int = 0
+    overruns: int = 0
+    overrun_wait_s: float = 0.0

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from osha.analysis import SoakSummary
+    from osha.analysis import CycleRow, FaultReport, SoakSummary
 
 __all__ = [
     "MIB",
     "SOAK_EDGE",
     "SOAK_MAX_ROWS",
+    "clock_held",
+    "fault_times",
     "mib",
     "pct",
     "pm",
@@ -71,7 +73,7 @@ def pm(value: float | None, bound: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f} ± {bound or 0.0:.{digits}f} s"
 
 
-def mib(value: int | None, *, sign: bool = False) -> str:
+def mib(value: float | None, *, sign: bool = False) -> str:
     """Bytes as ``41.5 MiB`` (``+1.2 MiB`` with ``sign``), or ``-`` for no value."""
     if value is None:
         return "-"
@@ -119,12 +121,36 @@ def soak_trends(s: SoakSummary) -> str:
         if s.rss_growth_bytes is not None
         else "-"
     )
+    if s.rss_slope_bytes_per_h is not None:
+        rss += f", {mib(s.rss_slope_bytes_per_h, sign=True)}/h"
     return (
         f"MTTR trend {_slope(s.mttr_trend_s, 's')}; "
         f"downtime trend {_slope(s.downtime_trend_s, 's')}; "
         f"availability trend {'-' if avail is None else f'{100 * avail:+.4f} pp/cycle'}; "
         f"osha RSS {rss}"
     )
+
+
+def clock_held(r: CycleRow) -> str:
+    """A cycle's chaos-clock column: its overruns (and the wait for them), how late it
+    started, the faults skipped meanwhile; ``-`` if none."""
+    parts = []
+    if r.overruns:
+        parts.append(f"{r.overruns} overrun ({r.overrun_wait_s:.2f} s)")
+    if r.late_s >= 0.05:
+        parts.append(f"late {r.late_s:.2f} s")
+    if r.skipped:
+        parts.append(f"{r.skipped} skipped")
+    return ", ".join(parts) or "-"
+
+
+def fault_times(f: FaultReport, started_wall_s: float) -> tuple[str, str]:
+    """A fault's "injected" and "held" columns. An unconfirmed inject (its holder was killed
+    first) says so, and its held time is a bound: from its grant to its revert."""
+    if f.unconfirmed:
+        bound = f.held_at_most_s
+        return "unconfirmed", "-" if bound is None else f"<= {secs(bound)}"
+    return when(started_wall_s, f.injected_s), secs(f.held_s)
 
 
 def _slope(value: float | None, unit: str) -> str:

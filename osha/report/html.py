@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from html import escape
 
 from osha.analysis import Analysis, SoakSummary
-from osha.report._fmt import SOAK_MAX_ROWS, pct, pm, ratio, secs, soak_trends, when
+from osha.report._fmt import (
+    SOAK_MAX_ROWS,
+    clock_held,
+    fault_times,
+    pct,
+    pm,
+    ratio,
+    secs,
+    soak_trends,
+)
 from osha.report._plots import runner_svg, soak_svg, timeline_svg
 from osha.report.json import METHODOLOGY
 
@@ -75,9 +84,9 @@ def _faults(a: Analysis) -> str:
     impacts = []
     for f in a.faults:
         det = min(f.detections, key=lambda d: d.detection_s, default=None)
-        held = None if f.reverted_s is None or f.injected_s is None else f.reverted_s - f.injected_s
-        rows.append([f.lease_id, f.label, when(a.run.started_wall_s, f.injected_s), secs(held),
-                     f.status + (f" ({f.revert_error})" if f.revert_error else ""),
+        rows.append([f.lease_id, f.label, *fault_times(f, a.run.started_wall_s),
+                     f.status + (f" ({f.revert_error})" if f.revert_error else "")
+                     + (f" — {f.note}" if f.note else ""),
                      f"{secs(det.detection_s)} by {det.monitor}" if det else "-",
                      ", ".join(f.overlaps) or "-"])  # fmt: skip
         for t in f.targets:
@@ -155,9 +164,11 @@ def _soak(a: Analysis, s: SoakSummary) -> str:
         rss = "-" if r.osha_rss_bytes is None else f"{r.osha_rss_bytes / 2**20:.1f}"
         rows.append([str(r.cycle), ok, f"{r.injected}/{r.reverted}/{r.revert_failed}",
                      f"{r.crashes}/{r.self_chaos_kills}", str(r.targets_down),
-                     secs(r.downtime_s), mttr, pct(r.availability), rss])  # fmt: skip
+                     secs(r.downtime_s), mttr, pct(r.availability), rss,
+                     clock_held(r)])  # fmt: skip
     table = _table(["cycle", "ok", "faults inj/rev/failed", "crashes/self-chaos",
-                    "targets down", "downtime", "MTTR", "availability", "osha RSS (MiB)"],
+                    "targets down", "downtime", "MTTR", "availability", "osha RSS (MiB)",
+                    "overruns/late"],
                    rows, "soak")  # fmt: skip
     if len(rows) > SOAK_MAX_ROWS:
         table = f"<details><summary>{len(rows)} cycles</summary>{table}</details>"

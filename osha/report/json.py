@@ -19,7 +19,8 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                   results [{name, slo, subject, threshold, value, passed, detail}]
     faults        [{lease_id, label, holder, plugin, action, node, resource, planned_s,
                     injected_s, inject_error, refused, reverted_s, reverted_by,
-                    revert_attempts, revert_error, released, status, overlaps,
+                    revert_attempts, revert_error, released, status, overlaps, granted_s,
+                    holder_lost_s, takeover_s,
                     detection_s, detections [{monitor, target, detection_s, reported_s,
                     state}], targets [{monitor, target, episodes, downtime_s,
                     downtime_bound_s, recovered, recovery_s, recovery_bound_s,
@@ -41,18 +42,23 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
     soak          null when the ledger holds no soak.cycle record, else {cycles [{cycle,
                     start_s, end_s, duration_s, ok, detail, planned_faults, injected,
                     reverted, revert_failed, crashes, self_chaos_kills, targets_down,
-                    downtime_s, recovery_s, availability, osha_rss_bytes}], cycles_ok,
+                    downtime_s, recovery_s, availability, osha_rss_bytes, overruns,
+                    overrun_wait_s, late_s, skipped}], cycles_ok,
                     cycles_failed, cycles_unfinished, cycles_unrecovered, mttr_mean_s,
                     mttr_max_s, trends {mttr_s_per_cycle, downtime_s_per_cycle,
                     availability_per_cycle, rss_from_cycle, rss_to_cycle,
-                    rss_growth_bytes}}
+                    rss_growth_bytes, rss_slope_bytes_per_h}, overruns, skipped}
                   a cycle's ok and end_s are null while it is unfinished; recovery_s (its
                   MTTR) is the longest recovery_s of the target impacts of the faults
                   injected in it (0 if none), null if one never recovered; trends are
                   least-squares slopes per cycle over the finished cycles (null with fewer
                   than two); rss_growth_bytes is osha's main-process RSS from cycle
                   rss_from_cycle (the 5th, or the 1st when there are five or fewer) to
-                  rss_to_cycle (the last with a sample)
+                  rss_to_cycle (the last with a sample), rss_slope_bytes_per_h the
+                  least-squares slope of those samples over the cycles' end times; overruns
+                  are faults still held at a cycle's end within their revert deadline
+                  (overrun_wait_s: the wait for their reverts, the chaos clock held), late_s
+                  how late a cycle started, skipped its faults refused meanwhile
 
 A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
 "b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.
@@ -118,7 +124,10 @@ def _soak(s: SoakSummary | None) -> dict[str, Any] | None:
             "rss_from_cycle": s.rss_from_cycle,
             "rss_to_cycle": s.rss_to_cycle,
             "rss_growth_bytes": s.rss_growth_bytes,
+            "rss_slope_bytes_per_h": s.rss_slope_bytes_per_h,
         },
+        "overruns": s.overruns,
+        "skipped": s.skipped,
     }
 
 

@@ -10,6 +10,8 @@ from osha.analysis import Analysis, Comparison, CycleRow, SoakSummary, Verdict
 from osha.report._fmt import (
     SOAK_EDGE,
     SOAK_MAX_ROWS,
+    clock_held,
+    fault_times,
     mib,
     pct,
     pm,
@@ -17,7 +19,6 @@ from osha.report._fmt import (
     secs,
     soak_trends,
     table,
-    when,
 )
 
 __all__ = ["damage_lines", "render_comparison", "render_summary", "render_verdict"]
@@ -87,11 +88,11 @@ def _faults(a: Analysis) -> list[str]:
         return ["faults: none"]
     rows = []
     impact_rows = []
+    notes = [f"  {f.lease_id}: {f.note}" for f in a.faults if f.note]
     for f in a.faults:
         det = min(f.detections, key=lambda d: d.detection_s, default=None)
         rows.append([
-            f.lease_id, f.label, when(a.run.started_wall_s, f.injected_s),
-            secs(f.reverted_s and f.reverted_s - (f.injected_s or 0.0)), f.status,
+            f.lease_id, f.label, *fault_times(f, a.run.started_wall_s), f.status,
             secs(det.detection_s) + f" ({det.monitor})" if det else "-",
             ", ".join(f.overlaps) or "-",
         ])  # fmt: skip
@@ -113,7 +114,7 @@ def _faults(a: Analysis) -> list[str]:
                                 f"degradation {secs(r.degradation_s)} "
                                 f"({ratio(r.degradation_ratio)})"])  # fmt: skip
     out = ["faults:", table(["lease", "fault", "injected", "held", "status", "detected after",
-                             "overlaps"], rows)]  # fmt: skip
+                             "overlaps"], rows), *notes]  # fmt: skip
     if impact_rows:
         out += [
             "",
@@ -179,7 +180,7 @@ def _cycle_row(r: CycleRow) -> list[str]:
         mttr = "not recovered" if r.recovery_s is None else secs(r.recovery_s)
     return [str(r.cycle), ok, f"{r.injected}/{r.reverted}/{r.revert_failed}",
             f"{r.crashes}/{r.self_chaos_kills}", str(r.targets_down), secs(r.downtime_s), mttr,
-            pct(r.availability), mib(r.osha_rss_bytes)]  # fmt: skip
+            pct(r.availability), mib(r.osha_rss_bytes), clock_held(r)]  # fmt: skip
 
 
 def _soak(s: SoakSummary) -> list[str]:
@@ -188,13 +189,15 @@ def _soak(s: SoakSummary) -> list[str]:
     mttr = f"MTTR mean {secs(s.mttr_mean_s)}, max {secs(s.mttr_max_s)}"
     if s.cycles_unrecovered:
         mttr += f", {s.cycles_unrecovered} cycle(s) with a target never recovered"
+    if s.overruns or s.skipped:
+        mttr += f"; {s.overruns} overrun(s), {s.skipped} fault(s) skipped"
     rows = list(s.cycles)
     hidden = 0
     if len(rows) > SOAK_MAX_ROWS:
         hidden = len(rows) - 2 * SOAK_EDGE
         rows = rows[:SOAK_EDGE] + rows[-SOAK_EDGE:]
     text = table(["cycle", "ok", "faults inj/rev/failed", "crashes/self-chaos", "targets down",
-                  "downtime", "MTTR", "availability", "osha RSS"],
+                  "downtime", "MTTR", "availability", "osha RSS", "overruns/late"],
                  [_cycle_row(r) for r in rows]).split("\n")  # fmt: skip
     if hidden:
         text.insert(2 + SOAK_EDGE, f"  … {hidden} more cycles")

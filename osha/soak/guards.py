@@ -17,6 +17,7 @@ from typing import Any
 from osha.messages import Message
 from osha.selfmon import SelfMonitor
 from osha.soak.selfchaos import SelfChaos
+from osha.supervisor import ChildState
 
 __all__ = ["SoakGuards", "SoakOptions"]
 
@@ -82,9 +83,11 @@ class SoakGuards:
 
 
 def _pairs(children: Callable[[], list[Any]]) -> Callable[[], list[tuple[str, int]]]:
-    """``Supervisor.children`` (ChildInfo with ``id``/``pid``) as ``(id, pid)`` pairs."""
+    """``Supervisor.children`` (ChildInfo with ``id``/``pid``) as ``(id, pid)`` pairs, the
+    running ones only: a child being restarted still shows its dead pid, and self-chaos must
+    not count a kill of it (nor the self-monitor sample it)."""
 
     def pairs() -> list[tuple[str, int]]:
-        return [(c.id, c.pid) for c in children()]
+        return [(c.id, c.pid) for c in children() if c.state is ChildState.RUNNING]
 
     return pairs

@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
     write(os.path.join(lab_dir, "inventory.ini"), "\n".join(lines))
     lab = {
         "version": 1,
+        "instance": int(env["LAB_INSTANCE"]),
         "dir": lab_dir,
         "cloud": "lab",
         "clouds_yaml": os.path.join(lab_dir, "clouds.yaml"),
@@ -97,8 +98,11 @@ def main(argv: list[str]) -> int:
             "bridge": env["LAB_BRIDGE"],
             "subnet": env["LAB_SUBNET"],
             "gateway": env["LAB_GATEWAY"],
-            "netns_prefix": "osha-",
+            "netns_prefix": env["LAB_NETNS_PREFIX"],
+            "veth_prefix": env["LAB_VETH_PREFIX"],
         },
+        "owner_file": env["LAB_OWNER_FILE"],
+        "cgroup_prefix": env["LAB_CGROUP_PREFIX"],
         "nodes": nodes,
         "settings": {
             "service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),

@@ -28,7 +28,27 @@ from osha import testing
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_SCRIPT = REPO / "scripts" / "lab"
-LAB_DIR = Path(os.environ.get("OSHA_LAB_DIR", "/var/lib/osha-lab"))
+
+
+def _lab_instance_and_dir() -> tuple[int, Path]:
+    """Which lab this session uses: ``OSHA_LAB_INSTANCE`` (else what ``$OSHA_LAB_DIR/lab.json``
+    records, else 0) and ``OSHA_LAB_DIR`` (else the instance's default directory), as
+    ``scripts/lab`` resolves them."""
+    given_dir = os.environ.get("OSHA_LAB_DIR")
+    instance = os.environ.get("OSHA_LAB_INSTANCE")
+    if instance is None and given_dir:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            instance = str(json.loads((Path(given_dir) / "lab.json").read_text())["instance"])
+    number = int(instance or 0)
+    default_dir = "/var/lib/osha-lab" if number == 0 else f"/var/lib/osha-lab-{number}"
+    return number, Path(given_dir or default_dir)
+
+
+LAB_INSTANCE, LAB_DIR = _lab_instance_and_dir()
+# Profiles expand ${OSHA_LAB_DIR}, and scripts/lab reads both: every child of this session
+# (osha, scripts/lab) must see the same lab as the tests.
+os.environ["OSHA_LAB_DIR"] = str(LAB_DIR)
+os.environ["OSHA_LAB_INSTANCE"] = str(LAB_INSTANCE)
 UP_TIMEOUT_S = 1500  # a fresh machine installs packages and venvs first
 RESET_TIMEOUT_S = 360
 API_TIMEOUT_S = 20

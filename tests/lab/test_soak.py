@@ -2,9 +2,10 @@
 
 - The time-compressed soak of ``profiles/lab-soak.toml``: 30 cycles of short kill, stop and
   pause faults on mixed targets (controllers' services, the compute container) in about
-  7 minutes, with osha's own actors SIGKILLed every 20 s. Every fault is reverted, every
-  actor crash is recorded and recovered, the report has per-cycle MTTR, osha's RSS stays
-  flat, and the lab is whole afterwards.
+  8 minutes, with osha's own actors SIGKILLed every 20 s. Every fault is reverted, every
+  actor crash is recorded and recovered, the report has per-cycle MTTR, a fault's overlaps
+  are the faults held with it, an inject its holder was killed in is said unconfirmed,
+  osha's RSS stays flat, and the lab is whole afterwards.
 - ``kill -9`` of osha in the middle of a soak, while a fault is held, then ``osha campaign
   resume``: the fault is reverted, the soak goes on in the same ledger, the gap is recorded,
   ``osha ledger verify`` passes and the lab is whole.
@@ -108,6 +109,16 @@ def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path
         restarted = [m for m in records if isinstance(m, ActorStarted)
                      and m.actor_id == kill.actor_id and m.wall_s > crashed[0].wall_s]  # fmt: skip
         assert restarted, f"{kill.actor_id} was not started again after its kill"
+    # overlaps are faults held at the same time: the same cycle's, or a neighbour's overrun
+    for f in a.faults:
+        cycle = int(f.lease_id.rsplit("/", 1)[1]) // 1000
+        near = [int(o.rsplit("/", 1)[1]) // 1000 for o in f.overlaps]
+        assert all(abs(c - cycle) <= 1 for c in near), (f.lease_id, f.overlaps)
+    # a lease whose holder was killed before it recorded the inject says what is known
+    for f in a.faults:
+        if f.granted_s is not None and f.injected_s is None and not f.inject_error:
+            assert f.unconfirmed, f
+            assert f.note.startswith("inject unconfirmed"), f.note
     # per-cycle MTTR: every cycle in which a watched target went down has one
     measured = [c for c in a.soak.cycles if c.targets_down]
     assert len(measured) >= 25, [(c.cycle, c.targets_down) for c in a.soak.cycles]
@@ -119,6 +130,7 @@ def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path
         + " ".join(f"{c.recovery_s:.2f}" for c in measured)
         + f"; osha RSS cycle {a.soak.rss_from_cycle}->{a.soak.rss_to_cycle}: "
         f"{(a.soak.rss_growth_bytes or 0) / MIB:+.2f} MiB"
+        f" ({(a.soak.rss_slope_bytes_per_h or 0) / MIB:+.2f} MiB/h); overruns {a.soak.overruns}"
     )
     # osha itself stays flat
     assert a.soak.rss_growth_bytes is not None

@@ -12,14 +12,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 from test_campaign import _records, _start_cli
 
 from osha import profile
-from osha.campaign import StartOptions, run_campaign
+from osha.analysis import analyze
+from osha.campaign import Outcome, StartOptions, run_campaign
 from osha.campaign.control import read_status
 from osha.campaign.phases import Recorder
 from osha.campaign.soak import CycleLoop, SoakControl
@@ -30,8 +33,10 @@ from osha.faults import Lease
 from osha.ledger.segment import list_raw_segments
 from osha.messages import (
     ActorCrashed,
+    FaultInjected,
     FaultLease,
     FaultPlanned,
+    FaultRefused,
     FaultRevertFailed,
     LedgerResumed,
     Message,
@@ -40,6 +45,7 @@ from osha.messages import (
     SoakCycle,
 )
 from osha.messages.campaign import CampaignStop, CampaignVerdict, PhaseChange
+from osha.report import render_summary
 from osha.schedule import ChaosClock
 from osha.testing import MemorySink, wait_for
 
@@ -75,6 +81,15 @@ def _profile(tmp_path: Path, cycles: int, extra: str = "") -> Path:
     path = tmp_path / "soak.toml"
     path.write_text(SOAK.format(cycles=cycles) + extra)
     return path
+
+
+def _run_soak(path: Path, runs: Path, **options: Any) -> Outcome:
+    """Run the soak of the profile at ``path`` in this process, its ledger under ``runs``."""
+    return run_campaign(
+        profile.load(path),
+        StartOptions(live=False, ledger_dir=runs, **options),
+        Console(file=io.StringIO(), width=120),
+    )
 
 
 def _cycles(records: list[Message]) -> list[tuple[int, str, bool]]:
@@ -200,11 +215,7 @@ def test_a_breach_of_an_abort_on_breach_slo_stops_the_soak(tmp_path: Path) -> No
     path = _profile(tmp_path, cycles=20, extra="\n[slo]\nmax_actor_restarts = 0\n")
     path.write_text(path.read_text().replace(
         'name = "soak"', 'name = "soak"\nabort_on_breach = ["max_actor_restarts"]'))  # fmt: skip
-    outcome = run_campaign(
-        profile.load(path),
-        StartOptions(live=False, ledger_dir=tmp_path / "runs", self_chaos_every_s=0.3),
-        Console(file=io.StringIO(), width=120),
-    )
+    outcome = _run_soak(path, tmp_path / "runs", self_chaos_every_s=0.3)
     records = _records(outcome.run_dir)
     [stop] = [m for m in records if isinstance(m, CampaignStop)]
     assert stop.source == "slo"
@@ -225,11 +236,7 @@ def test_the_disk_floor_stops_the_soak_cleanly_on_a_small_tmpfs(tmp_path: Path) 
         path = _profile(tmp_path, cycles=50, extra="")
         path.write_text(path.read_text().replace(
             "[ledger]\n", "[ledger]\ndisk_floor_mib = 64\n"))  # fmt: skip
-        outcome = run_campaign(
-            profile.load(path),
-            StartOptions(live=False, ledger_dir=small / "runs"),
-            Console(file=io.StringIO(), width=120),
-        )
+        outcome = _run_soak(path, small / "runs")
         records = _records(outcome.run_dir)
         [stop] = [m for m in records if isinstance(m, CampaignStop)]
         assert stop.source == "disk-floor"
@@ -254,11 +261,7 @@ def test_raw_retention_bounds_the_raw_samples_and_keeps_the_main_lane(
         "[ledger]\n",
         "[ledger]\nraw_retention = { keep_segments = 1, segment_size_bytes = 4096 }\n",
     ).replace('interval_s = 0.1\n', 'interval_s = 0.02\nburst = 20\n'))  # fmt: skip
-    outcome = run_campaign(
-        profile.load(path),
-        StartOptions(live=False, ledger_dir=tmp_path / "runs"),
-        Console(file=io.StringIO(), width=120),
-    )
+    outcome = _run_soak(path, tmp_path / "runs")
     assert outcome.judgement.exit_code == 0
     raws = list_raw_segments(outcome.run_dir)
     assert 1 <= len(raws) <= 2  # the open one and at most one closed one are left
@@ -333,19 +336,25 @@ def test_status_shows_the_cycle_the_last_verdicts_and_the_next_fault() -> None:
 
 def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: Path) -> None:
     """No further fault may strike a cloud that may be left disrupted: the cycle in which a
-    revert failed for good is closed as not ok, and the soak stops before the next one."""
+    revert failed for good is closed as not ok, and the soak stops before the next one. The
+    chaos clock is held at each cycle's end, released only when the soak goes on."""
     sink = MemorySink()
     state = LiveState("r", str(tmp_path))
     rec = Recorder(sink, state)
     stops: list[tuple[str, str]] = []
+    clock: list[str] = []
     waits = iter(range(100))
 
-    def wait_until(wall_s: float) -> bool:
+    def wait_until(wall_s: float, until: Callable[[], bool] | None) -> bool:
         if next(waits) == 3:  # during cycle 2: the revert of a fault fails for good
             state.observe(FaultRevertFailed("stop-cond", 9, 0.0, time.time(),
                                             lease_id="stop-cond/1000", attempt=5, by="holder",
                                             error="ssh: host unreachable", final=True))  # fmt: skip
         return True
+
+    def resume() -> int:
+        clock.append("resume")
+        return 0
 
     loop = CycleLoop(
         ChaosClock(time.time(), cycle_s=0.01, cycles=5),
@@ -355,8 +364,10 @@ def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: P
         control=SoakControl(
             wait_until=wait_until,
             request_stop=lambda source, reason: stops.append((source, reason)),
-            active_leases=lambda: 0,
+            held_leases=list,
             sync=lambda: None,
+            hold=lambda reason: clock.append(f"hold: {reason}"),
+            resume=resume,
         ),
         run_dir=tmp_path,
     )
@@ -367,6 +378,7 @@ def test_a_revert_that_failed_for_good_ends_the_soak_after_its_cycle(tmp_path: P
     [(source, reason)] = stops
     assert source == "revert-failed"
     assert "cycle 2" in reason
+    assert clock == ["hold: judging cycle 1", "resume", "hold: judging cycle 2"]  # not resumed
 
 
 @pytest.mark.timeout(120)
@@ -386,3 +398,128 @@ def test_resume_end_only_tears_down_and_judges(tmp_path: Path) -> None:
                            ("verdict", "start", True), ("verdict", "end", False)]  # fmt: skip
     [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
     assert verdict.exit_code == 3
+
+
+MARKED = """\
+[campaign]
+name = "marked"
+seed = 5
+mode = "soak"
+cycles = {cycles}
+warmup_s = 0
+baseline_s = 0.3
+cycle_baseline_s = {quiet_s}
+chaos_s = 0.3
+cycle_recovery_s = 0.3
+recovery_timeout_s = 10
+recovery_hold_s = 0.2
+abort_on_breach = ["{abort}"]
+
+[ledger]
+resources_interval_s = 0.5
+
+[[monitors]]
+id = "watch"
+plugin = "marker"
+markers = "{markers}"
+targets = ["nova-conductor@ctl-1"]
+interval_s = 0.05
+
+[[disruptors]]
+id = "stop-conductor"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+resource = "nova-conductor"
+revert_s = {revert_s}
+target = {{ group = "controller", pick = "node:ctl-1" }}
+schedule = {{ start_s = {start_s}, times = 1, down_s = 0.1 }}
+
+[slo]
+{slo}
+"""
+
+
+def _marked(tmp_path: Path, **values: object) -> Path:
+    """A soak of the ``marker`` disruptor (its fault is a file) and the monitor of it."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[controller]\nctl-1 ansible_host=192.0.2.11\n")
+    path = tmp_path / "marked.toml"
+    path.write_text(MARKED.format(markers=tmp_path / "markers", inventory=inventory, **values))
+    return path
+
+
+@pytest.mark.timeout(90)
+def test_a_slow_revert_is_an_overrun_the_next_cycle_waits_for_not_a_breach(
+    tmp_path: Path,
+) -> None:
+    """The lab's cycle 83: a graceful stop still held when its cycle ends, within its revert
+    deadline. It is recorded as an overrun, the next cycle waits for its revert (the chaos
+    clock is held), and ``require_reverted`` is not breached: the soak runs every cycle."""
+    path = _marked(tmp_path, cycles=3, quiet_s=0.05, start_s=0.05, revert_s=0.8,
+                   abort="require_reverted", slo="require_reverted = true")  # fmt: skip
+    outcome = _run_soak(path, tmp_path / "runs")
+    records = _records(outcome.run_dir)
+    assert not [m for m in records if isinstance(m, CampaignStop)]
+    ends = [m for m in records if isinstance(m, SoakCycle) and m.phase == "end"]
+    assert [m.cycle for m in ends] == [1, 2, 3]
+    # each fault outlives its 0.65 s cycle by ~0.3 s: an overrun, waited for, not a failure
+    assert all(m.overruns == 1 and m.overrun_wait_s > 0 for m in ends), ends
+    assert all("overrun" in m.detail for m in ends)
+    starts = [m for m in records if isinstance(m, SoakCycle) and m.phase == "start"]
+    assert all(m.late_s > 0 for m in starts[1:])  # the next cycle waited for the revert
+    assert outcome.judgement.exit_code == 0
+    rows = analyze(outcome.run_dir).soak
+    assert rows is not None
+    assert rows.overruns == 3
+    assert "1 overrun (" in render_summary(analyze(outcome.run_dir))
+
+
+@pytest.mark.timeout(90)
+def test_no_fault_is_injected_once_a_judgement_that_stops_the_soak_has_begun(
+    tmp_path: Path,
+) -> None:
+    """Cycle 1's fault breaches ``min_availability``; cycle 2's fault is due 0.05 s after
+    cycle 1 ends, while ``abort_on_breach`` judges it in a child process (a second or so).
+    The chaos clock is held from the cycle's end, so that fault is refused, never leased or
+    injected: every lease and inject precedes the judged cycle's end, and the stop."""
+    path = _marked(tmp_path, cycles=5, quiet_s=0.0, start_s=0.05, revert_s=0.0,
+                   abort="min_availability",
+                   slo='min_availability = { "nova-conductor@ctl-1" = 0.999 }')  # fmt: skip
+    outcome = _run_soak(path, tmp_path / "runs")
+    records = _records(outcome.run_dir)
+    [stop] = [m for m in records if isinstance(m, CampaignStop)]
+    assert stop.source == "slo"
+    assert "min_availability" in stop.reason
+    [judged] = [m for m in records if isinstance(m, SoakCycle) and m.phase == "end"]
+    leases = [m for m in records if isinstance(m, FaultLease)]
+    injected = [m for m in records if isinstance(m, FaultInjected)]
+    assert [m.lease_id for m in leases] == ["stop-conductor/0"]
+    assert all(m.wall_s < judged.wall_s for m in leases)
+    assert all(m.actual_wall_s < judged.wall_s for m in injected)
+    # the next cycle's fault was asked for during the judgement, and refused (and so was any
+    # later one asked for before the teardown stopped the disruptor)
+    refused = [m for m in records if isinstance(m, FaultRefused)]
+    assert refused[0].lease_id == "stop-conductor/1000"
+    assert all("stopping (slo: cycle 1" in m.reason for m in refused)
+    assert outcome.judgement.exit_code == 3
+
+
+def test_dry_run_warns_of_a_fault_that_may_outlast_its_cycle(tmp_path: Path) -> None:
+    """Start 0.3 s into the window (0.05 s quiet before it), down 0.1 s, plus a typical
+    stop/start of 10 s: 10.45 s, longer than a 0.65 s cycle. A cycle of 11 s fits it."""
+    osha = [sys.executable, "-m", "osha", "campaign", "start"]
+    short = _marked(tmp_path, cycles=3, quiet_s=0.05, start_s=0.3, revert_s=0.0,
+                    abort="require_reverted", slo="require_reverted = true")  # fmt: skip
+    done = subprocess.run([*osha, str(short), "--dry-run"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert ("warning: stop-conductor (mark nova-conductor@ctl-1) may overrun its cycle: it "
+            "starts 0.35 s in, is held 0.1 s, and a stop/start typically adds 10 s: 10.45 s > "
+            "cycle 0.65 s") in " ".join(done.stdout.split())  # fmt: skip
+    roomy = tmp_path / "roomy.toml"
+    roomy.write_text(short.read_text().replace("cycle_recovery_s = 0.3", "cycle_recovery_s = 11"))
+    done = subprocess.run([*osha, str(roomy), "--dry-run"], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stdout

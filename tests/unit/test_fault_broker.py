@@ -231,16 +231,18 @@ def test_revert_gives_up_loudly_at_the_deadline(caplog: pytest.LogCaptureFixture
     assert "REVERT FAILED" in caplog.text
 
 
-def test_one_failing_revert_never_stops_the_others(setup: Setup) -> None:
-    broker, sink, target, ctx = setup
-    broker._guard = Guard({})  # this test holds two controllers on purpose
+def test_one_failing_revert_never_stops_the_others() -> None:
+    sink, target, good = SyncSink(), Target(), Target()
     target.fail_first = 10**6  # every revert fails ...
-    good = Target()
 
     def revert(held: Lease) -> str:  # ... except ctl-2's
         return good.revert(held) if held.node == "ctl-2" else target.revert(held)
 
-    broker._revert = revert
+    # no max_down: this test holds two controllers on purpose
+    broker = FaultBroker(sink, max_down={}, revert=revert, policy=FAST)
+    ctx = {name: BrokerContext(broker, name) for name in ("d1", "d2")}
+    broker.attach(lambda child, msg: ctx[child].deliver(msg))
+    broker.start()
     assert ask(ctx["d1"], lease("ctl-1", "d1", revert_by_wall_s=time.time() + 0.3)).granted
     assert ask(ctx["d2"], lease("ctl-2", "d2")).granted
     report = broker.close(timeout_s=3)

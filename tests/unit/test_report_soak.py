@@ -16,9 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from osha.analysis import Analysis, analyze
+from osha.analysis import Analysis, AnalysisOptions, SloSpec, analyze
+from osha.messages import (
+    FaultInjectFailed,
+    FaultLease,
+    FaultReleased,
+    FaultRevertAttempted,
+    FaultReverted,
+)
 from osha.report import dumps, render_summary, to_dict
 from osha.report.html import render_html
+from osha.soak.judge import judge_main
 from osha.testing import SyntheticLedger
 
 CYCLES = 8
@@ -216,17 +224,20 @@ def test_terminal_section(soak: Analysis) -> None:
     lines = section.splitlines()
     assert lines[1].split() == ["cycle", "ok", "faults", "inj/rev/failed", "crashes/self-chaos",
                                 "targets", "down", "downtime", "MTTR", "availability", "osha",
-                                "RSS"]  # fmt: skip
+                                "RSS", "overruns/late"]  # fmt: skip
     row3 = lines[3 + FAILED_CYCLE - 1].split()
     # its MTTR: the kill's 3 s, ended on the sample grid and so estimated 0.25 s early
     assert row3[:9] == ["3", "NO", "3/3/0", "0/0", "2", "14.000", "s", "2.750", "s"]
     assert lines[3 + KILL_CYCLE - 1].split()[3] == "1/1"
-    assert lines[3 + CYCLES - 1].split()[-2:] == ["40.8", "MiB"]
+    assert lines[3 + CYCLES - 1].split()[-3:] == ["40.8", "MiB", "-"]
     trends = lines[3 + CYCLES]
     assert trends == (
         "  trends: MTTR trend +0.500 s/cycle; downtime trend +1.000 s/cycle; "
-        "availability trend -0.5102 pp/cycle; osha RSS cycle 5→8: +0.3 MiB"
+        "availability trend -0.5102 pp/cycle; osha RSS cycle 5→8: +0.3 MiB, +3.5 MiB/h"
     )
+    # 100 KiB a cycle, one cycle every 100 s: 3,600 KiB an hour
+    assert soak.soak is not None
+    assert soak.soak.rss_slope_bytes_per_h == pytest.approx(RSS_STEP * 36)
 
 
 def test_terminal_elides_a_long_soak(tmp_path: Path) -> None:
@@ -241,7 +252,8 @@ def test_terminal_elides_a_long_soak(tmp_path: Path) -> None:
     assert "  … 25 more cycles" in lines
     trends = next(ln for ln in lines if ln.startswith("  trends:"))
     assert trends.endswith("MTTR trend +0.000 s/cycle; downtime trend +0.000 s/cycle; "
-                           "availability trend -; osha RSS cycle 5→45: +0.0 MiB")  # fmt: skip
+                           "availability trend -; osha RSS cycle 5→45: +0.0 MiB, "
+                           "+0.0 MiB/h")  # fmt: skip
 
 
 def test_json_soak_key(soak: Analysis) -> None:
@@ -249,7 +261,8 @@ def test_json_soak_key(soak: Analysis) -> None:
     assert list(data)[-1] == "soak"
     s = data["soak"]
     assert list(s) == ["cycles", "cycles_ok", "cycles_failed", "cycles_unfinished",
-                       "cycles_unrecovered", "mttr_mean_s", "mttr_max_s", "trends"]  # fmt: skip
+                       "cycles_unrecovered", "mttr_mean_s", "mttr_max_s", "trends", "overruns",
+                       "skipped"]  # fmt: skip
     assert len(s["cycles"]) == CYCLES
     first = s["cycles"][0]
     assert first["cycle"] == 1
@@ -263,6 +276,8 @@ def test_json_soak_key(soak: Analysis) -> None:
     assert s["trends"]["availability_per_cycle"] == pytest.approx(-1.0 / (2 * 98.0))
     assert s["trends"]["rss_growth_bytes"] == RSS_STEP * (CYCLES - 5)
     assert (s["trends"]["rss_from_cycle"], s["trends"]["rss_to_cycle"]) == (5, CYCLES)
+    assert s["trends"]["rss_slope_bytes_per_h"] == pytest.approx(RSS_STEP * 36)
+    assert (s["overruns"], s["skipped"], first["overruns"], first["late_s"]) == (0, 0, 0, 0.0)
 
 
 def test_html_plots_mttr_and_rss(soak: Analysis) -> None:
@@ -273,3 +288,117 @@ def test_html_plots_mttr_and_rss(soak: Analysis) -> None:
         assert f'id="{gid}"' in section, gid
     assert "trend +0.500 s/cycle" in section  # the trend line's legend, as text in the SVG
     assert section.count("<tr>") == 1 + CYCLES  # header + one row per cycle
+
+
+def test_overlaps_are_the_faults_held_at_the_same_time(soak: Analysis) -> None:
+    """A fault overlaps another when both were held at one instant (inject to revert), not
+    when one came within the attribution window (60 s) of the other: the kill is held from 10
+    to 60 s into its cycle and the stop from 30 to 40 s; the pause (70 to 90 s) and the next
+    cycle's faults were held alone."""
+    by_id = {f.lease_id: f for f in soak.faults}
+    for c in range(1, CYCLES + 1):
+        assert by_id[f"k{c}"].overlaps == (f"s{c}",)
+        assert by_id[f"s{c}"].overlaps == (f"k{c}",)
+        assert by_id[f"p{c}"].overlaps == ()
+
+
+def _killed_mid_inject(path: Path) -> Path:
+    """A holder killed after its grant (20 s) and before it recorded the inject; the broker
+    takes over (20.6 s) and reverts the fault (21 s). Another fault is held 20.8 - 30 s."""
+    led = SyntheticLedger(path)
+    led.target("hs", "nova-scheduler@ctl-1", end_s=60, interval_s=INTERVAL_S)
+    led.add(20.0, "faults", FaultLease, lease_id="kill-scheduler/0", holder="kill-scheduler",
+            plugin="process", index=0, action="kill", node="ctl-1", address="192.0.2.1",
+            resource="nova-scheduler", groups=(), down_s=1.0, planned_wall_s=led.wall(20.0),
+            revert_by_wall_s=led.wall(141.0), revert={})  # fmt: skip
+    led.self_chaos(20.5, "kill-scheduler")
+    led.add(20.6, "faults", FaultRevertAttempted, lease_id="kill-scheduler/0", attempt=1,
+            by="broker")  # fmt: skip
+    led.add(21.0, "faults", FaultReverted, lease_id="kill-scheduler/0", attempt=1, by="broker",
+            detail="started", elapsed_s=0.4)  # fmt: skip
+    led.add(21.0, "faults", FaultReleased, lease_id="kill-scheduler/0", holder="kill-scheduler",
+            reverted=True, by="broker")  # fmt: skip
+    led.fault("stop-conductor/0", inject_s=20.8, revert_s=30.0, action="stop", node="ctl-2",
+              resource="nova-conductor")  # fmt: skip
+    return led.write(stop_s=60)
+
+
+def test_an_inject_its_holder_was_killed_in_is_unconfirmed_and_says_what_is_known(
+    tmp_path: Path,
+) -> None:
+    a = analyze(_killed_mid_inject(tmp_path / "killed.osha"))
+    f = {f.lease_id: f for f in a.faults}["kill-scheduler/0"]
+    assert f.unconfirmed
+    assert (f.injected_s, f.status, f.reverted_by) == (None, "reverted", "broker")
+    assert f.held_s is None  # not "reverted - 0": the inject time is unknown
+    assert f.held_at_most_s == pytest.approx(1.0)  # from the grant to the revert
+    assert f.granted_s == pytest.approx(20.0)
+    assert f.holder_lost_s == pytest.approx(20.5)
+    assert f.takeover_s == pytest.approx(20.6)
+    assert f.note == (
+        "inject unconfirmed: kill-scheduler was killed at +20.500 s, after its grant at "
+        "+20.000 s and before it recorded the inject; the broker took over at +20.600 s and "
+        "reverted it at +21.000 s"
+    )
+    assert f.overlaps == ("stop-conductor/0",)  # it may have been held from its grant on
+    text = render_summary(a)
+    [row] = [line for line in text.splitlines() if line.startswith("  kill-scheduler/0 ")]
+    assert "unconfirmed" in row
+    assert "<= 1.000 s" in row
+    assert "21.000 s" not in row
+    assert f"kill-scheduler/0: {f.note}" in text
+    assert to_dict(a)["faults"][0]["takeover_s"] == pytest.approx(20.6)
+
+
+def _in_flight(path: Path) -> tuple[Path, SyntheticLedger]:
+    """A fault injected at 10 s (revert deadline 610 s) and not reverted when the ledger
+    ends at 20 s: osha still runs (a live judgement), or died."""
+    led = SyntheticLedger(path)
+    led.target("hs", "nova-conductor@ctl-2", end_s=20, interval_s=INTERVAL_S, down=[(10.5, 20)])
+    led.fault("stop-conductor/0", inject_s=10.0, revert_s=None, action="stop", node="ctl-2",
+              resource="nova-conductor")  # fmt: skip
+    return led.write(torn=True), led
+
+
+def test_a_fault_held_within_its_deadline_is_in_flight_for_a_live_judgement_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``require_reverted`` judges only reverts that failed or whose deadline passed while the
+    run goes on (the soak's abort_on_breach); once the run is over, it is unreverted."""
+    run_dir, led = _in_flight(tmp_path / "live.osha")
+    spec = SloSpec(require_reverted=True)
+
+    def reverted(a: Analysis) -> bool:
+        [result] = [r for r in a.verdict.results if r.slo == "require_reverted"]
+        return result.passed
+
+    live = analyze(run_dir, slo=spec, options=AnalysisOptions(live_at_wall_s=led.wall(21.0)))
+    assert [f.status for f in live.faults] == ["held"]
+    assert reverted(live)
+    late = analyze(run_dir, slo=spec, options=AnalysisOptions(live_at_wall_s=led.wall(611.0)))
+    assert [f.status for f in late.faults] == ["unreverted"]  # its deadline passed
+    assert not reverted(late)
+    final = analyze(run_dir, slo=spec)  # the run is over (here: osha died)
+    assert [f.status for f in final.faults] == ["unreverted"]
+    assert not reverted(final)
+    # the soak's judge in its child process: only the names of the breached objectives
+    assert judge_main([str(run_dir), repr(led.wall(21.0)), "require_reverted"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"breached": []}
+    assert judge_main([str(run_dir), repr(led.wall(611.0)), "require_reverted"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"breached": ["require_reverted"]}
+
+
+def test_a_fault_that_never_got_its_lease_was_not_injected_and_needs_no_revert(
+    tmp_path: Path,
+) -> None:
+    """A disruptor that stopped waiting for its grant (the chaos clock was held longer than
+    its lease_timeout_s) records ``fault.inject_failed`` "no lease": nothing was injected, so
+    ``require_reverted`` has nothing to judge (it ended a lab soak at cycle 4)."""
+    led = SyntheticLedger(tmp_path / "no-lease.osha")
+    led.add(20.0, "kill-scheduler", FaultInjectFailed, lease_id="kill-scheduler/4000",
+            index=4000, action="kill", node="ctl-2", resource="nova-scheduler",
+            error="no lease: fault.request kill-scheduler#1:10: no reply within 15 s")  # fmt: skip
+    a = analyze(led.write(stop_s=30), slo=SloSpec(require_reverted=True))
+    assert [f.status for f in a.faults] == ["failed"]
+    [result] = [r for r in a.verdict.results if r.slo == "require_reverted"]
+    assert result.passed, result.detail

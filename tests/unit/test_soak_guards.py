@@ -26,7 +26,15 @@ from osha.messages import (
 )
 from osha.recorder import RecorderHandle
 from osha.soak import SelfChaos, SoakGuards, SoakOptions
-from osha.supervisor import ChildSpec, StopReason, Supervisor, SupervisorFlags, SupervisorSpec
+from osha.supervisor import (
+    ChildInfo,
+    ChildSpec,
+    ChildState,
+    StopReason,
+    Supervisor,
+    SupervisorFlags,
+    SupervisorSpec,
+)
 from osha.testing import MemorySink, wait_for
 from osha.wire import SCHEMA_VERSION
 
@@ -137,3 +145,24 @@ def test_disk_floor_stops_the_run_cleanly_and_the_ledger_verifies(small_tmpfs: P
     assert shutil.disk_usage(small_tmpfs).free > 0
     assert guards.selfmon.floor_reached.is_set()
     assert DiskFloorReached.TAG == "osha.disk_floor"
+
+
+def test_self_chaos_kills_only_running_children_never_a_restarting_ones_old_pid() -> None:
+    """A child being restarted still shows its old pid: a kill of it would be recorded as a
+    self-chaos kill though nothing died (or would hit whatever process reused the pid)."""
+    spare = [subprocess.Popen(["sleep", "60"]) for _ in range(2)]
+    try:
+        kids = [ChildInfo("a", ChildState.RESTARTING, spare[0].pid, 2),
+                ChildInfo("b", ChildState.RUNNING, spare[1].pid, 1)]  # fmt: skip
+        written: list[Message] = []
+        guards = SoakGuards(written.append, lambda: kids, SoakOptions(self_chaos_every_s=60),
+                            ledger_dir=None)  # fmt: skip
+        assert guards.chaos is not None
+        hits = [guards.chaos.strike() for _ in range(8)]
+        assert {hit[0] for hit in hits if hit is not None} == {"b"}
+        assert spare[0].poll() is None  # the restarting child's old pid was never killed
+        assert spare[1].wait(timeout=10) == -signal.SIGKILL
+    finally:
+        for proc in spare:
+            proc.kill()
+            proc.wait(timeout=10)

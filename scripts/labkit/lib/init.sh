@@ -14,7 +14,7 @@ init_mariadb_datadir() {
         die "mariadb-install-db failed" "see $LOGS/mariadb-install.log"
 }
 
-cloud_py() { "$VENV/bin/python" "$LABKIT/cloud.py" "$LAB_DIR/clouds.yaml" "$@"; }
+cloud_py() { LAB_CTL_IP=$CTL_IP "$VENV/bin/python" "$LABKIT/cloud.py" "$LAB_DIR/clouds.yaml" "$@"; }
 
 # run_logged NAME CMD...: run CMD with output in $LOGS/init-NAME.log; die on failure.
 run_logged() {

@@ -2,16 +2,15 @@
 # Nodes: a bridge, one network namespace per node, and a power supply (powerctl.sh) per
 # node that runs its PID-1 (hostinit.sh). Sourced.
 
-# The names (bridge, namespaces, addresses) are fixed: one lab per machine. This file says
-# which lab directory owns them.
-LAB_OWNER_FILE=/run/osha-lab.owner
+# The names (bridge, namespaces, addresses) are fixed per instance (lib/common.sh);
+# $LAB_OWNER_FILE says which lab directory owns them.
 
 net_up() {
     local owner
     owner=$(cat "$LAB_OWNER_FILE" 2>/dev/null || true)
     if [ -n "$owner" ] && [ "$owner" != "$LAB_DIR" ] && ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
-        die "another lab (OSHA_LAB_DIR=$owner) owns $LAB_BRIDGE and the osha-* namespaces" \
-            "take it down first: OSHA_LAB_DIR=$owner scripts/lab down"
+        die "another lab (OSHA_LAB_DIR=$owner) owns $LAB_BRIDGE and the $NETNS_PREFIX* namespaces" \
+            "take it down first (OSHA_LAB_INSTANCE=$LAB_INSTANCE OSHA_LAB_DIR=$owner scripts/lab down), or use another OSHA_LAB_INSTANCE"
     fi
     echo "$LAB_DIR" >"$LAB_OWNER_FILE"
     if ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
@@ -97,7 +96,7 @@ power_on() {
     pid_from "$d/power.pid" >/dev/null && return 0
     echo "$(date +%s.%N) power-on $node" >>"$d/events.log"
     # close the lock fds: the power supply outlives this command
-    setsid "$LABKIT/node/powerctl.sh" "$LAB_DIR" "$node" </dev/null >>"$LOGS/$node/power.log" 2>&1 8>&- 9>&- &
+    setsid "$LABKIT/node/powerctl.sh" "$LAB_DIR" "$node" "$(netns_of "$node")" </dev/null >>"$LOGS/$node/power.log" 2>&1 8>&- 9>&- &
     wait_until 10 0.05 "$node to start its init" node_running "$node" || die "$node did not boot" "see $LOGS/$node/init.log"
 }
 

@@ -67,5 +67,5 @@ write_services() {
     # cmp-2 is the kolla-style node: its OpenStack services run as containers of its dockerd.
     mkdir -p "$DATA/cmp-2/docker"
     svc cmp-2 docker "" "/usr/sbin/dockerd --data-root $DATA/cmp-2/docker --iptables=false --ip6tables=false \
---bridge=none --cgroup-parent=/osha-lab-cmp-2 --storage-driver=overlay2"
+--bridge=none --cgroup-parent=/${CGROUP_PREFIX}cmp-2 --storage-driver=overlay2"
 }
