@@ -14,6 +14,7 @@ leaves no secret of the lab on disk.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -65,7 +66,7 @@ schedule = {{ start_s = 1, times = 1, down_s = 1 }}
     )
     done = _osha("campaign", "validate", str(profile), timeout_s=60)
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "disruptors[0].service" in done.stderr
+    assert f"disruptors[0]: service = {service!r}" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -141,8 +142,22 @@ def _lab_passwords(lab: Lab) -> dict[str, str]:
     found["bmc-password"] = (LAB_DIR / "bmc-password").read_text().strip()
     for node, desc in lab.nodes.items():
         found[f"bmc of {node}"] = str(desc["bmc"]["password"])
-    assert all(len(p) >= 6 for p in found.values()), "the lab's passwords are too short to grep"
     return found
+
+
+def _leaks(data: bytes, password: str) -> bool:
+    """Whether ``data`` holds ``password``. A long one is searched as it is; a short one (the
+    lab's admin password is its user name, ``admin``) only as the value of a secret (after
+    ``password``, ``passwd``, ``secret`` or ``token`` and a few separators: JSON, msgpack,
+    ``KEY=VALUE``), since the word itself appears as a user and project name."""
+    if len(password) >= 8:
+        return password.encode() in data
+    pattern = re.compile(
+        rb"(?i)(?:pass(?:word|wd)?|secret|token)[^A-Za-z0-9]{1,12}"
+        + re.escape(password.encode())
+        + rb"(?![A-Za-z0-9])"
+    )
+    return pattern.search(data) is not None
 
 
 @pytest.mark.timeout(900)
@@ -166,13 +181,19 @@ schedule = {{ start_s = 3600, times = 1, down_s = 5 }}
     runs = tmp_path / "runs"
     done = _osha("campaign", "start", str(profile), "--plain", "--ledger-dir", str(runs),
                  timeout_s=800)  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the run must finish (its verdict, Rally's speed on a loaded lab, does not matter here)
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     [run] = [p for p in runs.iterdir() if p.is_dir()]
+    assert (run / "closed.json").is_file()
     assert (run / "rally").is_dir()  # Rally's work dir, with its database, is part of the run
     files = [p for p in run.rglob("*") if p.is_file()]
     assert any(p.name == "rally.db" for p in files)
-    for what, password in _lab_passwords(lab).items():
-        holding = [str(p) for p in files if password.encode() in p.read_bytes()]
+    lab_db = Path(lab.desc["rally"]["db"]).read_bytes()
+    passwords = _lab_passwords(lab)
+    # the check can see a leak: the lab's own Rally database holds the admin password
+    assert _leaks(lab_db, passwords["clouds.yaml lab"])
+    for what, password in passwords.items():
+        holding = [str(p) for p in files if _leaks(p.read_bytes(), password)]
         assert holding == [], f"the {what} password is in {holding}"
     for entry in [run, *run.rglob("*")]:
         mode = stat.S_IMODE(entry.lstat().st_mode)
