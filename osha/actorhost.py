@@ -62,6 +62,7 @@ from osha.plugin import (
     Runner,
 )
 from osha.record import HEADER, MAGIC
+from osha.redaction import RedactingStream
 from osha.wire import SCHEMA_VERSION, FrameDecoder, FrameKind, decode, encode, pack_frame
 
 __all__ = [
@@ -527,6 +528,9 @@ def _read_boot(
 
 
 def main(argv: list[str] | None = None) -> int:
+    # standard error is this actor's log file (logs/ID.log): tracebacks and warnings written
+    # there are redacted line by line, as everything the actor records is
+    sys.stderr = RedactingStream(sys.stderr)
     parser = argparse.ArgumentParser(prog="python -m osha.actorhost")
     parser.add_argument("--fd", type=int, required=True, help="the socket to the parent")
     args = parser.parse_args(argv)

@@ -37,6 +37,7 @@ from osha.actorhost import unpack_records
 from osha.errors import WireError
 from osha.messages import ActorFailed, ActorHello, ActorReady, ActorStop, Message
 from osha.messages.actor import ActorBoot, CrashReason
+from osha.rundir import make_private_dir, open_private_append
 from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame
 
 __all__ = ["HOST_ARGV", "ChildDown", "ChildExit", "ChildHandle", "RawRecordSink", "RecordSink"]
@@ -221,8 +222,8 @@ class ChildHandle(pykka.ThreadingActor):
     def _open_log(self) -> _MaybeFile:
         if self._log_path is None:
             return _MaybeFile(None)
-        self._log_path.parent.mkdir(parents=True, exist_ok=True)
-        out = self._log_path.open("ab")
+        make_private_dir(self._log_path.parent)
+        out = os.fdopen(open_private_append(self._log_path), "ab")
         self._log_offset = out.tell()
         return _MaybeFile(out)
 

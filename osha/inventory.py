@@ -32,9 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from osha.errors import EXIT_INVALID, OshaError
+from osha.textfile import InputFileError, read_text
 
 __all__ = ["Host", "Inventory", "InventoryError", "load", "parse_ini", "parse_yaml"]
 
+MAX_HOSTS = 10_000  # what one range may expand to: a typo must not fill the memory
 _ADDRESS_VARS = ("ansible_host", "ansible_ssh_host")
 _PORT_VARS = ("ansible_port", "ansible_ssh_port")
 _USER_VARS = ("ansible_user", "ansible_ssh_user")
@@ -81,19 +83,27 @@ def load(path: str | Path) -> Inventory:
     """Read an inventory file; YAML if it ends in .yml/.yaml or starts like YAML, else INI."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
+        text = read_text(p, "inventory")
+    except InputFileError as exc:
         raise InventoryError(
-            f"cannot read inventory {p}: {exc.strerror or exc}",
+            f"cannot read inventory {p}: {exc.reason}",
             hint="give the absolute path of an Ansible inventory file (INI or YAML)",
         ) from None
     stripped = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     looks_yaml = bool(stripped) and (
         stripped[0].rstrip().endswith(":") or stripped[0].startswith("---")
     )
-    if p.suffix in (".yml", ".yaml") or (looks_yaml and not stripped[0].lstrip().startswith("[")):
-        return parse_yaml(text, source=str(p))
-    return parse_ini(text, source=str(p))
+    try:
+        if p.suffix in (".yml", ".yaml") or (
+            looks_yaml and not stripped[0].lstrip().startswith("[")
+        ):
+            return parse_yaml(text, source=str(p))
+        return parse_ini(text, source=str(p))
+    except RecursionError:
+        raise InventoryError(
+            f"{p}: groups are nested too deeply to read",
+            hint="an inventory nests a few levels of children at most",
+        ) from None
 
 
 # --- INI ---------------------------------------------------------------------------------
@@ -108,6 +118,12 @@ def _expand(pattern: str, where: str) -> list[str]:
         return [pattern]
     start, end, step_text = m.group(1), m.group(2), m.group(3)
     step = int(step_text) if step_text else 1
+    numeric = start.isdigit() and end.isdigit()
+    if step < 1 or (numeric and (int(end) - int(start)) // step > MAX_HOSTS):
+        raise InventoryError(
+            f"{where}: the host range {m.group(0)!r} is empty or names more than {MAX_HOSTS} hosts",
+            hint="check the range's bounds and step",
+        )
     head, tail = pattern[: m.start()], pattern[m.end() :]
     if start.isdigit() != end.isdigit():
         raise InventoryError(f"{where}: bad host range {m.group(0)!r}", hint="use [01:10] or [a:f]")
@@ -118,7 +134,13 @@ def _expand(pattern: str, where: str) -> list[str]:
         items = [chr(c) for c in range(ord(start), ord(end) + 1, step)]
     if not items:
         raise InventoryError(f"{where}: empty host range {m.group(0)!r}")
-    return [name for item in items for name in _expand(head + item + tail, where)]
+    names = [name for item in items for name in _expand(head + item + tail, where)]
+    if len(names) > MAX_HOSTS:
+        raise InventoryError(
+            f"{where}: the host range {pattern!r} names {len(names)} hosts, more than {MAX_HOSTS}",
+            hint="check the range's bounds",
+        )
+    return names
 
 
 def _ini_value(text: str) -> Any:

@@ -15,8 +15,13 @@ What is redacted
   rather than dropped, so ``auth_url`` and ``username`` stay readable.
 - **Free text** (error messages, tracebacks, evidence, command lines, string values anywhere):
   ``X-Auth-Token: …``, ``Authorization: Bearer …``, ``OS_PASSWORD=…``, ``password=…``,
-  ``"token": "…"``, ``--os-password …`` and the password in ``scheme://user:password@host``.
-  The name is kept, the value becomes ``<redacted>``.
+  ``"token": "…"``, ``--os-password …`` and the password in ``scheme://user:password@host``;
+  and the password arguments of the usual tools: ``ipmitool … -P …``, ``sshpass -p …``,
+  ``mysql -p…`` (and ``mariadb``, ``mysqladmin``, ``mysqldump``), ``curl -u user:…`` /
+  ``--user user:…``, ``passwd …`` / ``chpasswd``. The name is kept, the value becomes
+  ``<redacted>``.
+- **Logs**: a child's standard error (its log file in ``logs/``: tracebacks, warnings) goes
+  through :class:`RedactingStream`, line by line.
 
 Contract with children (the hot path)
 -------------------------------------
@@ -31,13 +36,22 @@ the plugin config, crash texts) go through :func:`redact_message` in the ledger 
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
+import threading
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from osha.messages import Message
 
-__all__ = ["REDACTED", "is_secret_key", "redact_message", "redact_text", "redact_value"]
+__all__ = [
+    "REDACTED",
+    "RedactingStream",
+    "is_secret_key",
+    "redact_message",
+    "redact_text",
+    "redact_value",
+]
 
 REDACTED = "<redacted>"
 
@@ -53,6 +67,10 @@ _SECRET_WORDS = frozenset(
         "credentials",
         "apikey",
         "pass",
+        "passwords",
+        "pw",
+        "secrets",
+        "tokens",
     }
 )
 _SECRET_PAIRS = ("api_key", "private_key", "secret_key", "access_key")
@@ -107,8 +125,28 @@ _TEXT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # URL user info: scheme://user:password@host
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)([^\s@/]+)(@)"), r"\1" + REDACTED + r"\3"),
+    # ipmitool -P PASSWORD, sshpass -p PASSWORD (the flag may be anywhere on the line)
+    (
+        re.compile(r"(\b(?:ipmitool|ipmi)\b[^\n]*?\s-P\s*)(" + _VALUE + ")"),
+        r"\1" + REDACTED,
+    ),
+    (re.compile(r"(\bsshpass\b[^\n]*?\s-p\s*)(" + _VALUE + ")"), r"\1" + REDACTED),
+    # mysql -pPASSWORD (only attached: `-p X` makes X the database name)
+    (
+        re.compile(r"(\b(?:mysql|mariadb|mysqladmin|mysqldump)\b[^\n]*?\s-p)([^\s\-][^\s]*)"),
+        r"\1" + REDACTED,
+    ),
+    # curl -u user:PASSWORD, --user user:PASSWORD, --proxy-user user:PASSWORD
+    (
+        re.compile(r"((?:\s-u|--user|--proxy-user)[\s=]*[\"']?[^\s:\"']+:)([^\s\"']+)"),
+        r"\1" + REDACTED,
+    ),
+    # passwd PASSWORD, chpasswd's user:PASSWORD
+    (re.compile(r"(?i)(\bpasswd\s+)(?!-)(\S+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)(\bchpasswd\b[^\n]*?\b[\w.-]+:)(\S+)"), r"\1" + REDACTED),
+    (re.compile(r"(?i)([\w.-]+:)([^\s:'\"]+)(['\"]?\s*\|\s*chpasswd\b)"), r"\1" + REDACTED + r"\3"),
 )
-_HINT = re.compile(r"(?i)pass|secret|token|key|credential|auth|://")
+_HINT = re.compile(r"(?i)pass|secret|token|key|credential|auth|://|ipmi|mysql|mariadb|-u|--user|pw")
 
 T = TypeVar("T", bound=Message)
 
@@ -176,3 +214,41 @@ def redact_message(msg: T) -> T:
             if redacted != value:
                 changes[field.name] = redacted
     return dataclasses.replace(msg, **changes) if changes else msg
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts each whole line before it writes it to ``target`` (a
+    child's standard error, which is its log file). A partial line waits for its end, or for
+    :meth:`flush`, so that a secret split across two writes is still seen whole."""
+
+    def __init__(self, target: TextIO) -> None:
+        super().__init__()
+        self._target = target
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            head, sep, tail = self._pending.rpartition("\n")
+            if sep:
+                self._target.write(redact_text(head + sep))
+                self._pending = tail
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._target.write(redact_text(self._pending))
+                self._pending = ""
+        self._target.flush()
+
+    def fileno(self) -> int:
+        return self._target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target, "encoding", "utf-8") or "utf-8"

@@ -4,9 +4,20 @@ A plugin declares its settings as a frozen dataclass; :func:`build` turns a TOML
 that dataclass or into a list of :class:`~osha.errors.Problem`, each naming the file, the
 dotted key, what is wrong and a hint. Nothing stops at the first problem.
 
-Supported field types: ``str``, ``int``, ``float`` (an int is accepted), ``bool``, ``None``
-unions, ``Literal`` of strings, ``Enum`` (by value), ``tuple[X, ...]`` / ``list[X]`` (stored as
-tuples), ``dict[str, X]`` and nested dataclasses.
+Supported field types: ``str``, :data:`Name`, ``int``, ``float`` (an int is accepted),
+``bool``, ``None`` unions, ``Literal`` of strings, ``Enum`` (by value), ``tuple[X, ...]`` /
+``list[X]`` (stored as tuples), ``dict[str, X]``, nested dataclasses, :data:`FilePath` (an
+input file) and :data:`DirPath` (a folder osha creates).
+
+What no value may be, whatever its field (each is refused with its key):
+
+- a number that is NaN or infinite (TOML allows ``nan`` and ``inf``; a flush interval of
+  ``inf`` kills a thread, ``nan`` makes it spin);
+- an integer the ledger cannot hold (outside the signed 64-bit range, e.g. ``10**38``);
+- a string holding NUL or a control character other than tab and newline, or longer than
+  :data:`MAX_TEXT` characters;
+- a *name* (a :data:`Name` field, a table key) that holds any control character or is
+  longer than :data:`MAX_NAME` characters.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import os
 import re
 import types
@@ -24,7 +36,17 @@ from typing import Any, Literal, TypeVar
 
 from osha.errors import Problem
 
-__all__ = ["FilePath", "build", "describe_type", "example_value", "to_raw"]
+__all__ = [
+    "MAX_NAME",
+    "MAX_TEXT",
+    "DirPath",
+    "FilePath",
+    "Name",
+    "build",
+    "describe_type",
+    "example_value",
+    "to_raw",
+]
 
 T = TypeVar("T")
 
@@ -33,6 +55,18 @@ T = TypeVar("T")
 #: relative paths resolve from the profile's own folder, so a profile and the files it names
 #: (inventory, known_hosts, Rally tasks) can move together.
 FilePath = typing.NewType("FilePath", str)
+#: A folder osha creates if needed (e.g. a Rally work dir): resolved like :data:`FilePath`,
+#: but not required to exist.
+DirPath = typing.NewType("DirPath", str)
+#: A name: printable, at most :data:`MAX_NAME` characters (a service, a cloud entry, a run's
+#: name). Table keys are names too.
+Name = typing.NewType("Name", str)
+
+MAX_NAME = 100
+MAX_TEXT = 4096
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what the ledger (msgpack) holds as a signed integer
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # but tab and newline
+_NAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -41,8 +75,10 @@ _MISSING = dataclasses.MISSING
 
 def describe_type(tp: Any) -> str:
     """A short human name for a type, as a profile author would write it."""
-    if tp is FilePath:
+    if tp in (FilePath, DirPath):
         return "path"
+    if tp is Name:
+        return "name"
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(tp))
@@ -65,8 +101,10 @@ def describe_type(tp: Any) -> str:
 
 def example_value(tp: Any) -> str:
     """A TOML snippet of the right type, for hints."""
-    if tp is FilePath:
+    if tp in (FilePath, DirPath):
         return '"relative/or/absolute/path"'
+    if tp is Name:
+        return '"a-name"'
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         arms = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -92,16 +130,12 @@ class _Checker:
         self.problems.append(Problem(self.file, key, text, hint))
 
     def value(self, tp: Any, value: Any, key: str) -> Any:  # noqa: PLR0912 - one branch per supported type
-        if tp is FilePath:
-            if not isinstance(value, str) or not value:
+        if tp in (FilePath, DirPath):
+            return self._path(tp, value, key)
+        if tp is Name:
+            if not isinstance(value, str):
                 return self._wrong(tp, value, key)
-            expanded = self._expand_env(value, key)
-            if expanded is None:
-                return None
-            path = Path(expanded).expanduser()
-            if self.base_dir is not None and not path.is_absolute():
-                path = self.base_dir / path
-            return FilePath(str(path))
+            return value if self._name(value, key) else None
         origin = typing.get_origin(tp)
         if origin in (typing.Union, types.UnionType):
             arms = typing.get_args(tp)
@@ -135,14 +169,76 @@ class _Checker:
             if not isinstance(value, Mapping):
                 return self._wrong(tp, value, key)
             item_tp = typing.get_args(tp)[1]
-            return {str(k): self.value(item_tp, v, f"{key}.{k}") for k, v in value.items()}
+            return {
+                str(k): self.value(item_tp, v, f"{key}.{k}")
+                for k, v in value.items()
+                if self._name(str(k), f"{key}.{k}", what="key")
+            }
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             if not isinstance(value, Mapping):
                 return self._wrong(tp, value, key)
             return self.dataclass(tp, value, key)
         if _matches(tp, value):
-            return float(value) if tp is float else value
+            return self._scalar(tp, value, key)
         return self._wrong(tp, value, key)
+
+    def _path(self, tp: Any, value: Any, key: str) -> Any:
+        """A path: ``${VARS}`` and ``~`` expanded, relative to ``base_dir``."""
+        if not isinstance(value, str) or not value:
+            return self._wrong(tp, value, key)
+        if not self._text(value, key):
+            return None
+        expanded = self._expand_env(value, key)
+        if expanded is None:
+            return None
+        path = Path(expanded).expanduser()
+        if self.base_dir is not None and not path.is_absolute():
+            path = self.base_dir / path
+        return tp(str(path))
+
+    def _scalar(self, tp: Any, value: Any, key: str) -> Any:
+        """A str, int, float or bool that has the right type: is it a value osha can hold?"""
+        if tp is float and not math.isfinite(value):
+            self.problem(key, f"{value!r} is not a finite number", "write a plain number, like 1.5")
+            return None
+        if tp in (int, float) and isinstance(value, int) and not INT_MIN <= value <= INT_MAX:
+            self.problem(
+                key,
+                f"{value} does not fit in a signed 64-bit integer (the ledger records it)",
+                f"use a number between {INT_MIN} and {INT_MAX}",
+            )
+            return None
+        if tp is str and not self._text(value, key):
+            return None
+        return float(value) if tp is float else value
+
+    def _text(self, value: str, key: str) -> bool:
+        """Whether a free-form string is fit to keep (a problem is recorded if not)."""
+        bad = _CONTROL.search(value)
+        if bad:
+            self.problem(key, f"holds the control character {bad.group()!r}",
+                         "remove it: profile strings are plain text")  # fmt: skip
+            return False
+        if len(value) > MAX_TEXT:
+            self.problem(key, f"is {len(value)} characters long, more than {MAX_TEXT}",
+                         "shorten it")  # fmt: skip
+            return False
+        return True
+
+    def _name(self, value: str, key: str, what: str = "name") -> bool:
+        """Whether a name (or table key) is printable and short (a problem is recorded if
+        not)."""
+        bad = _NAME_CONTROL.search(value)
+        if bad:
+            self.problem(key, f"the {what} {value[:40]!r} holds the control character "
+                         f"{bad.group()!r}", f"a {what} is printable text")  # fmt: skip
+            return False
+        if not value or len(value) > MAX_NAME:
+            self.problem(key, f"the {what} {value[:40]!r}... is {len(value)} characters long"
+                         if value else f"the {what} is empty",
+                         f"a {what} has 1 to {MAX_NAME} characters")  # fmt: skip
+            return False
+        return True
 
     def _expand_env(self, value: str, key: str) -> str | None:
         """``${NAME}`` / ``${NAME:-default}`` from the environment; None (and a problem) when
@@ -208,7 +304,7 @@ class _Checker:
 
 def _matches(tp: Any, value: Any) -> bool:
     """Whether a value's shape fits a type well enough to check it against that type."""
-    if tp is FilePath:
+    if tp in (FilePath, DirPath, Name):
         return isinstance(value, str)
     origin = typing.get_origin(tp)
     if tp is type(None):

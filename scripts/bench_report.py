@@ -8,7 +8,12 @@ records), 3 Rally-like runners (10 %), state changes of flapping targets, and a 
 ~20,000 records with its lease, inject, revert and release. Each measurement runs in a fresh
 child process (``analyze`` + the terminal summary), so the peak RSS is that of one report.
 
+A second case (``--wide``, issue 11) bounds the report's memory by what a ledger *names*,
+not only by how long it is: 1,000,000 runner iterations and 100,000 monitored targets
+(one sample each, every tenth with an outage), goal: peak RSS < 300 MB.
+
 Usage: .venv/bin/python scripts/bench_report.py [--sizes 100000 1000000 5000000] [--repeats 3]
+       .venv/bin/python scripts/bench_report.py --wide [--iterations 1000000 --targets 100000]
 Prints medians over the repeats; asserts nothing.
 """
 
@@ -112,6 +117,45 @@ def build(directory: Path, records: int) -> None:
     writer.close()
 
 
+def build_wide(directory: Path, iterations: int, targets: int) -> None:
+    """A ledger that names many things: ``iterations`` runner iterations (3 runners) and
+    ``targets`` targets, each sampled once, every tenth with a 5 s outage."""
+    header = LedgerHeader("supervisor", 1, MONO0, WALL0, 1, "bench-wide", "bench", "bench",
+                          WALL0, 0, {"slo": {"min_runner_success": 0.9}})  # fmt: skip
+    writer = LedgerWriter.create(directory, header)
+    seq: dict[str, int] = {"hs": 0, "supervisor": 1, **{f"run-{r}": 0 for r in range(RUNNERS)}}
+    batch: list[bytes] = []
+
+    def add(sender: str, cls: type[Message], at: float, **fields: object) -> None:
+        seq[sender] += 1
+        batch.append(encode(cls(sender=sender, seq=seq[sender], mono_s=MONO0 + at,
+                                wall_s=WALL0 + at, **fields)))  # fmt: skip
+        if len(batch) >= 5000:
+            writer.append_payloads(batch)
+            batch.clear()
+
+    span_s = 3600.0
+    for n in range(targets):
+        t = span_s * n / targets
+        name = f"svc-{n}@node-{n % 500}"
+        add("hs", Sample, t, target=name, count=1, failures=0)
+        if n % 10 == 0:
+            add("hs", StateChange, t + 1, target=name, state="down", previous="up",
+                last_good_mono_s=MONO0 + t, first_bad_mono_s=MONO0 + t + 1)  # fmt: skip
+            add("hs", StateChange, t + 6, target=name, state="up", previous="down",
+                last_good_mono_s=MONO0 + t + 5, first_bad_mono_s=MONO0 + t + 6)  # fmt: skip
+    for k in range(iterations):
+        t = span_s * k / iterations
+        dur = 1.0 + 0.05 * math.sin(k)
+        add(f"run-{k % RUNNERS}", RunnerIteration, t, runner="NovaServers.boot_and_delete_server",
+            iteration=k, started_wall_s=WALL0 + t - dur, duration_s=dur, ok=k % 97 != 0,
+            atomic={"nova.boot_server": dur * 0.6})  # fmt: skip
+    writer.append_payloads(batch)
+    writer.append(RunStopped("supervisor", seq["supervisor"] + 1, MONO0 + span_s, WALL0 + span_s,
+                             "bench-wide", "duration", 0))  # fmt: skip
+    writer.close()
+
+
 def child(directory: str) -> None:
     """Analyse one ledger; print seconds, records and peak RSS (MiB)."""
     started = time.perf_counter()
@@ -136,9 +180,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 5_000_000])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--wide", action="store_true", help="many iterations and targets")
+    parser.add_argument("--iterations", type=int, default=1_000_000)
+    parser.add_argument("--targets", type=int, default=100_000)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.wide:
+        wide(args.iterations, args.targets, args.repeats)
         return
     base = Path(tempfile.mkdtemp(prefix="osha-bench-report-"))
     try:
@@ -156,6 +206,24 @@ def main() -> None:
             print(f"{records:>10} {built:>8.1f} {seconds:>9.2f} {records / seconds:>10,.0f} "
                   f"{peak:>13.1f} {1e6 * seconds / records:>10.2f}")  # fmt: skip
             shutil.rmtree(directory)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def wide(iterations: int, targets: int, repeats: int) -> None:
+    base = Path(tempfile.mkdtemp(prefix="osha-bench-report-wide-"))
+    try:
+        directory = base / "wide.osha"
+        started = time.perf_counter()
+        build_wide(directory, iterations, targets)
+        built = time.perf_counter() - started
+        runs = [measure(directory) for _ in range(repeats)]
+        seconds = statistics.median(r[0] for r in runs)
+        peak = statistics.median(r[2] for r in runs)
+        print(f"{'iterations':>10} {'targets':>8} {'records':>9} {'build s':>8} {'report s':>9} "
+              f"{'peak RSS MiB':>13}")  # fmt: skip
+        print(f"{iterations:>10} {targets:>8} {runs[0][1]:>9} {built:>8.1f} {seconds:>9.2f} "
+              f"{peak:>13.1f}   (goal < 300 MB)")  # fmt: skip
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

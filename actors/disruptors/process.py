@@ -1,4 +1,9 @@
-"""``process``: kill, stop or freeze a service on a node, over SSH."""
+"""``process``: kill, stop or freeze a service on a node, over SSH.
+
+It never hits more than it names: the service is a plain name matched exactly, and the
+process (group) found for it is refused when it is the node's init, osha's own SSH session or
+its node agent (see :mod:`actors.disruptors._process_sh`).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,22 @@ from typing import Any
 
 from actors.common.ssh import ExecResult, SshPool
 from actors.disruptors._base import FaultConfig, FaultDisruptor, credentials, ssh_target
+from actors.disruptors._process_sh import (
+    NO_PROCESS,
+    REFUSED,
+    check_service_name,
+    guard,
+    lookup,
+    signal_command,
+)
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.schema import Name
 
 __all__ = ["KillScope", "ProcessAction", "ProcessConfig", "ProcessDisruptor", "signal_name"]
 
 _UNIT_MISSING = 4  # systemctl's "no such unit"
-_NO_PROCESS = 3  # our finder's "no process"
 _POLL_S = 0.5
 
 
@@ -56,7 +69,7 @@ def signal_name(text: str) -> str:
 class ProcessConfig(FaultConfig):
     """Settings of ``process``; see :class:`ProcessDisruptor`."""
 
-    service: str
+    service: Name
     action: ProcessAction = ProcessAction.KILL
     signal: str = "SIGKILL"
     scope: KillScope = KillScope.GROUP
@@ -64,38 +77,20 @@ class ProcessConfig(FaultConfig):
     command_timeout_s: float = 45.0
 
     def __post_init__(self) -> None:
-        if not self.service or any(c in self.service for c in "'\"$`\\ \n;&|"):
-            raise ValueError(f"service = {self.service!r} is not a plain service name")
+        check_service_name(self.service)
         signal_name(self.signal)
 
 
-def _find(service: str) -> str:
-    """A POSIX sh snippet printing ``PID PGID`` of the service's main process (exit 3: none).
-
-    systemd's MainPID when there is one; else the oldest process named like the service
-    (comm, which the kernel cuts at 15 characters), else the oldest whose command line runs
-    ``.../<service>``. The regex's first letter is bracketed so that it never matches the
-    shell running this snippet.
-    """
-    comm = shlex.quote(service[:15])
-    regex = shlex.quote(f"(^|/)[{service[0]}]{service[1:]}( |$)")
-    unit = shlex.quote(service)
-    return (
-        f"pid=$(systemctl show -p MainPID --value {unit} 2>/dev/null); "
-        'case "$pid" in ""|0|*[!0-9]*) '
-        f"pid=$(pgrep -o -x {comm} || pgrep -o -f {regex});; esac; "
-        f'[ -n "$pid" ] || exit {_NO_PROCESS}; '
-        'echo "$pid $(ps -o pgid= -p "$pid" | tr -d " ")"'
+def _refused(result: ExecResult, node: str) -> PluginError | None:
+    """The error for a guarded command the node refused, None if it was not refused."""
+    if result.exit_status != REFUSED:
+        return None
+    reason = (result.stdout.strip().splitlines() or ["refused"])[-1]
+    return PluginError(
+        f"{reason} on {node}: nothing was signalled",
+        hint="osha never signals the node's init, its own SSH session or its node agent; "
+        "check the service name",
     )
-
-
-def _signal_cmd(sig: str, pid: int, pgid: int, scope: KillScope) -> str:
-    name = sig.removeprefix("SIG")
-    if scope is KillScope.GROUP and pgid == pid:
-        return f"kill -s {name} -- -{pgid}"
-    if scope is KillScope.GROUP:
-        return f"kill -s {name} {pid}; pkill --signal {name} -P {pid}; true"
-    return f"kill -s {name} {pid}"
 
 
 class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
@@ -162,22 +157,32 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
                     hint=f"services on {host.name}: {', '.join(names[:40]) or 'none found'}",
                 )
             return
-        result = self._exec(host, _find(service))
-        if result.exit_status != 0:
+        self._guarded_lookup(host)
+
+    def _guarded_lookup(self, host: inventory.Host) -> tuple[int, int]:
+        """The service's main PID and its process group on ``host``, refused (PluginError)
+        if none runs or if signalling them would hit init, osha's session or its agent."""
+        service = self.config.service
+        result = self._exec(host, lookup(service))
+        if result.exit_status != 0 or len(result.stdout.split()) < 2:
+            why = "no process" if result.exit_status == NO_PROCESS else result.stderr.strip()
             raise PluginError(
-                f"no running process for service {service!r} on {host.name}",
+                f"no running process for service {service!r} on {host.name} ({why[:200]})",
                 hint="check the service name (systemctl status NAME on the node); it must be "
                 "running before it can be killed or frozen",
             )
+        pid, pgid = (int(x) for x in result.stdout.split()[:2])
+        group = self.config.scope is KillScope.GROUP
+        refused = _refused(self._exec(host, guard(pid, pgid, group=group) + "true"), host.name)
+        if refused is not None:
+            raise refused
+        return pid, pgid
 
     def prepare(self, host: inventory.Host) -> dict[str, Any]:
         if self.config.action is ProcessAction.STOP:
             active = self._exec(host, f"systemctl is-active {shlex.quote(self.config.service)}")
             return {"was_active": active.exit_status == 0}
-        result = self._exec(host, _find(self.config.service))
-        if result.exit_status != 0:
-            raise PluginError(f"no running process for {self.config.service!r} on {host.name}")
-        pid, pgid = (int(x) for x in result.stdout.split()[:2])
+        pid, pgid = self._guarded_lookup(host)
         return {"pid": pid, "pgid": pgid}
 
     def inject(self, lease: Lease) -> str:
@@ -190,14 +195,18 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
         else:
             sig = "SIGSTOP" if self.config.action is ProcessAction.FREEZE else self.config.signal
             pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
-            command = _signal_cmd(signal_name(sig), pid, pgid, self.config.scope)
+            group = self.config.scope is KillScope.GROUP
+            command = signal_command(signal_name(sig), pid, pgid, group=group)
         result = self._exec(host, command)
+        refused = _refused(result, lease.node)
+        if refused is not None:
+            raise refused
         if result.exit_status != 0:
             raise PluginError(
                 f"{command!r} on {lease.node} exited {result.exit_status}: "
                 f"{(result.stderr or result.stdout).strip()[:300]}"
             )
-        return f"{command} on {lease.node}"
+        return f"{command.splitlines()[-1]} on {lease.node}"
 
     @classmethod
     def revert_lease(cls, config: Any, lease: Lease) -> str:
@@ -216,11 +225,14 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
                 return _start(run, service, lease.node)
             if lease.action == ProcessAction.FREEZE:
                 pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
-                command = _signal_cmd("SIGCONT", pid, pgid, config.scope)
+                group = config.scope is KillScope.GROUP
+                command = signal_command("SIGCONT", pid, pgid, group=group)
                 result = run(f"{command} 2>/dev/null; ps -o stat= -p {pid} || true")
+                if result.exit_status == REFUSED:
+                    return "SIGCONT refused by the guard: nothing was stopped"
                 if result.stdout.strip().startswith("T"):
                     raise PluginError(f"pid {pid} on {lease.node} is still stopped after SIGCONT")
-                return f"{command} on {lease.node}"
+                return f"{command.splitlines()[-1]} on {lease.node}"
             return _await_restart(run, config, service, int(lease.revert["pid"]), lease.node)
         finally:
             pool.close()
@@ -241,7 +253,7 @@ def _await_restart(run: Any, config: ProcessConfig, service: str, old_pid: int, 
     began_s = time.monotonic()
     deadline_s = began_s + config.restart_timeout_s
     while True:  # bounded by the deadline
-        result = run(_find(config.service))
+        result = run(lookup(config.service))
         if result.exit_status == 0:
             pid = int(result.stdout.split()[0])
             if pid != old_pid:

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from osha.errors import PluginError
 from osha.redaction import redact_text
+from osha.rundir import PRIVATE_UMASK
 
 __all__ = ["RallyCli", "RallyTask", "cloud_environ"]
 
@@ -98,6 +99,7 @@ class RallyCli:
                 env=env,
                 check=False,
                 stdin=subprocess.DEVNULL,
+                umask=PRIVATE_UMASK,  # Rally's database and log: private files
             )
         except FileNotFoundError:
             raise PluginError(
@@ -146,6 +148,7 @@ class RallyCli:
                 stdin=subprocess.DEVNULL,
                 text=True,
                 start_new_session=True,  # our signals are ours; rally gets its own group
+                umask=PRIVATE_UMASK,
             )
         except FileNotFoundError:
             raise PluginError(

@@ -1,22 +1,41 @@
-"""Reading Rally's iterations from its database while the task runs.
+"""Rally's database: iterations while the task runs, the task's outcome when it ends, and the
+credentials removed when the runner stops.
 
 Rally keeps a workload's iteration results in memory and writes them to its database in
 chunks of ``raw_result_chunk_size`` iterations (default 1000, i.e. at the end). The runner
 sets it to 1 in the Rally config it generates, so Rally's result consumer (a loop that wakes
-every 0.1 s) writes each iteration as one ``workloaddata`` row as soon as it finishes. This
-module reads the new rows of one task from the SQLite file, read-only, by row id.
+every 0.1 s) writes each iteration as one ``workloaddata`` row as soon as it finishes.
+:class:`IterationReader` reads the new rows of one task from the SQLite file, read-only, by
+row id.
+
+:func:`task_outcome` reads what Rally says about a task that ended: its status (a crash or a
+failed validation with Rally's error), a workload context whose setup failed (say a
+``network`` context on a cloud without the router extension: Rally still exits 2, "SLA
+failed", with no iteration at all), the SLA's verdict.
+
+:func:`scrub_credentials` removes the cloud's credentials, which Rally stores in clear in its
+environment's spec and platform data, when the runner stops.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Iteration", "IterationReader", "atomic_durations"]
+from osha.redaction import REDACTED, redact_value
+
+__all__ = [
+    "Iteration",
+    "IterationReader",
+    "TaskOutcome",
+    "atomic_durations",
+    "scrub_credentials",
+    "task_outcome",
+]
 
 _QUERY = (
     "SELECT d.id, d.chunk_data, w.name FROM workloaddata d "
@@ -98,3 +117,143 @@ class IterationReader:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """What Rally's database says about a task that ended."""
+
+    failed: bool  # crashed, validation failed, or a workload context could not be set up
+    detail: str  # Rally's own words: the status and the error, or the SLA's verdict
+
+
+def _json(text: object) -> Any:
+    try:
+        return json.loads(text) if isinstance(text, str | bytes) else None
+    except ValueError:
+        return None
+
+
+def _context_errors(conn: sqlite3.Connection, task_uuid: str) -> list[str]:
+    errors = []
+    rows = conn.execute("SELECT name, contexts_results FROM workloads WHERE task_uuid = ?",
+                        (task_uuid,)).fetchall()  # fmt: skip
+    for name, results in rows:
+        for ctx in _json(results) or []:
+            setup = ctx.get("setup") if isinstance(ctx, dict) else None
+            error = setup.get("error") if isinstance(setup, dict) else None
+            if isinstance(ctx, dict) and isinstance(error, list) and len(error) >= 2:
+                plugin = ctx.get("plugin_name", "?")
+                errors.append(f"{name}: context {plugin} setup failed: {error[0]}: {error[1]}")
+    return errors
+
+
+def _sla_failures(conn: sqlite3.Connection, task_uuid: str) -> list[str]:
+    out = []
+    rows = conn.execute("SELECT name, pass_sla, sla_results FROM workloads WHERE task_uuid = ?",
+                        (task_uuid,)).fetchall()  # fmt: skip
+    for name, passed, results in rows:
+        if passed:
+            continue
+        data = _json(results)
+        slas = data.get("sla") if isinstance(data, dict) else None
+        failed = [f"{s.get('criterion')}: {s.get('detail')}" for s in slas or []
+                  if isinstance(s, dict) and not s.get("success", True)]  # fmt: skip
+        out.append(f"{name}: SLA failed" + (f" ({'; '.join(failed)})" if failed else ""))
+    return out
+
+
+def task_outcome(db_path: Path, task_uuid: str) -> TaskOutcome | None:
+    """The outcome of a task that ended, from Rally's own records (None if they cannot be
+    read: an older schema, or no database)."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT status, validation_result FROM tasks WHERE uuid = ?",
+                           (task_uuid,)).fetchone()  # fmt: skip
+        if row is None:
+            return None
+        status, validation = row
+        if status in ("crashed", "validation_failed"):
+            info = _json(validation)
+            if not isinstance(info, dict):
+                info = {}
+            error = f"{info.get('etype', '?')}: {info.get('msg', '')}".strip()
+            return TaskOutcome(True, f"rally task {status}: {error}")
+        contexts = _context_errors(conn, task_uuid)
+        if contexts:
+            return TaskOutcome(True, "; ".join(contexts))
+        sla = "; ".join(_sla_failures(conn, task_uuid)) or "SLA passed"
+        return TaskOutcome(False, f"rally task {status}; {sla}")
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+#: Rally's tables that hold an environment's credentials, and their JSON columns
+_CREDENTIAL_COLUMNS = {
+    "envs": ("spec", "extras", "config"),
+    "platforms": ("plugin_spec", "plugin_data", "platform_data"),
+}
+_MIN_SECRET = 4  # shorter "secrets" would replace ordinary text
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scrub_credentials(db_path: Path, env_name: str, secrets: Iterable[str]) -> int:
+    """Remove credentials from Rally's database: every secret-named key of the environments'
+    and platforms' JSON (see :mod:`osha.redaction`), and every occurrence of the given secret
+    values in any text column; then rename the environment (so that the next start makes a
+    fresh one) and rewrite the file (``VACUUM``, with ``secure_delete``), so that no free page
+    keeps the old text. Returns the number of values changed."""
+    values = sorted({s for s in secrets if len(s) >= _MIN_SECRET}, key=len, reverse=True)
+    conn = sqlite3.connect(db_path, timeout=30.0)
+    changed = 0
+    try:
+        conn.execute("PRAGMA secure_delete = ON")
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table, columns in _CREDENTIAL_COLUMNS.items():
+            if table in tables:
+                changed += _redact_json(conn, table, columns)
+        for table in tables:
+            for column in [r[1] for r in conn.execute(f"PRAGMA table_info({_ident(table)})")]:
+                for secret in values:
+                    changed += conn.execute(
+                        f"UPDATE {_ident(table)} SET {_ident(column)} = "  # noqa: S608 - names from the database's own schema
+                        f"replace({_ident(column)}, ?, ?) WHERE typeof({_ident(column)}) = 'text' "
+                        f"AND instr({_ident(column)}, ?) > 0",
+                        (secret, REDACTED, secret),
+                    ).rowcount
+        if "envs" in tables:
+            conn.execute(
+                "UPDATE envs SET name = substr(name || ' (credentials removed ' || "
+                "substr(uuid, 1, 8) || ')', 1, 255) WHERE name = ?",
+                (env_name,),
+            )
+        conn.commit()
+        conn.execute("VACUUM")
+    finally:
+        conn.close()
+    return changed
+
+
+def _redact_json(conn: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> int:
+    present = {r[1] for r in conn.execute(f"PRAGMA table_info({_ident(table)})")}
+    changed = 0
+    for column in (c for c in columns if c in present):
+        rows = conn.execute(f"SELECT rowid, {_ident(column)} FROM {_ident(table)}").fetchall()  # noqa: S608 - names from the database's own schema
+        for rowid, text in rows:
+            data = _json(text)
+            if data is None:
+                continue
+            clean = redact_value(data)
+            if clean != data:
+                conn.execute(f"UPDATE {_ident(table)} SET {_ident(column)} = ? WHERE rowid = ?",  # noqa: S608 - names from the database's own schema
+                             (json.dumps(clean), rowid))  # fmt: skip
+                changed += 1
+    return changed

@@ -43,12 +43,13 @@ from typing import IO, ClassVar
 import psutil
 
 from actors.runners._rally_cli import RallyCli, RallyTask, cloud_environ
-from actors.runners._rally_db import IterationReader
+from actors.runners._rally_db import IterationReader, scrub_credentials, task_outcome
 from osha.errors import PluginError
 from osha.messages import RunnerIteration, RunnerStatus
 from osha.plugin import Finding, Runner
-from osha.redaction import redact_text
-from osha.schema import FilePath
+from osha.redaction import REDACTED, is_secret_key, redact_text
+from osha.rundir import make_private_dir, write_private_atomic
+from osha.schema import DirPath, FilePath
 
 __all__ = ["RallyConfig", "RallyRunner"]
 
@@ -74,7 +75,7 @@ class RallyConfig:
     clouds_yaml: FilePath | None = None
     rally_bin: FilePath | None = None
     config_files: tuple[FilePath, ...] = ()
-    work_dir: FilePath | None = None
+    work_dir: DirPath | None = None
     env_name: str = ""
     repeat: bool = False
     poll_interval_s: float = 0.5
@@ -136,13 +137,13 @@ class RallyRunner(Runner[RallyConfig]):
             path = Path(os.environ["OSHA_RUN_DIR"]) / "rally" / self.ctx.actor_id
         else:
             path = Path(tempfile.mkdtemp(prefix=f"osha-rally-{self.ctx.actor_id}-"))
-        path.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path)  # Rally's database holds the load's data: private (0700)
         return path
 
     def _cli(self, work: Path, log: IO[str] | None) -> RallyCli:
         cfg = self.config
         conf = work / "osha-rally.conf"
-        conf.write_text(_CONF.format(work=work))
+        write_private_atomic(conf, _CONF.format(work=work).encode())
         env_name = cfg.env_name or f"osha-{cfg.cloud}"
         files = [*(Path(p) for p in cfg.config_files), conf]
         binary = cfg.rally_bin or shutil.which("rally") or "rally"
@@ -186,7 +187,7 @@ class RallyRunner(Runner[RallyConfig]):
     def _one_task(self) -> str:
         cfg = self.config
         task = self.task = self.cli.start(Path(cfg.task), cfg.args, tag=f"osha-{self.ctx.actor_id}")
-        (self.work / "rally-task.pid").write_text(str(task.proc.pid))
+        write_private_atomic(self.work / "rally-task.pid", str(task.proc.pid).encode())
         assert task.started is not None
         while not task.started.wait(0.2):
             if self.ctx.stopping.is_set():
@@ -215,14 +216,20 @@ class RallyRunner(Runner[RallyConfig]):
         return self._ended(task, aborted)
 
     def _ended(self, task: RallyTask, aborted: bool) -> str:
+        """Record how the task ended, in Rally's own words when its database says more than
+        its exit code (a crash, a failed validation, a context whose setup failed)."""
         code = task.proc.returncode
+        outcome = task_outcome(self.work / "rally.db", task.uuid)
         if aborted:
             status, detail = "aborted", f"rally task abort; rally exited {code}"
+        elif outcome is not None and outcome.failed:
+            status, detail = "failed", f"{outcome.detail} (rally exited {code})"
         elif code in (0, 2):  # 2: Rally's SLA failed, which the campaign judges itself
-            status, detail = "finished", f"rally exited {code}" + (" (SLA failed)" if code else "")
+            said = outcome.detail if outcome is not None else "SLA failed" if code else "ok"
+            status, detail = "finished", f"rally exited {code}: {said}"
         else:
             status, detail = "failed", f"rally exited {code}: {task.output_tail()[-1500:]}"
-        self._status(self.config.task, status, f"{task.uuid}: {detail}")
+        self._status(self.config.task, status, redact_text(f"{task.uuid}: {detail}"))
         return status
 
     def _drain(self, reader: IterationReader) -> None:
@@ -296,3 +303,31 @@ class RallyRunner(Runner[RallyConfig]):
             self._abort(task)  # run() was cut short (the actor failed): still abort cleanly
         if getattr(self, "_temp", False):  # a temporary work dir of ours: nothing to keep
             shutil.rmtree(self.work, ignore_errors=True)
+        elif hasattr(self, "work"):
+            self._scrub()
+
+    def _scrub(self) -> None:
+        """Remove the cloud's credentials from what stays in the work dir: Rally's database
+        (its environment stores them in clear) and Rally's log. Rally is not running now."""
+        secrets = _secret_values(self.config)
+        db = self.work / "rally.db"
+        if db.is_file():
+            scrub_credentials(db, self.cli.env_name, secrets)
+        for log in (self.work / "rally.log",):
+            if log.is_file():
+                text = log.read_text(encoding="utf-8", errors="replace")
+                clean = redact_text(text)
+                for secret in secrets:
+                    clean = clean.replace(secret, REDACTED) if len(secret) >= 4 else clean
+                if clean != text:
+                    write_private_atomic(log, clean.encode())
+
+
+def _secret_values(config: RallyConfig) -> list[str]:
+    """The secret values of the cloud's credentials (password, token, application credential
+    secret), as the runner gives them to ``rally env create``."""
+    try:
+        environ = cloud_environ(config.cloud, config.clouds_yaml)
+    except PluginError:
+        return []
+    return [value for key, value in environ.items() if is_secret_key(key) and value]

@@ -19,13 +19,15 @@ class CrasherConfig:
     """``crash_after_s``: crash this long after start (None: only on command);
     ``exit_code``: the code of a timed crash; ``raise_error``: crash by raising instead
     (the child reports ``actor.failed``); ``fail_setup``: raise in ``setup``;
-    ``finish_after_s``: return from ``run`` (a normal exit) this long after start."""
+    ``finish_after_s``: return from ``run`` (a normal exit) this long after start;
+    ``error_text``: added to the text of a raised crash (tests of what reaches the logs)."""
 
     crash_after_s: float | None = None
     exit_code: int = 1
     raise_error: bool = False
     fail_setup: bool = False
     finish_after_s: float | None = None
+    error_text: str = ""
 
 
 class CrasherRunner(Runner[CrasherConfig]):
@@ -68,7 +70,8 @@ class CrasherRunner(Runner[CrasherConfig]):
 
     def _crash(self, exit_code: int, *, raise_error: bool) -> None:
         if raise_error:
-            raise PluginError(f"crasher: crash requested (exit code {exit_code})")
+            extra = f": {self.config.error_text}" if self.config.error_text else ""
+            raise PluginError(f"crasher: crash requested (exit code {exit_code}){extra}")
         os._exit(exit_code)
 
 

@@ -138,6 +138,8 @@ def _runners(spec: SloSpec, runners: Sequence[RunnerReport]) -> list[SloResult]:
             success = r.success
             ok = success is not None and success >= limit
             detail = f"{r.iterations - r.failures}/{r.iterations} iterations succeeded"
+            if r.failure:
+                detail += f"; the workload failed: {r.failure}"
             out.append(SloResult(f"min_runner_success[{r.runner}]", "min_runner_success",
                                  r.runner, limit, success, ok, detail))  # fmt: skip
     for slo, bound in (
@@ -173,8 +175,10 @@ def evaluate(
     faults: Sequence[FaultReport],
     runners: Sequence[RunnerReport],
     actors: Sequence[ActorReport],
+    accept_damaged: bool = False,
 ) -> Verdict:
-    """The verdict: every objective of ``spec`` judged, in a fixed order."""
+    """The verdict: every objective of ``spec`` judged, in a fixed order; a damaged ledger
+    (``run.damage``) is not a pass unless ``accept_damaged``."""
     results = [
         *_downtime(spec, targets, runners),
         *_availability(spec, targets),
@@ -193,4 +197,10 @@ def evaluate(
         detail = f"not reverted: {', '.join(left)}" if left else "every fault was reverted"
         results.append(SloResult("require_reverted", "require_reverted", "", True,
                                  float(len(left)), not left, detail))  # fmt: skip
-    return Verdict.of(results, aborted=run.aborted, abort_reason=run.abort_reason)
+    return Verdict.of(
+        results,
+        aborted=run.aborted,
+        abort_reason=run.abort_reason,
+        damage=run.damage,
+        accept_damaged=accept_damaged,
+    )

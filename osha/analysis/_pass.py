@@ -1,11 +1,15 @@
 """The one streaming pass over a ledger: records in, per-target/runner/fault/actor state out.
 
 Every record is unpacked once with msgpack (cheaper than peeking at the tag); the frequent
-``monitor.sample`` is read positionally, every other record this pass cares about is built
-into its typed message by the codec's compiled builders (so a wrong field is still a clear
-:class:`~osha.errors.WireError`), and records of other tags are skipped. Memory is bounded by
-the number of targets, runners (compact arrays), faults, actors and soak cycles (one row
-each), never by the number of records.
+``monitor.sample`` is read positionally, every other record is built into its typed message by
+the codec's compiled builders (so a wrong field is still a clear
+:class:`~osha.errors.WireError`). Memory is bounded by the number of targets, runners (compact
+arrays), faults, actors and soak cycles (one row each), never by the number of records.
+
+**Damage.** A record that is not a valid message (see :mod:`osha.analysis._records`) is
+counted with its position and skipped; so is every sequence gap, corrupt stretch and
+``closed.json`` mismatch (``LedgerPass.damage``). The verdict of a damaged ledger is never a
+silent pass (:class:`~osha.analysis.slo.Verdict`).
 
 **End of the analysed run.** Everything from the campaign's ``verdict`` phase on is left out
 of the metrics, and the run ends with the last record before it: the campaign judges the run
@@ -17,7 +21,8 @@ phase's start).
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +31,15 @@ import msgpack
 
 from osha.analysis._cycles import CycleTable
 from osha.analysis._faults import FaultTable
+from osha.analysis._records import NUMBER, bad_envelope, first_header, typed
 from osha.analysis._runners import RunnerSeries
 from osha.analysis._targets import TargetTracker
 from osha.analysis.options import AnalysisOptions
-from osha.errors import LedgerError
-from osha.ledger import LedgerReader
+from osha.errors import LedgerError, WireError
+from osha.ledger import LedgerReader, Position
+from osha.ledger.damage import DamageCollector, close_problems, require_finite
+from osha.ledger.segment import list_raw_segments, read_closed_marker
+from osha.ledger.sequence import SeqTracker
 from osha.messages import (
     ActorCrashed,
     ActorRestarting,
@@ -40,6 +49,7 @@ from osha.messages import (
     LedgerHeader,
     Message,
     PhaseChange,
+    RawBatch,
     RunnerIteration,
     RunnerStatus,
     RunStopped,
@@ -49,12 +59,14 @@ from osha.messages import (
 )
 from osha.wire import decode
 
-__all__ = ["ActorState", "LedgerPass", "run_pass"]
+__all__ = ["ActorState", "LedgerPass", "no_cyclic_gc", "run_pass"]
 
 _unpackb = msgpack.unpackb
 _SAMPLE = "monitor.sample"
-_ITERATION = "runner.iteration"
 _AFTER_CUT = frozenset({"campaign.verdict", "run.stopped"})
+#: what a record that is not a valid message raises while it is read (msgpack's errors are
+#: ValueErrors; a payload too short for the fields read positionally is an IndexError)
+_DAMAGED = (WireError, ValueError, TypeError, IndexError, KeyError, msgpack.UnpackException)
 
 
 @dataclass(slots=True)
@@ -79,8 +91,13 @@ class PhaseState:
 class LedgerPass:
     """Accumulates one ledger. Feed it with :meth:`feed`; read its fields afterwards."""
 
-    def __init__(self, options: AnalysisOptions) -> None:
+    def __init__(self, options: AnalysisOptions, reader: LedgerReader) -> None:
         self.options = options
+        self.reader = reader
+        self.run_dir = reader.directory
+        self.raw_present = {s.number for s in list_raw_segments(reader.directory)}
+        self.damage = DamageCollector()
+        self.seqs = SeqTracker()
         self.header: LedgerHeader | None = None
         self.t0 = 0.0
         self.records = 0
@@ -90,6 +107,7 @@ class LedgerPass:
         self.targets: dict[tuple[str, str], TargetTracker] = {}
         self.by_monitor: dict[str, list[TargetTracker]] = {}
         self.runners: dict[str, RunnerSeries] = {}
+        self.runner_failures: dict[str, str] = {}  # runner → its last failure's detail
         self.faults = FaultTable()
         self.cycles = CycleTable()
         self.actors: dict[str, ActorState] = {}
@@ -109,6 +127,8 @@ class LedgerPass:
             "campaign.phase": self._phase,
             "campaign.verdict": self._verdict,
             "run.stopped": self._stopped,
+            "ledger.raw": self._raw_pointer,
+            "runner.iteration": self._iteration,
             "soak.cycle": self._soak,
             "osha.self_chaos": self._soak,
             "osha.resources": self._soak,
@@ -127,22 +147,49 @@ class LedgerPass:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def feed(self, batch: list[bytes]) -> None:
-        """One batch of payloads, in ledger order."""
+    def feed(  # noqa: PLR0912 - the per-record loop stays inline for replay speed
+        self, segment: int, offsets: list[int], batch: list[bytes]
+    ) -> None:
+        """One batch of payloads, in ledger order, with the offset where each starts."""
         if self.header is None and batch:
-            self._start(batch[0])
+            self._start(segment, batch[0])
         t0 = self.t0
         handlers = self._handlers
         targets = self.targets
+        last_seq = self.seqs.last
         self.records += len(batch)
         last = self.last_s + t0
-        for payload in batch:
-            items = _unpackb(payload)
-            tag = items[0]
-            mono = items[3]
+        for k, payload in enumerate(batch):
+            try:
+                items = _unpackb(payload)
+                tag, sender, seq, mono = items[0], items[1], items[2], items[3]
+                if (
+                    type(sender) is not str
+                    or type(seq) is not int
+                    or type(mono) not in NUMBER
+                    or mono - mono != 0.0  # NaN and infinities
+                    or tag not in self._registry
+                ):
+                    raise bad_envelope(items)
+                msg = None
+                if tag == _SAMPLE:
+                    target, count, failures = items[5], items[6], items[7]
+                    if type(target) is not str or type(count) is not int or (
+                        type(failures) is not int
+                    ):
+                        decode(payload)  # raises the WireError that names the bad field
+                else:
+                    msg = require_finite(typed(items, payload))
+            except _DAMAGED as exc:
+                self._damaged(segment, offsets[k], exc)
+                continue
+            if last_seq.get(sender, 0) + 1 == seq:
+                last_seq[sender] = seq
+            else:
+                self.seqs.feed(sender, seq, segment, offsets[k])
             if self.cut_s is not None:
                 if tag in _AFTER_CUT:
-                    handlers[tag](self._typed(items, payload), mono - t0)
+                    handlers[tag](msg, mono - t0)
                 continue
             if tag == "campaign.phase" and items[5:7] == ["verdict", "start"]:
                 self.cut_last_s = last - t0  # the analysed run ends with the record before it
@@ -150,41 +197,26 @@ class LedgerPass:
                 # ledger.* records (raw-lane pointers, retention, resume) are the writer's own
                 # bookkeeping, stamped when written: they are not observations of the run.
                 last = mono
-            if tag == _SAMPLE:
-                sender, target, count, failures = items[1], items[5], items[6], items[7]
-                if type(target) is not str or type(count) is not int or type(failures) is not int:
-                    decode(payload)  # raises the WireError that names the bad field
+            if msg is None:
                 tracker = targets.get((sender, target))
                 if tracker is None:
                     tracker = self._tracker(sender, target)
                 tracker.sample(mono - t0, count, failures)
-            elif tag == _ITERATION:
-                self._iteration(self._typed(items, payload), mono - t0)
             else:
                 handler = handlers.get(tag)
                 if handler is not None:
-                    handler(self._typed(items, payload), mono - t0)
+                    handler(msg, mono - t0)
         self.last_s = last - t0
 
-    def _start(self, payload: bytes) -> None:
-        msg = decode(payload)
-        if not isinstance(msg, LedgerHeader):
-            raise LedgerError(
-                f"the first record is {msg.TAG!r}, not a ledger header",
-                hint="this is not the start of an osha ledger; give the run directory itself",
-            )
-        self.header = msg
-        self.t0 = msg.mono_s
+    def _start(self, segment: int, payload: bytes) -> None:
+        self.header, _ = first_header(self.reader, payload, segment, self.damage, self.run_dir)
+        self.t0 = self.header.mono_s
 
-    def _typed(self, items: list[Any], payload: bytes) -> Any:
-        spec = self._registry.get(items[0])
-        if spec is not None and len(items) < len(spec.builders):
-            build = spec.builders[len(items)]
-            if build is not None:
-                msg = build(items)
-                if msg is not None:
-                    return msg
-        return decode(payload)  # raises the WireError that explains it
+    def _damaged(self, segment: int, offset: int, exc: Exception) -> None:
+        why = exc.message if isinstance(exc, WireError) else f"not a message: {exc}"
+        self.damage.add(
+            "damaged record", f"damaged record at {Position(segment, offset)}: {why}", records=1
+        )
 
     def _tracker(self, monitor: str, target: str) -> TargetTracker:
         tracker = TargetTracker(monitor, target, self.options.max_episodes)
@@ -210,11 +242,17 @@ class LedgerPass:
         start = msg.started_wall_s + (msg.mono_s - msg.wall_s) - self.t0
         series.add(start, msg.duration_s, msg.ok)
 
+    def _raw_pointer(self, msg: RawBatch, t: float) -> None:
+        if msg.segment not in self.raw_present:  # retained away: its seqs may jump
+            self.seqs.retained(msg.source, msg.count)
+
     def _runner_status(self, msg: RunnerStatus, t: float) -> None:
         series = self.runners.get(msg.sender)
         if series is None:
             series = self.runners[msg.sender] = RunnerSeries(msg.sender, msg.runner)
         series.status(msg.status)
+        if msg.status == "failed":
+            self.runner_failures[msg.sender] = msg.detail
 
     def _fault(self, msg: Message, t: float) -> None:
         self.faults.feed(msg, t, (msg.mono_s - msg.wall_s) - self.t0)
@@ -278,25 +316,53 @@ class LedgerPass:
         return self.cut_last_s if self.cut_s is not None else self.last_s
 
 
-def run_pass(run_dir: Path, options: AnalysisOptions) -> tuple[LedgerPass, LedgerReader]:
-    """Stream a ledger directory through a :class:`LedgerPass`."""
-    reader = LedgerReader(Path(run_dir))
-    acc = LedgerPass(options)
-    # The pass allocates millions of short-lived, acyclic objects (unpacked records) and keeps
-    # a growing set of long-lived ones (trackers, outages): the cyclic collector would rescan
-    # the latter again and again for nothing. Reference counting frees the records.
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """The analysis allocates millions of short-lived, acyclic objects (unpacked records,
+    then one report per target) and keeps a growing set of long-lived ones (trackers,
+    outages): the cyclic collector would rescan the latter again and again for nothing (it
+    doubled the CPU time at 200,000 targets). Reference counting frees the rest."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for batch in reader.batches():
-            acc.feed(batch)
+        yield
     finally:
         if was_enabled:
             gc.enable()
+
+
+def run_pass(run_dir: Path, options: AnalysisOptions) -> tuple[LedgerPass, LedgerReader]:
+    """Stream a ledger directory through a :class:`LedgerPass`; its damage is complete after
+    it (``acc.damage``: damaged records, corrupt stretches, sequence gaps, closed.json)."""
+    reader = LedgerReader(Path(run_dir))
+    acc = LedgerPass(options, reader)
+    with no_cyclic_gc():
+        for segment, offsets, batch in reader.located_batches():
+            acc.feed(segment, offsets, batch)
     if acc.header is None:
-        raise LedgerError(
-            f"{run_dir} holds no records",
-            hint="the run may have died before its header was written; `osha ledger verify` "
-            "says more",
-        )
+        acc.header = reader.header_copy()
+        if acc.header is None:
+            raise LedgerError(
+                f"{reader.directory} holds no readable record, and no copy of its header",
+                hint="the run may have died before its header was written; `osha ledger "
+                f"verify {reader.directory}` lists what is damaged",
+            )
+        acc.t0 = acc.header.mono_s
+        acc.damage.add("damaged header", "no record could be read; the header's copy in "
+                       "header.rec was used")  # fmt: skip
+    _collect_damage(acc, reader)
     return acc, reader
+
+
+def _collect_damage(acc: LedgerPass, reader: LedgerReader) -> None:
+    damage = acc.damage
+    damage.add_reader(reader)
+    damage.add_gaps(acc.seqs)
+    for problem in close_problems(
+        read_closed_marker(reader.directory),
+        reader.segments,
+        reader.tear,
+        records_read=acc.records,
+        retained=reader.retained_records,
+    ):
+        damage.add("closed.json mismatch", problem)

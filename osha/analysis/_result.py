@@ -7,7 +7,7 @@ from pathlib import Path
 
 from osha.analysis._impact import fault_reports
 from osha.analysis._judge import evaluate
-from osha.analysis._pass import LedgerPass, run_pass
+from osha.analysis._pass import LedgerPass, no_cyclic_gc, run_pass
 from osha.analysis.model import (
     ActorReport,
     FaultReport,
@@ -56,6 +56,7 @@ class Analysis:
             faults=self.faults,
             runners=self.runners,
             actors=self.actors,
+            accept_damaged=self.options.accept_damaged,
         )
         return replace(self, slo=slo, verdict=verdict)
 
@@ -75,17 +76,62 @@ def analyze(
     recorded ``[slo]`` table is invalid.
     """
     opts = options or AnalysisOptions()
-    acc, reader = run_pass(Path(run_dir), opts)
+    with no_cyclic_gc():
+        return _analyze(Path(run_dir), slo, opts)
+
+
+def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analysis:
+    acc, reader = run_pass(run_dir, opts)
     if slo is None:
         slo = _slo_of(acc.header)
     end = acc.end_s
     phases = _phases(acc, end)
     run = _run_info(acc, reader, phases, end)
-    targets = tuple(
-        t.finish(end) for _, t in sorted(acc.targets.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+    # each tracker is dropped as its report is made: memory peaks at one of the two, not both
+    acc.by_monitor.clear()
+    order = sorted(acc.targets, key=lambda key: (key[1], key[0]))
+    targets = tuple(acc.targets.pop(key).finish(end) for key in order)
+    runner_reports, stretches = _runner_reports(acc, phases, _baseline_end(phases, acc, end),
+                                                end, opts)  # fmt: skip
+    faults = fault_reports(list(acc.faults.records.values()), targets, stretches, end, opts)
+    actors = tuple(
+        ActorReport(
+            actor_id=k,
+            kind=a.kind,
+            plugin=a.plugin,
+            starts=a.starts,
+            crashes=a.crashes,
+            restarts=a.restarts,
+            crash_reasons=tuple(a.reasons),
+            escalated=a.escalated,
+        )
+        for k, a in sorted(acc.actors.items())
     )
-    baseline_end = _baseline_end(phases, acc, end)
-    runner_reports: list[RunnerReport] = []
+    runners = tuple(runner_reports)
+    verdict = evaluate(
+        slo,
+        run=run,
+        targets=targets,
+        faults=faults,
+        runners=runners,
+        actors=actors,
+        accept_damaged=opts.accept_damaged,
+    )
+    soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
+    return Analysis(
+        Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
+    )
+
+
+def _runner_reports(
+    acc: LedgerPass,
+    phases: tuple[PhaseSpan, ...],
+    baseline_end: float,
+    end: float,
+    opts: AnalysisOptions,
+) -> tuple[list[RunnerReport], dict[str, tuple[list[Stretch], list[Stretch]]]]:
+    """Each runner's report, and its error clusters and degraded stretches (for the faults)."""
+    reports: list[RunnerReport] = []
     stretches: dict[str, tuple[list[Stretch], list[Stretch]]] = {}
     for name in sorted(acc.runners):
         series = acc.runners[name]
@@ -94,7 +140,7 @@ def analyze(
         errors = series.error_clusters(opts)
         degraded = series.degraded(base, opts)
         stretches[name] = (errors, degraded)
-        runner_reports.append(
+        reports.append(
             RunnerReport(
                 runner=name,
                 workload=series.workload,
@@ -113,32 +159,15 @@ def analyze(
                 degraded=tuple(degraded),
                 statuses=tuple(series.statuses),
                 points=series.thinned(opts.max_plot_points),
+                failure=acc.runner_failures.get(name, ""),
             )
         )
-    faults = fault_reports(list(acc.faults.records.values()), targets, stretches, end, opts)
-    actors = tuple(
-        ActorReport(
-            actor_id=k,
-            kind=a.kind,
-            plugin=a.plugin,
-            starts=a.starts,
-            crashes=a.crashes,
-            restarts=a.restarts,
-            crash_reasons=tuple(a.reasons),
-            escalated=a.escalated,
-        )
-        for k, a in sorted(acc.actors.items())
-    )
-    runners = tuple(runner_reports)
-    verdict = evaluate(slo, run=run, targets=targets, faults=faults, runners=runners, actors=actors)
-    soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
-    return Analysis(
-        Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
-    )
+    return reports, stretches
 
 
 def recorded_slo(run_dir: Path) -> SloSpec:
-    """The objectives of the profile recorded in a ledger's header (no objectives if none)."""
+    """The objectives of the profile recorded in a ledger's header, or in its copy if the
+    header record is damaged (no objectives if neither is readable)."""
     return _slo_of(LedgerReader(Path(run_dir)).header())
 
 
@@ -244,4 +273,12 @@ def _run_info(
         corruptions=len(reader.corruptions),
         phases=phases,
         recorded_verdict=recorded,
+        damage=acc.damage.result(),
+        campaign_name=_campaign_name(header),
     )
+
+
+def _campaign_name(header: LedgerHeader) -> str:
+    section = header.profile.get("campaign")
+    name = section.get("name") if isinstance(section, dict) else None
+    return name if isinstance(name, str) else ""

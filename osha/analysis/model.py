@@ -16,7 +16,9 @@ between the last observation before it and the first after it (``last_good``/``f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from osha.ledger.damage import LedgerDamage
 
 __all__ = [
     "ActorReport",
@@ -67,6 +69,10 @@ class RunInfo:
     corruptions: int
     phases: tuple[PhaseSpan, ...]
     recorded_verdict: dict[str, object] | None  # the campaign.verdict found in the ledger
+    #: what was skipped, unreadable or missing (corrupt stretches, damaged records, sequence
+    #: gaps, a damaged header, closed.json against the disk); empty for an intact ledger
+    damage: LedgerDamage = field(default_factory=LedgerDamage)
+    campaign_name: str = ""  # [campaign] name of the recorded profile; "" if none
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +323,9 @@ class RunnerReport:
     statuses: tuple[str, ...]
     #: (start, duration, ok) for plotting: every failure, good ones thinned to a bounded count
     points: tuple[tuple[float, float, bool], ...] = ()
+    #: the last failure the runner recorded of its workload (Rally's own error: a crash, a
+    #: failed validation, a context whose setup failed); "" if none
+    failure: str = ""
 
     @property
     def success(self) -> float | None:

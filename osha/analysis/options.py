@@ -9,6 +9,7 @@ version 2" test plan, as implemented by its reference tool (rally-runners ``anal
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["AnalysisOptions"]
@@ -35,7 +36,9 @@ class AnalysisOptions:
     - ``max_plot_points``: good iterations per runner kept for the plot, evenly strided (20,000);
     - ``live_at_wall_s``: judge a run that is still going, as of this wall time: a fault still
       held within its revert deadline is ``held`` (in flight, e.g. a soak cycle's overrun),
-      not ``unreverted`` (a soak's ``abort_on_breach`` judgement; None: the run is over).
+      not ``unreverted`` (a soak's ``abort_on_breach`` judgement; None: the run is over);
+    - ``accept_damaged``: judge the intact part of a damaged ledger as if it were whole (the
+      verdict says so); by default a damaged ledger is never a pass (False).
     """
 
     window: int = 21
@@ -49,8 +52,12 @@ class AnalysisOptions:
     max_episodes: int = 10_000
     max_plot_points: int = 20_000
     live_at_wall_s: float | None = None
+    accept_damaged: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("k", "steady_s", "attribution_s", "clock_slack_s"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}={getattr(self, name)}: must be a finite number")
         if self.window < 1:
             raise ValueError(f"window={self.window}: must be at least 1")
         if self.k < 0 or self.warm_up < 0:

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from osha.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_INVALID, EXIT_OK, OshaError, ProfileError
+from osha.ledger.damage import LedgerDamage
 from osha.schema import build
+from osha.textfile import InputFileError, read_text
 
 __all__ = [
     "SloError",
@@ -142,20 +144,40 @@ class SloResult:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The judgement of a run: 0 pass, 1 an SLO violated, 3 aborted."""
+    """The judgement of a run: 0 pass, 1 an SLO violated or the ledger damaged, 3 aborted.
+
+    A **damaged ledger** (records skipped, unreadable or missing: see
+    :class:`~osha.ledger.damage.LedgerDamage`) is never a pass: its figures may be wrong in
+    any direction. The verdict says where and what was lost and exits 1, unless the operator
+    accepts the damage (``accept_damaged``, ``osha report --accept-damaged``): then the intact
+    part is judged as usual and the summary says that it was.
+    """
 
     passed: bool
     exit_code: int
     results: tuple[SloResult, ...]
     aborted: bool = False
     abort_reason: str = ""
+    damage: LedgerDamage = field(default_factory=LedgerDamage)
+    accepted_damage: bool = False  # the damage was accepted: the intact part was judged
 
     @classmethod
-    def of(cls, results: Iterable[SloResult], *, aborted: bool, abort_reason: str) -> Verdict:
+    def of(
+        cls,
+        results: Iterable[SloResult],
+        *,
+        aborted: bool,
+        abort_reason: str,
+        damage: LedgerDamage | None = None,
+        accept_damaged: bool = False,
+    ) -> Verdict:
         ordered = tuple(results)
+        damage = damage or LedgerDamage()
         failed = any(not r.passed for r in ordered)
-        code = EXIT_ABORTED if aborted else EXIT_FAILED if failed else EXIT_OK
-        return cls(code == EXIT_OK, code, ordered, aborted, abort_reason)
+        refused = damage.damaged and not accept_damaged
+        code = EXIT_ABORTED if aborted else EXIT_FAILED if failed or refused else EXIT_OK
+        accepted = damage.damaged and accept_damaged
+        return cls(code == EXIT_OK, code, ordered, aborted, abort_reason, damage, accepted)
 
     @property
     def failed(self) -> tuple[SloResult, ...]:
@@ -167,16 +189,29 @@ class Verdict:
 
     @property
     def summary(self) -> str:
-        """One deterministic line: ``PASS: 5/5 SLOs met`` / ``FAIL: ...`` / ``ABORTED: ...``."""
+        """One deterministic line: ``PASS: 5/5 SLOs met`` / ``FAIL: ...`` / ``ABORTED: ...`` /
+        ``DAMAGED LEDGER: ...``."""
         total = len(self.results)
         met = total - len(self.failed)
         if self.aborted:
             why = self.abort_reason or "the run did not complete"
-            return f"ABORTED: {why} ({met}/{total} SLOs met)"
-        if not self.passed:
+            return f"ABORTED: {why} ({met}/{total} SLOs met){self._damage_note()}"
+        if self.damage.damaged and not self.accepted_damage:
+            judged = "would pass" if not self.failed else "fails"
+            return (
+                f"DAMAGED LEDGER: {self.damage.summary()}; not judged as a pass (the intact "
+                f"part {judged}: {met}/{total} SLOs met; --accept-damaged judges it anyway)"
+            )
+        if self.failed:
             names = ", ".join(r.name for r in self.failed)
-            return f"FAIL: {met}/{total} SLOs met; violated: {names}"
-        return f"PASS: {met}/{total} SLOs met"
+            return f"FAIL: {met}/{total} SLOs met; violated: {names}{self._damage_note()}"
+        return f"PASS: {met}/{total} SLOs met{self._damage_note()}"
+
+    def _damage_note(self) -> str:
+        if not self.damage.damaged:
+            return ""
+        how = "judged as accepted (--accept-damaged)" if self.accepted_damage else "damaged"
+        return f" [ledger {how}: {self.damage.summary()}]"
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -194,12 +229,14 @@ def slo_from_table(table: Mapping[str, Any], *, file: str = "(slo)") -> SloSpec:
 def load_slo_file(path: Path) -> SloSpec:
     """Read the ``[slo]`` table of a TOML file (a profile or a file with only ``[slo]``)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        data = tomllib.loads(read_text(path, "SLO file", 1024 * 1024))
+    except InputFileError as exc:
         raise SloError(
-            f"cannot read SLO file {path}: {exc.strerror or exc}",
+            f"cannot read SLO file {path}: {exc.reason}",
             hint="give a TOML file with an [slo] table, e.g. a campaign profile",
         ) from exc
+    except RecursionError:
+        raise SloError(f"{path}: nested too deeply to read", hint="flatten it") from None
     except tomllib.TOMLDecodeError as exc:
         raise SloError(f"{path}: not valid TOML: {exc}", hint="check the line it names") from exc
     table = data.get("slo")
@@ -214,6 +251,8 @@ def load_slo_file(path: Path) -> SloSpec:
 def _parse_value(expr: str, raw: str) -> Any:
     try:
         return tomllib.loads(f"v = {raw}")["v"]
+    except RecursionError:
+        raise SloError(f"--slo {expr!r}: the value is nested too deeply") from None
     except tomllib.TOMLDecodeError:
         if raw and all(c.isalnum() or c in "-_.:@*" for c in raw):
             return raw  # a bare word, e.g. a target name; the schema says if it fits
@@ -242,7 +281,12 @@ def apply_overrides(spec: SloSpec, exprs: Iterable[str]) -> SloSpec:
         if name not in names:
             known = ", ".join(sorted(names))
             raise SloError(f"--slo {expr!r}: unknown SLO {name!r}", hint=f"known SLOs: {known}")
-        if raw.lower() in ("none", "null", ""):
+        if not raw:
+            raise SloError(
+                f"--slo {expr!r} gives {key} no value",
+                hint=f"give one (--slo {key}=60), or unset the objective with --slo {key}=none",
+            )
+        if raw.lower() in ("none", "null"):
             if dot:
                 table.get(name, {}).pop(entry, None)
             else:

@@ -9,11 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from osha.schema import FilePath
+from osha.schema import FilePath, Name
 
 __all__ = ["LOAD_PLUGINS", "CampaignSettings", "ServersLoadConfig", "parse_duration_s"]
 
 _UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DEFAULT_NAME = Name("osha-campaign")
+_DEFAULT_FLAVOR = Name("m1.tiny")
+_DEFAULT_IMAGE = Name("cirros")
+_DEFAULT_PREFIX = Name("osha")
 
 
 def parse_duration_s(text: str) -> float:
@@ -65,7 +69,7 @@ class CampaignSettings:
     floor (``[ledger]``), or on ``osha campaign stop``.
     """
 
-    name: str = "osha-campaign"
+    name: Name = _DEFAULT_NAME
     seed: int = 0
     warmup_s: float = 60.0
     baseline_s: float = 60.0
@@ -138,13 +142,13 @@ class ServersLoadConfig:
     (none: the cloud's default); ``volume_gb`` > 0 also creates and attaches one volume per
     server (deleted too)."""
 
-    cloud: str
+    cloud: Name
     clouds_yaml: FilePath | None = None
     count: int = 1
-    flavor: str = "m1.tiny"
-    image: str = "cirros"
+    flavor: Name = _DEFAULT_FLAVOR
+    image: Name = _DEFAULT_IMAGE
     network: str = ""
-    name_prefix: str = "osha"
+    name_prefix: Name = _DEFAULT_PREFIX
     volume_gb: int = 0
     boot_timeout_s: float = 300.0
     delete_timeout_s: float = 120.0

@@ -108,13 +108,25 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _alive(info: dict[str, Any]) -> bool:
-    if info.get("host") != socket.gethostname():
+def _field(info: dict[str, Any], key: str, default: Any, path: Path) -> Any:
+    """``info[key]`` if it has the type ``campaign.json`` gives it; else a clean error."""
+    value = info.get(key, default)
+    kinds = (int, float) if isinstance(default, float) else (type(default),)
+    if type(value) is bool or not isinstance(value, kinds):
+        raise OshaError(
+            f"{path / INFO} is damaged: {key} is {value!r:.40}, not a {type(default).__name__}",
+            hint="the run's ledger is intact; read it with osha ledger show or osha report",
+            exit_code=EXIT_INVALID,
+        )
+    return value
+
+
+def _alive(pid: int, host: str, create_time: float) -> bool:
+    if host != socket.gethostname():
         return True  # another host: we cannot tell; assume it runs (status.json's age tells)
     try:
-        proc = psutil.Process(int(info["pid"]))
-        return abs(proc.create_time() - float(info.get("create_time", 0))) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
+        return abs(psutil.Process(pid).create_time() - create_time) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return False
 
 
@@ -133,13 +145,16 @@ def find_run(run: str, runs_dir: Path) -> RunInfo:
     for path in candidates:
         if (path / INFO).is_file():
             info = _read_json(path / INFO)
+            pid = _field(info, "pid", 0, path)
+            host = _field(info, "host", "", path)
+            created = float(_field(info, "create_time", 0.0, path))
             return RunInfo(
                 path,
                 str(info.get("run_id", path.stem)),
-                int(info.get("pid", 0)),
-                str(info.get("host", "")),
+                pid,
+                host,
                 str(info.get("profile", "")),
-                _alive(info),
+                _alive(pid, host, created),
             )
     raise OshaError(
         f"no campaign run {run!r} (looked at {', '.join(str(c) for c in candidates)})",
@@ -157,7 +172,7 @@ def request_stop(run_dir: Path, reason: str) -> bool:
     """Ask the campaign in ``run_dir`` to stop; False if a stop was already requested."""
     body = json.dumps({"reason": reason, "pid": os.getpid(), "wall_s": time.time()})
     try:
-        fd = os.open(run_dir / STOP, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(run_dir / STOP, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w", encoding="utf-8") as f:

@@ -32,6 +32,7 @@ from osha.ledger import LedgerWriter, new_header
 from osha.profile import Profile
 from osha.recorder import RecorderFailed, RecorderHandle
 from osha.redaction import redact_value
+from osha.rundir import private_umask
 from osha.soak import SoakOptions
 
 __all__ = ["Outcome", "ResumeRequest", "StartOptions", "new_run_id", "run_campaign"]
@@ -225,7 +226,18 @@ def run_campaign(
     resume: ResumeRequest | None = None,
 ) -> Outcome:
     """Run one campaign of ``prof`` to its verdict, or resume a dead one (``resume``).
-    Raises LedgerError if the ledger cannot be created or written."""
+    Raises LedgerError if the ledger cannot be created or written. Everything the run and its
+    actors create is private to the operator (umask 077, see :mod:`osha.rundir`)."""
+    with private_umask():
+        return _run_campaign(prof, options, console, resume)
+
+
+def _run_campaign(
+    prof: Profile,
+    options: StartOptions,
+    console: Console,
+    resume: ResumeRequest | None,
+) -> Outcome:
     prof = _apply(prof, options)
     where: LeftOff | None = None
     if resume is None:

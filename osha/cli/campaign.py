@@ -19,7 +19,9 @@ from osha import profile
 from osha.campaign.control import find_run, read_status, request_stop
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
 from osha.campaign.view import render
-from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError
+from osha.cli._checks import finite
+from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError, ProfileError
+from osha.inputs import check_inputs
 from osha.profile import Profile
 
 __all__ = ["app"]
@@ -49,7 +51,9 @@ SelfChaosOpt = Annotated[
     float | None,
     typer.Option(
         help="Test mode: SIGKILL one of osha's own actor processes every N s (each crash is "
-        "recorded; the supervisor restarts the actor, the broker reverts its faults)."
+        "recorded; the supervisor restarts the actor, the broker reverts its faults).",
+        callback=finite,
+        min=0,
     ),
 ]
 RunsDirOpt = Annotated[
@@ -72,10 +76,21 @@ def _describe(prof: Profile) -> str:
     )
 
 
+def _load(profile_path: Path) -> Profile:
+    """The profile, validated completely: keys, types, plugins, ids, and the files it names
+    (they exist, are regular readable files, and parse). ProfileError with every problem."""
+    prof = profile.load(profile_path)
+    problems = check_inputs(prof)
+    if problems:
+        raise ProfileError(problems)
+    return prof
+
+
 @app.command()
 def validate(profile_path: ProfileArg) -> None:
-    """Check a profile completely (every key, type, plugin and id) without running anything."""
-    prof = profile.load(profile_path)
+    """Check a profile completely (every key, type, plugin and id, and every file it names:
+    inventory, clouds.yaml entry, Rally task, SSH key, known_hosts) without running anything."""
+    prof = _load(profile_path)
     typer.echo(f"{profile_path}: valid\n  {_describe(prof)}")
 
 
@@ -126,11 +141,17 @@ def start(
         Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
     ] = None,
     baseline_s: Annotated[
-        float | None, typer.Option(help="Override [campaign] baseline_s.")
+        float | None, typer.Option(
+            help="Override [campaign] baseline_s.", callback=finite, min=0
+        )
     ] = None,
-    chaos_s: Annotated[float | None, typer.Option(help="Override [campaign] chaos_s.")] = None,
+    chaos_s: Annotated[float | None, typer.Option(
+            help="Override [campaign] chaos_s.", callback=finite, min=0
+        )] = None,
     recovery_timeout_s: Annotated[
-        float | None, typer.Option(help="Override [campaign] recovery_timeout_s.")
+        float | None, typer.Option(
+            help="Override [campaign] recovery_timeout_s.", callback=finite, min=0
+        )
     ] = None,
     cycles: Annotated[
         int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
@@ -140,7 +161,7 @@ def start(
     """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
     verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
     3: aborted (health gate, Ctrl-C, `osha campaign stop`, escalation)."""
-    prof = profile.load(profile_path)
+    prof = _load(profile_path)
     if dry_run:
         _dry_run(prof)
         return

@@ -15,6 +15,8 @@ from osha import profile, registry
 from osha.errors import EXIT_FAILED, OshaError, PluginError
 from osha.faults import plan_rows, recover
 from osha.plugin import PluginContext
+from osha.report import terminal_safe
+from osha.rundir import private_umask
 from osha.schedule import child_seed
 
 __all__ = ["app"]
@@ -97,8 +99,9 @@ def recover_cmd(
     ] = None,
 ) -> None:
     """Revert every fault lease of a dead run that was never reverted, and report."""
-    report = recover(run_dir, profile_path=profile_path)
-    typer.echo(report.render())
+    with private_umask():  # its record of the reverts goes into the (private) run directory
+        report = recover(run_dir, profile_path=profile_path)
+    typer.echo(terminal_safe(report.render()))
     if report.failed:
         raise OshaError(
             f"{len(report.failed)} fault(s) could not be reverted",

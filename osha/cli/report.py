@@ -24,12 +24,15 @@ from osha.analysis import (
     load_slo_file,
     recorded_slo,
 )
+from osha.cli._checks import finite
 from osha.report import (
     comparison_to_dict,
+    damage_lines,
     dumps,
     render_comparison,
     render_summary,
     render_verdict,
+    terminal_safe,
     to_dict,
     to_junit,
 )
@@ -61,11 +64,29 @@ SLOs default to the [slo] table of the profile recorded in the ledger. --slo FIL
 file with an [slo] table) replaces them; --slo key=value changes one, e.g.
 --slo max_recovery_s=60 --slo max_downtime_s.endpoint:compute=5. Re-judging needs no re-run.
 
-With two ledgers, A and B are compared side by side (B - A). Exit code: the verdict (0 pass,
-1 an SLO violated, 3 the run was aborted; of B when comparing), 2 for invalid input.
+A damaged ledger (a corrupt stretch, a record that does not decode, a sequence gap, a
+damaged header, a cleanly closed ledger that does not match its closed.json) is never a
+pass: the report says where it is damaged and what was skipped, JUnit carries a failing
+ledger-integrity case, and the exit code is 1. --accept-damaged judges the intact part
+anyway, and the output says so.
+
+With two ledgers, A and B are compared side by side (B - A); if they come from different
+campaigns, the report says so. Exit code: the verdict (0 pass, 1 an SLO violated or the
+ledger damaged, 3 the run was aborted; of B when comparing, or 1 when B passes but A is a
+damaged ledger), 2 for invalid input.
 """
 
 
+
+
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")]
+AcceptDamagedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-damaged",
+        help="Judge the intact part of a damaged ledger anyway (the output says so).",
+    ),
+]
 
 
 def _slo(run_dir: Path, slo_args: list[str]) -> SloSpec | None:
@@ -126,52 +147,92 @@ def report(
         ),
     ] = None,
     window: Annotated[int, typer.Option(help="Sliding-window size (iterations).", min=1)] = 21,
-    k: Annotated[float, typer.Option(help="Degraded above baseline mean + k·sd.", min=0)] = 4.0,
+    k: Annotated[
+        float,
+        typer.Option(help="Degraded above baseline mean + k·sd.", min=0, callback=finite),
+    ] = 4.0,
     warm_up: Annotated[int, typer.Option(help="Iterations cut from the baseline.", min=0)] = 10,
     steady_s: Annotated[
-        float, typer.Option(help="Seconds up before a target counts as recovered.", min=0)
+        float,
+        typer.Option(
+            help="Seconds up before a target counts as recovered.", min=0, callback=finite
+        ),
     ] = 10.0,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")
-    ] = False,
+    quiet: QuietOpt = False,
+    accept_damaged: AcceptDamagedOpt = False,
 ) -> None:
-    options = AnalysisOptions(window=window, k=k, warm_up=warm_up, steady_s=steady_s)
+    options = AnalysisOptions(
+        window=window, k=k, warm_up=warm_up, steady_s=steady_s, accept_damaged=accept_damaged
+    )
     spec = _slo(ledger, slo or [])
     a = analyze(ledger, slo=spec, options=options)
-    b: Analysis | None = None
-    if ledger_b is not None:
-        b = analyze(ledger_b, slo=spec, options=options)
-    to_stdout = json_out == "-"
-    if b is None:
-        if not to_stdout:
-            typer.echo(render_verdict(a.verdict) if quiet else render_summary(a))
-        if json_out:
-            _write(dumps(to_dict(a)), json_out, "JSON report")
-        if junit:
-            _write(to_junit(a), str(junit), "JUnit report")
-        if html:
-            from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
-
-            _write(render_html(a), str(html), "HTML report")
-        code = a.verdict.exit_code
+    if ledger_b is None:
+        code = _single(a, json_out=json_out, junit=junit, html=html, quiet=quiet)
     else:
-        comparison = compare(a, b)
-        if not to_stdout:
-            typer.echo(render_comparison(comparison))
-        if json_out:
-            _write(dumps(comparison_to_dict(comparison)), json_out, "JSON comparison")
-        if junit:
-            _write(to_junit(b), str(junit), "JUnit report of B")
-        if html:
-            from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
-
-            _write(render_html(b), str(html), "HTML report of B")
-        code = b.verdict.exit_code
+        b = analyze(ledger_b, slo=spec, options=options)
+        code = _pair(a, b, json_out=json_out, junit=junit, html=html)
     if code:
         raise typer.Exit(code)
 
 
+def _single(
+    a: Analysis, *, json_out: str | None, junit: Path | None, html: Path | None, quiet: bool
+) -> int:
+    """One ledger: print and write its reports; the verdict's exit code."""
+    if json_out != "-":
+        text = render_verdict(a.verdict) if quiet else render_summary(a)
+        if quiet:
+            text = "\n".join([*damage_lines(a, ""), text])
+        typer.echo(terminal_safe(text))
+    if json_out:
+        _write(dumps(to_dict(a)), json_out, "JSON report")
+    _write_files(a, junit, html, "")
+    return a.verdict.exit_code
+
+
+def _write_files(a: Analysis, junit: Path | None, html: Path | None, of: str) -> None:
+    """The JUnit and HTML reports of ``a`` (``of``: " of B" when comparing)."""
+    if junit:
+        _write(to_junit(a), str(junit), f"JUnit report{of}")
+    if html:
+        from osha.report.html import render_html  # noqa: PLC0415 - matplotlib is slow to import; only --html needs it
+
+        _write(render_html(a), str(html), f"HTML report{of}")
+
+
+def _pair(
+    a: Analysis, b: Analysis, *, json_out: str | None, junit: Path | None, html: Path | None
+) -> int:
+    """Two ledgers side by side; B's reports are written; B's exit code (or A's damage)."""
+    comparison = compare(a, b)
+    if json_out != "-":
+        typer.echo(terminal_safe(render_comparison(comparison)))
+    different = _different_campaigns(a, b)
+    if different:
+        typer.echo(terminal_safe(different), err=True)
+    if json_out:
+        _write(dumps(comparison_to_dict(comparison)), json_out, "JSON comparison")
+    _write_files(b, junit, html, " of B")
+    code = b.verdict.exit_code
+    if code == 0 and not a.verdict.passed and a.run.damage.damaged:
+        code = a.verdict.exit_code  # A cannot be compared with trust either
+    return code
+
+
 report.__doc__ = HELP
+
+
+def _different_campaigns(a: Analysis, b: Analysis) -> str:
+    """A note when A and B come from different campaigns (names or profiles); "" if not."""
+    ra, rb = a.run, b.run
+    same_name = ra.campaign_name == rb.campaign_name
+    if same_name and Path(ra.profile_path).name == Path(rb.profile_path).name:
+        return ""
+    return (
+        f"note: A and B are different campaigns (A: {ra.campaign_name or '?'!r} from "
+        f"{ra.profile_path or '?'}; B: {rb.campaign_name or '?'!r} from {rb.profile_path or '?'}"
+        "); subjects are paired by name, so compare only what both watched"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from osha.errors import WireError
 from osha.ledger.segment import (
     FLAG_RAW,
     SEGMENT_HEADER_BYTES,
@@ -20,11 +21,16 @@ from osha.ledger.segment import (
     list_raw_segments,
     raw_segment_name,
 )
+from osha.messages import RawBatch
 from osha.record import HEADER, HEADER_BYTES, MAGIC
+from osha.rundir import create_private_file
+from osha.wire import decode, encode
 
 __all__ = ["RawLaneReader", "RawLaneWriter", "RawProblem"]
 
 _unpack_from = HEADER.unpack_from
+# Every encoded ledger.raw pointer starts with these bytes (array header and tag).
+_RAW_PREFIX = encode(RawBatch("ledger", 1, 0.0, 0.0, "x", 1, 0, 0))[: 2 + len(RawBatch.TAG)]
 
 
 class RawLaneWriter:
@@ -96,7 +102,7 @@ class RawLaneWriter:
         number = self._next_number
         path = self.directory / raw_segment_name(number)
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            self._fd = create_private_file(path, os.O_WRONLY | os.O_EXCL | os.O_APPEND)
             os.write(self._fd, SegmentHeader(number, flags=FLAG_RAW).pack())
             os.fsync(self._fd)
             fsync_directory(self.directory)
@@ -143,6 +149,39 @@ class RawLaneReader:
         self._buf = b""
         self._base = 0  # file offset of _buf[0]
         self._i = 0
+
+    def splice(
+        self, item: tuple[int, list[int], list[bytes]], want_offsets: bool
+    ) -> tuple[int, list[int], list[bytes]]:
+        """Insert after each ``ledger.raw`` pointer of a batch the raw records it names (a
+        pointer that does not decode is left alone: the reader's caller counts it damaged)."""
+        number, offsets, batch = item
+        out: list[bytes] | None = None
+        out_offsets: list[int] = []
+        for k, payload in enumerate(batch):
+            if payload.startswith(_RAW_PREFIX):
+                if out is None:
+                    out = batch[:k]
+                    out_offsets = offsets[:k] if want_offsets else []
+                try:
+                    pointer = decode(payload)
+                except WireError:
+                    pointer = None
+                out.append(payload)
+                if want_offsets:
+                    out_offsets.append(offsets[k])
+                if isinstance(pointer, RawBatch):
+                    records = self.read(pointer.segment, pointer.offset, pointer.count)
+                    out.extend(records)
+                    if want_offsets:
+                        out_offsets.extend([offsets[k]] * len(records))
+            elif out is not None:
+                out.append(payload)
+                if want_offsets:
+                    out_offsets.append(offsets[k])
+        if out is None:
+            return item
+        return number, out_offsets, out
 
     def read(self, segment: int, offset: int, count: int) -> list[bytes]:
         """The ``count`` payloads at ``offset`` of raw segment ``segment`` ([] if retained)."""

@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
+from osha.errors import WireError
+from osha.ledger._problems import Corruption, Position, RawRecord, Tear
 from osha.ledger._rawlane import RawLaneReader, RawProblem
+from osha.ledger._resync import MAX_RECORD_BYTES, Resyncer, open_segment_file
+from osha.ledger.header import read_header_copy
 from osha.ledger.segment import (
     FLAG_RESUMED,
     SEGMENT_HEADER_BYTES,
@@ -45,11 +48,10 @@ from osha.ledger.segment import (
     read_closed_marker,
     read_segment_flags,
     require_ledger_directory,
-    segment_name,
 )
-from osha.messages import LedgerHeader, Message, RawBatch
+from osha.messages import LedgerHeader, Message
 from osha.record import HEADER, HEADER_BYTES, MAGIC
-from osha.wire import decode, encode
+from osha.wire import decode
 
 __all__ = [
     "MAX_RECORD_BYTES",
@@ -60,62 +62,8 @@ __all__ = [
     "Tear",
 ]
 
-MAX_RECORD_BYTES = 16 * 1024 * 1024
-_MAGIC_BYTES = MAGIC.to_bytes(2, "little")
 _unpack_from = HEADER.unpack_from
 _crc32 = zlib.crc32
-# Every encoded ledger.raw pointer starts with these bytes (array header and tag).
-_RAW_PREFIX = encode(RawBatch("ledger", 1, 0.0, 0.0, "x", 1, 0, 0))[: 2 + len(RawBatch.TAG)]
-
-
-class Position(NamedTuple):
-    """Where a record starts: segment number and byte offset in that segment file."""
-
-    segment: int
-    offset: int
-
-    def __str__(self) -> str:
-        return f"{segment_name(self.segment)} byte {self.offset}"
-
-
-class RawRecord(NamedTuple):
-    """One record's payload (an encoded message) and where it was found."""
-
-    segment: int
-    offset: int
-    payload: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Tear:
-    """The last segment ends inside a record: expected after ``kill -9``, tolerated."""
-
-    segment: int
-    offset: int
-    size_bytes: int
-
-    def __str__(self) -> str:
-        return (
-            f"torn tail in {segment_name(self.segment)} at byte {self.offset}: "
-            f"{self.size_bytes} bytes of an incomplete last record (the run was killed or "
-            "crashed; at most the last flush interval is missing)"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Corruption:
-    """A damaged stretch of a segment. ``skipped_bytes`` were passed over by resync."""
-
-    segment: int
-    offset: int
-    reason: str
-    skipped_bytes: int = 0
-
-    def __str__(self) -> str:
-        skipped = f"; skipped {self.skipped_bytes} bytes" if self.skipped_bytes else ""
-        return f"corrupt record in {segment_name(self.segment)} at byte {self.offset}: " + (
-            f"{self.reason}{skipped}"
-        )
 
 
 class _Window:
@@ -129,6 +77,14 @@ class _Window:
         file.seek(start)
         self.buf = b""
         self.base = start
+        self.i = 0
+        self.eof = False
+
+    def seek(self, offset: int) -> None:
+        """Continue reading at ``offset`` (after a resync)."""
+        self.file.seek(offset)
+        self.buf = b""
+        self.base = offset
         self.i = 0
         self.eof = False
 
@@ -166,6 +122,7 @@ class LedgerReader:
         self.retained_records = 0
         self.raw_problems: list[RawProblem] = []
         self._final = 0
+        self._resyncer: Resyncer | None = None
 
     # -- convenience -----------------------------------------------------------------------
 
@@ -191,12 +148,31 @@ class LedgerReader:
         for _segment, _offsets, batch in self._scan(None, want_offsets=False):
             yield batch
 
+    def located_batches(self) -> Iterator[tuple[int, list[int], list[bytes]]]:
+        """``(segment, offsets, payloads)``: :meth:`batches` with where each record starts."""
+        return self._scan(None, want_offsets=True)
+
     def header(self) -> LedgerHeader | None:
-        """The ledger header record (the first record of segment 1), or None if it is not."""
+        """The ledger header record (the first record of segment 1); if that record is
+        damaged, the copy the writer kept (``header.rec``); None if neither is good."""
         for record in self.records():
-            msg = decode(record.payload)
-            return msg if isinstance(msg, LedgerHeader) else None
-        return None
+            try:
+                msg = decode(record.payload)
+            except WireError:
+                break
+            if isinstance(msg, LedgerHeader) and record.segment == 1:
+                return msg
+            break
+        return self.header_copy()
+
+    def header_copy(self) -> LedgerHeader | None:
+        """The header's second copy, ``header.rec`` (None if missing or damaged)."""
+        payload = read_header_copy(self.directory)
+        try:
+            msg = decode(payload) if payload is not None else None
+        except WireError:
+            return None
+        return msg if isinstance(msg, LedgerHeader) else None
 
     @property
     def closed_cleanly(self) -> bool:
@@ -223,7 +199,7 @@ class LedgerReader:
         )
         try:
             for item in self._scan_main(start, want_offsets):
-                yield item if raw is None else _splice(raw, item, want_offsets)
+                yield item if raw is None else raw.splice(item, want_offsets)
         finally:
             if raw is not None:
                 raw.close()
@@ -252,59 +228,82 @@ class LedgerReader:
             if self.stopped_early:
                 return
 
-    def _scan_segment(  # noqa: PLR0912 - the per-record loop stays inline for replay speed
+    def _scan_segment(
         self, seg: SegmentInfo, start: int, is_last: bool, want_offsets: bool
     ) -> Iterator[tuple[int, list[int], list[bytes]]]:
+        with open_segment_file(seg.path) as file:
+            try:
+                yield from self._scan_open_segment(seg, file, start, is_last, want_offsets)
+            finally:
+                if self._resyncer is not None:
+                    self._resyncer.close()
+                    self._resyncer = None
+
+    def _scan_open_segment(  # noqa: PLR0912 - the per-record loop stays inline for replay speed
+        self, seg: SegmentInfo, file: BinaryIO, start: int, is_last: bool, want_offsets: bool
+    ) -> Iterator[tuple[int, list[int], list[bytes]]]:
         number = seg.number
-        with seg.path.open("rb", buffering=0) as file:
-            self.end = Position(number, 0)
-            if not self._check_segment_header(file, number, is_last):
-                return
-            win = _Window(file, max(start, SEGMENT_HEADER_BYTES), self.chunk_bytes)
-            self.end = Position(number, win.base)
-            while True:
-                payloads: list[bytes] = []
-                offsets: list[int] = []
-                buf = win.buf
-                n = len(buf)
-                i = win.i
-                bad = ""
-                while n - i >= HEADER_BYTES:
-                    magic, length, crc = _unpack_from(buf, i)
-                    if magic != MAGIC:
-                        bad = f"bad magic 0x{magic:04x}"
-                        break
-                    if length > MAX_RECORD_BYTES:
-                        bad = f"impossible length {length}"
-                        break
-                    end = i + HEADER_BYTES + length
-                    if end > n:
-                        break
-                    payload = buf[i + HEADER_BYTES : end]
-                    if _crc32(payload) != crc:
-                        bad = "CRC mismatch"
-                        break
-                    payloads.append(payload)
-                    if want_offsets:
-                        offsets.append(win.base + i)
-                    i = end
-                win.i = i
-                self.end = Position(number, win.base + i)
-                if payloads:
-                    yield number, offsets, payloads
-                if bad:
-                    if not self._recover(seg, win, is_last, bad):
+        self.end = Position(number, 0)
+        if not self._check_segment_header(file, number, is_last):
+            return
+        win = _Window(file, max(start, SEGMENT_HEADER_BYTES), self.chunk_bytes)
+        self.end = Position(number, win.base)
+        while True:
+            payloads: list[bytes] = []
+            offsets: list[int] = []
+            buf = win.buf
+            n = len(buf)
+            i = win.i
+            bad = ""
+            while n - i >= HEADER_BYTES:
+                magic, length, crc = _unpack_from(buf, i)
+                if magic != MAGIC:
+                    bad = f"bad magic 0x{magic:04x}"
+                    break
+                if length > MAX_RECORD_BYTES:
+                    bad = f"impossible length {length}"
+                    break
+                end = i + HEADER_BYTES + length
+                if end > n:
+                    break
+                payload = buf[i + HEADER_BYTES : end]
+                if _crc32(payload) != crc:
+                    bad = "CRC mismatch"
+                    break
+                payloads.append(payload)
+                if want_offsets:
+                    offsets.append(win.base + i)
+                i = end
+            win.i = i
+            self.end = Position(number, win.base + i)
+            if payloads:
+                yield number, offsets, payloads
+            if bad:
+                if not self._recover(seg, win, is_last, bad):
+                    return
+                continue
+            need = HEADER_BYTES
+            if n - i >= HEADER_BYTES:
+                need += _unpack_from(buf, i)[1]
+                if need > self.chunk_bytes and not self._plausible(win):
+                    if not self._recover(seg, win, is_last, "CRC mismatch"):
                         return
                     continue
-                need = HEADER_BYTES
-                if n - i >= HEADER_BYTES:
-                    need += _unpack_from(buf, i)[1]
-                if not win.fill(need):
-                    if len(win.buf) == win.i:
-                        return
-                    why = "record runs past the end of the segment"
-                    if not self._recover(seg, win, is_last, why, maybe_tear=True):
-                        return
+            if not win.fill(need):
+                if len(win.buf) == win.i:
+                    return
+                why = "record runs past the end of the segment"
+                if not self._recover(seg, win, is_last, why, maybe_tear=True):
+                    return
+
+    def _plausible(self, win: _Window) -> bool:
+        """Whether the long record at ``win.i`` may be whole and valid, checked without reading
+        its payload (so that fake headers claiming huge lengths cost no more than a short one);
+        True also when it runs past the end of the file (a tear, decided by the caller)."""
+        resyncer = self._resyncer
+        if resyncer is None:
+            resyncer = self._resyncer = Resyncer(win.file)
+        return resyncer.check(win.base + win.i) is not False
 
     def _check_segment_header(self, file: BinaryIO, number: int, is_last: bool) -> bool:
         """Read and check a segment's file header; False if reading this segment must stop."""
@@ -343,24 +342,28 @@ class LedgerReader:
         record after it in the last segment, it is a torn tail rather than corruption."""
         number = seg.number
         bad_offset = win.base + win.i
+        resyncer = self._resyncer
+        if resyncer is None:
+            resyncer = self._resyncer = Resyncer(win.file)
         if is_last and not maybe_tear:
-            zeros = _zero_bytes_to_eof(seg.path, bad_offset, self.chunk_bytes)
+            zeros = resyncer.zeros_from(bad_offset)
             if zeros is not None:
                 self._torn(Tear(number, bad_offset, zeros))
                 return False
-        if not _resync(win):
-            size = win.base + len(win.buf) - bad_offset
+        found = resyncer.next_record(bad_offset + 1)
+        if found is None:
+            size = resyncer.size - bad_offset
             if maybe_tear and is_last:
                 self._torn(Tear(number, bad_offset, size))
                 return False
             self.corruptions.append(Corruption(number, bad_offset, why, skipped_bytes=size))
             self.stopped_early = not self.resync
             return False
-        skipped = win.base + win.i - bad_offset
-        self.corruptions.append(Corruption(number, bad_offset, why, skipped))
+        self.corruptions.append(Corruption(number, bad_offset, why, found - bad_offset))
         if not self.resync:
             self.stopped_early = True
             return False
+        win.seek(found)
         return True
 
 
@@ -370,76 +373,3 @@ def _resumed_after(segments: list[SegmentInfo], index: int) -> bool:
         return False
     flags = read_segment_flags(segments[index + 1].path)
     return flags is not None and bool(flags & FLAG_RESUMED)
-
-
-def _splice(
-    raw: RawLaneReader, item: tuple[int, list[int], list[bytes]], want_offsets: bool
-) -> tuple[int, list[int], list[bytes]]:
-    """Insert after each ``ledger.raw`` pointer of a batch the raw records it names."""
-    number, offsets, batch = item
-    out: list[bytes] | None = None
-    out_offsets: list[int] = []
-    for k, payload in enumerate(batch):
-        if payload.startswith(_RAW_PREFIX):
-            if out is None:
-                out = batch[:k]
-                out_offsets = offsets[:k] if want_offsets else []
-            pointer = decode(payload)
-            out.append(payload)
-            if want_offsets:
-                out_offsets.append(offsets[k])
-            if isinstance(pointer, RawBatch):
-                records = raw.read(pointer.segment, pointer.offset, pointer.count)
-                out.extend(records)
-                if want_offsets:
-                    out_offsets.extend([offsets[k]] * len(records))
-        elif out is not None:
-            out.append(payload)
-            if want_offsets:
-                out_offsets.append(offsets[k])
-    if out is None:
-        return item
-    return number, out_offsets, out
-
-
-def _resync(win: _Window) -> bool:
-    """Move ``win.i`` past the bad byte to the next whole, valid record; False if none."""
-    win.i += 1
-    while True:
-        k = win.buf.find(_MAGIC_BYTES, win.i)
-        if k < 0:
-            # Keep the last byte: it may be the first half of a magic.
-            win.i = max(win.i, len(win.buf) - 1)
-            if not win.fill(len(win.buf) - win.i + 1):
-                return False
-            continue
-        win.i = k
-        if _valid_record_at(win):
-            return True
-        win.i += 1
-
-
-def _valid_record_at(win: _Window) -> bool:
-    """Whether a whole record with a good length and CRC starts at ``win.i``."""
-    if not win.fill(HEADER_BYTES):
-        return False
-    magic: int
-    length: int
-    crc: int
-    magic, length, crc = _unpack_from(win.buf, win.i)
-    if magic != MAGIC or length > MAX_RECORD_BYTES or not win.fill(HEADER_BYTES + length):
-        return False
-    start = win.i + HEADER_BYTES
-    return _crc32(win.buf[start : start + length]) == crc
-
-
-def _zero_bytes_to_eof(path: Path, offset: int, chunk_bytes: int) -> int | None:
-    """How many bytes follow ``offset`` if they are all zero (unwritten space), else None."""
-    size = 0
-    with path.open("rb", buffering=0) as file:
-        file.seek(offset)
-        while chunk := file.read(chunk_bytes):
-            if chunk.strip(b"\0"):
-                return None
-            size += len(chunk)
-    return size

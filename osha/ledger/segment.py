@@ -161,9 +161,17 @@ def _list(directory: Path, pattern: re.Pattern[str]) -> list[SegmentInfo]:
         with os.scandir(directory) as entries:
             for entry in entries:
                 match = pattern.match(entry.name)
+                if match and entry.is_symlink():
+                    raise LedgerError(
+                        f"{entry.path} is a symbolic link: osha never writes one, so it is "
+                        "not followed",
+                        hint="copy the segment it points to into the run directory in its place",
+                    )
                 if match and entry.is_file():
                     size = entry.stat().st_size
                     found.append(SegmentInfo(int(match.group(1)), Path(entry.path), size))
+    except LedgerError:
+        raise
     except OSError as exc:
         raise LedgerError(
             f"cannot list ledger directory {directory}: {exc.strerror}",

@@ -24,8 +24,11 @@ from pathlib import Path
 
 from osha.errors import EXIT_FAILED, EXIT_OK, WireError
 from osha.ledger._rawlane import RawProblem
+from osha.ledger.damage import close_problems, require_finite
+from osha.ledger.header import HEADER_COPY
 from osha.ledger.reader import Corruption, LedgerReader, Position, Tear
 from osha.ledger.segment import list_raw_segments, raw_segment_name, read_closed_marker
+from osha.ledger.sequence import MAX_LISTED, SeqGap, SeqTracker
 from osha.messages import (
     LedgerHeader,
     LedgerResumed,
@@ -37,23 +40,6 @@ from osha.messages import (
 from osha.wire import decode
 
 __all__ = ["MAX_LISTED", "SeqGap", "VerifyReport", "verify"]
-
-MAX_LISTED = 10  # problems of each kind listed in full; the rest are counted
-
-
-@dataclass(frozen=True, slots=True)
-class SeqGap:
-    """A sender's sequence number jumped: ``expected`` was due, ``got`` arrived."""
-
-    sender: str
-    expected: int
-    got: int
-    position: Position
-
-    def __str__(self) -> str:
-        return f"sequence gap for {self.sender!r} at {self.position}: expected {self.expected}" + (
-            f", got {self.got}"
-        )
 
 
 @dataclass(slots=True)
@@ -88,6 +74,7 @@ class VerifyReport:
     unexplained_missing: list[int] = field(default_factory=list)
     raw_problems: list[RawProblem] = field(default_factory=list)
     raw_records_by_segment: dict[int, int] = field(default_factory=dict)
+    close_problems: list[str] = field(default_factory=list)  # closed.json against the disk
 
     @property
     def closed_cleanly(self) -> bool:
@@ -104,6 +91,7 @@ class VerifyReport:
             + (1 if self.header_problem else 0)
             + len(self.unexplained_missing)
             + len(self.raw_problems)
+            + len(self.close_problems)
         )
 
     def exit_code(self, *, strict: bool = False) -> int:
@@ -132,6 +120,7 @@ class VerifyReport:
             lines.append("  reading stopped at the first corruption (--resync reads past it)")
         if self.header_problem:
             lines.append(f"  ERROR {self.header_problem}")
+        lines.extend(f"  ERROR {p}" for p in self.close_problems)
         lines.extend(f"  ERROR {g}" for g in self.gaps)
         if self.gap_count > len(self.gaps):
             lines.append(f"  ... {self.gap_count - len(self.gaps)} more sequence gaps")
@@ -172,7 +161,7 @@ class VerifyReport:
                 "the last of the previous part)"
             )
         lines.extend(f"  WARNING {t} [before a resume]" for t in self.tears if t != self.tear)
-        if self.tear is not None:
+        if self.tear is not None and not self.close_problems:
             lines.append(f"  WARNING {self.tear}")
         if self.retained_records:
             lines.append(
@@ -202,36 +191,43 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
     """Read the whole ledger once and check it. Memory is bounded by the number of senders."""
     reader = LedgerReader(directory, resync=resync)
     report = VerifyReport(directory=reader.directory)
-    last_seq: dict[str, int] = {}
-    budget: dict[str, int] = {}  # records of each sender retained away, not yet seen as gaps
+    seqs = SeqTracker()
     raw_present = {s.number for s in list_raw_segments(reader.directory)}
     missing: set[int] = set()
     first = True
     for rec in reader.records():
+        position = Position(rec.segment, rec.offset)
         try:
             msg = decode(rec.payload)
+            require_finite(msg)
         except WireError as exc:
             report.undecodable_count += 1
             if len(report.undecodable) < MAX_LISTED:
-                report.undecodable.append(f"undecodable record at {Position(*rec[:2])}: {exc}")
+                report.undecodable.append(f"undecodable record at {position}: {exc}")
             continue
         if first:
             first = False
-            _check_header(report, msg, Position(rec.segment, rec.offset))
+            _check_header(report, msg, position)
         if isinstance(msg, RawBatch):
             by_seg = report.raw_records_by_segment
             by_seg[msg.segment] = by_seg.get(msg.segment, 0) + msg.count
             if msg.segment not in raw_present:
                 missing.add(msg.segment)
                 report.retained_records += msg.count
-                budget[msg.source] = budget.get(msg.source, 0) + msg.count
+                seqs.retained(msg.source, msg.count)
         elif isinstance(msg, RawRetained):
             report.retained_segments.add(msg.segment)
         elif isinstance(msg, LedgerResumed):
             report.resumes.append(msg)
-        _count(report, msg, Position(rec.segment, rec.offset), last_seq, budget)
+        _count(report, msg, position, seqs)
     if first and not reader.corruptions:
         report.header_problem = "the ledger holds no records: the header record is missing"
+    elif first or report.header is None:
+        report.header_problem = report.header_problem or "the header record is damaged"
+    if report.header is None:
+        report.header = reader.header_copy()
+        if report.header is not None:
+            report.header_problem += f"; its copy in {HEADER_COPY} was used"
     report.records = sum(report.by_tag.values()) + report.undecodable_count
     report.segments = len(reader.segments)
     report.corruptions = reader.corruptions
@@ -240,16 +236,24 @@ def verify(directory: Path, *, resync: bool = True) -> VerifyReport:
     report.tears = reader.tears
     report.raw_problems = reader.raw_problems
     report.unexplained_missing = sorted(missing - report.retained_segments)
+    report.gaps, report.gap_count, report.restarts = seqs.gaps, seqs.gap_count, seqs.restarts
+    report.retained_gaps = seqs.retained_gaps
+    _check_close(report, reader)
+    return report
+
+
+def _check_close(report: VerifyReport, reader: LedgerReader) -> None:
+    """``closed.json`` against what is on disk: a cleanly closed ledger is whole."""
     marker = read_closed_marker(reader.directory)
     report.closed_marker = marker is not None
     report.marker_records = marker.records if marker else None
-    written = report.records + report.retained_records
-    if marker is not None and marker.records != written and not report.problems:
-        report.header_problem = (
-            f"closed.json says {marker.records} records were written, {report.records} were read"
-            + (f" and {report.retained_records} retained away" if report.retained_records else "")
-        )
-    return report
+    report.close_problems = close_problems(
+        marker,
+        reader.segments,
+        report.tear,
+        records_read=report.records,
+        retained=report.retained_records,
+    )
 
 
 def _check_header(report: VerifyReport, msg: Message, position: Position) -> None:
@@ -259,13 +263,7 @@ def _check_header(report: VerifyReport, msg: Message, position: Position) -> Non
         report.header_problem = f"the first record is {msg.TAG!r}, not 'ledger.header' ({position})"
 
 
-def _count(
-    report: VerifyReport,
-    msg: Message,
-    position: Position,
-    last_seq: dict[str, int],
-    budget: dict[str, int],
-) -> None:
+def _count(report: VerifyReport, msg: Message, position: Position, seqs: SeqTracker) -> None:
     sender = msg.sender
     report.by_tag[msg.TAG] += 1
     report.by_sender[sender] += 1
@@ -274,23 +272,6 @@ def _count(
         report.first_wall_s = wall_s
     if report.last_wall_s is None or wall_s > report.last_wall_s:
         report.last_wall_s = wall_s
-    previous = last_seq.get(sender, 0)
-    seq = msg.seq
-    if seq != previous + 1:
-        retained = budget.get(sender, 0)
-        if seq == 1:
-            report.restarts[sender] += 1
-        elif seq > previous + 1 and seq - previous - 1 <= retained:
-            budget[sender] = retained - (seq - previous - 1)
-            report.retained_gaps += 1
-        elif seq <= previous and seq - 1 <= retained:  # a new incarnation, head retained away
-            budget[sender] = retained - (seq - 1)
-            report.restarts[sender] += 1
-            report.retained_gaps += 1
-        else:
-            report.gap_count += 1
-            if len(report.gaps) < MAX_LISTED:
-                report.gaps.append(SeqGap(sender, previous + 1, seq, position))
-    last_seq[sender] = seq
+    seqs.feed(sender, msg.seq, position.segment, position.offset)
     if isinstance(msg, RunStopped):
         report.run_stopped = msg

@@ -10,28 +10,25 @@ Durability, precisely:
 - a new segment is fsynced right after its header is written, and the directory is fsynced
   after the segment file is created, so the segment's name survives a crash too;
 - :meth:`close` fsyncs the last segment, writes ``closed.json`` and fsyncs the directory.
-
 With a :class:`~osha.ledger.retention.RetentionPolicy` (``LedgerOptions.retention``), raw
-samples go to a separate raw lane (:meth:`append_raw`), fsynced before the main lane, and its
-oldest segments are deleted by the policy; see :mod:`osha.ledger.retention`. :meth:`resume`
-reopens a ledger whose writer died, continuing in a new segment flagged ``FLAG_RESUMED``.
-
+samples go to a raw lane (:meth:`append_raw`), fsynced first, its oldest segments deleted by
+the policy (:mod:`osha.ledger.retention`). :meth:`resume` reopens a ledger whose writer died,
+continuing in a new segment flagged ``FLAG_RESUMED``. Files are private (:mod:`osha.rundir`).
 The writer is not thread-safe: one owner (the recorder actor) calls it.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from osha import __version__
 from osha.errors import LedgerError
 from osha.ledger._rawlane import RawLaneWriter
+from osha.ledger.header import new_header, write_header_copy
 from osha.ledger.retention import RetentionPolicy, expired_segments
 from osha.ledger.segment import (
     CLOSED_MARKER,
@@ -49,39 +46,13 @@ from osha.ledger.segment import (
 from osha.messages import LedgerHeader, LedgerResumed, Message, RawBatch, RawRetained
 from osha.record import frame_record, frame_records
 from osha.redaction import redact_message
-from osha.wire import SCHEMA_VERSION, encode
+from osha.rundir import create_private_file, make_private_dir, write_private_atomic
+from osha.wire import encode
 
 __all__ = ["LedgerOptions", "LedgerWriter", "new_header"]
 
 MIB = 1024 * 1024
 _M = TypeVar("_M", bound=Message)
-
-
-def new_header(
-    run_id: str,
-    *,
-    seed: int = 0,
-    profile: dict[str, Any] | None = None,
-    profile_path: str = "",
-    sender: str = "osha",
-) -> LedgerHeader:
-    """The ``ledger.header`` record of a new ledger, written now on this host: the schema and
-    osha versions, ``run_id``, the ``seed`` and the (already redacted) ``profile``."""
-    now_s = time.time()
-    return LedgerHeader(
-        sender=sender,
-        seq=1,
-        mono_s=time.monotonic(),
-        wall_s=now_s,
-        schema_version=SCHEMA_VERSION,
-        osha_version=__version__,
-        run_id=run_id,
-        host=socket.gethostname(),
-        started_wall_s=now_s,
-        seed=seed,
-        profile=dict(profile or {}),
-        profile_path=profile_path,
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,7 +107,7 @@ class LedgerWriter:
         """Create ``directory`` (it must not hold a ledger yet) and write the header record."""
         writer = cls(directory, options or LedgerOptions())
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(directory)
             if any(directory.iterdir()):
                 raise LedgerError(
                     f"ledger directory is not empty: {directory}",
@@ -151,8 +122,13 @@ class LedgerWriter:
                 hint="check the path, free disk space and permissions",
             ) from exc
         writer._open_segment(1)
-        writer.append(header)
+        payload = encode(redact_message(header))
+        writer.append_framed(frame_record(payload), 1)
         writer.sync()
+        try:  # a second copy, so that a damaged first record does not lose the run's facts
+            write_header_copy(directory, payload)
+        except OSError as exc:
+            raise writer._fail("write the header copy of", exc) from exc
         return writer
 
     @classmethod
@@ -215,15 +191,7 @@ class LedgerWriter:
             os.close(self._fd)
             self._fd = -1
             marker = ClosedMarker(self._records, self._segment, time.time())
-            path = self.directory / CLOSED_MARKER
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(marker.dump())
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            tmp.replace(path)
+            write_private_atomic(self.directory / CLOSED_MARKER, marker.dump())
             fsync_directory(self.directory)
         except OSError as exc:
             raise self._fail("close", exc) from exc
@@ -407,7 +375,7 @@ class LedgerWriter:
     def _open_segment(self, number: int, *, flags: int = 0) -> None:
         path = self.directory / segment_name(number)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            fd = create_private_file(path, os.O_WRONLY | os.O_EXCL | os.O_APPEND)
         except OSError as exc:
             self._segment = number
             raise self._fail("create", exc) from exc

@@ -3,6 +3,7 @@ analysis always renders to the same text."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -23,13 +24,41 @@ __all__ = [
     "secs",
     "soak_trends",
     "table",
+    "terminal_safe",
     "when",
+    "xml_safe",
 ]
 
 MIB = 2**20
 #: a soak with more cycles shows only the first and the last SOAK_EDGE of them
 SOAK_MAX_ROWS = 40
 SOAK_EDGE = 10
+
+
+#: C0 controls but tab and newline, DEL, C1 controls, and the Unicode controls that reorder
+#: or hide text (bidi overrides and isolates, zero-width marks): what a crafted string in a
+#: ledger could use to move the cursor, rewrite lines, or make one text read as another
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
+)
+#: characters XML 1.0 cannot carry at all
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control and escape sequences made visible (``\\x1b``, ``\\u202e``)
+    instead of acted on: ledger strings reach the terminal through this."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def xml_safe(text: str) -> str:
+    """``text`` with the characters XML 1.0 forbids written as ``\\xNN``."""
+    return _NOT_XML.sub(_escape, text)
 
 
 def secs(value: float | None, digits: int = 3) -> str:

@@ -10,10 +10,12 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
     methodology   where the metric definitions come from
     run           run_id, host, osha_version, seed, profile_path, started_wall_s, end_s,
                   records, complete, aborted, abort_reason, stop_reason, tear, corruptions,
-                  phases [{name, start_s, end_s, ok, derived}], recorded_verdict
+                  phases [{name, start_s, end_s, ok, derived}], recorded_verdict,
+                  damage {problems, count, by_kind [[kind, n]], skipped_records,
+                  skipped_bytes} (count 0: the ledger was read whole), campaign_name
     options       the analysis parameters (window, k, warm_up, ...)
     slo           the objectives judged (the [slo] table)
-    verdict       passed, exit_code, aborted, abort_reason, summary,
+    verdict       passed, exit_code, aborted, abort_reason, summary, accepted_damage,
                   results [{name, slo, subject, threshold, value, passed, detail}]
     faults        [{lease_id, label, holder, plugin, action, node, resource, planned_s,
                     injected_s, inject_error, refused, reverted_s, reverted_by,
@@ -32,7 +34,7 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
     runners       [{runner, workload, iterations, failures, success, baseline {count,
                     mean_s, std_s, threshold_s}, phases [{phase, iterations, failures,
                     success, mean_s, p50_s, p95_s, p99_s, max_s}], error_clusters
-                    [stretch], degraded [stretch], statuses}]
+                    [stretch], degraded [stretch], statuses, failure}]
                   stretch = {start_s, end_s, length_s, bound_s, iterations, first_s,
                     mean_duration_s, degradation_s, degradation_ratio, window_span_s}
     actors        [{actor_id, kind, plugin, starts, crashes, restarts, crash_reasons,
@@ -156,6 +158,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "error_clusters": [_stretch(s) for s in r.error_clusters],
             "degraded": [_stretch(s) for s in r.degraded],
             "statuses": list(r.statuses),
+            "failure": r.failure,
         })  # fmt: skip
     v = a.verdict
     return {
@@ -170,6 +173,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "aborted": v.aborted,
             "abort_reason": v.abort_reason,
             "summary": v.summary,
+            "accepted_damage": v.accepted_damage,
             "results": [_plain(r) for r in v.results],
         },
         "faults": faults,

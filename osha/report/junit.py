@@ -2,7 +2,11 @@
 
 ``<testsuites>`` holds one ``<testsuite name="osha.slo">``; each :class:`~osha.analysis.SloResult`
 is a ``<testcase classname="osha.slo.<slo>" name="<result name>">`` with a ``<failure>`` when
-it is violated. An aborted run adds a ``run.completed`` test case with an ``<error>``.
+it is violated. An aborted run adds a ``run.completed`` test case with an ``<error>``. A
+``ledger-integrity`` test case (classname ``osha.ledger``) says whether the ledger was read
+whole: it fails, naming where it is damaged and what was skipped, unless the damage was
+accepted (``--accept-damaged``), which its output then says. Text that came from the ledger
+is cleaned of characters XML cannot carry.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from osha.analysis import Analysis
+from osha.report._fmt import xml_safe
 
 __all__ = ["to_junit"]
 
@@ -25,9 +30,11 @@ def _num(value: float | bool | None) -> str:
 def to_junit(a: Analysis) -> str:
     """The verdict as JUnit XML text."""
     v = a.verdict
-    failures = len(v.failed)
+    damage = a.run.damage
+    refused = damage.damaged and not v.accepted_damage
+    failures = len(v.failed) + (1 if refused else 0)
     errors = 1 if v.aborted else 0
-    tests = len(v.results) + errors
+    tests = len(v.results) + errors + 1
     root = ET.Element("testsuites", name="osha", tests=str(tests), failures=str(failures),
                       errors=str(errors))  # fmt: skip
     suite = ET.SubElement(root, "testsuite", name="osha.slo", tests=str(tests),
@@ -41,6 +48,16 @@ def to_junit(a: Analysis) -> str:
         case = ET.SubElement(suite, "testcase", classname="osha.run", name="run.completed",
                              time="0")  # fmt: skip
         ET.SubElement(case, "error", message=v.abort_reason, type="aborted").text = v.abort_reason
+    case = ET.SubElement(suite, "testcase", classname="osha.ledger", name="ledger-integrity",
+                         time="0")  # fmt: skip
+    if not damage.damaged:
+        ET.SubElement(case, "system-out").text = f"intact: {a.run.records} records read"
+    else:
+        text = "\n".join([f"ledger damaged: {damage.summary()}", *damage.problems])
+        if refused:
+            ET.SubElement(case, "failure", message=damage.summary(), type="ledger").text = text
+        else:
+            ET.SubElement(case, "system-out").text = text + "\n(accepted: --accept-damaged)"
     for r in v.results:
         case = ET.SubElement(suite, "testcase", classname=f"osha.slo.{r.slo}", name=r.name,
                              time="0")  # fmt: skip
@@ -49,5 +66,9 @@ def to_junit(a: Analysis) -> str:
             ET.SubElement(case, "failure", message=text, type="slo").text = text
         else:
             ET.SubElement(case, "system-out").text = text
+    for element in root.iter():
+        element.attrib = {k: xml_safe(v) for k, v in element.attrib.items()}
+        if element.text:
+            element.text = xml_safe(element.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"

@@ -21,7 +21,7 @@ from osha.report._fmt import (
     table,
 )
 
-__all__ = ["render_comparison", "render_summary", "render_verdict"]
+__all__ = ["damage_lines", "render_comparison", "render_summary", "render_verdict"]
 
 
 def _value(value: float | bool | None) -> str:
@@ -57,8 +57,7 @@ def _run(a: Analysis) -> list[str]:
     ]
     if run.tear:
         lines.append(f"  warning: {run.tear}")
-    if run.corruptions:
-        lines.append(f"  warning: {run.corruptions} corrupt stretch(es) skipped")
+    lines += damage_lines(a)
     if run.phases:
         phases = ", ".join(
             f"{p.name} {p.start_s:.1f}-{'…' if p.end_s is None else f'{p.end_s:.1f}'}"
@@ -66,6 +65,21 @@ def _run(a: Analysis) -> list[str]:
             for p in run.phases
         )
         lines.append(f"  phases (s): {phases}")
+    return lines
+
+
+def damage_lines(a: Analysis, indent: str = "  ") -> list[str]:
+    """Where a damaged ledger is damaged and what was lost; [] for an intact one."""
+    damage = a.run.damage
+    if not damage.damaged:
+        return []
+    accepted = a.verdict.accepted_damage
+    head = "judged anyway (--accept-damaged)" if accepted else "not judged as a pass"
+    lines = [f"{indent}LEDGER DAMAGED ({head}): {damage.summary()}"]
+    lines += [f"{indent}  - {problem}" for problem in damage.problems]
+    if damage.count > len(damage.problems):
+        lines.append(f"{indent}  … {damage.count - len(damage.problems)} more: "
+                     f"osha ledger verify {a.run_dir} lists them")  # fmt: skip
     return lines
 
 
@@ -142,8 +156,10 @@ def _runners(a: Analysis) -> list[str]:
         worst = max((s.degradation_ratio or 0.0 for s in r.degraded), default=None)
         rows.append([r.runner, f"{r.iterations - r.failures}/{r.iterations}", base,
                      secs(mttr), ratio(worst), phases])  # fmt: skip
+    failed = [f"  {r.runner}: the workload failed: {r.failure}" for r in a.runners if r.failure]
     return ["runners (baseline mean ± sd; longest degraded stretch; worst ratio):",
-            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows)]  # fmt: skip
+            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows),
+            *failed]  # fmt: skip
 
 
 def _actors(a: Analysis) -> list[str]:
@@ -212,7 +228,9 @@ def render_comparison(c: Comparison) -> str:
         rows.append([r.section, r.subject, r.metric, a, b, d, r.change])
     head = [
         f"A: {c.a.run_dir} ({c.a.run.run_id}) — {c.a.verdict.summary}",
+        *damage_lines(c.a, "   "),
         f"B: {c.b.run_dir} ({c.b.run.run_id}) — {c.b.verdict.summary}",
+        *damage_lines(c.b, "   "),
     ]
     return (
         "\n".join(head)

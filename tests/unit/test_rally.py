@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import sys
 import threading
 from pathlib import Path
@@ -117,7 +119,76 @@ def test_runner_records_every_iteration_while_the_task_runs(
     conf = (tmp_path / "work" / "osha-rally.conf").read_text()
     assert "raw_result_chunk_size = 1" in conf
     # the environment was made from the clouds.yaml entry, through OS_* variables
-    assert (tmp_path / "work" / "env-osha-fake").read_text() == "http://192.0.2.1:5000/v3"
+    spec = sqlite3.connect(tmp_path / "work" / "rally.db").execute("SELECT spec FROM envs")
+    assert "http://192.0.2.1:5000/v3" in spec.fetchone()[0]
+
+
+def _files_holding(root: Path, secret: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+def test_the_clouds_credentials_are_removed_when_the_runner_stops(
+    tmp_path: Path, rally_bin: Path
+) -> None:
+    work = tmp_path / "work"
+    runner = RallyRunner(_config(tmp_path, rally_bin, {"times": 2, "step_s": 0.02}),
+                         FakeContext("rally-1"))  # fmt: skip
+    runner.setup()
+    runner.run()
+    assert _files_holding(work, b"s3cret")  # Rally keeps them in clear while it runs
+    runner.teardown()
+    assert _files_holding(work, b"s3cret") == []
+    conn = sqlite3.connect(work / "rally.db")
+    [(name, spec)] = conn.execute("SELECT name, spec FROM envs").fetchall()
+    assert "credentials removed" in name
+    assert '"password": "<redacted>"' in spec
+    conn.close()
+    # the next incarnation of the runner makes a fresh environment and runs
+    again = RallyRunner(_config(tmp_path, rally_bin, {"times": 1, "step_s": 0.02}),
+                        FakeContext("rally-1"))  # fmt: skip
+    again.setup()
+    again.run()
+    assert [i.ok for i in again.ctx.of(RunnerIteration)] == [True]  # type: ignore[attr-defined]
+    again.teardown()
+    assert _files_holding(work, b"s3cret") == []
+
+
+def test_the_work_dir_is_private_whatever_the_umask(tmp_path: Path, rally_bin: Path) -> None:
+    old = os.umask(0)
+    try:
+        runner = RallyRunner(_config(tmp_path, rally_bin, {"times": 1, "step_s": 0.02}),
+                             FakeContext("rally-1"))  # fmt: skip
+        runner.setup()
+        runner.run()
+        runner.teardown()
+    finally:
+        os.umask(old)
+    work = tmp_path / "work"
+    assert stat.S_IMODE(work.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in work.iterdir() if p.is_file()}
+    assert {"rally.db", "rally.log", "osha-rally.conf"} <= set(modes)
+    assert set(modes.values()) == {0o600}, modes
+
+
+@pytest.mark.parametrize(
+    ("args", "detail"),
+    [
+        ({"context_error": True}, "Fake.scenario: context network@openstack setup failed: "
+                                  "NotFoundException: Extension router is not supported"),
+        ({"crash": True}, "rally task crashed: KeyError: 'admin'"),
+    ],
+)  # fmt: skip
+def test_a_task_that_fails_is_recorded_with_rallys_own_error(
+    tmp_path: Path, rally_bin: Path, args: dict[str, str | int | float | bool], detail: str
+) -> None:
+    ctx = FakeContext("rally-6")
+    runner = RallyRunner(_config(tmp_path, rally_bin, args), ctx)
+    runner.setup()
+    runner.run()
+    runner.teardown()
+    last = ctx.of(RunnerStatus)[-1]
+    assert last.status == "failed"
+    assert detail in last.detail
 
 
 def test_failed_iterations_carry_the_error(tmp_path: Path, rally_bin: Path) -> None:
@@ -171,3 +242,17 @@ def test_check_runs_rally_task_validate(tmp_path: Path, rally_bin: Path) -> None
     [bad] = RallyRunner(cfg, FakeContext("rally-5")).check()
     assert not bad.ok
     assert "rally task validate" in bad.message
+
+
+def test_the_verdict_names_the_workloads_failure(tmp_path: Path) -> None:
+    from osha.analysis import SloSpec, analyze
+    from osha.testing import SyntheticLedger
+
+    led = SyntheticLedger(tmp_path / "r.osha")
+    led.target("hs", "nova-api@ctl-1", end_s=60.0)
+    why = "Fake.scenario: context network@openstack setup failed: NotFoundException: no router"
+    led.add(5.0, "boot", RunnerStatus, runner="task.yaml", status="failed", detail=why)
+    a = analyze(led.write(stop_s=61.0), slo=SloSpec(min_runner_success=0.9))
+    [result] = [r for r in a.verdict.results if r.slo == "min_runner_success"]
+    assert not result.passed
+    assert result.detail == f"0/0 iterations succeeded; the workload failed: {why}"

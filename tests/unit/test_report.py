@@ -61,11 +61,13 @@ def test_junit_has_one_case_per_slo(tmp_path: Path) -> None:
     root = ET.fromstring(to_junit(a))  # noqa: S314 - our own output, not untrusted data
     cases = root.findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == [
+        "ledger-integrity",
         "max_downtime_s[nova-api@ctl-1 (by *@*)]",
         "require_reverted",
     ]
-    assert cases[0].find("failure") is not None
-    assert cases[1].find("failure") is None
+    assert cases[0].find("failure") is None  # an intact ledger
+    assert cases[1].find("failure") is not None
+    assert cases[2].find("failure") is None
     assert root.get("failures") == "1"
 
 

@@ -5,7 +5,12 @@ It speaks the subset the runner uses (``db ensure``, ``env show``, ``env create`
 ``task validate``, ``task start``, ``task abort``) and writes iterations into the SQLite
 schema that Rally uses (``workloads``, ``workloaddata``), one row per iteration, as Rally
 does with ``raw_result_chunk_size = 1``. Task args: ``times`` (iterations), ``step_s``
-(seconds each), ``fail`` (iteration numbers that fail, as "2,3"), ``exit`` (exit code at the end).
+(seconds each), ``fail`` (iteration numbers that fail, as "2,3"), ``exit`` (exit code at the end),
+``context_error`` (a workload context whose setup fails: no iteration, exit 2, as Rally does),
+``crash`` (the task crashes: status ``crashed`` with Rally's error, exit 1).
+
+Like Rally, ``env create --from-sysenv`` stores the credentials in clear in the ``envs`` and
+``platforms`` tables, and ``rally.log`` may repeat them; the runner must remove them.
 """
 
 from __future__ import annotations
@@ -42,7 +47,16 @@ def main(argv: list[str]) -> int:
                                                "validate", "start", "abort"})
     if cmd.startswith("db ensure"):
         conn = sqlite3.connect(db)
-        conn.execute("CREATE TABLE IF NOT EXISTS workloads (uuid TEXT, task_uuid TEXT, name TEXT)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS workloads (uuid TEXT, task_uuid TEXT, name TEXT, "
+            "contexts_results TEXT, pass_sla INTEGER, sla_results TEXT)"
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS tasks (uuid TEXT, status TEXT, "
+                     "validation_result TEXT)")  # fmt: skip
+        conn.execute("CREATE TABLE IF NOT EXISTS envs (uuid TEXT, name TEXT, spec TEXT, "
+                     "extras TEXT, config TEXT)")  # fmt: skip
+        conn.execute("CREATE TABLE IF NOT EXISTS platforms (uuid TEXT, env_uuid TEXT, "
+                     "plugin_spec TEXT, plugin_data TEXT, platform_data TEXT)")  # fmt: skip
         conn.execute(
             "CREATE TABLE IF NOT EXISTS workloaddata (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "task_uuid TEXT, workload_uuid TEXT, chunk_data TEXT)"
@@ -50,15 +64,16 @@ def main(argv: list[str]) -> int:
         conn.commit()
         print("Database created successfully")
         return 0
-    marker = db.parent / f"env-{_opt(argv, '--env') or _opt(argv, '--name')}"
+    env_name = _opt(argv, "--env") or _opt(argv, "--name")
     if cmd.startswith("env show"):
-        return 0 if marker.exists() else 1
+        conn = sqlite3.connect(db)
+        found = conn.execute("SELECT 1 FROM envs WHERE name = ?", (env_name,)).fetchone()
+        return 0 if found else 1
     if cmd.startswith("env create"):
         if "OS_AUTH_URL" not in os.environ:
             print("no OS_AUTH_URL", file=sys.stderr)
             return 1
-        marker.write_text(os.environ["OS_AUTH_URL"])
-        return 0
+        return _env_create(db, env_name)
     task = Path(_opt(argv, "--task"))
     args = json.loads(_opt(argv, "--task-args", "{}"))
     if cmd.startswith("task validate"):
@@ -77,13 +92,44 @@ def main(argv: list[str]) -> int:
     return 64
 
 
+def _env_create(db: Path, name: str) -> int:
+    creds = {k[3:].lower(): v for k, v in os.environ.items() if k.startswith("OS_")}
+    env_uuid = str(uuid.uuid4())
+    conn = sqlite3.connect(db)
+    spec = json.dumps({"existing@openstack": {"admin": creds}})
+    conn.execute("INSERT INTO envs VALUES (?, ?, ?, '{}', '{}')", (env_uuid, name, spec))
+    data = json.dumps({"admin": creds, "users": []})
+    row = (str(uuid.uuid4()), env_uuid, json.dumps({"admin": creds}), data)
+    conn.execute("INSERT INTO platforms VALUES (?, ?, ?, '{}', ?)", row)
+    conn.commit()
+    with (db.parent / "rally.log").open("a") as log:
+        log.write(f"env create {name}: {json.dumps(creds)}\n")  # as a debug log could
+    return 0
+
+
 def _start(db: Path, args: dict[str, object], tag: str) -> int:
     task_uuid, workload = str(uuid.uuid4()), str(uuid.uuid4())
     print(f"Task [tags: '{tag}'] {task_uuid}: started", flush=True)
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO workloads VALUES (?, ?, ?)",
-                 (workload, task_uuid, "Fake.scenario"))
+    if args.get("crash"):
+        error = {"etype": "KeyError", "msg": "'admin'", "trace": "Traceback ..."}
+        conn.execute("INSERT INTO tasks VALUES (?, 'crashed', ?)", (task_uuid, json.dumps(error)))
+        conn.commit()
+        return 1
+    contexts = []
+    if args.get("context_error"):
+        contexts = [{"plugin_name": "network@openstack", "setup": {"error": [
+            "NotFoundException", "Extension router is not supported", "tb"]}}]  # fmt: skip
+    conn.execute("INSERT INTO tasks VALUES (?, 'running', '{}')", (task_uuid,))
+    conn.execute("INSERT INTO workloads VALUES (?, ?, ?, ?, ?, ?)",
+                 (workload, task_uuid, "Fake.scenario", json.dumps(contexts),
+                  0 if contexts else 1, json.dumps({"sla": []})))  # fmt: skip
     conn.commit()
+    if contexts:
+        conn.execute("UPDATE tasks SET status = 'finished' WHERE uuid = ?", (task_uuid,))
+        conn.commit()
+        (db.parent / f"done-{task_uuid}").touch()
+        return 2
     fail = {int(n) for n in str(args.get("fail", "")).split(",") if n}
     step_s = float(args.get("step_s", 0.1))
     for n in range(1, int(args.get("times", 3)) + 1):
@@ -107,6 +153,8 @@ def _start(db: Path, args: dict[str, object], tag: str) -> int:
             (task_uuid, workload, json.dumps({"raw": [it]})),
         )
         conn.commit()
+    conn.execute("UPDATE tasks SET status = 'finished' WHERE uuid = ?", (task_uuid,))
+    conn.commit()
     (db.parent / f"done-{task_uuid}").touch()
     return int(args.get("exit", 0))
 

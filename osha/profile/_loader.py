@@ -1,29 +1,5 @@
-"""Profiles: one TOML file describes what to run. Validated completely before anything runs.
-
-Every problem is collected (file, key, problem, hint) and raised together as a
-:class:`~osha.errors.ProfileError` (exit code 2): an unknown plugin, an unknown key, a wrong
-type, a duplicate id, a TOML syntax error with its line.
-
-Layout (the README's "Profile reference" documents every key)::
-
-    [campaign]           name, seed, baseline_s, chaos_s, recovery_timeout_s, recovery_hold_s,
-                         preflight_timeout_s, ledger_dir; soak: mode, cycles, until,
-                         cycle_baseline_s, cycle_recovery_s, abort_on_breach
-                         (osha.campaign.config)
-    [cloud]              cloud, clouds_yaml, inventory, known_hosts, ssh_user, ssh_key:
-                         defaults for every plugin that declares a key of the same name
-    [guard]              max_down: how many nodes or service instances per group may be
-                         disrupted at once, across all disruptors
-    [supervisor]         the supervisor's flags: strategy, intensity, period_s, backoff,
-                         heartbeats (osha.supervisor.SupervisorFlags)
-    [ledger]             flush_interval_s, flush_records, segment_size_bytes, raw_retention,
-                         disk_floor_mib, resources_interval_s
-    [[load]]             id, plugin ("servers"), then its keys: the initial load
-    [slo]                the service-level objectives the verdict judges (osha.analysis.slo)
-    [[monitors]]         id, plugin, restart, shutdown_s, then the plugin's own keys
-    [[disruptors]]       (same; restart defaults to "transient": a finished schedule is done)
-    [[runners]]          (same; restart defaults to "transient": a finished workload is done)
-"""
+"""The profile loader: TOML text in, a validated :class:`~osha.profile.Profile` out, with every
+problem collected (file, key, problem, hint) before one :class:`~osha.errors.ProfileError`."""
 
 from __future__ import annotations
 
@@ -31,34 +7,31 @@ import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
-from osha.ledger.retention import RetentionPolicy
-from osha.ledger.writer import LedgerOptions
 from osha.plugin import Kind
-from osha.schema import FilePath
+from osha.profile._settings import (
+    ActorEntry,
+    CloudSettings,
+    GuardSettings,
+    LedgerSettings,
+    LoadEntry,
+    Profile,
+    Restart,
+    _ActorCommon,
+    _LoadCommon,
+)
 from osha.supervisor import SupervisorFlags
+from osha.textfile import InputFileError, read_text
 
-if TYPE_CHECKING:
-    from osha.campaign.config import CampaignSettings, ServersLoadConfig
-
-__all__ = [
-    "ActorEntry",
-    "LedgerSettings",
-    "LoadEntry",
-    "Profile",
-    "load",
-    "parse",
-]
+__all__ = ["MAX_PROFILE_BYTES", "load", "parse"]
 
 T = TypeVar("T")
 
 _SECTIONS: dict[str, Kind] = {"monitors": "monitor", "disruptors": "disruptor", "runners": "runner"}
-Restart = Literal["permanent", "transient", "temporary"]
 #: A monitor watches until stopped; a disruptor's schedule and a runner's workload end, and
 #: are then done: restarted only after a crash.
 _SHUTDOWN_S = 10.0
@@ -70,125 +43,7 @@ _DEFAULT_RESTART: dict[Kind, Restart] = {
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-@dataclass(frozen=True, slots=True)
-class CloudSettings:
-    """``[cloud]``: where the cloud and its nodes are. Each key is also the default of the
-    same-named key of every plugin that declares one (e.g. a monitor's ``inventory``)."""
-
-    cloud: str | None = None  # the clouds.yaml entry (openstacksdk conventions)
-    clouds_yaml: FilePath | None = None  # else OS_CLIENT_CONFIG_FILE or the usual places
-    inventory: FilePath | None = None  # Ansible inventory, INI or YAML
-    known_hosts: FilePath | None = None  # host keys are verified against this file
-    ssh_user: str | None = None  # else the inventory's ansible_user
-    ssh_key: FilePath | None = None  # private key for the nodes
-
-
-@dataclass(frozen=True, slots=True)
-class GuardSettings:
-    """``[guard]``: the blast-radius limit. ``max_down = { controller = 1 }`` means at most one
-    controller (or one instance of a service in that group) disrupted at any moment, counting
-    the active faults of every disruptor."""
-
-    max_down: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerSettings:
-    """``[ledger]``: durability, segment size, raw-sample retention, and the guards of a long
-    run. ``raw_retention``: keep only so much of the raw-sample lane (``keep_segments``,
-    ``keep_bytes``, ``keep_age_s``; state changes, faults and verdicts are always kept).
-    ``disk_floor_mib``: stop the run cleanly when the ledger's file system has less free
-    space than this (0: never). ``resources_interval_s``: how often osha samples its own RSS
-    and CPU into the ledger."""
-
-    flush_interval_s: float = 0.05
-    flush_records: int = 10_000
-    segment_size_bytes: int = 64 * 1024 * 1024
-    raw_retention: RetentionPolicy | None = None
-    disk_floor_mib: int = 256
-    resources_interval_s: float = 10.0
-
-    def options(self) -> LedgerOptions:
-        """The writer's options for these settings."""
-        return LedgerOptions(
-            segment_size_bytes=self.segment_size_bytes,
-            flush_interval_s=self.flush_interval_s,
-            flush_records=self.flush_records,
-            retention=self.raw_retention,
-        )
-
-    def __post_init__(self) -> None:
-        if self.disk_floor_mib < 0:
-            raise ValueError(f"disk_floor_mib must be >= 0, not {self.disk_floor_mib}")
-        if self.resources_interval_s <= 0:
-            raise ValueError("resources_interval_s must be > 0")
-
-
-@dataclass(frozen=True, slots=True)
-class _ActorCommon:
-    id: str
-    plugin: str
-    restart: Restart | None = None  # None: the default of its kind (_DEFAULT_RESTART)
-    shutdown_s: float | None = None  # None: the plugin's default_shutdown_s, else _SHUTDOWN_S
-
-
-@dataclass(frozen=True, slots=True)
-class _LoadCommon:
-    id: str
-    plugin: str
-
-
-@dataclass(frozen=True, slots=True)
-class LoadEntry:
-    """One ``[[load]]`` entry, validated: created before the baseline, deleted at teardown."""
-
-    id: str
-    plugin: str
-    config: ServersLoadConfig
-
-
-@dataclass(frozen=True, slots=True)
-class ActorEntry:
-    """One ``[[monitors]]``, ``[[disruptors]]`` or ``[[runners]]`` entry, validated."""
-
-    kind: Kind
-    id: str
-    plugin: str
-    restart: Restart
-    shutdown_s: float
-    config: Any  # the plugin's own config dataclass
-    #: the plugin's keys as the child process gets them: as written, plus defaults from
-    #: [cloud], with relative paths resolved from the profile's folder
-    raw_config: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """A validated profile."""
-
-    path: Path
-    campaign: CampaignSettings
-    cloud: CloudSettings
-    guard: GuardSettings
-    supervisor: SupervisorFlags  # the [supervisor] table is the supervisor's own flags
-    ledger: LedgerSettings
-    actors: tuple[ActorEntry, ...]
-    raw: dict[str, Any] = field(repr=False)
-    loads: tuple[LoadEntry, ...] = ()
-    slo: Any = None  # an osha.analysis.slo.SloSpec, or None without an [slo] table
-
-    def of_kind(self, kind: Kind) -> tuple[ActorEntry, ...]:
-        """The monitors, disruptors or runners, in profile order."""
-        return tuple(a for a in self.actors if a.kind == kind)
-
-    @property
-    def base_dir(self) -> Path:
-        """Relative paths in the profile resolve from its own folder."""
-        return self.path.parent
-
-    def resolve(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path)
+MAX_PROFILE_BYTES = 1024 * 1024
 
 
 def load(path: str | Path) -> Profile:
@@ -196,13 +51,10 @@ def load(path: str | Path) -> Profile:
     path = Path(path)
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(
-            [Problem(name, "(file)", "no such file", "check the path; profiles/ has examples")]
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError([Problem(name, "(file)", f"cannot read: {exc}")]) from exc
+        text = read_text(path, "profile", MAX_PROFILE_BYTES)
+    except InputFileError as exc:
+        hint = "check the path; profiles/ has examples"
+        raise ProfileError([Problem(name, "(file)", exc.reason, hint)]) from None
     return parse(text, path=path)
 
 
@@ -217,6 +69,17 @@ def parse(text: str, *, path: Path) -> Profile:
         raise ProfileError(
             [Problem(name, key, f"not valid TOML: {exc}", "see https://toml.io for the syntax")]
         ) from exc
+    except RecursionError:
+        raise ProfileError(
+            [
+                Problem(
+                    name,
+                    "(syntax)",
+                    "arrays or tables are nested too deeply to read",
+                    "a profile nests a few levels at most; flatten it",
+                )
+            ]
+        ) from None
     return _Loader(name, path.resolve().parent).profile(data, path.resolve())
 
 
@@ -250,6 +113,13 @@ class _Loader:
                 k: v for k, v in dataclasses.asdict(cloud).items() if v is not None
             }
         actors = self.actors(data)
+        if not any(data.get(section) for section in _SECTIONS):
+            self.problem(
+                "(profile)",
+                "runs nothing: it has no [[monitors]], [[disruptors]] or [[runners]]",
+                "add at least a monitor, e.g. [[monitors]] id = \"tick\" plugin = \"ticker\"; "
+                "profiles/ has examples",
+            )
         loads = self.loads(data, {a.id for a in actors})
         slo = self.slo(data)
         if campaign is not None and campaign.abort_on_breach:
@@ -370,18 +240,21 @@ class _Loader:
                 if not isinstance(item, Mapping):
                     self.problem(where, "must be a table", f"write it as [[{section}]]")
                     continue
-                entry = self.actor(kind, item, where)
-                if entry is None:
-                    continue
-                if entry.id in seen:
+                # checked before the rest of the entry, so that it is reported with every
+                # other problem, not only once the rest is valid
+                raw_id = item.get("id")
+                duplicate = isinstance(raw_id, str) and raw_id in seen
+                if duplicate and isinstance(raw_id, str):
                     self.problem(
                         f"{where}.id",
-                        f"duplicate id {entry.id!r} (also used by {seen[entry.id]})",
+                        f"duplicate id {raw_id!r} (also used by {seen[raw_id]})",
                         "give every monitor, disruptor and runner its own id",
                     )
-                    continue
-                seen[entry.id] = where
-                entries.append(entry)
+                elif isinstance(raw_id, str):
+                    seen[raw_id] = where
+                entry = self.actor(kind, item, where)
+                if entry is not None and not duplicate:
+                    entries.append(entry)
         return entries
 
     def actor(self, kind: Kind, item: Mapping[str, Any], where: str) -> ActorEntry | None:

@@ -1,0 +1,154 @@
+"""The typed parts of a profile: the sections osha itself reads, and the validated entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from osha.ledger.retention import RetentionPolicy
+from osha.ledger.writer import LedgerOptions
+from osha.plugin import Kind
+from osha.schema import FilePath, Name
+from osha.supervisor import SupervisorFlags
+
+if TYPE_CHECKING:
+    from osha.campaign.config import CampaignSettings, ServersLoadConfig
+
+__all__ = [
+    "ActorEntry",
+    "CloudSettings",
+    "GuardSettings",
+    "LedgerSettings",
+    "LoadEntry",
+    "Profile",
+    "Restart",
+]
+
+Restart = Literal["permanent", "transient", "temporary"]
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSettings:
+    """``[cloud]``: where the cloud and its nodes are. Each key is also the default of the
+    same-named key of every plugin that declares one (e.g. a monitor's ``inventory``)."""
+
+    cloud: Name | None = None  # the clouds.yaml entry (openstacksdk conventions)
+    clouds_yaml: FilePath | None = None  # else OS_CLIENT_CONFIG_FILE or the usual places
+    inventory: FilePath | None = None  # Ansible inventory, INI or YAML
+    known_hosts: FilePath | None = None  # host keys are verified against this file
+    ssh_user: Name | None = None  # else the inventory's ansible_user
+    ssh_key: FilePath | None = None  # private key for the nodes
+
+
+@dataclass(frozen=True, slots=True)
+class GuardSettings:
+    """``[guard]``: the blast-radius limit. ``max_down = { controller = 1 }`` means at most one
+    controller (or one instance of a service in that group) disrupted at any moment, counting
+    the active faults of every disruptor."""
+
+    max_down: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for group, count in self.max_down.items():
+            if count < 0:
+                raise ValueError(f"max_down.{group} = {count}: a count of nodes, 0 or more")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """``[ledger]``: durability, segment size, raw-sample retention, and the guards of a long
+    run. ``raw_retention``: keep only so much of the raw-sample lane (``keep_segments``,
+    ``keep_bytes``, ``keep_age_s``; state changes, faults and verdicts are always kept).
+    ``disk_floor_mib``: stop the run cleanly when the ledger's file system has less free
+    space than this (0: never). ``resources_interval_s``: how often osha samples its own RSS
+    and CPU into the ledger."""
+
+    flush_interval_s: float = 0.05
+    flush_records: int = 10_000
+    segment_size_bytes: int = 64 * 1024 * 1024
+    raw_retention: RetentionPolicy | None = None
+    disk_floor_mib: int = 256
+    resources_interval_s: float = 10.0
+
+    def options(self) -> LedgerOptions:
+        """The writer's options for these settings."""
+        return LedgerOptions(
+            segment_size_bytes=self.segment_size_bytes,
+            flush_interval_s=self.flush_interval_s,
+            flush_records=self.flush_records,
+            retention=self.raw_retention,
+        )
+
+    def __post_init__(self) -> None:
+        if self.disk_floor_mib < 0:
+            raise ValueError(f"disk_floor_mib must be >= 0, not {self.disk_floor_mib}")
+        if self.resources_interval_s <= 0:
+            raise ValueError("resources_interval_s must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class _ActorCommon:
+    id: str
+    plugin: str
+    restart: Restart | None = None  # None: the default of its kind (_DEFAULT_RESTART)
+    shutdown_s: float | None = None  # None: the plugin's default_shutdown_s, else _SHUTDOWN_S
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadCommon:
+    id: str
+    plugin: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadEntry:
+    """One ``[[load]]`` entry, validated: created before the baseline, deleted at teardown."""
+
+    id: str
+    plugin: str
+    config: ServersLoadConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ActorEntry:
+    """One ``[[monitors]]``, ``[[disruptors]]`` or ``[[runners]]`` entry, validated."""
+
+    kind: Kind
+    id: str
+    plugin: str
+    restart: Restart
+    shutdown_s: float
+    config: Any  # the plugin's own config dataclass
+    #: the plugin's keys as the child process gets them: as written, plus defaults from
+    #: [cloud], with relative paths resolved from the profile's folder
+    raw_config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A validated profile."""
+
+    path: Path
+    campaign: CampaignSettings
+    cloud: CloudSettings
+    guard: GuardSettings
+    supervisor: SupervisorFlags  # the [supervisor] table is the supervisor's own flags
+    ledger: LedgerSettings
+    actors: tuple[ActorEntry, ...]
+    raw: dict[str, Any] = field(repr=False)
+    loads: tuple[LoadEntry, ...] = ()
+    slo: Any = None  # an osha.analysis.slo.SloSpec, or None without an [slo] table
+
+    def of_kind(self, kind: Kind) -> tuple[ActorEntry, ...]:
+        """The monitors, disruptors or runners, in profile order."""
+        return tuple(a for a in self.actors if a.kind == kind)
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the profile resolve from its own folder."""
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
