@@ -23,8 +23,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import LAB_DIR, REPO, Lab
-from test_disruptors_support import header, power_table
 
 from actors.disruptors._base import load_hosts
 from actors.disruptors.process import KillScope, ProcessConfig, ProcessDisruptor
@@ -33,6 +31,8 @@ from osha.faults import Lease
 from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name
 from osha.testing import FakeContext
+from tests.lab.conftest import LAB_DIR, REPO, Lab
+from tests.lab.test_disruptors_support import header, power_table
 
 pytestmark = [pytest.mark.lab]
 

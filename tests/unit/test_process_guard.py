@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the sshd fixture
 
 from actors.disruptors._base import load_hosts
 from actors.disruptors._process_sh import REFUSED, guard, lookup
@@ -25,6 +24,7 @@ from osha.faults import Lease
 from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name, build
 from osha.testing import FakeContext, wait_for
+from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the sshd fixture
 
 SERVICE = "osha-test-svc"  # the comm of the throwaway "service" (at most 15 characters)
 
