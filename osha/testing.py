@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from osha.ledger import LedgerWriter
+from osha.ledger import LedgerOptions, LedgerWriter
 from osha.messages import (
     ActorCrashed,
     ActorRestarting,
@@ -210,6 +210,14 @@ class SyntheticLedger:
         self.mono0_s = mono0_s
         self.wall0_s = wall0_s
         self._events: list[tuple[float, int, str, type[Message], dict[str, Any]]] = []
+        # the writer once writing began (:meth:`write_upto`), its per-sender seqs, the events
+        # in time order and how many of them are written
+        self._live: LedgerWriter | None = None
+        self._live_seqs: dict[str, int] = {"supervisor": 1}
+        self._live_events: list[tuple[float, int, str, type[Message], dict[str, Any]]] | None = (
+            None
+        )
+        self._live_done = 0
 
     def add(self, t: float, sender: str, cls: type[Message], **fields: Any) -> None:
         """Any message at run time ``t`` (the envelope is filled in at :meth:`write`)."""
@@ -397,23 +405,33 @@ class SyntheticLedger:
     def write(self, *, stop_s: float | None = None, torn: bool = False) -> Path:
         """Write the ledger. ``stop_s``: end with ``run.stopped`` there and close cleanly.
         ``torn``: leave it as ``kill -9`` would (no close, half a record at the end)."""
-        header = LedgerHeader(
-            "supervisor",
-            1,
-            self.mono(0.0),
-            self.wall(0.0),
-            1,
-            "synthetic",
-            self.run_id,
-            "synthetic-host",
-            self.wall(0.0),
-            42,
-            self.profile,
-        )
-        writer = LedgerWriter.create(self.directory, header)
-        seqs: dict[str, int] = {"supervisor": 1}
+        writer = self._live_writer()
+        seqs = self._live_seqs
+        self.write_upto(math.inf)
+        if stop_s is not None and not torn:
+            seqs["supervisor"] += 1
+            writer.append(RunStopped("supervisor", seqs["supervisor"], self.mono(stop_s),
+                                     self.wall(stop_s), self.run_id, "duration", 0))  # fmt: skip
+            writer.close()
+            return self.directory
+        if torn:
+            last = sorted(self.directory.glob("*.seg"))[-1]
+            with last.open("ab") as f:
+                f.write(HEADER.pack(MAGIC, 4096, 0) + b"\x93\xa4half")
+        return self.directory
+
+    def write_upto(self, until_s: float, options: LedgerOptions | None = None) -> Path:
+        """Write the messages up to run time ``until_s`` (inclusive) and sync, leaving the
+        ledger open: a later call appends the next ones, as a run that is still going does
+        (``options``: the writer's, on the first call). Add every message before the first."""
+        writer = self._live_writer(options)
+        if self._live_events is None:
+            self._live_events = sorted(self._events, key=lambda e: (e[0], e[1]))
+        events, seqs = self._live_events, self._live_seqs
         batch: list[Message] = []
-        for t, _order, sender, cls, fields in sorted(self._events, key=lambda e: (e[0], e[1])):
+        while self._live_done < len(events) and events[self._live_done][0] <= until_s:
+            t, _order, sender, cls, fields = events[self._live_done]
+            self._live_done += 1
             seqs[sender] = seqs.get(sender, 0) + 1
             batch.append(cls(sender=sender, seq=seqs[sender], mono_s=self.mono(t),
                              wall_s=self.wall(t), **fields))  # fmt: skip
@@ -421,15 +439,23 @@ class SyntheticLedger:
                 writer.append_many(batch)
                 batch = []
         writer.append_many(batch)
-        if stop_s is not None and not torn:
-            seqs["supervisor"] += 1
-            writer.append(RunStopped("supervisor", seqs["supervisor"], self.mono(stop_s),
-                                     self.wall(stop_s), self.run_id, "duration", 0))  # fmt: skip
-            writer.close()
-            return self.directory
         writer.sync()
-        if torn:
-            last = sorted(self.directory.glob("*.seg"))[-1]
-            with last.open("ab") as f:
-                f.write(HEADER.pack(MAGIC, 4096, 0) + b"\x93\xa4half")
         return self.directory
+
+    def _live_writer(self, options: LedgerOptions | None = None) -> LedgerWriter:
+        if self._live is None:
+            header = LedgerHeader(
+                "supervisor",
+                1,
+                self.mono(0.0),
+                self.wall(0.0),
+                1,
+                "synthetic",
+                self.run_id,
+                "synthetic-host",
+                self.wall(0.0),
+                42,
+                self.profile,
+            )
+            self._live = LedgerWriter.create(self.directory, header, options=options)
+        return self._live

@@ -21,8 +21,16 @@ in a child process), no self-chaos. Both print what the soak's acceptance asks f
 (:func:`osha.soak.soak_figures`): cycles, faults, kills and restarts, and the slope of the main
 process's RSS per hour from cycle 5 and over the second half. Goal: < 5 MiB/h.
 
-Usage: .venv/bin/python scripts/bench_soak.py [--case all|flood|restarts|cycles]
-       [--minutes 10] [--rounds 10] [--events-per-round 100000]
+``--case judge``: the per-cycle judgement of ``abort_on_breach`` over a long soak, no campaign:
+a synthetic soak ledger (3 s cycles, 3 faults each, 5 targets sampled every 0.2 s) is written
+cycle by cycle, ``--cycles`` of them, and judged at every cycle's end by the judge child
+(:class:`osha.soak.judge.JudgeChild`: it keeps its analysis, reads only the new records);
+around cycle 10 and at the last cycles, the landed way is timed too (a fresh child re-reading
+and analysing the whole ledger). Prints the median judgement time per cycle near cycle 10 and
+near cycle N, both ways, side by side. Goal: flat (the same at cycle 10 and cycle N).
+
+Usage: .venv/bin/python scripts/bench_soak.py [--case all|flood|restarts|cycles|judge]
+       [--minutes 10] [--rounds 10] [--events-per-round 100000] [--cycles 2000]
 """
 
 from __future__ import annotations
@@ -42,12 +50,21 @@ from pathlib import Path
 import psutil
 
 from osha import __version__
-from osha.ledger import LedgerOptions, LedgerWriter, RetentionPolicy, new_header, verify
+from osha.ledger import (
+    LedgerOptions,
+    LedgerReader,
+    LedgerWriter,
+    RetentionPolicy,
+    new_header,
+    verify,
+)
 from osha.messages import Resources, TestFlood
 from osha.recorder import RecorderHandle
 from osha.selfmon import SelfMonitor
 from osha.soak import soak_figures
+from osha.soak.judge import JudgeChild
 from osha.supervisor import ChildSpec, Supervisor, SupervisorSpec
+from osha.testing import SyntheticLedger
 
 CHILDREN = 4
 MIB = 2**20
@@ -122,8 +139,7 @@ def _cpu(records: list[Resources]) -> float:
 
 
 def _retained_bytes(run_dir: Path) -> int:
-    from osha.ledger import LedgerReader  # noqa: PLC0415 - only for this figure
-    from osha.messages import RawRetained  # noqa: PLC0415
+    from osha.messages import RawRetained  # noqa: PLC0415 - only for this figure
 
     return sum(m.size_bytes for m in LedgerReader(run_dir).messages()
                if isinstance(m, RawRetained))  # fmt: skip
@@ -288,9 +304,101 @@ def campaign(root: Path, case: str, minutes: float) -> None:
     print("  " + soak_figures(runs[-1]).render().replace("\n", "\n  "))
 
 
+#: the landed judge (before the incremental one): a fresh child, the whole ledger analysed
+LANDED_JUDGE = """\
+import json, sys
+from osha.analysis import AnalysisOptions, analyze
+run_dir, at, slos = sys.argv[1], float(sys.argv[2]), set(sys.argv[3:])
+verdict = analyze(run_dir, options=AnalysisOptions(live_at_wall_s=at)).verdict
+print(json.dumps({"breached": sorted(r.name for r in verdict.results
+                                     if r.slo in slos and not r.passed)}))
+"""
+JUDGE_SLOS = {
+    "require_reverted": ("require_reverted",),
+    "+ attributed": ("require_reverted", "max_recovery_s", "max_downtime_s"),
+}
+JUDGE_CYCLE_S = 3.0
+WINDOW = 10  # cycles per median
+
+
+def _judge_ledger(path: Path, cycles: int) -> SyntheticLedger:
+    """The bench-cycles soak's shape: per 3 s cycle, a kill of nova-scheduler@ctl-k that
+    heals, a stop of nova-conductor@ctl-2, a pause of nova_compute@cmp-1; 5 targets."""
+    slo = {"require_reverted": True, "max_recovery_s": 30.0, "max_downtime_s": {"*": 1e9}}
+    led = SyntheticLedger(path, profile={"slo": slo})
+    end = JUDGE_CYCLE_S * (cycles + 1)
+    starts = [JUDGE_CYCLE_S * k for k in range(1, cycles + 1)]
+    for i in (1, 2, 3):
+        down = [(s + 0.3, s + 0.9) for k, s in enumerate(starts) if k % 3 == i - 1]
+        led.target("hosts", f"nova-scheduler@ctl-{i}", end_s=end, interval_s=0.2, down=down)
+    led.target("hosts", "nova-conductor@ctl-2", end_s=end, interval_s=0.2,
+               down=[(s + 0.5, s + 1.3) for s in starts])  # fmt: skip
+    led.target("hosts", "nova_compute@cmp-1", end_s=end, interval_s=0.2,
+               down=[(s + 0.7, s + 1.5) for s in starts])  # fmt: skip
+    for k, s in enumerate(starts, start=1):
+        led.soak_cycle(k, s, s + JUDGE_CYCLE_S, planned_faults=3)
+        led.fault(f"kill-scheduler/{k}", inject_s=s + 0.25, revert_s=s + 0.6,
+                  node=f"ctl-{(k - 1) % 3 + 1}", resource="nova-scheduler")  # fmt: skip
+        led.fault(f"stop-conductor/{k}", inject_s=s + 0.45, revert_s=s + 1.3, action="stop",
+                  node="ctl-2", resource="nova-conductor")  # fmt: skip
+        led.fault(f"pause-compute/{k}", inject_s=s + 0.65, revert_s=s + 1.5, action="pause",
+                  node="cmp-1", resource="nova_compute")  # fmt: skip
+        led.resources(s + 2.9, 64 * MIB)
+    return led
+
+
+def judge(root: Path, cycles: int) -> None:
+    """Judge a synthetic soak at every cycle's end: the judge child vs the landed re-read."""
+    print(f"[judge] {cycles} cycles of {JUDGE_CYCLE_S:g} s, 3 faults and 5 targets each, "
+          f"judged at every cycle's end", flush=True)
+    led = _judge_ledger(root / "judge.osha", cycles)
+    run_dir = led.write_upto(0.0)
+    children = {name: JudgeChild(run_dir, slos) for name, slos in JUDGE_SLOS.items()}
+    early = range(6, 6 + WINDOW)
+    late = range(cycles - WINDOW + 1, cycles + 1)
+    asked = {*early, *late, early[0] - 1, late[0] - 1}
+    times: dict[str, dict[str, list[float]]] = {
+        name: {"early": [], "late": []} for name in [*JUDGE_SLOS, "landed"]
+    }
+    try:
+        for k in range(1, cycles + 1):
+            at = JUDGE_CYCLE_S * (k + 1)
+            led.write_upto(at + 0.3)
+            where = "early" if k in early else "late" if k in late else ""
+            for name, child in children.items():
+                # the attributed objectives cost more as the soak grows: asked only around the
+                # measured windows (the first ask reads the backlog, untimed), to keep it short
+                if name != "require_reverted" and k not in asked:
+                    continue
+                began = time.perf_counter()
+                if child.breached(led.wall(at)) is None:
+                    raise SystemExit(f"the judge child failed at cycle {k}")
+                if where:
+                    times[name][where].append(time.perf_counter() - began)
+            if where and k % 2 == 0:  # the landed way, every other cycle of the windows
+                began = time.perf_counter()
+                subprocess.run([sys.executable, "-c", LANDED_JUDGE, str(run_dir),
+                                repr(led.wall(at)), "require_reverted"], check=True,
+                               capture_output=True, timeout=600)  # fmt: skip
+                times["landed"][where].append(time.perf_counter() - began)
+    finally:
+        for child in children.values():
+            child.close()
+    records = sum(1 for _ in LedgerReader(run_dir).payloads())
+    print(f"  ledger: {records:,} records at cycle {cycles}; median judgement per cycle "
+          f"(wall, round trip), cycles {early[0]}-{early[-1]} vs {late[0]}-{late[-1]}:")
+    for name, label in (("landed", "before: landed (fresh child, full re-read)"),
+                        *((n, f"after: judge child, {n}") for n in JUDGE_SLOS)):  # fmt: skip
+        a, b = (statistics.median(times[name][w]) * 1000 for w in ("early", "late"))
+        print(f"  {label:<52} {a:9.1f} ms {b:9.1f} ms  x{b / a:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--case", choices=("all", "flood", "restarts", "cycles"), default="all")
+    parser.add_argument("--case", choices=("all", "flood", "restarts", "cycles", "judge"),
+                        default="all")
+    parser.add_argument("--cycles", type=int, default=2000,
+                        help="cycles of the judge case's synthetic soak (default 2000)")
     parser.add_argument("--minutes", type=float, default=10.0,
                         help="how long the restarts and cycles cases run (default 10)")
     parser.add_argument("--rounds", type=int, default=10)
@@ -304,6 +412,8 @@ def main() -> None:
         for case in ("restarts", "cycles"):
             if args.case in ("all", case):
                 campaign(root, case, args.minutes)
+        if args.case in ("all", "judge"):
+            judge(root, args.cycles)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

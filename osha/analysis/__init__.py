@@ -11,7 +11,9 @@ per-target time to recover; each is defined where it is computed:
 - runner baseline, downtime, MTTR (sliding window), degradation: :mod:`osha.analysis._runners`;
 - soak cycles (per-cycle faults, outages, MTTR, availability, osha's RSS) and their trends:
   :mod:`osha.analysis._cycles`;
-- clocks and bounds: :mod:`osha.analysis.model`; SLOs and the verdict: :mod:`osha.analysis.slo`.
+- clocks and bounds: :mod:`osha.analysis.model`; SLOs and the verdict: :mod:`osha.analysis.slo`;
+- a run still being written, judged again and again, each record read once (a soak's
+  ``abort_on_breach``): :class:`LiveJudge`.
 
 Usage (this is what the campaign does at its verdict phase)::
 
@@ -23,6 +25,7 @@ Usage (this is what the campaign does at its verdict phase)::
 from __future__ import annotations
 
 from osha.analysis._cycles import rss_slope_per_h, trend
+from osha.analysis._live import LiveJudge
 from osha.analysis._result import Analysis, analyze, recorded_slo
 from osha.analysis.compare import Comparison, Row, compare
 from osha.analysis.model import (
@@ -61,6 +64,7 @@ __all__ = [
     "Detection",
     "Episode",
     "FaultReport",
+    "LiveJudge",
     "PhaseSpan",
     "PhaseStats",
     "Row",

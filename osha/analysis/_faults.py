@@ -94,8 +94,13 @@ class FaultTable:
     def __init__(self) -> None:
         self.records: dict[str, FaultRecord] = {}
         self._open: dict[str, set[str]] = {}  # holder -> its leases not yet released
+        #: when not None, every lease a message touched, in order (a live judgement re-reads
+        #: only these: :class:`osha.analysis.LiveJudge`); the caller empties it
+        self.touched: dict[str, None] | None = None
 
     def _get(self, lease_id: str) -> FaultRecord:
+        if self.touched is not None:
+            self.touched[lease_id] = None
         rec = self.records.get(lease_id)
         if rec is None:
             rec = self.records[lease_id] = FaultRecord(lease_id)

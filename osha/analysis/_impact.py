@@ -161,10 +161,14 @@ def fault_reports(
     runners: dict[str, tuple[list[Stretch], list[Stretch]]],
     end_s: float,
     opts: AnalysisOptions,
+    *,
+    overlaps: bool = True,
 ) -> tuple[FaultReport, ...]:
     """Every lease, with detections and impacts for those that were injected.
 
-    ``runners`` maps a runner id to its (error clusters, degraded stretches)."""
+    ``runners`` maps a runner id to its (error clusters, degraded stretches). Without
+    ``overlaps`` (a live judgement: no objective reads them) each report's are left empty:
+    listing them costs a scan of every fault per fault."""
     windows = FaultWindows(faults, end_s, opts)
     # (lease, monitor, target) -> indexes of the target's episodes attributed to the lease
     owned: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(dict)
@@ -242,7 +246,7 @@ def fault_reports(
                 revert_error=f.revert_error,
                 released=f.released,
                 status=f.status_at(opts.live_at_wall_s),
-                overlaps=windows.overlaps(f),
+                overlaps=windows.overlaps(f) if overlaps else (),
                 detections=tuple(detections),
                 targets=tuple(impacts),
                 runners=tuple(runner_impacts),

@@ -94,19 +94,7 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
     runner_reports, stretches = _runner_reports(acc, phases, _baseline_end(phases, acc, end),
                                                 end, opts)  # fmt: skip
     faults = fault_reports(list(acc.faults.records.values()), targets, stretches, end, opts)
-    actors = tuple(
-        ActorReport(
-            actor_id=k,
-            kind=a.kind,
-            plugin=a.plugin,
-            starts=a.starts,
-            crashes=a.crashes,
-            restarts=a.restarts,
-            crash_reasons=tuple(a.reasons),
-            escalated=a.escalated,
-        )
-        for k, a in sorted(acc.actors.items())
-    )
+    actors = _actor_reports(acc)
     runners = tuple(runner_reports)
     verdict = evaluate(
         slo,
@@ -120,6 +108,22 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
     soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
     return Analysis(
         Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
+    )
+
+
+def _actor_reports(acc: LedgerPass) -> tuple[ActorReport, ...]:
+    return tuple(
+        ActorReport(
+            actor_id=k,
+            kind=a.kind,
+            plugin=a.plugin,
+            starts=a.starts,
+            crashes=a.crashes,
+            restarts=a.restarts,
+            crash_reasons=tuple(a.reasons),
+            escalated=a.escalated,
+        )
+        for k, a in sorted(acc.actors.items())
     )
 
 

@@ -13,6 +13,8 @@ little is known about its end.
 
 from __future__ import annotations
 
+import copy
+
 from osha.analysis.model import Episode, TargetReport
 
 __all__ = ["BAD", "TargetTracker"]
@@ -163,6 +165,15 @@ class TargetTracker:
         self._segment(t, "unknown")
 
     # -- output -----------------------------------------------------------------------------
+
+    def report_at(self, end: float, *, episodes: bool = True) -> TargetReport:
+        """The report :meth:`finish` would give at ``end``, the tracker left as it is (a
+        live judgement reads on afterwards). Without ``episodes`` the report's episodes and
+        segments are empty; its totals (count, downtime, time up) stay exact."""
+        twin = copy.copy(self)
+        twin.episodes = self.episodes[:] if episodes else []
+        twin.segments = []
+        return twin.finish(end)
 
     def finish(self, end: float) -> TargetReport:
         """Close the books at ``end`` (the end of the analysed run) and report."""

@@ -19,8 +19,9 @@ before the next cycle may strike, on:
 - a fault whose revert failed for good (``fault.revert_failed`` final): the cloud may be left
   disrupted, so no further fault may strike;
 - a breach of an SLO named in ``[campaign] abort_on_breach``, judged on the ledger so far
-  against the ``[slo]`` it recorded, in a child process (``python -m osha.soak.judge``),
-  where a fault held within its revert deadline is in flight, not unreverted;
+  against the ``[slo]`` it recorded, in a long-lived child process (:mod:`osha.soak.judge`:
+  it keeps its analysis and reads only each cycle's new records), where a fault held within
+  its revert deadline is in flight, not unreverted;
 - the disk-space floor, ``osha campaign stop``, Ctrl-C (they request the stop themselves).
 
 A stop closes the gate for good (:meth:`Campaign.request_stop
@@ -29,10 +30,7 @@ A stop closes the gate for good (:meth:`Campaign.request_stop
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,12 +42,12 @@ from osha.faults import Lease, plan_rows
 from osha.messages import SoakCycle
 from osha.profile import Profile
 from osha.schedule import STRIDE, ChaosClock
+from osha.soak.judge import JudgeChild
 
 __all__ = ["TYPICAL_STOP_START_S", "CycleLoop", "SoakControl", "overrun_risks"]
 
 log = logging.getLogger("osha.campaign")
 
-_JUDGE_TIMEOUT_S = 600.0  # a days-long ledger is judged at ~300,000 records/s
 #: What a fault's inject and revert typically add to its ``down_s`` on a real cloud: a
 #: graceful ``systemctl stop`` then ``start`` (the lab's nova-conductor took 8.7 s to stop).
 TYPICAL_STOP_START_S = 10.0
@@ -93,11 +91,15 @@ class CycleLoop:
         self.planned_faults = planned_faults
         self.completed = 0
         self._skipped = 0  # faults of the next cycle skipped while the clock was held
+        self._judge = JudgeChild(run_dir, abort_on_breach)
 
     def run(self) -> int:
-        for k in self.clock.numbers():
-            if not self._cycle(k):
-                break
+        try:
+            for k in self.clock.numbers():
+                if not self._cycle(k):
+                    break
+        finally:
+            self._judge.close()
         return self.completed
 
     def _cycle(self, k: int) -> bool:
@@ -184,25 +186,15 @@ class CycleLoop:
         """The SLOs of ``abort_on_breach`` that the ledger so far breaches ("" if none),
         judged as of ``at_wall_s`` (a fault held within its revert deadline is in flight).
 
-        Judged in a fresh process (:mod:`osha.soak.judge`): the analysis of a ledger that
-        grows for days must not grow this long-lived process, and only the names come back."""
+        Judged in the judge child (:mod:`osha.soak.judge`), which keeps its analysis from
+        cycle to cycle and reads only the new records: the analysis of a ledger that grows
+        for days must not grow this long-lived process, and only the names come back."""
         if not self.abort_on_breach:  # the profile checked that [slo] sets each of them
             return ""
         began_s = time.monotonic()
         self.control.sync()
-        done = subprocess.run(
-            [sys.executable, "-m", "osha.soak.judge", str(self.run_dir), repr(at_wall_s),
-             *self.abort_on_breach],
-            capture_output=True, text=True, timeout=_JUDGE_TIMEOUT_S, check=False,
-            stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            names = [str(n) for n in json.loads(done.stdout)["breached"]]
-        except (ValueError, KeyError, TypeError):
-            log.error(
-                "abort_on_breach: cannot judge the ledger (exit %d): %s",
-                done.returncode, done.stderr.strip()[-500:],
-            )  # fmt: skip
+        names = self._judge.breached(at_wall_s)
+        if names is None:  # logged: cannot judge; the soak goes on
             return ""
         log.debug("abort_on_breach judged in %.2f s", time.monotonic() - began_s)
         return ", ".join(names)

@@ -148,9 +148,13 @@ class LedgerReader:
         for _segment, _offsets, batch in self._scan(None, want_offsets=False):
             yield batch
 
-    def located_batches(self) -> Iterator[tuple[int, list[int], list[bytes]]]:
-        """``(segment, offsets, payloads)``: :meth:`batches` with where each record starts."""
-        return self._scan(None, want_offsets=True)
+    def located_batches(
+        self, start: Position | None = None
+    ) -> Iterator[tuple[int, list[int], list[bytes]]]:
+        """``(segment, offsets, payloads)``: :meth:`batches` with where each record starts,
+        from ``start`` (a record boundary) on. After the iteration, :attr:`end` is where the
+        next record would start: a ledger still being written is read on from there."""
+        return self._scan(start, want_offsets=True)
 
     def header(self) -> LedgerHeader | None:
         """The ledger header record (the first record of segment 1); if that record is

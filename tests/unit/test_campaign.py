@@ -146,6 +146,13 @@ def test_force_runs_past_a_failed_health_gate(tmp_path: Path) -> None:
     assert [p for p, e, _ in phases if e == "start"] == ALL_PHASES
 
 
+#: A campaign that runs until it is stopped from outside. The crasher restarts every ~0.5 s all
+#: along (so a stop arrives while an actor restarts); with the default intensity (5 restarts in
+#: 30 s) the supervisor escalated and ended the run ~4 s into chaos, before a loaded machine
+#: had started `osha campaign status` and `stop` (1-2 s each): the stop then came too late.
+NEVER_ESCALATES = "\n[supervisor]\nintensity = 1000\nperiod_s = 30\n"
+
+
 def _start_cli(path: Path, tmp_path: Path) -> subprocess.Popen[str]:
     """``osha campaign start`` in its own process (and session: a test may kill -9 it alone);
     its output is not read, so it goes nowhere rather than into a pipe that could fill."""
@@ -169,7 +176,7 @@ def _run_dir_in_chaos(tmp_path: Path) -> Path:
 
 @pytest.mark.timeout(90)
 def test_status_and_stop_from_another_process(tmp_path: Path) -> None:
-    proc = _start_cli(_profile(tmp_path, chaos_s=60), tmp_path)
+    proc = _start_cli(_profile(tmp_path, NEVER_ESCALATES, chaos_s=60), tmp_path)
     try:
         run_dir = _run_dir_in_chaos(tmp_path)
         osha = [sys.executable, "-m", "osha", "campaign"]
@@ -199,7 +206,7 @@ def test_status_and_stop_from_another_process(tmp_path: Path) -> None:
 def test_a_signal_mid_chaos_stops_gracefully_with_exit_3(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    proc = _start_cli(_profile(tmp_path, chaos_s=60), tmp_path)
+    proc = _start_cli(_profile(tmp_path, NEVER_ESCALATES, chaos_s=60), tmp_path)
     try:
         run_dir = _run_dir_in_chaos(tmp_path)
         os.kill(proc.pid, sig)

@@ -11,6 +11,7 @@ Measured from the cycle's last revert instead, every cycle would read 0."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -361,7 +362,7 @@ def _in_flight(path: Path) -> tuple[Path, SyntheticLedger]:
 
 
 def test_a_fault_held_within_its_deadline_is_in_flight_for_a_live_judgement_only(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``require_reverted`` judges only reverts that failed or whose deadline passed while the
     run goes on (the soak's abort_on_breach); once the run is over, it is unreverted."""
@@ -382,10 +383,12 @@ def test_a_fault_held_within_its_deadline_is_in_flight_for_a_live_judgement_only
     assert [f.status for f in final.faults] == ["unreverted"]
     assert not reverted(final)
     # the soak's judge in its child process: only the names of the breached objectives
-    assert judge_main([str(run_dir), repr(led.wall(21.0)), "require_reverted"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"breached": []}
-    assert judge_main([str(run_dir), repr(led.wall(611.0)), "require_reverted"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"breached": ["require_reverted"]}
+    # (one judge, asked twice: one line in, one line out each)
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{led.wall(21.0)!r}\n{led.wall(611.0)!r}\n"))
+    assert judge_main([str(run_dir), "require_reverted"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [a["breached"] for a in answers] == [[], ["require_reverted"]]
+    assert [a["read"] for a in answers] == [answers[0]["records"], 0]  # each record read once
 
 
 def test_a_fault_that_never_got_its_lease_was_not_injected_and_needs_no_revert(
