@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import resource
 import shutil
 import statistics
 import subprocess
@@ -328,6 +329,9 @@ def _judge_ledger(path: Path, cycles: int) -> SyntheticLedger:
     led = SyntheticLedger(path, profile={"slo": slo})
     end = JUDGE_CYCLE_S * (cycles + 1)
     starts = [JUDGE_CYCLE_S * k for k in range(1, cycles + 1)]
+    for name in ("validate", "preflight", "load", "baseline"):
+        led.phase(name, 0.0, 0.5)
+    led.phase("chaos", 0.5, None)  # the soak is still in its chaos phase when judged
     for i in (1, 2, 3):
         down = [(s + 0.3, s + 0.9) for k, s in enumerate(starts) if k % 3 == i - 1]
         led.target("hosts", f"nova-scheduler@ctl-{i}", end_s=end, interval_s=0.2, down=down)
@@ -358,8 +362,9 @@ def judge(root: Path, cycles: int) -> None:
     late = range(cycles - WINDOW + 1, cycles + 1)
     asked = {*early, *late, early[0] - 1, late[0] - 1}
     times: dict[str, dict[str, list[float]]] = {
-        name: {"early": [], "late": []} for name in [*JUDGE_SLOS, "landed"]
-    }
+        f"{name} {kind}": {"early": [], "late": []}
+        for name in [*JUDGE_SLOS, "landed"] for kind in ("wall", "cpu")
+    }  # fmt: skip
     try:
         for k in range(1, cycles + 1):
             at = JUDGE_CYCLE_S * (k + 1)
@@ -374,23 +379,32 @@ def judge(root: Path, cycles: int) -> None:
                 if child.breached(led.wall(at)) is None:
                     raise SystemExit(f"the judge child failed at cycle {k}")
                 if where:
-                    times[name][where].append(time.perf_counter() - began)
+                    times[f"{name} wall"][where].append(time.perf_counter() - began)
+                    times[f"{name} cpu"][where].append(float(child.last["cpu_s"]))
             if where and k % 2 == 0:  # the landed way, every other cycle of the windows
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), _children_cpu_s()
                 subprocess.run([sys.executable, "-c", LANDED_JUDGE, str(run_dir),
                                 repr(led.wall(at)), "require_reverted"], check=True,
                                capture_output=True, timeout=600)  # fmt: skip
-                times["landed"][where].append(time.perf_counter() - began)
+                times["landed wall"][where].append(time.perf_counter() - began)
+                times["landed cpu"][where].append(_children_cpu_s() - cpu)
     finally:
         for child in children.values():
             child.close()
     records = sum(1 for _ in LedgerReader(run_dir).payloads())
-    print(f"  ledger: {records:,} records at cycle {cycles}; median judgement per cycle "
-          f"(wall, round trip), cycles {early[0]}-{early[-1]} vs {late[0]}-{late[-1]}:")
+    print(f"  ledger: {records:,} records at cycle {cycles}; median judgement per cycle, "
+          f"cycles {early[0]}-{early[-1]} vs {late[0]}-{late[-1]} (wall: round trip on this "
+          "loaded machine; CPU: the judging process's own)")
     for name, label in (("landed", "before: landed (fresh child, full re-read)"),
                         *((n, f"after: judge child, {n}") for n in JUDGE_SLOS)):  # fmt: skip
-        a, b = (statistics.median(times[name][w]) * 1000 for w in ("early", "late"))
-        print(f"  {label:<52} {a:9.1f} ms {b:9.1f} ms  x{b / a:.2f}")
+        for kind in ("wall", "cpu"):
+            a, b = (statistics.median(times[f"{name} {kind}"][w]) * 1000 for w in ("early", "late"))
+            print(f"  {label:<50} {kind:>4} {a:9.1f} ms {b:9.1f} ms  x{b / a:.2f}")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -133,15 +133,18 @@ def _recovery(
     episodes: Sequence[Episode],
     last: int,
     steady_s: float,
-    others: frozenset[int] = frozenset(),
+    *,
+    owned: frozenset[int] = frozenset(),
+    mine: frozenset[int] = frozenset(),
 ) -> tuple[bool, float | None, float, str]:
     """(recovered, time to recover, bound, measured from) after the outage at ``last``.
-    ``others``: the target's outages attributed to other faults, never followed (a soak's
-    next fault on the same target starts its own outage, not a relapse of this one)."""
+    The outages in ``owned`` (attributed to any fault) but not in ``mine`` (to this one) are
+    never followed (a soak's next fault on the same target starts its own outage, not a
+    relapse of this one)."""
     k = last
     while k + 1 < len(episodes) and episodes[k].first_good_s is not None:
         gap = episodes[k + 1].start_s - episodes[k].end_s
-        if gap >= steady_s or k + 1 in others:
+        if gap >= steady_s or (k + 1 in owned and k + 1 not in mine):
             break
         k += 1
     end = episodes[k]
@@ -189,6 +192,8 @@ def fault_reports(
                 if owner is not None:
                     slot = runner_owned[owner.lease_id].setdefault(runner, ([], []))
                     slot[kind].append(st)
+    # built once per target, not once per fault (that was O(faults x outages) in a long soak)
+    owned_by_any = {key: frozenset(idx) for key, idx in owner_of.items()}
     out = []
     for f in faults:
         detections: list[Detection] = []
@@ -208,8 +213,10 @@ def fault_reports(
             best = first_by_monitor.get(monitor)
             if best is None or det.detection_s < best.detection_s:
                 first_by_monitor[monitor] = det
-            others = frozenset(owner_of[(monitor, target)]) - frozenset(idx)
-            recovered, ttr, ttr_bound, ref = _recovery(f, eps, idx[-1], opts.steady_s, others)
+            recovered, ttr, ttr_bound, ref = _recovery(
+                f, eps, idx[-1], opts.steady_s, owned=owned_by_any[(monitor, target)],
+                mine=frozenset(idx),
+            )  # fmt: skip
             impacts.append(
                 TargetImpact(
                     monitor=monitor,

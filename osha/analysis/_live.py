@@ -46,6 +46,7 @@ from osha.analysis.model import ActorReport, FaultReport, RunnerReport, TargetRe
 from osha.analysis.options import AnalysisOptions
 from osha.analysis.slo import SloSpec, Verdict
 from osha.ledger import LedgerReader, Position
+from osha.ledger.segment import list_raw_segments
 
 __all__ = ["LiveJudge"]
 
@@ -83,6 +84,7 @@ class LiveJudge:
     def read(self) -> int:
         """Feed the pass the records written since the last read; how many there were."""
         acc, before = self._acc, self._acc.records
+        acc.raw_present = {s.number for s in list_raw_segments(self._reader.directory)}
         with no_cyclic_gc():
             for segment, offsets, batch in self._reader.located_batches(self._cursor):
                 acc.feed(segment, offsets, batch)

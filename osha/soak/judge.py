@@ -2,8 +2,8 @@
 
 ``python -m osha.soak.judge RUN_DIR SLO...`` reads one ``AT_WALL_S`` line at a time on its
 stdin and answers each with one line, ``{"breached": [names], "records": N, "read": n,
-"judge_s": s}``: the results of the named objectives of the ``[slo]`` recorded in the ledger
-that fail, judged as of ``AT_WALL_S`` (a fault held within its revert deadline then is in
+"judge_s": s, "cpu_s": s}``: the results of the named objectives of the ``[slo]`` recorded in
+the ledger that fail, judged as of ``AT_WALL_S`` (a fault held within its revert deadline then is in
 flight, not unreverted: :attr:`osha.analysis.AnalysisOptions.live_at_wall_s`). It exits at
 the end of its input.
 
@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 __all__ = ["JUDGE_TIMEOUT_S", "JudgeChild", "judge_main"]
 
@@ -54,6 +54,7 @@ class JudgeChild:
         self.slos = slos
         self.timeout_s = timeout_s
         self.started = 0  # children started (1 unless one failed)
+        self.last: dict[str, Any] = {}  # the child's last answer: its counts and times
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
 
@@ -71,6 +72,7 @@ class JudgeChild:
                 raise TimeoutError(f"no answer within {self.timeout_s:g} s")
             reply = json.loads(proc.stdout.readline() or b"null")
             names = [str(n) for n in reply["breached"]]
+            self.last = dict(reply)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             self._failed(exc)
             return None
@@ -137,11 +139,12 @@ def judge_main(argv: list[str]) -> int:
 
     judge = LiveJudge(Path(argv[0]), argv[1:])
     for line in sys.stdin:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         before = judge.records
         names = judge.breached(float(line))
         answer = {"breached": names, "records": judge.records, "read": judge.records - before,
-                  "judge_s": round(time.perf_counter() - began, 6)}  # fmt: skip
+                  "judge_s": round(time.perf_counter() - began, 6),
+                  "cpu_s": round(time.process_time() - began_cpu, 6)}  # fmt: skip
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
     return 0
