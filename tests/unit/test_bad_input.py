@@ -224,3 +224,18 @@ def test_report_of_two_different_campaigns_says_so(
     code, text = _osha(capsys, "report", *runs)
     assert code == 0
     assert "A and B are different campaigns (A: 'alpha'" in text
+
+
+@pytest.mark.parametrize("command", [("faults", "plan"), ("faults", "check")])
+def test_every_command_that_reads_a_profile_checks_the_files_it_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, str]
+) -> None:
+    names = _files(tmp_path)
+    os.mkfifo(names["inventory"])  # nobody writes to it: reading it would hang
+    names["key"].write_text("")
+    names["known"].write_text("")
+    profile = _write(tmp_path, PROCESS.format(**names))
+    code, text = _osha(capsys, *command, str(profile))
+    assert code == 2, text
+    assert "disruptors[0].inventory: " in text
+    assert "it is a FIFO" in text
