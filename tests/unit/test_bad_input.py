@@ -193,6 +193,10 @@ def test_odd_command_line_values_are_clean_errors(
     assert code == 2
     code, _ = _osha(capsys, "ledger", "tail", str(run), "--poll-s", "nan", "-f")
     assert code == 2
+    for since in ("nan", "1e400", "-inf"):  # float() reads them: NaN filters nothing out
+        code, text = _osha(capsys, "ledger", "export", str(run), "--since", since)
+        assert code == 2, (since, text)
+        assert f"--since {since!r} is not a finite number of seconds" in text
     code, text = _osha(capsys, "report", str(run), "--slo", "max_recovery_s=")
     assert code == 2
     assert "gives max_recovery_s no value" in text
