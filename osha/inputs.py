@@ -163,7 +163,8 @@ def check_inputs(prof: Profile) -> list[Problem]:
 def load_checked(path: Path) -> Profile:
     """The profile at ``path``, validated completely: keys, types, plugins, ids, and the
     files it names (they exist, are regular readable files, and parse). ProfileError (exit
-    2) with every problem: every command that reads a profile refuses bad input the same way."""
+    2) with every problem. For the commands that act on a profile (``campaign validate`` and
+    ``start``, ``faults plan`` and ``check``); a recovery reads its recorded profile as it is."""
     prof = profile.load(path)
     problems = check_inputs(prof)
     if problems:

@@ -231,7 +231,7 @@ def test_report_of_two_different_campaigns_says_so(
 
 
 @pytest.mark.parametrize("command", [("faults", "plan"), ("faults", "check")])
-def test_every_command_that_reads_a_profile_checks_the_files_it_names(
+def test_faults_plan_and_check_check_the_files_a_profile_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, str]
 ) -> None:
     names = _files(tmp_path)
