@@ -187,7 +187,7 @@ def test_status_and_stop_from_another_process(tmp_path: Path) -> None:
         assert "running" in status.stdout
         stop = subprocess.run([*osha, "stop", str(run_dir), "--reason", "test"],
                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
-        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert stop.returncode == 0, f"{stop.stdout}{stop.stderr}(campaign: {proc.poll()})"
         assert "exit code 3" in stop.stdout
         assert proc.wait(timeout=30) == 3
     finally:
