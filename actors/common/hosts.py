@@ -1,4 +1,5 @@
-"""Nodes and SSH settings as monitor and disruptor configs declare them.
+"""Nodes and SSH settings as monitor and disruptor configs declare them, and the SSH check of
+``[cloud]``'s nodes that a campaign's preflight runs.
 
 Hosts come from an Ansible inventory file (``inventory = "/etc/kolla/multinode"``), from the
 profile (``hosts = { ctl-1 = { address = "10.0.0.11", groups = ["controller"] } }``), or
@@ -8,16 +9,31 @@ hosts in the listed groups or with the listed names.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from actors.common.ssh import SshCredentials, SshTarget
+from actors.common.ssh import SshCredentials, SshError, SshTarget, connect
 from osha import inventory as inv
 from osha.errors import PluginError
+from osha.plugin import Finding
 from osha.schema import FilePath
 
-__all__ = ["HostConfig", "Node", "SshConfig", "credentials", "resolve_nodes"]
+if TYPE_CHECKING:  # types only: a monitor's child need not import the fault or profile layers
+    from osha.faults.disruptor import FaultConfig
+    from osha.profile import CloudSettings
+
+__all__ = [
+    "HostConfig",
+    "Node",
+    "SshConfig",
+    "check_cloud_ssh",
+    "credentials",
+    "disruptor_credentials",
+    "disruptor_target",
+    "resolve_nodes",
+]
 
 _NO_PATH = FilePath("")
 
@@ -72,6 +88,29 @@ def credentials(ssh: SshConfig) -> SshCredentials:
     )
 
 
+def disruptor_credentials(config: FaultConfig) -> SshCredentials:
+    """How a disruptor logs in: its ``ssh_key``, ``known_hosts`` and ``connect_timeout_s``
+    (``[cloud]`` gives their defaults)."""
+    if config.ssh_key is None:
+        raise PluginError(
+            "no SSH private key given",
+            hint='set ssh_key = "/path/id_ed25519" (and known_hosts) on the disruptor or in '
+            "[cloud]",
+        )
+    return SshCredentials(
+        private_key=config.ssh_key,
+        known_hosts=config.known_hosts or "",
+        connect_timeout_s=config.connect_timeout_s,
+    )
+
+
+def disruptor_target(
+    config: FaultConfig, node: str, address: str, user: str | None = None
+) -> SshTarget:
+    """Where a disruptor logs in: ``ssh_user``, else the inventory's user, else root."""
+    return SshTarget(node, address, config.ssh_port, config.ssh_user or user or "root")
+
+
 def resolve_nodes(
     inventory: str,
     hosts: dict[str, HostConfig],
@@ -114,3 +153,38 @@ def resolve_nodes(
             hint='set inventory = "/abs/path/inventory" or hosts = { node = { address = ... } }',
         )
     return nodes
+
+
+def check_cloud_ssh(cloud: CloudSettings) -> list[Finding]:
+    """The campaign's preflight check of ``[cloud]`` (entry point ``osha.preflight: ssh``):
+    every inventory host answers SSH, its host key matches ``known_hosts`` (an unknown or
+    changed key fails), and ``ssh_key`` logs in. No finding without an inventory or a key."""
+    if cloud.inventory is None or cloud.ssh_key is None:
+        return []
+    hosts = inv.load(cloud.inventory).hosts.values()
+    creds = SshCredentials(
+        private_key=cloud.ssh_key,
+        known_hosts=cloud.known_hosts or "",
+        host_key_check="strict",
+    )
+
+    def one(host: inv.Host) -> Finding:
+        target = SshTarget(
+            host.name, host.address, host.port or 22, cloud.ssh_user or host.user or "root"
+        )
+        try:
+            conn = connect(target, creds, prime_interactive=False)
+        except SshError as exc:
+            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
+        try:
+            result = conn.exec("true", timeout_s=creds.connect_timeout_s)
+        except SshError as exc:
+            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
+        finally:
+            conn.close()
+        ok = result.exit_status == 0
+        text = "SSH ok, host key verified" if ok else f"`true` exited {result.exit_status}"
+        return Finding(f"node:{host.name}", ok, text)
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="osha-ssh-check") as pool:
+        return list(pool.map(one, hosts))
