@@ -4,9 +4,10 @@ imported.
 
 What counts:
 
-- *imports actors*: any ``import actors...`` or ``from actors... import ...`` anywhere in a
-  module under ``osha/``: at module level, inside a function or a class, under
-  ``if TYPE_CHECKING:`` or in a ``try:``. A plugin is optional; core must not know one.
+- *imports actors*: any ``import actors...``, ``from actors... import ...`` or
+  ``importlib.import_module("actors...")`` anywhere in a module under ``osha/``: at module
+  level, inside a function or a class, under ``if TYPE_CHECKING:`` or in a ``try:``. A plugin
+  is optional and found by its entry point; core must not name one.
 - *an import circle*: a cycle in the graph of the imports that run when a module is imported:
   the statements at module level (including those in a module-level ``if``/``try``/``with``
   block), but not those under ``if TYPE_CHECKING:`` (they never run) nor those inside a
@@ -137,18 +138,27 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def _imported(node: ast.AST) -> list[str]:
+    """The absolute module names ``node`` imports: an import statement, or a call of
+    ``importlib.import_module``/``__import__`` with a literal name."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [node.module or ""] if node.level == 0 else []
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+            return [node.args[0].value]
+    return []
+
+
 def test_no_core_module_imports_a_plugin() -> None:
     offenders: list[str] = []
     for path in _modules().values():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):  # every import, also inside functions
-            if not isinstance(node, ast.Import | ast.ImportFrom):
-                continue
-            named = (
-                [alias.name for alias in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""] * (node.level == 0)
-            )
+            named = _imported(node)
             offenders.extend(
                 f"{path.relative_to(ROOT)}:{node.lineno} imports {n}"
                 for n in named
