@@ -68,13 +68,18 @@ class Node:
     groups: tuple[str, ...] = field(default=())
 
 
-def credentials(ssh: SshConfig) -> SshCredentials:
+def credentials(
+    ssh: SshConfig, keys: tuple[str, str] = ("ssh.private_key", "ssh.known_hosts")
+) -> SshCredentials:
+    """The one way osha's plugins build SSH credentials (monitors, disruptors, the preflight
+    check of ``[cloud]``). ``keys`` name the private key and known_hosts settings in errors."""
     if not ssh.private_key:
         raise PluginError(
             "no SSH private key given",
-            hint='set ssh = { private_key = "/abs/path/id_ed25519", known_hosts = "..." }',
+            hint=f'set {keys[0]} = "/abs/path/id_ed25519" (and {keys[1]}) on the plugin, or '
+            "ssh_key (and known_hosts) in [cloud]",
         )
-    for label, path in (("ssh.private_key", ssh.private_key), ("ssh.known_hosts", ssh.known_hosts)):
+    for label, path in zip(keys, (ssh.private_key, ssh.known_hosts), strict=True):
         if path and not Path(path).is_absolute():
             raise PluginError(
                 f"{label} = {path!r} is a relative path",
@@ -91,17 +96,12 @@ def credentials(ssh: SshConfig) -> SshCredentials:
 def disruptor_credentials(config: FaultConfig) -> SshCredentials:
     """How a disruptor logs in: its ``ssh_key``, ``known_hosts`` and ``connect_timeout_s``
     (``[cloud]`` gives their defaults)."""
-    if config.ssh_key is None:
-        raise PluginError(
-            "no SSH private key given",
-            hint='set ssh_key = "/path/id_ed25519" (and known_hosts) on the disruptor or in '
-            "[cloud]",
-        )
-    return SshCredentials(
-        private_key=config.ssh_key,
-        known_hosts=config.known_hosts or "",
+    ssh = SshConfig(
+        private_key=FilePath(config.ssh_key or ""),
+        known_hosts=FilePath(config.known_hosts or ""),
         connect_timeout_s=config.connect_timeout_s,
     )
+    return credentials(ssh, ("ssh_key", "known_hosts"))
 
 
 def disruptor_target(
@@ -162,11 +162,8 @@ def check_cloud_ssh(cloud: CloudSettings) -> list[Finding]:
     if cloud.inventory is None or cloud.ssh_key is None:
         return []
     hosts = inv.load(cloud.inventory).hosts.values()
-    creds = SshCredentials(
-        private_key=cloud.ssh_key,
-        known_hosts=cloud.known_hosts or "",
-        host_key_check="strict",
-    )
+    ssh = SshConfig(private_key=cloud.ssh_key, known_hosts=FilePath(cloud.known_hosts or ""))
+    creds = credentials(ssh, ("[cloud] ssh_key", "[cloud] known_hosts"))
 
     def one(host: inv.Host) -> Finding:
         target = SshTarget(
