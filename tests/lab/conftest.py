@@ -282,6 +282,23 @@ _LAB_PROBLEM = pytest.StashKey[str | None]()  # None: the lab is up; else why it
 _session_lock: list[Any] = []  # keeps the session lock's file open (held) until exit
 
 
+def lock_holders() -> list[tuple[int, str]]:
+    """The processes (pid, command line) that have the lab's test-session lock file open."""
+    lock = str(LAB_DIR / ".test-session.lock")
+    found: list[tuple[int, str]] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone, or not ours to read
+            continue
+        if lock in fds:
+            found.append((int(proc.name), cmd.strip()[:120]))
+    return found
+
+
 def _take_session_lock() -> None:
     """Hold ``$OSHA_LAB_DIR/.test-session.lock`` for this session; wait for another session."""
     LAB_DIR.mkdir(parents=True, exist_ok=True)
@@ -296,8 +313,10 @@ def _take_session_lock() -> None:
         return True
 
     if not locked():
+        holders = "; ".join(f"pid {pid}: {cmd}" for pid, cmd in lock_holders()[:5])
         sys.stderr.write(
-            f"\nlab: another test session uses the lab; waiting (<= {SESSION_WAIT_S}s)\n"
+            f"\nlab: another test session uses the lab; waiting (<= {SESSION_WAIT_S}s)"
+            f" [the lock is open in: {holders or 'no process this user can see'}]\n"
         )
         wait_for(locked, timeout_s=SESSION_WAIT_S, interval_s=2, what="the other test session")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import os
 import socket
 import subprocess
 import threading
@@ -10,7 +11,7 @@ import threading
 import paramiko
 import pytest
 
-from tests.lab.conftest import Lab, holds_for, run_lab, wait_for
+from tests.lab.conftest import Lab, holds_for, lock_holders, run_lab, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -20,6 +21,15 @@ def test_nodes_reach_only_the_lab_subnet(healthy_lab: Lab) -> None:
     for node in healthy_lab.nodes:
         routes = healthy_lab.check(node, "ip route show; ip -6 route show")
         assert "default" not in routes, f"{node} has a default route: {routes}"
+
+
+@pytest.mark.timeout(60)
+def test_no_lab_process_keeps_the_test_session_lock(healthy_lab: Lab) -> None:
+    """Only this session holds the lab's test-session lock: a daemon started by `lab up` under
+    `flock LOCK scripts/lab up` (scripts/test) once kept it open for its whole life, and the
+    next pytest session waited for it until it gave up."""
+    others = [(pid, cmd) for pid, cmd in lock_holders() if pid != os.getpid()]
+    assert others == [], f"processes other than this session hold the lock: {others}"
 
 
 @pytest.mark.timeout(180)  # a hang guard above the sum of its bounds
