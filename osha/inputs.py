@@ -1,5 +1,5 @@
 """The files a profile names, checked before anything runs (``osha campaign validate`` and
-the validate phase of ``osha campaign start``).
+the validate phase of ``osha campaign start``, ``osha faults plan`` and ``check``).
 
 Every :data:`~osha.schema.FilePath` value of the profile (``[cloud]``, every actor's config,
 every ``[[load]]``) must be a readable regular file: not missing, not a folder, FIFO or device.
@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from osha import inventory
-from osha.errors import Problem
+from osha import inventory, profile
+from osha.errors import Problem, ProfileError
 from osha.profile import Profile
 from osha.schema import FilePath
 from osha.textfile import InputFileError, check_input_file, read_text
 
-__all__ = ["check_inputs"]
+__all__ = ["check_inputs", "load_checked"]
 
 Check = Callable[[Path, Any], str]  # (path, the table it is in) -> a problem, or ""
 
@@ -158,3 +158,15 @@ def check_inputs(prof: Profile) -> list[Problem]:
                 problems.append(Problem(str(prof.path), key, f"{path}: {text}",
                                         f"fix the {what}, or point {name} at another"))  # fmt: skip
     return problems
+
+
+def load_checked(path: Path) -> Profile:
+    """The profile at ``path``, validated completely: keys, types, plugins, ids, and the
+    files it names (they exist, are regular readable files, and parse). ProfileError (exit
+    2) with every problem. For the commands that act on a profile (``campaign validate`` and
+    ``start``, ``faults plan`` and ``check``); a recovery reads its recorded profile as it is."""
+    prof = profile.load(path)
+    problems = check_inputs(prof)
+    if problems:
+        raise ProfileError(problems)
+    return prof

@@ -144,7 +144,8 @@ class SloResult:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The judgement of a run: 0 pass, 1 an SLO violated or the ledger damaged, 3 aborted.
+    """The judgement of a run: 0 pass, 1 an SLO violated or the ledger damaged, 3 aborted
+    (an aborted run whose ledger is damaged exits 1: the damage comes first).
 
     A **damaged ledger** (records skipped, unreadable or missing: see
     :class:`~osha.ledger.damage.LedgerDamage`) is never a pass: its figures may be wrong in
@@ -175,7 +176,12 @@ class Verdict:
         damage = damage or LedgerDamage()
         failed = any(not r.passed for r in ordered)
         refused = damage.damaged and not accept_damaged
-        code = EXIT_ABORTED if aborted else EXIT_FAILED if failed or refused else EXIT_OK
+        # damage first: an abort may itself be read from the damage (the records that said
+        # the run stopped are the ones lost), so a damaged ledger exits 1 whatever else
+        if refused or (failed and not aborted):
+            code = EXIT_FAILED
+        else:
+            code = EXIT_ABORTED if aborted else EXIT_OK
         accepted = damage.damaged and accept_damaged
         return cls(code == EXIT_OK, code, ordered, aborted, abort_reason, damage, accepted)
 
@@ -193,15 +199,16 @@ class Verdict:
         ``DAMAGED LEDGER: ...``."""
         total = len(self.results)
         met = total - len(self.failed)
-        if self.aborted:
-            why = self.abort_reason or "the run did not complete"
-            return f"ABORTED: {why} ({met}/{total} SLOs met){self._damage_note()}"
+        why = self.abort_reason or "the run did not complete"
         if self.damage.damaged and not self.accepted_damage:
-            judged = "would pass" if not self.failed else "fails"
+            judged = "fails" if self.failed else "would pass"
+            judged = f"reads as aborted ({why})" if self.aborted else judged
             return (
                 f"DAMAGED LEDGER: {self.damage.summary()}; not judged as a pass (the intact "
                 f"part {judged}: {met}/{total} SLOs met; --accept-damaged judges it anyway)"
             )
+        if self.aborted:
+            return f"ABORTED: {why} ({met}/{total} SLOs met){self._damage_note()}"
         if self.failed:
             names = ", ".join(r.name for r in self.failed)
             return f"FAIL: {met}/{total} SLOs met; violated: {names}{self._damage_note()}"

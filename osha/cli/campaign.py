@@ -20,8 +20,8 @@ from osha.campaign.control import find_run, read_status, request_stop
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
 from osha.campaign.view import render
 from osha.cli._checks import finite
-from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError, ProfileError
-from osha.inputs import check_inputs
+from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError
+from osha.inputs import load_checked
 from osha.profile import Profile
 
 __all__ = ["app"]
@@ -76,21 +76,11 @@ def _describe(prof: Profile) -> str:
     )
 
 
-def _load(profile_path: Path) -> Profile:
-    """The profile, validated completely: keys, types, plugins, ids, and the files it names
-    (they exist, are regular readable files, and parse). ProfileError with every problem."""
-    prof = profile.load(profile_path)
-    problems = check_inputs(prof)
-    if problems:
-        raise ProfileError(problems)
-    return prof
-
-
 @app.command()
 def validate(profile_path: ProfileArg) -> None:
     """Check a profile completely (every key, type, plugin and id, and every file it names:
     inventory, clouds.yaml entry, Rally task, SSH key, known_hosts) without running anything."""
-    prof = _load(profile_path)
+    prof = load_checked(profile_path)
     typer.echo(f"{profile_path}: valid\n  {_describe(prof)}")
 
 
@@ -161,7 +151,7 @@ def start(
     """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
     verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
     3: aborted (health gate, Ctrl-C, `osha campaign stop`, escalation)."""
-    prof = _load(profile_path)
+    prof = load_checked(profile_path)
     if dry_run:
         _dry_run(prof)
         return

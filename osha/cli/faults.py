@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from osha import profile, registry
+from osha import registry
 from osha.errors import EXIT_FAILED, OshaError, PluginError
 from osha.faults import plan_rows, recover
+from osha.inputs import load_checked
 from osha.plugin import PluginContext
 from osha.report import terminal_safe
 from osha.rundir import private_umask
@@ -38,7 +39,7 @@ def plan(
     ] = None,
 ) -> None:
     """Print the full planned fault timeline of a profile (a dry run: nothing is touched)."""
-    prof = profile.load(profile_path)
+    prof = load_checked(profile_path)
     used = prof.campaign.seed if seed is None else seed
     try:
         rows = plan_rows(prof, used)
@@ -55,7 +56,7 @@ def check(
 ) -> None:
     """Pre-flight every disruptor of a profile: targets, services, containers, SSH, power.
     Reads only (no fault is injected); exit 1 if any check fails."""
-    prof = profile.load(profile_path)
+    prof = load_checked(profile_path)
     failed = 0
     for entry in prof.actors:
         if entry.kind != "disruptor":

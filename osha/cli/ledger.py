@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 import sys
 import time
 from collections import deque
@@ -161,9 +162,17 @@ def _parse_time(value: str | None, start_wall_s: float, option: str) -> float | 
     if value is None:
         return None
     try:
-        return start_wall_s + float(value)
+        seconds = float(value)
     except ValueError:
-        pass
+        seconds = None  # not a number: an ISO date-time, then
+    if seconds is not None:
+        if not math.isfinite(seconds):
+            raise OshaError(
+                f"{option} {value!r} is not a finite number of seconds",
+                hint=f"use e.g. {option} 90 or {option} 2025-01-31T12:00:00",
+                exit_code=EXIT_INVALID,
+            )
+        return start_wall_s + seconds
     try:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:

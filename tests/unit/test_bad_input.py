@@ -193,6 +193,10 @@ def test_odd_command_line_values_are_clean_errors(
     assert code == 2
     code, _ = _osha(capsys, "ledger", "tail", str(run), "--poll-s", "nan", "-f")
     assert code == 2
+    for since in ("nan", "1e400", "-inf"):  # float() reads them: NaN filters nothing out
+        code, text = _osha(capsys, "ledger", "export", str(run), "--since", since)
+        assert code == 2, (since, text)
+        assert f"--since {since!r} is not a finite number of seconds" in text
     code, text = _osha(capsys, "report", str(run), "--slo", "max_recovery_s=")
     assert code == 2
     assert "gives max_recovery_s no value" in text
@@ -224,3 +228,18 @@ def test_report_of_two_different_campaigns_says_so(
     code, text = _osha(capsys, "report", *runs)
     assert code == 0
     assert "A and B are different campaigns (A: 'alpha'" in text
+
+
+@pytest.mark.parametrize("command", [("faults", "plan"), ("faults", "check")])
+def test_faults_plan_and_check_check_the_files_a_profile_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: tuple[str, str]
+) -> None:
+    names = _files(tmp_path)
+    os.mkfifo(names["inventory"])  # nobody writes to it: reading it would hang
+    names["key"].write_text("")
+    names["known"].write_text("")
+    profile = _write(tmp_path, PROCESS.format(**names))
+    code, text = _osha(capsys, *command, str(profile))
+    assert code == 2, text
+    assert "disruptors[0].inventory: " in text
+    assert "it is a FIFO" in text

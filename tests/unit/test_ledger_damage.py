@@ -20,7 +20,7 @@ from osha.ledger import LedgerReader, LedgerWriter, segment_name, verify
 from osha.ledger import reader as reader_module
 from osha.ledger.segment import SegmentHeader
 from osha.ledger.testing import header, sample, write_ledger
-from osha.messages import RunStopped, StateChange
+from osha.messages import FaultInjected, RunStopped, StateChange
 from osha.record import HEADER_BYTES, frame_record
 from osha.report import render_comparison, render_summary, to_junit
 from osha.testing import SyntheticLedger
@@ -253,3 +253,56 @@ def test_resync_past_fake_headers_reads_each_byte_a_bounded_number_of_times(
     assert seqs == [1, 2, 3, 4, 5, *([6] * 100), 7]
     assert len(reader.corruptions) == 101
     assert hashed[0] < 4 * size, f"hashed {hashed[0]} bytes of a {size}-byte segment"
+
+
+def test_records_missing_from_a_cleanly_closed_ledger_are_damage(tmp_path: Path) -> None:
+    """A cleanly closed ledger cut at a record boundary (no torn tail, no sequence gap: the
+    lost record is the supervisor's last) is found by closed.json's record count."""
+    run = tmp_path / "r.osha"
+    written = write_ledger(run, [("a", 1, 10)])
+    last = list(LedgerReader(run).records())[-1]
+    with (run / segment_name(last.segment)).open("r+b") as seg:
+        seg.truncate(last.offset)
+    report = verify(run)
+    assert report.exit_code() == 1
+    assert f"closed.json says {written} records were written, {written - 1} were read" in (
+        report.close_problems
+    )
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 1  # damaged, not "aborted" (3): the lost record said it stopped
+    assert "LEDGER DAMAGED" in result.output
+    assert "verdict: DAMAGED LEDGER: 1 problem: 1 closed.json mismatch" in result.output
+    assert "the intact part reads as aborted (the ledger ends without run.stopped" in (
+        result.output
+    )
+
+
+def test_a_flipped_bit_in_a_fault_injected_record_is_not_a_pass(tmp_path: Path) -> None:
+    """The fault's inject is lost, so its outage would be judged against the wrong fault (or
+    none): the verdict is not a pass, and says where the damage is."""
+    led = SyntheticLedger(tmp_path / "a.osha")
+    led.target("hs", "nova-api@ctl-1", end_s=300.0, down=[(100.0, 110.0), (200.0, 230.0)])
+    led.fault("kill/0", inject_s=99.0, revert_s=105.0)
+    led.fault("kill/1", inject_s=199.0, revert_s=205.0)
+    run = led.write(stop_s=301.0)
+    assert analyze(run).verdict.passed  # whole, it passes (every fault reverted)
+    offset = _flip_in_record(run, FaultInjected)
+    a = analyze(run)
+    assert not a.verdict.passed
+    assert a.verdict.summary.startswith("DAMAGED LEDGER:")
+    assert any(f"byte {offset}" in p for p in a.run.damage.problems), a.run.damage.problems
+
+
+def test_report_accept_damaged_judges_the_intact_part_and_says_so(tmp_path: Path) -> None:
+    run = _outage_run(tmp_path / "a.osha")
+    _flip_in_record(run, StateChange, "down")
+    junit = tmp_path / "junit.xml"
+    refused = runner.invoke(app, ["report", str(run)])
+    assert refused.exit_code == 1
+    result = runner.invoke(app, ["report", str(run), "--accept-damaged", "--junit", str(junit)])
+    assert result.exit_code == 0, result.output
+    assert "--accept-damaged" in result.output
+    root = ET.fromstring(junit.read_text())  # noqa: S314 - our own output
+    [case] = [c for c in root.iter("testcase") if c.get("name") == "ledger-integrity"]
+    assert case.find("failure") is None
+    assert "accepted" in (case.findtext("system-out") or "")

@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from actors.disruptors._process_sh import REFUSED, guard, lookup
-from actors.disruptors.process import KillScope, ProcessConfig, ProcessDisruptor
+from actors.disruptors.process import KillScope, ProcessAction, ProcessConfig, ProcessDisruptor
 from osha.errors import PluginError
 from osha.faults import Lease
 from osha.faults.disruptor import load_hosts
@@ -162,6 +162,28 @@ def test_a_lookup_that_resolves_to_the_node_agent_is_refused_and_nothing_is_sign
         disruptor.close()
     assert agent_like.poll() is None  # alive, never signalled
     assert psutil.Process(agent_like.pid).status() != psutil.STATUS_STOPPED
+
+
+@pytest.mark.parametrize("scope", [KillScope.GROUP, KillScope.MAIN])
+def test_a_freeze_that_resolves_to_the_node_agent_is_refused_and_nothing_is_stopped(
+    local_sshd: LocalSshd,  # noqa: F811
+    tmp_path: Path,
+    agent_like: subprocess.Popen[bytes],
+    scope: KillScope,
+) -> None:
+    """``freeze`` (SIGSTOP) goes through the same lookup and guard as ``kill``."""
+    disruptor = _disruptor(local_sshd, tmp_path, action=ProcessAction.FREEZE, scope=scope)
+    host = disruptor.hosts["local"]
+    try:
+        with pytest.raises(PluginError, match="osha's node agent or one of its parents"):
+            disruptor.prepare(host)
+        revert = {"pid": agent_like.pid, "pgid": agent_like.pid}  # as if the process changed
+        with pytest.raises(PluginError, match="nothing was signalled"):
+            disruptor.inject(_lease(disruptor, revert))
+    finally:
+        disruptor.close()
+    assert agent_like.poll() is None
+    assert psutil.Process(agent_like.pid).status() != psutil.STATUS_STOPPED  # never frozen
 
 
 def test_a_lookup_is_exact_not_a_pattern(tmp_path: Path, service: subprocess.Popen[bytes]) -> None:

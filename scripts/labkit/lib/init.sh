@@ -144,8 +144,10 @@ ensure_containers() {
         reason=$(node_ssh $node docker inspect -f "'{{.State.Status}}'" nova_compute 2>/dev/null) &&
             reason="it was made without a recorded spec (an older scripts/lab)" || reason="it does not exist"
     else
+        # `|| true`: diff exits 1 when the specs differ, which pipefail and set -e would
+        # turn into a silent exit of `up`
         reason="its spec changed: $(diff <(base64 -d <<<"$have") <(base64 -d <<<"$want") | grep '^[<>]' |
-            sed 's/^</was/; s/^>/now/' | paste -sd';' | sed 's/;/; /g')"
+            sed 's/^</was/; s/^>/now/' | paste -sd';' | sed 's/;/; /g' || true)"
     fi
     log "containers: creating nova_compute on $node: $reason"
     node_ssh $node docker rm -f nova_compute >/dev/null 2>&1 || true
