@@ -1,4 +1,5 @@
-"""Nodes and SSH settings as monitor and disruptor configs declare them.
+"""Nodes and SSH settings as monitor and disruptor configs declare them, and the SSH check of
+``[cloud]``'s nodes that a campaign's preflight runs.
 
 Hosts come from an Ansible inventory file (``inventory = "/etc/kolla/multinode"``), from the
 profile (``hosts = { ctl-1 = { address = "10.0.0.11", groups = ["controller"] } }``), or
@@ -8,16 +9,31 @@ hosts in the listed groups or with the listed names.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from actors.common.ssh import SshCredentials, SshTarget
+from actors.common.ssh import SshCredentials, SshError, SshTarget, connect
 from osha import inventory as inv
 from osha.errors import PluginError
+from osha.plugin import Finding
 from osha.schema import FilePath
 
-__all__ = ["HostConfig", "Node", "SshConfig", "credentials", "resolve_nodes"]
+if TYPE_CHECKING:  # types only: a monitor's child need not import the fault or profile layers
+    from osha.faults.disruptor import FaultConfig
+    from osha.profile import CloudSettings
+
+__all__ = [
+    "HostConfig",
+    "Node",
+    "SshConfig",
+    "check_cloud_ssh",
+    "credentials",
+    "disruptor_credentials",
+    "disruptor_target",
+    "resolve_nodes",
+]
 
 _NO_PATH = FilePath("")
 
@@ -52,13 +68,18 @@ class Node:
     groups: tuple[str, ...] = field(default=())
 
 
-def credentials(ssh: SshConfig) -> SshCredentials:
+def credentials(
+    ssh: SshConfig, keys: tuple[str, str] = ("ssh.private_key", "ssh.known_hosts")
+) -> SshCredentials:
+    """The one way osha's plugins build SSH credentials (monitors, disruptors, the preflight
+    check of ``[cloud]``). ``keys`` name the private key and known_hosts settings in errors."""
     if not ssh.private_key:
         raise PluginError(
             "no SSH private key given",
-            hint='set ssh = { private_key = "/abs/path/id_ed25519", known_hosts = "..." }',
+            hint=f'set {keys[0]} = "/abs/path/id_ed25519" (and {keys[1]}) on the plugin, or '
+            "ssh_key (and known_hosts) in [cloud]",
         )
-    for label, path in (("ssh.private_key", ssh.private_key), ("ssh.known_hosts", ssh.known_hosts)):
+    for label, path in zip(keys, (ssh.private_key, ssh.known_hosts), strict=True):
         if path and not Path(path).is_absolute():
             raise PluginError(
                 f"{label} = {path!r} is a relative path",
@@ -70,6 +91,24 @@ def credentials(ssh: SshConfig) -> SshCredentials:
         host_key_check=ssh.host_key_check,
         connect_timeout_s=ssh.connect_timeout_s,
     )
+
+
+def disruptor_credentials(config: FaultConfig) -> SshCredentials:
+    """How a disruptor logs in: its ``ssh_key``, ``known_hosts`` and ``connect_timeout_s``
+    (``[cloud]`` gives their defaults)."""
+    ssh = SshConfig(
+        private_key=FilePath(config.ssh_key or ""),
+        known_hosts=FilePath(config.known_hosts or ""),
+        connect_timeout_s=config.connect_timeout_s,
+    )
+    return credentials(ssh, ("ssh_key", "known_hosts"))
+
+
+def disruptor_target(
+    config: FaultConfig, node: str, address: str, user: str | None = None
+) -> SshTarget:
+    """Where a disruptor logs in: ``ssh_user``, else the inventory's user, else root."""
+    return SshTarget(node, address, config.ssh_port, config.ssh_user or user or "root")
 
 
 def resolve_nodes(
@@ -114,3 +153,35 @@ def resolve_nodes(
             hint='set inventory = "/abs/path/inventory" or hosts = { node = { address = ... } }',
         )
     return nodes
+
+
+def check_cloud_ssh(cloud: CloudSettings) -> list[Finding]:
+    """The campaign's preflight check of ``[cloud]`` (entry point ``osha.preflight: ssh``):
+    every inventory host answers SSH, its host key matches ``known_hosts`` (an unknown or
+    changed key fails), and ``ssh_key`` logs in. No finding without an inventory or a key."""
+    if cloud.inventory is None or cloud.ssh_key is None:
+        return []
+    hosts = inv.load(cloud.inventory).hosts.values()
+    ssh = SshConfig(private_key=cloud.ssh_key, known_hosts=FilePath(cloud.known_hosts or ""))
+    creds = credentials(ssh, ("[cloud] ssh_key", "[cloud] known_hosts"))
+
+    def one(host: inv.Host) -> Finding:
+        target = SshTarget(
+            host.name, host.address, host.port or 22, cloud.ssh_user or host.user or "root"
+        )
+        try:
+            conn = connect(target, creds, prime_interactive=False)
+        except SshError as exc:
+            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
+        try:
+            result = conn.exec("true", timeout_s=creds.connect_timeout_s)
+        except SshError as exc:
+            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
+        finally:
+            conn.close()
+        ok = result.exit_status == 0
+        text = "SSH ok, host key verified" if ok else f"`true` exited {result.exit_status}"
+        return Finding(f"node:{host.name}", ok, text)
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="osha-ssh-check") as pool:
+        return list(pool.map(one, hosts))

@@ -12,11 +12,12 @@ import docker.errors
 import requests
 
 from actors.common.docker_client import docker_client
-from actors.disruptors._base import FaultConfig, FaultDisruptor, credentials, ssh_target
+from actors.common.hosts import disruptor_credentials, disruptor_target
 from actors.disruptors.process import signal_name
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.faults.disruptor import FaultConfig, FaultDisruptor
 
 __all__ = ["ContainerAction", "ContainerConfig", "ContainerDisruptor"]
 
@@ -48,13 +49,13 @@ class ContainerConfig(FaultConfig):
 
 
 def _client(config: ContainerConfig, node: str, address: str, user: str | None) -> Any:
-    target = ssh_target(config, node, address, user)
+    target = disruptor_target(config, node, address, user)
     url = config.docker_url.format(node=node, address=address, user=target.user)
     try:
         return docker_client(
             url,
             target=target,
-            credentials=credentials(config) if url.startswith("ssh://") else None,
+            credentials=disruptor_credentials(config) if url.startswith("ssh://") else None,
             timeout_s=config.api_timeout_s,
         )
     except _ENGINE_ERRORS as exc:

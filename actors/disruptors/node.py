@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors.common.hosts import disruptor_credentials, disruptor_target
 from actors.common.power import PowerConfig, PowerDriver, PowerError, PowerState, power_driver
 from actors.common.ssh import SshError, SshPool, connect
-from actors.disruptors._base import FaultConfig, FaultDisruptor, credentials, ssh_target
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.faults.disruptor import FaultConfig, FaultDisruptor
 
 __all__ = ["NodeAction", "NodeConfig", "NodeDisruptor"]
 
@@ -38,7 +39,11 @@ class NodeConfig(FaultConfig):
 
 
 def _boot_id(config: NodeConfig, node: str, address: str) -> str:
-    conn = connect(ssh_target(config, node, address), credentials(config), prime_interactive=False)
+    conn = connect(
+        disruptor_target(config, node, address),
+        disruptor_credentials(config),
+        prime_interactive=False,
+    )
     try:
         result = conn.exec(_BOOT_ID, timeout_s=config.command_timeout_s)
     finally:
@@ -142,8 +147,8 @@ class NodeDisruptor(FaultDisruptor[NodeConfig]):
         if action is NodeAction.POWER_CYCLE:
             self._driver(lease.node).power_cycle()
             return f"power-cycled {lease.node} through its BMC"
-        pool = SshPool(credentials(self.config))
-        target = ssh_target(self.config, lease.node, lease.address)
+        pool = SshPool(disruptor_credentials(self.config))
+        target = disruptor_target(self.config, lease.node, lease.address)
         try:
             result = pool.exec(target, self.config.reboot_command, timeout_s=3.0)
         except SshError as exc:  # the connection drops as the node goes down: expected

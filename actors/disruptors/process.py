@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from actors.common.hosts import disruptor_credentials, disruptor_target
 from actors.common.ssh import ExecResult, SshPool
-from actors.disruptors._base import FaultConfig, FaultDisruptor, credentials, ssh_target
 from actors.disruptors._process_sh import (
     NO_PROCESS,
     REFUSED,
@@ -27,6 +27,7 @@ from actors.disruptors._process_sh import (
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.faults.disruptor import FaultConfig, FaultDisruptor
 from osha.schema import Name
 
 __all__ = ["KillScope", "ProcessAction", "ProcessConfig", "ProcessDisruptor", "signal_name"]
@@ -107,7 +108,7 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
       SIGCONT to the same processes.
 
     Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh_key``,
-    ``known_hosts``, ``ssh_user``, ...; see ``actors.disruptors.FaultConfig``).
+    ``known_hosts``, ``ssh_user``, ...; see ``osha.faults.disruptor.FaultConfig``).
 
     Profile::
 
@@ -125,7 +126,7 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
     plugin_name = "process"
 
     def setup(self) -> None:
-        self.pool = SshPool(credentials(self.config))
+        self.pool = SshPool(disruptor_credentials(self.config))
         super().setup()
 
     def close(self) -> None:
@@ -139,9 +140,9 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
         return self.config.service
 
     def _exec(self, host: inventory.Host, command: str) -> ExecResult:
-        pool = getattr(self, "pool", None) or SshPool(credentials(self.config))
+        pool = getattr(self, "pool", None) or SshPool(disruptor_credentials(self.config))
         self.pool = pool
-        target = ssh_target(self.config, host.name, host.address, host.user)
+        target = disruptor_target(self.config, host.name, host.address, host.user)
         return pool.exec(target, command, timeout_s=self.config.command_timeout_s)
 
     def probe(self, host: inventory.Host) -> None:
@@ -211,8 +212,8 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
     @classmethod
     def revert_lease(cls, config: Any, lease: Lease) -> str:
         assert isinstance(config, ProcessConfig)
-        pool = SshPool(credentials(config))
-        target = ssh_target(config, lease.node, lease.address)
+        pool = SshPool(disruptor_credentials(config))
+        target = disruptor_target(config, lease.node, lease.address)
         service = shlex.quote(config.service)
 
         def run(command: str) -> ExecResult:

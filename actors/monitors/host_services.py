@@ -85,7 +85,9 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
       ``python3 .../<name>``; ``match = { keystone = "uwsgi.*keystone" }`` gives a regex on
       the command line instead.
     - ``ssh = { user, port, private_key, known_hosts, host_key_check, connect_timeout_s }``:
-      paths absolute; ``host_key_check = "off"`` trusts any host key (insecure, explicit).
+      paths absolute; ``private_key`` and ``known_hosts`` default to ``[cloud]``'s
+      ``ssh_key`` and ``known_hosts``; ``host_key_check = "off"`` trusts any host key
+      (insecure, explicit).
     - ``python`` (node's interpreter, ≥ 3.7), ``pty`` (keep true: sshd turns Nagle off only
       for pty sessions), ``docker_socket``, ``heartbeat_timeout_s``, ``reconnect_max_s``,
       ``report_interval_s`` (how often ``monitor.sample`` summaries are written).

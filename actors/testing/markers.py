@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from actors.common.state import StateTracker
-from actors.disruptors import FaultConfig, FaultDisruptor
 from osha.faults import Lease
+from osha.faults.disruptor import FaultConfig, FaultDisruptor
 from osha.messages import Sample
 from osha.plugin import Monitor, MonitorConfig
 

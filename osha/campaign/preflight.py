@@ -8,7 +8,8 @@ Checks, all run in parallel threads, each bounded by ``[campaign] preflight_time
   and ``rally task validate``). The plugin is built in this process with its validated config
   and a context that records nothing; ``check()`` must not change the cloud;
 - SSH to every inventory host of ``[cloud]``: TCP, the host key against ``known_hosts``
-  (an unknown or changed key fails), the login with ``ssh_key``;
+  (an unknown or changed key fails), the login with ``ssh_key``. The check comes with the
+  SSH plugins (entry-point group ``osha.preflight``, :data:`CloudCheck`);
 - every ``[[load]]`` entry: the cloud answers, and its flavor, image and network exist.
 
 Any failed finding aborts the campaign with exit code 3 and a table of findings, unless
@@ -24,13 +25,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from osha import registry
 from osha.campaign.load import check_load
 from osha.errors import OshaError
 from osha.plugin import Finding, PluginContext
-from osha.profile import ActorEntry, Profile
+from osha.profile import ActorEntry, CloudSettings, Profile
 from osha.schedule import child_seed
 
 __all__ = ["Checked", "run_preflight"]
@@ -64,57 +67,35 @@ def _check_actor(entry: ActorEntry, seed: int) -> list[Finding]:
     return findings or [Finding(entry.id, True, f"{entry.kind} {entry.plugin}: ready")]
 
 
-def _check_ssh(prof: Profile) -> list[Finding]:
-    # paramiko comes with the SSH-based plugins; only profiles with an inventory need it.
-    from actors.common.ssh import (  # noqa: PLC0415 - optional dependency
-        SshCredentials,
-        SshError,
-        SshTarget,
-        connect,
-    )
-    from osha import inventory  # noqa: PLC0415 - only with an inventory
+CloudCheck = Callable[[CloudSettings], list[Finding]]
+"""A check of ``[cloud]`` itself (not of one actor), registered by a plugin package in the
+entry-point group ``osha.preflight`` (``actors`` registers ``ssh``: every inventory host
+answers SSH with a verified host key). Core imports no plugin to run it."""
 
-    cloud = prof.cloud
-    assert cloud.inventory is not None
-    assert cloud.ssh_key is not None
-    hosts = inventory.load(cloud.inventory).hosts.values()
-    creds = SshCredentials(
-        private_key=cloud.ssh_key,
-        known_hosts=cloud.known_hosts or "",
-        host_key_check="strict",
-    )
+PREFLIGHT_GROUP = "osha.preflight"
 
-    def one(host: inventory.Host) -> Finding:
-        target = SshTarget(
-            host.name, host.address, host.port or 22, cloud.ssh_user or host.user or "root"
-        )
-        try:
-            conn = connect(target, creds, prime_interactive=False)
-        except SshError as exc:
-            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
-        try:
-            result = conn.exec("true", timeout_s=creds.connect_timeout_s)
-        except SshError as exc:
-            return Finding(f"node:{host.name}", False, exc.message, exc.hint)
-        finally:
-            conn.close()
-        ok = result.exit_status == 0
-        text = "SSH ok, host key verified" if ok else f"`true` exited {result.exit_status}"
-        return Finding(f"node:{host.name}", ok, text)
 
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="osha-ssh-check") as pool:
-        return list(pool.map(one, hosts))
+def _cloud_check(ep: EntryPoint, cloud: CloudSettings) -> list[Finding]:
+    try:
+        check: CloudCheck = ep.load()
+    except (ImportError, AttributeError) as exc:  # the finding says what to install
+        raise OshaError(
+            f"the {ep.name} check ({ep.value}) cannot be imported: {exc}",
+            hint="install osha with the extras of your plugins, e.g. pip install 'osha[ssh]'",
+        ) from exc
+    return check(cloud)
 
 
 def _jobs(prof: Profile) -> list[tuple[str, Callable[[], list[Finding]]]]:
     jobs: list[tuple[str, Callable[[], list[Finding]]]] = []
     for entry in prof.actors:
         seed = child_seed(prof.campaign.seed, entry.id)  # the seed the actor itself gets
-        jobs.append((entry.id, lambda e=entry, s=seed: _check_actor(e, s)))  # type: ignore[misc]
+        jobs.append((entry.id, partial(_check_actor, entry, seed)))
     if prof.cloud.inventory is not None and prof.cloud.ssh_key is not None:
-        jobs.append(("ssh", lambda: _check_ssh(prof)))
+        for ep in entry_points(group=PREFLIGHT_GROUP):
+            jobs.append((ep.name, partial(_cloud_check, ep, prof.cloud)))
     for load in prof.loads:
-        jobs.append((load.id, lambda entry=load: check_load(entry)))  # type: ignore[misc]
+        jobs.append((load.id, partial(check_load, load)))
     return jobs
 
 

@@ -9,13 +9,17 @@
 - :func:`recover`: ``osha faults recover RUN_DIR`` after osha itself was killed.
 - :func:`run_with_broker`: ``run_supervised`` with a broker wired in.
 - :func:`plan_rows`: a profile's planned fault timeline, checked against the guard.
+- :mod:`osha.faults.disruptor`: the disruptor contract plugins derive from
+  (:class:`~osha.faults.disruptor.FaultConfig`, :class:`~osha.faults.disruptor.FaultDisruptor`,
+  :func:`~osha.faults.disruptor.load_hosts`); :class:`Revertible` is what core calls on a
+  plugin class to undo a lease, :func:`fault_class` finds one by its plugin name.
 """
 
 from osha.faults._broker import BrokerReport, FaultBroker, LeaseSink, Reverter, Sender
 from osha.faults._guard import Guard, Refusal
 from osha.faults._lease import Lease, Revertible
 from osha.faults._plan import PlanRow, plan_rows
-from osha.faults._plugins import plugin_reverter, reverter_for_profile
+from osha.faults._plugins import fault_class, plugin_reverter, reverter_for_profile
 from osha.faults._recover import RecoverItem, RecoverReport, recover, unrevoked
 from osha.faults._revert import RetryPolicy, revert_with_retry
 from osha.faults._run import broker_for_profile, run_with_broker
@@ -35,6 +39,7 @@ __all__ = [
     "Revertible",
     "Sender",
     "broker_for_profile",
+    "fault_class",
     "plan_rows",
     "plugin_reverter",
     "recover",

@@ -50,15 +50,13 @@ class Lease:
 
 
 class Revertible(Protocol):
-    """What a disruptor plugin class offers so that anyone can revert its leases: the
-    supervisor process after the disruptor crashed, or ``osha faults recover`` after osha died.
+    """What core calls on a disruptor plugin's *class* to undo a lease: the supervisor process
+    after the disruptor crashed, or ``osha faults recover`` after osha died.
+    :class:`osha.faults.disruptor.FaultDisruptor` provides it as a classmethod.
 
     ``revert_lease`` is idempotent (reverting a fault that is not in place is a no-op) and
     uses only its arguments: it opens its own connections. It returns a one-line detail, or
     raises (any exception is a failed attempt, retried until the lease's deadline).
     """
 
-    config_type: Any
-
-    @classmethod
-    def revert_lease(cls, config: Any, lease: Lease) -> str: ...
+    def revert_lease(self, config: Any, lease: Lease) -> str: ...

@@ -3,12 +3,18 @@ plan`` and ``osha campaign start --dry-run`` print, and what each soak cycle pla
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
-from osha import profile, registry
+from osha import profile
+from osha.errors import PluginError
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
+from osha.faults._plugins import fault_class
+from osha.faults.disruptor import load_hosts
+from osha.messages import Message
+from osha.plugin import PluginContext
 from osha.schedule import child_seed
 
 __all__ = ["PlanRow", "plan_rows"]
@@ -45,13 +51,12 @@ def plan_rows(prof: profile.Profile, seed: int) -> list[PlanRow]:
     for entry in prof.actors:
         if entry.kind != "disruptor":
             continue
-        cls: Any = registry.load("disruptor", entry.plugin)
-        timeline = getattr(cls, "timeline", None)  # a fixed name: fault disruptors have it
-        if timeline is None:
-            continue
-        plugin = cls(entry.config, _NoContext(entry.id))
-        hosts = _hosts(cls, entry.config)
-        for p in timeline(entry.config, child_seed(seed, entry.id)):
+        cls = fault_class(entry.plugin)
+        if cls is None:
+            continue  # a disruptor without a schedule plans nothing
+        plugin = cls(entry.config, _dry_context(entry.id))
+        hosts = load_hosts(entry.config)
+        for p in cls.timeline(entry.config, child_seed(seed, entry.id)):
             row = PlanRow(
                 p.offset_s, entry.id, p.index, p.round, plugin.action(), p.node,
                 plugin.resource(), p.down_s, "",
@@ -76,19 +81,16 @@ def plan_rows(prof: profile.Profile, seed: int) -> list[PlanRow]:
     return out
 
 
-class _NoContext:
-    """Enough of a context to ask a plugin for its labels; a dry run runs nothing."""
+def _dry_context(actor_id: str) -> PluginContext:
+    """Enough of a context to ask a plugin for its labels; a dry run emits nothing."""
 
-    def __init__(self, actor_id: str) -> None:
-        self.actor_id = actor_id
-        self.seed = 0
+    def emit(cls: type[Message], /, **fields: Any) -> Any:
+        raise PluginError(
+            f"{actor_id}: a dry run emits no {cls.TAG}",
+            hint="a plugin's action() and resource() only read its config",
+        )
 
-
-def _hosts(cls: Any, config: Any) -> dict[str, Any]:
-    from actors.disruptors._base import load_hosts  # noqa: PLC0415 - plugins are optional
-
-    del cls
-    return load_hosts(config)
+    return PluginContext(actor_id=actor_id, seed=0, emit=emit, stopping=threading.Event())
 
 
 def _fields(row: PlanRow) -> dict[str, Any]:

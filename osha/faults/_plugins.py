@@ -9,17 +9,25 @@ from typing import Any
 from osha import registry
 from osha.errors import PluginError
 from osha.faults._broker import Reverter
-from osha.faults._lease import Lease
+from osha.faults._lease import Lease, Revertible
+from osha.faults.disruptor import FaultDisruptor
 from osha.profile import Profile
 
-__all__ = ["plugin_reverter", "reverter_for_profile"]
+__all__ = ["fault_class", "plugin_reverter", "reverter_for_profile"]
+
+
+def fault_class(plugin: str) -> type[FaultDisruptor[Any]] | None:
+    """The disruptor plugin ``plugin`` if it is a fault disruptor (it plans, leases and
+    reverts faults), else None (e.g. ``noop``)."""
+    cls = registry.load("disruptor", plugin)
+    return cls if issubclass(cls, FaultDisruptor) else None
 
 
 def plugin_reverter(configs: Mapping[str, tuple[str, Any]]) -> Reverter:
     """A reverter for leases held by the disruptors in ``configs`` (id → (plugin name, typed
     config)). Plugin classes are imported on first use."""
     lock = threading.Lock()
-    classes: dict[str, Any] = {}
+    classes: dict[str, Revertible] = {}
 
     def revert(lease: Lease) -> str:
         entry = configs.get(lease.holder)
@@ -32,14 +40,15 @@ def plugin_reverter(configs: Mapping[str, tuple[str, Any]]) -> Reverter:
         with lock:
             cls = classes.get(plugin)
             if cls is None:
-                cls = classes[plugin] = registry.load("disruptor", plugin)
-        revert_lease = getattr(cls, "revert_lease", None)  # a fixed name, not user input
-        if not callable(revert_lease):
-            raise PluginError(
-                f"disruptor plugin {plugin!r} cannot revert leases (no revert_lease)",
-                hint="derive it from actors.disruptors.FaultDisruptor",
-            )
-        return str(revert_lease(config, lease))
+                found = fault_class(plugin)
+                if found is None:
+                    raise PluginError(
+                        f"disruptor plugin {plugin!r} cannot revert leases (it is not a "
+                        "fault disruptor)",
+                        hint="derive it from osha.faults.disruptor.FaultDisruptor",
+                    )
+                cls = classes[plugin] = found
+        return cls.revert_lease(config, lease)
 
     return revert
 

@@ -3,7 +3,6 @@ problem collected (file, key, problem, hint) before one :class:`~osha.errors.Pro
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -90,7 +89,7 @@ class _Loader:
         self.file = file
         self.base_dir = base_dir
         self.problems: list[Problem] = []
-        self.cloud_defaults: dict[str, Any] = {}
+        self.cloud = CloudSettings()  # [cloud] gives defaults to the plugins' keys
 
     def problem(self, key: str, text: str, hint: str = "") -> None:
         self.problems.append(Problem(self.file, key, text, hint))
@@ -109,9 +108,7 @@ class _Loader:
         supervisor = self.section(SupervisorFlags, data, "supervisor")
         ledger = self.section(LedgerSettings, data, "ledger")
         if cloud is not None:
-            self.cloud_defaults = {
-                k: v for k, v in dataclasses.asdict(cloud).items() if v is not None
-            }
+            self.cloud = cloud
         actors = self.actors(data)
         if not any(data.get(section) for section in _SECTIONS):
             self.problem(
@@ -182,11 +179,9 @@ class _Loader:
                 self.problem(f"{where}.id", f"duplicate id {common.id!r}", "give each its own id")
                 continue
             seen.add(common.id)
-            raw = {k: v for k, v in item.items() if k not in ("id", "plugin")}
-            declared = {f.name for f in dataclasses.fields(config_type)}
-            for key, value in self.cloud_defaults.items():
-                if key in declared and key not in raw:
-                    raw[key] = value
+            raw = self.cloud.defaults_for(
+                config_type, {k: v for k, v in item.items() if k not in ("id", "plugin")}
+            )
             config, found = schema.build(
                 config_type, raw, file=self.file, key=where, base_dir=self.base_dir
             )
@@ -282,11 +277,9 @@ class _Loader:
         except OshaError as exc:  # unknown, duplicate or broken plugin: one problem like others
             self.problem(f"{where}.plugin", exc.message, exc.hint)
             return None
-        raw = {k: v for k, v in item.items() if k not in common_keys}
-        declared = {f.name: f for f in dataclasses.fields(plugin_cls.config_type)}
-        for key, value in self.cloud_defaults.items():
-            if key in declared and key not in raw:
-                raw[key] = value
+        raw = self.cloud.defaults_for(
+            plugin_cls.config_type, {k: v for k, v in item.items() if k not in common_keys}
+        )
         config, found = schema.build(
             plugin_cls.config_type, raw, file=self.file, key=where, base_dir=self.base_dir
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,6 +42,32 @@ class CloudSettings:
     known_hosts: FilePath | None = None  # host keys are verified against this file
     ssh_user: Name | None = None  # else the inventory's ansible_user
     ssh_key: FilePath | None = None  # private key for the nodes
+
+    def defaults_for(self, config_type: type[Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+        """A plugin's keys as written (``raw``) with this section's defaults filled in: every
+        key of the same name that ``config_type`` declares, and in its ``ssh = { ... }``
+        table (monitors), ``private_key`` and ``known_hosts`` from ``ssh_key`` and
+        ``known_hosts``. What the plugin sets itself wins."""
+        given = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        declared = {f.name for f in dataclasses.fields(config_type)}
+        out = {**raw, **{k: v for k, v in given.items() if k in declared and k not in raw}}
+        ssh_type = typing.get_type_hints(config_type).get("ssh") if "ssh" in declared else None
+        table = out.get("ssh", {})
+        if dataclasses.is_dataclass(ssh_type) and isinstance(table, Mapping):
+            nested = {f.name for f in dataclasses.fields(ssh_type)}
+            extra = {
+                field: given[key]
+                for key, field in _SSH_TABLE_KEYS.items()
+                if key in given and field in nested
+            }
+            if extra:
+                out["ssh"] = {**extra, **table}
+        return out
+
+
+#: [cloud]'s keys that default the fields of a plugin's ``ssh`` table (``ssh_user`` does not:
+#: a monitor's ``ssh.user`` comes after the inventory's user, [cloud]'s ``ssh_user`` before)
+_SSH_TABLE_KEYS = {"ssh_key": "private_key", "known_hosts": "known_hosts"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,8 @@ class SupervisorFlags:
     the run ends with :class:`~osha.errors.EscalationError`. The first restart within the
     period has no delay; the n-th waits ``backoff_initial_s * 2**(n-2)``, at most
     ``backoff_max_s``. A child that sends no frame for ``heartbeat_timeout_s`` is hung: it is
-    killed and restarted. A child sends its batched events every ``batch_interval_s``.
+    killed and restarted. A child not ready within ``start_timeout_s`` did not start. A child
+    sends its batched events every ``batch_interval_s``.
     """
 
     strategy: Strategy = Strategy.ONE_FOR_ONE
@@ -85,7 +86,8 @@ class SupervisorFlags:
     backoff_max_s: float = 5.0
     heartbeat_interval_s: float = 0.5
     heartbeat_timeout_s: float = 3.0
-    start_timeout_s: float = 15.0
+    # spawn, imports and the plugin's setup: took > 15 s on a 2-core host at load 17
+    start_timeout_s: float = 60.0
     batch_interval_s: float = 0.005
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ Short baselines and chaos windows and short Rally tasks keep each test to a few 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from osha.messages import (
     StateChange,
 )
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
-from tests.lab.bounds import PREFLIGHT_S
+from tests.lab.bounds import PREFLIGHT_S, WARMUP_S
 from tests.lab.conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
@@ -35,23 +36,25 @@ PHASES = ["validate", "preflight", "load", "baseline", "chaos", "recovery", "tea
 
 def _profile(tmp_path: Path, name: str, replace: dict[str, str]) -> Path:
     """A shipped profile with some lines replaced, next to a copy of its Rally tasks, and a
-    preflight timeout for the loaded test machine (tests/lab/bounds.py, PREFLIGHT_S)."""
+    preflight timeout and runner warm-up for the loaded test machine (tests/lab/bounds.py,
+    PREFLIGHT_S and WARMUP_S)."""
     text = (REPO / "profiles" / name).read_text()
     for old, new in replace.items():
         assert old in text, f"{name} has no {old!r}"
         text = text.replace(old, new)
     assert "preflight_timeout_s" not in text, f"{name} sets preflight_timeout_s itself"
     text = text.replace("[campaign]\n", f"[campaign]\npreflight_timeout_s = {PREFLIGHT_S}\n", 1)
+    text = re.sub(r"(?m)^warmup_s = [0-9.]+", f"warmup_s = {WARMUP_S}", text, count=1)
     shutil.copytree(REPO / "profiles" / "rally", tmp_path / "rally", dirs_exist_ok=True)
     path = tmp_path / name
     path.write_text(text)
     return path
 
 
-def _start(path: Path, tmp_path: Path, timeout_s: float = 900) -> tuple[int, Path, str]:
+def _start(path: Path, tmp_path: Path, timeout_s: float = 1500) -> tuple[int, Path, str]:
     """Run a campaign to its end. ``timeout_s`` is a hang guard only: each phase has its own
-    bound in the profile (preflight_timeout_s, baseline_s, chaos_s, the recovery and
-    teardown timeouts), and 900 s is above their sum for the lab's profiles."""
+    bound in the profile (preflight_timeout_s, warmup_s, baseline_s, chaos_s, the recovery and
+    teardown timeouts), and 1500 s is above their sum for the lab's profiles."""
     result = subprocess.run(
         [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
          "--ledger-dir", str(tmp_path / "runs")],
@@ -73,7 +76,7 @@ def _census(records: list[Message]) -> dict[str, dict[str, Any]]:
     return {c.when: c.counts | {"leftovers": c.leftovers} for c in _of(records, CampaignCensus)}
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1600)  # a hang guard above _start's
 def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) -> None:
     path = _profile(
         tmp_path,
@@ -129,7 +132,7 @@ def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) ->
     assert census["after"]["leftovers"] == ()
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1600)  # a hang guard above _start's
 def test_smoke_campaign_passes_and_leaves_nothing(healthy_lab: Lab, tmp_path: Path) -> None:
     cloud = healthy_lab.cloud()
     servers_before = len(list(cloud.compute.servers(all_projects=True)))

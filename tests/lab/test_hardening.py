@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actors.disruptors._base import load_hosts
 from actors.disruptors.process import KillScope, ProcessConfig, ProcessDisruptor
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.faults.disruptor import load_hosts
 from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name
 from osha.testing import FakeContext

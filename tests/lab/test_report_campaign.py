@@ -12,6 +12,7 @@ Runs ``osha campaign start profiles/lab-nova-scheduler.toml`` (short phases), th
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from osha.analysis import analyze
 from osha.ledger import LedgerReader
 from osha.report import render_verdict
 from osha.report.html import render_html
-from tests.lab.bounds import PREFLIGHT_S
+from tests.lab.bounds import PREFLIGHT_S, WARMUP_S
 from tests.lab.conftest import REPO, Lab
 
 PROFILE = REPO / "profiles" / "lab-nova-scheduler.toml"
@@ -42,23 +43,23 @@ def _process_monitor(profile: dict[str, object]) -> tuple[str, float]:
 
 
 @pytest.mark.lab
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1600)  # a hang guard: preflight, warm-up and the phases on a loaded machine
 def test_report_of_a_real_campaign(healthy_lab: Lab, tmp_path: Path) -> None:
     lab = healthy_lab
     assert PROFILE.exists(), f"the campaign's lab profile is missing: {PROFILE}"
     runs = tmp_path / "runs"
-    # the shipped profile, with a preflight timeout for the loaded test machine (bounds.py)
+    # the shipped profile, with a preflight timeout and warm-up for the loaded test machine
+    # (bounds.py)
     shutil.copytree(PROFILE.parent / "rally", tmp_path / "rally", dirs_exist_ok=True)
     profile = tmp_path / PROFILE.name
     text = PROFILE.read_text()
-    profile.write_text(
-        text.replace("[campaign]\n", f"[campaign]\npreflight_timeout_s = {PREFLIGHT_S}\n", 1)
-    )
+    text = text.replace("[campaign]\n", f"[campaign]\npreflight_timeout_s = {PREFLIGHT_S}\n", 1)
+    profile.write_text(re.sub(r"(?m)^warmup_s = [0-9.]+", f"warmup_s = {WARMUP_S}", text, count=1))
     done = subprocess.run(
         [sys.executable, "-m", "osha", "campaign", "start", str(profile), "--plain",
          "--ledger-dir", str(runs), "--baseline-s", "30", "--chaos-s", "60",
          "--recovery-timeout-s", "120"],
-        capture_output=True, text=True, timeout=800, check=False, cwd=REPO,
+        capture_output=True, text=True, timeout=1500, check=False, cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]

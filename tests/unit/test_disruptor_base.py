@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from actors.disruptors import FaultConfig, FaultDisruptor
 from osha.faults import FaultBroker, Lease, RetryPolicy
+from osha.faults.disruptor import FaultConfig, FaultDisruptor
 from osha.messages import (
     FaultInjected,
     FaultInjectFailed,

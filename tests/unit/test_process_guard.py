@@ -16,11 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from actors.disruptors._base import load_hosts
 from actors.disruptors._process_sh import REFUSED, guard, lookup
 from actors.disruptors.process import KillScope, ProcessAction, ProcessConfig, ProcessDisruptor
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.faults.disruptor import load_hosts
 from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name, build
 from osha.testing import FakeContext, wait_for

@@ -198,3 +198,26 @@ def test_nested_paths_reach_the_child_resolved(tmp_path: Path) -> None:
     assert entry.raw_config["power"]["password_file"] == str(tmp_path / "bmc-pw")
     assert entry.raw_config["inventory"] == str(tmp_path / "inv.ini")
     assert entry.raw_config["action"] == "power-off"  # an enum goes down as its value
+
+
+def test_cloud_ssh_keys_default_a_monitors_ssh_table(tmp_path: Path) -> None:
+    """[cloud]'s ssh_key and known_hosts are the defaults of a monitor's ssh.private_key and
+    ssh.known_hosts, as they are of a disruptor's ssh_key and known_hosts; what the monitor
+    sets itself wins, and the child process gets the filled-in table."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[cloud]\ninventory = "/lab/inventory.ini"\nssh_key = "keys/id"\n'
+        'known_hosts = "/lab/known_hosts"\n'
+        '[[monitors]]\nid = "hosts"\nplugin = "host-services"\n'
+        '[[monitors]]\nid = "own"\nplugin = "host-services"\n'
+        'ssh = { private_key = "/own/key", connect_timeout_s = 2.0 }\n'
+        '[[disruptors]]\nid = "kill"\nplugin = "process"\nservice = "x"\n'
+    )
+    hosts, own, kill = profile.load(path).actors
+    key = str(tmp_path / "keys/id")
+    assert (hosts.config.ssh.private_key, hosts.config.ssh.known_hosts) == (key, "/lab/known_hosts")
+    assert hosts.raw_config["ssh"]["private_key"] == key
+    assert own.config.ssh.private_key == "/own/key"
+    assert own.config.ssh.known_hosts == "/lab/known_hosts"
+    assert own.config.ssh.connect_timeout_s == 2.0
+    assert (kill.config.ssh_key, kill.config.known_hosts) == (key, "/lab/known_hosts")

@@ -1,4 +1,6 @@
-"""What every disruptor shares: targets, the schedule, leases, hold and guaranteed revert.
+"""The disruptor contract: what every fault disruptor shares (targets, the schedule, leases,
+hold and guaranteed revert) and what a concrete one provides. Plugins derive from it; core
+(:mod:`osha.faults`) plans and reverts through it and never imports a plugin.
 
 A concrete disruptor says what its fault is (:meth:`FaultDisruptor.action` and
 :meth:`FaultDisruptor.resource`), validates a node (:meth:`~FaultDisruptor.probe`), captures
@@ -29,10 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from actors.common.ssh import SshCredentials, SshTarget
 from osha import inventory
 from osha.errors import PluginError
-from osha.faults import Lease, RetryPolicy, revert_with_retry
+from osha.faults._lease import Lease
+from osha.faults._revert import RetryPolicy, revert_with_retry
 from osha.messages import (
     FaultGrant,
     FaultInjected,
@@ -56,7 +58,7 @@ from osha.schedule import (
 )
 from osha.schema import FilePath
 
-__all__ = ["FaultConfig", "FaultDisruptor", "credentials", "load_hosts", "ssh_target"]
+__all__ = ["FaultConfig", "FaultDisruptor", "load_hosts"]
 
 log = logging.getLogger("osha.disruptors")
 
@@ -105,24 +107,6 @@ def load_hosts(config: FaultConfig) -> dict[str, inventory.Host]:
         return inventory.load(Path(config.inventory)).hosts
     except inventory.InventoryError as exc:
         raise PluginError(exc.message, hint=exc.hint) from None
-
-
-def credentials(config: FaultConfig) -> SshCredentials:
-    if config.ssh_key is None:
-        raise PluginError(
-            "no SSH private key given",
-            hint='set ssh_key = "/path/id_ed25519" (and known_hosts) on the disruptor or in '
-            "[cloud]",
-        )
-    return SshCredentials(
-        private_key=config.ssh_key,
-        known_hosts=config.known_hosts or "",
-        connect_timeout_s=config.connect_timeout_s,
-    )
-
-
-def ssh_target(config: FaultConfig, node: str, address: str, user: str | None = None) -> SshTarget:
-    return SshTarget(node, address, config.ssh_port, config.ssh_user or user or "root")
 
 
 class FaultDisruptor(Disruptor[C]):

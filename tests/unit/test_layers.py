@@ -1,0 +1,184 @@
+"""The layers run one way: core (``osha/``) never imports a plugin (``actors/``), and the core's
+modules import each other without a circle. Read from the source with :mod:`ast`; nothing is
+imported.
+
+What counts:
+
+- *imports actors*: any ``import actors...``, ``from actors... import ...`` or
+  ``importlib.import_module("actors...")`` anywhere in a module under ``osha/``: at module
+  level, inside a function or a class, under ``if TYPE_CHECKING:`` or in a ``try:``. A plugin
+  is optional and found by its entry point; core must not name one.
+- *an import circle*: a cycle in the graph of the imports that run when a module is imported:
+  the statements at module level (including those in a module-level ``if``/``try``/``with``
+  block), but not those under ``if TYPE_CHECKING:`` (they never run) nor those inside a
+  function or a class body's methods (they run later, on a call). An edge goes to the module
+  named: ``from osha.faults import Lease`` is an edge to ``osha/faults/__init__.py``,
+  ``from osha import profile`` an edge to ``osha/profile``; a relative import is resolved
+  against its package. The implicit import of a parent package (Python runs
+  ``osha/faults/__init__.py`` before ``osha/faults/_lease.py``) is not an edge: every package
+  would otherwise be a circle with its own modules.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "osha"
+
+
+def _modules() -> dict[str, Path]:
+    """Every module under osha/, by dotted name (a package by its own name)."""
+    out: dict[str, Path] = {}
+    for path in sorted(CORE.rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _package_of(name: str, path: Path) -> str:
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _module_level(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements that run when the module is imported."""
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                yield from _module_level(node.body)
+            yield from _module_level(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                yield from _module_level(block)
+            for handler in node.handlers:
+                yield from _module_level(handler.body)
+        elif isinstance(node, ast.With):
+            yield from _module_level(node.body)
+
+
+def _targets(node: ast.Import | ast.ImportFrom, package: str, modules: dict[str, Path]) -> set[str]:
+    """The modules of osha/ an import statement names: ``import a.b`` names ``a.b``;
+    ``from a import b`` names the module ``a.b`` if there is one, else ``a`` (``b`` is a name
+    defined in ``a``)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names} & modules.keys()
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join([*anchor, base] if base else anchor)
+    out: set[str] = set()
+    for alias in node.names:
+        sub = f"{base}.{alias.name}"
+        out.add(sub if sub in modules else base)
+    return out & modules.keys()
+
+
+def _edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = _package_of(name, path)
+    edges: set[str] = set()
+    for node in _module_level(tree.body):
+        edges |= _targets(node, package, modules)
+    edges.discard(name)
+    return edges
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, Iterator[str]]] = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    out.append(sorted(component))
+    return out
+
+
+def _imported(node: ast.AST) -> list[str]:
+    """The absolute module names ``node`` imports: an import statement, or a call of
+    ``importlib.import_module``/``__import__`` with a literal name."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [node.module or ""] if node.level == 0 else []
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if name in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+            return [node.args[0].value]
+    return []
+
+
+def test_no_core_module_imports_a_plugin() -> None:
+    offenders: list[str] = []
+    for path in _modules().values():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):  # every import, also inside functions
+            named = _imported(node)
+            offenders.extend(
+                f"{path.relative_to(ROOT)}:{node.lineno} imports {n}"
+                for n in named
+                if n == "actors" or n.startswith("actors.")
+            )
+    assert offenders == [], "core imports a plugin:\n" + "\n".join(offenders)
+
+
+def test_no_import_circle_in_core() -> None:
+    modules = _modules()
+    graph = {name: _edges(name, path, modules) for name, path in modules.items()}
+    assert len(graph) > 50  # the walk found the core
+    assert "osha.faults._lease" in graph["osha.faults"]  # and reads its imports
+    circles = _circles(graph)
+    assert circles == [], "import circles in osha/:\n" + "\n".join(
+        " <-> ".join(c) for c in circles
+    )
+
+
+def test_the_circle_finder_finds_a_circle() -> None:
+    """The check above cannot pass by a blind finder: it sees a planted circle."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _circles(graph) == [["a", "b", "c"]]
