@@ -29,7 +29,6 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from osha.analysis._targets import BAD
 from osha.analysis.model import CycleRow, FaultReport, SoakSummary
 from osha.messages import (
     ActorCrashed,
@@ -41,6 +40,7 @@ from osha.messages import (
     SelfChaosKill,
     SoakCycle,
     StateChange,
+    is_bad,
 )
 
 __all__ = ["RSS_FROM_CYCLE", "CycleTable", "rss_slope_per_h", "summarize", "trend"]
@@ -208,7 +208,7 @@ class CycleTable:
         first = msg.first_bad_mono_s + shift
         at = first if msg.last_good_mono_s is None else (msg.last_good_mono_s + shift + first) / 2
         cur = self.current
-        if msg.state in BAD:
+        if is_bad(msg.state):
             if key not in self._open:
                 self._open[key] = (at, cur)
                 if cur is not None:

@@ -3,9 +3,10 @@
 One :class:`TargetTracker` per (monitor, target). Memory is constant per target apart from the
 list of outages, which is capped (``AnalysisOptions.max_episodes``; totals stay exact).
 
-States: ``up`` is good; ``down`` and ``unreachable`` are bad; ``unknown`` means the monitor
-cannot see the target (it just started, its probe cannot run, or it crashed: the analysis
-turns every target of a crashed or stopped monitor ``unknown`` at that moment). Time spent
+States, by the one rule the live picture shares (:data:`osha.messages.BAD_STATES`): ``up`` is
+good; ``down`` and ``unreachable`` are bad; ``unknown`` is blind: the monitor cannot see the
+target (it just started, its probe cannot run, or it crashed: the analysis turns every target
+of a crashed or stopped monitor ``unknown`` at that moment). Time spent
 ``unknown`` counts neither as up nor as down (availability = up / (up + bad)); an outage that
 runs into a blind stretch lasts until the next ``up`` observation, and its bound says how
 little is known about its end.
@@ -16,10 +17,9 @@ from __future__ import annotations
 import copy
 
 from osha.analysis.model import Episode, TargetReport
+from osha.messages import is_bad
 
-__all__ = ["BAD", "TargetTracker"]
-
-BAD = frozenset({"down", "unreachable"})
+__all__ = ["TargetTracker"]
 
 
 class TargetTracker:
@@ -88,7 +88,7 @@ class TargetTracker:
         self.samples += count
         self.sample_failures += failures
         self.last_seen = max(self.last_seen, t)
-        if failures and self.state in BAD:
+        if failures and is_bad(self.state):
             self.last_bad_evidence = t
         elif failures < count and self.state == "up":
             self.last_up_evidence = t
@@ -104,17 +104,17 @@ class TargetTracker:
             self.first_seen = first_bad
         self.last_seen = max(self.last_seen, first_bad)
         old = self.state
-        if state in BAD:
+        if is_bad(state):
             self._to_bad(state, old, last_good, first_bad, reported)
         elif state == "up":
             if self.ep_first_bad is not None:
-                if old in BAD and last_good is not None:
+                if is_bad(old) and last_good is not None:
                     last_bad = max(self.ep_last_bad, last_good)
                 else:
                     last_bad = self._bad_evidence()
                 self._close(last_bad, first_bad)
             self.last_up_evidence = first_bad
-        elif old in BAD and self.ep_first_bad is not None:  # unknown: blind from now on
+        elif is_bad(old) and self.ep_first_bad is not None:  # unknown: blind from now on
             if last_good is not None:
                 self.ep_last_bad = max(self.ep_last_bad, last_good)
             self.blind = True
@@ -157,7 +157,7 @@ class TargetTracker:
         if self.state == "unknown":
             return
         self._account(t)
-        if self.state in BAD and self.ep_first_bad is not None:
+        if is_bad(self.state) and self.ep_first_bad is not None:
             self.ep_last_bad = self._bad_evidence(before=t)
             self.blind = True
         self.state = "unknown"
@@ -179,7 +179,7 @@ class TargetTracker:
         """Close the books at ``end`` (the end of the analysed run) and report."""
         self._account(end)
         if self.ep_first_bad is not None:
-            last_bad = end if self.state in BAD else self._bad_evidence(before=end)
+            last_bad = end if is_bad(self.state) else self._bad_evidence(before=end)
             self._close(last_bad, None)
         first = self.first_seen if self.first_seen is not None else end
         return TargetReport(
@@ -208,7 +208,7 @@ class TargetTracker:
         span = max(0.0, until - self.since)
         if self.state == "up":
             self.up_s += span
-        elif self.state in BAD:
+        elif is_bad(self.state):
             self.down_s += span
         else:
             self.unknown_s += span

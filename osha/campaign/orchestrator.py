@@ -330,7 +330,7 @@ class Campaign:
             healthy_since: list[float] = []
 
             def settled() -> bool:
-                if self.state.down_targets() or actors.active_leases():
+                if self.state.not_up() or actors.active_leases():  # unseen is not recovered
                     healthy_since.clear()
                     return False
                 if not healthy_since:
@@ -339,17 +339,22 @@ class Campaign:
 
             ok = self._wait(cfg.recovery_timeout_s, until=settled)
             took_s = (healthy_since[0] if ok and healthy_since else time.monotonic()) - began_s
-            down = tuple(self.state.down_targets())
+            seen = self.state.not_up()
             self.rec.record(
-                CampaignRecovery, recovered=ok, recovery_s=round(took_s, 3), still_down=down,
-                active_leases=actors.active_leases(),
-            )
+                CampaignRecovery, recovered=ok, recovery_s=round(took_s, 3),
+                still_down=seen.down, active_leases=actors.active_leases(), unseen=seen.blind,
+            )  # fmt: skip
             if ok:
                 res.detail = f"every target up after {took_s:.1f} s"
             elif self.stopped:
                 res.fail(f"stopped: {self.stopped}")
             else:
-                res.fail(f"not recovered within {cfg.recovery_timeout_s:g} s: {', '.join(down)}")
+                parts = [f"still down: {', '.join(seen.down)}"] if seen.down else []
+                if seen.blind:
+                    parts.append(f"not seen (unknown): {', '.join(seen.blind)}")
+                if actors.active_leases():
+                    parts.append(f"{actors.active_leases()} faults held")
+                res.fail(f"not recovered within {cfg.recovery_timeout_s:g} s: {'; '.join(parts)}")
 
     def _teardown(self) -> None:
         with self.rec.phase("teardown") as res:

@@ -13,8 +13,8 @@ clock held, so the next cycle *waits*; a request held back longer than its disru
 a grant is refused, so that fault is *skipped*. The ledger says which: the end record counts
 the overruns and the wait, the next cycle's start record how late it started and how many of
 its faults were skipped. The cycle is recorded (``soak.cycle`` end: ``ok`` when every watched
-target is up and no fault is held past its deadline), and the soak stops early and cleanly,
-before the next cycle may strike, on:
+target is seen up and no fault is held past its deadline), and the soak stops early and
+cleanly, before the next cycle may strike, on:
 
 - a fault whose revert failed for good (``fault.revert_failed`` final): the cloud may be left
   disrupted, so no further fault may strike;
@@ -23,6 +23,13 @@ before the next cycle may strike, on:
   it keeps its analysis and reads only each cycle's new records), where a fault held within
   its revert deadline is in flight, not unreverted;
 - the disk-space floor, ``osha campaign stop``, Ctrl-C (they request the stop themselves).
+
+What counts as down is the analysis's rule (:data:`osha.messages.BAD_STATES`): the end record
+says ``still down: ...`` only for bad targets (``down``, ``unreachable``) and lists the blind
+ones apart (``not seen at the cycle's end (unknown): ...``). A cycle whose only problem is
+blindness is **not ok**: ``ok`` claims that every target was seen up, and a target the monitor
+cannot see is no evidence of health; the detail says it was unseen, not down. A failed cycle
+does not stop the soak.
 
 A stop closes the gate for good (:meth:`Campaign.request_stop
 <osha.campaign.orchestrator.Campaign.request_stop>`): nothing is injected after the decision.
@@ -129,17 +136,19 @@ class CycleLoop:
         overruns, waited_s = self._overruns(k, ran)
         now_s = time.time()
         overdue = [lease for lease in self.control.held_leases() if lease.revert_by_wall_s <= now_s]
-        down = self.state.down_targets()
+        seen = self.state.not_up()
         failed = self.state.faults.revert_failed - failed_before
         problems = []
         if not ran:
             problems.append("stopped")
-        if down:
-            problems.append(f"still down: {', '.join(down)}")
+        if seen.down:
+            problems.append(f"still down: {', '.join(seen.down)}")
         if overdue:
             problems.append(f"{len(overdue)} faults held past their revert deadline")
         if failed:
             problems.append(f"{failed} faults NOT reverted")
+        if seen.blind:  # last: a long list must not cut the problems above from the detail
+            problems.append(f"not seen at the cycle's end (unknown): {', '.join(seen.blind)}")
         ok = not problems
         detail = "every target up, every fault reverted" if ok else "; ".join(problems)
         if overruns:

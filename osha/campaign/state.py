@@ -34,12 +34,14 @@ from osha.messages import (
     RunnerStatus,
     SoakCycle,
     StateChange,
+    is_bad,
+    is_blind,
 )
 from osha.messages.campaign import PhaseChange
 from osha.record import HEADER, MAGIC
 from osha.wire import decode, peek_tag
 
-__all__ = ["LiveState", "RunnerTally", "TapSink"]
+__all__ = ["LiveState", "NotUp", "RunnerTally", "TapSink"]
 
 #: The tags the live picture is built from; every other record is forwarded undecoded.
 WATCHED = frozenset(
@@ -80,6 +82,19 @@ class RunnerTally:
     def success_rate(self) -> float | None:
         total = self.ok + self.failed
         return self.ok / total if total else None
+
+
+@dataclass(frozen=True, slots=True)
+class NotUp:
+    """The watched targets not seen ``up`` at one moment, by the analysis's rule
+    (:data:`osha.messages.BAD_STATES`). Each is ``target (monitor)``: two monitors may watch
+    one target, and each view counts."""
+
+    down: tuple[str, ...] = ()  # bad: down or unreachable (the monitor saw it fail)
+    blind: tuple[str, ...] = ()  # unknown: the monitor cannot see it (no proof either way)
+
+    def __bool__(self) -> bool:
+        return bool(self.down or self.blind)
 
 
 @dataclass(slots=True)
@@ -222,11 +237,15 @@ class LiveState:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def down_targets(self) -> list[str]:
-        """``target (monitor)`` for every target whose last state, as that monitor saw it,
-        is not ``up``."""
+    def not_up(self) -> NotUp:
+        """The targets whose last state, as their monitor saw it, is not ``up``: the bad ones
+        (down) apart from the blind ones (``unknown``), read at one moment."""
         with self._lock:
-            return sorted(t for t, s in self.targets.items() if s.state != "up")
+            targets = sorted(self.targets.items())
+        return NotUp(
+            down=tuple(t for t, s in targets if is_bad(s.state)),
+            blind=tuple(t for t, s in targets if is_blind(s.state)),
+        )
 
     def warm_runners(self) -> set[str]:
         """The runners that have recorded at least one iteration."""

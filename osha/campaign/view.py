@@ -18,6 +18,7 @@ from rich.text import Text
 
 from osha.campaign.preflight import Checked
 from osha.campaign.verdict import Judgement
+from osha.messages import is_bad, is_blind
 
 __all__ = ["PlainView", "RichView", "View", "findings_table", "make_view", "verdict_table"]
 
@@ -213,12 +214,15 @@ class PlainView:
         runners = ", ".join(
             f"{n} {r['ok']} ok/{r['failed']} failed" for n, r in snap["runners"].items()
         )
-        down = [n for n, t in snap["targets"].items() if t["state"] != "up"]
+        down = [n for n, t in snap["targets"].items() if is_bad(t["state"])]
+        blind = [n for n, t in snap["targets"].items() if is_blind(t["state"])]
+        up = len(snap["targets"]) - len(down) - len(blind)
         restarts = sum(snap["restarts"].values())
         self._say(
             f"{snap['phase']} {_fmt_s(snap['phase_elapsed_s'])}: "
-            f"{len(snap['targets']) - len(down)}/{len(snap['targets'])} targets up"
+            f"{up}/{len(snap['targets'])} targets up"
             + (f" (down: {', '.join(down)})" if down else "")
+            + (f" (not seen: {', '.join(blind)})" if blind else "")
             + f"; {len(snap['leases'])} faults held"
             + (f"; runners: {runners}" if runners else "")
             + (f"; {restarts} actor restarts" if restarts else "")

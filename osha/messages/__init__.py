@@ -50,7 +50,15 @@ from osha.messages.fault import (
     FaultSync,
     FaultSynced,
 )
-from osha.messages.monitor import HostBoot, Metric, Sample, StateChange
+from osha.messages.monitor import (
+    BAD_STATES,
+    HostBoot,
+    Metric,
+    Sample,
+    StateChange,
+    is_bad,
+    is_blind,
+)
 from osha.messages.run import LedgerHeader, RunStarted, RunStopped
 from osha.messages.runner import RunnerIteration, RunnerStatus
 from osha.messages.soak import (
@@ -65,6 +73,7 @@ from osha.messages.soak import (
 from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
+    "BAD_STATES",
     "ActorBoot",
     "ActorCrashed",
     "ActorFailed",
@@ -114,6 +123,8 @@ __all__ = [
     "TestCrash",
     "TestFlood",
     "TestHang",
+    "is_bad",
+    "is_blind",
     "message",
     "registry",
     "spec_of",

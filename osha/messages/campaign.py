@@ -98,13 +98,16 @@ class CampaignCensus(Message):
 @message("campaign.recovery")
 @dataclass(frozen=True, slots=True)
 class CampaignRecovery(Message):
-    """The end of the recovery wait: every watched target healthy again (``recovered``) after
-    ``recovery_s`` (from the recovery phase's start), or the timeout with ``still_down``."""
+    """The end of the recovery wait: every watched target seen up again (``recovered``) after
+    ``recovery_s`` (from the recovery phase's start), or the timeout with the targets
+    ``still_down`` (bad: down or unreachable) and ``unseen`` (``unknown``: the monitor could
+    not see them; see :data:`osha.messages.BAD_STATES`)."""
 
     recovered: bool
     recovery_s: float
     still_down: tuple[str, ...] = ()
     active_leases: int = 0
+    unseen: tuple[str, ...] = ()
 
 
 @message("campaign.stop")

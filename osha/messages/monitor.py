@@ -14,9 +14,35 @@ from typing import Literal
 
 from osha.messages._base import Message, message
 
-__all__ = ["HostBoot", "Metric", "Sample", "State", "StateChange"]
+__all__ = [
+    "BAD_STATES",
+    "HostBoot",
+    "Metric",
+    "Sample",
+    "State",
+    "StateChange",
+    "is_bad",
+    "is_blind",
+]
 
 State = Literal["up", "down", "unknown", "unreachable"]
+
+#: The one rule for what a state says, for the live picture (the soak's cycle verdict, the
+#: recovery wait, the live view) and the analysis alike: ``up`` is good; ``down`` and
+#: ``unreachable`` are **bad** (the monitor saw the target fail); ``unknown`` is **blind** (the
+#: monitor cannot see the target: it just started, its probe cannot run, or it crashed). Blind
+#: is neither up nor down: it is no outage, and no proof of health either.
+BAD_STATES: frozenset[str] = frozenset({"down", "unreachable"})
+
+
+def is_bad(state: str) -> bool:
+    """``down`` or ``unreachable``: the monitor saw the target fail (see :data:`BAD_STATES`)."""
+    return state in BAD_STATES
+
+
+def is_blind(state: str) -> bool:
+    """``unknown``: the monitor cannot see the target; neither up nor down."""
+    return state == "unknown"
 
 
 @message("monitor.sample")
