@@ -349,12 +349,7 @@ class Campaign:
             elif self.stopped:
                 res.fail(f"stopped: {self.stopped}")
             else:
-                parts = [f"still down: {', '.join(seen.down)}"] if seen.down else []
-                if seen.blind:
-                    parts.append(f"not seen (unknown): {', '.join(seen.blind)}")
-                if actors.active_leases():
-                    parts.append(f"{actors.active_leases()} faults held")
-                res.fail(f"not recovered within {cfg.recovery_timeout_s:g} s: {'; '.join(parts)}")
+                res.fail(f"not recovered within {cfg.recovery_timeout_s:g} s: {seen}")
 
     def _teardown(self) -> None:
         with self.rec.phase("teardown") as res:

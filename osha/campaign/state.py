@@ -96,6 +96,13 @@ class NotUp:
     def __bool__(self) -> bool:
         return bool(self.down or self.blind)
 
+    def __str__(self) -> str:
+        """``still down: a (m); not seen (unknown): b (m)``, each part only if it has targets."""
+        parts = [f"still down: {', '.join(self.down)}"] if self.down else []
+        if self.blind:
+            parts.append(f"not seen (unknown): {', '.join(self.blind)}")
+        return "; ".join(parts)
+
 
 @dataclass(slots=True)
 class _Target:

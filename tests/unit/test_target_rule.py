@@ -65,6 +65,10 @@ def test_not_up_splits_the_bad_targets_from_the_blind_ones() -> None:
         down=("node:ctl-1 (hosts)", "nova-api@ctl-1 (hosts)"),
         blind=("nova-conductor@ctl-1 (hosts)",),
     )
+    assert str(live.not_up()) == (
+        "still down: node:ctl-1 (hosts), nova-api@ctl-1 (hosts); "
+        "not seen (unknown): nova-conductor@ctl-1 (hosts)"
+    )
 
 
 def _one_cycle(tmp_path: Path, live: LiveState) -> SoakCycle:
