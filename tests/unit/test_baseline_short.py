@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from osha.analysis import AnalysisOptions, analyze
-from osha.cli import main
 from osha.report import dumps, render_summary, to_dict
 from osha.report.html import render_html
 from osha.testing import SyntheticLedger
+from tests.unit.test_bad_input import _osha  # the CLI in-process, no traceback allowed
 
 REPO = Path(__file__).resolve().parents[2]
 SHORT = (
@@ -81,16 +81,6 @@ def test_long_baseline_says_nothing(tmp_path: Path) -> None:
     assert a.runners[0].baseline_short is None
     assert to_dict(a)["runners"][0]["baseline"]["short"] is None
     assert "the method needs" not in render_summary(a)
-
-
-def _osha(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code: int | str | None = 0
-    try:
-        main(list(argv))
-    except SystemExit as done:
-        code = done.code
-    out = capsys.readouterr()
-    return (code if isinstance(code, int) else 0), out.out + out.err
 
 
 def _profile(tmp_path: Path, baseline_s: float) -> Path:
