@@ -19,6 +19,7 @@ from osha.analysis.model import (
     TargetReport,
 )
 from osha.analysis.options import AnalysisOptions
+from osha.analysis.shortfall import shortfall
 from osha.analysis.slo import SloSpec, Verdict, slo_from_table
 from osha.errors import ProfileError
 from osha.ledger import LedgerReader
@@ -136,11 +137,14 @@ def _runner_reports(
 ) -> tuple[list[RunnerReport], dict[str, tuple[list[Stretch], list[Stretch]]]]:
     """Each runner's report, and its error clusters and degraded stretches (for the faults)."""
     reports: list[RunnerReport] = []
+    first = next((p for p in phases if p.name == "baseline"), None)
+    baseline_s = baseline_end - first.start_s if first is not None else None
     stretches: dict[str, tuple[list[Stretch], list[Stretch]]] = {}
     for name in sorted(acc.runners):
         series = acc.runners[name]
         series.sort()
         base = series.baseline(baseline_end, opts)
+        pace_s = series.pace_s(baseline_end)
         errors = series.error_clusters(opts)
         degraded = series.degraded(base, opts)
         stretches[name] = (errors, degraded)
@@ -164,6 +168,14 @@ def _runner_reports(
                 statuses=tuple(series.statuses),
                 points=series.thinned(opts.max_plot_points),
                 failure=acc.runner_failures.get(name, ""),
+                pace_s=pace_s,
+                baseline_short=shortfall(
+                    series.baseline_size(baseline_end, opts),
+                    warm_up=opts.warm_up,
+                    window=opts.window,
+                    pace_s=pace_s,
+                    baseline_s=baseline_s,
+                ),
             )
         )
     return reports, stretches

@@ -148,6 +148,26 @@ class RunnerSeries:
         ]
         return Baseline(values, options.k)
 
+    def baseline_size(self, end_s: float, options: AnalysisOptions) -> int:
+        """Iterations the method had before ``end_s``: the warm-up ones that ended, whatever
+        their outcome (it cuts them anyway), plus the good ones after them."""
+        w = options.warm_up
+        warm = sum(1 for t, d in zip(self.start[:w], self.dur[:w], strict=True) if t + d <= end_s)
+        return warm + self.baseline(end_s, options).count
+
+    def pace_s(self, end_s: float) -> float | None:
+        """Seconds per iteration: the span from the first start to the last end of the
+        iterations that ended by ``end_s`` (of all of them if none did), over their count."""
+        for bound in (end_s, math.inf):
+            count, first, last = 0, math.inf, -math.inf
+            for t, d in zip(self.start, self.dur, strict=True):
+                if t + d <= bound:
+                    count += 1
+                    first, last = min(first, t), max(last, t + d)
+            if count:
+                return (last - first) / count
+        return None
+
     def phase_stats(self, phase: PhaseSpan, end_s: float) -> PhaseStats:
         stop = phase.end_s if phase.end_s is not None else end_s
         count = failures = 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from osha.analysis.shortfall import BaselineShortfall
 from osha.ledger.damage import LedgerDamage
 
 __all__ = [
@@ -326,6 +327,9 @@ class RunnerReport:
     #: the last failure the runner recorded of its workload (Rally's own error: a crash, a
     #: failed validation, a context whose setup failed); "" if none
     failure: str = ""
+    pace_s: float | None = None  # observed seconds per iteration in the baseline
+    #: the baseline held fewer than warm-up + window iterations (None: enough)
+    baseline_short: BaselineShortfall | None = None
 
     @property
     def success(self) -> float | None:

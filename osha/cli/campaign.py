@@ -20,6 +20,7 @@ from osha.campaign.control import find_run, read_status, request_stop
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
 from osha.campaign.view import render
 from osha.cli._checks import finite
+from osha.cli._pace import baseline_warnings
 from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError
 from osha.inputs import load_checked
 from osha.profile import Profile
@@ -77,11 +78,26 @@ def _describe(prof: Profile) -> str:
 
 
 @app.command()
-def validate(profile_path: ProfileArg) -> None:
+def validate(
+    profile_path: ProfileArg,
+    pace_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--pace-from",
+            metavar="LEDGER",
+            help="A previous run whose runners' pace (s per iteration) tells whether the "
+            "baseline will hold enough iterations (default: an assumed pace, printed).",
+        ),
+    ] = None,
+) -> None:
     """Check a profile completely (every key, type, plugin and id, and every file it names:
-    inventory, clouds.yaml entry, Rally task, SSH key, known_hosts) without running anything."""
+    inventory, clouds.yaml entry, Rally task, SSH key, known_hosts) without running anything.
+    Warns (exit 0) when a runner's baseline is too short for the degradation method."""
     prof = load_checked(profile_path)
+    warnings = baseline_warnings(prof, pace_from)  # a bad LEDGER is bad input: exit 2 first
     typer.echo(f"{profile_path}: valid\n  {_describe(prof)}")
+    for warning in warnings:
+        typer.echo(f"warning: {warning}")
 
 
 def _dry_run(prof: Profile) -> None:

@@ -139,8 +139,13 @@ def _runners(a: Analysis) -> str:
             phase_rows.append([r.runner, p.phase, str(p.iterations), pct(p.success),
                                secs(p.mean_s), secs(p.p50_s), secs(p.p95_s), secs(p.p99_s),
                                secs(p.max_s)])  # fmt: skip
+    short = "".join(
+        f'<p class="baseline-short">{escape(r.runner)}: {escape(r.baseline_short.text)}</p>'
+        for r in a.runners
+        if r.baseline_short
+    )
     return _table(["runner", "workload", "ok", "baseline mean ± sd", "threshold",
-                   "error clusters", "degraded stretches (MTTR, ratio)"], rows) + _table(
+                   "error clusters", "degraded stretches (MTTR, ratio)"], rows) + short + _table(
         ["runner", "phase", "iterations", "success", "mean", "p50", "p95", "p99", "max"],
         phase_rows)  # fmt: skip
 

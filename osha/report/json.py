@@ -32,7 +32,9 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     downtime_s, bound_s, first_bad_s, last_bad_s, last_good_s,
                     first_good_s, recovered, worst, blind, reported_s}]}]
     runners       [{runner, workload, iterations, failures, success, baseline {count,
-                    mean_s, std_s, threshold_s}, phases [{phase, iterations, failures,
+                    mean_s, std_s, threshold_s, pace_s, short: null or {iterations,
+                    warm_up, window, pace_s, baseline_s, pace_source, needed,
+                    suggested_baseline_s, text}}, phases [{phase, iterations, failures,
                     success, mean_s, p50_s, p95_s, p99_s, max_s}], error_clusters
                     [stretch], degraded [stretch], statuses, failure}]
                   stretch = {start_s, end_s, length_s, bound_s, iterations, first_s,
@@ -71,6 +73,7 @@ import json
 from typing import Any
 
 from osha.analysis import Analysis, Comparison, Episode, SoakSummary, Stretch
+from osha.analysis.shortfall import BaselineShortfall
 
 __all__ = ["COMPARE_SCHEMA", "METHODOLOGY", "SCHEMA", "comparison_to_dict", "dumps", "to_dict"]
 
@@ -100,6 +103,13 @@ def _episode(e: Episode) -> dict[str, Any]:
         "first_good_s": e.first_good_s, "recovered": e.recovered, "worst": e.worst,
         "blind": e.blind, "reported_s": e.reported_s,
     }  # fmt: skip
+
+
+def _short(s: BaselineShortfall | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {**_plain(s), "needed": s.needed, "suggested_baseline_s": s.suggested_baseline_s,
+            "text": s.text}  # fmt: skip
 
 
 def _stretch(s: Stretch) -> dict[str, Any]:
@@ -153,7 +163,8 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "runner": r.runner, "workload": r.workload, "iterations": r.iterations,
             "failures": r.failures, "success": r.success,
             "baseline": {"count": r.baseline_count, "mean_s": r.baseline_mean_s,
-                         "std_s": r.baseline_std_s, "threshold_s": r.threshold_s},
+                         "std_s": r.baseline_std_s, "threshold_s": r.threshold_s,
+                         "pace_s": r.pace_s, "short": _short(r.baseline_short)},
             "phases": [{**_plain(p), "success": p.success} for p in r.phases],
             "error_clusters": [_stretch(s) for s in r.error_clusters],
             "degraded": [_stretch(s) for s in r.degraded],

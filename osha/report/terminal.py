@@ -157,9 +157,10 @@ def _runners(a: Analysis) -> list[str]:
         rows.append([r.runner, f"{r.iterations - r.failures}/{r.iterations}", base,
                      secs(mttr), ratio(worst), phases])  # fmt: skip
     failed = [f"  {r.runner}: the workload failed: {r.failure}" for r in a.runners if r.failure]
+    short = [f"  {r.runner}: {r.baseline_short.text}" for r in a.runners if r.baseline_short]
     return ["runners (baseline mean ± sd; longest degraded stretch; worst ratio):",
             table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows),
-            *failed]  # fmt: skip
+            *failed, *short]  # fmt: skip
 
 
 def _actors(a: Analysis) -> list[str]:
