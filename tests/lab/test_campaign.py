@@ -96,7 +96,18 @@ def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) ->
     [verdict] = _of(records, CampaignVerdict)
     downtime = {k: v for k, v in verdict.slos.items() if k.startswith("max_downtime_s[nova-sch")}
     assert downtime, verdict.slos
-    assert not any(row["passed"] for row in downtime.values())
+    # Every monitor that saw ctl-1's scheduler through the fault judges it down far longer than
+    # 1 s. On a loaded machine the API monitor's probes can time out for the whole fault (its
+    # targets are then `unknown`: blind, neither up nor down) and a row without one bad
+    # observation passes: such a row is accepted only when its monitor was blind to the target.
+    blind = {
+        m.sender for m in _of(records, StateChange)
+        if m.target == "nova-scheduler@ctl-1" and m.state == "unknown"
+    }  # fmt: skip
+    passed = {k: row for k, row in downtime.items() if row["passed"]}
+    assert len(passed) < len(downtime), downtime
+    for key, row in passed.items():
+        assert any(f" by {monitor} " in key for monitor in blind), (key, row, blind)
 
     # the faults: ctl-1's scheduler stopped, ctl-2's frozen, both reverted
     leases = {m.lease_id: m for m in _of(records, FaultLease)}
