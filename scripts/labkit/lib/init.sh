@@ -23,9 +23,13 @@ run_logged() {
     "$@" >>"$LOGS/init-$name.log" 2>&1 || die "$name failed" "see $LOGS/init-$name.log"
 }
 
+wait_mariadb() {
+    wait_until 120 0.5 "mariadb on ctl-1" mysql_root -e 'select 1' >/dev/null 2>&1 || die "mariadb did not start" "see $LOGS/ctl-1/mariadb.err"
+}
+
 init_databases() {
     [ -e "$STATE/catalog-ready" ] && return 0
-    wait_until 120 0.5 "mariadb on ctl-1" mysql_root -e 'select 1' >/dev/null 2>&1 || die "mariadb did not start" "see $LOGS/ctl-1/mariadb.err"
+    wait_mariadb
     log "init: databases and the keystone bootstrap"
     mysql_root <<EOF || die "cannot create the databases"
 CREATE USER IF NOT EXISTS 'os'@'$LAB_NET.%' IDENTIFIED BY 'os';
@@ -73,6 +77,8 @@ EOF
 # the setting, then cloud.py re-sets them. Each login then costs milliseconds, not seconds.
 cheap_password_hashes() {
     local n
+    # a lab powered on again (after `down`) skips init_databases: MariaDB may still be starting
+    wait_mariadb
     n=$(mysql_root -N -e "SELECT COUNT(*) FROM keystone.password p JOIN keystone.local_user u ON u.id = p.local_user_id
         WHERE p.password_hash NOT LIKE '\$2b\$04\$%' AND p.created_at_int = (SELECT MAX(q.created_at_int)
         FROM keystone.password q WHERE q.local_user_id = u.id)") || die "cannot read keystone's passwords"
