@@ -1,3 +1,5 @@
+# Over 400 lines (552): the child's main, outbox batching, request/reply and frame helpers;
+# issue 13 §3 splits it (the child never imports ledger code, the parent never this module).
 """The child-process main: one plugin, wrapped by a pykka actor, talking to its parent over one
 socket. The parent starts it fresh (never by forking itself)::
 

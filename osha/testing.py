@@ -1,3 +1,5 @@
+# Over 400 lines (461): the public testing API for plugin authors (wait_for, FakeContext,
+# SyntheticLedger, framing helpers); issue 13 §5 moves the non-public helpers out of it.
 """Helpers for osha's own tests and for plugin authors' tests.
 
 - :func:`wait_for` polls a condition with a timeout: synchronise on conditions, never sleep.

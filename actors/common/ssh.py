@@ -1,3 +1,5 @@
+# Over 400 lines (449): one connection pool with its handshake classification and reconnect
+# (issue 20); the classification can move to its own module when a second transport comes.
 """Persistent SSH connections for monitors and disruptors (paramiko).
 
 Why not ``paramiko.SSHClient`` as is:

@@ -1,3 +1,5 @@
+# Over 400 lines (425): the report's frozen result types only, one dataclass per fact, no
+# logic; splitting them by section waits for issue 13 §4 (typed states in the analysis).
 """The results of an analysis: plain frozen dataclasses, ready for the report renderers.
 
 **Time.** Every ``*_s`` time below (not a duration) is *run time*: seconds since the ledger

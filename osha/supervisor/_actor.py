@@ -1,3 +1,5 @@
+# Over 400 lines (412): the OTP restart, backoff and escalation logic of one actor; it splits
+# with the run tree of issue 13 §2 (one owner starting recorder -> broker -> supervisor).
 """The supervisor actor: starts children in order, restarts them as their specs say, escalates.
 
 It runs in the main process as a pykka actor. Child handles tell it :class:`ChildDown`; timers
