@@ -38,7 +38,7 @@ from osha.messages import (
     StateChange,
 )
 from osha.plugin import PluginContext
-from osha.record import HEADER, MAGIC
+from osha.record import HEADER, MAGIC, scan_records
 from osha.wire import decode
 
 __all__ = [
@@ -110,15 +110,9 @@ def holds_for(
 
 def split_framed(blob: bytes) -> list[bytes]:
     """The payloads of a blob of framed records (see :mod:`osha.record`). No CRC check."""
-    out: list[bytes] = []
-    pos = 0
-    while pos < len(blob):
-        magic, length, _crc = HEADER.unpack_from(blob, pos)
-        if magic != MAGIC:
-            raise ValueError(f"bad record magic at offset {pos}")
-        start = pos + HEADER.size
-        out.append(blob[start : start + length])
-        pos = start + length
+    out, end, problem = scan_records(blob, check_crc=False)
+    if end != len(blob):
+        raise ValueError(f"bad record at offset {end}: {problem or 'cut short'}")
     return out
 
 

@@ -38,7 +38,7 @@ from osha.messages import (
     is_blind,
 )
 from osha.messages.campaign import PhaseChange
-from osha.record import HEADER, MAGIC
+from osha.record import scan_records
 from osha.wire import decode, peek_tag
 
 __all__ = ["LiveState", "NotUp", "RunnerTally", "TapSink"]
@@ -355,15 +355,9 @@ class TapSink:
 
     def write_framed(self, blob: bytes, count: int) -> None:
         self._inner.write_framed(blob, count)
-        view = memoryview(blob)
-        pos = 0
-        size = HEADER.size
-        while pos + size <= len(blob):
-            magic, length, _crc = HEADER.unpack_from(blob, pos)
-            if magic != MAGIC:
-                return  # the recorder got the batch as it is; the ledger reader reports it
-            payload = view[pos + size : pos + size + length]
-            pos += size + length
+        # damage stops the scan: the recorder got the batch as it is; the ledger reader reports it
+        payloads, _end, _problem = scan_records(memoryview(blob), check_crc=False)
+        for payload in payloads:
             if peek_tag(payload) in WATCHED:
                 self._observe(decode(payload))
 

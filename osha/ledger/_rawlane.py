@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from osha.ledger.segment import (
     raw_segment_name,
 )
 from osha.messages import RawBatch
-from osha.record import HEADER, HEADER_BYTES, MAGIC
+from osha.record import HEADER, HEADER_BYTES, MAGIC, MAX_RECORD_BYTES, scan_records
 from osha.rundir import create_private_file
 from osha.wire import decode, encode
 
@@ -191,18 +190,16 @@ class RawLaneReader:
         if segment != self._number or self._base + self._i != offset:
             self._seek(segment, offset)
         out: list[bytes] = []
-        for _ in range(count):
+        while len(out) < count:
             if not self._fill(HEADER_BYTES):
                 return self._missing(segment, "segment ends early", out)
-            magic, length, crc = _unpack_from(self._buf, self._i)
-            if magic != MAGIC or not self._fill(HEADER_BYTES + length):
+            magic, length, _crc = _unpack_from(self._buf, self._i)
+            if magic == MAGIC and not self._fill(HEADER_BYTES + min(length, MAX_RECORD_BYTES)):
                 return self._missing(segment, "bad record header", out)
-            start = self._i + HEADER_BYTES
-            payload = self._buf[start : start + length]
-            if zlib.crc32(payload) != crc:
-                return self._missing(segment, "CRC mismatch", out)
-            out.append(payload)
-            self._i = start + length
+            got, self._i, bad = scan_records(self._buf, self._i, count=count - len(out))
+            out += got
+            if bad:  # the damage, named as the main lane's reader names it
+                return self._missing(segment, bad, out)
         return out
 
     def close(self) -> None:

@@ -21,11 +21,10 @@ from typing import BinaryIO
 
 from osha.errors import LedgerError
 from osha.ledger._crc import CHECKPOINT_BYTES, SpanCrc
-from osha.record import HEADER, HEADER_BYTES, MAGIC
+from osha.record import HEADER, HEADER_BYTES, MAGIC, MAX_RECORD_BYTES
 
 __all__ = ["MAX_RECORD_BYTES", "Resyncer", "open_segment_file"]
 
-MAX_RECORD_BYTES = 16 * 1024 * 1024
 _MAGIC_BYTES = MAGIC.to_bytes(2, "little")
 _unpack_from = HEADER.unpack_from
 _ZERO_CHUNK = 1024 * 1024

@@ -28,7 +28,6 @@ Records whose raw segment was retained away are counted in :attr:`LedgerReader.r
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -50,7 +49,7 @@ from osha.ledger.segment import (
     require_ledger_directory,
 )
 from osha.messages import LedgerHeader, Message
-from osha.record import HEADER, HEADER_BYTES, MAGIC
+from osha.record import HEADER, HEADER_BYTES, scan_records
 from osha.wire import decode
 
 __all__ = [
@@ -63,7 +62,6 @@ __all__ = [
 ]
 
 _unpack_from = HEADER.unpack_from
-_crc32 = zlib.crc32
 
 
 class _Window:
@@ -243,7 +241,7 @@ class LedgerReader:
                     self._resyncer.close()
                     self._resyncer = None
 
-    def _scan_open_segment(  # noqa: PLR0912 - the per-record loop stays inline for replay speed
+    def _scan_open_segment(
         self, seg: SegmentInfo, file: BinaryIO, start: int, is_last: bool, want_offsets: bool
     ) -> Iterator[tuple[int, list[int], list[bytes]]]:
         number = seg.number
@@ -253,31 +251,12 @@ class LedgerReader:
         win = _Window(file, max(start, SEGMENT_HEADER_BYTES), self.chunk_bytes)
         self.end = Position(number, win.base)
         while True:
-            payloads: list[bytes] = []
             offsets: list[int] = []
             buf = win.buf
             n = len(buf)
-            i = win.i
-            bad = ""
-            while n - i >= HEADER_BYTES:
-                magic, length, crc = _unpack_from(buf, i)
-                if magic != MAGIC:
-                    bad = f"bad magic 0x{magic:04x}"
-                    break
-                if length > MAX_RECORD_BYTES:
-                    bad = f"impossible length {length}"
-                    break
-                end = i + HEADER_BYTES + length
-                if end > n:
-                    break
-                payload = buf[i + HEADER_BYTES : end]
-                if _crc32(payload) != crc:
-                    bad = "CRC mismatch"
-                    break
-                payloads.append(payload)
-                if want_offsets:
-                    offsets.append(win.base + i)
-                i = end
+            payloads, i, bad = scan_records(
+                buf, win.i, offsets=offsets if want_offsets else None, base=win.base
+            )
             win.i = i
             self.end = Position(number, win.base + i)
             if payloads:
