@@ -51,7 +51,15 @@ import pykka
 from osha import __version__
 from osha.errors import PluginError, WireError
 from osha.ledger.retention import RAW_TAGS
-from osha.messages import ActorFailed, ActorHeartbeat, ActorHello, ActorReady, ActorStop, Message
+from osha.messages import (
+    ActorFailed,
+    ActorHeartbeat,
+    ActorHello,
+    ActorReady,
+    ActorStop,
+    Message,
+    stamp,
+)
 from osha.messages import spec_of as _spec_of
 from osha.messages.actor import ActorBoot
 from osha.plugin import (
@@ -154,7 +162,7 @@ class Outbox:
             while len(self._pending) >= HIGH_WATER and not self._closed.is_set():
                 self._cond.wait(0.1)
             self._seq += 1
-            msg = cls(self._actor_id, self._seq, time.monotonic(), time.time(), **fields)
+            msg = stamp(cls, self._actor_id, self._seq, **fields)
             payload = self._packb([spec.tag, *spec.getter(msg)])
             pending = self._pending
             raw = spec.tag in RAW_TAGS
@@ -168,7 +176,7 @@ class Outbox:
 
     def control(self, cls: type[M], /, **fields: Any) -> M:
         """Build a control message (seq 0) from this actor."""
-        return cls(self._actor_id, 0, time.monotonic(), time.time(), **fields)
+        return stamp(cls, self._actor_id, 0, **fields)
 
     def send_control(self, msg: Message) -> None:
         """Send the pending records, then one control frame."""

@@ -35,7 +35,7 @@ import pykka
 
 from osha.actorhost import unpack_records
 from osha.errors import WireError
-from osha.messages import ActorFailed, ActorHello, ActorReady, ActorStop, Message
+from osha.messages import ActorFailed, ActorHello, ActorReady, ActorStop, Message, stamp
 from osha.messages.actor import ActorBoot, CrashReason
 from osha.rundir import make_private_dir, open_private_append
 from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame
@@ -204,7 +204,7 @@ class ChildHandle(pykka.ThreadingActor):
             return self._exit
         proc = self._proc
         assert proc is not None
-        stop = ActorStop("supervisor", 0, time.monotonic(), time.time(), reason=reason)
+        stop = stamp(ActorStop, "supervisor", 0, reason=reason)
         if self.send(stop):
             _wait(proc, self._shutdown_s)
         if proc.poll() is None:

@@ -27,7 +27,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,7 +34,7 @@ from typing import Any, TypeVar
 import psutil
 
 from osha.errors import OshaError
-from osha.messages import DiskFloorReached, Message, Resources
+from osha.messages import DiskFloorReached, Message, Resources, stamp
 
 __all__ = ["SENDER", "SelfMonitor"]
 
@@ -176,4 +175,4 @@ class SelfMonitor:
             self._on_floor(free)
 
     def _own(self, cls: type[M], /, **fields: Any) -> M:
-        return cls(SENDER, next(self._seq), time.monotonic(), time.time(), **fields)
+        return stamp(cls, SENDER, next(self._seq), **fields)

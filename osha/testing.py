@@ -36,6 +36,7 @@ from osha.messages import (
     SelfChaosKill,
     SoakCycle,
     StateChange,
+    stamp,
 )
 from osha.plugin import PluginContext
 from osha.record import HEADER, MAGIC, scan_records
@@ -157,13 +158,7 @@ class FakeContext(PluginContext):
     def _emit(self, cls: type[M], /, **fields: Any) -> M:
         with self._lock:
             self._seq += 1
-            msg = cls(
-                sender=self.actor_id,
-                seq=self._seq,
-                mono_s=time.monotonic(),
-                wall_s=time.time(),
-                **fields,
-            )
+            msg = stamp(cls, self.actor_id, self._seq, **fields)
             self.emitted.append(msg)
         return msg
 

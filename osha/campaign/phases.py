@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from osha.messages import Message
+from osha.messages import Message, stamp
 from osha.messages.campaign import Phase, PhaseChange
 
 __all__ = ["SENDER", "PhaseResult", "Recorder", "Writer"]
@@ -57,7 +57,7 @@ class Recorder:
 
     def record(self, cls: type[M], /, **fields: Any) -> M:
         with self._lock:
-            msg = cls(SENDER, next(self._seq), time.monotonic(), time.time(), **fields)
+            msg = stamp(cls, SENDER, next(self._seq), **fields)
             self._sink.write(msg)  # under the lock: this sender's seq reaches the ledger in order
         return msg
 

@@ -53,6 +53,7 @@ from osha.messages import (
     FaultSync,
     FaultSynced,
     Message,
+    stamp,
 )
 from osha.messages.fault import RevertBy
 from osha.schedule import ChaosClock
@@ -377,12 +378,12 @@ class FaultBroker:
     def _record(self, cls: type[M], /, **fields: Any) -> M:
         with self._seq_lock:
             self._seq += 1
-            msg = cls(SENDER, self._seq, time.monotonic(), time.time(), **fields)
+            msg = stamp(cls, SENDER, self._seq, **fields)
             self._sink.write(msg)  # under the lock: the ledger sees this sender's seq in order
         return msg
 
     def _reply(self, child_id: str, cls: type[M], /, **fields: Any) -> bool:
-        msg = cls(SENDER, 0, time.monotonic(), time.time(), **fields)
+        msg = stamp(cls, SENDER, 0, **fields)
         if not self._attached.wait(_ATTACH_WAIT_S) or self._send is None:
             log.error("fault broker: no sender attached; %s to %s is lost", cls.TAG, child_id)
             return False

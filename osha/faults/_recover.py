@@ -36,6 +36,7 @@ from osha.messages import (
     FaultRevertFailed,
     LedgerHeader,
     Message,
+    stamp,
 )
 from osha.wire import decode
 
@@ -127,7 +128,7 @@ class _Recorder:
     def __call__(self, cls: type[M], /, **fields: Any) -> M:
         with self._lock:
             self._seq += 1
-            msg = cls(SENDER, self._seq, time.monotonic(), time.time(), **fields)
+            msg = stamp(cls, SENDER, self._seq, **fields)
             self._writer.append(msg)
             self._writer.sync()
         return msg

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from osha.ledger.writer import LedgerOptions, LedgerWriter, new_header
-from osha.messages import LedgerHeader, RunStopped, Sample
+from osha.messages import LedgerHeader, RunStopped, Sample, stamp
 from osha.record import frame_records
 from osha.wire import encode
 
@@ -43,7 +42,7 @@ def write_ledger(
     for sender, first_seq, count in batches:
         writer.append_framed(sample_batch(sender, first_seq, count), count)
     if close:
-        writer.append(RunStopped("supervisor", 2, time.monotonic(), time.time(), "t", "end", 0))
+        writer.append(stamp(RunStopped, "supervisor", 2, run_id="t", reason="end", exit_code=0))
         writer.close()
     else:
         writer.sync()

@@ -43,7 +43,7 @@ from osha.ledger.segment import (
     require_ledger_directory,
     segment_name,
 )
-from osha.messages import LedgerHeader, LedgerResumed, Message, RawBatch, RawRetained
+from osha.messages import LedgerHeader, LedgerResumed, Message, RawBatch, RawRetained, stamp
 from osha.record import frame_record, frame_records
 from osha.redaction import redact_message
 from osha.rundir import create_private_file, make_private_dir, write_private_atomic
@@ -344,7 +344,7 @@ class LedgerWriter:
     def _own(self, cls: type[_M], /, **fields: Any) -> _M:
         """One of the writer's own bookkeeping records (sender ``"ledger"``)."""
         self._seq += 1
-        return cls("ledger", self._seq, time.monotonic(), time.time(), **fields)
+        return stamp(cls, "ledger", self._seq, **fields)
 
     def _apply_retention(self) -> None:
         """Delete the raw segments the policy expires: record, fsync, then unlink."""

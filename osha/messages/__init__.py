@@ -13,12 +13,14 @@ A message class is declared once, with ``@message("dotted.tag")``, and the codec
 ``tuple[X, ...]`` and ``dict[str, Any]`` (plain data only).
 
 Plugins build messages through their context (``ctx.emit(Sample, target=..., ...)``), which
-fills in the envelope. Positional construction follows the field order; prefer keywords.
+fills in the envelope; core code stamps one with :func:`stamp` (``stamp(cls, sender, seq,
+**fields)``), the one place the clocks are read for an envelope. Positional construction
+follows the field order; prefer keywords.
 """
 
 from __future__ import annotations
 
-from osha.messages._base import Message, MessageSpec, message, registry, spec_of
+from osha.messages._base import Message, MessageSpec, message, registry, spec_of, stamp
 from osha.messages.actor import (
     ActorBoot,
     ActorCrashed,
@@ -128,4 +130,5 @@ __all__ = [
     "message",
     "registry",
     "spec_of",
+    "stamp",
 ]

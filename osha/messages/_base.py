@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import operator
+import time
 import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
-__all__ = ["FieldSpec", "Message", "MessageSpec", "message", "registry", "spec_of"]
+__all__ = ["FieldSpec", "Message", "MessageSpec", "message", "registry", "spec_of", "stamp"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,15 @@ class Message:
     seq: int
     mono_s: float
     wall_s: float
+
+
+_M = TypeVar("_M", bound=Message)
+
+
+def stamp(cls: type[_M], sender: str, seq: int, /, **fields: Any) -> _M:
+    """A ``cls`` message from ``sender`` with number ``seq`` in its sequence (0 for a control
+    message, which is outside it), stamped now with this host's monotonic and wall clocks."""
+    return cls(sender, seq, time.monotonic(), time.time(), **fields)
 
 
 @dataclass(frozen=True, slots=True)

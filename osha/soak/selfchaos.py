@@ -17,10 +17,9 @@ import os
 import random
 import signal
 import threading
-import time
 from collections.abc import Callable
 
-from osha.messages import Message, SelfChaosKill
+from osha.messages import Message, SelfChaosKill, stamp
 
 __all__ = ["SENDER", "SelfChaos"]
 
@@ -75,7 +74,7 @@ class SelfChaos:
             return None
         actor_id, pid = self._random.choice(running)
         n = next(self._seq)
-        self._write(SelfChaosKill(SENDER, n, time.monotonic(), time.time(), actor_id, pid, n))
+        self._write(stamp(SelfChaosKill, SENDER, n, actor_id=actor_id, pid=pid, kill=n))
         log.warning("self-chaos: SIGKILL %s (pid %d), kill #%d", actor_id, pid, n)
         try:
             self._kill(pid, signal.SIGKILL)

@@ -32,6 +32,7 @@ from osha.messages import (
     ActorStopped,
     Message,
     SupervisorEscalated,
+    stamp,
 )
 from osha.messages.actor import ActorBoot
 from osha.supervisor._spec import (
@@ -64,7 +65,7 @@ class Stamper:
     def __call__(self, cls: type[M], /, **fields: Any) -> M:
         with self._lock:
             seq = next(self._seq)
-        return cls(SENDER, seq, time.monotonic(), time.time(), **fields)
+        return stamp(cls, SENDER, seq, **fields)
 
 
 class ChildState(enum.StrEnum):
@@ -275,11 +276,10 @@ class SupervisorActor(pykka.ThreadingActor):
     def _start_slot(self, slot: _Slot) -> ChildExit | None:
         spec = self._spec.flags
         slot.incarnation += 1
-        boot = ActorBoot(
+        boot = stamp(
+            ActorBoot,
             SENDER,
             0,
-            time.monotonic(),
-            time.time(),
             actor_id=slot.spec.id,
             kind=slot.spec.kind,
             plugin=slot.spec.plugin,
