@@ -33,12 +33,11 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import pykka
 
-from osha.actorhost import unpack_records
 from osha.errors import WireError
 from osha.messages import ActorFailed, ActorHello, ActorReady, ActorStop, Message, stamp
 from osha.messages.actor import ActorBoot, CrashReason
 from osha.rundir import make_private_dir, open_private_append
-from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame
+from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame, unpack_records
 
 __all__ = ["HOST_ARGV", "ChildDown", "ChildExit", "ChildHandle", "RawRecordSink", "RecordSink"]
 

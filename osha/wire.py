@@ -11,7 +11,7 @@ Between a child process and its handle, the stream is a sequence of frames::
     RECORDS   body = count:u32 big-endian | ledger-framed records (see osha.record),
               written to the ledger as they are
     CONTROL   body = one encoded message for the peer, never recorded
-    RAW_RECORDS  body as RECORDS, holding only raw samples (osha.ledger.retention.RAW_TAGS),
+    RAW_RECORDS  body as RECORDS, holding only raw samples (osha.messages.RAW_TAGS),
               so that the ledger can route them to its raw lane without reading them
 
 Batching: a child sends many records in one RECORDS frame, so the parent pays one read,
@@ -39,13 +39,16 @@ __all__ = [
     "decode",
     "encode",
     "pack_frame",
+    "pack_records",
     "peek_tag",
+    "unpack_records",
 ]
 
 SCHEMA_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 _LEN = struct.Struct(">I")
+_COUNT = struct.Struct(">I")  # a RECORDS body's record count
 _packb = msgpack.Packer(use_bin_type=True, autoreset=True).pack
 _unpackb = msgpack.unpackb
 _registry = registry()  # the live tag → spec dict; later imports add to it
@@ -146,6 +149,20 @@ def pack_frame(kind: FrameKind, body: bytes) -> bytes:
     """One length-prefixed frame."""
     payload = _packb([int(kind), body])
     return _LEN.pack(len(payload)) + payload
+
+
+def pack_records(records: list[bytes], *, raw: bool = False) -> bytes:
+    """One RECORDS (or RAW_RECORDS) frame holding already ledger-framed records."""
+    kind = FrameKind.RAW_RECORDS if raw else FrameKind.RECORDS
+    return pack_frame(kind, b"".join([_COUNT.pack(len(records)), *records]))
+
+
+def unpack_records(body: bytes) -> tuple[bytes, int]:
+    """The framed-records blob and its record count, from a RECORDS frame body."""
+    if len(body) < _COUNT.size:
+        raise WireError(f"RECORDS frame of {len(body)} bytes has no record count")
+    (count,) = _COUNT.unpack_from(body)
+    return body[_COUNT.size :], count
 
 
 class FrameDecoder:

@@ -44,11 +44,12 @@ import time
 from dataclasses import dataclass
 
 from osha.ledger.segment import SegmentInfo
+from osha.messages import RAW_TAGS
 
 __all__ = ["RAW_TAGS", "RetentionPolicy", "expired_segments"]
 
-RAW_TAGS = frozenset({"monitor.sample", "monitor.metric"})
-"""The tags of raw samples: the only records retention may delete."""
+# RAW_TAGS (the only records retention may delete) is declared with the messages, where the
+# child's outbox, which routes them, can import it without importing the ledger.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

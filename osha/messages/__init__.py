@@ -54,6 +54,7 @@ from osha.messages.fault import (
 )
 from osha.messages.monitor import (
     BAD_STATES,
+    RAW_TAGS,
     HostBoot,
     Metric,
     Sample,
@@ -76,6 +77,7 @@ from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
     "BAD_STATES",
+    "RAW_TAGS",
     "ActorBoot",
     "ActorCrashed",
     "ActorFailed",

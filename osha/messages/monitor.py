@@ -16,6 +16,7 @@ from osha.messages._base import Message, message
 
 __all__ = [
     "BAD_STATES",
+    "RAW_TAGS",
     "HostBoot",
     "Metric",
     "Sample",
@@ -98,3 +99,9 @@ class HostBoot(Message):
     boot_id: str
     previous: str = ""
     observed_mono_s: float = 0.0
+
+
+RAW_TAGS = frozenset({Sample.TAG, Metric.TAG})
+"""The tags of raw samples: per-interval summaries, the bulk of a soak. A child sends them in
+RAW_RECORDS frames (:mod:`osha.wire`); a ledger with a retention policy keeps them in its raw
+lane, and they are the only records retention may delete (:mod:`osha.ledger.retention`)."""

@@ -11,14 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from osha.actorhost import EXIT_CLEAN, EXIT_PARENT_GONE, Outbox, pack_records, unpack_records
+from osha.actorhost import EXIT_CLEAN, EXIT_PARENT_GONE, Outbox
 from osha.errors import WireError
 from osha.messages import ActorHeartbeat, ActorHello, ActorReady, ActorStop, Message, Sample
 from osha.messages.actor import ActorBoot
 from osha.record import frame_records
 from osha.supervisor import ChildSpec, Supervisor
 from osha.testing import MemorySink, split_framed, wait_for
-from osha.wire import FrameDecoder, FrameKind, decode, encode, pack_frame
+from osha.wire import (
+    FrameDecoder,
+    FrameKind,
+    decode,
+    encode,
+    pack_frame,
+    pack_records,
+    unpack_records,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
