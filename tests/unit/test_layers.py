@@ -17,6 +17,12 @@ What counts:
   against its package. The implicit import of a parent package (Python runs
   ``osha/faults/__init__.py`` before ``osha/faults/_lease.py``) is not an edge: every package
   would otherwise be a circle with its own modules.
+- *the two ends of a child*: the parent runs the child as ``python -m NAME`` (``HOST_ARGV`` in
+  ``osha/child.py``). Everything the child's package can import at run time (at any depth,
+  inside functions too, but not under ``if TYPE_CHECKING:``; a module's parent packages count,
+  as Python runs them first) must hold no ``osha.ledger`` module: the ledger is the parent's.
+  And nothing ``osha/child.py`` can import so may be the child's package or one of its
+  modules: the parent speaks to the child over the wire (:mod:`osha.wire`), not by its code.
 """
 
 from __future__ import annotations
@@ -96,6 +102,66 @@ def _edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return edges
 
 
+class _RunTimeImports(ast.NodeVisitor):
+    """Every import statement that can run, at any depth, except under ``if TYPE_CHECKING:``."""
+
+    def __init__(self) -> None:
+        self.found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit_If(self, node: ast.If) -> None:
+        if not _is_type_checking(node.test):
+            self.generic_visit(node)
+            return
+        for stmt in node.orelse:
+            self.visit(stmt)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.found.append(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self.found.append(node)
+
+
+def _reach(roots: set[str], modules: dict[str, Path]) -> set[str]:
+    """The modules of osha/ that importing ``roots`` can run, by imports anywhere in them
+    (see :class:`_RunTimeImports`), with the parent packages of each."""
+    seen: set[str] = set()
+    todo = sorted(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = modules[name]
+        visitor = _RunTimeImports()
+        visitor.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        package = _package_of(name, path)
+        for node in visitor.found:
+            for target in _targets(node, package, modules):
+                parts = target.split(".")
+                todo.extend(
+                    p
+                    for p in (".".join(parts[:k]) for k in range(1, len(parts) + 1))
+                    if p in modules
+                )
+    return seen
+
+
+def _child_main() -> str:
+    """The module the parent runs as its child: ``-m NAME`` in ``HOST_ARGV`` of osha/child.py."""
+    tree = ast.parse((CORE / "child.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id == "HOST_ARGV"
+            and isinstance(node.value, ast.Tuple)
+        ):
+            argv = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
+            return str(argv[argv.index("-m") + 1])
+    raise AssertionError("osha/child.py has no HOST_ARGV tuple naming the child's module")
+
+
 def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components with more than one module (Tarjan, iterative)."""
     index: dict[str, int] = {}
@@ -173,12 +239,30 @@ def test_no_import_circle_in_core() -> None:
     assert len(graph) > 50  # the walk found the core
     assert "osha.faults._lease" in graph["osha.faults"]  # and reads its imports
     circles = _circles(graph)
-    assert circles == [], "import circles in osha/:\n" + "\n".join(
-        " <-> ".join(c) for c in circles
-    )
+    assert circles == [], "import circles in osha/:\n" + "\n".join(" <-> ".join(c) for c in circles)
 
 
 def test_the_circle_finder_finds_a_circle() -> None:
     """The check above cannot pass by a blind finder: it sees a planted circle."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _circles(graph) == [["a", "b", "c"]]
+
+
+def test_the_child_imports_no_ledger_code() -> None:
+    modules = _modules()
+    main = _child_main()
+    child_side = {n for n in modules if n == main or n.startswith(main + ".")}
+    assert main in child_side
+    reached = _reach(child_side, modules)
+    assert {"osha.wire", "osha.plugin", "osha.registry"} <= reached  # the walk reads imports
+    ledger = sorted(n for n in reached if n == "osha.ledger" or n.startswith("osha.ledger."))
+    assert ledger == [], f"the child ({main}) can import ledger code: {ledger}"
+
+
+def test_the_parent_never_imports_the_child_main() -> None:
+    modules = _modules()
+    main = _child_main()
+    reached = _reach({"osha.child"}, modules)
+    assert {"osha.wire", "osha.messages"} <= reached  # the walk reads imports
+    child_side = sorted(n for n in reached if n == main or n.startswith(main + "."))
+    assert child_side == [], f"osha/child.py can import the child's modules: {child_side}"
