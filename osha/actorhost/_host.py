@@ -54,14 +54,15 @@ EXIT_PROTOCOL = 76  # like EX_PROTOCOL: bad boot or command frame
 EXIT_PARENT_GONE = 75  # like EX_TEMPFAIL: the parent's socket reached EOF
 
 RECV_BYTES = 65536  # one read from the parent's socket
+_REQUEST_POLL_S = 0.05  # how often a waiting request looks at the stop flag
+
+
+# What the plugin's actor is told to do, by the host's threads:
 
 
 @dataclass(frozen=True, slots=True)
 class _Setup:
     pass
-
-
-_REQUEST_POLL_S = 0.05  # how often a waiting request looks at the stop flag
 
 
 @dataclass(frozen=True, slots=True)
