@@ -12,13 +12,12 @@ from __future__ import annotations
 import os
 import socket
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 from osha import __version__
 from osha.messages import LedgerHeader
-from osha.record import HEADER, HEADER_BYTES, MAGIC, frame_record
+from osha.record import HEADER_BYTES, frame_record, scan_records
 from osha.rundir import write_private_atomic
 from osha.wire import SCHEMA_VERSION
 
@@ -68,10 +67,7 @@ def read_header_copy(directory: Path) -> bytes | None:
         return None
     with os.fdopen(fd, "rb") as file:
         data = file.read(_MAX_COPY_BYTES + HEADER_BYTES + 1)
-    if len(data) < HEADER_BYTES:
+    payloads, end, _problem = scan_records(data, count=1)
+    if len(payloads) != 1 or end != len(data):  # damaged, cut short, or more than one record
         return None
-    magic, length, crc = HEADER.unpack_from(data)
-    payload = data[HEADER_BYTES:]
-    if magic != MAGIC or length != len(payload) or zlib.crc32(payload) != crc:
-        return None
-    return payload
+    return payloads[0]
