@@ -82,8 +82,8 @@ def scan_records(
     append = payloads.append
     n = len(buf)
     i = pos
-    limit = _NO_LIMIT if count is None else count
-    while n - i >= HEADER_BYTES and len(payloads) < limit:
+    left = _NO_LIMIT if count is None else count
+    while left and n - i >= HEADER_BYTES:
         magic, length, crc = _unpack_from(buf, i)
         if magic != MAGIC:
             return payloads, i, f"bad magic 0x{magic:04x}"
@@ -99,4 +99,5 @@ def scan_records(
         if offsets is not None:
             offsets.append(base + i)
         i = end
+        left -= 1
     return payloads, i, ""

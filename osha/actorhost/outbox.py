@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from osha.messages import RAW_TAGS, ActorHeartbeat, Message, stamp
+from osha.messages import RAW_TAGS, ActorHeartbeat, Message, envelope, stamp
 from osha.messages import spec_of as _spec_of
 from osha.record import HEADER, MAGIC
 from osha.wire import FrameKind, encode, pack_frame, pack_records
@@ -81,7 +81,7 @@ class Outbox:
             while len(self._pending) >= HIGH_WATER and not self._closed.is_set():
                 self._cond.wait(0.1)
             self._seq += 1
-            msg = stamp(cls, self._actor_id, self._seq, **fields)
+            msg = cls(*envelope(self._actor_id, self._seq), **fields)  # stamp, inlined
             payload = self._packb([spec.tag, *spec.getter(msg)])
             pending = self._pending
             raw = spec.tag in RAW_TAGS

@@ -14,13 +14,21 @@ A message class is declared once, with ``@message("dotted.tag")``, and the codec
 
 Plugins build messages through their context (``ctx.emit(Sample, target=..., ...)``), which
 fills in the envelope; core code stamps one with :func:`stamp` (``stamp(cls, sender, seq,
-**fields)``), the one place the clocks are read for an envelope. Positional construction
-follows the field order; prefer keywords.
+**fields)``); :func:`envelope` is the one place the clocks are read for one. Positional
+construction follows the field order; prefer keywords.
 """
 
 from __future__ import annotations
 
-from osha.messages._base import Message, MessageSpec, message, registry, spec_of, stamp
+from osha.messages._base import (
+    Message,
+    MessageSpec,
+    envelope,
+    message,
+    registry,
+    spec_of,
+    stamp,
+)
 from osha.messages.actor import (
     ActorBoot,
     ActorCrashed,
@@ -127,6 +135,7 @@ __all__ = [
     "TestCrash",
     "TestFlood",
     "TestHang",
+    "envelope",
     "is_bad",
     "is_blind",
     "message",

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
-__all__ = ["FieldSpec", "Message", "MessageSpec", "message", "registry", "spec_of", "stamp"]
+__all__ = [
+    "FieldSpec",
+    "Message",
+    "MessageSpec",
+    "envelope",
+    "message",
+    "registry",
+    "spec_of",
+    "stamp",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +36,24 @@ class Message:
 
 
 _M = TypeVar("_M", bound=Message)
+_monotonic = time.monotonic  # bound once: stamp is on every emit's path
+_wall = time.time
+
+
+def envelope(sender: str, seq: int) -> tuple[str, int, float, float]:
+    """The four envelope fields of a message from ``sender`` with number ``seq`` in its
+    sequence (0 for a control message, which is outside it), stamped now with this host's
+    monotonic and wall clocks: the one place the clocks are read for an envelope.
+
+    ``cls(*envelope(sender, seq), **fields)`` is :func:`stamp` without its second pass over
+    ``fields``: the child's outbox builds every event that way (about 10 % of an emit).
+    """
+    return sender, seq, _monotonic(), _wall()
 
 
 def stamp(cls: type[_M], sender: str, seq: int, /, **fields: Any) -> _M:
-    """A ``cls`` message from ``sender`` with number ``seq`` in its sequence (0 for a control
-    message, which is outside it), stamped now with this host's monotonic and wall clocks."""
-    return cls(sender, seq, time.monotonic(), time.time(), **fields)
+    """A ``cls`` message with its :func:`envelope`."""
+    return cls(*envelope(sender, seq), **fields)
 
 
 @dataclass(frozen=True, slots=True)
