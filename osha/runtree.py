@@ -114,9 +114,7 @@ def supervisor_spec(prof: Profile) -> SupervisorSpec:
     )
 
 
-def tree_spec(
-    prof: Profile, *, run_dir: Path, run_id: str, defer_clock: bool = False
-) -> TreeSpec:
+def tree_spec(prof: Profile, *, run_dir: Path, run_id: str, defer_clock: bool = False) -> TreeSpec:
     """The run tree of a run of ``prof``: its actors, its guard and its disruptors' reverts."""
     return TreeSpec(
         supervisor=supervisor_spec(prof),
