@@ -74,7 +74,17 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     # the profile that declares a run, the fault kit, and the run tree that owns it all
-    ("faults", ("osha.profile", "osha.schedule", "osha.inputs", "osha.faults", "osha.runtree")),
+    (
+        "faults",
+        (
+            "osha.profile",
+            "osha.schedule",
+            "osha.inputs",
+            "osha.faults",
+            "osha.runtree",
+            "osha.harness",
+        ),
+    ),
     ("plugins", ("actors",)),
     ("campaign", ("osha.campaign", "osha.soak")),
     ("CLI", ("osha.cli", "osha.__main__")),

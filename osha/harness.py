@@ -1,6 +1,6 @@
 """A bare supervised run with the fault broker: the profile's actors, a ledger, Ctrl-C.
 
-``python -m osha.faults.harness PROFILE.toml --run-dir DIR [--duration-s S]`` starts every
+``python -m osha.harness PROFILE.toml --run-dir DIR [--duration-s S]`` starts every
 actor of the profile in one run tree (:class:`~osha.runtree.RunTree`: recorder, broker,
 supervisor), records the ledger in ``DIR``, and stops gracefully on SIGINT/SIGTERM or after
 the duration: disruptors revert what they hold, then the broker reverts what is left, then
@@ -22,19 +22,13 @@ from osha import profile
 from osha.errors import OshaError
 from osha.ledger import LedgerWriter, new_header
 from osha.redaction import redact_value
-from osha.runtree import RunTree, supervisor_spec, tree_spec
-from osha.supervisor import SupervisorSpec
+from osha.runtree import RunTree, tree_spec
 
-__all__ = ["main", "spec_for"]
-
-
-def spec_for(prof: profile.Profile) -> SupervisorSpec:
-    """Every actor of the profile, monitors first (as a campaign starts them)."""
-    return supervisor_spec(prof)
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m osha.faults.harness")
+    parser = argparse.ArgumentParser(prog="python -m osha.harness")
     parser.add_argument("profile", type=Path)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--duration-s", type=float, default=None)
