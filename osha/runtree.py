@@ -183,12 +183,6 @@ class RunTree:
     # -- while it runs --------------------------------------------------------------------------
 
     @property
-    def recorder(self) -> RecorderHandle:
-        if self._recorder is None:
-            raise RuntimeError("the run tree's recorder is not open")
-        return self._recorder
-
-    @property
     def started(self) -> bool:
         return self._supervisor is not None
 
