@@ -1,4 +1,4 @@
-# Over 400 lines (449): one connection pool with its handshake classification and reconnect
+# Over 400 lines (452): one connection pool with its handshake classification and reconnect
 # (issue 20); the classification can move to its own module when a second transport comes.
 """Persistent SSH connections for monitors and disruptors (paramiko).
 
@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import paramiko
 
+from actors.common.ssh_transport import close_transport
 from osha.errors import PluginError
 
 __all__ = [
@@ -224,7 +225,7 @@ class SshConnection:
         return bool(self.transport.is_active())
 
     def close(self) -> None:
-        self.transport.close()
+        close_transport(self.transport)  # not transport.close(): see ssh_transport
 
     def open_channel(self, timeout_s: float) -> paramiko.Channel:
         try:
@@ -386,7 +387,7 @@ def connect(
             conn.prime_interactive(timeout_s)
         return conn
     except BaseException:
-        transport.close()
+        close_transport(transport)
         raise
 
 
