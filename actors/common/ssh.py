@@ -1,4 +1,4 @@
-# Over 400 lines (452): one connection pool with its handshake classification and reconnect
+# Over 400 lines (454): one connection pool with its handshake classification and reconnect
 # (issue 20); the classification can move to its own module when a second transport comes.
 """Persistent SSH connections for monitors and disruptors (paramiko).
 
@@ -15,6 +15,8 @@ Why not ``paramiko.SSHClient`` as is:
   changed key is an error (:class:`SshHostKeyError`) unless the caller opted out with
   ``host_key_check="off"``.
 - **Every step has a timeout**: TCP connect, banner, key exchange, auth, channel open, exec.
+- **Closing waits for paramiko's reader thread** (:func:`close_transport`), so that it can
+  never read the next connection that reuses the socket's fd number.
 - **Errors are classified** so that callers can tell "cannot run" (host key, auth, key file:
   a configuration problem) from "sees an outage" (:class:`SshUnreachableError`).
 
