@@ -23,8 +23,9 @@ from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the
 
 MARKER = b"SSH-2.0-the-next-connection\r\n"
 # How long the modelled reader stays descheduled when nobody resumes it: the fixed close
-# waits for it this long (at most); the unfixed close is resumed by the test at once.
-STALL_S = 1.0
+# waits for it this long (at most); after the unfixed close the test resumes it at once, so
+# 3 s is only the room the test needs (close, socketpair, send) on a loaded 2-core machine.
+STALL_S = 3.0
 
 
 class DescheduledReader(socket.socket):
@@ -36,6 +37,7 @@ class DescheduledReader(socket.socket):
         self.stalled = threading.Event()
         self.resume = threading.Event()
         self.read_by_number: list[bytes] = []
+        self.resumed_by_test = False
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         if not self.armed:
@@ -43,7 +45,7 @@ class DescheduledReader(socket.socket):
         self.armed = False
         fd = self.fileno()  # what sock_recv_impl() passes to recvfrom()
         self.stalled.set()
-        self.resume.wait(STALL_S)  # descheduled here, the fd number already loaded
+        self.resumed_by_test = self.resume.wait(STALL_S)  # descheduled, the number loaded
         raw = socket.socket(fileno=fd)  # recvfrom(fd): whatever the number means now
         try:
             raw.settimeout(0.5)
@@ -73,7 +75,10 @@ def _next_socket_on(fd: int) -> tuple[socket.socket, socket.socket]:
     return socket.socket(fileno=fd), peer
 
 
-def _close_and_reconnect(close: Callable[[paramiko.Transport], object], sshd: LocalSshd) -> bytes:
+def _close_and_reconnect(
+    close: Callable[[paramiko.Transport], object], sshd: LocalSshd
+) -> tuple[bytes, DescheduledReader]:
+    """What the next connection on the freed fd number receives of its server's first bytes."""
     transport, sock = _transport(sshd)
     fd = sock.fileno()
     sock.armed = True
@@ -86,9 +91,9 @@ def _close_and_reconnect(close: Callable[[paramiko.Transport], object], sshd: Lo
         transport.join(5)
         new.settimeout(2)
         try:
-            return new.recv(len(MARKER))
+            return new.recv(len(MARKER)), sock
         except TimeoutError:
-            return b"(nothing: read by the old reader: %r)" % sock.read_by_number
+            return b"(nothing: read by the old reader: %r)" % sock.read_by_number, sock
     finally:
         new.close()
         peer.close()
@@ -97,15 +102,19 @@ def _close_and_reconnect(close: Callable[[paramiko.Transport], object], sshd: Lo
 def test_close_transport_lets_the_reader_end_before_its_fd_number_is_reused(
     local_sshd: LocalSshd,  # noqa: F811 - the imported fixture, requested by name
 ) -> None:
-    assert _close_and_reconnect(close_transport, local_sshd) == MARKER
+    got, _ = _close_and_reconnect(close_transport, local_sshd)
+    assert got == MARKER
 
 
 def test_paramikos_own_close_lets_the_old_reader_steal_the_next_connections_bytes(
     local_sshd: LocalSshd,  # noqa: F811 - the imported fixture, requested by name
 ) -> None:
     """The cause, shown: why close_transport exists (if paramiko fixes it, this fails)."""
-    got = _close_and_reconnect(paramiko.Transport.close, local_sshd)
+    got, sock = _close_and_reconnect(paramiko.Transport.close, local_sshd)
+    assert sock.resumed_by_test, f"the test took over {STALL_S} s to reconnect: no verdict"
     assert got != MARKER
+    assert sock.read_by_number, "the old reader read nothing"
+    assert MARKER.startswith(sock.read_by_number[0])  # the new stream's start, by the old
 
 
 @pytest.mark.parametrize("how", ["pool", "client"])
