@@ -66,6 +66,7 @@ class RunRef:
     seed: int
     exit_code: int
     summary: str
+    records: int = 0  # the ledger's records, as read
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +236,7 @@ def aggregate(
         a = analyze(Path(run_dir), slo=slo, options=opts)
         name, path = name or a.run.campaign_name, path or a.run.profile_path
         runs.append(RunRef(a.run.run_id, Path(run_dir), a.run.seed, a.verdict.exit_code,
-                           a.verdict.summary))  # fmt: skip
+                           a.verdict.summary, a.run.records))  # fmt: skip
         for fault, metric, unit, value in _samples(a):
             units[(fault, metric)] = unit
             bucket = values.setdefault((fault, metric), [])

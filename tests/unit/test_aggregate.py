@@ -49,12 +49,13 @@ def _run(
 
 
 def _three(tmp_path: Path) -> list[Path]:
+    # (name, inject, down, revert before up, slow duration, seed): each run its own seed, as
+    # --repeat gives them (the aggregate ignores the seed when it compares profiles)
+    plan = [("r1", 99.9, 10.0, 2.0, 2.0, 7), ("r2", 99.8, 12.0, 3.0, 3.0, 11),
+            ("r3", 99.7, 14.0, 4.0, 4.0, 12)]  # fmt: skip
     return [
-        _run(tmp_path, "r1", inject_s=99.9, down_s=10.0, revert_before_up_s=2.0, slow_s=2.0),
-        _run(tmp_path, "r2", inject_s=99.8, down_s=12.0, revert_before_up_s=3.0, slow_s=3.0,
-             seed=11),  # fmt: skip
-        _run(tmp_path, "r3", inject_s=99.7, down_s=14.0, revert_before_up_s=4.0, slow_s=4.0,
-             seed=12),  # fmt: skip
+        _run(tmp_path, name, inject_s=i, down_s=d, revert_before_up_s=r, slow_s=slow, seed=seed)
+        for name, i, d, r, slow, seed in plan
     ]
 
 
@@ -228,7 +229,9 @@ def test_cli_writes_terminal_json_junit_and_html(tmp_path: Path) -> None:
 def test_more_than_two_ledgers_need_aggregate(tmp_path: Path) -> None:
     runs = [str(p) for p in _three(tmp_path)]
     for args in (runs, [runs[0], "--ci-target", "1s"]):
-        result = subprocess.run([sys.executable, "-m", "osha", "report", *args],
-                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "osha", "report", *args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
         assert result.returncode == 2, result.stdout
         assert "--aggregate" in result.stderr

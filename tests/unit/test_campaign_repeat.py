@@ -31,7 +31,7 @@ def test_the_seed_rule() -> None:
     assert repeat_seed(42, 2) == (42 * 1_000_003 + zlib.crc32(b"repeat:2")) & 0x7FFF_FFFF
     assert repeat_seed(42, 3) == (42 * 1_000_003 + zlib.crc32(b"repeat:3")) & 0x7FFF_FFFF
     assert len({repeat_seed(42, i) for i in range(1, 101)}) == 100
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="count from 1"):
         repeat_seed(42, 0)
 
 
