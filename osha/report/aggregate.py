@@ -16,7 +16,8 @@ from html import escape
 from typing import Any
 
 from osha.analysis.aggregate import CONFIDENCE, Aggregate, Figure
-from osha.report._fmt import table, xml_safe
+from osha.report._fmt import table
+from osha.report.junit import xml_text
 
 __all__ = ["AGGREGATE_SCHEMA", "METHOD", "aggregate_html", "aggregate_junit",
            "aggregate_to_dict", "render_aggregate"]  # fmt: skip
@@ -151,12 +152,7 @@ def aggregate_junit(agg: Aggregate) -> str:
         text = f"n {row[2]}, mean {row[3]}, sd {row[4]}, 95 % CI {row[5]}"
         ET.SubElement(case, "system-out").text = text + (f", runs needed {row[6]}"
                                                          if row[6] else "")  # fmt: skip
-    for element in root.iter():
-        element.attrib = {k: xml_safe(v) for k, v in element.attrib.items()}
-        if element.text:
-            element.text = xml_safe(element.text)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+    return xml_text(root)
 
 
 def _html_table(headers: tuple[str, ...], rows: list[list[str]]) -> str:
