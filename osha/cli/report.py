@@ -141,7 +141,7 @@ def report(
     more: Annotated[
         list[Path] | None,
         typer.Argument(
-            metavar="[LEDGER_B] [LEDGER...]",
+            metavar="LEDGER_B",
             help="A second run directory: compare A and B side by side; with --aggregate, "
             "any number.",
         ),

@@ -80,11 +80,13 @@ def render_aggregate(agg: Aggregate) -> str:
         f"({agg.profile_path or '?'})",
         table(("run", "seed", "exit", "verdict"), runs),
         "",
-        f"per fault ({METHOD})",
+        "per fault (disruptor id and action) and figure: n, mean, sd, 95 % t-interval",
         table(headers, rows) if rows else "  no fault was injected in these runs",
+        "95 % CI: mean ± t_{0.975,n-1}·sd/√n (sd: the sample standard deviation, n - 1)",
     ]
     if agg.target is not None:
-        lines.append(f"target half-width: {agg.target.describe()}")
+        lines.append(f"runs needed: the smallest n >= 2 with t_{{0.975,n-1}}·sd/√n <= the target "
+                     f"half-width ({agg.target.describe()}), sd as observed")  # fmt: skip
     if any(f.missing for f in agg.figures):
         lines.append("n/runs: a run without a value (the fault did not happen, no monitor saw "
                      "it, a target never recovered, or the runner had no baseline)")  # fmt: skip
