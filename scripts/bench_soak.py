@@ -50,6 +50,7 @@ from pathlib import Path
 
 import psutil
 
+from actors.testing.commands import TestFlood
 from osha import __version__
 from osha.ledger import (
     LedgerOptions,
@@ -59,7 +60,7 @@ from osha.ledger import (
     new_header,
     verify,
 )
-from osha.messages import Resources, TestFlood
+from osha.messages import Resources
 from osha.recorder import RecorderHandle
 from osha.selfmon import SelfMonitor
 from osha.soak import soak_figures
