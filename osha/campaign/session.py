@@ -69,6 +69,7 @@ class Outcome:
     judgement: Judgement
     run_dir: Path
     run_id: str
+    stopped: str = ""  # why a stop was asked for (Ctrl-C, osha campaign stop, ...); "" if none
 
 
 def new_run_id(name: str) -> str:
@@ -308,4 +309,4 @@ def _run_campaign(
     console.print(verdict_table(judgement, campaign.rec.timeline), crop=False)
     # never wrapped: scripts and tests read the path from this line
     console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
-    return Outcome(judgement, run_dir, run_id)
+    return Outcome(judgement, run_dir, run_id, stopped=state.stopping)
