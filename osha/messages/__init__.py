@@ -81,7 +81,6 @@ from osha.messages.soak import (
     SelfChaosKill,
     SoakCycle,
 )
-from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
     "BAD_STATES",
@@ -132,9 +131,6 @@ __all__ = [
     "SoakCycle",
     "StateChange",
     "SupervisorEscalated",
-    "TestCrash",
-    "TestFlood",
-    "TestHang",
     "envelope",
     "is_bad",
     "is_blind",
