@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeGuard
 
 from osha.analysis.degradation import AtomicBaseline, AtomicDegradation, MeanDifference, Moments
 from osha.analysis.model import PhaseSpan, PhaseStats, Stretch
@@ -44,6 +45,13 @@ __all__ = ["MAX_ATOMICS", "Baseline", "RunnerSeries", "clusters", "percentile"]
 #: action, each repeat named ``action (n)``) has the rest counted, not kept
 MAX_ATOMICS = 32
 _NAN = math.nan
+_FLOAT32_MAX = 3.4e38
+
+
+def _duration(value: object) -> TypeGuard[float]:
+    """A number a float32 array can hold: finite, not a bool, not beyond float32's range."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and abs(value) < _FLOAT32_MAX)  # fmt: skip
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -146,7 +154,7 @@ class RunnerSeries:
         if not ok:
             self.failures += 1
         for name, value in (atomic or {}).items():
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            if not _duration(value):
                 continue
             values = self.atomics.get(name)
             if values is None:

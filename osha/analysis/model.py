@@ -1,4 +1,4 @@
-# Over 400 lines (425): the report's frozen result types only, one dataclass per fact, no
+# Over 400 lines (442): the report's frozen result types only, one dataclass per fact, no
 # logic; splitting them by section waits for issue 13 §4 (typed states in the analysis).
 """The results of an analysis: plain frozen dataclasses, ready for the report renderers.
 

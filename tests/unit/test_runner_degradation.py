@@ -118,7 +118,8 @@ def test_atomic_actions_are_kept_compact_padded_and_capped() -> None:
     assert math.isnan(series.atomics[DELETE][15])
     capped = RunnerSeries("many", "Synthetic.scenario")
     names = {f"action ({n})": 0.5 for n in range(MAX_ATOMICS + 5)}
-    capped.add(0.0, 1.0, True, {**names, "not a number": "slow", "a flag": True})
+    capped.add(0.0, 1.0, True, {"not a number": "slow", "a flag": True, "inf": math.inf,
+                                "too big": 1e300, **names})  # fmt: skip
     assert len(capped.atomics) == MAX_ATOMICS
     assert len(capped.atomics_dropped) == 5  # counted, not kept; the bad values ignored
 
