@@ -330,9 +330,12 @@ def _start_hog() -> None:
     cpus = os.environ.get("OSHA_TEST_HOG_CPUS", "")
     if not cpus:
         return
-    # bounded: a hog left behind by a killed session ends by itself after 6 hours
+    # It dies with this session: a SIGTERM'd or killed pytest runs no pytest_unconfigure, so
+    # the kernel sends the hog SIGKILL when its parent dies (setpriv --pdeathsig); and it ends
+    # by itself after 6 hours in any case.
     hog = subprocess.Popen(
-        ["stress-ng", "--cpu", cpus, "--timeout", "6h", "--quiet"],
+        ["setpriv", "--pdeathsig", "KILL", "stress-ng", "--cpu", cpus, "--timeout", "6h",
+         "--quiet"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     _hog.append(hog)
