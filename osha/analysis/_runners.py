@@ -153,19 +153,30 @@ class RunnerSeries:
         self.ok.append(ok)
         if not ok:
             self.failures += 1
-        for name, value in (atomic or {}).items():
-            if not _duration(value):
-                continue
-            values = self.atomics.get(name)
-            if values is None:
-                if len(self.atomics) >= MAX_ATOMICS:
-                    if len(self.atomics_dropped) < 10 * MAX_ATOMICS:  # bounded: a count
-                        self.atomics_dropped.add(name)
-                    continue
-                values = self.atomics[name] = array("f")
-            if len(values) < index:
-                values.extend(array("f", [_NAN]) * (index - len(values)))
-            values.append(value)
+        if atomic:
+            for name, value in atomic.items():
+                values = self.atomics.get(name)
+                # the usual case first: a float, an action seen in the previous iteration
+                if values is not None and len(values) == index and type(value) is float and (
+                    -_FLOAT32_MAX < value < _FLOAT32_MAX
+                ):
+                    values.append(value)
+                else:
+                    self._add_atomic(index, name, value)
+
+    def _add_atomic(self, index: int, name: str, value: object) -> None:
+        if not _duration(value):
+            return
+        values = self.atomics.get(name)
+        if values is None:
+            if len(self.atomics) >= MAX_ATOMICS:
+                if len(self.atomics_dropped) < 10 * MAX_ATOMICS:  # bounded: a count
+                    self.atomics_dropped.add(name)
+                return
+            values = self.atomics[name] = array("f")
+        if len(values) < index:
+            values.extend(array("f", [_NAN]) * (index - len(values)))
+        values.append(value)
 
     def status(self, status: str) -> None:
         if len(self.statuses) < 100:
