@@ -30,7 +30,10 @@ its reference implementation (rally-runners ``analytics.py``):
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+import operator
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeGuard
@@ -190,14 +193,14 @@ class RunnerSeries:
             if len(values) < n:
                 values.extend(array("f", [_NAN]) * (n - len(values)))
         s = self.start
-        if all(s[i] <= s[i + 1] for i in range(len(s) - 1)):
+        if all(map(operator.le, s, itertools.islice(s, 1, None))):
             return
         order = sorted(range(len(s)), key=s.__getitem__)
-        self.start = array("d", (s[i] for i in order))
-        self.dur = array("d", (self.dur[i] for i in order))
-        self.ok = array("b", (self.ok[i] for i in order))
+        self.start = array("d", map(s.__getitem__, order))
+        self.dur = array("d", map(self.dur.__getitem__, order))
+        self.ok = array("b", map(self.ok.__getitem__, order))
         for name, values in self.atomics.items():
-            self.atomics[name] = array("f", (values[i] for i in order))
+            self.atomics[name] = array("f", map(values.__getitem__, order))
 
     def atomic_values(self, indices: Iterator[int] | Sequence[int]) -> dict[str, list[float]]:
         """Each action's durations in the iterations at ``indices`` that ran it (after
@@ -205,7 +208,7 @@ class RunnerSeries:
         wanted = list(indices)
         out: dict[str, list[float]] = {}
         for name, values in self.atomics.items():
-            out[name] = [v for v in (values[i] for i in wanted) if not math.isnan(v)]
+            out[name] = list(itertools.filterfalse(math.isnan, map(values.__getitem__, wanted)))
         return out
 
     def thinned(self, max_points: int) -> tuple[tuple[float, float, bool], ...]:
@@ -240,7 +243,7 @@ class RunnerSeries:
 
     def baseline(self, end_s: float, options: AnalysisOptions) -> Baseline:
         chosen = self._baseline_indices(end_s, options)
-        durations = [self.dur[i] for i in chosen]
+        durations = list(map(self.dur.__getitem__, chosen))
         return Baseline(durations, options.k, self.atomic_values(chosen))
 
     def baseline_size(self, end_s: float, options: AnalysisOptions) -> int:
@@ -265,16 +268,13 @@ class RunnerSeries:
 
     def phase_stats(self, phase: PhaseSpan, end_s: float) -> PhaseStats:
         stop = phase.end_s if phase.end_s is not None else end_s
-        count = failures = 0
-        good: list[float] = []
-        for t, d, ok in zip(self.start, self.dur, self.ok, strict=True):
-            if phase.start_s <= t < stop:
-                count += 1
-                if ok:
-                    good.append(d)
-                else:
-                    failures += 1
-        good.sort()
+        # sorted by start: the phase's iterations are one slice
+        lo = bisect.bisect_left(self.start, phase.start_s)
+        hi = max(lo, bisect.bisect_left(self.start, stop))
+        ok = self.ok[lo:hi]
+        good = sorted(itertools.compress(self.dur[lo:hi], ok))
+        count = hi - lo
+        failures = count - len(good)
         return PhaseStats(
             phase=phase.name,
             iterations=count,
@@ -300,9 +300,9 @@ class RunnerSeries:
         if base.threshold is None or base.moments is None:
             return []
         threshold, w, moments = base.threshold, options.window, base.moments
-        good = array("I", (i for i, ok in enumerate(self.ok) if ok))
-        times = array("d", (self.start[i] for i in good))
-        durs = array("d", (self.dur[i] for i in good))
+        times = array("d", (t for t, ok in zip(self.start, self.ok, strict=True) if ok))
+        durs = array("d", (d for d, ok in zip(self.dur, self.ok, strict=True) if ok))
+        good: array[int] | None = None  # good iteration -> its index, built if needed
         n = len(durs)
         if n < w:
             return []
@@ -325,6 +325,8 @@ class RunnerSeries:
             else:  # the mean is high but no single iteration is: keep the window span
                 stretch = Stretch(centres[a], centres[b], 0.0, last_i - first_i + 1, times[a])
             inside = durs[first_i : last_i + 1]
+            if good is None:
+                good = array("I", (i for i, ok in enumerate(self.ok) if ok) if self.atomics else ())
             out.append(self._degraded_stretch(
                 stretch, inside, moments=moments, base=base, indices=good[first_i : last_i + 1],
                 window_span_s=centres[b] - centres[a]))  # fmt: skip
