@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -48,6 +49,8 @@ __all__ = [
     "RequestAborted",
     "RequestTimeout",
     "Runner",
+    "check_offline",
+    "offline",
 ]
 
 Kind = Literal["monitor", "disruptor", "runner"]
@@ -141,6 +144,7 @@ class PluginContext:
 
 
 C = TypeVar("C")
+P = TypeVar("P", bound="Plugin[Any]")
 
 
 class Plugin(Generic[C]):
@@ -202,3 +206,31 @@ class Disruptor(Plugin[C]):
 
 
 PluginFactory = Callable[[Any, PluginContext], Plugin[Any]]
+
+
+def offline(cls: type[P], config: Any, *, actor_id: str, seed: int) -> P:
+    """Build a plugin in this process, outside its child, to ask it something that changes
+    nothing: its pre-flight ``check()`` (see :func:`check_offline`), or the labels of a planned
+    fault. The preflight, ``osha faults check`` and ``osha faults plan`` build plugins here.
+
+    Its context records nothing: ``emit`` fills in the envelope and returns the message,
+    which goes nowhere; ``request`` raises :class:`RequestTimeout`; ``stopping`` is never set.
+    """
+
+    def emit(msg_cls: type[M], /, **fields: Any) -> M:
+        return msg_cls(actor_id, 0, time.monotonic(), time.time(), **fields)
+
+    ctx = PluginContext(actor_id=actor_id, seed=seed, emit=emit, stopping=threading.Event())
+    return cls(config, ctx)
+
+
+def check_offline(
+    cls: type[Plugin[Any]], config: Any, *, actor_id: str, seed: int
+) -> list[Finding]:
+    """Build the plugin :func:`offline`, run its ``check()``, and tear it down (also when the
+    check raises)."""
+    plugin = offline(cls, config, actor_id=actor_id, seed=seed)
+    try:
+        return list(plugin.check())
+    finally:
+        plugin.teardown()

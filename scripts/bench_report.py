@@ -12,8 +12,13 @@ A second case (``--wide``, issue 11) bounds the report's memory by what a ledger
 not only by how long it is: 1,000,000 runner iterations and 100,000 monitored targets
 (one sample each, every tenth with an outage), goal: peak RSS < 300 MB.
 
+A third case (``--aggregate``, issue 17) times ``osha report --aggregate`` over 10 ledgers of
+1,000,000 records each (one built, copied nine times: the aggregate analyses each in turn,
+keeping one analysis in memory), goal: >= 300,000 records/s and peak RSS < 300 MB.
+
 Usage: .venv/bin/python scripts/bench_report.py [--sizes 100000 1000000 5000000] [--repeats 3]
        .venv/bin/python scripts/bench_report.py --wide [--iterations 1000000 --targets 100000]
+       .venv/bin/python scripts/bench_report.py --aggregate [--ledgers 10 --sizes 1000000]
 Prints medians over the repeats; asserts nothing.
 """
 
@@ -31,6 +36,7 @@ import time
 from pathlib import Path
 
 from osha.analysis import analyze
+from osha.analysis.aggregate import CiTarget, aggregate
 from osha.ledger import LedgerWriter
 from osha.messages import (
     FaultInjected,
@@ -45,6 +51,7 @@ from osha.messages import (
     StateChange,
 )
 from osha.report import render_summary
+from osha.report.aggregate import render_aggregate
 from osha.wire import encode
 
 TARGETS = 20
@@ -157,22 +164,32 @@ def build_wide(directory: Path, iterations: int, targets: int) -> None:
 
 
 def child(directory: str) -> None:
-    """Analyse one ledger; print seconds, records and peak RSS (MiB)."""
+    """Analyse one ledger (or aggregate every ledger in ``directory`` if it is not one);
+    print seconds, records and peak RSS (MiB)."""
     started = time.perf_counter()
-    analysis = analyze(Path(directory))
-    render_summary(analysis)
+    path = Path(directory)
+    if (path / "header.rec").exists() or any(path.glob("*.seg")):
+        analysis = analyze(path)
+        render_summary(analysis)
+        records = analysis.run.records
+    else:
+        agg = aggregate(sorted(path.glob("*.osha")), target=CiTarget(absolute_s=1.0))
+        render_aggregate(agg)
+        records = sum(r.records for r in agg.runs)
     elapsed = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{elapsed} {analysis.run.records} {peak_mib}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mib = usage.ru_maxrss / 1024
+    print(f"{elapsed} {records} {peak_mib} {usage.ru_utime + usage.ru_stime}")
 
 
-def measure(directory: Path) -> tuple[float, int, float]:
+def measure(directory: Path) -> tuple[float, int, float, float]:
+    """Seconds (wall), records, peak RSS (MiB) and CPU seconds of one report, in a child."""
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(directory)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    seconds, records, peak = out.stdout.split()
-    return float(seconds), int(records), float(peak)
+    seconds, records, peak, cpu = out.stdout.split()
+    return float(seconds), int(records), float(peak), float(cpu)
 
 
 def main() -> None:
@@ -183,9 +200,16 @@ def main() -> None:
     parser.add_argument("--wide", action="store_true", help="many iterations and targets")
     parser.add_argument("--iterations", type=int, default=1_000_000)
     parser.add_argument("--targets", type=int, default=100_000)
+    parser.add_argument("--aggregate", action="store_true", help="aggregate several ledgers")
+    parser.add_argument("--ledgers", type=int, default=10)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    if args.aggregate:
+        sizes = args.sizes if "--sizes" in sys.argv else [1_000_000]
+        for size in sizes:
+            aggregated(args.ledgers, size, args.repeats)
         return
     if args.wide:
         wide(args.iterations, args.targets, args.repeats)
@@ -206,6 +230,31 @@ def main() -> None:
             print(f"{records:>10} {built:>8.1f} {seconds:>9.2f} {records / seconds:>10,.0f} "
                   f"{peak:>13.1f} {1e6 * seconds / records:>10.2f}")  # fmt: skip
             shutil.rmtree(directory)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def aggregated(ledgers: int, size: int, repeats: int) -> None:
+    base = Path(tempfile.mkdtemp(prefix="osha-bench-report-agg-"))
+    try:
+        started = time.perf_counter()
+        build(base / "run-00.osha", size)
+        for i in range(1, ledgers):
+            shutil.copytree(base / "run-00.osha", base / f"run-{i:02d}.osha")
+        built = time.perf_counter() - started
+        print(f"build {built:.1f} s; the machine's load: compare the aggregate with the one "
+              "ledger measured beside it, and records per CPU second")  # fmt: skip
+        print(f"{'ledgers':>7} {'records':>10} {'report s':>9} {'records/s':>10} "
+              f"{'CPU s':>7} {'rec/CPU s':>10} {'peak RSS MiB':>13}")  # fmt: skip
+        for count, target in ((1, base / "run-00.osha"), (ledgers, base)):
+            runs = [measure(target) for _ in range(repeats)]
+            seconds = statistics.median(r[0] for r in runs)
+            records = runs[0][1]
+            peak = statistics.median(r[2] for r in runs)
+            cpu = statistics.median(r[3] for r in runs)
+            print(f"{count:>7} {records:>10} {seconds:>9.2f} {records / seconds:>10,.0f} "
+                  f"{cpu:>7.2f} {records / cpu:>10,.0f} {peak:>13.1f}")  # fmt: skip
+        print("goal (aggregate): >= 300,000 records/s, peak RSS < 300 MB")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

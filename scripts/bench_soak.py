@@ -50,7 +50,9 @@ from pathlib import Path
 
 import psutil
 
+from actors.testing.commands import TestFlood
 from osha import __version__
+from osha.faults import Lease
 from osha.ledger import (
     LedgerOptions,
     LedgerReader,
@@ -59,12 +61,12 @@ from osha.ledger import (
     new_header,
     verify,
 )
-from osha.messages import Resources, TestFlood
-from osha.recorder import RecorderHandle
+from osha.messages import Resources
+from osha.runtree import BrokerSpec, RunTree, TreeSpec
 from osha.selfmon import SelfMonitor
 from osha.soak import soak_figures
 from osha.soak.judge import JudgeChild
-from osha.supervisor import ChildSpec, Supervisor, SupervisorSpec
+from osha.supervisor import ChildSpec, StopReason, SupervisorSpec
 from osha.testing import SyntheticLedger
 
 CHILDREN = 4
@@ -97,13 +99,22 @@ def soak(root: Path, name: str, options: LedgerOptions, rounds: int, per_round: 
     result = Result(name)
     run_dir = root / f"{name}.osha"
     writer = LedgerWriter.create(run_dir, new_header("bench-soak", sender="bench"), options=options)
-    recorder = RecorderHandle.start(writer)
     ids = [f"tick-{i}" for i in range(CHILDREN)]
     spec = SupervisorSpec(
         children=tuple(ChildSpec(i, "monitor", "ticker", {"interval_s": 3600.0}) for i in ids)
     )
-    sup = Supervisor(spec, recorder, run_dir=root / f"{name}-logs", run_id=f"bench-{name}")
-    sup.start()
+    tree = RunTree(
+        TreeSpec(
+            supervisor=spec,
+            broker=BrokerSpec(max_down={}, revert=_no_fault),
+            run_dir=root / f"{name}-logs",
+            run_id=f"bench-{name}",
+            recorder_close_s=120.0,
+        )
+    )
+    recorder = tree.open(writer)
+    tree.start()
+    sup = tree.supervisor
     mon = SelfMonitor(recorder.write, children=lambda: [(c.id, c.pid) for c in sup.children()],
                       ledger_dir=run_dir)  # fmt: skip
     try:
@@ -126,13 +137,16 @@ def soak(root: Path, name: str, options: LedgerOptions, rounds: int, per_round: 
             result.cpu_actors_per_k.append((_cpu(now[1:]) - _cpu(last[1:])) / k)
             last = now
     finally:
-        sup.stop()
-        recorder.close(timeout_s=120)
+        tree.close(StopReason.REQUESTED)  # the tickers, then the ledger
     result.disk_bytes = sum(p.stat().st_size for p in run_dir.glob("*.seg"))
     result.written_bytes = result.disk_bytes + _retained_bytes(run_dir)
     report = verify(run_dir)
     result.verify_text = report.render(counts=False).splitlines()[-1]
     return result
+
+
+def _no_fault(lease: Lease) -> str:
+    raise AssertionError(f"no disruptor in this benchmark, yet {lease.lease_id} is held")
 
 
 def _cpu(records: list[Resources]) -> float:

@@ -1,4 +1,4 @@
-# Over 400 lines (449): one connection pool with its handshake classification and reconnect
+# Over 400 lines (454): one connection pool with its handshake classification and reconnect
 # (issue 20); the classification can move to its own module when a second transport comes.
 """Persistent SSH connections for monitors and disruptors (paramiko).
 
@@ -15,6 +15,8 @@ Why not ``paramiko.SSHClient`` as is:
   changed key is an error (:class:`SshHostKeyError`) unless the caller opted out with
   ``host_key_check="off"``.
 - **Every step has a timeout**: TCP connect, banner, key exchange, auth, channel open, exec.
+- **Closing waits for paramiko's reader thread** (:func:`close_transport`), so that it can
+  never read the next connection that reuses the socket's fd number.
 - **Errors are classified** so that callers can tell "cannot run" (host key, auth, key file:
   a configuration problem) from "sees an outage" (:class:`SshUnreachableError`).
 
@@ -32,6 +34,7 @@ from typing import Any, Literal
 
 import paramiko
 
+from actors.common.ssh_transport import close_transport
 from osha.errors import PluginError
 
 __all__ = [
@@ -224,7 +227,7 @@ class SshConnection:
         return bool(self.transport.is_active())
 
     def close(self) -> None:
-        self.transport.close()
+        close_transport(self.transport)  # not transport.close(): see ssh_transport
 
     def open_channel(self, timeout_s: float) -> paramiko.Channel:
         try:
@@ -386,7 +389,7 @@ def connect(
             conn.prime_interactive(timeout_s)
         return conn
     except BaseException:
-        transport.close()
+        close_transport(transport)
         raise
 
 

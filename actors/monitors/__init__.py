@@ -1,1 +1,25 @@
-"""Monitors: ``openstack-api``, ``host-services``, ``nagios`` and ``vm-ping``."""
+"""Monitors: ``openstack-api``, ``host-services``, ``nagios`` and ``vm-ping``; and the kit
+they share (:mod:`actors.monitors._kit`), which a monitor plugin may use too::
+
+    from actors.monitors import Aggregator, ReportCadence, StateTracker, SummaryConfig
+"""
+
+from actors.monitors._kit import (
+    Aggregator,
+    MetricAggregator,
+    ReportCadence,
+    SampleSummary,
+    StateTracker,
+    SummaryConfig,
+    Transition,
+)
+
+__all__ = [
+    "Aggregator",
+    "MetricAggregator",
+    "ReportCadence",
+    "SampleSummary",
+    "StateTracker",
+    "SummaryConfig",
+    "Transition",
+]

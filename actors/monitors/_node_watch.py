@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import paramiko
 
 from actors.common import nodeagent
-from actors.common.aggregate import Aggregator
 from actors.common.ssh import (
     Backoff,
     SshAuthError,
@@ -32,7 +31,7 @@ from actors.common.ssh import (
     connect,
     describe,
 )
-from actors.common.state import StateTracker
+from actors.monitors._kit import Aggregator, StateTracker
 from osha.messages.monitor import HostBoot
 from osha.plugin import PluginContext
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import paramiko
 
 from actors.common import nodeagent
-from actors.common.aggregate import Aggregator
 from actors.common.hosts import HostConfig, Node, SshConfig, credentials, resolve_nodes
 from actors.common.ssh import (
     SshAuthError,
@@ -24,10 +23,10 @@ from actors.common.ssh import (
     load_known_hosts,
     load_private_key,
 )
-from actors.common.state import StateTracker
+from actors.monitors._kit import Aggregator, ReportCadence, StateTracker, SummaryConfig
 from actors.monitors._node_watch import NodeWatcher, WatchSettings
 from osha.errors import PluginError
-from osha.plugin import Finding, Monitor, MonitorConfig, PluginContext
+from osha.plugin import Finding, Monitor, PluginContext
 
 __all__ = ["HostServicesConfig", "HostServicesMonitor"]
 
@@ -35,7 +34,7 @@ _MAX_PARALLEL_CONNECTS = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HostServicesConfig(MonitorConfig):
+class HostServicesConfig(SummaryConfig):
     """Settings of ``host-services``. See the class docstring for each key."""
 
     inventory: str = ""
@@ -50,7 +49,6 @@ class HostServicesConfig(MonitorConfig):
     docker_socket: str = "/var/run/docker.sock"
     heartbeat_timeout_s: float = 2.0
     reconnect_max_s: float = 5.0
-    report_interval_s: float = 1.0
 
 
 def _required(by_group: dict[str, tuple[str, ...]], groups: tuple[str, ...]) -> tuple[str, ...]:
@@ -120,7 +118,7 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
         self.watchers: dict[str, NodeWatcher] = {}
         self._stop = threading.Event()
         self._rounds = threading.Condition()
-        self._next_report = 0.0
+        self.reports = ReportCadence.of(config)
 
     # --- building ---------------------------------------------------------------------------
 
@@ -282,9 +280,7 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
         return findings
 
     def poll(self) -> None:
-        now = time.monotonic()
-        if now >= self._next_report:
-            self._next_report = now + max(self.config.report_interval_s, self.config.interval_s)
+        if self.reports.due():
             self.aggregator.flush(self.ctx)
 
     def teardown(self) -> None:

@@ -12,14 +12,19 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from actors.common.aggregate import Aggregator, MetricAggregator
 from actors.common.hosts import HostConfig, Node, SshConfig, credentials, resolve_nodes
 from actors.common.ssh import SshCommandTimeout, SshError, SshPool, describe
-from actors.common.state import StateTracker
+from actors.monitors._kit import (
+    Aggregator,
+    MetricAggregator,
+    ReportCadence,
+    StateTracker,
+    SummaryConfig,
+)
 from actors.monitors._nagios_output import PluginOutput, parse_output
 from osha.errors import PluginError
 from osha.messages.monitor import State
-from osha.plugin import Finding, Monitor, MonitorConfig, PluginContext
+from osha.plugin import Finding, Monitor, PluginContext
 
 __all__ = ["NagiosCheck", "NagiosConfig", "NagiosMonitor", "run_local"]
 
@@ -41,14 +46,13 @@ class NagiosCheck:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NagiosConfig(MonitorConfig):
+class NagiosConfig(SummaryConfig):
     """Settings of ``nagios``. See the class docstring for each key."""
 
     checks: tuple[NagiosCheck, ...]
     plugin_dirs: tuple[str, ...] = DEFAULT_PLUGIN_DIRS
     warning_is_down: bool = False
     max_parallel: int = 8
-    report_interval_s: float = 1.0
     inventory: str = ""
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     ssh: SshConfig = field(default_factory=SshConfig)
@@ -131,7 +135,7 @@ class NagiosMonitor(Monitor[NagiosConfig]):
         self._pool: ThreadPoolExecutor | None = None
         self._running: dict[str, Future[_Result]] = {}
         self._lock = threading.Lock()
-        self._next_report = 0.0
+        self.reports = ReportCadence.of(config)
 
     # --- validation --------------------------------------------------------------------------
 
@@ -266,10 +270,7 @@ class NagiosMonitor(Monitor[NagiosConfig]):
                 future = self._pool.submit(self._run, c)
                 future.add_done_callback(self._record)
                 self._running[c.target] = future
-        if time.monotonic() >= self._next_report:
-            self._next_report = time.monotonic() + max(
-                self.config.report_interval_s, self.config.interval_s
-            )
+        if self.reports.due():
             self._flush()
 
     def _flush(self) -> None:

@@ -10,19 +10,18 @@ from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exc
 
-from actors.common.aggregate import Aggregator
 from actors.common.cloud import API_ERRORS, CloudError, connect, describe_api_error
-from actors.common.state import StateTracker
+from actors.monitors._kit import Aggregator, ReportCadence, StateTracker, SummaryConfig
 from actors.monitors._probes import Endpoint, probe_url
 from osha.errors import PluginError
 from osha.messages.monitor import State
-from osha.plugin import Finding, Monitor, MonitorConfig, PluginContext
+from osha.plugin import Finding, Monitor, PluginContext
 
 __all__ = ["OpenStackApiConfig", "OpenStackApiMonitor"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OpenStackApiConfig(MonitorConfig):
+class OpenStackApiConfig(SummaryConfig):
     """Settings of ``openstack-api``. See the class docstring for each key."""
 
     cloud: str
@@ -37,7 +36,6 @@ class OpenStackApiConfig(MonitorConfig):
     probe_paths: dict[str, str] = field(default_factory=dict)
     reauth_on_identity_failure: bool = True
     short_hostnames: bool = True
-    report_interval_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +97,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         self.conn: Any = None
         self._endpoints: list[Endpoint] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._next_report = 0.0
+        self.reports = ReportCadence.of(config)
         self._lock = threading.Lock()
 
     # --- connection and catalog -----------------------------------------------------------
@@ -242,8 +240,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
             identity_down = any(p.target == "endpoint:identity" and not p.ok for p in probes)
             if identity_down and cfg.reauth_on_identity_failure:
                 self.conn.session.invalidate()
-        if time.monotonic() >= self._next_report:
-            self._next_report = time.monotonic() + max(cfg.report_interval_s, cfg.interval_s)
+        if self.reports.due():
             self.aggregator.flush(self.ctx)
 
     def _auth_failed(self, reason: str, at: float) -> None:

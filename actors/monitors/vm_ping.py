@@ -10,18 +10,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.common.aggregate import Aggregator
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
-from actors.common.icmp import IcmpSocket
-from actors.common.state import StateTracker
+from actors.monitors._icmp import IcmpSocket
+from actors.monitors._kit import Aggregator, ReportCadence, StateTracker, SummaryConfig
 from osha.errors import PluginError
-from osha.plugin import Finding, Monitor, MonitorConfig, PluginContext
+from osha.plugin import Finding, Monitor, PluginContext
 
 __all__ = ["VmPingConfig", "VmPingMonitor", "server_addresses"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VmPingConfig(MonitorConfig):
+class VmPingConfig(SummaryConfig):
     """Settings of ``vm-ping``. See the class docstring for each key."""
 
     addresses: tuple[str, ...] = ()
@@ -33,7 +32,6 @@ class VmPingConfig(MonitorConfig):
     discover_interval_s: float = 30.0
     timeout_s: float = 1.0
     down_after_lost: int = 3
-    report_interval_s: float = 1.0
 
 
 def server_addresses(
@@ -75,7 +73,7 @@ class VmPingMonitor(Monitor[VmPingConfig]):
     bounded by the last answered and the first lost probe); one reply makes it ``up``.
     Samples carry probes sent, lost, and RTT min/median/max.
 
-    It uses an ICMP socket, not the ``ping`` program: see :mod:`actors.common.icmp`. IPv4.
+    It uses an ICMP socket, not the ``ping`` program: see :mod:`actors.monitors._icmp`. IPv4.
 
     Profile::
 
@@ -99,7 +97,7 @@ class VmPingMonitor(Monitor[VmPingConfig]):
         self._lock = threading.Lock()
         self._seq = 0
         self._icmp: IcmpSocket | None = None
-        self._next_report = 0.0
+        self.reports = ReportCadence.of(config)
         self._conn: Any = None
         self._stop = threading.Event()
         self._discoverer: threading.Thread | None = None
@@ -227,8 +225,7 @@ class VmPingMonitor(Monitor[VmPingConfig]):
                 self._pending[(t.address, seq)] = (t.name, time.monotonic())
         for t in targets:
             self._icmp.send(t.address, seq)
-        if now >= self._next_report:
-            self._next_report = now + max(self.config.report_interval_s, self.config.interval_s)
+        if self.reports.due(now):
             self.aggregator.flush(self.ctx)
 
     def _expire(self, now: float) -> None:

@@ -3,4 +3,5 @@
 
 They exercise the core without a cloud: the supervision tests crash and hang them on command
 (``test.crash``, ``test.hang``), and the core benchmark floods the ticker (``test.flood``).
+Those commands are declared in :mod:`actors.testing.commands`, not in core's codec.
 """

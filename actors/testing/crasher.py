@@ -7,8 +7,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from actors.testing.commands import TestCrash, TestHang
 from osha.errors import PluginError
-from osha.messages import Message, TestCrash, TestHang
+from osha.messages import Message
 from osha.plugin import Runner
 
 __all__ = ["CrasherConfig", "CrasherRunner"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actors.common.state import StateTracker
+from actors.monitors import StateTracker
 from osha.faults import Lease
 from osha.faults.disruptor import FaultConfig, FaultDisruptor
 from osha.messages import Sample

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from osha.messages import Message, Sample, TestFlood
+from actors.testing.commands import TestFlood
+from osha.messages import Message, Sample
 from osha.plugin import Monitor, MonitorConfig
 
 __all__ = ["TickerConfig", "TickerMonitor"]

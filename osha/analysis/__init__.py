@@ -13,7 +13,9 @@ per-target time to recover; each is defined where it is computed:
   :mod:`osha.analysis._cycles`;
 - clocks and bounds: :mod:`osha.analysis.model`; SLOs and the verdict: :mod:`osha.analysis.slo`;
 - a run still being written, judged again and again, each record read once (a soak's
-  ``abort_on_breach``): :class:`LiveJudge`.
+  ``abort_on_breach``): :class:`LiveJudge`;
+- repeated runs of one profile, per fault n, mean, sd and 95 % t-interval, and the runs a
+  target half-width needs: :mod:`osha.analysis.aggregate`.
 
 Usage (this is what the campaign does at its verdict phase)::
 

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from osha.analysis._result import Analysis
 from osha.analysis.model import FaultReport, RunnerReport, TargetReport
 
-__all__ = ["Comparison", "Row", "compare"]
+__all__ = [
+    "Comparison",
+    "Row",
+    "compare",
+    "fault_downtime_s",
+    "fault_recovery_s",
+    "injected",
+    "occurrences",
+]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +69,23 @@ def _num(obj: object, attr: str) -> float | None:
     return None if value is None else float(value)
 
 
+def occurrences(items: Iterable[T], key: Callable[[T], str]) -> dict[str, T]:
+    """``items`` by ``key(item)``, in order; the 2nd item with the same key is ``"KEY (2)"``,
+    the 3rd ``"KEY (3)"``: how subjects are paired across runs (here and in
+    :mod:`osha.analysis.aggregate`)."""
+    out: dict[str, T] = {}
+    seen: dict[str, int] = {}
+    for item in items:
+        k = key(item)
+        seen[k] = seen.get(k, 0) + 1
+        out[k if seen[k] == 1 else f"{k} ({seen[k]})"] = item
+    return out
+
+
 def _pairs(
     a: Iterable[object], b: Iterable[object], key: Callable[[object], str]
 ) -> list[tuple[str, object | None, object | None]]:
-    left: dict[str, object] = {}
-    right: dict[str, object] = {}
-    for side, items in ((left, a), (right, b)):
-        seen: dict[str, int] = {}
-        for item in items:
-            k = key(item)
-            seen[k] = seen.get(k, 0) + 1
-            side[k if seen[k] == 1 else f"{k} ({seen[k]})"] = item
+    left, right = occurrences(a, key), occurrences(b, key)
     keys = list(left) + [k for k in right if k not in left]
     return [(k, left.get(k), right.get(k)) for k in keys]
 
@@ -127,6 +144,24 @@ def _runner_rows(a: Analysis, b: Analysis) -> list[Row]:
     return rows
 
 
+def injected(a: Analysis) -> list[FaultReport]:
+    """The faults of ``a`` that were injected, in order."""
+    return [f for f in a.faults if f.injected_s is not None]
+
+
+def fault_recovery_s(f: FaultReport) -> float | None:
+    """A fault's time to recover: the longest of its targets' (0.0 if it took none down);
+    None if one of them never recovered."""
+    if any(not t.recovered for t in f.targets):
+        return None
+    return max((t.recovery_s or 0.0 for t in f.targets), default=0.0)
+
+
+def fault_downtime_s(f: FaultReport) -> float:
+    """A fault's target downtime: the sum over the targets it took down."""
+    return sum(t.downtime_s for t in f.targets)
+
+
 def _fault_rows(a: Analysis, b: Analysis) -> list[Row]:
     rows = []
 
@@ -135,16 +170,12 @@ def _fault_rows(a: Analysis, b: Analysis) -> list[Row]:
         return f.label
 
     def recovery(f: FaultReport | None) -> float | None:
-        if f is None or any(not t.recovered for t in f.targets):
-            return None
-        return max((t.recovery_s or 0.0 for t in f.targets), default=0.0)
+        return None if f is None else fault_recovery_s(f)
 
     def downtime(f: FaultReport | None) -> float | None:
-        return None if f is None else sum(t.downtime_s for t in f.targets)
+        return None if f is None else fault_downtime_s(f)
 
-    injected_a = [f for f in a.faults if f.injected_s is not None]
-    injected_b = [f for f in b.faults if f.injected_s is not None]
-    for name, xa, xb in _pairs(injected_a, injected_b, key):
+    for name, xa, xb in _pairs(injected(a), injected(b), key):
         fa = xa if isinstance(xa, FaultReport) else None
         fb = xb if isinstance(xb, FaultReport) else None
         rows += [

@@ -6,10 +6,10 @@ Phases, each a ``campaign.phase`` start/end record in the ledger, in order::
 
 Modules, one idea each:
 
-- :mod:`~osha.campaign.config`: the ``[campaign]`` and ``[[load]]`` settings;
 - :mod:`~osha.campaign.preflight`: the health gate's checks and findings;
 - :mod:`~osha.campaign.load`: the initial servers, their deletion, the resource census;
-- :mod:`~osha.campaign.actors`: the supervisor and the fault broker, wired;
+- the run tree (:mod:`osha.runtree`) owns the recorder, the fault broker and the
+  supervisor; the session opens it, the orchestrator starts and stops its actors;
 - :mod:`~osha.campaign.orchestrator`: the phases;
 - :mod:`~osha.campaign.state` / :mod:`~osha.campaign.view`: the live picture and its views;
 - :mod:`~osha.campaign.control`: ``status.json`` and the ``stop`` file for other terminals;
@@ -17,9 +17,9 @@ Modules, one idea each:
 - :mod:`~osha.campaign.session`: all of it wired up for one run (:func:`run_campaign`).
 """
 
-from osha.campaign.config import CampaignSettings, ServersLoadConfig
 from osha.campaign.session import Outcome, StartOptions, run_campaign
 from osha.campaign.verdict import Judgement
+from osha.profile import CampaignSettings, ServersLoadConfig
 
 __all__ = [
     "CampaignSettings",

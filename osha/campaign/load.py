@@ -18,11 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from osha.campaign.config import ServersLoadConfig
 from osha.errors import OshaError, PluginError
 from osha.messages.campaign import CampaignCensus, CampaignLoad
 from osha.plugin import Finding
-from osha.profile import LoadEntry
+from osha.profile import LoadEntry, ServersLoadConfig
 
 __all__ = [
     "Census",

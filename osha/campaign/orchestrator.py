@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from osha.campaign.actors import ActorSet
 from osha.campaign.load import InitialLoad
 from osha.campaign.phases import Recorder
 from osha.campaign.preflight import Checked, run_preflight
@@ -39,6 +38,7 @@ from osha.messages.campaign import (
     CampaignVerdict,
 )
 from osha.profile import Profile
+from osha.runtree import RunTree
 from osha.schedule import ChaosClock
 from osha.soak import SoakGuards, SoakOptions
 from osha.supervisor import StopReason
@@ -63,6 +63,7 @@ class Campaign:
         self,
         prof: Profile,
         *,
+        tree: RunTree,
         recorder: Recorder,
         sink: TapSink,
         state: LiveState,
@@ -84,7 +85,7 @@ class Campaign:
         self._stop = threading.Event()
         self._stop_reason = ""
         self._stop_lock = threading.Lock()
-        self.actors: ActorSet | None = None
+        self.actors = tree  # its recorder is open; its actors start at the load phase
         self.load = InitialLoad(prof.loads, run_id, self.rec.record, state.note)
         self.chaos_wall_s = 0.0  # fixed when the actors start
         self.soak_options = soak or SoakOptions()
@@ -107,8 +108,7 @@ class Campaign:
                 return
             self._stop_reason = f"{source}{': ' + reason if reason else ''}"
             self._stop.set()
-        if self.actors is not None:
-            self.actors.broker.close_gate(self._stop_reason)
+        self.actors.close_gate(self._stop_reason)  # also if the actors start later
         self.state.stopping = self._stop_reason
         self.state.note(f"stop requested ({self._stop_reason})")
         try:
@@ -125,7 +125,7 @@ class Campaign:
     def stopped(self) -> str:
         """Why the campaign stops early; empty while it runs its course. Also notices a
         supervisor that ended by itself (escalation) and turns it into a stop request."""
-        if not self._stop.is_set() and self.actors is not None:
+        if not self._stop.is_set():
             outcome = self.actors.ended_by_itself
             if outcome is not None and outcome.reason is not StopReason.COMPLETED:
                 self.request_stop("supervisor", outcome.error or outcome.reason.value)
@@ -224,10 +224,7 @@ class Campaign:
         ``baseline_s`` however long the actors took to start."""
         cfg = self.prof.campaign
         started_s = time.monotonic()
-        self.actors = ActorSet(self.prof, self.sink, run_dir=self.run_dir, run_id=self.run_id)
-        if self.stop_requested:  # stopped while the set was built: no fault from it either
-            self.actors.broker.close_gate(self._stop_reason)
-        self.actors.start()
+        self.actors.start(self.sink)
         self.state.note(f"{len(self.prof.actors)} actors started")
         self.guards = SoakGuards(
             self.sink.write,
@@ -357,7 +354,7 @@ class Campaign:
             try:
                 if self.guards is not None:
                     self.guards.stop()  # no self-chaos kill while the actors stop
-                if self.actors is not None:
+                if self.actors.started:
                     reason = StopReason.REQUESTED if self._stop.is_set() else StopReason.DURATION
                     self.actors.stop(reason)
                     report = self.actors.report

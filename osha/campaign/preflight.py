@@ -19,7 +19,6 @@ Any failed finding aborts the campaign with exit code 3 and a table of findings,
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,12 +26,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import partial
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
 
 from osha import registry
 from osha.campaign.load import check_load
 from osha.errors import OshaError
-from osha.plugin import Finding, PluginContext
+from osha.plugin import Finding, check_offline
 from osha.profile import ActorEntry, CloudSettings, Profile
 from osha.schedule import child_seed
 
@@ -50,20 +48,9 @@ class Checked:
     elapsed_s: float
 
 
-def _quiet_context(actor_id: str, seed: int) -> PluginContext:
-    def emit(cls: Any, /, **fields: Any) -> Any:
-        return cls(actor_id, 0, time.monotonic(), time.time(), **fields)
-
-    return PluginContext(actor_id=actor_id, seed=seed, emit=emit, stopping=threading.Event())
-
-
 def _check_actor(entry: ActorEntry, seed: int) -> list[Finding]:
     cls = registry.load(entry.kind, entry.plugin)
-    plugin = cls(entry.config, _quiet_context(entry.id, seed))
-    try:
-        findings = list(plugin.check())
-    finally:
-        plugin.teardown()
+    findings = check_offline(cls, entry.config, actor_id=entry.id, seed=seed)
     return findings or [Finding(entry.id, True, f"{entry.kind} {entry.plugin}: ready")]
 
 

@@ -30,9 +30,10 @@ from osha.campaign.view import findings_table, make_view, verdict_table
 from osha.errors import LedgerError, OshaError, Problem, ProfileError
 from osha.ledger import LedgerWriter, new_header
 from osha.profile import Profile
-from osha.recorder import RecorderFailed, RecorderHandle
+from osha.recorder import RecorderFailed
 from osha.redaction import redact_value
 from osha.rundir import private_umask
+from osha.runtree import RunTree, tree_spec
 from osha.soak import SoakOptions
 
 __all__ = ["Outcome", "ResumeRequest", "StartOptions", "new_run_id", "run_campaign"]
@@ -68,6 +69,7 @@ class Outcome:
     judgement: Judgement
     run_dir: Path
     run_id: str
+    stopped: str = ""  # why a stop was asked for (Ctrl-C, osha campaign stop, ...); "" if none
 
 
 def new_run_id(name: str) -> str:
@@ -262,10 +264,12 @@ def _run_campaign(
                 daemon=True,
             ).start()
 
-    recorder = RecorderHandle.start(writer, on_error=on_recorder_error)
-    tap = TapSink(recorder, state.observe)
+    # one owner starts the recorder now, the actors at the load phase, and stops them in reverse
+    tree = RunTree(tree_spec(prof, run_dir=run_dir, run_id=run_id, defer_clock=True))
+    tap = TapSink(tree.open(writer, on_error=on_recorder_error), state.observe)
     campaign = Campaign(
         prof,
+        tree=tree,
         recorder=Recorder(tap, state),
         sink=tap,
         state=state,
@@ -298,11 +302,11 @@ def _run_campaign(
             state.finished = True
             view.stop()
             control.close()
-            recorder.close(timeout_s=60.0)
+            tree.close()  # the actors if they still run, then the recorder, last
     if failures:
         raise failures[0].error
     # crop=False: the SLO table is printed whole, as `osha report` prints it, never cut
     console.print(verdict_table(judgement, campaign.rec.timeline), crop=False)
     # never wrapped: scripts and tests read the path from this line
     console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
-    return Outcome(judgement, run_dir, run_id)
+    return Outcome(judgement, run_dir, run_id, stopped=state.stopping)

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from osha import profile
 from osha.campaign.control import find_run, read_status, request_stop
+from osha.campaign.repeat import repeat_seed, run_repeated
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
 from osha.campaign.view import render
 from osha.cli._checks import finite
@@ -24,6 +25,7 @@ from osha.cli._pace import baseline_warnings
 from osha.errors import EXIT_ABORTED, EXIT_OK, OshaError
 from osha.inputs import load_checked
 from osha.profile import Profile
+from osha.report import terminal_safe
 
 __all__ = ["app"]
 
@@ -163,6 +165,16 @@ def start(
         int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
     ] = None,
     self_chaos_every_s: SelfChaosOpt = None,
+    repeat: Annotated[
+        int | None,
+        typer.Option(
+            "--repeat",
+            min=1,
+            help="Run N campaigns back to back (run 1 with the profile's seed, run i with "
+            "child_seed(seed, 'repeat:i')), each its own ledger, then print their aggregate. "
+            "Ctrl-C stops the current run gracefully and starts no other. Exit code: the worst.",
+        ),
+    ] = None,
 ) -> None:
     """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
     verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
@@ -170,6 +182,9 @@ def start(
     prof = load_checked(profile_path)
     if dry_run:
         _dry_run(prof)
+        if repeat is not None:
+            seeds = [repeat_seed(prof.campaign.seed, i) for i in range(1, repeat + 1)]
+            typer.echo(f"--repeat {repeat}: seeds {', '.join(map(str, seeds))}")
         return
     options = StartOptions(
         force=force,
@@ -181,9 +196,28 @@ def start(
         cycles=cycles,
         self_chaos_every_s=self_chaos_every_s,
     )
+    if repeat is not None:
+        _repeated(prof, options, repeat)
+        return
     outcome = run_campaign(prof, options, Console(highlight=False))
     if outcome.judgement.exit_code != EXIT_OK:
         raise typer.Exit(outcome.judgement.exit_code)
+
+
+def _repeated(prof: Profile, options: StartOptions, count: int) -> None:
+    """``--repeat``: the runs, then their aggregate; exit with the worst exit code."""
+    from osha.analysis.aggregate import aggregate  # noqa: PLC0415 - only --repeat needs them
+    from osha.report.aggregate import render_aggregate  # noqa: PLC0415
+
+    console = Console(highlight=False)
+    outcomes = run_repeated(prof, options, console, count)
+    agg = aggregate([o.run_dir for o in outcomes])
+    typer.echo(terminal_safe(render_aggregate(agg)))
+    dirs = " ".join(str(o.run_dir) for o in outcomes)
+    typer.echo(f"report again: osha report --aggregate {dirs}")
+    worst = max(o.judgement.exit_code for o in outcomes)
+    if worst != EXIT_OK:
+        raise typer.Exit(worst)
 
 
 @app.command()

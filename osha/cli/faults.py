@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -15,7 +14,7 @@ from osha import registry
 from osha.errors import EXIT_FAILED, OshaError, PluginError
 from osha.faults import plan_rows, recover
 from osha.inputs import load_checked
-from osha.plugin import PluginContext
+from osha.plugin import check_offline
 from osha.report import terminal_safe
 from osha.rundir import private_umask
 from osha.schedule import child_seed
@@ -61,18 +60,9 @@ def check(
     for entry in prof.actors:
         if entry.kind != "disruptor":
             continue
-        cls: Any = registry.load("disruptor", entry.plugin)
-        ctx = PluginContext(
-            actor_id=entry.id,
-            seed=child_seed(prof.campaign.seed, entry.id),
-            emit=_no_emit,
-            stopping=threading.Event(),
-        )
-        plugin = cls(entry.config, ctx)
-        try:
-            findings = plugin.check()
-        finally:
-            plugin.teardown()
+        cls = registry.load("disruptor", entry.plugin)
+        seed = child_seed(prof.campaign.seed, entry.id)
+        findings = check_offline(cls, entry.config, actor_id=entry.id, seed=seed)
         for f in findings:
             failed += not f.ok
             mark = "ok  " if f.ok else "FAIL"
@@ -85,10 +75,6 @@ def check(
             hint="fix what each FAIL line says",
             exit_code=EXIT_FAILED,
         )
-
-
-def _no_emit(cls: Any, /, **fields: Any) -> Any:
-    raise AssertionError("a check emits nothing")
 
 
 @app.command("recover")

@@ -24,7 +24,9 @@ from osha.analysis import (
     load_slo_file,
     recorded_slo,
 )
+from osha.analysis.aggregate import Aggregate, CiTarget, aggregate
 from osha.cli._checks import finite
+from osha.errors import EXIT_INVALID, OshaError
 from osha.report import (
     comparison_to_dict,
     damage_lines,
@@ -35,6 +37,12 @@ from osha.report import (
     terminal_safe,
     to_dict,
     to_junit,
+)
+from osha.report.aggregate import (
+    aggregate_html,
+    aggregate_junit,
+    aggregate_to_dict,
+    render_aggregate,
 )
 
 __all__ = ["HELP", "register", "report"]
@@ -73,9 +81,18 @@ ledger-integrity case, and the exit code is 1. --accept-damaged judges the intac
 anyway, and the output says so.
 
 With two ledgers, A and B are compared side by side (B - A); if they come from different
-campaigns, the report says so. Exit code: the verdict (0 pass, 1 an SLO violated or the
-ledger damaged, 3 the run was aborted; of B when comparing, or 1 when B passes but A is a
-damaged ledger), 2 for invalid input.
+campaigns, the report says so.
+
+--aggregate LEDGER... combines ledgers of one profile (the runs of osha campaign start
+PROFILE --repeat N; ledgers of different profiles are refused, exit 2): per fault (disruptor
+id and action) and figure (detection, downtime, time to recover, per runner degradation,
+ratio and MTTR) n, the mean, the sample sd and the 95 % t-interval mean ± t_{0.975,n-1}·sd/√n.
+--ci-target 1s (or 10% of the mean) adds the runs needed: the smallest n with
+t_{0.975,n-1}·sd/√n <= the target, sd as observed. Exit code: the worst of the runs.
+
+Exit code of one or two ledgers: the verdict (0 pass, 1 an SLO violated or the ledger
+damaged, 3 the run was aborted; of B when comparing, or 1 when B passes but A is a damaged
+ledger), 2 for invalid input.
 """
 
 
@@ -123,11 +140,31 @@ def _write(text: str, target: str, what: str) -> None:
 
 def report(
     ledger: Annotated[Path, typer.Argument(help="A run directory, like runs/RUN-ID.osha.")],
-    ledger_b: Annotated[
-        Path | None,
-        typer.Argument(help="A second run directory: compare A and B side by side."),
+    more: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="LEDGER_B",
+            help="A second run directory: compare A and B side by side; with --aggregate, "
+            "any number.",
+        ),
     ] = None,
     *,
+    aggregate_runs: Annotated[
+        bool,
+        typer.Option(
+            "--aggregate",
+            help="Combine ledgers of one profile: per fault n, mean, sd and 95 % t-interval.",
+        ),
+    ] = False,
+    ci_target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ci-target",
+            metavar="1s|10%",
+            help="With --aggregate: the runs needed for each interval's half-width to reach "
+            "this (seconds; % of the mean for ratios, or for all without seconds).",
+        ),
+    ] = None,
     json_out: Annotated[
         str | None,
         typer.Option("--json", metavar="FILE|-", help="Write the JSON report (osha.report/1)."),
@@ -166,15 +203,53 @@ def report(
     options = AnalysisOptions(
         window=window, k=k, warm_up=warm_up, steady_s=steady_s, accept_damaged=accept_damaged
     )
+    others = more or []
     spec = _slo(ledger, slo or [])
-    a = analyze(ledger, slo=spec, options=options)
-    if ledger_b is None:
-        code = _single(a, json_out=json_out, junit=junit, html=html, quiet=quiet)
+    if aggregate_runs:
+        target = CiTarget.parse(ci_target) if ci_target else None
+        agg = aggregate([ledger, *others], slo=spec, options=options, target=target)
+        code = _aggregated(agg, json_out=json_out, junit=junit, html=html)
     else:
-        b = analyze(ledger_b, slo=spec, options=options)
-        code = _pair(a, b, json_out=json_out, junit=junit, html=html)
+        _plain_arguments(others, ci_target)
+        a = analyze(ledger, slo=spec, options=options)
+        if not others:
+            code = _single(a, json_out=json_out, junit=junit, html=html, quiet=quiet)
+        else:
+            b = analyze(others[0], slo=spec, options=options)
+            code = _pair(a, b, json_out=json_out, junit=junit, html=html)
     if code:
         raise typer.Exit(code)
+
+
+def _plain_arguments(others: list[Path], ci_target: list[str] | None) -> None:
+    """Without --aggregate: at most two ledgers, and no --ci-target."""
+    if len(others) > 1:
+        raise OshaError(
+            f"{1 + len(others)} ledgers given: osha report reads one, or compares two",
+            hint="combine more with osha report --aggregate LEDGER...",
+            exit_code=EXIT_INVALID,
+        )
+    if ci_target:
+        raise OshaError(
+            "--ci-target needs --aggregate (it plans repeated runs)",
+            hint="osha report --aggregate LEDGER... --ci-target 1s",
+            exit_code=EXIT_INVALID,
+        )
+
+
+def _aggregated(
+    agg: Aggregate, *, json_out: str | None, junit: Path | None, html: Path | None
+) -> int:
+    """Ledgers of one profile combined; the worst of their exit codes."""
+    if json_out != "-":
+        typer.echo(terminal_safe(render_aggregate(agg)))
+    if json_out:
+        _write(dumps(aggregate_to_dict(agg)), json_out, "JSON aggregate")
+    if junit:
+        _write(aggregate_junit(agg), str(junit), "JUnit aggregate")
+    if html:
+        _write(aggregate_html(agg), str(html), "HTML aggregate")
+    return agg.exit_code
 
 
 def _single(

@@ -7,7 +7,8 @@
   and whatever is still held when the run ends.
 - :func:`revert_with_retry`: every attempt recorded; backoff until the lease's deadline; loud.
 - :func:`recover`: ``osha faults recover RUN_DIR`` after osha itself was killed.
-- :func:`run_with_broker`: ``run_supervised`` with a broker wired in.
+- The run tree (:mod:`osha.runtree`) wires the broker between the recorder and the
+  supervisor.
 - :func:`plan_rows`: a profile's planned fault timeline, checked against the guard.
 - :mod:`osha.faults.disruptor`: the disruptor contract plugins derive from
   (:class:`~osha.faults.disruptor.FaultConfig`, :class:`~osha.faults.disruptor.FaultDisruptor`,
@@ -22,7 +23,6 @@ from osha.faults._plan import PlanRow, plan_rows
 from osha.faults._plugins import fault_class, plugin_reverter, reverter_for_profile
 from osha.faults._recover import RecoverItem, RecoverReport, recover, unrevoked
 from osha.faults._revert import RetryPolicy, revert_with_retry
-from osha.faults._run import broker_for_profile, run_with_broker
 
 __all__ = [
     "BrokerReport",
@@ -38,13 +38,11 @@ __all__ = [
     "Reverter",
     "Revertible",
     "Sender",
-    "broker_for_profile",
     "fault_class",
     "plan_rows",
     "plugin_reverter",
     "recover",
     "revert_with_retry",
     "reverter_for_profile",
-    "run_with_broker",
     "unrevoked",
 ]

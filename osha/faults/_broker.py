@@ -104,7 +104,7 @@ class BrokerReport:
 
 
 class FaultBroker:
-    """Usage (the run command wires it; see :func:`osha.faults.run_with_broker`)::
+    """Usage (the run tree wires it; see :class:`osha.runtree.RunTree`)::
 
     broker = FaultBroker(recorder, max_down=prof.guard.max_down, revert=reverter)
     sup = Supervisor(spec, recorder, observer=broker.observe)

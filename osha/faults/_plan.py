@@ -3,18 +3,15 @@ plan`` and ``osha campaign start --dry-run`` print, and what each soak cycle pla
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 from osha import profile
-from osha.errors import PluginError
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
 from osha.faults._plugins import fault_class
 from osha.faults.disruptor import load_hosts
-from osha.messages import Message
-from osha.plugin import PluginContext
+from osha.plugin import offline
 from osha.schedule import child_seed
 
 __all__ = ["PlanRow", "plan_rows"]
@@ -54,9 +51,10 @@ def plan_rows(prof: profile.Profile, seed: int) -> list[PlanRow]:
         cls = fault_class(entry.plugin)
         if cls is None:
             continue  # a disruptor without a schedule plans nothing
-        plugin = cls(entry.config, _dry_context(entry.id))
+        actor_seed = child_seed(seed, entry.id)
+        plugin = offline(cls, entry.config, actor_id=entry.id, seed=actor_seed)
         hosts = load_hosts(entry.config)
-        for p in cls.timeline(entry.config, child_seed(seed, entry.id)):
+        for p in cls.timeline(entry.config, actor_seed):
             row = PlanRow(
                 p.offset_s, entry.id, p.index, p.round, plugin.action(), p.node,
                 plugin.resource(), p.down_s, "",
@@ -79,18 +77,6 @@ def plan_rows(prof: profile.Profile, seed: int) -> list[PlanRow]:
         else:
             out.append(PlanRow(**{**_fields(row), "refused": refusal.reason}))
     return out
-
-
-def _dry_context(actor_id: str) -> PluginContext:
-    """Enough of a context to ask a plugin for its labels; a dry run emits nothing."""
-
-    def emit(cls: type[Message], /, **fields: Any) -> Any:
-        raise PluginError(
-            f"{actor_id}: a dry run emits no {cls.TAG}",
-            hint="a plugin's action() and resource() only read its config",
-        )
-
-    return PluginContext(actor_id=actor_id, seed=0, emit=emit, stopping=threading.Event())
 
 
 def _fields(row: PlanRow) -> dict[str, Any]:

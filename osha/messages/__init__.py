@@ -70,7 +70,6 @@ from osha.messages.soak import (
     SelfChaosKill,
     SoakCycle,
 )
-from osha.messages.testing import TestCrash, TestFlood, TestHang
 
 __all__ = [
     "BAD_STATES",
@@ -120,9 +119,6 @@ __all__ = [
     "SoakCycle",
     "StateChange",
     "SupervisorEscalated",
-    "TestCrash",
-    "TestFlood",
-    "TestHang",
     "is_bad",
     "is_blind",
     "message",

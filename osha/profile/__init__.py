@@ -9,7 +9,7 @@ Layout (the README's "Profile reference" documents every key)::
     [campaign]           name, seed, baseline_s, chaos_s, recovery_timeout_s, recovery_hold_s,
                          preflight_timeout_s, ledger_dir; soak: mode, cycles, until,
                          cycle_baseline_s, cycle_recovery_s, abort_on_breach
-                         (osha.campaign.config)
+                         (osha.profile._campaign)
     [cloud]              cloud, clouds_yaml, inventory, known_hosts, ssh_user, ssh_key:
                          defaults for every plugin that declares a key of the same name
     [guard]              max_down: how many nodes or service instances per group may be
@@ -27,6 +27,7 @@ Layout (the README's "Profile reference" documents every key)::
 
 from __future__ import annotations
 
+from osha.profile._campaign import CampaignSettings, ServersLoadConfig, parse_duration_s
 from osha.profile._loader import MAX_PROFILE_BYTES, load, parse
 from osha.profile._settings import (
     ActorEntry,
@@ -41,12 +42,15 @@ from osha.profile._settings import (
 __all__ = [
     "MAX_PROFILE_BYTES",
     "ActorEntry",
+    "CampaignSettings",
     "CloudSettings",
     "GuardSettings",
     "LedgerSettings",
     "LoadEntry",
     "Profile",
     "Restart",
+    "ServersLoadConfig",
     "load",
     "parse",
+    "parse_duration_s",
 ]

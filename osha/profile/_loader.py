@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
 from osha.plugin import Kind
+from osha.profile._campaign import LOAD_PLUGINS, CampaignSettings
 from osha.profile._settings import (
     ActorEntry,
     CloudSettings,
@@ -95,9 +96,6 @@ class _Loader:
         self.problems.append(Problem(self.file, key, text, hint))
 
     def profile(self, data: dict[str, Any], path: Path) -> Profile:
-        # osha.campaign imports this module: its settings types are imported when used.
-        from osha.campaign.config import CampaignSettings  # noqa: PLC0415 - import cycle
-
         known = {"campaign", "cloud", "guard", "supervisor", "ledger", "load", "slo", *_SECTIONS}
         for key in data:
             if key not in known:
@@ -148,8 +146,6 @@ class _Loader:
                 )
 
     def loads(self, data: Mapping[str, Any], actor_ids: set[str]) -> list[LoadEntry]:
-        from osha.campaign.config import LOAD_PLUGINS  # noqa: PLC0415 - import cycle
-
         items = data.get("load", [])
         if not isinstance(items, list):
             self.problem("load", "must be an array of tables", "write each as [[load]]")

@@ -7,16 +7,14 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from osha.ledger.retention import RetentionPolicy
 from osha.ledger.writer import LedgerOptions
 from osha.plugin import Kind
+from osha.profile._campaign import CampaignSettings, ServersLoadConfig
 from osha.schema import FilePath, Name
 from osha.supervisor import SupervisorFlags
-
-if TYPE_CHECKING:
-    from osha.campaign.config import CampaignSettings, ServersLoadConfig
 
 __all__ = [
     "ActorEntry",

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from osha.analysis import Analysis
 from osha.report._fmt import xml_safe
 
-__all__ = ["to_junit"]
+__all__ = ["to_junit", "xml_text"]
 
 
 def _num(value: float | bool | None) -> str:
@@ -66,6 +66,12 @@ def to_junit(a: Analysis) -> str:
             ET.SubElement(case, "failure", message=text, type="slo").text = text
         else:
             ET.SubElement(case, "system-out").text = text
+    return xml_text(root)
+
+
+def xml_text(root: ET.Element) -> str:
+    """``root`` as an indented XML document, every attribute and text cleaned of the
+    characters XML cannot carry (they may come from the ledger)."""
     for element in root.iter():
         element.attrib = {k: xml_safe(v) for k, v in element.attrib.items()}
         if element.text:

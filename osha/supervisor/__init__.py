@@ -13,7 +13,7 @@ Usage::
 """
 
 from osha.supervisor._actor import ChildInfo, ChildState, child_seed
-from osha.supervisor._run import Supervisor, run_supervised
+from osha.supervisor._run import Supervisor, raise_if_escalated, run_supervised
 from osha.supervisor._spec import (
     ChildSpec,
     Restart,
@@ -36,5 +36,6 @@ __all__ = [
     "SupervisorFlags",
     "SupervisorSpec",
     "child_seed",
+    "raise_if_escalated",
     "run_supervised",
 ]

@@ -16,7 +16,7 @@ from osha.messages import Message, RunStarted, RunStopped
 from osha.supervisor._actor import ChildInfo, Stamper, SupervisorActor
 from osha.supervisor._spec import RunOutcome, StopReason, SupervisorSpec
 
-__all__ = ["Supervisor", "run_supervised"]
+__all__ = ["Supervisor", "raise_if_escalated", "run_supervised"]
 
 _POLL_S = 0.1  # how often wait() looks at an outside stop_event
 _STOP_TIMEOUT_S = 3600.0  # a bound for stop_all; each child is bounded by its shutdown_s
@@ -183,9 +183,15 @@ def run_supervised(
         reason = sup.wait(duration_s, stop_event=stop_event)
     finally:
         outcome = sup.stop(reason)
+    raise_if_escalated(outcome)
+    return outcome
+
+
+def raise_if_escalated(outcome: RunOutcome) -> None:
+    """The one escalation path of a blocking run: :class:`EscalationError` if the supervisor
+    gave up (called after the children are stopped and the records written)."""
     if outcome.escalated:
         raise EscalationError(
             f"the supervisor gave up: {outcome.error}",
             hint="the ledger holds every actor.crashed record; fix the cause, then run again",
         )
-    return outcome

@@ -136,8 +136,10 @@ class Lab:
         """
         import paramiko
 
+        from actors.common.ssh_transport import ClosingSSHClient
+
         address = self.nodes[node]["address"]
-        client = paramiko.SSHClient()
+        client = ClosingSSHClient()  # its close() ends the reader first (issue 20)
         channel = f"osha.lab.ssh.{node}.{next(ssh_attempts)}"
         client.set_log_channel(channel)
         trace = LogTrace(channel)

@@ -1,5 +1,5 @@
 """Helpers for the disruptor lab tests (no tests here): run a profile under the fault harness
-(``python -m osha.faults.harness``) in a subprocess, signal it, read its ledger."""
+(``python -m osha.harness``) in a subprocess, signal it, read its ledger."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class Harness:
         argv = [
             sys.executable,
             "-m",
-            "osha.faults.harness",
+            "osha.harness",
             str(self.profile),
             "--run-dir",
             str(self.run_dir),

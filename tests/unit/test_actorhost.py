@@ -143,7 +143,7 @@ def test_stop_flushes_every_record_and_exits_zero(
     proc, sock, peer = _spawn(tmp_path)
     sock.sendall(_boot("t", "monitor", "ticker", interval_s=10.0))
     wait_for(_ready(peer), timeout_s=10, what="actor.ready")
-    from osha.messages import TestFlood
+    from actors.testing.commands import TestFlood
 
     sock.sendall(pack_frame(FrameKind.CONTROL, encode(TestFlood("test", 0, 0.0, 0.0, count=20000))))
     sock.sendall(pack_frame(FrameKind.CONTROL, encode(ActorStop("test", 0, 0.0, 0.0))))
@@ -155,7 +155,7 @@ def test_stop_flushes_every_record_and_exits_zero(
 def test_flood_records_reach_the_sink_before_stop(
     tmp_path: Path, no_children_left: Callable[[], None]
 ) -> None:
-    from osha.messages import TestFlood
+    from actors.testing.commands import TestFlood
     from osha.supervisor import SupervisorSpec
 
     sink = MemorySink()

@@ -1,6 +1,6 @@
-"""The layers run one way: core (``osha/``) never imports a plugin (``actors/``), and the core's
-modules import each other without a circle. Read from the source with :mod:`ast`; nothing is
-imported.
+"""The layers run one way: core (``osha/``) never imports a plugin (``actors/``), the core's
+modules import each other without a circle, and no module imports a module of a higher floor
+(:data:`FLOORS`). Read from the source with :mod:`ast`; nothing is imported.
 
 What counts:
 
@@ -27,12 +27,74 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "osha"
+PLUGINS = ROOT / "actors"
+
+#: The floors, ground first: a module may import its own floor and the floors below, never one
+#: above. A module belongs to the floor of the longest name it starts with (``osha`` names only
+#: the package's ``__init__``); every module under ``osha/`` and ``actors/`` must belong to one:
+#: a new top-level module says where it stands.
+FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # the vocabulary every floor speaks: typed messages, errors, leaf helpers
+    (
+        "messages",
+        (
+            "osha",
+            "osha.messages",
+            "osha.errors",
+            "osha.schema",
+            "osha.textfile",
+            "osha.rundir",
+            "osha.redaction",
+            "osha.inventory",
+        ),
+    ),
+    # bytes on the wire and on disk, and what reads them back
+    (
+        "codec/ledger",
+        (
+            "osha.wire",
+            "osha.record",
+            "osha.ledger",
+            "osha.recorder",
+            "osha.analysis",
+            "osha.report",
+        ),
+    ),
+    # the plugin contract and the processes that run plugins, supervised
+    (
+        "process/supervision",
+        (
+            "osha.plugin",
+            "osha.registry",
+            "osha.actorhost",
+            "osha.child",
+            "osha.supervisor",
+            "osha.selfmon",
+            "osha.testing",
+        ),
+    ),
+    # the profile that declares a run, the fault kit, and the run tree that owns it all
+    (
+        "faults",
+        (
+            "osha.profile",
+            "osha.schedule",
+            "osha.inputs",
+            "osha.faults",
+            "osha.runtree",
+            "osha.harness",
+        ),
+    ),
+    ("plugins", ("actors",)),
+    ("campaign", ("osha.campaign", "osha.soak")),
+    ("CLI", ("osha.cli", "osha.__main__")),
+)
 
 
-def _modules() -> dict[str, Path]:
-    """Every module under osha/, by dotted name (a package by its own name)."""
+def _modules(top: Path = CORE) -> dict[str, Path]:
+    """Every module under ``top`` (osha/), by dotted name (a package by its own name)."""
     out: dict[str, Path] = {}
-    for path in sorted(CORE.rglob("*.py")):
+    for path in sorted(top.rglob("*.py")):
         parts = list(path.relative_to(ROOT).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
@@ -173,12 +235,70 @@ def test_no_import_circle_in_core() -> None:
     assert len(graph) > 50  # the walk found the core
     assert "osha.faults._lease" in graph["osha.faults"]  # and reads its imports
     circles = _circles(graph)
-    assert circles == [], "import circles in osha/:\n" + "\n".join(
-        " <-> ".join(c) for c in circles
-    )
+    assert circles == [], "import circles in osha/:\n" + "\n".join(" <-> ".join(c) for c in circles)
 
 
 def test_the_circle_finder_finds_a_circle() -> None:
     """The check above cannot pass by a blind finder: it sees a planted circle."""
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _circles(graph) == [["a", "b", "c"]]
+
+
+def _floor(name: str) -> int | None:
+    """The index in :data:`FLOORS` of the module ``name``; None if it has no floor."""
+    best: tuple[int, int] | None = None  # (length of the matched name, floor)
+    for floor, (_label, names) in enumerate(FLOORS):
+        for prefix in names:
+            below = prefix != "osha" and name.startswith(prefix + ".")  # "osha": only itself
+            if (name == prefix or below) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), floor)
+    return None if best is None else best[1]
+
+
+def _named(node: ast.AST, known: dict[str, Path]) -> list[str]:
+    """The modules an import names, as :func:`_imported`, but ``from a import b`` names the
+    module ``a.b`` when there is one (``from osha import profile`` is ``osha.profile``)."""
+    names = _imported(node)
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        subs = [f"{node.module}.{alias.name}" for alias in node.names]
+        names = [sub if sub in known else node.module for sub in subs]
+    return names
+
+
+def _floor_breaches(sources: dict[str, Path]) -> list[str]:
+    """Every import, anywhere in a module (in a function, under TYPE_CHECKING: a dependency
+    all the same), that names a module of a higher floor than its own."""
+    out: list[str] = []
+    for name, path in sources.items():
+        own = _floor(name)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name
+        assert own is not None, f"{shown} has no floor: add it to FLOORS"
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            for target in sorted(set(_named(node, sources))):
+                floor = _floor(target)
+                if floor is not None and floor > own:
+                    out.append(
+                        f"{shown}:{getattr(node, 'lineno', 0)} "
+                        f"({FLOORS[own][0]}) imports {target} ({FLOORS[floor][0]})"
+                    )
+    return out
+
+
+def test_no_module_imports_a_higher_floor() -> None:
+    sources = {**_modules(CORE), **_modules(PLUGINS)}
+    assert "osha.campaign.session" in sources
+    assert "actors.testing.markers" in sources
+    breaches = _floor_breaches(sources)
+    assert breaches == [], "imports that run up a floor:\n" + "\n".join(breaches)
+
+
+def test_the_floor_check_sees_a_back_arrow(tmp_path: Path) -> None:
+    """The check above cannot pass by a blind walk: a fault module that imports the campaign
+    (inside a function, as the harness once did) is a breach; the other way round is not."""
+    low = tmp_path / "low.py"
+    low.write_text("def f() -> None:\n    from osha.campaign import session\n")
+    high = tmp_path / "high.py"
+    high.write_text("from osha import faults\n")
+    breaches = _floor_breaches({"osha.faults.low": low, "osha.campaign.high": high})
+    assert [b.split(" ", 1)[1] for b in breaches] == ["(faults) imports osha.campaign (campaign)"]

@@ -18,9 +18,8 @@ import psutil
 import pytest
 
 from actors.common import nodeagent
-from actors.common.aggregate import Aggregator
 from actors.common.ssh import SshCredentials, SshTarget
-from actors.common.state import StateTracker
+from actors.monitors import Aggregator, StateTracker
 from actors.monitors._node_watch import NodeWatcher, WatchSettings
 from actors.monitors.host_services import HostServicesConfig, HostServicesMonitor
 from osha import schema

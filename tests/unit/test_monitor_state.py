@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from actors.common.aggregate import Aggregator, MetricAggregator
-from actors.common.state import StateTracker, Transition
+from actors.monitors import (
+    Aggregator,
+    MetricAggregator,
+    ReportCadence,
+    StateTracker,
+    SummaryConfig,
+    Transition,
+)
 from osha.messages.monitor import Metric, Sample, StateChange
 from osha.testing import FakeContext
 
@@ -105,3 +111,15 @@ def test_flush_emits_samples_and_metrics() -> None:
     m = ctx.of(Metric)[0]
     assert (m.name, m.unit, m.count, m.last, m.min, m.max) == ("time", "s", 2, 0.1, 0.1, 0.2)
     assert m.median == pytest.approx(0.15)
+
+
+def test_report_cadence_reports_at_the_first_poll_then_once_a_period() -> None:
+    cadence = ReportCadence.of(SummaryConfig(interval_s=0.2, report_interval_s=1.0))
+    assert [cadence.due(t) for t in (5.0, 5.2, 5.8, 6.0, 6.2, 7.1)] == [
+        True, False, False, True, False, True,
+    ]  # fmt: skip
+
+
+def test_report_cadence_is_never_faster_than_the_poll() -> None:
+    cadence = ReportCadence(report_interval_s=0.0, interval_s=0.5)
+    assert [cadence.due(t) for t in (1.0, 1.2, 1.5, 1.6, 2.0)] == [True, False, True, False, True]

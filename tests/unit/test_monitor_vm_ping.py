@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors.common.icmp import checksum, echo_request, parse_echo_reply
+from actors.monitors._icmp import checksum, echo_request, parse_echo_reply
 from actors.monitors.vm_ping import VmPingConfig, VmPingMonitor, server_addresses
 from osha import schema
 from osha.errors import PluginError

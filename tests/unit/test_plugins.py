@@ -12,7 +12,16 @@ import pytest
 
 from osha import profile, registry
 from osha.errors import PluginError, UnknownPluginError
-from osha.plugin import Kind
+from osha.messages import Sample
+from osha.plugin import (
+    EmptyConfig,
+    Finding,
+    Kind,
+    Plugin,
+    RequestTimeout,
+    check_offline,
+    offline,
+)
 
 ALL = [(kind, name) for kind in registry.GROUPS for name in sorted(registry.available(kind))]
 
@@ -71,3 +80,36 @@ def test_duplicate_plugin_names_name_both_providers(monkeypatch: pytest.MonkeyPa
     text = str(info.value)
     assert "pkg_a.mod:TwinMonitor" in text
     assert "pkg_b.mod:TwinMonitor" in text
+
+
+class _Probe(Plugin[EmptyConfig]):
+    """Records what the offline context gives it; its check raises on demand."""
+
+    kind = "monitor"
+    torn_down = 0
+
+    def check(self) -> list[Finding]:
+        sample = self.ctx.emit(Sample, target="t", count=1, failures=0)
+        if self.ctx.actor_id == "raises":
+            raise PluginError("the target is gone")
+        return [Finding(sample.target, True, f"{sample.sender} seed {self.ctx.seed}")]
+
+    def teardown(self) -> None:
+        type(self).torn_down += 1
+
+
+def test_check_offline_builds_checks_and_tears_down_even_when_the_check_raises() -> None:
+    _Probe.torn_down = 0
+    [finding] = check_offline(_Probe, EmptyConfig(), actor_id="api", seed=7)
+    assert (finding.target, finding.message) == ("t", "api seed 7")
+    with pytest.raises(PluginError, match="the target is gone"):
+        check_offline(_Probe, EmptyConfig(), actor_id="raises", seed=7)
+    assert _Probe.torn_down == 2
+
+
+def test_an_offline_plugin_records_nothing_and_cannot_request() -> None:
+    plugin = offline(_Probe, EmptyConfig(), actor_id="api", seed=3)
+    assert isinstance(plugin, _Probe)
+    assert not plugin.ctx.stopping.is_set()
+    with pytest.raises(RequestTimeout, match="cannot send requests"):
+        plugin.ctx.request(Sample, timeout_s=0.1, target="t")

@@ -26,7 +26,9 @@ from osha.schema import FilePath, Name, build
 from osha.testing import FakeContext, wait_for
 from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the sshd fixture
 
-SERVICE = "osha-test-svc"  # the comm of the throwaway "service" (at most 15 characters)
+# The comm of the throwaway "service" (at most 15 characters), unique to this test session:
+# two unit tiers on one machine (two checkouts) must not find each other's processes.
+SERVICE = f"osha-t-{os.getpid():x}"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from actors.testing.commands import TestCrash, TestHang
 from osha.errors import EscalationError, PluginError
 from osha.messages import (
     ActorCrashed,
@@ -18,8 +19,6 @@ from osha.messages import (
     ActorStopped,
     Sample,
     SupervisorEscalated,
-    TestCrash,
-    TestHang,
 )
 from osha.supervisor import (
     ChildInfo,

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import actors.testing.commands  # noqa: F401 - registers the test plugins' test.* commands too
 from osha.errors import WireError
 from osha.messages import Message, MessageSpec, registry
 from osha.messages._base import FieldSpec

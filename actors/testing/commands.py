@@ -1,10 +1,14 @@
-"""Commands understood by the built-in test plugins (``ticker``, ``crasher``)."""
+"""Commands understood by the built-in test plugins (``ticker``, ``crasher``).
+
+They are registered in the codec when this module is imported (the test plugins import it, and
+so do the tests and benchmarks that send them); core osha does not know them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from osha.messages._base import Message, message
+from osha.messages import Message, message
 
 __all__ = ["TestCrash", "TestFlood", "TestHang"]
 

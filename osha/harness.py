@@ -1,11 +1,11 @@
 """A bare supervised run with the fault broker: the profile's actors, a ledger, Ctrl-C.
 
-``python -m osha.faults.harness PROFILE.toml --run-dir DIR [--duration-s S]`` starts every
-actor of the profile under one supervisor with the broker wired in (:func:`run_with_broker`),
-records the ledger in ``DIR``, and stops gracefully on SIGINT/SIGTERM or after the duration:
-disruptors revert what they hold, then the broker reverts what is left, then the ledger is
-closed. No health gate, no load, no phases: that is ``osha campaign start``. The disruptor lab
-tests use this harness, so that they test faults and nothing else.
+``python -m osha.harness PROFILE.toml --run-dir DIR [--duration-s S]`` starts every
+actor of the profile in one run tree (:class:`~osha.runtree.RunTree`: recorder, broker,
+supervisor), records the ledger in ``DIR``, and stops gracefully on SIGINT/SIGTERM or after
+the duration: disruptors revert what they hold, then the broker reverts what is left, then
+the ledger is closed. No health gate, no load, no phases: that is ``osha campaign start``.
+The disruptor lab tests use this harness, so that they test faults and nothing else.
 """
 
 from __future__ import annotations
@@ -19,24 +19,16 @@ from pathlib import Path
 from types import FrameType
 
 from osha import profile
-from osha.campaign.actors import supervisor_spec
 from osha.errors import OshaError
-from osha.faults._run import broker_for_profile, run_with_broker
 from osha.ledger import LedgerWriter, new_header
-from osha.recorder import RecorderHandle
 from osha.redaction import redact_value
-from osha.supervisor import SupervisorSpec
+from osha.runtree import RunTree, tree_spec
 
-__all__ = ["main", "spec_for"]
-
-
-def spec_for(prof: profile.Profile) -> SupervisorSpec:
-    """Every actor of the profile, monitors first (as a campaign starts them)."""
-    return supervisor_spec(prof)
+__all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m osha.faults.harness")
+    parser = argparse.ArgumentParser(prog="python -m osha.harness")
     parser.add_argument("profile", type=Path)
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--duration-s", type=float, default=None)
@@ -62,24 +54,19 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    recorder = RecorderHandle.start(writer)
-    broker = broker_for_profile(prof, recorder)
+    tree = RunTree(tree_spec(prof, run_dir=args.run_dir, run_id=args.run_dir.name))
+    tree.open(writer)
     try:
-        outcome, report = run_with_broker(
-            spec_for(prof),
-            recorder,
-            broker,
+        outcome, report = tree.run(
             duration_s=args.duration_s,
             stop_event=stop,
-            run_dir=args.run_dir,
-            run_id=args.run_dir.name,
             on_started=lambda _sup: print("started", flush=True),  # noqa: T201
         )
     except OshaError as exc:
         print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)  # noqa: T201
         return exc.exit_code
     finally:
-        recorder.close()
+        tree.close()
     median = report.lease_sync_median_ms
     print(  # noqa: T201
         f"ended: {outcome.reason.value}; broker reverted {report.reverted_count}, "

@@ -1,6 +1,8 @@
-"""Ledger figures for ``scripts/bench_core.py``: write, recorder and replay throughput.
+#!/usr/bin/env python3
+"""Ledger figures: write, recorder and replay throughput. Prints its figures; asserts nothing.
 
-Run on its own: ``python -m osha.ledger.bench [RECORDS]``. Each figure is the median of 3 runs.
+Usage: .venv/bin/python scripts/bench_ledger.py [RECORDS]   (default 1,000,000)
+Each figure is the median of 3 runs; machines are noisy, so compare ratios.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from osha.ledger.reader import LedgerReader
 from osha.ledger.testing import header, sample_batch
 from osha.ledger.writer import LedgerOptions, LedgerWriter
 from osha.recorder import RecorderHandle
-
-__all__ = ["measure"]
 
 BATCH = 500
 
@@ -71,7 +71,7 @@ def measure(records: int = 1_000_000) -> dict[str, float]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-if __name__ == "__main__":
+def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     options = LedgerOptions()
     sys.stdout.write(
@@ -80,3 +80,7 @@ if __name__ == "__main__":
     )
     for name, value in measure(count).items():
         sys.stdout.write(f"  {name:28s} {value:>12,.0f}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """The typed settings of a campaign's own profile sections: ``[campaign]``, ``[[load]]``.
 
-They live here, free of heavy imports, so that :mod:`osha.profile` can validate them without
-importing openstacksdk.
+They belong to the profile layer (the campaign reads them; the profile never imports the
+campaign), free of heavy imports: validating a profile does not import openstacksdk.
 """
 
 from __future__ import annotations
