@@ -57,11 +57,20 @@ class Iteration:
     error: str = ""
 
 
-def atomic_durations(actions: list[dict[str, Any]], prefix: str = "") -> dict[str, float]:
+def atomic_durations(
+    actions: list[Any] | dict[str, Any], prefix: str = ""
+) -> dict[str, float]:
     """``{"nova.boot_server": 3.2, ...}`` from Rally's nested atomic actions (children are
-    named ``parent/child``; a repeated name gets ``(2)``, ``(3)`` ...)."""
+    named ``parent/child``; a repeated name gets ``(2)``, ``(3)`` ...). Rally before 0.10
+    stored them as a flat ``{name: duration}``: taken as it is. An entry that is not an
+    action (not a mapping) is left out."""
+    if isinstance(actions, dict):
+        return {prefix + str(k): round(float(v), 6) for k, v in actions.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)}  # fmt: skip
     out: dict[str, float] = {}
     for action in actions:
+        if not isinstance(action, dict):
+            continue
         name = prefix + str(action.get("name", "?"))
         key, n = name, 1
         while key in out:

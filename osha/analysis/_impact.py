@@ -276,4 +276,7 @@ def _runner_impact(name: str, errors: list[Stretch], degraded: list[Stretch]) ->
         mttr_bound_s=sum(s.bound_s for s in degraded),
         degradation_s=worst.degradation_s if worst else None,
         degradation_ratio=worst.degradation_ratio if worst else None,
+        degradation_bound_s=worst.degradation_bound_s if worst else None,
+        degradation_ratio_bound=worst.degradation_ratio_bound if worst else None,
+        atomics=worst.atomics if worst else (),
     )

@@ -240,7 +240,7 @@ class LedgerPass:
         if series is None:
             series = self.runners[msg.sender] = RunnerSeries(msg.sender, msg.runner)
         start = msg.started_wall_s + (msg.mono_s - msg.wall_s) - self.t0
-        series.add(start, msg.duration_s, msg.ok)
+        series.add(start, msg.duration_s, msg.ok, msg.atomic)
 
     def _raw_pointer(self, msg: RawBatch, t: float) -> None:
         if msg.segment not in self.raw_present:  # retained away: its seqs may jump

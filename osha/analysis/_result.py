@@ -176,6 +176,8 @@ def _runner_reports(
                     pace_s=pace_s,
                     baseline_s=baseline_s,
                 ),
+                atomics=base.atomic_reports(),
+                atomics_dropped=len(series.atomics_dropped),
             )
         )
     return reports, stretches

@@ -1,7 +1,10 @@
 """Runner iterations: compact storage, baseline, error clusters and the sliding-window method.
 
 Each runner keeps its iterations as three compact arrays (start time, duration, ok): 17 bytes
-an iteration, so a day of one iteration a second is about 1.5 MB. Nothing else is kept.
+an iteration, so a day of one iteration a second is about 1.5 MB; and each atomic action
+(Rally's ``nova.boot_server``, ...) as one more array of 4-byte floats aligned with them (NaN
+where an iteration did not run it): 4 bytes an iteration per action, at most ``MAX_ATOMICS``
+actions a runner. Nothing else is kept.
 
 The method follows the OpenStack performance-docs "Reliability testing, version 2" plan and
 its reference implementation (rally-runners ``analytics.py``):
@@ -19,19 +22,39 @@ its reference implementation (rally-runners ``analytics.py``):
   edge by up to half a window; osha reports the stretch between the first and the last
   iteration inside it that exceed the threshold themselves, widened like an error cluster
   (MTTR ± bound). Its **absolute degradation** is the mean duration of its good iterations
-  minus the baseline mean, its **relative degradation** their ratio.
+  minus the baseline mean, its **relative degradation** their ratio, each with its 95 %
+  t-interval (:mod:`osha.analysis.degradation`);
+- **atomic actions**: each action's baseline (the baseline's iterations that ran it) and, in
+  each degraded stretch, its degradation against that baseline with the same intervals.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+import operator
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeGuard
 
+from osha.analysis.degradation import AtomicBaseline, AtomicDegradation, MeanDifference, Moments
 from osha.analysis.model import PhaseSpan, PhaseStats, Stretch
 from osha.analysis.options import AnalysisOptions
 
-__all__ = ["Baseline", "RunnerSeries", "clusters", "percentile"]
+__all__ = ["MAX_ATOMICS", "Baseline", "RunnerSeries", "clusters", "percentile"]
+
+#: atomic actions analysed per runner: a workload that names more (a scenario repeating an
+#: action, each repeat named ``action (n)``) has the rest counted, not kept
+MAX_ATOMICS = 32
+_NAN = math.nan
+_FLOAT32_MAX = 3.4e38
+
+
+def _duration(value: object) -> TypeGuard[float]:
+    """A number a float32 array can hold: finite, not a bool, not beyond float32's range."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and abs(value) < _FLOAT32_MAX)  # fmt: skip
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -64,27 +87,43 @@ def clusters(flags: Sequence[bool], max_gap: int, min_width: int) -> Iterator[tu
 
 
 class Baseline:
-    """Mean and sd of the baseline's good iterations, and the degradation threshold."""
+    """Mean and sd of the baseline's good iterations, the degradation threshold, and the
+    moments of each atomic action over the same iterations."""
 
-    __slots__ = ("count", "mean", "std", "threshold")
+    __slots__ = ("atomics", "count", "mean", "moments", "std", "threshold")
 
-    def __init__(self, durations: Sequence[float], k: float) -> None:
+    def __init__(
+        self,
+        durations: Sequence[float],
+        k: float,
+        atomics: Mapping[str, Moments | None] | None = None,
+    ) -> None:
         self.count = len(durations)
         self.mean: float | None = None
         self.std: float | None = None
         self.threshold: float | None = None
-        if self.count >= 2:
-            mean = math.fsum(durations) / self.count
-            var = math.fsum((d - mean) ** 2 for d in durations) / self.count
-            self.mean = mean
-            self.std = math.sqrt(var)
-            self.threshold = mean + k * self.std
+        self.moments = Moments.of(durations) if self.count >= 2 else None
+        if self.moments is not None:
+            self.mean, self.std = self.moments.mean_s, self.moments.std_s
+            self.threshold = self.mean + k * self.std
+        #: each action's moments over the baseline's iterations that ran it (None: none did)
+        self.atomics: dict[str, Moments | None] = dict(atomics or {})
+
+    def atomic_reports(self) -> tuple[AtomicBaseline, ...]:
+        out = []
+        for name, m in self.atomics.items():
+            if m is None or m.count < 2:
+                out.append(AtomicBaseline(name, 0 if m is None else m.count, None, None))
+            else:
+                out.append(AtomicBaseline(name, m.count, m.mean_s, m.std_s))
+        return tuple(out)
 
 
 class RunnerSeries:
     """Every iteration of one runner, in compact arrays."""
 
-    __slots__ = ("dur", "failures", "ok", "runner", "start", "statuses", "workload")
+    __slots__ = ("atomics", "atomics_dropped", "dur", "failures", "ok", "runner", "start",
+                 "statuses", "workload")  # fmt: skip
 
     def __init__(self, runner: str, workload: str) -> None:
         self.runner = runner
@@ -94,27 +133,78 @@ class RunnerSeries:
         self.ok = array("b")
         self.failures = 0
         self.statuses: list[str] = []
+        #: per action, its duration in each iteration (NaN: not run), in first-seen order;
+        #: an array may lag behind the iterations until :meth:`sort` pads it
+        self.atomics: dict[str, array[float]] = {}
+        self.atomics_dropped: set[str] = set()
 
-    def add(self, start_s: float, duration_s: float, ok: bool) -> None:
+    def add(
+        self,
+        start_s: float,
+        duration_s: float,
+        ok: bool,
+        atomic: Mapping[str, object] | None = None,
+    ) -> None:
+        """One iteration; ``atomic`` its atomic actions' durations by name (a value that is
+        not a finite number counts as not run)."""
+        index = len(self.dur)
         self.start.append(start_s)
         self.dur.append(duration_s)
         self.ok.append(ok)
         if not ok:
             self.failures += 1
+        if atomic:
+            for name, value in atomic.items():
+                values = self.atomics.get(name)
+                # the usual case first: a float, an action seen in the previous iteration
+                if values is not None and len(values) == index and type(value) is float and (
+                    -_FLOAT32_MAX < value < _FLOAT32_MAX
+                ):
+                    values.append(value)
+                else:
+                    self._add_atomic(index, name, value)
+
+    def _add_atomic(self, index: int, name: str, value: object) -> None:
+        if not _duration(value):
+            return
+        values = self.atomics.get(name)
+        if values is None:
+            if len(self.atomics) >= MAX_ATOMICS:
+                if len(self.atomics_dropped) < 10 * MAX_ATOMICS:  # bounded: a count
+                    self.atomics_dropped.add(name)
+                return
+            values = self.atomics[name] = array("f")
+        if len(values) < index:
+            values.extend(array("f", [_NAN]) * (index - len(values)))
+        values.append(value)
 
     def status(self, status: str) -> None:
         if len(self.statuses) < 100:
             self.statuses.append(status)
 
     def sort(self) -> None:
-        """Order by start time (iterations are recorded as they end, concurrently)."""
+        """Order by start time (iterations are recorded as they end, concurrently), and pad
+        the atomic actions to every iteration."""
+        n = len(self.dur)
+        for values in self.atomics.values():
+            if len(values) < n:
+                values.extend(array("f", [_NAN]) * (n - len(values)))
         s = self.start
-        if all(s[i] <= s[i + 1] for i in range(len(s) - 1)):
+        if all(map(operator.le, s, itertools.islice(s, 1, None))):
             return
         order = sorted(range(len(s)), key=s.__getitem__)
-        self.start = array("d", (s[i] for i in order))
-        self.dur = array("d", (self.dur[i] for i in order))
-        self.ok = array("b", (self.ok[i] for i in order))
+        self.start = array("d", map(s.__getitem__, order))
+        self.dur = array("d", map(self.dur.__getitem__, order))
+        self.ok = array("b", map(self.ok.__getitem__, order))
+        for name, values in self.atomics.items():
+            self.atomics[name] = array("f", map(values.__getitem__, order))
+
+    def atomic_values(self, indices: Sequence[int]) -> Iterator[tuple[str, array[float]]]:
+        """Each action and its durations in the iterations at ``indices`` that ran it (after
+        :meth:`sort`), one action at a time (a baseline can hold a million iterations)."""
+        for name, values in self.atomics.items():
+            yield name, array("d", itertools.filterfalse(math.isnan, map(values.__getitem__,
+                                                                          indices)))  # fmt: skip
 
     def thinned(self, max_points: int) -> tuple[tuple[float, float, bool], ...]:
         """(start, duration, ok) for plotting: good iterations evenly strided down to
@@ -135,25 +225,25 @@ class RunnerSeries:
 
     # -- metrics (after sort) ---------------------------------------------------------------
 
+    def _baseline_indices(self, end_s: float, options: AnalysisOptions) -> array[int]:
+        """The iterations of the baseline: good, after the warm-up, ended by ``end_s``."""
+        w = options.warm_up
+        ended = map(float(end_s).__ge__, map(operator.add, self.start[w:], self.dur[w:]))
+        keep = map(operator.and_, self.ok[w:], ended)  # all in C: a million in ~50 ms
+        return array("I", itertools.compress(range(w, len(self.dur)), keep))
+
     def baseline(self, end_s: float, options: AnalysisOptions) -> Baseline:
-        values = [
-            d
-            for t, d, ok in zip(
-                self.start[options.warm_up :],
-                self.dur[options.warm_up :],
-                self.ok[options.warm_up :],
-                strict=True,
-            )
-            if ok and t + d <= end_s
-        ]
-        return Baseline(values, options.k)
+        chosen = self._baseline_indices(end_s, options)
+        durations = array("d", map(self.dur.__getitem__, chosen))
+        atomics = {name: Moments.of(v) if v else None for name, v in self.atomic_values(chosen)}
+        return Baseline(durations, options.k, atomics)
 
     def baseline_size(self, end_s: float, options: AnalysisOptions) -> int:
         """Iterations the method had before ``end_s``: the warm-up ones that ended, whatever
         their outcome (it cuts them anyway), plus the good ones after them."""
         w = options.warm_up
         warm = sum(1 for t, d in zip(self.start[:w], self.dur[:w], strict=True) if t + d <= end_s)
-        return warm + self.baseline(end_s, options).count
+        return warm + len(self._baseline_indices(end_s, options))
 
     def pace_s(self, end_s: float) -> float | None:
         """Seconds per iteration: the span from the first start to the last end of the
@@ -170,16 +260,13 @@ class RunnerSeries:
 
     def phase_stats(self, phase: PhaseSpan, end_s: float) -> PhaseStats:
         stop = phase.end_s if phase.end_s is not None else end_s
-        count = failures = 0
-        good: list[float] = []
-        for t, d, ok in zip(self.start, self.dur, self.ok, strict=True):
-            if phase.start_s <= t < stop:
-                count += 1
-                if ok:
-                    good.append(d)
-                else:
-                    failures += 1
-        good.sort()
+        # sorted by start: the phase's iterations are one slice
+        lo = bisect.bisect_left(self.start, phase.start_s)
+        hi = max(lo, bisect.bisect_left(self.start, stop))
+        ok = self.ok[lo:hi]
+        good = sorted(itertools.compress(self.dur[lo:hi], ok))
+        count = hi - lo
+        failures = count - len(good)
         return PhaseStats(
             phase=phase.name,
             iterations=count,
@@ -202,11 +289,12 @@ class RunnerSeries:
 
     def degraded(self, base: Baseline, options: AnalysisOptions) -> list[Stretch]:
         """Degraded stretches by the sliding-window method (empty without a baseline)."""
-        if base.threshold is None or base.mean is None:
+        if base.threshold is None or base.moments is None:
             return []
-        threshold, w = base.threshold, options.window
+        threshold, w, moments = base.threshold, options.window, base.moments
         times = array("d", (t for t, ok in zip(self.start, self.ok, strict=True) if ok))
         durs = array("d", (d for d, ok in zip(self.dur, self.ok, strict=True) if ok))
+        good: array[int] | None = None  # good iteration -> its index, built if needed
         n = len(durs)
         if n < w:
             return []
@@ -229,21 +317,44 @@ class RunnerSeries:
             else:  # the mean is high but no single iteration is: keep the window span
                 stretch = Stretch(centres[a], centres[b], 0.0, last_i - first_i + 1, times[a])
             inside = durs[first_i : last_i + 1]
-            mean = math.fsum(inside) / len(inside)
-            out.append(
-                Stretch(
-                    start_s=stretch.start_s,
-                    end_s=stretch.end_s,
-                    bound_s=stretch.bound_s,
-                    iterations=len(inside),
-                    first_s=stretch.first_s,
-                    mean_duration_s=mean,
-                    degradation_s=mean - base.mean,
-                    degradation_ratio=mean / base.mean if base.mean > 0 else None,
-                    window_span_s=centres[b] - centres[a],
-                )
-            )
+            if good is None:
+                good = array("I", (i for i, ok in enumerate(self.ok) if ok) if self.atomics else ())
+            out.append(self._degraded_stretch(
+                stretch, inside, moments=moments, base=base, indices=good[first_i : last_i + 1],
+                window_span_s=centres[b] - centres[a]))  # fmt: skip
         return out
+
+    def _degraded_stretch(
+        self,
+        edges: Stretch,
+        inside: Sequence[float],
+        *,
+        moments: Moments,
+        base: Baseline,
+        indices: Sequence[int],
+        window_span_s: float,
+    ) -> Stretch:
+        """``edges`` with the degradation of the good iterations ``inside`` it (at
+        ``indices``) against the baseline, and that of each atomic action."""
+        diff = MeanDifference.between(moments, Moments.of(inside))
+        atomics = tuple(
+            AtomicDegradation.of(name, base.atomics.get(name), values)
+            for name, values in self.atomic_values(indices)
+        )
+        return Stretch(
+            start_s=edges.start_s,
+            end_s=edges.end_s,
+            bound_s=edges.bound_s,
+            iterations=len(inside),
+            first_s=edges.first_s,
+            mean_duration_s=diff.mean_s,
+            degradation_s=diff.degradation_s,
+            degradation_ratio=diff.degradation_ratio,
+            window_span_s=window_span_s,
+            degradation_bound_s=diff.degradation_bound_s,
+            degradation_ratio_bound=diff.degradation_ratio_bound,
+            atomics=atomics,
+        )
 
 
 def _stretch(t: Sequence[float], a: int, b: int, count: int) -> Stretch:

@@ -1,4 +1,4 @@
-# Over 400 lines (425): the report's frozen result types only, one dataclass per fact, no
+# Over 400 lines (442): the report's frozen result types only, one dataclass per fact, no
 # logic; splitting them by section waits for issue 13 §4 (typed states in the analysis).
 """The results of an analysis: plain frozen dataclasses, ready for the report renderers.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from osha.analysis.degradation import AtomicBaseline, AtomicDegradation
 from osha.analysis.shortfall import BaselineShortfall
 from osha.ledger.damage import LedgerDamage
 
@@ -191,6 +192,12 @@ class Stretch:
     degradation_s: float | None = None  # absolute: mean - baseline mean
     degradation_ratio: float | None = None  # relative: mean / baseline mean
     window_span_s: float | None = None  # the raw sliding-window stretch (window centres)
+    #: ± half-widths of the 95 % t-intervals of the absolute and relative degradation
+    #: (:mod:`osha.analysis.degradation`)
+    degradation_bound_s: float | None = None
+    degradation_ratio_bound: float | None = None
+    #: each atomic action of its good iterations against that action's baseline
+    atomics: tuple[AtomicDegradation, ...] = ()
 
     @property
     def length_s(self) -> float:
@@ -209,6 +216,10 @@ class RunnerImpact:
     mttr_bound_s: float
     degradation_s: float | None
     degradation_ratio: float | None
+    #: the worst degraded stretch's: ± 95 % t-interval half-widths, and its atomic actions
+    degradation_bound_s: float | None = None
+    degradation_ratio_bound: float | None = None
+    atomics: tuple[AtomicDegradation, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +343,10 @@ class RunnerReport:
     pace_s: float | None = None  # observed seconds per iteration in the baseline
     #: the baseline held fewer than warm-up + window iterations (None: enough)
     baseline_short: BaselineShortfall | None = None
+    #: its atomic actions (Rally's ``nova.boot_server``...) in the baseline, in the order the
+    #: workload first ran them; ``atomics_dropped`` names beyond the cap were not analysed
+    atomics: tuple[AtomicBaseline, ...] = ()
+    atomics_dropped: int = 0
 
     @property
     def success(self) -> float | None:

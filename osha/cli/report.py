@@ -61,7 +61,9 @@ version 2", extended by osha:
   stretch where the mean duration of WINDOW consecutive iterations exceeds the baseline
   mean + K·sd (baseline: the iterations before the first fault, after a warm-up cut;
   defaults window 21, k 4, warm-up 10);
-- degradation: mean duration in that stretch - the baseline mean (absolute) and their ratio;
+- degradation: mean duration in that stretch - the baseline mean (absolute) and their ratio,
+  each ± its 95 % Student t-interval; the same per atomic action (Rally's nova.boot_server,
+  ...) against that action's own baseline;
 - availability: time up / time observed per target;
 - soak cycles (a soak's ledger): per cycle the faults, crashes, targets down, downtime, MTTR
   (the longest time to recover of the cycle's faults) and osha's own RSS, with

@@ -9,12 +9,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from osha.analysis import CycleRow, FaultReport, SoakSummary
+    from osha.analysis import CycleRow, FaultReport, RunnerReport, SoakSummary
 
 __all__ = [
+    "ATOMIC_HEADERS",
     "MIB",
     "SOAK_EDGE",
     "SOAK_MAX_ROWS",
+    "atomic_rows",
+    "ci_ratio",
+    "ci_secs",
     "clock_held",
     "fault_times",
     "mib",
@@ -88,6 +92,48 @@ def pct(value: float | None, digits: int = 3) -> str:
 def ratio(value: float | None) -> str:
     """``3.00x``."""
     return "-" if value is None else f"{value:.2f}x"
+
+
+#: the columns of :func:`atomic_rows`
+ATOMIC_HEADERS = ("runner", "atomic action", "baseline mean ± sd", "degraded stretch",
+                  "mean", "degradation (95 % CI)", "relative (95 % CI)")  # fmt: skip
+
+
+def atomic_rows(r: RunnerReport) -> list[list[str]]:
+    """One row per atomic action of a runner and degraded stretch (one per action, with the
+    baseline only, when it has no degraded stretch)."""
+    rows = []
+    for b in r.atomics:
+        base = "-" if b.mean_s is None else f"{b.mean_s:.3f} ± {b.std_s or 0.0:.3f} s (n={b.count})"
+        found = False
+        for s in r.degraded:
+            for d in s.atomics:
+                if d.action == b.action:
+                    found = True
+                    rows.append([
+                        r.runner, b.action, base, f"{s.start_s:.1f}-{s.end_s:.1f} s",
+                        secs(d.mean_s), ci_secs(d.degradation_s, d.degradation_bound_s),
+                        ci_ratio(d.degradation_ratio, d.degradation_ratio_bound)])  # fmt: skip
+        if not found:
+            rows.append([r.runner, b.action, base, "-", "-", "-", "-"])
+    return rows
+
+
+def ci_secs(value: float | None, bound: float | None, digits: int = 3) -> str:
+    """``+2.000 ± 0.150 s``: a signed difference and its confidence half-width (none if
+    unknown); ``-`` for no value."""
+    if value is None:
+        return "-"
+    if bound is None:
+        return f"{value:+.{digits}f} s"
+    return f"{value:+.{digits}f} ± {bound:.{digits}f} s"
+
+
+def ci_ratio(value: float | None, bound: float | None) -> str:
+    """``3.00x ± 0.12``: a ratio and its confidence half-width; ``-`` for no value."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}x" if bound is None else f"{value:.2f}x ± {bound:.2f}"
 
 
 def when(started_wall_s: float, t: float | None) -> str:

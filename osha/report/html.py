@@ -13,12 +13,15 @@ from html import escape
 
 from osha.analysis import Analysis, SoakSummary
 from osha.report._fmt import (
+    ATOMIC_HEADERS,
     SOAK_MAX_ROWS,
+    atomic_rows,
+    ci_ratio,
+    ci_secs,
     clock_held,
     fault_times,
     pct,
     pm,
-    ratio,
     secs,
     soak_trends,
 )
@@ -38,7 +41,13 @@ DEFINITIONS = (
      "the sliding mean of the operation duration exceeds baseline mean + k·sd (performance-docs "
      "sliding-window method)"),
     ("Degradation", "absolute: mean duration in the degraded stretch - baseline mean; relative: "
-     "their ratio (performance-docs)"),
+     "their ratio; ± the half-width of the 95 % Student t-interval of the difference between "
+     "the two means, se = √(var_stretch/n_stretch + var_baseline/n_baseline) with n_baseline + "
+     "n_stretch - 2 degrees of freedom (relative: divided by the baseline mean) "
+     "(performance-docs, rally-runners)"),
+    ("Atomic actions", "each atomic action the runner records (Rally's nova.boot_server, ...): "
+     "its baseline over the baseline's iterations that ran it, and its degradation in each "
+     "degraded stretch of the whole iteration, against that baseline, with the same interval"),
     ("Availability", "time up / time observed (up or down; unknown is not observed)"),
     ("Soak cycle MTTR", "the longest time to recover (as above) of the targets taken down by "
      "the faults injected in the cycle (0 if none took a target down); not recovered if one of "
@@ -97,7 +106,8 @@ def _faults(a: Analysis) -> str:
         for r in f.runners:
             impacts.append([f.lease_id, f"runner:{r.runner}", f"{r.errors} errors",
                             pm(r.downtime_s, r.downtime_bound_s), pm(r.mttr_s, r.mttr_bound_s),
-                            secs(r.degradation_s), ratio(r.degradation_ratio)])  # fmt: skip
+                            ci_secs(r.degradation_s, r.degradation_bound_s),
+                            ci_ratio(r.degradation_ratio, r.degradation_ratio_bound)])  # fmt: skip
     out = _table(["lease", "fault", "injected", "held", "status", "detected after", "overlaps"],
                  rows)  # fmt: skip
     if impacts:
@@ -130,7 +140,8 @@ def _runners(a: Analysis) -> str:
         )
         stretches = "; ".join(
             f"{s.start_s:.1f}-{s.end_s:.1f} s: {pm(s.length_s, s.bound_s)}, "
-            f"{ratio(s.degradation_ratio)}" for s in r.degraded) or "-"  # fmt: skip
+            f"{ci_ratio(s.degradation_ratio, s.degradation_ratio_bound)}"
+            for s in r.degraded) or "-"  # fmt: skip
         errors = "; ".join(f"{s.start_s:.1f}-{s.end_s:.1f} s ({s.iterations})"
                            for s in r.error_clusters) or "-"  # fmt: skip
         rows.append([r.runner, r.workload, f"{r.iterations - r.failures}/{r.iterations}", base,
@@ -144,10 +155,18 @@ def _runners(a: Analysis) -> str:
         for r in a.runners
         if r.baseline_short
     )
+    atomics = [row for r in a.runners for row in atomic_rows(r)]
+    dropped = "".join(
+        f'<p class="muted">{escape(r.runner)}: {r.atomics_dropped} more atomic action name(s) '
+        f"not analysed (at most {len(r.atomics)} a runner)</p>"
+        for r in a.runners if r.atomics_dropped)  # fmt: skip
     return _table(["runner", "workload", "ok", "baseline mean ± sd", "threshold",
-                   "error clusters", "degraded stretches (MTTR, ratio)"], rows) + short + _table(
+                   "error clusters", "degraded stretches (MTTR, ratio ± 95 % CI)"],
+                  rows) + short + _table(
         ["runner", "phase", "iterations", "success", "mean", "p50", "p95", "p99", "max"],
-        phase_rows)  # fmt: skip
+        phase_rows) + (('<h3 id="atomics">Atomic actions</h3>'
+                        + _table(ATOMIC_HEADERS, atomics, "atomics") + dropped)
+                       if atomics else "")  # fmt: skip
 
 
 def _actors(a: Analysis) -> str:

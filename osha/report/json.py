@@ -25,7 +25,8 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     state}], targets [{monitor, target, episodes, downtime_s,
                     downtime_bound_s, recovered, recovery_s, recovery_bound_s,
                     recovery_from}], runners [{runner, errors, downtime_s, downtime_bound_s,
-                    mttr_s, mttr_bound_s, degradation_s, degradation_ratio}]}]
+                    mttr_s, mttr_bound_s, degradation_s, degradation_ratio,
+                    degradation_bound_s, degradation_ratio_bound, atomics [atomic]}]}]
     targets       [{monitor, target, availability, up_s, bad_s, unknown_s, downtime_s,
                     downtime_bound_s, episode_count, final_state, first_seen_s,
                     last_seen_s, samples, sample_failures, episodes [{start_s, end_s,
@@ -36,9 +37,17 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     warm_up, window, pace_s, baseline_s, pace_source, needed,
                     suggested_baseline_s, text}}, phases [{phase, iterations, failures,
                     success, mean_s, p50_s, p95_s, p99_s, max_s}], error_clusters
-                    [stretch], degraded [stretch], statuses, failure}]
+                    [stretch], degraded [stretch], statuses, failure, atomics [{action,
+                    count, mean_s, std_s}], atomics_dropped}]
                   stretch = {start_s, end_s, length_s, bound_s, iterations, first_s,
-                    mean_duration_s, degradation_s, degradation_ratio, window_span_s}
+                    mean_duration_s, degradation_s, degradation_ratio, window_span_s,
+                    degradation_bound_s, degradation_ratio_bound, atomics [atomic]}
+                  atomic = {action, iterations, mean_s, degradation_s, degradation_bound_s,
+                    degradation_ratio, degradation_ratio_bound}: one atomic action in a
+                    degraded stretch against its own baseline
+                  runner atomics are each atomic action's baseline (Rally's nova.boot_server,
+                    ...); *_bound_s and *_ratio_bound of a degradation are the half-widths
+                    of its 95 % t-interval (null: too few iterations)
     actors        [{actor_id, kind, plugin, starts, crashes, restarts, crash_reasons,
                     escalated}]
     soak          null when the ledger holds no soak.cycle record, else {cycles [{cycle,
@@ -81,7 +90,8 @@ SCHEMA = "osha.report/1"
 COMPARE_SCHEMA = "osha.compare/1"
 METHODOLOGY = (
     "OpenStack performance-docs, 'OpenStack reliability testing, version 2' (service downtime, "
-    "MTTR by the sliding-window method, absolute and relative performance degradation), "
+    "MTTR by the sliding-window method, absolute and relative performance degradation with "
+    "95 % t-intervals, per Rally atomic action too), "
     "extended by osha with detection time, availability and per-target time to recover"
 )
 
@@ -170,6 +180,8 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "degraded": [_stretch(s) for s in r.degraded],
             "statuses": list(r.statuses),
             "failure": r.failure,
+            "atomics": _plain(r.atomics),
+            "atomics_dropped": r.atomics_dropped,
         })  # fmt: skip
     v = a.verdict
     return {

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from osha.analysis import Analysis, Comparison, CycleRow, SoakSummary, Verdict
 from osha.report._fmt import (
+    ATOMIC_HEADERS,
     SOAK_EDGE,
     SOAK_MAX_ROWS,
+    atomic_rows,
+    ci_ratio,
+    ci_secs,
     clock_held,
     fault_times,
     mib,
     pct,
     pm,
-    ratio,
     secs,
     soak_trends,
     table,
@@ -111,8 +114,9 @@ def _faults(a: Analysis) -> list[str]:
             impact_rows.append([f.lease_id, f"runner:{r.runner}", f"{r.errors} errors",
                                 pm(r.downtime_s, r.downtime_bound_s),
                                 f"MTTR {pm(r.mttr_s, r.mttr_bound_s)}, "
-                                f"degradation {secs(r.degradation_s)} "
-                                f"({ratio(r.degradation_ratio)})"])  # fmt: skip
+                                f"degradation {ci_secs(r.degradation_s, r.degradation_bound_s)} "
+                                f"({ci_ratio(r.degradation_ratio, r.degradation_ratio_bound)})"
+                                ])  # fmt: skip
     out = ["faults:", table(["lease", "fault", "injected", "held", "status", "detected after",
                              "overlaps"], rows), *notes]  # fmt: skip
     if impact_rows:
@@ -153,14 +157,28 @@ def _runners(a: Analysis) -> list[str]:
             for p in r.phases
         )
         mttr = max((s.length_s for s in r.degraded), default=None)
-        worst = max((s.degradation_ratio or 0.0 for s in r.degraded), default=None)
+        worst = max(r.degraded, key=lambda s: s.degradation_ratio or 0.0, default=None)
+        degr = "-" if worst is None else ci_ratio(worst.degradation_ratio,
+                                                  worst.degradation_ratio_bound)  # fmt: skip
         rows.append([r.runner, f"{r.iterations - r.failures}/{r.iterations}", base,
-                     secs(mttr), ratio(worst), phases])  # fmt: skip
+                     secs(mttr), degr, phases])  # fmt: skip
     failed = [f"  {r.runner}: the workload failed: {r.failure}" for r in a.runners if r.failure]
     short = [f"  {r.runner}: {r.baseline_short.text}" for r in a.runners if r.baseline_short]
-    return ["runners (baseline mean ± sd; longest degraded stretch; worst ratio):",
-            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows),
-            *failed, *short]  # fmt: skip
+    out = ["runners (baseline mean ± sd; longest degraded stretch; worst ratio ± 95 % CI):",
+           table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows),
+           *failed, *short]  # fmt: skip
+    return out + _atomics(a)
+
+
+def _atomics(a: Analysis) -> list[str]:
+    rows = [row for r in a.runners for row in atomic_rows(r)]
+    if not rows:
+        return []
+    dropped = [f"  {r.runner}: {r.atomics_dropped} more atomic action name(s) not analysed "
+               f"(at most {len(r.atomics)} a runner)"
+               for r in a.runners if r.atomics_dropped]  # fmt: skip
+    return ["", "atomic actions (baseline; in each degraded stretch, against it):",
+            table(list(ATOMIC_HEADERS), rows), *dropped]  # fmt: skip
 
 
 def _actors(a: Analysis) -> list[str]:

@@ -70,6 +70,15 @@ def test_atomic_actions_flatten_with_children_and_repeats() -> None:
     assert atomic_durations(actions) == {"a": 0.5, "a/b": 0.1, "a (2)": 0.25}
 
 
+def test_atomic_actions_of_an_old_rally_are_a_flat_mapping() -> None:
+    # Rally before 0.10 stored {"name": duration}; iterating it as a list of actions raised
+    # AttributeError ('str' object has no attribute 'get') and stopped the runner's reader
+    flat = {"nova.boot_server": 3.25, "nova.delete_server": 1.5, "bad": "x"}
+    assert atomic_durations(flat) == {"nova.boot_server": 3.25, "nova.delete_server": 1.5}
+    assert atomic_durations([{"name": "a", "started_at": 1.0, "finished_at": 2.0}, "junk"]) == {
+        "a": 1.0}  # fmt: skip
+
+
 def test_reader_returns_only_new_rows_of_its_task(tmp_path: Path) -> None:
     db = tmp_path / "rally.db"
     conn = sqlite3.connect(db)
