@@ -109,7 +109,12 @@ def test_agent_reports_a_kill_at_once_and_the_restart_with_its_start_time(
     first = fake_service.start()
     agent = AgentRun(nodeagent.AgentConfig(0.2, ((fake_service.name, None), ("no-such-svc", None))))
     try:
-        wait_for(lambda: agent.targets(fake_service.name), timeout_s=10, what="first report")
+        # the first round reports both targets, one line each: wait for both lines
+        wait_for(
+            lambda: agent.targets(fake_service.name) and agent.targets("no-such-svc"),
+            timeout_s=10,
+            what="first report of both targets",
+        )
         assert agent.targets(fake_service.name)[0].state == "up"
         assert agent.targets(fake_service.name)[0].pid == first.pid
         assert agent.targets("no-such-svc")[0].state == "down"
