@@ -208,7 +208,11 @@ def test_kill_9_of_osha_then_resume_goes_on_in_the_same_ledger(tmp_path: Path) -
     # the interrupted cycle is closed as not ok; the soak went on with the next one
     assert started == list(range(1, 13))
     ended = [(c, ok) for c, p, ok in cycles if p == "end"]
-    assert (last_started, False) in ended
+    # A cycle lasts 0.6 s and status.json is written once a second: on a loaded machine the
+    # kill can land after the last started cycle ended, between two cycles. Then nothing was
+    # interrupted and that cycle keeps its own end; otherwise the resume closes it as not ok.
+    interrupted = last_started not in {c for c, p, _ in before if p == "end"}
+    assert (last_started, not interrupted) in ended, (interrupted, ended)
     assert [c for c, _ in ended if c > last_started] == list(range(last_started + 1, 13))
     [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
     assert verdict.exit_code == 0
