@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import socket
@@ -210,6 +211,19 @@ class Lab:
         return events
 
     # -- OpenStack -------------------------------------------------------------------
+    def unused_address(self) -> str:
+        """An address of this lab's own subnet that no node, gateway or VIP holds: probes to
+        it stay on the lab's bridge and get no answer. (A fixed address such as 10.231.0.99
+        is instance 0's subnet; from another instance it would leave the machine.)"""
+        network = self.desc["network"]
+        taken = {n["address"] for n in self.nodes.values()} | {network["gateway"]}
+        taken |= {self.desc.get("ha", {}).get("vip", "")}
+        subnet = ipaddress.ip_network(network["subnet"])
+        for host in (subnet.network_address + 99, *reversed(list(subnet.hosts()))):
+            if str(host) not in taken:  # bounded: the subnet's hosts
+                return str(host)
+        raise AssertionError(f"no unused address in {subnet}")
+
     def cloud(self) -> Any:
         """One OpenStack connection per test session, reused: a new one logs in to keystone
         first, and a poll that logs in every time measures keystone, not the service."""

@@ -254,7 +254,7 @@ def test_bad_settings_give_clear_preflight_findings(lab: Lab, tmp_path: Path) ->
             "is not in",
         ),
         "unreachable": (
-            {"hosts": {"ghost": {"address": "10.231.0.99"}}, "inventory": ""},
+            {"hosts": {"ghost": {"address": lab.unused_address()}}, "inventory": ""},
             "no answer within",
         ),
         "no python": ({"limit": ["ctl-1"], "python": "/nonexistent/python3"}, "did not run"),

@@ -112,7 +112,7 @@ def test_vm_ping_lab_addresses_and_a_silent_one(lab: Lab) -> None:
     targets = {
         "ctl-1": lab.nodes["ctl-1"]["address"],
         "cmp-1": lab.nodes["cmp-1"]["address"],
-        "ghost": "10.231.0.99",
+        "ghost": lab.unused_address(),
     }
     cfg = build(
         VmPingConfig,
