@@ -1,5 +1,6 @@
-# Over 400 lines (461): the public testing API for plugin authors (wait_for, FakeContext,
-# SyntheticLedger, framing helpers); issue 13 §5 moves the non-public helpers out of it.
+# Over 400 lines (452): the public testing API for plugin authors only (wait_for,
+# FakeContext, SyntheticLedger, framing helpers); issue 13 §5 moved the benches and test
+# commands out, and what is left is one import for a plugin author's tests.
 """Helpers for osha's own tests and for plugin authors' tests.
 
 - :func:`wait_for` polls a condition with a timeout: synchronise on conditions, never sleep.
