@@ -16,13 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from osha.ledger import LedgerOptions, LedgerWriter
 from osha.messages import (
     ActorCrashed,
     ActorRestarting,
     ActorStarted,
+    Build,
     FaultInjected,
     FaultLease,
     FaultReleased,
@@ -54,6 +55,7 @@ __all__ = [
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
+F = ParamSpec("F")
 
 
 class WaitTimeout(AssertionError):
@@ -156,10 +158,10 @@ class FakeContext(PluginContext):
         self._lock = threading.Lock()
         super().__init__(actor_id=actor_id, seed=seed, emit=self._emit, stopping=threading.Event())
 
-    def _emit(self, cls: type[M], /, **fields: Any) -> M:
+    def _emit(self, cls: Build[F, M], /, *args: F.args, **fields: F.kwargs) -> M:
         with self._lock:
             self._seq += 1
-            msg = stamp(cls, self.actor_id, self._seq, **fields)
+            msg = stamp(cls, self.actor_id, self._seq, *args, **fields)
             self.emitted.append(msg)
         return msg
 

@@ -22,6 +22,7 @@ construction follows the field order; prefer keywords.
 from __future__ import annotations
 
 from osha.messages._base import (
+    Build,
     Message,
     MessageSpec,
     envelope,
@@ -97,6 +98,7 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "Build",
     "CampaignVerdict",
     "DiskFloorReached",
     "FaultAck",
