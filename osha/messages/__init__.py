@@ -46,6 +46,7 @@ from osha.messages.actor import (
 )
 from osha.messages.campaign import CampaignVerdict, Phase, PhaseChange
 from osha.messages.fault import (
+    FAULT_RECORDS,
     FaultAck,
     FaultGrant,
     FaultInjected,
@@ -87,6 +88,7 @@ from osha.messages.soak import (
 
 __all__ = [
     "BAD_STATES",
+    "FAULT_RECORDS",
     "RAW_TAGS",
     "ActorBoot",
     "ActorCrashed",

@@ -59,9 +59,7 @@ def envelope(sender: str, seq: int) -> tuple[str, int, float, float]:
     return sender, seq, _monotonic(), _wall()
 
 
-def stamp(
-    cls: Build[_P, _M], sender: str, seq: int, /, *args: _P.args, **fields: _P.kwargs
-) -> _M:
+def stamp(cls: Build[_P, _M], sender: str, seq: int, /, *args: _P.args, **fields: _P.kwargs) -> _M:
     """A ``cls`` message with its :func:`envelope` (its fields checked by mypy: :data:`Build`)."""
     return cls(*envelope(sender, seq), *args, **fields)
 
@@ -90,6 +88,15 @@ class MessageSpec:
     getter: Callable[[Message], tuple[Any, ...]]
     #: index n: a checker-constructor for a decoded list of n items (tag included)
     builders: tuple[Callable[[list[Any]], Message | None] | None, ...]
+
+    def at(self, name: str) -> int:
+        """Where field ``name`` (the envelope's too) sits in the encoded list, tag at 0: for a
+        fast path that reads a few fields of an undecoded record. Look it up once, not per
+        record."""
+        for k, f in enumerate(self.fields):
+            if f.name == name:
+                return k + 1
+        raise KeyError(f"{self.tag} has no field {name!r}")
 
 
 _REGISTRY: dict[str, MessageSpec] = {}

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from osha.messages._base import Message, message
 
 __all__ = [
+    "FAULT_RECORDS",
     "FaultAck",
     "FaultGrant",
     "FaultInjectFailed",
@@ -186,6 +187,19 @@ class FaultReleased(Message):
     holder: str
     reverted: bool
     by: RevertBy
+
+
+FAULT_RECORDS: tuple[type[Message], ...] = (
+    FaultLease,
+    FaultRefused,
+    FaultInjected,
+    FaultInjectFailed,
+    FaultRevertAttempted,
+    FaultReverted,
+    FaultRevertFailed,
+    FaultReleased,
+)
+"""The records of a fault's life after its plan (lease to release), in the order above."""
 
 
 # -- control frames between a disruptor and the broker ------------------------------------------
