@@ -28,6 +28,7 @@ from osha.messages import (
     FaultLease,
     FaultReleased,
     FaultReverted,
+    Lease,
     LedgerHeader,
     Message,
     PhaseChange,
@@ -313,11 +314,10 @@ class SyntheticLedger:
     ) -> None:
         """A fault leased just before ``inject_s``, injected at ``inject_s`` (recorded
         ``report_delay_s`` later) and reverted at ``revert_s`` (None: never)."""
-        self.add(inject_s - 0.01, "supervisor", FaultLease, lease_id=lease_id, holder=holder,
-                 plugin="synthetic", index=0, action=action, node=node, address="192.0.2.1",
-                 resource=resource, groups=(), down_s=(revert_s or inject_s) - inject_s,
-                 planned_wall_s=self.wall(inject_s), revert_by_wall_s=self.wall(inject_s + 600),
-                 revert={})  # fmt: skip
+        self.add(inject_s - 0.01, "supervisor", FaultLease, lease=Lease(
+            lease_id, holder, "synthetic", 0, action, node, "192.0.2.1", resource, (),
+            (revert_s or inject_s) - inject_s, self.wall(inject_s), self.wall(inject_s + 600), {},
+        ))  # fmt: skip
         self.add(inject_s + report_delay_s, holder, FaultInjected, lease_id=lease_id, index=0,
                  action=action, node=node, resource=resource,
                  planned_wall_s=self.wall(inject_s), actual_wall_s=self.wall(inject_s))  # fmt: skip

@@ -21,7 +21,7 @@ says so::
     def poll(self) -> None:
         now = time.monotonic()
         ok = self._probe()
-        self.tracker.emit("endpoint:volumev3", "up" if ok else "down", now)
+        self.tracker.emit("endpoint:volumev3", State.UP if ok else State.DOWN, now)
         self.aggregator.add("endpoint:volumev3", ok=ok)
         if self.reports.due(now):
             self.aggregator.flush(self.ctx)

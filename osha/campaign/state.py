@@ -29,6 +29,7 @@ from osha.messages import (
     FaultRefused,
     FaultReleased,
     FaultRevertFailed,
+    Lease,
     Message,
     RunnerIteration,
     RunnerStatus,
@@ -129,7 +130,7 @@ class _Counts:
     revert_failed: int = 0
 
 
-def _what(msg: FaultPlanned | FaultLease) -> str:
+def _what(msg: FaultPlanned | Lease) -> str:
     """``stop nova-scheduler@ctl-1``, or ``reboot ctl-1`` for a whole node."""
     return f"{msg.action} {msg.resource + '@' if msg.resource else ''}{msg.node}"
 
@@ -221,12 +222,12 @@ class LiveState:
                 verdict = {"cycle": msg.cycle, "ok": msg.ok, "detail": msg.detail}
                 self.cycle_verdicts = [*self.cycle_verdicts[1 - _LAST_VERDICTS :], verdict]
         elif isinstance(msg, FaultLease):
-            self.planned.pop(msg.lease_id, None)
-            self.leases[msg.lease_id] = _Lease(
-                _what(msg),
-                msg.holder,
+            self.planned.pop(msg.lease.lease_id, None)
+            self.leases[msg.lease.lease_id] = _Lease(
+                _what(msg.lease),
+                msg.lease.holder,
                 msg.wall_s,
-                msg.down_s,
+                msg.lease.down_s,
             )
         elif isinstance(msg, FaultInjected):
             self.faults.injected += 1

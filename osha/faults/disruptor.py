@@ -319,7 +319,7 @@ class FaultDisruptor(Disruptor[C]):
         try:
             wait_s = self.config.lease_timeout_s
             grant = self.ctx.request(
-                FaultRequest, timeout_s=wait_s, wait_s=wait_s, **lease.fields()
+                FaultRequest, timeout_s=wait_s, wait_s=wait_s, lease=lease
             )
         except RequestAborted:
             return

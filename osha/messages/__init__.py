@@ -62,6 +62,7 @@ from osha.messages.fault import (
     FaultRevertFailed,
     FaultSync,
     FaultSynced,
+    Lease,
 )
 from osha.messages.monitor import (
     BAD_STATES,
@@ -119,6 +120,7 @@ __all__ = [
     "FaultSync",
     "FaultSynced",
     "HostBoot",
+    "Lease",
     "LedgerHeader",
     "LedgerResumed",
     "Message",

@@ -53,7 +53,14 @@ def _field(fs: FieldSpec) -> st.SearchStrategy[Any]:
 
 
 def _message(spec: MessageSpec) -> st.SearchStrategy[Message]:
-    return st.tuples(*(_field(f) for f in spec.fields)).map(lambda values: spec.cls(*values))
+    return st.tuples(*(_field(f) for f in spec.fields)).map(lambda values: _built(spec, values))
+
+
+def _built(spec: MessageSpec, values: tuple[Any, ...]) -> Message:
+    """The message of the flat field values (a nested record's fields inline, as sent)."""
+    msg = spec.builders[len(values) + 1]([spec.tag, *values])
+    assert msg is not None, values
+    return msg
 
 
 messages = st.sampled_from(SPECS).flatmap(_message)
@@ -143,3 +150,28 @@ def test_field_index_points_at_the_field_in_the_encoded_list(msg: Message) -> No
         assert items[spec.at(f.name)] == expected
     with pytest.raises(KeyError, match="no field"):
         spec.at("no_such_field")
+
+
+def test_a_nested_record_is_sent_inline_as_main_7ea620c_sent_its_fields() -> None:
+    """``fault.lease`` and ``fault.request`` carry a :class:`~osha.messages.Lease` (declared
+    once); the codec sends its fields inline, so a ledger written before it had a record
+    (flat fields, main 7ea620c) decodes to the same lease and re-encodes to the same bytes."""
+    from osha.messages import FaultLease, FaultRequest, Lease
+
+    flat = ["d1/0", "d1", "process", 0, "kill", "ctl-1", "192.0.2.1", "nova-scheduler",
+            ["controller"], 5.0, 100.0, 400.0, {"pid": 7}]  # fmt: skip
+    old = msgpack.packb(["fault.lease", "faults", 3, 1.5, 2.5, *flat], use_bin_type=True)
+    msg = decode(old)
+    assert isinstance(msg, FaultLease)
+    assert msg.lease == Lease("d1/0", "d1", "process", 0, "kill", "ctl-1", "192.0.2.1",
+                              "nova-scheduler", ("controller",), 5.0, 100.0, 400.0,
+                              {"pid": 7})  # fmt: skip
+    assert encode(msg) == old
+    request = msgpack.packb(["fault.request", "d1", 0, 1.5, 2.5, "r1", *flat, 2.0])
+    asked = decode(request)
+    assert isinstance(asked, FaultRequest)
+    assert (asked.request_id, asked.lease, asked.wait_s) == ("r1", msg.lease, 2.0)
+    assert encode(asked) == request
+    bad = msgpack.packb(["fault.lease", "faults", 3, 1.5, 2.5, *flat[:3], "0", *flat[4:]])
+    with pytest.raises(WireError, match=r"fault.lease.lease.index: expected int, got str"):
+        decode(bad)
