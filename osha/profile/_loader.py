@@ -23,7 +23,9 @@ from osha.profile._settings import (
     Restart,
     _ActorCommon,
     _LoadCommon,
+    ssh_table,
 )
+from osha.ssh import FLAT_SSH_KEYS
 from osha.supervisor import SupervisorFlags
 from osha.textfile import InputFileError, read_text
 
@@ -273,9 +275,10 @@ class _Loader:
         except OshaError as exc:  # unknown, duplicate or broken plugin: one problem like others
             self.problem(f"{where}.plugin", exc.message, exc.hint)
             return None
-        raw = self.cloud.defaults_for(
-            plugin_cls.config_type, {k: v for k, v in item.items() if k not in common_keys}
-        )
+        own = {k: v for k, v in item.items() if k not in common_keys}
+        if ssh_table(plugin_cls.config_type):
+            own = self.flat_ssh_keys(own, where, section=f"[[{kind}s]]")
+        raw = self.cloud.defaults_for(plugin_cls.config_type, own)
         config, found = schema.build(
             plugin_cls.config_type, raw, file=self.file, key=where, base_dir=self.base_dir
         )
@@ -290,3 +293,25 @@ class _Loader:
             shutdown_s = float(getattr(plugin_cls, "default_shutdown_s", _SHUTDOWN_S))
         return ActorEntry(kind, common.id, common.plugin, restart, shutdown_s, config, raw)
 
+    def flat_ssh_keys(self, raw: dict[str, Any], where: str, section: str) -> dict[str, Any]:
+        """The flat SSH keys of old profiles (``ssh_user = ...``) are refused, each with its
+        spelling in the ``ssh`` table; the rest of the entry is checked as usual."""
+        for key, field in FLAT_SSH_KEYS.items():
+            if key in raw:
+                self.problem(
+                    f"{where}.{key}",
+                    f"{key} is no longer a key of its own: the SSH settings are one table, "
+                    "as the monitors have",
+                    f"write {section} ssh = {{ {field} = {_toml(raw[key])} }} "
+                    f"instead of {key} = {_toml(raw[key])}",
+                )
+        return {k: v for k, v in raw.items() if k not in FLAT_SSH_KEYS}
+
+
+def _toml(value: Any) -> str:
+    """A scalar as TOML writes it (for hints)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
