@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
@@ -31,7 +31,10 @@ from osha.textfile import InputFileError, read_text
 
 __all__ = ["MAX_PROFILE_BYTES", "load", "parse"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 _SECTIONS: dict[str, Kind] = {"monitors": "monitor", "disruptors": "disruptor", "runners": "runner"}
 #: A monitor watches until stopped; a disruptor's schedule and a runner's workload end, and
@@ -121,7 +124,14 @@ class _Loader:
         slo = self.slo(data)
         if campaign is not None and campaign.abort_on_breach:
             self.abort_keys(campaign.abort_on_breach, slo)
-        if self.problems:
+        if (  # a section is None only with its problems recorded
+            self.problems
+            or campaign is None
+            or cloud is None
+            or guard is None
+            or supervisor is None
+            or ledger is None
+        ):
             raise ProfileError(self.problems)
         return Profile(
             path,
@@ -211,14 +221,15 @@ class _Loader:
         self.problems.extend(found)
         return value
 
-    def section(self, cls: type[T], data: Mapping[str, Any], key: str) -> T:
+    def section(self, cls: type[T], data: Mapping[str, Any], key: str) -> T | None:
+        """A ``[key]`` table as ``cls``; None with its problems recorded."""
         table = data.get(key, {})
         if not isinstance(table, Mapping):
             self.problem(key, "must be a table", f"write it as [{key}]")
-            return None  # type: ignore[return-value]  # a problem is recorded: never returned
+            return None
         value, found = schema.build(cls, table, file=self.file, key=key, base_dir=self.base_dir)
         self.problems.extend(found)
-        return value  # type: ignore[return-value]  # None only with problems recorded
+        return value
 
     def actors(self, data: Mapping[str, Any]) -> list[ActorEntry]:
         entries: list[ActorEntry] = []
