@@ -158,7 +158,8 @@ def recover(
                 f"{run_dir}: the ledger does not say which profile the run used",
                 hint="pass it: osha faults recover RUN_DIR --profile PROFILE.toml",
             )
-        revert = reverter_for_profile(profile.load(path))
+        # the profile the run recorded, whatever its age: old spellings are read, not refused
+        revert = reverter_for_profile(profile.load(path, old_ssh_keys=True))
     ledger_dir, writer = _recover_ledger(run_dir, header, path)
     results = _revert_all(leases, revert, _Recorder(writer), policy or RetryPolicy())
     writer.close()

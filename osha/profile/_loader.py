@@ -51,8 +51,12 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_PROFILE_BYTES = 1024 * 1024
 
 
-def load(path: str | Path) -> Profile:
-    """Read and validate a profile file. Raises ProfileError with every problem found."""
+def load(path: str | Path, *, old_ssh_keys: bool = False) -> Profile:
+    """Read and validate a profile file. Raises ProfileError with every problem found.
+
+    ``old_ssh_keys``: read a disruptor's flat SSH keys (``ssh_user = ...``, from before the
+    ``ssh`` table) into its table instead of refusing them: ``osha faults recover`` reverts
+    with the profile a dead run recorded, whatever its age."""
     path = Path(path)
     name = str(path)
     try:
@@ -60,11 +64,12 @@ def load(path: str | Path) -> Profile:
     except InputFileError as exc:
         hint = "check the path; profiles/ has examples"
         raise ProfileError([Problem(name, "(file)", exc.reason, hint)]) from None
-    return parse(text, path=path)
+    return parse(text, path=path, old_ssh_keys=old_ssh_keys)
 
 
-def parse(text: str, *, path: Path) -> Profile:
-    """Validate profile text. ``path`` names the file in problems and anchors relative paths."""
+def parse(text: str, *, path: Path, old_ssh_keys: bool = False) -> Profile:
+    """Validate profile text. ``path`` names the file in problems and anchors relative paths;
+    ``old_ssh_keys``: see :func:`load`."""
     name = str(path)
     try:
         data = tomllib.loads(text)
@@ -85,15 +90,16 @@ def parse(text: str, *, path: Path) -> Profile:
                 )
             ]
         ) from None
-    return _Loader(name, path.resolve().parent).profile(data, path.resolve())
+    return _Loader(name, path.resolve().parent, old_ssh_keys).profile(data, path.resolve())
 
 
 class _Loader:
     """Collects every problem of one profile while building its typed parts."""
 
-    def __init__(self, file: str, base_dir: Path) -> None:
+    def __init__(self, file: str, base_dir: Path, old_ssh_keys: bool = False) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.old_ssh_keys = old_ssh_keys
         self.problems: list[Problem] = []
         self.cloud = CloudSettings()  # [cloud] gives defaults to the plugins' keys
 
@@ -306,7 +312,15 @@ class _Loader:
 
     def flat_ssh_keys(self, raw: dict[str, Any], where: str, section: str) -> dict[str, Any]:
         """The flat SSH keys of old profiles (``ssh_user = ...``) are refused, each with its
-        spelling in the ``ssh`` table; the rest of the entry is checked as usual."""
+        spelling in the ``ssh`` table; the rest of the entry is checked as usual. With
+        ``old_ssh_keys`` they are read into the table instead (what it sets itself wins)."""
+        flat = {field: raw[key] for key, field in FLAT_SSH_KEYS.items() if key in raw}
+        rest = {k: v for k, v in raw.items() if k not in FLAT_SSH_KEYS}
+        if self.old_ssh_keys:
+            table = rest.get("ssh", {})
+            if flat and isinstance(table, Mapping):
+                rest["ssh"] = {**flat, **table}
+            return rest
         for key, field in FLAT_SSH_KEYS.items():
             if key in raw:
                 self.problem(
@@ -316,7 +330,7 @@ class _Loader:
                     f"write {section} ssh = {{ {field} = {_toml(raw[key])} }} "
                     f"instead of {key} = {_toml(raw[key])}",
                 )
-        return {k: v for k, v in raw.items() if k not in FLAT_SSH_KEYS}
+        return rest
 
 
 def _toml(value: Any) -> str:
