@@ -277,7 +277,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         skipped = lane.take_skipped()
         if not skipped:
             return ""
-        self.ctx.log.warning(
+        self.ctx.log.info(
             "openstack-api: %s: a probe ran %.2f s; %d poll(s) skipped meanwhile, not stacked",
             lane.key,
             ran_s,
