@@ -21,21 +21,27 @@ __all__ = ["LocalApi", "catalog_session", "driven", "local_api", "patched_connec
 
 
 class LocalApi:
-    """What one local API saw: request arrival times (monotonic). ``hang``: hold every
-    request until ``release`` is set (or ``hold_s``)."""
+    """What one local API saw: request arrival times (monotonic), and of those it held.
+    While ``hang`` is true (it may be set at any time) it holds every new request unanswered
+    until ``release`` is set (or ``hold_s``)."""
 
     def __init__(self, *, hang: bool, hold_s: float = 30.0) -> None:
         self.hang = hang
         self.hold_s = hold_s
         self.release = threading.Event()
         self.arrivals_mono_s: list[float] = []
+        self.held_mono_s: list[float] = []
         self.lock = threading.Lock()
         self.url = ""
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         with self.lock:
-            self.arrivals_mono_s.append(time.monotonic())
-        if self.hang:
+            arrived = time.monotonic()
+            self.arrivals_mono_s.append(arrived)
+            hang = self.hang
+            if hang:
+                self.held_mono_s.append(arrived)
+        if hang:
             self.release.wait(self.hold_s)  # the hung server: it never answers in time
             return
         body = b'{"flavors": []}'

@@ -270,27 +270,35 @@ def test_a_hung_endpoint_delays_no_other_endpoint_and_is_not_stacked() -> None:
         compute_services=False,
         network_agents=False,
     )
-    with local_api(hang=True) as hung, local_api(hang=False) as answering:
-        session = catalog_session({"compute": hung.url + "/v2.1", "network": answering.url})
+    with local_api(hang=False) as compute, local_api(hang=False) as network:
+        session = catalog_session({"compute": compute.url + "/v2.1", "network": network.url})
         with patched_connect(openstack_api, session):
             mon = OpenStackApiMonitor(cfg, ctx)
             mon.setup()
         try:
             with driven(mon.poll, INTERVAL_S):
+                wait_for(lambda: mon.tracker.state("endpoint:compute") == "up", timeout_s=10.0,
+                         what="compute up")  # fmt: skip
+                compute.hang = True  # from its next request on, as its node was powered off
                 down = wait_for(
-                    lambda: next((c for c in ctx.of(StateChange) if c.state == "down"), None),
+                    lambda: _change(ctx, "endpoint:compute", "down"),
                     timeout_s=HANG_TIMEOUT_S + 10.0,  # the read timeout, then a loaded machine
                     what="the hung endpoint's probe to time out",
                 )
         finally:
             mon.teardown()
-    assert down.target == "endpoint:compute"
-    hang_started, hang_ended = hung.arrivals_mono_s[0], down.mono_s
-    assert down.first_bad_mono_s <= hang_started  # observed when its probe started, as before
+    hang_started, hang_ended = compute.held_mono_s[0], down.mono_s
     assert hang_ended - hang_started >= HANG_TIMEOUT_S
+    # detection timing as exact as before: the bounds are the starts of the last answered
+    # probe and of the first hung one (each starts before its request arrives)
+    answered = [t for t in compute.arrivals_mono_s if t < hang_started]
+    assert down.last_good_mono_s is not None
+    before_last = answered[-2] if len(answered) > 1 else float("-inf")
+    last_good = down.last_good_mono_s
+    assert before_last < last_good <= answered[-1] < down.first_bad_mono_s <= hang_started
     # the answering endpoint's probes while the other hung, and the gaps between them, from
     # the hang's start to its end (so a cadence stretched to the hang is one long gap)
-    during = [t for t in answering.arrivals_mono_s if hang_started < t < hang_ended]
+    during = [t for t in network.arrivals_mono_s if hang_started < t < hang_ended]
     edges = [hang_started, *during, hang_ended]
     gaps = [b - a for a, b in itertools.pairwise(edges)]
     # Bound from the settings: one interval, plus 0.6 s for a loaded 2-core machine (threads
@@ -298,9 +306,14 @@ def test_a_hung_endpoint_delays_no_other_endpoint_and_is_not_stacked() -> None:
     # landed code waited for the hung probe: one gap of HANG_TIMEOUT_S.
     assert max(gaps) <= INTERVAL_S + 0.6, gaps
     assert statistics.median(gaps) <= 1.5 * INTERVAL_S, gaps  # the cadence, not just no stall
+    assert _change(ctx, "endpoint:network", "down") is None
     # not stacked: the hung API got one request while it hung, the polls meanwhile were
     # skipped (at least half of them on a loaded machine) and the evidence says so
-    assert len([t for t in hung.arrivals_mono_s if t < hang_ended]) == 1
+    assert len([t for t in compute.held_mono_s if t < hang_ended]) == 1
     skipped = mon.lanes.skipped() if mon.lanes else {}
     assert skipped["endpoint:compute"] >= HANG_TIMEOUT_S / INTERVAL_S / 2
     assert "later poll(s) of it skipped while it ran" in down.evidence, down.evidence
+
+
+def _change(ctx: FakeContext, target: str, state: str) -> StateChange | None:
+    return next((c for c in ctx.of(StateChange) if c.target == target and c.state == state), None)
