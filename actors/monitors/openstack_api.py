@@ -268,7 +268,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         self.aggregator.add(
             probe.target, ok=probe.ok, latency_s=probe.latency_s if probe.ok else None
         )
-        evidence = probe.evidence + self._skipped(lane, probe.latency_s)
+        evidence = probe.evidence + self._skipped(lane, time.monotonic() - probe.started_mono_s)
         state: State = "up" if probe.ok else "down"
         self.tracker.emit(probe.target, state, probe.started_mono_s, evidence)
 
