@@ -3,6 +3,7 @@ WireError; the ledger's fast decoder agrees with ``wire.decode`` on good and bad
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import msgpack
@@ -145,7 +146,7 @@ def test_field_index_points_at_the_field_in_the_encoded_list(msg: Message) -> No
     items = msgpack.unpackb(encode(msg))
     assert items[0] == msg.TAG
     for f in spec.fields:
-        value = getattr(msg, f.name)
+        value = operator.attrgetter(f.name)(msg)  # a nested record's: outer.inner
         expected = list(value) if isinstance(value, tuple) else value
         assert items[spec.at(f.name)] == expected
     with pytest.raises(KeyError, match="no field"):
@@ -167,6 +168,9 @@ def test_a_nested_record_is_sent_inline_as_main_7ea620c_sent_its_fields() -> Non
                               "nova-scheduler", ("controller",), 5.0, 100.0, 400.0,
                               {"pid": 7})  # fmt: skip
     assert encode(msg) == old
+    from osha.messages import spec_of
+
+    assert msgpack.unpackb(old)[spec_of(FaultLease).at("lease.node")] == "ctl-1"
     request = msgpack.packb(["fault.request", "d1", 0, 1.5, 2.5, "r1", *flat, 2.0])
     asked = decode(request)
     assert isinstance(asked, FaultRequest)
