@@ -149,7 +149,9 @@ disarm)
   fi
   rm -f "$dir/deadline"
   if alive; then kill -TERM "$pid" 2>/dev/null; fi
-  if command -v logger >/dev/null 2>&1; then logger -t osha-deadman -- "$(basename "$dir"): disarmed"; fi
+  if command -v logger >/dev/null 2>&1; then
+    logger -t osha-deadman -- "$(basename "$dir"): disarmed"
+  fi
   echo disarmed
   rm -rf "$dir"
   ;;

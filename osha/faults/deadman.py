@@ -77,6 +77,7 @@ stderr if the transport merges it)."""
 DEFAULT_STATE_DIR = "/run/osha/deadman"
 DEFAULT_POLL_S = 0.5
 _SCHEDULING_MARGIN_S = 2.0  # a fork of sleep/flock and a wake-up on a loaded 2-core machine
+_SYNONYMS = {"rearmed": "armed", "renewed": "armed", "disarmed": "absent"}  # the node's words
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -155,18 +156,18 @@ def _parse(rc: int, out: str, doing: str) -> Status:
     head, _, rest = out.partition("\n")
     words = head.split()
     log = rest.partition("--- log\n")[2] if "--- log" in out else ""
-    if rc != 0 or not words or words[0] not in {s.value for s in State} | {"rearmed", "renewed"}:
+    if rc != 0 or not words or words[0] not in {s.value for s in State} | set(_SYNONYMS):
         reason = next((ln[7:] for ln in out.splitlines() if ln.startswith("error: ")), "")
         raise DeadmanError(
             f"dead-man switch: {doing} failed (exit {rc}): {reason or out.strip()[:400]!r}",
             hint="fix the node as the message says, or run `osha faults recover` if the "
             "fault may still be in place",
         )
-    word = {"rearmed": "armed", "renewed": "armed"}.get(words[0], words[0])
+    word = _SYNONYMS.get(words[0], words[0])
     nums = [_int(w) for w in words[1:4]]
     if word == State.REVERTED.value:
         return Status(State.REVERTED, revert_status=nums[0], log=log)
-    pid, deadline, now = (nums + [None, None, None])[:3]
+    pid, deadline, now = ([*nums, None, None, None])[:3]
     return Status(State(word), pid=pid, deadline_s=_secs(deadline), now_s=_secs(now),
                   detach=words[4] if len(words) > 4 else "", log=log)  # fmt: skip
 
