@@ -66,6 +66,7 @@ rm -f "$dir/deadline" "$dir/revert" "$dir/revert.out" "$dir/pid" "$dir/watch.sh"
 # Called as: set -- OP DIR ARGS...; then this text. Answers on stdout, first line a keyword.
 OPS_SH = r"""
 op=$1 dir=$2
+umask 077
 now() { read -r up _ < /proc/uptime; now=${up%.*}${up#*.}; }
 fail() { code=$1; shift; echo "error: $*"; exit "$code"; }
 alive() {
@@ -91,7 +92,9 @@ arm)
   mkdir -p "$dir" || fail 21 "cannot create $dir; check the node's /run is writable"
   lock
   if [ -f "$dir/fired" ]; then
-    fired; fail 22 "lease $lease already expired on the node; arm a new lease"
+    fired
+    fail 22 "lease $lease already expired on the node and its revert ran; collect it with" \
+      "disarm (or osha faults recover), or arm under a new lease id"
   fi
   printf '%s\n' "$revert" > "$dir/revert.tmp" && mv -f "$dir/revert.tmp" "$dir/revert" ||
     fail 21 "cannot write $dir/revert"
