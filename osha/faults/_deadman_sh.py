@@ -80,8 +80,14 @@ lock() {
   flock -x 9 || fail 21 "cannot lock $dir/lock"
 }
 tail_log() { echo "--- log"; tail -n 40 "$dir/log" 2>/dev/null; }
-fired() {
-  if [ -f "$dir/result" ]; then echo "reverted $(cat "$dir/result")"; else echo reverting; fi
+fired() {  # the deadline passed: the revert ran, runs now, or its watchdog died mid-way
+  if [ -f "$dir/result" ]; then
+    echo "reverted $(cat "$dir/result")"
+  elif alive; then
+    echo "reverting $pid"
+  else
+    echo "dead"
+  fi
 }
 case $op in
 arm)

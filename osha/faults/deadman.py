@@ -99,7 +99,7 @@ class State(enum.Enum):
     ARMED = "armed"  # waiting for its deadline
     REVERTING = "reverting"  # the deadline passed; the revert runs now
     REVERTED = "reverted"  # the deadline passed; the revert ran (see ``revert_status``)
-    DEAD = "dead"  # a deadline but no watchdog (killed by someone): nothing will revert
+    DEAD = "dead"  # no watchdog (killed by someone, maybe mid-revert): nothing will revert
     ABSENT = "absent"  # nothing armed (never, or disarmed)
 
 
@@ -228,8 +228,9 @@ class Watchdog:
     def disarm(self) -> Status:
         """After osha's own revert: stop the watchdog without running the revert and remove
         the lease's files. Returns ``ABSENT`` (disarmed, or nothing armed), or ``REVERTED``
-        (the deadline had passed; the node ran the revert, its status and log are here) or
-        ``REVERTING`` (the revert runs now; call again)."""
+        (the deadline had passed; the node ran the revert, its status and log are here),
+        ``REVERTING`` (the revert runs now; call again) or ``DEAD`` (its watchdog was killed
+        mid-revert: revert the fault yourself; the lease's files stay as evidence)."""
         return self._call("disarm")
 
     def status(self) -> Status:

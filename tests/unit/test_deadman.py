@@ -255,3 +255,22 @@ def test_unit_names_are_safe_and_distinct() -> None:
     assert deadman.unit_name("a/b") != deadman.unit_name("a-b")
     assert deadman.unit_name("../..").startswith("osha-deadman-")
     assert "/" not in deadman.unit_name("../..")
+
+
+def test_a_watchdog_killed_mid_revert_reads_dead(tmp_path: Path, state_dir: Path) -> None:
+    started, release = tmp_path / "started", tmp_path / "release"
+    os.mkfifo(release)
+    watchdog = deadman.arm(run, LEASE, f"touch {started}; read -r _ < {release}", 0.1,
+                           state_dir=str(state_dir), poll_s=POLL_S)  # fmt: skip
+    wait_for(started.exists, timeout_s=deadman.expiry_bound_s(0.1, POLL_S), what="the revert")
+    reverting = watchdog.status()
+    assert reverting.state is State.REVERTING
+    assert reverting.pid == watchdog.pid
+    assert watchdog.pid is not None
+    os.kill(watchdog.pid, signal.SIGKILL)  # the node's OOM killer, say
+    wait_for(lambda: not _alive(watchdog.pid or 0), timeout_s=5, what="the watchdog's end")
+    with release.open("w") as fifo:  # let the orphaned revert end
+        fifo.write("go\n")
+    assert watchdog.status().state is State.DEAD
+    assert watchdog.disarm().state is State.DEAD
+    assert (state_dir / deadman.unit_name(LEASE) / "fired").exists()  # evidence stays
