@@ -114,12 +114,13 @@ def test_renew_pushes_the_deadline(tmp_path: Path, state_dir: Path) -> None:
 
 def test_disarm_stops_the_watchdog_without_the_revert(tmp_path: Path, state_dir: Path) -> None:
     command, marker = _revert(tmp_path)
-    watchdog = deadman.arm(run, LEASE, command, 0.3, state_dir=str(state_dir), poll_s=POLL_S)
+    ttl_s = 1.0  # a broken disarm lets it fire soon; a working one ends it at once
+    watchdog = deadman.arm(run, LEASE, command, ttl_s, state_dir=str(state_dir), poll_s=POLL_S)
     pid = watchdog.pid
     assert pid is not None
     assert _alive(pid)
     assert watchdog.disarm().state is State.ABSENT
-    wait_for(lambda: not _alive(pid), timeout_s=deadman.expiry_bound_s(0.3, POLL_S),
+    wait_for(lambda: not _alive(pid), timeout_s=deadman.expiry_bound_s(ttl_s, POLL_S),
              what="the disarmed watchdog to exit")  # fmt: skip
     assert _runs(marker) == []  # it exited without running the revert: nothing else can
     assert not (state_dir / deadman.unit_name(LEASE)).exists()
@@ -165,15 +166,15 @@ def test_the_watchdog_survives_a_kill_9_of_the_session_that_armed_it(
 
 def test_a_re_arm_keeps_one_watchdog_and_one_revert(tmp_path: Path, state_dir: Path) -> None:
     command, marker = _revert(tmp_path)
-    first = deadman.arm(run, LEASE, "exit 9", 0.5, state_dir=str(state_dir), poll_s=POLL_S)
-    again = deadman.arm(run, LEASE, command, 1.0, state_dir=str(state_dir), poll_s=POLL_S)
+    first = deadman.arm(run, LEASE, "exit 9", 2.0, state_dir=str(state_dir), poll_s=POLL_S)
+    again = deadman.arm(run, LEASE, command, 3.0, state_dir=str(state_dir), poll_s=POLL_S)
     assert again.pid == first.pid
     assert _watchdogs(state_dir) == [first.pid]
     assert again.deadline_s is not None
     assert first.deadline_s is not None
     assert again.deadline_s > first.deadline_s
     status = wait_for(lambda: (s := again.status()).state is State.REVERTED and s,
-                      timeout_s=deadman.expiry_bound_s(1.0, POLL_S), what="the revert")  # fmt: skip
+                      timeout_s=deadman.expiry_bound_s(3.0, POLL_S), what="the revert")  # fmt: skip
     assert status.revert_status == 0  # the re-arm's command, not the first one's
     assert len(_runs(marker)) == 1
     assert _runs(marker)[0] >= again.deadline_s
