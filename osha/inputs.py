@@ -28,6 +28,7 @@ from typing import Any
 
 from osha import inventory, profile
 from osha.errors import Problem, ProfileError
+from osha.plugin import Kind
 from osha.profile import Profile
 from osha.schema import FilePath
 from osha.textfile import InputFileError, check_input_file, read_text
@@ -125,11 +126,17 @@ def _holds_path(tp: Any) -> bool:
     return any(_holds_path(arg) for arg in typing.get_args(tp))
 
 
+_ACTOR_SECTIONS: tuple[tuple[Kind, str], ...] = (
+    ("monitor", "monitors"),
+    ("disruptor", "disruptors"),
+    ("runner", "runners"),
+)
+
+
 def _tables(prof: Profile) -> Iterator[tuple[str, Any]]:
     yield "cloud", prof.cloud
-    for kind, section in (("monitor", "monitors"), ("disruptor", "disruptors"),
-                          ("runner", "runners")):  # fmt: skip
-        for i, entry in enumerate(prof.of_kind(kind)):  # type: ignore[arg-type]
+    for kind, section in _ACTOR_SECTIONS:
+        for i, entry in enumerate(prof.of_kind(kind)):
             yield f"{section}[{i}]", entry.config
     for i, load in enumerate(prof.loads):
         yield f"load[{i}]", load.config

@@ -32,7 +32,7 @@ import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from osha.errors import Problem
 
@@ -48,7 +48,11 @@ __all__ = [
     "to_raw",
 ]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+#: A dataclass that :func:`build` makes from a table
+T = TypeVar("T", bound="DataclassInstance")
 
 #: A path in a profile. ``${NAME}`` and ``${NAME:-default}`` expand from the environment
 #: (e.g. ``"${OSHA_LAB_DIR:-/var/lib/osha-lab}/clouds.yaml"``), ``~`` to the home folder, and
@@ -272,9 +276,10 @@ class _Checker:
             f"write it like {key.rsplit('.', 1)[-1]} = {example_value(tp)}",
         )
 
-    def dataclass(self, cls: type[T], data: Mapping[str, Any], prefix: str) -> T:
+    def dataclass(self, cls: type[T], data: Mapping[str, Any], prefix: str) -> T | None:
+        """``cls`` from ``data``; None when a problem was recorded."""
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for name, value in data.items():
             key = f"{prefix}.{name}" if prefix else name
@@ -294,12 +299,12 @@ class _Checker:
                     f"add {name} = {example_value(hints[name])}",
                 )
         if any(p.key.startswith(prefix) for p in self.problems) and prefix:
-            return None  # type: ignore[return-value]
+            return None
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
             self.problem(prefix or "(top level)", str(exc))
-            return None  # type: ignore[return-value]
+            return None
 
 
 def _matches(tp: Any, value: Any) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -221,6 +221,32 @@ class SyntheticLedger:
     def wall(self, t: float) -> float:
         return self.wall0_s + t
 
+    def _crash(self, monitor: str, lo: float, hi: float) -> None:
+        """``monitor`` crashes at ``lo`` (``actor.crashed``, ``actor.restarting``) and is
+        started again at ``hi`` (``actor.started``)."""
+        self.add(
+            lo,
+            "supervisor",
+            ActorCrashed,
+            actor_id=monitor,
+            pid=1,
+            incarnation=1,
+            reason="exit",
+            exit_code=1,
+            signal=None,
+            last_error="synthetic crash",
+        )
+        self.add(
+            lo,
+            "supervisor",
+            ActorRestarting,
+            actor_id=monitor,
+            restarts_in_period=1,
+            delay_s=hi - lo,
+        )
+        self.add(hi, "supervisor", ActorStarted, actor_id=monitor, plugin="synthetic",
+                 kind="monitor", pid=2, incarnation=2, config={})  # fmt: skip
+
     def target(
         self,
         monitor: str,
@@ -229,11 +255,11 @@ class SyntheticLedger:
         end_s: float,
         start_s: float = 0.0,
         interval_s: float = 0.5,
-        down: list[tuple[float, float]] = (),  # type: ignore[assignment]
+        down: Sequence[tuple[float, float]] = (),
         bad_state: str = "down",
         sample_every: int = 2,
         report_delay_s: float = 0.0,
-        blind: list[tuple[float, float]] = (),  # type: ignore[assignment]
+        blind: Sequence[tuple[float, float]] = (),
     ) -> None:
         """Observe ``target`` every ``interval_s`` from ``start_s`` to ``end_s``: bad while
         ``t`` is in a ``[from, to)`` of ``down``, up otherwise. During ``blind`` stretches
@@ -241,28 +267,7 @@ class SyntheticLedger:
         ``from``, ``actor.started`` at ``to``), observes nothing and starts again ``unknown``.
         One ``monitor.sample`` per ``sample_every`` observations."""
         for lo, hi in blind:
-            self.add(
-                lo,
-                "supervisor",
-                ActorCrashed,
-                actor_id=monitor,
-                pid=1,
-                incarnation=1,
-                reason="exit",
-                exit_code=1,
-                signal=None,
-                last_error="synthetic crash",
-            )
-            self.add(
-                lo,
-                "supervisor",
-                ActorRestarting,
-                actor_id=monitor,
-                restarts_in_period=1,
-                delay_s=hi - lo,
-            )
-            self.add(hi, "supervisor", ActorStarted, actor_id=monitor, plugin="synthetic",
-                     kind="monitor", pid=2, incarnation=2, config={})  # fmt: skip
+            self._crash(monitor, lo, hi)
         state = "unknown"
         last_t: float | None = None
         count = failures = 0
@@ -334,8 +339,8 @@ class SyntheticLedger:
         every_s: float = 1.0,
         duration_s: float = 1.0,
         noise_s: float = 0.02,
-        errors: list[tuple[float, float]] = (),  # type: ignore[assignment]
-        degraded: list[tuple[float, float, float]] = (),  # type: ignore[assignment]
+        errors: Sequence[tuple[float, float]] = (),
+        degraded: Sequence[tuple[float, float, float]] = (),
         workload: str = "Synthetic.scenario",
     ) -> None:
         """One iteration every ``every_s`` starting at ``start_s``: duration ``duration_s`` plus

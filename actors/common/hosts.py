@@ -12,13 +12,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from actors.common.ssh import SshCredentials, SshError, SshTarget, connect
 from osha import inventory as inv
 from osha.errors import PluginError
 from osha.plugin import Finding
 from osha.schema import FilePath
+from osha.ssh import SshConfig
 
 if TYPE_CHECKING:  # types only: a monitor's child need not import the fault or profile layers
     from osha.faults.disruptor import FaultConfig
@@ -35,25 +36,11 @@ __all__ = [
     "resolve_nodes",
 ]
 
-_NO_PATH = FilePath("")
-
-
-@dataclass(frozen=True, slots=True)
-class SshConfig:
-    """``ssh = { ... }``: how to log in. Paths must be absolute (a campaign resolves
-    relative ones against the profile's directory before the plugin sees them)."""
-
-    user: str = "root"
-    port: int = 22
-    private_key: FilePath = _NO_PATH  # FilePath: ${VARS} and relative paths resolved
-    known_hosts: FilePath = _NO_PATH
-    host_key_check: Literal["strict", "off"] = "strict"
-    connect_timeout_s: float = 5.0
-
 
 @dataclass(frozen=True, slots=True)
 class HostConfig:
-    """One host in the profile. Empty values fall back to the inventory, then to ``ssh``."""
+    """One host in the profile. Empty values fall back to the inventory, then to ``ssh``
+    (then root, port 22)."""
 
     address: str = ""
     groups: tuple[str, ...] = ()
@@ -94,21 +81,16 @@ def credentials(
 
 
 def disruptor_credentials(config: FaultConfig) -> SshCredentials:
-    """How a disruptor logs in: its ``ssh_key``, ``known_hosts`` and ``connect_timeout_s``
-    (``[cloud]`` gives their defaults)."""
-    ssh = SshConfig(
-        private_key=FilePath(config.ssh_key or ""),
-        known_hosts=FilePath(config.known_hosts or ""),
-        connect_timeout_s=config.connect_timeout_s,
-    )
-    return credentials(ssh, ("ssh_key", "known_hosts"))
+    """How a disruptor logs in: its ``ssh`` table (``[cloud]`` gives its defaults)."""
+    return credentials(config.ssh)
 
 
 def disruptor_target(
     config: FaultConfig, node: str, address: str, user: str | None = None
 ) -> SshTarget:
-    """Where a disruptor logs in: ``ssh_user``, else the inventory's user, else root."""
-    return SshTarget(node, address, config.ssh_port, config.ssh_user or user or "root")
+    """Where a disruptor logs in: ``ssh.user``, else the inventory's user, else root; on
+    ``ssh.port``."""
+    return SshTarget(node, address, config.ssh.port, config.ssh.user or user or "root")
 
 
 def resolve_nodes(
@@ -141,7 +123,7 @@ def resolve_nodes(
     nodes = [
         Node(
             h.name,
-            SshTarget(h.name, h.address, h.port or ssh.port, h.user or ssh.user),
+            SshTarget(h.name, h.address, h.port or ssh.port, h.user or ssh.user or "root"),
             h.groups,
         )
         for h in merged.values()

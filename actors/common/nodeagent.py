@@ -98,6 +98,11 @@ def agent_command(config: AgentConfig, *, python: str = "python3") -> str:
     )
 
 
+#: The words of an ``S`` line, typed (a lookup narrows them for mypy; anything else is refused)
+_TARGET_KINDS: dict[str, Literal["p", "c"]] = {"p": "p", "c": "c"}
+_STATE_WORDS: dict[str, StateWord] = {"up": "up", "down": "down", "unknown": "unknown"}
+
+
 class ParseError(ValueError):
     """A line the agent should not have written (or noise on the session)."""
 
@@ -108,11 +113,11 @@ def parse_line(line: str) -> Line:
     try:
         if kind == "S":
             f = rest.split(" ", 6)
-            tkind, name, state = f[0], f[1], f[2]
-            if tkind not in ("p", "c") or state not in ("up", "down", "unknown"):
+            tkind, state = _TARGET_KINDS.get(f[0]), _STATE_WORDS.get(f[2])
+            if tkind is None or state is None:
                 raise ParseError(f"bad S line: {line!r}")
             detail = f[6] if len(f) > 6 else ""
-            return TargetLine(tkind, name, state, int(f[3]), float(f[4]), float(f[5]), detail)  # type: ignore[arg-type]
+            return TargetLine(tkind, f[1], state, int(f[3]), float(f[4]), float(f[5]), detail)
         if kind == "T":
             n, wall = rest.split(" ")
             return RoundEnd(int(n), float(wall))

@@ -115,7 +115,7 @@ class ContainerDisruptor(FaultDisruptor[ContainerConfig]):
       bring it back (in docker 20.10 even a non-fatal signal such as SIGHUP does): revert
       starts it explicitly, which clears that mark.
 
-    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh_key``...).
+    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh``...).
 
     Profile::
 

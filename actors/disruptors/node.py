@@ -90,7 +90,7 @@ class NodeDisruptor(FaultDisruptor[NodeConfig]):
     Revert waits for the node to boot: give the actor a ``shutdown_s`` that covers a boot,
     or the broker finishes the revert after the run stops the actor.
 
-    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh_key``...).
+    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh``...).
 
     Profile::
 

@@ -107,8 +107,9 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
     - ``action = "freeze"``: SIGSTOP, held ``down_s``: a hung process, not a dead one; revert
       SIGCONT to the same processes.
 
-    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``, ``ssh_key``,
-    ``known_hosts``, ``ssh_user``, ...; see ``osha.faults.disruptor.FaultConfig``).
+    Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``,
+    ``ssh = { user, port, private_key, known_hosts, ... }``, ...; see
+    ``osha.faults.disruptor.FaultConfig``).
 
     Profile::
 

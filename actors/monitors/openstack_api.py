@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from keystoneauth1 import exceptions as ksa_exc
 
 from actors.common.cloud import API_ERRORS, CloudError, connect, describe_api_error
 from actors.monitors._kit import Aggregator, ReportCadence, StateTracker, SummaryConfig
+from actors.monitors._lanes import Lane, Lanes
 from actors.monitors._probes import Endpoint, probe_url
 from osha.errors import PluginError
 from osha.messages.monitor import State
@@ -63,6 +63,13 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
       authenticated GET (keystone validates our token, nova lists one flavor, ...):
       ``endpoint:compute``, with its latency.
 
+    Each endpoint and each list has its own lane (a worker thread): the poll starts their
+    next probes and returns, so a probe that hangs (a keep-alive connection to a node that
+    was powered off waits for its read timeout) delays no other endpoint's observations. A
+    probe still running at its next poll is not stacked: that poll skips it, and the
+    evidence of its observation says how many polls it outlasted. Summaries
+    (``report_interval_s``) hold the observations that ended since the last one.
+
     The token is reused until it expires (keystoneauth renews it) or a service rejects it.
     When keystone itself stops answering, the token is dropped
     (``reauth_on_identity_failure``), so that every probe reports the outage as a new client
@@ -96,9 +103,8 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         self.aggregator = Aggregator()
         self.conn: Any = None
         self._endpoints: list[Endpoint] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self.lanes: Lanes | None = None
         self.reports = ReportCadence.of(config)
-        self._lock = threading.Lock()
 
     # --- connection and catalog -----------------------------------------------------------
 
@@ -158,7 +164,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
                     hint="fix the auth section of the cloud in clouds.yaml",
                 ) from None
             self.ctx.log.warning("openstack-api: no token yet (%s); will retry each poll", exc)
-        self._pool = ThreadPoolExecutor(8, thread_name_prefix="openstack-api")
+        self.lanes = Lanes("openstack-api")
 
     def check(self) -> list[Finding]:
         try:
@@ -204,57 +210,80 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         ]
 
     def teardown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.lanes is not None:
+            # a running probe ends within its request timeout (a login, then the probe)
+            left = self.lanes.close(2 * self.config.timeout_s + 1.0)
+            if left:
+                self.ctx.log.warning("openstack-api: still probing at teardown: %s", left)
         self.aggregator.flush(self.ctx)
         if self.conn is not None:
             self.conn.close()
 
-    # --- one poll --------------------------------------------------------------------------
+    # --- one poll: a job per endpoint and per list, each in its own lane -------------------
 
     def poll(self) -> None:
-        if self._pool is None:
+        """Offer every endpoint and list its next probe, and return: each records its own
+        observation when it ends, so one that hangs delays no other (see ``_lanes``)."""
+        lanes = self.lanes
+        if lanes is None:
             raise PluginError("openstack-api: poll() before setup()")
+        lanes.raise_failure()
         cfg = self.config
-        started = time.monotonic()
-        try:
-            self._token()
-            if not self._endpoints:
-                self._refresh_catalog()
-        except _AuthLost as exc:
-            self._auth_failed(str(exc), started)
-        else:
-            jobs = []
-            if cfg.endpoints:
-                jobs += [self._pool.submit(self._probe, ep) for ep in self._endpoints]
-            lists = []
-            if cfg.compute_services:
-                lists.append(self._pool.submit(self._observe_list, self._compute_services, started))
-            if cfg.network_agents:
-                lists.append(self._pool.submit(self._observe_list, self._network_agents, started))
-            probes = [j.result() for j in jobs]
-            for probe in probes:
-                self._record_probe(probe)
-            for job in lists:
-                job.result()
-            identity_down = any(p.target == "endpoint:identity" and not p.ok for p in probes)
-            if identity_down and cfg.reauth_on_identity_failure:
-                self.conn.session.invalidate()
+        if not self._endpoints:
+            lanes.offer("catalog", self._load_catalog)
+        elif cfg.endpoints:
+            for ep in self._endpoints:
+                lanes.offer(ep.target, partial(self._observe_endpoint, ep))
+        if cfg.compute_services:
+            lanes.offer("compute-services", partial(self._observe_list, self._compute_services))
+        if cfg.network_agents:
+            lanes.offer("network-agents", partial(self._observe_list, self._network_agents))
         if self.reports.due():
             self.aggregator.flush(self.ctx)
 
-    def _auth_failed(self, reason: str, at: float) -> None:
-        evidence = f"cannot authenticate: {reason}"
-        for ep in self._endpoints or [Endpoint("identity", "")]:
-            self._record_probe(_Probe(ep.target, False, at, 0.0, evidence))
+    def _load_catalog(self, lane: Lane) -> None:
+        started = time.monotonic()
+        try:
+            self._token()
+            self._refresh_catalog()
+        except _AuthLost as exc:
+            evidence = f"cannot authenticate: {exc}"
+            self._record_probe(_Probe("endpoint:identity", False, started, 0.0, evidence), lane)
 
-    def _record_probe(self, probe: _Probe) -> None:
+    def _observe_endpoint(self, endpoint: Endpoint, lane: Lane) -> None:
+        started = time.monotonic()
+        try:
+            self._token()
+        except _AuthLost as exc:
+            evidence = f"cannot authenticate: {exc}"
+            self._record_probe(_Probe(endpoint.target, False, started, 0.0, evidence), lane)
+            return
+        probe = self._probe(endpoint)
+        self._record_probe(probe, lane)
+        identity_down = endpoint.service_type == "identity" and not probe.ok
+        if identity_down and self.config.reauth_on_identity_failure:
+            self.conn.session.invalidate()
+
+    def _record_probe(self, probe: _Probe, lane: Lane) -> None:
         self.aggregator.add(
             probe.target, ok=probe.ok, latency_s=probe.latency_s if probe.ok else None
         )
-        self.tracker.emit(
-            probe.target, "up" if probe.ok else "down", probe.started_mono_s, probe.evidence
+        evidence = probe.evidence + self._skipped(lane, time.monotonic() - probe.started_mono_s)
+        state: State = "up" if probe.ok else "down"
+        self.tracker.emit(probe.target, state, probe.started_mono_s, evidence)
+
+    def _skipped(self, lane: Lane, ran_s: float) -> str:
+        """Evidence suffix for the polls skipped while this lane's job ran (none: empty)."""
+        skipped = lane.take_skipped()
+        if not skipped:
+            return ""
+        self.ctx.log.info(
+            "openstack-api: %s: a probe ran %.2f s; %d poll(s) skipped meanwhile, not stacked",
+            lane.key,
+            ran_s,
+            skipped,
         )
+        return f"; {skipped} later poll(s) of it skipped while it ran"
 
     def _probe(self, endpoint: Endpoint) -> _Probe:
         url = probe_url(endpoint, self.config.probe_paths)
@@ -294,15 +323,23 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         except _AuthLost:
             return ""
 
-    def _observe_list(self, read: Any, at: float) -> None:
+    def _observe_list(self, read: Any, lane: Lane) -> None:
+        started = time.monotonic()
         try:
-            rows: list[tuple[str, State, str]] = read()
+            self._token()
+        except _AuthLost:
+            # no token: the endpoint lanes report it; the services and agents were not seen
+            # to change, so they keep their last state
+            return
+        rows: list[tuple[str, State, str]] = []
+        try:
+            rows = read()
         except API_ERRORS as exc:
             self.ctx.log.warning("openstack-api: %s", describe_api_error(exc))
-            return
+        skipped = self._skipped(lane, time.monotonic() - started)
         for target, state, evidence in rows:
             self.aggregator.add(target, ok=state == "up")
-            self.tracker.emit(target, state, at, evidence)
+            self.tracker.emit(target, state, started, evidence + skipped)
 
     def _compute_services(self) -> list[tuple[str, State, str]]:
         rows: list[tuple[str, State, str]] = []

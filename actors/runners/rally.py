@@ -79,7 +79,10 @@ class RallyConfig:
     env_name: str = ""
     repeat: bool = False
     poll_interval_s: float = 0.5
-    abort_timeout_s: float = 60.0
+    #: after ``rally task abort``, Rally finishes the API calls in flight and then runs its
+    #: contexts' cleanup (deletes what it created); killing it sooner leaves that in the cloud,
+    #: and a loaded cloud can take a minute for one call
+    abort_timeout_s: float = 240.0
     command_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
@@ -99,7 +102,9 @@ class RallyRunner(Runner[RallyConfig]):
     last and pins the database), ``work_dir`` (its Rally database, config and log; default
     ``<run-dir>/rally/<id>``), ``env_name`` (default ``osha-<cloud>``), ``repeat`` (start the
     task again when it ends, until stopped), ``poll_interval_s``, ``abort_timeout_s``
-    (``rally task abort``, then SIGTERM), ``command_timeout_s`` (other rally commands).
+    (how long Rally may take to stop and clean up after ``rally task abort`` before it is
+    killed; a killed Rally leaves what it created), ``command_timeout_s`` (other rally
+    commands).
 
     Profile::
 
@@ -112,8 +117,9 @@ class RallyRunner(Runner[RallyConfig]):
     """
 
     config_type = RallyConfig
-    #: stopping aborts the Rally task, which waits for the iterations in flight
-    default_shutdown_s: ClassVar[float] = 90.0
+    #: stopping aborts the Rally task, which waits for the iterations in flight and cleans up:
+    #: the default abort timeout (240 s), the kill's grace (2 x 5 s) and a margin
+    default_shutdown_s: ClassVar[float] = 300.0
 
     def setup(self) -> None:
         cfg = self.config
@@ -201,26 +207,35 @@ class RallyRunner(Runner[RallyConfig]):
             raise PluginError(detail[:2000], hint=f"see {self.work / 'rally.log'}")
         self._status(cfg.task, "started", task.uuid)
         reader = IterationReader(self.work / "rally.db", task.uuid)
-        aborted = False
+        aborted = killed = False
         try:
             while task.proc.poll() is None:
                 self._drain(reader)
                 if self.ctx.wait(cfg.poll_interval_s):
                     aborted = True
-                    self._abort(task)
+                    killed = self._abort(task)
                     break
             task.proc.wait()
             self._drain(reader)
         finally:
             reader.close()
-        return self._ended(task, aborted)
+        return self._ended(task, aborted, killed)
 
-    def _ended(self, task: RallyTask, aborted: bool) -> str:
+    def _ended(self, task: RallyTask, aborted: bool, killed: bool = False) -> str:
         """Record how the task ended, in Rally's own words when its database says more than
         its exit code (a crash, a failed validation, a context whose setup failed)."""
         code = task.proc.returncode
         outcome = task_outcome(self.work / "rally.db", task.uuid)
-        if aborted:
+        if killed:
+            mark = task.uuid.replace("-", "")[:8]  # Rally's names carry the task id's start
+            status, detail = "aborted", (
+                f"rally task abort; rally did not stop within abort_timeout_s "
+                f"({self.config.abort_timeout_s:g} s) and was killed (exit {code}): its "
+                f"cleanup did not run, so what it created may remain in the cloud (projects, "
+                f"users, servers, networks and ports named *_rally_{mark}_*): delete them, and "
+                f"raise abort_timeout_s (and shutdown_s) if the cloud is this slow"
+            )
+        elif aborted:
             status, detail = "aborted", f"rally task abort; rally exited {code}"
         elif outcome is not None and outcome.failed:
             status, detail = "failed", f"{outcome.detail} (rally exited {code})"
@@ -250,9 +265,9 @@ class RallyRunner(Runner[RallyConfig]):
     def _status(self, task: str, status: str, detail: str) -> None:
         self.ctx.emit(RunnerStatus, runner=Path(task).name, status=status, detail=detail[:2000])
 
-    def _abort(self, task: RallyTask) -> None:
+    def _abort(self, task: RallyTask) -> bool:
         """``rally task abort``; if Rally is not done within ``abort_timeout_s``, SIGTERM,
-        then SIGKILL, to its whole process group."""
+        then SIGKILL, to its whole process group. True if it had to be killed."""
         began_s = time.monotonic()
         timeout_s = self.config.abort_timeout_s
         try:
@@ -265,8 +280,14 @@ class RallyRunner(Runner[RallyConfig]):
         try:
             task.proc.wait(timeout=remaining_s)
         except subprocess.TimeoutExpired:
-            self.ctx.log.error("rally did not stop within %g s after abort: killing it", timeout_s)
+            self.ctx.log.error(
+                "rally did not stop within %g s after abort: killing it; its cleanup will not "
+                "run, so what it created may remain in the cloud",
+                timeout_s,
+            )
             self._kill(task)
+            return True
+        return False
 
     def _kill(self, task: RallyTask) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -158,10 +158,16 @@ def _recovery(
     return True, end.end_s - injected, bound, "inject"
 
 
+#: (monitor, target) of a target report
+_Key = tuple[str, str]
+#: a runner's (error clusters, degraded stretches)
+_Stretches = tuple[list[Stretch], list[Stretch]]
+
+
 def fault_reports(
     faults: Sequence[FaultRecord],
     targets: Sequence[TargetReport],
-    runners: dict[str, tuple[list[Stretch], list[Stretch]]],
+    runners: dict[str, _Stretches],
     end_s: float,
     opts: AnalysisOptions,
     *,
@@ -173,18 +179,56 @@ def fault_reports(
     ``overlaps`` (a live judgement: no objective reads them) each report's are left empty:
     listing them costs a scan of every fault per fault."""
     windows = FaultWindows(faults, end_s, opts)
-    # (lease, monitor, target) -> indexes of the target's episodes attributed to the lease
-    owned: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(dict)
+    owned, owner_of = _attribute_episodes(windows, targets)
+    runner_owned = _attribute_stretches(windows, runners)
     by_key = {(t.monitor, t.target): t for t in targets}
-    # (monitor, target) -> indexes of its episodes attributed to any fault
-    owner_of: dict[tuple[str, str], list[int]] = defaultdict(list)
+    # built once per target, not once per fault (that was O(faults x outages) in a long soak)
+    owned_by_any = {key: frozenset(idx) for key, idx in owner_of.items()}
+    out = []
+    for f in faults:
+        detections, impacts = _target_figures(
+            f, owned.get(f.lease_id, {}), by_key, owned_by_any, opts.steady_s
+        )
+        runner_impacts = [
+            _runner_impact(name, errs, degs)
+            for name, (errs, degs) in sorted(runner_owned.get(f.lease_id, {}).items())
+        ]
+        out.append(
+            _report(
+                f,
+                opts,
+                overlaps=windows.overlaps(f) if overlaps else (),
+                detections=tuple(detections),
+                targets=tuple(impacts),
+                runners=tuple(runner_impacts),
+            )
+        )
+    return tuple(out)
+
+
+def _attribute_episodes(
+    windows: FaultWindows, targets: Sequence[TargetReport]
+) -> tuple[dict[str, dict[_Key, list[int]]], dict[_Key, list[int]]]:
+    """Each target's outages attributed to their faults: (lease -> (monitor, target) ->
+    indexes of the target's episodes attributed to the lease, (monitor, target) -> indexes of
+    its episodes attributed to any fault)."""
+    owned: dict[str, dict[_Key, list[int]]] = defaultdict(dict)
+    owner_of: dict[_Key, list[int]] = defaultdict(list)
     for rep in targets:
         for i, ep in enumerate(rep.episodes):
             owner = windows.owner(ep.first_bad_s, rep.target)
             if owner is not None:
                 owned[owner.lease_id].setdefault((rep.monitor, rep.target), []).append(i)
                 owner_of[(rep.monitor, rep.target)].append(i)
-    runner_owned: dict[str, dict[str, tuple[list[Stretch], list[Stretch]]]] = defaultdict(dict)
+    return owned, owner_of
+
+
+def _attribute_stretches(
+    windows: FaultWindows, runners: dict[str, _Stretches]
+) -> dict[str, dict[str, _Stretches]]:
+    """Each runner's error clusters and degraded stretches, attributed to their faults:
+    lease -> runner -> (errors, degraded)."""
+    runner_owned: dict[str, dict[str, _Stretches]] = defaultdict(dict)
     for runner, (errors, degraded) in sorted(runners.items()):
         for kind, stretches in ((0, errors), (1, degraded)):
             for st in stretches:
@@ -192,77 +236,89 @@ def fault_reports(
                 if owner is not None:
                     slot = runner_owned[owner.lease_id].setdefault(runner, ([], []))
                     slot[kind].append(st)
-    # built once per target, not once per fault (that was O(faults x outages) in a long soak)
-    owned_by_any = {key: frozenset(idx) for key, idx in owner_of.items()}
-    out = []
-    for f in faults:
-        detections: list[Detection] = []
-        impacts: list[TargetImpact] = []
-        first_by_monitor: dict[str, Detection] = {}
-        for (monitor, target), idx in sorted(owned.get(f.lease_id, {}).items()):
-            eps = by_key[(monitor, target)].episodes
-            mine = [eps[i] for i in idx]
-            first = mine[0]
-            det = Detection(
-                monitor,
-                target,
-                first.first_bad_s - (f.injected_s or 0.0),
-                first.reported_s - (f.injected_s or 0.0),
-                first.worst,
-            )
-            best = first_by_monitor.get(monitor)
-            if best is None or det.detection_s < best.detection_s:
-                first_by_monitor[monitor] = det
-            recovered, ttr, ttr_bound, ref = _recovery(
-                f, eps, idx[-1], opts.steady_s, owned=owned_by_any[(monitor, target)],
-                mine=frozenset(idx),
-            )  # fmt: skip
-            impacts.append(
-                TargetImpact(
-                    monitor=monitor,
-                    target=target,
-                    episodes=len(mine),
-                    downtime_s=sum(e.downtime_s for e in mine),
-                    downtime_bound_s=sum(e.bound_s for e in mine),
-                    recovered=recovered,
-                    recovery_s=ttr,
-                    recovery_bound_s=ttr_bound,
-                    recovery_from=ref,
-                )
-            )
-        detections = [first_by_monitor[m] for m in sorted(first_by_monitor)]
-        runner_impacts = [
-            _runner_impact(name, errs, degs)
-            for name, (errs, degs) in sorted(runner_owned.get(f.lease_id, {}).items())
-        ]
-        out.append(
-            FaultReport(
-                lease_id=f.lease_id,
-                holder=f.holder,
-                plugin=f.plugin,
-                action=f.action,
-                node=f.node,
-                resource=f.resource,
-                planned_s=f.planned_s,
-                injected_s=f.injected_s,
-                inject_error=f.inject_error,
-                refused=f.refused,
-                reverted_s=f.reverted_s,
-                reverted_by=f.reverted_by,
-                revert_attempts=f.revert_attempts,
-                revert_error=f.revert_error,
-                released=f.released,
-                status=f.status_at(opts.live_at_wall_s),
-                overlaps=windows.overlaps(f) if overlaps else (),
-                detections=tuple(detections),
-                targets=tuple(impacts),
-                runners=tuple(runner_impacts),
-                granted_s=f.granted_s,
-                holder_lost_s=f.holder_lost_s,
-                takeover_s=f.takeover_s,
+    return runner_owned
+
+
+def _target_figures(
+    f: FaultRecord,
+    owned: dict[_Key, list[int]],
+    by_key: dict[_Key, TargetReport],
+    owned_by_any: dict[_Key, frozenset[int]],
+    steady_s: float,
+) -> tuple[list[Detection], list[TargetImpact]]:
+    """The fault's first detection per monitor (in monitor order) and its impact on each
+    target (in (monitor, target) order), from the outages ``owned`` by it."""
+    impacts: list[TargetImpact] = []
+    first_by_monitor: dict[str, Detection] = {}
+    for (monitor, target), idx in sorted(owned.items()):
+        eps = by_key[(monitor, target)].episodes
+        mine = [eps[i] for i in idx]
+        first = mine[0]
+        det = Detection(
+            monitor,
+            target,
+            first.first_bad_s - (f.injected_s or 0.0),
+            first.reported_s - (f.injected_s or 0.0),
+            first.worst,
+        )
+        best = first_by_monitor.get(monitor)
+        if best is None or det.detection_s < best.detection_s:
+            first_by_monitor[monitor] = det
+        recovered, ttr, ttr_bound, ref = _recovery(
+            f, eps, idx[-1], steady_s, owned=owned_by_any[(monitor, target)],
+            mine=frozenset(idx),
+        )  # fmt: skip
+        impacts.append(
+            TargetImpact(
+                monitor=monitor,
+                target=target,
+                episodes=len(mine),
+                downtime_s=sum(e.downtime_s for e in mine),
+                downtime_bound_s=sum(e.bound_s for e in mine),
+                recovered=recovered,
+                recovery_s=ttr,
+                recovery_bound_s=ttr_bound,
+                recovery_from=ref,
             )
         )
-    return tuple(out)
+    return [first_by_monitor[m] for m in sorted(first_by_monitor)], impacts
+
+
+def _report(
+    f: FaultRecord,
+    opts: AnalysisOptions,
+    *,
+    overlaps: tuple[str, ...],
+    detections: tuple[Detection, ...],
+    targets: tuple[TargetImpact, ...],
+    runners: tuple[RunnerImpact, ...],
+) -> FaultReport:
+    """The report of one lease: its record's facts and the figures attributed to it."""
+    return FaultReport(
+        lease_id=f.lease_id,
+        holder=f.holder,
+        plugin=f.plugin,
+        action=f.action,
+        node=f.node,
+        resource=f.resource,
+        planned_s=f.planned_s,
+        injected_s=f.injected_s,
+        inject_error=f.inject_error,
+        refused=f.refused,
+        reverted_s=f.reverted_s,
+        reverted_by=f.reverted_by,
+        revert_attempts=f.revert_attempts,
+        revert_error=f.revert_error,
+        released=f.released,
+        status=f.status_at(opts.live_at_wall_s),
+        overlaps=overlaps,
+        detections=detections,
+        targets=targets,
+        runners=runners,
+        granted_s=f.granted_s,
+        holder_lost_s=f.holder_lost_s,
+        takeover_s=f.takeover_s,
+    )
 
 
 def _runner_impact(name: str, errors: list[Stretch], degraded: list[Stretch]) -> RunnerImpact:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from osha.analysis._blind import blind_under_faults, fault_windows
 from osha.analysis.model import ActorReport, FaultReport, RunInfo, RunnerReport, TargetReport
 from osha.analysis.slo import SloResult, SloSpec, Verdict, match
 
@@ -28,7 +29,11 @@ def _target_names(targets: Sequence[TargetReport]) -> dict[str, list[TargetRepor
 
 
 def _downtime(
-    spec: SloSpec, targets: Sequence[TargetReport], runners: Sequence[RunnerReport]
+    spec: SloSpec,
+    targets: Sequence[TargetReport],
+    runners: Sequence[RunnerReport],
+    windows: Sequence[tuple[float, float]],
+    end_s: float,
 ) -> list[SloResult]:
     by_name = _target_names(targets)
     runner_by = {f"runner:{r.runner}": r for r in runners}
@@ -56,12 +61,25 @@ def _downtime(
         reps = by_name[subject]
         for rep in reps:
             who = subject if len(reps) == 1 else f"{subject} by {rep.monitor}"
-            detail = f"{rep.episode_count} outage(s), ±{rep.downtime_bound_s:.3f} s"
-            out.append(
-                SloResult(_name("max_downtime_s", key, who), "max_downtime_s", who, limit,
-                          rep.downtime_s, rep.downtime_s <= limit, detail)
-            )  # fmt: skip
+            blind_s = blind_under_faults(rep.segments, windows, end_s)
+            name = _name("max_downtime_s", key, who)
+            out.append(_target_downtime(name, who, limit, rep, blind_s))
     return out
+
+
+def _target_downtime(
+    name: str, who: str, limit: float, rep: TargetReport, blind_s: float
+) -> SloResult:
+    """The seen downtime is the value; the verdict judges the worst case, seen downtime plus
+    the time the monitor was blind under faults (:mod:`osha.analysis._blind`)."""
+    detail = f"{rep.episode_count} outage(s), ±{rep.downtime_bound_s:.3f} s"
+    worst_s = rep.downtime_s + blind_s
+    if blind_s > 0:
+        detail += (
+            f"; blind for {blind_s:.3f} s while faults were on, so down for up to "
+            f"{worst_s:.3f} s" + ("" if worst_s <= limit else ": not proven within the limit")
+        )
+    return SloResult(name, "max_downtime_s", who, limit, rep.downtime_s, worst_s <= limit, detail)
 
 
 def _availability(spec: SloSpec, targets: Sequence[TargetReport]) -> list[SloResult]:
@@ -176,11 +194,16 @@ def evaluate(
     runners: Sequence[RunnerReport],
     actors: Sequence[ActorReport],
     accept_damaged: bool = False,
+    windows: Sequence[tuple[float, float]] | None = None,
 ) -> Verdict:
     """The verdict: every objective of ``spec`` judged, in a fixed order; a damaged ledger
-    (``run.damage``) is not a pass unless ``accept_damaged``."""
+    (``run.damage``) is not a pass unless ``accept_damaged``. ``windows``: the faults'
+    merged windows (:func:`~osha.analysis._blind.fault_windows`), by default from
+    ``faults``."""
+    if windows is None:
+        windows = fault_windows(((f.injected_s, f.reverted_s) for f in faults), run.end_s)
     results = [
-        *_downtime(spec, targets, runners),
+        *_downtime(spec, targets, runners, windows, run.end_s),
         *_availability(spec, targets),
         *_per_fault(spec, faults),
         *_runners(spec, runners),

@@ -13,7 +13,9 @@ A judgement then computes, leaving the pass's state as it is:
   deadline passes, with no record): flat over the soak;
 - ``max_actor_restarts``: the actors' counters, one row per actor;
 - ``max_downtime_s``, ``min_availability``: each target's totals at the run's end so far (a
-  copy of its tracker without its list of outages), one row per target;
+  copy of its tracker without its list of outages), one row per target; ``max_downtime_s``
+  also reads each target's state segments and the faults' windows (linear in the faults and
+  state changes so far) for the blind time under faults (:mod:`osha.analysis._blind`);
 - ``max_detection_s``, ``max_recovery_s`` and the runner objectives: attribution needs every
   outage and every fault, so these are computed as :func:`~osha.analysis.analyze` computes
   them, from the pass's state: no re-read, but linear in the faults, outages and runner
@@ -30,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from pathlib import Path
 
+from osha.analysis._blind import fault_windows
 from osha.analysis._faults import FaultRecord
 from osha.analysis._impact import fault_reports
 from osha.analysis._judge import evaluate
@@ -114,10 +117,17 @@ class LiveJudge:
         end = acc.end_s
         phases = _phases(acc, end)
         targets: tuple[TargetReport, ...] = ()
+        windows = None
         if need & _TARGETS:
             detail = bool(need & _ATTRIBUTED)
+            blind = "max_downtime_s" in need  # judged with the blind time under faults
             order = sorted(acc.targets, key=lambda key: (key[1], key[0]))
-            targets = tuple(acc.targets[k].report_at(end, episodes=detail) for k in order)
+            targets = tuple(
+                acc.targets[k].report_at(end, episodes=detail, segments=blind) for k in order
+            )
+            if blind:
+                spans = ((r.injected_s, r.reverted_s) for r in acc.faults.records.values())
+                windows = fault_windows(spans, end)
         runners: Sequence[RunnerReport] = ()
         if need & _RUNNERS:
             runners, _ = _runner_reports(acc, phases, _baseline_end(phases, acc, end), end, opts)
@@ -139,6 +149,7 @@ class LiveJudge:
             runners=runners,
             actors=actors,
             accept_damaged=opts.accept_damaged,
+            windows=windows,
         )
 
     def _settle(self, at_wall_s: float) -> list[FaultRecord]:

@@ -166,13 +166,15 @@ class TargetTracker:
 
     # -- output -----------------------------------------------------------------------------
 
-    def report_at(self, end: float, *, episodes: bool = True) -> TargetReport:
+    def report_at(
+        self, end: float, *, episodes: bool = True, segments: bool = False
+    ) -> TargetReport:
         """The report :meth:`finish` would give at ``end``, the tracker left as it is (a
-        live judgement reads on afterwards). Without ``episodes`` the report's episodes and
-        segments are empty; its totals (count, downtime, time up) stay exact."""
+        live judgement reads on afterwards). Without ``episodes`` (``segments``) the report's
+        episodes (segments) are empty; its totals (count, downtime, time up) stay exact."""
         twin = copy.copy(self)
         twin.episodes = self.episodes[:] if episodes else []
-        twin.segments = []
+        twin.segments = self.segments[:] if segments else []
         return twin.finish(end)
 
     def finish(self, end: float) -> TargetReport:

@@ -67,7 +67,9 @@ class SloSpec:
     nothing fails, so that a typo cannot pass silently.
 
     - ``max_downtime_s``: the total service downtime of each matching target or runner over the
-      run, in seconds (the estimate, see :class:`~osha.analysis.model.Episode`);
+      run, in seconds (the estimate, see :class:`~osha.analysis.model.Episode`); a target
+      passes only if its seen downtime plus the time its monitor was blind while faults were
+      on fits (:mod:`osha.analysis._blind`): a target nobody could see is not a pass;
     - ``min_availability``: time up / time observed of each matching target (0..1);
     - ``max_detection_s``: every injected fault must be seen by at least one monitor within
       this many seconds of its actual inject time; an unseen fault fails;

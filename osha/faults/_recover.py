@@ -158,7 +158,25 @@ def recover(
                 f"{run_dir}: the ledger does not say which profile the run used",
                 hint="pass it: osha faults recover RUN_DIR --profile PROFILE.toml",
             )
-        revert = reverter_for_profile(profile.load(path))
+        # the profile the run recorded, whatever its age: old spellings are read, not refused
+        revert = reverter_for_profile(profile.load(path, old_ssh_keys=True))
+    ledger_dir, writer = _recover_ledger(run_dir, header, path)
+    results = _revert_all(leases, revert, _Recorder(writer), policy or RetryPolicy())
+    writer.close()
+    details = _details(ledger_dir)
+    for lease, _ in leases:
+        r = results[lease.lease_id]
+        report.items.append(
+            RecoverItem(r.lease, r.injected, r.reverted, details.get(lease.lease_id, "?"))
+        )
+    report.ledger = ledger_dir
+    return report
+
+
+def _recover_ledger(
+    run_dir: Path, header: LedgerHeader | None, profile_path: Path | None
+) -> tuple[Path, LedgerWriter]:
+    """A new ledger ``RUN_DIR/recover/<stamp>.osha`` for this recovery's records."""
     now_s = time.time()
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now_s)) + f".{int(now_s * 1e6) % 10**6:06d}Z"
     ledger_dir = run_dir / RECOVER_DIR / f"{stamp}.osha"
@@ -167,24 +185,26 @@ def recover(
         f"{run_id}-recover-{stamp}",
         seed=header.seed if header else 0,
         profile=header.profile if header else {},
-        profile_path=str(path or ""),
+        profile_path=str(profile_path or ""),
     )
     try:
-        writer = LedgerWriter.create(ledger_dir, recover_header)
+        return ledger_dir, LedgerWriter.create(ledger_dir, recover_header)
     except OSError as exc:
         raise LedgerError(
             f"cannot create the recover ledger {ledger_dir}: {exc}",
             hint="check that the run directory is writable",
         ) from exc
-    record = _Recorder(writer)
+
+
+def _revert_all(
+    leases: list[tuple[Lease, bool]], revert: Reverter, record: _Recorder, policy: RetryPolicy
+) -> dict[str, RecoverItem]:
+    """Revert each lease in its own thread (one failure never stops the others); each is
+    bounded by its retry window."""
     results: dict[str, RecoverItem] = {}
 
-    reverter = revert
-
     def one(lease: Lease, was_injected: bool) -> None:
-        ok = revert_with_retry(
-            lease, reverter, record, by="recover", policy=policy or RetryPolicy()
-        )
+        ok = revert_with_retry(lease, revert, record, by="recover", policy=policy)
         results[lease.lease_id] = RecoverItem(lease, was_injected, ok, "")
 
     threads = [
@@ -195,15 +215,7 @@ def recover(
         thread.start()
     for thread in threads:
         thread.join()  # each is bounded by its retry window
-    writer.close()
-    details = _details(ledger_dir)
-    for lease, _ in leases:
-        r = results[lease.lease_id]
-        report.items.append(
-            RecoverItem(r.lease, r.injected, r.reverted, details.get(lease.lease_id, "?"))
-        )
-    report.ledger = ledger_dir
-    return report
+    return results
 
 
 def _details(ledger_dir: Path) -> dict[str, str]:

@@ -63,56 +63,83 @@ def revert_with_retry(
     attempt = 0
     while True:  # bounded: the window closes, and each pass waits at least initial_s
         attempt += 1
-        emit(FaultRevertAttempted, lease_id=lease.lease_id, attempt=attempt, by=by)
-        began_s = time.monotonic()
-        try:
-            detail = revert(lease)
-        except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt: recorded, retried
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-        else:
-            emit(
-                FaultReverted,
-                lease_id=lease.lease_id,
-                attempt=attempt,
-                by=by,
-                detail=detail[:2000],
-                elapsed_s=time.monotonic() - began_s,
-            )
-            if attempt > 1:
-                log.warning("reverted %s (%s) at attempt %d", lease.what, lease.lease_id, attempt)
+        error = _attempt(lease, revert, emit, attempt=attempt, by=by)
+        if error is None:
             return True
         remaining_s = until_wall_s - time.time()
         final = remaining_s <= 0 or pause.is_set()
         wait_s = 0.0 if final else min(delay_s, remaining_s)
+        _failed(lease, emit, attempt=attempt, by=by, error=error, final=final, wait_s=wait_s)
+        if final:
+            return False
+        pause.wait(wait_s)
+        delay_s = min(policy.max_s, delay_s * 2)
+
+
+def _attempt(
+    lease: Lease, revert: Callable[[Lease], str], emit: Emit, *, attempt: int, by: RevertBy
+) -> str | None:
+    """One attempt, recorded (``fault.revert_attempted``, then ``fault.reverted`` when it
+    worked): None if it worked, else the error."""
+    emit(FaultRevertAttempted, lease_id=lease.lease_id, attempt=attempt, by=by)
+    began_s = time.monotonic()
+    try:
+        detail = revert(lease)
+    except Exception as exc:  # noqa: BLE001 - any failure is a failed attempt: recorded, retried
+        return f"{type(exc).__name__}: {exc}"[:2000]
+    else:
         emit(
-            FaultRevertFailed,
+            FaultReverted,
             lease_id=lease.lease_id,
             attempt=attempt,
             by=by,
-            error=error,
-            final=final,
-            retry_in_s=wait_s,
+            detail=detail[:2000],
+            elapsed_s=time.monotonic() - began_s,
         )
-        if final:
-            log.critical(
-                "REVERT FAILED for good: %s (lease %s) is still in place after %d attempts: %s. "
-                "Fix the cause, then run `osha faults recover RUN_DIR`, or undo it by hand.",
-                lease.what,
-                lease.lease_id,
-                attempt,
-                error,
-            )
-            return False
-        log.error(
-            "revert of %s (lease %s) failed (attempt %d), retrying in %.1f s: %s",
+        if attempt > 1:
+            log.warning("reverted %s (%s) at attempt %d", lease.what, lease.lease_id, attempt)
+        return None
+
+
+def _failed(
+    lease: Lease,
+    emit: Emit,
+    *,
+    attempt: int,
+    by: RevertBy,
+    error: str,
+    final: bool,
+    wait_s: float,
+) -> None:
+    """Record a failed attempt (``fault.revert_failed``) and say it loudly: CRITICAL when it
+    was the last one, with what to do."""
+    emit(
+        FaultRevertFailed,
+        lease_id=lease.lease_id,
+        attempt=attempt,
+        by=by,
+        error=error,
+        final=final,
+        retry_in_s=wait_s,
+    )
+    if final:
+        log.critical(
+            "REVERT FAILED for good: %s (lease %s) is still in place after %d attempts: %s. "
+            "Fix the cause, then run `osha faults recover RUN_DIR`, or undo it by hand.",
             lease.what,
             lease.lease_id,
             attempt,
-            wait_s,
             error,
         )
-        pause.wait(wait_s)
-        delay_s = min(policy.max_s, delay_s * 2)
+        return
+    log.error(
+        "revert of %s (lease %s) failed (attempt %d), retrying in %.1f s: %s",
+        lease.what,
+        lease.lease_id,
+        attempt,
+        wait_s,
+        error,
+    )
 
 
 class RevertThreads:

@@ -57,6 +57,7 @@ from osha.schedule import (
     resolve_targets,
 )
 from osha.schema import FilePath
+from osha.ssh import CLOUD_SSH_KEYS, SshConfig
 
 __all__ = ["FaultConfig", "FaultDisruptor", "load_hosts"]
 
@@ -75,8 +76,11 @@ class FaultConfig:
     - ``target = { group, pick }`` and ``schedule = { start_s, times | every_s | random,
       stop_s, down_s, cooldown_s, mode }``: see :mod:`osha.schedule`;
     - ``inventory``: Ansible inventory (INI/YAML) the target group is resolved in;
-    - ``ssh_key``, ``known_hosts`` (host keys are verified), ``ssh_user`` (else the
-      inventory's ``ansible_user``, else root), ``ssh_port``, ``connect_timeout_s``;
+    - ``ssh = { user, port, private_key, known_hosts, host_key_check, connect_timeout_s }``
+      (:class:`osha.ssh.SshConfig`, the monitors' table): ``user`` (default ``[cloud]``'s
+      ``ssh_user``) comes before the inventory's ``ansible_user``, else root; ``port`` is
+      the port logged in on; ``private_key`` and ``known_hosts`` default to ``[cloud]``'s
+      ``ssh_key`` and ``known_hosts`` (host keys are verified);
     - ``revert_timeout_s``: reverts are retried with backoff until the fault's planned end
       plus this; ``lease_timeout_s``: how long to wait for the broker's grant.
     """
@@ -84,13 +88,12 @@ class FaultConfig:
     target: TargetConfig = field(default_factory=TargetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     inventory: FilePath | None = None
-    ssh_key: FilePath | None = None
-    known_hosts: FilePath | None = None
-    ssh_user: str | None = None
-    ssh_port: int = 22
-    connect_timeout_s: float = 5.0
+    ssh: SshConfig = field(default_factory=SshConfig)
     revert_timeout_s: float = 120.0
     lease_timeout_s: float = 15.0
+
+    #: [cloud]'s keys that default the ``ssh`` table: ``ssh_user`` too (see :mod:`osha.ssh`)
+    cloud_ssh_keys: ClassVar[dict[str, str]] = {**CLOUD_SSH_KEYS, "ssh_user": "user"}
 
 
 C = TypeVar("C", bound=FaultConfig)

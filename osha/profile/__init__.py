@@ -11,7 +11,8 @@ Layout (the README's "Profile reference" documents every key)::
                          cycle_baseline_s, cycle_recovery_s, abort_on_breach
                          (osha.profile._campaign)
     [cloud]              cloud, clouds_yaml, inventory, known_hosts, ssh_user, ssh_key:
-                         defaults for every plugin that declares a key of the same name
+                         defaults for every plugin that declares a key of the same name,
+                         and of its ssh = { ... } table (osha.ssh)
     [guard]              max_down: how many nodes or service instances per group may be
                          disrupted at once, across all disruptors
     [supervisor]         the supervisor's flags: strategy, intensity, period_s, backoff,

@@ -7,7 +7,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from osha import registry, schema
 from osha.errors import OshaError, Problem, ProfileError
@@ -23,13 +23,18 @@ from osha.profile._settings import (
     Restart,
     _ActorCommon,
     _LoadCommon,
+    ssh_table,
 )
+from osha.ssh import FLAT_SSH_KEYS
 from osha.supervisor import SupervisorFlags
 from osha.textfile import InputFileError, read_text
 
 __all__ = ["MAX_PROFILE_BYTES", "load", "parse"]
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 _SECTIONS: dict[str, Kind] = {"monitors": "monitor", "disruptors": "disruptor", "runners": "runner"}
 #: A monitor watches until stopped; a disruptor's schedule and a runner's workload end, and
@@ -46,8 +51,12 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MAX_PROFILE_BYTES = 1024 * 1024
 
 
-def load(path: str | Path) -> Profile:
-    """Read and validate a profile file. Raises ProfileError with every problem found."""
+def load(path: str | Path, *, old_ssh_keys: bool = False) -> Profile:
+    """Read and validate a profile file. Raises ProfileError with every problem found.
+
+    ``old_ssh_keys``: read a disruptor's flat SSH keys (``ssh_user = ...``, from before the
+    ``ssh`` table) into its table instead of refusing them: ``osha faults recover`` reverts
+    with the profile a dead run recorded, whatever its age."""
     path = Path(path)
     name = str(path)
     try:
@@ -55,11 +64,12 @@ def load(path: str | Path) -> Profile:
     except InputFileError as exc:
         hint = "check the path; profiles/ has examples"
         raise ProfileError([Problem(name, "(file)", exc.reason, hint)]) from None
-    return parse(text, path=path)
+    return parse(text, path=path, old_ssh_keys=old_ssh_keys)
 
 
-def parse(text: str, *, path: Path) -> Profile:
-    """Validate profile text. ``path`` names the file in problems and anchors relative paths."""
+def parse(text: str, *, path: Path, old_ssh_keys: bool = False) -> Profile:
+    """Validate profile text. ``path`` names the file in problems and anchors relative paths;
+    ``old_ssh_keys``: see :func:`load`."""
     name = str(path)
     try:
         data = tomllib.loads(text)
@@ -80,15 +90,16 @@ def parse(text: str, *, path: Path) -> Profile:
                 )
             ]
         ) from None
-    return _Loader(name, path.resolve().parent).profile(data, path.resolve())
+    return _Loader(name, path.resolve().parent, old_ssh_keys).profile(data, path.resolve())
 
 
 class _Loader:
     """Collects every problem of one profile while building its typed parts."""
 
-    def __init__(self, file: str, base_dir: Path) -> None:
+    def __init__(self, file: str, base_dir: Path, old_ssh_keys: bool = False) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.old_ssh_keys = old_ssh_keys
         self.problems: list[Problem] = []
         self.cloud = CloudSettings()  # [cloud] gives defaults to the plugins' keys
 
@@ -119,7 +130,14 @@ class _Loader:
         slo = self.slo(data)
         if campaign is not None and campaign.abort_on_breach:
             self.abort_keys(campaign.abort_on_breach, slo)
-        if self.problems:
+        if (  # a section is None only with its problems recorded
+            self.problems
+            or campaign is None
+            or cloud is None
+            or guard is None
+            or supervisor is None
+            or ledger is None
+        ):
             raise ProfileError(self.problems)
         return Profile(
             path,
@@ -209,14 +227,15 @@ class _Loader:
         self.problems.extend(found)
         return value
 
-    def section(self, cls: type[T], data: Mapping[str, Any], key: str) -> T:
+    def section(self, cls: type[T], data: Mapping[str, Any], key: str) -> T | None:
+        """A ``[key]`` table as ``cls``; None with its problems recorded."""
         table = data.get(key, {})
         if not isinstance(table, Mapping):
             self.problem(key, "must be a table", f"write it as [{key}]")
-            return None  # type: ignore[return-value]  # a problem is recorded: never returned
+            return None
         value, found = schema.build(cls, table, file=self.file, key=key, base_dir=self.base_dir)
         self.problems.extend(found)
-        return value  # type: ignore[return-value]  # None only with problems recorded
+        return value
 
     def actors(self, data: Mapping[str, Any]) -> list[ActorEntry]:
         entries: list[ActorEntry] = []
@@ -273,9 +292,10 @@ class _Loader:
         except OshaError as exc:  # unknown, duplicate or broken plugin: one problem like others
             self.problem(f"{where}.plugin", exc.message, exc.hint)
             return None
-        raw = self.cloud.defaults_for(
-            plugin_cls.config_type, {k: v for k, v in item.items() if k not in common_keys}
-        )
+        own = {k: v for k, v in item.items() if k not in common_keys}
+        if ssh_table(plugin_cls.config_type):
+            own = self.flat_ssh_keys(own, where, section=f"[[{kind}s]]")
+        raw = self.cloud.defaults_for(plugin_cls.config_type, own)
         config, found = schema.build(
             plugin_cls.config_type, raw, file=self.file, key=where, base_dir=self.base_dir
         )
@@ -290,3 +310,33 @@ class _Loader:
             shutdown_s = float(getattr(plugin_cls, "default_shutdown_s", _SHUTDOWN_S))
         return ActorEntry(kind, common.id, common.plugin, restart, shutdown_s, config, raw)
 
+    def flat_ssh_keys(self, raw: dict[str, Any], where: str, section: str) -> dict[str, Any]:
+        """The flat SSH keys of old profiles (``ssh_user = ...``) are refused, each with its
+        spelling in the ``ssh`` table; the rest of the entry is checked as usual. With
+        ``old_ssh_keys`` they are read into the table instead (what it sets itself wins)."""
+        flat = {field: raw[key] for key, field in FLAT_SSH_KEYS.items() if key in raw}
+        rest = {k: v for k, v in raw.items() if k not in FLAT_SSH_KEYS}
+        if self.old_ssh_keys:
+            table = rest.get("ssh", {})
+            if flat and isinstance(table, Mapping):
+                rest["ssh"] = {**flat, **table}
+            return rest
+        for key, field in FLAT_SSH_KEYS.items():
+            if key in raw:
+                self.problem(
+                    f"{where}.{key}",
+                    f"{key} is no longer a key of its own: the SSH settings are one table, "
+                    "as the monitors have",
+                    f"write {section} ssh = {{ {field} = {_toml(raw[key])} }} "
+                    f"instead of {key} = {_toml(raw[key])}",
+                )
+        return rest
+
+
+def _toml(value: Any) -> str:
+    """A scalar as TOML writes it (for hints)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)

@@ -14,6 +14,7 @@ from osha.ledger.writer import LedgerOptions
 from osha.plugin import Kind
 from osha.profile._campaign import CampaignSettings, ServersLoadConfig
 from osha.schema import FilePath, Name
+from osha.ssh import CLOUD_SSH_KEYS, SshConfig
 from osha.supervisor import SupervisorFlags
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "LoadEntry",
     "Profile",
     "Restart",
+    "ssh_table",
 ]
 
 Restart = Literal["permanent", "transient", "temporary"]
@@ -43,29 +45,27 @@ class CloudSettings:
 
     def defaults_for(self, config_type: type[Any], raw: Mapping[str, Any]) -> dict[str, Any]:
         """A plugin's keys as written (``raw``) with this section's defaults filled in: every
-        key of the same name that ``config_type`` declares, and in its ``ssh = { ... }``
-        table (monitors), ``private_key`` and ``known_hosts`` from ``ssh_key`` and
-        ``known_hosts``. What the plugin sets itself wins."""
+        key of the same name that ``config_type`` declares, and the fields of its
+        ``ssh = { ... }`` table that :mod:`osha.ssh` maps (``private_key`` and
+        ``known_hosts`` from ``ssh_key`` and ``known_hosts``; a disruptor's ``user`` from
+        ``ssh_user``). What the plugin sets itself wins."""
         given = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
         declared = {f.name for f in dataclasses.fields(config_type)}
         out = {**raw, **{k: v for k, v in given.items() if k in declared and k not in raw}}
-        ssh_type = typing.get_type_hints(config_type).get("ssh") if "ssh" in declared else None
         table = out.get("ssh", {})
-        if dataclasses.is_dataclass(ssh_type) and isinstance(table, Mapping):
-            nested = {f.name for f in dataclasses.fields(ssh_type)}
-            extra = {
-                field: given[key]
-                for key, field in _SSH_TABLE_KEYS.items()
-                if key in given and field in nested
-            }
+        if ssh_table(config_type) and isinstance(table, Mapping):
+            keys: Mapping[str, str] = getattr(config_type, "cloud_ssh_keys", CLOUD_SSH_KEYS)
+            extra = {field: given[key] for key, field in keys.items() if key in given}
             if extra:
                 out["ssh"] = {**extra, **table}
         return out
 
 
-#: [cloud]'s keys that default the fields of a plugin's ``ssh`` table (``ssh_user`` does not:
-#: a monitor's ``ssh.user`` comes after the inventory's user, [cloud]'s ``ssh_user`` before)
-_SSH_TABLE_KEYS = {"ssh_key": "private_key", "known_hosts": "known_hosts"}
+def ssh_table(config_type: type[Any]) -> bool:
+    """Whether a plugin's config declares the ``ssh = { ... }`` table (:class:`SshConfig`)."""
+    if "ssh" not in {f.name for f in dataclasses.fields(config_type)}:
+        return False
+    return typing.get_type_hints(config_type).get("ssh") is SshConfig
 
 
 @dataclass(frozen=True, slots=True)

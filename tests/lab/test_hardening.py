@@ -30,6 +30,7 @@ from osha.faults import Lease
 from osha.faults.disruptor import load_hosts
 from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name
+from osha.ssh import SshConfig
 from osha.testing import FakeContext
 from tests.lab.conftest import LAB_DIR, REPO, Lab
 from tests.lab.test_disruptors_support import header, power_table
@@ -85,8 +86,10 @@ def _disruptor(lab: Lab, service: str, scope: KillScope, signal: str) -> Process
         signal=signal,
         scope=scope,
         inventory=FilePath(lab.desc["inventory"]),
-        ssh_key=FilePath(lab.desc["ssh"]["private_key"]),
-        known_hosts=FilePath(lab.desc["ssh"]["known_hosts"]),
+        ssh=SshConfig(
+            private_key=FilePath(lab.desc["ssh"]["private_key"]),
+            known_hosts=FilePath(lab.desc["ssh"]["known_hosts"]),
+        ),
         target=TargetConfig(group="controller", pick=f"node:{NODE}"),
         schedule=ScheduleConfig(),
     )

@@ -28,8 +28,7 @@ id = "kill"
 plugin = "process"
 service = "nova-api"
 inventory = "{inventory}"
-ssh_key = "{key}"
-known_hosts = "{known}"
+ssh = {{ private_key = "{key}", known_hosts = "{known}" }}
 target = {{ group = "controller" }}
 """
 
@@ -71,7 +70,7 @@ def test_validate_checks_every_file_a_profile_names(
     code, text = _osha(capsys, "campaign", "validate", str(profile))
     assert code == 2
     for key in ("runners[0].task", "runners[0].clouds_yaml", "disruptors[0].inventory",
-                "disruptors[0].ssh_key", "disruptors[0].known_hosts"):  # fmt: skip
+                "disruptors[0].ssh.private_key", "disruptors[0].ssh.known_hosts"):  # fmt: skip
         assert f"{key}: " in text
         assert "no such file" in text, (key, text)
     assert "valid" not in text.split("\n")[0]
@@ -91,9 +90,9 @@ def test_validate_refuses_folders_fifos_devices_and_unparsable_files(
     assert code == 2
     assert "runners[0].task" in text
     assert "it is a folder, not a file" in text
-    assert "disruptors[0].ssh_key" in text
+    assert "disruptors[0].ssh.private_key" in text
     assert "it is a FIFO" in text
-    assert "disruptors[0].known_hosts" in text
+    assert "disruptors[0].ssh.known_hosts" in text
     assert "it is a device" in text
     assert "has no cloud 'lab' (clouds in it: other)" in text
     assert "more than 10000 hosts" in text
@@ -243,3 +242,29 @@ def test_faults_plan_and_check_check_the_files_a_profile_names(
     assert code == 2, text
     assert "disruptors[0].inventory: " in text
     assert "it is a FIFO" in text
+
+
+def test_a_disruptors_flat_ssh_keys_are_refused_with_the_new_spelling(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flat ``ssh_*`` keys of a disruptor became one ``ssh = { ... }`` table, as the
+    monitors have: an old profile gets one screen naming each key and its new spelling."""
+    body = (
+        '[[disruptors]]\nid = "kill"\nplugin = "process"\nservice = "nova-api"\n'
+        'ssh_user = "stack"\nssh_port = 2222\nssh_key = "/k/id"\nknown_hosts = "/k/kh"\n'
+        "connect_timeout_s = 2.5\n"
+    )
+    code, text = _osha(capsys, "campaign", "validate", str(_write(tmp_path, body)))
+    assert code == 2
+    assert str(tmp_path / "p.toml") in text
+    for old, new in (
+        ('ssh_user = "stack"', 'ssh = { user = "stack" }'),
+        ("ssh_port = 2222", "ssh = { port = 2222 }"),
+        ('ssh_key = "/k/id"', 'ssh = { private_key = "/k/id" }'),
+        ('known_hosts = "/k/kh"', 'ssh = { known_hosts = "/k/kh" }'),
+        ("connect_timeout_s = 2.5", "ssh = { connect_timeout_s = 2.5 }"),
+    ):
+        key = old.split(" =")[0]
+        assert f"disruptors[0].{key}: {key} is no longer a key of its own" in text, text
+        assert f"write [[disruptors]] {new} instead of {old}" in text, text
+    assert "unknown key" not in text  # one problem a key, not two

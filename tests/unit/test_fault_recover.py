@@ -120,3 +120,35 @@ def test_recover_cli_without_a_profile_says_what_to_pass(tmp_path: Path) -> None
     assert result.exit_code != 0
     assert "--profile" in str(result.exception.hint)  # type: ignore[union-attr]
     del app
+
+
+def test_recover_reads_a_recorded_profile_with_the_old_flat_ssh_keys(tmp_path: Path) -> None:
+    """A run recorded before the ``ssh`` table may have a disruptor with flat ``ssh_*`` keys:
+    ``campaign validate`` refuses them, but recovery must revert with that profile as it is,
+    so it reads them into the table."""
+    from osha import profile
+    from osha.errors import ProfileError
+
+    markers = tmp_path / "m"
+    markers.mkdir()
+    run = dead_run(tmp_path, markers)
+    old = tmp_path / "old.toml"
+    old.write_text(
+        '[[disruptors]]\nid = "d1"\nplugin = "process"\nservice = "svc"\naction = "stop"\n'
+        'ssh_key = "/keys/id"\nssh_user = "stack"\nssh_port = 2222\n'
+    )
+    with pytest.raises(ProfileError):
+        profile.load(old)
+    [entry] = profile.load(old, old_ssh_keys=True).actors
+    assert (entry.config.ssh.private_key, entry.config.ssh.user) == ("/keys/id", "stack")
+    assert entry.config.ssh.port == 2222
+    report = recover(run, profile_path=old, policy=FAST)
+    # the revert built its SSH credentials from the old key (no such file here: each revert
+    # fails, recorded, and says which key it tried)
+    assert [(i.lease.lease_id, i.reverted) for i in report.items] == [
+        ("d1/0", False),
+        ("d1/1", False),
+    ]
+    assert {i.detail for i in report.items} == {
+        "SshAuthError: SSH private key /keys/id does not exist"
+    }

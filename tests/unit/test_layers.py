@@ -52,6 +52,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "osha.rundir",
             "osha.redaction",
             "osha.inventory",
+            "osha.ssh",
         ),
     ),
     # bytes on the wire and on disk, and what reads them back

@@ -1,8 +1,12 @@
 """openstack-api without a cloud: probe URLs, config errors, and the poll logic (services,
-agents, endpoints, token loss and re-authentication) against a fake connection."""
+agents, endpoints, token loss and re-authentication) against a fake connection; the
+per-endpoint cadence against real HTTP servers on 127.0.0.1, one of them hanging."""
 
 from __future__ import annotations
 
+import itertools
+import statistics
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +20,8 @@ from actors.monitors.openstack_api import OpenStackApiConfig, OpenStackApiMonito
 from osha import schema
 from osha.errors import PluginError
 from osha.messages.monitor import Sample, StateChange
-from osha.testing import FakeContext
+from osha.testing import FakeContext, wait_for
+from tests.unit.local_api import catalog_session, driven, local_api, patched_connect
 
 CATALOG = [
     {
@@ -44,6 +49,7 @@ class FakeCloud:
         self.keystone_up = True
         self.token: str | None = None
         self.logins = 0
+        self.login_lock = threading.Lock()  # keystoneauth serialises logins the same way
         self.requests: list[str] = []
         self.services = [
             SimpleNamespace(
@@ -84,14 +90,15 @@ class FakeCloud:
         return rows
 
     def get_token(self) -> str:
-        if self.token is None:
-            if not self.keystone_up:
-                raise ksa_exc.ConnectFailure(
-                    "Unable to establish connection to http://k:5000/v3/auth/tokens"
-                )
-            self.logins += 1
-            self.token = f"tok{self.logins}"
-        return self.token
+        with self.login_lock:
+            if self.token is None:
+                if not self.keystone_up:
+                    raise ksa_exc.ConnectFailure(
+                        "Unable to establish connection to http://k:5000/v3/auth/tokens"
+                    )
+                self.logins += 1
+                self.token = f"tok{self.logins}"
+            return self.token
 
     def invalidate(self) -> None:
         self.token = None
@@ -111,6 +118,13 @@ def _config(**data: Any) -> OpenStackApiConfig:
     assert not problems, problems
     assert cfg is not None
     return cfg
+
+
+def _poll(mon: OpenStackApiMonitor) -> None:
+    """One poll, then wait until every probe it started has recorded its observation."""
+    mon.poll()
+    assert mon.lanes is not None
+    assert mon.lanes.wait_idle(5.0), f"probes still running: {mon.lanes.busy()}"
 
 
 @pytest.fixture
@@ -145,7 +159,7 @@ def test_poll_reports_services_agents_and_endpoints(cloud: FakeCloud) -> None:
     mon = OpenStackApiMonitor(_config(report_interval_s=0.0), ctx)
     mon.setup()
     try:
-        mon.poll()
+        _poll(mon)
         states = mon.tracker.states()
         assert states == {
             "endpoint:compute": "up",
@@ -157,7 +171,7 @@ def test_poll_reports_services_agents_and_endpoints(cloud: FakeCloud) -> None:
         assert "http://n:8774/v2.1/flavors?limit=1" in cloud.requests  # public, not admin
         cloud.services[0].state = "down"
         cloud.agents[0].is_alive = False
-        mon.poll()
+        _poll(mon)
     finally:
         mon.teardown()
     assert mon.tracker.state("nova-scheduler@ctl-1") == "down"
@@ -175,13 +189,13 @@ def test_keystone_outage_fails_every_probe_then_recovers_by_reauth(cloud: FakeCl
     mon = OpenStackApiMonitor(_config(), ctx)
     mon.setup()
     try:
-        mon.poll()
+        _poll(mon)
         assert cloud.logins == 1
-        mon.poll()
+        _poll(mon)
         assert cloud.logins == 1  # the token is reused
         cloud.keystone_up = False
-        mon.poll()  # identity fails; the token is dropped
-        mon.poll()  # no token: every endpoint is down
+        _poll(mon)  # identity fails; the token is dropped
+        _poll(mon)  # no token: every endpoint is down
         states = mon.tracker.states()
         assert [
             states[t] for t in ("endpoint:identity", "endpoint:compute", "endpoint:network")
@@ -190,7 +204,7 @@ def test_keystone_outage_fails_every_probe_then_recovers_by_reauth(cloud: FakeCl
         down = [c for c in ctx.of(StateChange) if c.target == "endpoint:compute"][-1]
         assert "cannot authenticate" in down.evidence
         cloud.keystone_up = True
-        mon.poll()
+        _poll(mon)
     finally:
         mon.teardown()
     assert cloud.logins == 2
@@ -217,3 +231,89 @@ def test_unknown_cloud_and_missing_clouds_yaml_are_clear(tmp_path: Path) -> None
 def test_cloud_is_required() -> None:
     _, problems = schema.build(OpenStackApiConfig, {}, file="p.toml")
     assert "cloud" in [p.key for p in problems]
+
+
+def test_a_job_that_raises_ends_the_monitor_at_the_next_poll(cloud: FakeCloud) -> None:
+    """A bug in a probe still fails the monitor (the host reports actor.failed), as when the
+    poll waited for every probe: the lane keeps the exception and the next poll raises it."""
+
+    def broken() -> list[Any]:
+        raise RuntimeError("boom")
+
+    cloud.compute = SimpleNamespace(services=broken)
+    mon = OpenStackApiMonitor(_config(network_agents=False), FakeContext())
+    mon.setup()
+    try:
+        _poll(mon)
+        with pytest.raises(RuntimeError, match="boom") as raised:
+            mon.poll()
+        assert "compute-services" in "".join(raised.value.__notes__)
+        _poll(mon)  # raised once; the lanes go on
+    finally:
+        mon.teardown()
+
+
+# The cadence of one endpoint while another hangs (issue 12's VIP failover: a keep-alive
+# probe to the powered-off VIP holder waits for its read timeout). Settings of the lab's VIP
+# test: a 0.2 s interval; the hang lasts the probe's timeout_s.
+INTERVAL_S = 0.2
+HANG_TIMEOUT_S = 2.0
+
+
+@pytest.mark.timeout(60)  # a hang guard above the waits below
+def test_a_hung_endpoint_delays_no_other_endpoint_and_is_not_stacked() -> None:
+    ctx = FakeContext()
+    cfg = _config(
+        interval_s=INTERVAL_S,
+        timeout_s=HANG_TIMEOUT_S,
+        report_interval_s=1.0,
+        compute_services=False,
+        network_agents=False,
+    )
+    with local_api(hang=False) as compute, local_api(hang=False) as network:
+        session = catalog_session({"compute": compute.url + "/v2.1", "network": network.url})
+        with patched_connect(openstack_api, session):
+            mon = OpenStackApiMonitor(cfg, ctx)
+            mon.setup()
+        try:
+            with driven(mon.poll, INTERVAL_S):
+                wait_for(lambda: mon.tracker.state("endpoint:compute") == "up", timeout_s=10.0,
+                         what="compute up")  # fmt: skip
+                compute.hang = True  # from its next request on, as its node was powered off
+                down = wait_for(
+                    lambda: _change(ctx, "endpoint:compute", "down"),
+                    timeout_s=HANG_TIMEOUT_S + 10.0,  # the read timeout, then a loaded machine
+                    what="the hung endpoint's probe to time out",
+                )
+        finally:
+            mon.teardown()
+    hang_started, hang_ended = compute.held_mono_s[0], down.mono_s
+    assert hang_ended - hang_started >= HANG_TIMEOUT_S
+    # detection timing as exact as before: the bounds are the starts of the last answered
+    # probe and of the first hung one (each starts before its request arrives)
+    answered = [t for t in compute.arrivals_mono_s if t < hang_started]
+    assert down.last_good_mono_s is not None
+    before_last = answered[-2] if len(answered) > 1 else float("-inf")
+    last_good = down.last_good_mono_s
+    assert before_last < last_good <= answered[-1] < down.first_bad_mono_s <= hang_started
+    # the answering endpoint's probes while the other hung, and the gaps between them, from
+    # the hang's start to its end (so a cadence stretched to the hang is one long gap)
+    during = [t for t in network.arrivals_mono_s if hang_started < t < hang_ended]
+    edges = [hang_started, *during, hang_ended]
+    gaps = [b - a for a, b in itertools.pairwise(edges)]
+    # Bound from the settings: one interval, plus 0.6 s for a loaded 2-core machine (threads
+    # scheduled 10-100 ms late; a probe that outlasts its slot skips one, 2 x interval). The
+    # landed code waited for the hung probe: one gap of HANG_TIMEOUT_S.
+    assert max(gaps) <= INTERVAL_S + 0.6, gaps
+    assert statistics.median(gaps) <= 1.5 * INTERVAL_S, gaps  # the cadence, not just no stall
+    assert _change(ctx, "endpoint:network", "down") is None
+    # not stacked: the hung API got one request while it hung, the polls meanwhile were
+    # skipped (at least half of them on a loaded machine) and the evidence says so
+    assert len([t for t in compute.held_mono_s if t < hang_ended]) == 1
+    skipped = mon.lanes.skipped() if mon.lanes else {}
+    assert skipped["endpoint:compute"] >= HANG_TIMEOUT_S / INTERVAL_S / 2
+    assert "later poll(s) of it skipped while it ran" in down.evidence, down.evidence
+
+
+def _change(ctx: FakeContext, target: str, state: str) -> StateChange | None:
+    return next((c for c in ctx.of(StateChange) if c.target == target and c.state == state), None)

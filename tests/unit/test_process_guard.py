@@ -23,6 +23,7 @@ from osha.faults import Lease
 from osha.faults.disruptor import load_hosts
 from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name, build
+from osha.ssh import SshConfig
 from osha.testing import FakeContext, wait_for
 from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the sshd fixture
 
@@ -109,9 +110,11 @@ def _disruptor(local_sshd: LocalSshd, tmp_path: Path, **changes: object) -> Proc
     fields: dict[str, object] = {
         "service": Name(SERVICE),
         "inventory": FilePath(str(inventory)),
-        "ssh_key": FilePath(local_sshd.credentials.private_key),
-        "known_hosts": FilePath(local_sshd.credentials.known_hosts),
-        "ssh_port": local_sshd.port,
+        "ssh": SshConfig(
+            port=local_sshd.port,
+            private_key=FilePath(local_sshd.credentials.private_key),
+            known_hosts=FilePath(local_sshd.credentials.known_hosts),
+        ),
         "target": TargetConfig(group="nodes"),
         "schedule": ScheduleConfig(),
         "command_timeout_s": 20.0,

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from actors.common.hosts import HostConfig, credentials, disruptor_target, resolve_nodes
+from actors.common.ssh import SshTarget
 from osha import profile
 from osha.errors import EXIT_INVALID, ProfileError
+from osha.schema import FilePath
+from osha.ssh import SshConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,7 +206,7 @@ def test_nested_paths_reach_the_child_resolved(tmp_path: Path) -> None:
 
 def test_cloud_ssh_keys_default_a_monitors_ssh_table(tmp_path: Path) -> None:
     """[cloud]'s ssh_key and known_hosts are the defaults of a monitor's ssh.private_key and
-    ssh.known_hosts, as they are of a disruptor's ssh_key and known_hosts; what the monitor
+    ssh.known_hosts, as they are of a disruptor's; what the monitor
     sets itself wins, and the child process gets the filled-in table."""
     path = tmp_path / "s.toml"
     path.write_text(
@@ -220,4 +224,38 @@ def test_cloud_ssh_keys_default_a_monitors_ssh_table(tmp_path: Path) -> None:
     assert own.config.ssh.private_key == "/own/key"
     assert own.config.ssh.known_hosts == "/lab/known_hosts"
     assert own.config.ssh.connect_timeout_s == 2.0
-    assert (kill.config.ssh_key, kill.config.known_hosts) == (key, "/lab/known_hosts")
+    assert (kill.config.ssh.private_key, kill.config.ssh.known_hosts) == (key, "/lab/known_hosts")
+
+
+def test_a_disruptors_ssh_table_takes_cloud_defaults_and_keeps_its_logins(tmp_path: Path) -> None:
+    """A disruptor's ``ssh`` table gets ``[cloud]``'s ssh_user, ssh_key and known_hosts as
+    defaults (a monitor's gets the key paths only); it logs in as ``ssh.user`` before the
+    inventory's user and on ``ssh.port``, a monitor as the inventory's user before
+    ``ssh.user``, on the host's port."""
+    inventory = tmp_path / "inv.ini"
+    inventory.write_text("[ctl]\nn1 ansible_host=10.0.0.1 ansible_user=inv ansible_port=2200\n")
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'[cloud]\ninventory = "{inventory}"\nssh_user = "cloudy"\nssh_key = "/k/id"\n'
+        '[[disruptors]]\nid = "kill"\nplugin = "process"\nservice = "x"\n'
+        '[[disruptors]]\nid = "own"\nplugin = "process"\nservice = "x"\n'
+        'ssh = { user = "me", port = 2022, host_key_check = "off" }\n'
+        '[[monitors]]\nid = "hosts"\nplugin = "host-services"\nssh = { user = "me" }\n'
+    )
+    hosts, kill, own = profile.load(path).actors
+    assert kill.config.ssh == SshConfig(user="cloudy", private_key=FilePath("/k/id"))
+    assert kill.raw_config["ssh"]["user"] == "cloudy"
+    assert own.config.ssh.private_key == "/k/id"
+    assert hosts.config.ssh.user == "me"
+    assert disruptor_target(kill.config, "n1", "10.0.0.1", "inv") == SshTarget(
+        "n1", "10.0.0.1", 22, "cloudy"
+    )
+    assert disruptor_target(own.config, "n1", "10.0.0.1", "inv").user == "me"
+    assert disruptor_target(own.config, "n1", "10.0.0.1", "inv").port == 2022
+    assert credentials(own.config.ssh).host_key_check == "off"
+    [node] = resolve_nodes(str(inventory), {}, hosts.config.ssh)
+    assert (node.target.user, node.target.port) == ("inv", 2200)
+    [node] = resolve_nodes("", {"n1": HostConfig(address="10.0.0.1")}, hosts.config.ssh)
+    assert (node.target.user, node.target.port) == ("me", 22)
+    [node] = resolve_nodes("", {"n1": HostConfig(address="10.0.0.1")}, SshConfig())
+    assert node.target.user == "root"

@@ -8,6 +8,7 @@ import sqlite3
 import stat
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -233,6 +234,37 @@ def test_stopping_aborts_the_task_and_keeps_what_ran(tmp_path: Path, rally_bin: 
     assert [s.status for s in ctx.of(RunnerStatus)][-1] == "aborted"
     assert runner.task is not None
     assert runner.task.proc.poll() is not None  # rally itself has ended
+
+
+@pytest.mark.parametrize(("cleanup_s", "abort_timeout_s", "killed"), [(0.2, 20.0, False),
+                                                                        (60.0, 1.0, True)])
+def test_a_rally_killed_before_its_cleanup_says_what_it_may_leave_behind(
+    tmp_path: Path, rally_bin: Path, cleanup_s: float, abort_timeout_s: float, killed: bool
+) -> None:
+    """After ``rally task abort`` Rally cleans up what it created; when it takes longer than
+    ``abort_timeout_s`` it is killed, its cleanup never runs, and the status says so with the
+    names to look for (a lab campaign left three servers, a port and a project that way)."""
+    ctx = FakeContext("rally-4")
+    cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05,
+                                                "cleanup_s": cleanup_s}),
+                  abort_timeout_s=abort_timeout_s)  # fmt: skip
+    runner = RallyRunner(cfg, ctx)
+    runner.setup()
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 1, timeout_s=20, what="an iteration")
+    ctx.stopping.set()
+    thread.join(timeout=abort_timeout_s + 20)  # the abort's wait, then the kill's grace
+    assert not thread.is_alive()
+    runner.teardown()
+    assert runner.task is not None
+    cleaned = (Path(cfg.work_dir or "") / f"cleaned-{runner.task.uuid}").exists()
+    status = ctx.of(RunnerStatus)[-1]
+    assert status.status == "aborted"
+    assert cleaned is not killed
+    mark = runner.task.uuid.replace("-", "")[:8]
+    assert (f"*_rally_{mark}_*" in status.detail) is killed, status.detail
+    assert ("was killed" in status.detail) is killed
 
 
 def test_check_reports_a_missing_binary_as_a_finding(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ schema that Rally uses (``workloads``, ``workloaddata``), one row per iteration,
 does with ``raw_result_chunk_size = 1``. Task args: ``times`` (iterations), ``step_s``
 (seconds each), ``fail`` (iteration numbers that fail, as "2,3"), ``exit`` (exit code at the end),
 ``context_error`` (a workload context whose setup fails: no iteration, exit 2, as Rally does),
-``crash`` (the task crashes: status ``crashed`` with Rally's error, exit 1).
+``crash`` (the task crashes: status ``crashed`` with Rally's error, exit 1), ``cleanup_s``
+(after an abort, the contexts' cleanup takes this long, then leaves ``cleaned-<uuid>``).
 
 Like Rally, ``env create --from-sysenv`` stores the credentials in clear in the ``envs`` and
 ``platforms`` tables, and ``rally.log`` may repeat them; the runner must remove them.
@@ -153,6 +154,10 @@ def _start(db: Path, args: dict[str, object], tag: str) -> int:
             (task_uuid, workload, json.dumps({"raw": [it]})),
         )
         conn.commit()
+    if (db.parent / f"abort-{task_uuid}").exists():
+        # Rally's contexts clean up after an abort: ``cleanup_s`` long, then a mark of it
+        time.sleep(float(args.get("cleanup_s", 0.0)))
+        (db.parent / f"cleaned-{task_uuid}").touch()
     conn.execute("UPDATE tasks SET status = 'finished' WHERE uuid = ?", (task_uuid,))
     conn.commit()
     (db.parent / f"done-{task_uuid}").touch()
