@@ -249,6 +249,9 @@ def test_errors_say_what_to_do(tmp_path: Path, state_dir: Path) -> None:
     with pytest.raises(DeadmanError, match=r"cannot renew .* absent") as refused:
         deadman.Watchdog.attach(run, LEASE, state_dir=str(state_dir)).renew(1.0)
     assert "revert the fault now" in refused.value.hint
+    cut = deadman.Watchdog.attach(lambda _: (-1, ""), LEASE)  # the transport lost the node
+    with pytest.raises(DeadmanError, match=r"status of lease .* failed \(exit -1\)"):
+        cut.status()
 
 
 def test_unit_names_are_safe_and_distinct() -> None:
