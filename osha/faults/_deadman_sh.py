@@ -85,6 +85,8 @@ fired() {  # the deadline passed: the revert ran, runs now, or its watchdog died
     echo "reverted $(cat "$dir/result")"
   elif alive; then
     echo "reverting $pid"
+  elif [ -f "$dir/result" ]; then  # it ended between the two checks: result is written first
+    echo "reverted $(cat "$dir/result")"
   else
     echo "dead"
   fi
