@@ -14,6 +14,8 @@
   (:class:`~osha.faults.disruptor.FaultConfig`, :class:`~osha.faults.disruptor.FaultDisruptor`,
   :func:`~osha.faults.disruptor.load_hosts`); :class:`Revertible` is what core calls on a
   plugin class to undo a lease, :func:`fault_class` finds one by its plugin name.
+- :mod:`osha.faults.deadman`: the dead-man switch, a watchdog on the node that reverts a fault
+  at its deadline unless renewed (for faults that never heal by themselves).
 """
 
 from osha.faults._broker import BrokerReport, FaultBroker, LeaseSink, Reverter, Sender
