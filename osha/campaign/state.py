@@ -17,6 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from osha.campaign.status import (
+    CycleVerdict,
+    FaultCounts,
+    FinalVerdict,
+    LeaseStatus,
+    NextFault,
+    PhaseDone,
+    RunnerView,
+    SoakStatus,
+    Status,
+    TargetStatus,
+)
 from osha.messages import (
     ActorCrashed,
     ActorRestarting,
@@ -83,6 +95,17 @@ class RunnerTally:
         total = self.ok + self.failed
         return self.ok / total if total else None
 
+    def view(self) -> RunnerView:
+        """This tally at this moment, for the live status."""
+        return RunnerView(
+            self.ok,
+            self.failed,
+            self.success_rate,
+            self.status,
+            self.last_error,
+            round(self.last_duration_s, 2),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class NotUp:
@@ -110,6 +133,9 @@ class _Target:
     since_wall_s: float
     changes: int = 0
 
+    def status(self) -> TargetStatus:
+        return TargetStatus(self.state, self.since_wall_s, self.changes)
+
 
 @dataclass(slots=True)
 class _Lease:
@@ -118,6 +144,10 @@ class _Lease:
     granted_wall_s: float
     down_s: float
     injected: bool = False
+
+    def status(self, now_s: float) -> LeaseStatus:
+        held_s = round(now_s - self.granted_wall_s, 1)
+        return LeaseStatus(self.what, self.holder, held_s, self.down_s, self.injected)
 
 
 @dataclass(slots=True)
@@ -128,6 +158,11 @@ class _Counts:
     reverted: int = 0
     revert_failed: int = 0
 
+    def frozen(self) -> FaultCounts:
+        return FaultCounts(
+            self.injected, self.inject_failed, self.refused, self.reverted, self.revert_failed
+        )
+
 
 def _what(msg: FaultPlanned | FaultLease) -> str:
     """``stop nova-scheduler@ctl-1``, or ``reboot ctl-1`` for a whole node."""
@@ -135,7 +170,8 @@ def _what(msg: FaultPlanned | FaultLease) -> str:
 
 
 class LiveState:
-    """What is going on now. ``observe`` is thread-safe and cheap; ``snapshot`` is JSON-able."""
+    """What is going on now. ``observe`` is thread-safe and cheap; ``snapshot`` is a
+    :class:`~osha.campaign.status.Status` (``status.json``'s data is its ``to_json()``)."""
 
     def __init__(self, run_id: str, run_dir: str) -> None:
         self._lock = threading.Lock()
@@ -155,11 +191,11 @@ class LiveState:
         self.actors: dict[str, str] = {}
         self.stopping = ""
         self.finished = False
-        self.verdict: dict[str, Any] | None = None
+        self.verdict: FinalVerdict | None = None
         self.notes: list[str] = []
         self.cycle = 0  # the soak cycle running (1-based; 0: none yet or not a soak)
         self.cycles_planned: int | None = None
-        self.cycle_verdicts: list[dict[str, Any]] = []
+        self.cycle_verdicts: list[CycleVerdict] = []
         self.planned: dict[str, tuple[str, float]] = {}  # lease id -> (what, at_wall_s)
 
     # -- feeding ------------------------------------------------------------------------------
@@ -218,7 +254,7 @@ class LiveState:
             if msg.phase == "start":
                 self.cycle = msg.cycle
             else:
-                verdict = {"cycle": msg.cycle, "ok": msg.ok, "detail": msg.detail}
+                verdict = CycleVerdict(msg.cycle, msg.ok, msg.detail)
                 self.cycle_verdicts = [*self.cycle_verdicts[1 - _LAST_VERDICTS :], verdict]
         elif isinstance(msg, FaultLease):
             self.planned.pop(msg.lease_id, None)
@@ -263,7 +299,7 @@ class LiveState:
         with self._lock:
             return len(self.leases)
 
-    def next_fault(self, now_s: float) -> dict[str, Any] | None:
+    def next_fault(self, now_s: float) -> NextFault | None:
         """The next planned fault not yet leased (stale plans are dropped). Hold the lock."""
         for lease_id, (_what, at_wall_s) in list(self.planned.items()):
             if at_wall_s < now_s - 60.0:  # its time is long past: it will not come (stopped)
@@ -271,77 +307,45 @@ class LiveState:
         if not self.planned:
             return None
         what, at_wall_s = min(self.planned.values(), key=lambda p: p[1])
-        return {"what": what, "at_wall_s": at_wall_s}
+        return NextFault(what, at_wall_s)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything, as plain data (``status.json``, the live view)."""
+    def snapshot(self) -> Status:
+        """Everything, at one moment (``status.json``, the live view)."""
         now_s = time.time()
         with self._lock:
-            soak = None
-            if self.cycles_planned is not None:
-                soak = {
-                    "cycle": self.cycle,
-                    "cycles_planned": self.cycles_planned,
-                    "last_verdicts": list(self.cycle_verdicts),
-                }
-            nxt = self.next_fault(now_s)
             elapsed_s = now_s - self.phase_started_wall_s
             left_s = None
             if self.phase_planned_s is not None:
-                left_s = max(0.0, self.phase_planned_s - elapsed_s)
-            return {
-                "run_id": self.run_id,
-                "run_dir": self.run_dir,
-                "started_wall_s": self.started_wall_s,
-                "updated_wall_s": now_s,
-                "phase": self.phase,
-                "phase_elapsed_s": round(elapsed_s, 1),
-                "phase_left_s": None if left_s is None else round(left_s, 1),
-                "phases_done": [
-                    {"phase": p, "ok": ok, "detail": d} for p, ok, d in self.phases_done
-                ],
-                "targets": {
-                    t: {"state": s.state, "since_wall_s": s.since_wall_s, "changes": s.changes}
-                    for t, s in sorted(self.targets.items())
-                },
-                "leases": {
-                    lid: {
-                        "what": lease.what,
-                        "holder": lease.holder,
-                        "held_s": round(now_s - lease.granted_wall_s, 1),
-                        "down_s": lease.down_s,
-                        "injected": lease.injected,
-                    }
-                    for lid, lease in self.leases.items()
-                },
-                "faults": {
-                    "injected": self.faults.injected,
-                    "inject_failed": self.faults.inject_failed,
-                    "refused": self.faults.refused,
-                    "reverted": self.faults.reverted,
-                    "revert_failed": self.faults.revert_failed,
-                },
-                "runners": {
-                    r: {
-                        "ok": t.ok,
-                        "failed": t.failed,
-                        "success_rate": t.success_rate,
-                        "status": t.status,
-                        "last_error": t.last_error,
-                        "last_duration_s": round(t.last_duration_s, 2),
-                    }
-                    for r, t in sorted(self.runners.items())
-                },
-                "actors": dict(sorted(self.actors.items())),
-                "restarts": dict(sorted(self.restarts.items())),
-                "crashes": dict(sorted(self.crashes.items())),
-                "stopping": self.stopping,
-                "finished": self.finished,
-                "verdict": self.verdict,
-                "notes": list(self.notes),
-                "next_fault": nxt,
-                "soak": soak,
-            }
+                left_s = round(max(0.0, self.phase_planned_s - elapsed_s), 1)
+            return Status(
+                run_id=self.run_id,
+                run_dir=self.run_dir,
+                started_wall_s=self.started_wall_s,
+                updated_wall_s=now_s,
+                phase=self.phase,
+                phase_elapsed_s=round(elapsed_s, 1),
+                phase_left_s=left_s,
+                phases_done=tuple(PhaseDone(p, ok, d) for p, ok, d in self.phases_done),
+                targets={t: s.status() for t, s in sorted(self.targets.items())},
+                leases={lid: lease.status(now_s) for lid, lease in self.leases.items()},
+                faults=self.faults.frozen(),
+                runners={r: t.view() for r, t in sorted(self.runners.items())},
+                actors=dict(sorted(self.actors.items())),
+                restarts=dict(sorted(self.restarts.items())),
+                crashes=dict(sorted(self.crashes.items())),
+                stopping=self.stopping,
+                finished=self.finished,
+                verdict=self.verdict,
+                notes=tuple(self.notes),
+                next_fault=self.next_fault(now_s),
+                soak=self._soak(),
+            )
+
+    def _soak(self) -> SoakStatus | None:
+        """Where the soak is (None if this is not a soak). Hold the lock."""
+        if self.cycles_planned is None:
+            return None
+        return SoakStatus(self.cycle, self.cycles_planned, tuple(self.cycle_verdicts))
 
 
 class TapSink:
