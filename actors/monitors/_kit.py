@@ -111,7 +111,7 @@ class StateTracker:
     def state(self, target: str) -> State:
         with self._lock:
             entry = self._entries.get(target)
-            return entry.state if entry else "unknown"
+            return entry.state if entry else State.UNKNOWN
 
     def states(self) -> dict[str, State]:
         with self._lock:
@@ -141,7 +141,7 @@ class StateTracker:
             entry = self._entries.get(target)
             if entry is None:
                 self._entries[target] = _Entry(state, at_mono_s)
-                return Transition(target, state, "unknown", None, at_mono_s, evidence)
+                return Transition(target, state, State.UNKNOWN, None, at_mono_s, evidence)
             if entry.state == state:
                 entry.last_seen_mono_s = max(entry.last_seen_mono_s, at_mono_s)
                 return None

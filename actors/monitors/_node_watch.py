@@ -32,7 +32,7 @@ from actors.common.ssh import (
     describe,
 )
 from actors.monitors._kit import Aggregator, StateTracker
-from osha.messages.monitor import HostBoot
+from osha.messages.monitor import HostBoot, State
 from osha.plugin import PluginContext
 
 __all__ = ["NodeWatcher", "WatchSettings", "fmt_wall"]
@@ -238,14 +238,14 @@ class NodeWatcher:
             evidence = (
                 f"agent connected; boot id {msg.boot_id}; pidfd={'yes' if msg.pidfd else 'no'}"
             )
-        self.tracker.emit(self.node_target, "up", recv_mono, evidence)
+        self.tracker.emit(self.node_target, State.UP, recv_mono, evidence)
 
     def _target_line(self, msg: nodeagent.TargetLine, recv_mono: float) -> None:
         target = f"{msg.name}@{self.name}"
         obs = self._mono(msg.obs_wall_s, recv_mono)
         if msg.state != "up":
             self._procs.pop(msg.name, None)
-            self.tracker.emit(target, msg.state, obs, msg.detail)
+            self.tracker.emit(target, State(msg.state), obs, msg.detail)
             return
         start = self._mono(msg.start_wall_s, recv_mono)
         old = self._procs.get(msg.name)
@@ -256,12 +256,12 @@ class NodeWatcher:
             # one started.
             self.tracker.emit(
                 target,
-                "down",
+                State.DOWN,
                 max(start, self.tracker.last_seen(target) or start),
                 f"restarted: pid {old.pid} (started {fmt_wall(old.start_wall_s)}) replaced by "
                 f"{started}",
             )
-        self.tracker.emit(target, "up", obs, f"{started} ({msg.detail})", since_mono_s=start)
+        self.tracker.emit(target, State.UP, obs, f"{started} ({msg.detail})", since_mono_s=start)
 
     def _round(self, at_mono: float) -> None:
         """A heartbeat: every target is re-confirmed in its state as of ``at_mono``."""
@@ -277,7 +277,7 @@ class NodeWatcher:
 
     def _lost(self, evidence: str) -> None:
         now = time.monotonic()
-        self.tracker.emit(self.node_target, "unreachable", now, evidence)
+        self.tracker.emit(self.node_target, State.UNREACHABLE, now, evidence)
         self.agg.add(self.node_target, ok=False)
         for target in self.targets:
-            self.tracker.emit(target, "unknown", now, f"node {self.name} unreachable")
+            self.tracker.emit(target, State.UNKNOWN, now, f"node {self.name} unreachable")

@@ -292,10 +292,10 @@ class NagiosMonitor(Monitor[NagiosConfig]):
 
     def _state(self, out: PluginOutput) -> State:
         if out.status == 0 or (out.status == 1 and not self.config.warning_is_down):
-            return "up"
+            return State.UP
         if out.status in (1, 2):
-            return "down"
-        return "unknown"
+            return State.DOWN
+        return State.UNKNOWN
 
     def _run(self, c: NagiosCheck) -> _Result:
         start = time.monotonic()
@@ -315,14 +315,16 @@ class NagiosMonitor(Monitor[NagiosConfig]):
                     c,
                     start,
                     time.monotonic() - start,
-                    "unknown",
+                    State.UNKNOWN,
                     f"cannot run on {c.node}: {describe(exc)}",
                     None,
                 )
         else:
             argv = self._resolve(c.command)
             if argv is None:
-                return _Result(c, start, 0.0, "unknown", f"plugin {c.command[0]!r} not found", None)
+                return _Result(
+                    c, start, 0.0, State.UNKNOWN, f"plugin {c.command[0]!r} not found", None
+                )
             status, text, timed_out = run_local(argv, c.timeout_s)
         elapsed = time.monotonic() - start
         if timed_out:
@@ -330,7 +332,7 @@ class NagiosMonitor(Monitor[NagiosConfig]):
                 c,
                 start,
                 elapsed,
-                "down",
+                State.DOWN,
                 f"CRITICAL: plugin timed out after {c.timeout_s} s (killed)",
                 None,
             )
@@ -338,7 +340,7 @@ class NagiosMonitor(Monitor[NagiosConfig]):
         if status not in (0, 1, 2, 3):
             detail = out.text or "no output"
             return _Result(
-                c, start, elapsed, "unknown", f"plugin exited {status}: {detail[:200]}", out
+                c, start, elapsed, State.UNKNOWN, f"plugin exited {status}: {detail[:200]}", out
             )
         return _Result(
             c, start, elapsed, self._state(out), f"{out.status_name}: {out.text[:200]}", out

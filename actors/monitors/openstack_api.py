@@ -253,7 +253,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
             probe.target, ok=probe.ok, latency_s=probe.latency_s if probe.ok else None
         )
         self.tracker.emit(
-            probe.target, "up" if probe.ok else "down", probe.started_mono_s, probe.evidence
+            probe.target, State.UP if probe.ok else State.DOWN, probe.started_mono_s, probe.evidence
         )
 
     def _probe(self, endpoint: Endpoint) -> _Probe:
@@ -307,7 +307,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
     def _compute_services(self) -> list[tuple[str, State, str]]:
         rows: list[tuple[str, State, str]] = []
         for s in self.conn.compute.services():
-            state: State = "up" if s.state == "up" else "down"
+            state = State.UP if s.state == "up" else State.DOWN
             evidence = f"state={s.state} status={s.status} updated_at={s.updated_at}"
             rows.append((f"{s.binary}@{self._host(s.host)}", state, evidence))
         return rows
@@ -315,7 +315,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
     def _network_agents(self) -> list[tuple[str, State, str]]:
         rows: list[tuple[str, State, str]] = []
         for a in self.conn.network.agents():
-            state: State = "up" if a.is_alive else "down"
+            state = State.UP if a.is_alive else State.DOWN
             evidence = (
                 f"alive={a.is_alive} admin_state_up={a.is_admin_state_up} type={a.agent_type}"
             )

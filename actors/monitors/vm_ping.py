@@ -14,6 +14,7 @@ from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from actors.monitors._icmp import IcmpSocket
 from actors.monitors._kit import Aggregator, ReportCadence, StateTracker, SummaryConfig
 from osha.errors import PluginError
+from osha.messages import State
 from osha.plugin import Finding, Monitor, PluginContext
 
 __all__ = ["VmPingConfig", "VmPingMonitor", "server_addresses"]
@@ -249,7 +250,7 @@ class VmPingMonitor(Monitor[VmPingConfig]):
                         f"(timeout {timeout} s)"
                     )
                     change = self.tracker.observe(
-                        name, "down", now, evidence, since_mono_s=t.first_lost_mono_s
+                        name, State.DOWN, now, evidence, since_mono_s=t.first_lost_mono_s
                     )
                     if change is not None:
                         changes.append(change)
@@ -271,7 +272,7 @@ class VmPingMonitor(Monitor[VmPingConfig]):
             self.aggregator.add(name, ok=True, latency_s=rtt)
             change = self.tracker.observe(
                 name,
-                "up",
+                State.UP,
                 recv_mono,
                 f"reply from {address} in {rtt * 1000:.2f} ms",
                 since_mono_s=sent,

@@ -25,7 +25,7 @@ from typing import Any
 from actors.monitors import StateTracker
 from osha.faults import Lease
 from osha.faults.disruptor import FaultConfig, FaultDisruptor
-from osha.messages import Sample
+from osha.messages import Sample, State
 from osha.plugin import Monitor, MonitorConfig
 
 __all__ = ["MarkerConfig", "MarkerDisruptor", "MarkerMonitor", "MarkerWatchConfig"]
@@ -129,4 +129,4 @@ class MarkerMonitor(Monitor[MarkerWatchConfig]):
         for target in self.config.targets:
             down = (folder / target).exists()
             self.ctx.emit(Sample, target=target, count=1, failures=int(down))
-            self.tracker.emit(target, "down" if down else "up", time.monotonic())
+            self.tracker.emit(target, State.DOWN if down else State.UP, time.monotonic())

@@ -37,6 +37,7 @@ from osha.messages.campaign import (
     CampaignRecovery,
     CampaignStop,
     CampaignVerdict,
+    Phase,
 )
 from osha.profile import Profile
 from osha.runtree import RunTree
@@ -167,7 +168,7 @@ class Campaign:
             self.load.adopt()
             self._teardown()
             return self._verdict()
-        with self.rec.phase("validate") as res:
+        with self.rec.phase(Phase.VALIDATE) as res:
             res.detail = (
                 f"{len(prof.actors)} actors, {len(prof.loads)} load entries, "
                 f"slo {'set' if prof.slo is not None else 'none'}"
@@ -184,7 +185,7 @@ class Campaign:
         return self._verdict()
 
     def _preflight(self) -> bool:
-        with self.rec.phase("preflight", self.prof.campaign.preflight_timeout_s) as res:
+        with self.rec.phase(Phase.PREFLIGHT, self.prof.campaign.preflight_timeout_s) as res:
             checked = run_preflight(self.prof, on_finding=self._record_finding)
             failed = [c for c in checked if not c.finding.ok]
             self.hooks.findings(checked)
@@ -200,13 +201,17 @@ class Campaign:
     def _record_finding(self, c: Checked) -> None:
         f = c.finding
         self.rec.record(
-            CampaignFinding, source=c.source, target=f.target, ok=f.ok, message=f.message,
+            CampaignFinding,
+            source=c.source,
+            target=f.target,
+            ok=f.ok,
+            message=f.message,
             hint=f.hint,
         )
 
     def _load(self) -> None:
         """The initial servers; then the actors start and the runners warm up."""
-        with self.rec.phase("load", self.prof.campaign.warmup_s) as res:
+        with self.rec.phase(Phase.LOAD, self.prof.campaign.warmup_s) as res:
             detail, failures = self.load.create(
                 stopped=lambda: bool(self.stopped), resumed=self.resumed
             )
@@ -265,16 +270,14 @@ class Campaign:
         )
 
     def _on_disk_floor(self, free_bytes: int) -> None:
-        self.request_stop(
-            "disk-floor", f"{free_bytes // (1024 * 1024)} MiB free beside the ledger"
-        )
+        self.request_stop("disk-floor", f"{free_bytes // (1024 * 1024)} MiB free beside the ledger")
 
     def _timed_phases(self) -> None:
         if self.stopped:
             return
         cfg = self.prof.campaign
         left_s = max(0.0, self.chaos_wall_s - time.time())
-        with self.rec.phase("baseline", left_s) as res:
+        with self.rec.phase(Phase.BASELINE, left_s) as res:
             if not self._wait(left_s):
                 res.fail(f"stopped: {self.stopped}")
                 return
@@ -282,7 +285,7 @@ class Campaign:
             if not self._soak():
                 return
         else:
-            with self.rec.phase("chaos", cfg.chaos_s) as res:
+            with self.rec.phase(Phase.CHAOS, cfg.chaos_s) as res:
                 if not self._wait(cfg.chaos_s):
                     res.fail(f"stopped: {self.stopped}")
                     return
@@ -294,7 +297,7 @@ class Campaign:
         clock = self.clock()
         actors = self.actors
         assert actors is not None
-        with self.rec.phase("chaos", clock.cycles * clock.cycle_s) as res:
+        with self.rec.phase(Phase.CHAOS, clock.cycles * clock.cycle_s) as res:
             loop = CycleLoop(
                 clock,
                 cycle_baseline_s=cfg.cycle_baseline_s,
@@ -323,7 +326,7 @@ class Campaign:
         cfg = self.prof.campaign
         actors = self.actors
         assert actors is not None
-        with self.rec.phase("recovery", cfg.recovery_timeout_s) as res:
+        with self.rec.phase(Phase.RECOVERY, cfg.recovery_timeout_s) as res:
             began_s = time.monotonic()
             healthy_since: list[float] = []
 
@@ -350,7 +353,7 @@ class Campaign:
                 res.fail(f"not recovered within {cfg.recovery_timeout_s:g} s: {seen}")
 
     def _teardown(self) -> None:
-        with self.rec.phase("teardown") as res:
+        with self.rec.phase(Phase.TEARDOWN) as res:
             problems: list[str] = []
             try:
                 if self.guards is not None:
@@ -375,7 +378,7 @@ class Campaign:
                 res.detail = "actors stopped, faults reverted, load deleted"
 
     def _verdict(self) -> Judgement:
-        with self.rec.phase("verdict") as res:
+        with self.rec.phase(Phase.VERDICT) as res:
             self.sink.sync(30.0)  # the analysis reads the ledger from the disk
             judgement = judge(self.run_dir, self.prof.slo)
             self.rec.record(

@@ -10,7 +10,8 @@ Every message carries the same envelope:
 A message class is declared once, with ``@message("dotted.tag")``, and the codec in
 :mod:`osha.wire` maps the tag to the class. Fields may only use the types the codec can check:
 ``str``, ``int``, ``float``, ``bool``, ``bytes``, ``None`` unions, ``Literal[...]`` of strings,
-``tuple[X, ...]`` and ``dict[str, Any]`` (plain data only).
+``enum.StrEnum`` subclasses (sent as their value, decoded back to the member, e.g.
+:class:`State`, :class:`Phase`), ``tuple[X, ...]`` and ``dict[str, Any]`` (plain data only).
 
 Plugins build messages through their context (``ctx.emit(Sample, target=..., ...)``), which
 fills in the envelope; core code stamps one with :func:`stamp` (``stamp(cls, sender, seq,
@@ -42,7 +43,7 @@ from osha.messages.actor import (
     ActorStopped,
     SupervisorEscalated,
 )
-from osha.messages.campaign import CampaignVerdict, PhaseChange
+from osha.messages.campaign import CampaignVerdict, Phase, PhaseChange
 from osha.messages.fault import (
     FaultAck,
     FaultGrant,
@@ -66,6 +67,7 @@ from osha.messages.monitor import (
     HostBoot,
     Metric,
     Sample,
+    State,
     StateChange,
     is_bad,
     is_blind,
@@ -118,6 +120,7 @@ __all__ = [
     "Message",
     "MessageSpec",
     "Metric",
+    "Phase",
     "PhaseChange",
     "RawBatch",
     "RawRetained",
@@ -129,6 +132,7 @@ __all__ = [
     "Sample",
     "SelfChaosKill",
     "SoakCycle",
+    "State",
     "StateChange",
     "SupervisorEscalated",
     "envelope",

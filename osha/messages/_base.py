@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import operator
 import time
 import types
@@ -62,9 +63,11 @@ class FieldSpec:
 
     name: str
     types: tuple[type, ...]  # exact types accepted (``type(v) in types``)
-    choices: frozenset[str] | None  # for Literal fields
+    choices: frozenset[str] | None  # for Literal and enum fields
     to_tuple: bool  # msgpack gives lists; tuple fields are converted back
     required: bool
+    #: value → member, for a ``StrEnum`` field: decoding gives the member back, not the str
+    members: dict[str, enum.StrEnum] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +102,18 @@ def spec_of(cls: type[Message]) -> MessageSpec:
         raise TypeError(f"{cls.__qualname__} is not a registered message class") from None
 
 
+def _enum_of(annotation: Any) -> type[enum.StrEnum] | None:
+    """The ``StrEnum`` an annotation names (alone or in a None union), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        found = [a for a in typing.get_args(annotation) if _enum_of(a) is not None]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
 def _types_for(annotation: Any, where: str) -> tuple[tuple[type, ...], frozenset[str] | None, bool]:
-    """Exact accepted types, Literal choices and tuple conversion for an annotation."""
+    """Exact accepted types, Literal or enum choices and tuple conversion for an annotation."""
     if annotation is Any:
         raise TypeError(f"{where}: Any is not allowed in a message field; name the type")
     origin = typing.get_origin(annotation)
@@ -126,6 +139,8 @@ def _types_for(annotation: Any, where: str) -> tuple[tuple[type, ...], frozenset
         if key is not str:
             raise TypeError(f"{where}: dict keys must be str")
         return (dict,), None, False
+    if isinstance(annotation, type) and issubclass(annotation, enum.StrEnum):
+        return (str,), frozenset(m.value for m in annotation), False
     if annotation is type(None) or annotation is None:
         return (type(None),), None, False
     if annotation is float:
@@ -164,8 +179,11 @@ def message(tag: str) -> Callable[[M], M]:
             has_default = (
                 f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
             )
-            accepted, choices, to_tuple = _types_for(hints[f.name], f"{cls.__qualname__}.{f.name}")
-            specs.append(FieldSpec(f.name, accepted, choices, to_tuple, not has_default))
+            hint = hints[f.name]
+            accepted, choices, to_tuple = _types_for(hint, f"{cls.__qualname__}.{f.name}")
+            kind = _enum_of(hint)
+            members = None if kind is None else {m.value: m for m in kind}
+            specs.append(FieldSpec(f.name, accepted, choices, to_tuple, not has_default, members))
             if not has_default:
                 required += 1
         names = [s.name for s in specs]
@@ -206,7 +224,9 @@ def _compile_builders(
     for k, f in enumerate(specs):
         env[f"s{k}"] = getattr(cls, f.name).__set__
         env[f"t{k}"] = f.types[0] if len(f.types) == 1 else f.types
-        if f.choices is not None:
+        if f.members is not None:
+            env[f"c{k}"] = f.members  # a dict: ``in`` checks the value, ``[]`` gives the member
+        elif f.choices is not None:
             env[f"c{k}"] = f.choices
         if not f.required:
             env[f"d{k}"] = _default_of(cls, f.name)
@@ -220,6 +240,9 @@ def _compile_builders(
                 check = f"({check} and (a{k} is None or a{k} in c{k}))"
             checks.append(check)
             value = f"(tuple(a{k}) if type(a{k}) is list else a{k})" if f.to_tuple else f"a{k}"
+            if f.members is not None:  # the member, not the str (None stays None)
+                nullable = type(None) in f.types
+                value = f"(None if a{k} is None else c{k}[a{k}])" if nullable else f"c{k}[a{k}]"
             sets.append(f"    s{k}(o, {value})")
         sets.extend(f"    s{k}(o, d{k})" for k in range(count, len(specs)))
         names = "".join(f"a{k}, " for k in range(count))

@@ -11,6 +11,7 @@ A campaign writes, in ledger order::
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,9 +28,19 @@ __all__ = [
     "PhaseChange",
 ]
 
-Phase = Literal[
-    "validate", "preflight", "load", "baseline", "chaos", "recovery", "teardown", "verdict"
-]
+
+class Phase(enum.StrEnum):
+    """A campaign's phases, in order. A member equals its value (``Phase.CHAOS == "chaos"``),
+    and decoding gives the member back."""
+
+    VALIDATE = "validate"
+    PREFLIGHT = "preflight"
+    LOAD = "load"
+    BASELINE = "baseline"
+    CHAOS = "chaos"
+    RECOVERY = "recovery"
+    TEARDOWN = "teardown"
+    VERDICT = "verdict"
 
 
 @message("campaign.phase")

@@ -9,8 +9,8 @@ Times inside messages are on the *sender's* monotonic clock, like the envelope's
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-from typing import Literal
 
 from osha.messages._base import Message, message
 
@@ -26,14 +26,23 @@ __all__ = [
     "is_blind",
 ]
 
-State = Literal["up", "down", "unknown", "unreachable"]
+
+class State(enum.StrEnum):
+    """What a monitor says about a target. A member equals its value (``State.UP == "up"``),
+    and decoding gives the member back."""
+
+    UP = "up"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+    UNREACHABLE = "unreachable"
+
 
 #: The one rule for what a state says, for the live picture (the soak's cycle verdict, the
 #: recovery wait, the live view) and the analysis alike: ``up`` is good; ``down`` and
 #: ``unreachable`` are **bad** (the monitor saw the target fail); ``unknown`` is **blind** (the
 #: monitor cannot see the target: it just started, its probe cannot run, or it crashed). Blind
 #: is neither up nor down: it is no outage, and no proof of health either.
-BAD_STATES: frozenset[str] = frozenset({"down", "unreachable"})
+BAD_STATES: frozenset[str] = frozenset({State.DOWN, State.UNREACHABLE})
 
 
 def is_bad(state: str) -> bool:
@@ -43,7 +52,7 @@ def is_bad(state: str) -> bool:
 
 def is_blind(state: str) -> bool:
     """``unknown``: the monitor cannot see the target; neither up nor down."""
-    return state == "unknown"
+    return state == State.UNKNOWN
 
 
 @message("monitor.sample")

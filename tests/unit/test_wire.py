@@ -106,3 +106,25 @@ def object_of_wrong_type(value: Any) -> Any:
 def test_garbage_is_a_wire_error(data: bytes, match: str) -> None:
     with pytest.raises(WireError, match=match):
         decode(data)
+
+
+def test_enum_fields_decode_to_their_members() -> None:
+    """A ``StrEnum`` field is sent as its value and comes back as the member (issue 13 §4),
+    from a ledger written with plain strings as well; a value outside the enum is a
+    WireError naming the field."""
+    from osha.messages import Phase, PhaseChange, State, StateChange
+
+    change = decode(
+        msgpack.packb(["monitor.state", "m", 1, 1.0, 2.0, "t", "down", "up", None, 1.0])
+    )
+    assert isinstance(change, StateChange)
+    assert type(change.state) is State and change.state is State.DOWN
+    assert type(change.previous) is State and change.previous is State.UP
+    phase = decode(msgpack.packb(["campaign.phase", "s", 1, 1.0, 2.0, "chaos", "start"]))
+    assert isinstance(phase, PhaseChange)
+    assert type(phase.phase) is Phase and phase.phase is Phase.CHAOS
+    assert encode(phase) == msgpack.packb(
+        ["campaign.phase", "s", 1, 1.0, 2.0, "chaos", "start", True, ""]
+    )
+    with pytest.raises(WireError, match=r"monitor.state.state: 'sideways' is not one of"):
+        decode(msgpack.packb(["monitor.state", "m", 1, 1.0, 2.0, "t", "sideways", "up", None, 1.0]))
