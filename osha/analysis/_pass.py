@@ -48,6 +48,7 @@ from osha.messages import (
     CampaignVerdict,
     LedgerHeader,
     Message,
+    Phase,
     PhaseChange,
     RawBatch,
     RunnerIteration,
@@ -111,7 +112,7 @@ class LedgerPass:
         self.faults = FaultTable()
         self.cycles = CycleTable()
         self.actors: dict[str, ActorState] = {}
-        self.phases: dict[str, PhaseState] = {}
+        self.phases: dict[Phase, PhaseState] = {}
         self.stopped: RunStopped | None = None
         self.verdict: CampaignVerdict | None = None
         self.escalated = False

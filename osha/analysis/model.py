@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from osha.analysis._kinds import FaultStatus, RecoveryFrom
 from osha.analysis.degradation import AtomicBaseline, AtomicDegradation
 from osha.analysis.shortfall import BaselineShortfall
 from osha.ledger.damage import LedgerDamage
+from osha.messages import Phase, State
 
 __all__ = [
     "ActorReport",
@@ -30,8 +32,10 @@ __all__ = [
     "Detection",
     "Episode",
     "FaultReport",
+    "FaultStatus",
     "PhaseSpan",
     "PhaseStats",
+    "RecoveryFrom",
     "RunInfo",
     "RunnerImpact",
     "RunnerReport",
@@ -46,7 +50,7 @@ __all__ = [
 class PhaseSpan:
     """A campaign phase (or a derived one: ``baseline``, ``chaos``, ``recovery``)."""
 
-    name: str
+    name: Phase
     start_s: float
     end_s: float | None  # None: the phase never ended (the ledger stops inside it)
     ok: bool = True
@@ -91,7 +95,7 @@ class Episode:
     last_bad_s: float
     last_good_s: float | None
     first_good_s: float | None
-    worst: str  # "down" or "unreachable"
+    worst: State  # down or unreachable
     blind: bool  # the monitor was blind (unknown) for part of it
     reported_s: float  # when the monitor recorded the change that opened it
 
@@ -136,7 +140,7 @@ class TargetReport:
     up_s: float
     bad_s: float
     unknown_s: float
-    final_state: str
+    final_state: State
     episodes: tuple[Episode, ...]
     episode_count: int  # exact, even when ``episodes`` was capped
     downtime_s: float  # the sum of every episode's downtime
@@ -161,7 +165,7 @@ class Detection:
     target: str
     detection_s: float  # first bad observation - actual inject time
     reported_s: float  # when the state change was recorded - actual inject time
-    state: str
+    state: State
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +180,7 @@ class TargetImpact:
     recovered: bool
     recovery_s: float | None  # time to recover, from ``recovery_from``; None: never
     recovery_bound_s: float
-    recovery_from: str  # "revert", or "inject" for a self-healing fault
+    recovery_from: RecoveryFrom
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +247,7 @@ class FaultReport:
     released: bool
     #: reverted | unreverted | refused | planned | failed (no lease: nothing injected) | held
     #: (in flight, when a run still going is judged)
-    status: str
+    status: FaultStatus
     overlaps: tuple[str, ...]  # the faults held at the same time as this one
     detections: tuple[Detection, ...]
     targets: tuple[TargetImpact, ...]
@@ -305,7 +309,7 @@ class PhaseStats:
     """A runner's iterations in one phase: success rate and duration percentiles (good
     iterations only)."""
 
-    phase: str
+    phase: Phase
     iterations: int
     failures: int
     mean_s: float | None
