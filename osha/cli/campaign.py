@@ -60,6 +60,39 @@ SelfChaosOpt = Annotated[
         min=0,
     ),
 ]
+# `osha campaign start`'s options (each parameter's name gives its flag, e.g. --chaos-s)
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Run even if the health gate finds problems.")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the planned timeline; touch nothing.")
+]
+LedgerDirOpt = Annotated[
+    Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
+]
+BaselineOpt = Annotated[
+    float | None, typer.Option(help="Override [campaign] baseline_s.", callback=finite, min=0)
+]
+ChaosOpt = Annotated[
+    float | None, typer.Option(help="Override [campaign] chaos_s.", callback=finite, min=0)
+]
+RecoveryOpt = Annotated[
+    float | None,
+    typer.Option(help="Override [campaign] recovery_timeout_s.", callback=finite, min=0),
+]
+CyclesOpt = Annotated[
+    int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
+]
+RepeatOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--repeat",
+        min=1,
+        help="Run N campaigns back to back (run 1 with the profile's seed, run i with "
+        "child_seed(seed, 'repeat:i')), each its own ledger, then print their aggregate. "
+        "Ctrl-C stops the current run gracefully and starts no other. Exit code: the worst.",
+    ),
+]
 RunsDirOpt = Annotated[
     Path, typer.Option("--runs-dir", help="Where to look up a run id or 'latest'.")
 ]
@@ -139,43 +172,16 @@ def _dry_run(prof: Profile) -> None:
 def start(
     profile_path: ProfileArg,
     *,
-    force: Annotated[
-        bool, typer.Option("--force", help="Run even if the health gate finds problems.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the planned timeline; touch nothing.")
-    ] = False,
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
     live: LiveOpt = None,
-    ledger_dir: Annotated[
-        Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
-    ] = None,
-    baseline_s: Annotated[
-        float | None, typer.Option(
-            help="Override [campaign] baseline_s.", callback=finite, min=0
-        )
-    ] = None,
-    chaos_s: Annotated[float | None, typer.Option(
-            help="Override [campaign] chaos_s.", callback=finite, min=0
-        )] = None,
-    recovery_timeout_s: Annotated[
-        float | None, typer.Option(
-            help="Override [campaign] recovery_timeout_s.", callback=finite, min=0
-        )
-    ] = None,
-    cycles: Annotated[
-        int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
-    ] = None,
+    ledger_dir: LedgerDirOpt = None,
+    baseline_s: BaselineOpt = None,
+    chaos_s: ChaosOpt = None,
+    recovery_timeout_s: RecoveryOpt = None,
+    cycles: CyclesOpt = None,
     self_chaos_every_s: SelfChaosOpt = None,
-    repeat: Annotated[
-        int | None,
-        typer.Option(
-            "--repeat",
-            min=1,
-            help="Run N campaigns back to back (run 1 with the profile's seed, run i with "
-            "child_seed(seed, 'repeat:i')), each its own ledger, then print their aggregate. "
-            "Ctrl-C stops the current run gracefully and starts no other. Exit code: the worst.",
-        ),
-    ] = None,
+    repeat: RepeatOpt = None,
 ) -> None:
     """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
     verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
