@@ -11,6 +11,7 @@ The live view is a convenience, never a verdict: the verdict comes from the ledg
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -150,20 +151,6 @@ class _Lease:
         return LeaseStatus(self.what, self.holder, held_s, self.down_s, self.injected)
 
 
-@dataclass(slots=True)
-class _Counts:
-    injected: int = 0
-    inject_failed: int = 0
-    refused: int = 0
-    reverted: int = 0
-    revert_failed: int = 0
-
-    def frozen(self) -> FaultCounts:
-        return FaultCounts(
-            self.injected, self.inject_failed, self.refused, self.reverted, self.revert_failed
-        )
-
-
 def _what(msg: FaultPlanned | FaultLease) -> str:
     """``stop nova-scheduler@ctl-1``, or ``reboot ctl-1`` for a whole node."""
     return f"{msg.action} {msg.resource + '@' if msg.resource else ''}{msg.node}"
@@ -184,7 +171,7 @@ class LiveState:
         self.phases_done: list[tuple[str, bool, str]] = []
         self.targets: dict[str, _Target] = {}
         self.leases: dict[str, _Lease] = {}
-        self.faults = _Counts()
+        self.faults = FaultCounts()  # frozen: each count replaces it
         self.runners: dict[str, RunnerTally] = {}
         self.restarts: dict[str, int] = {}
         self.crashes: dict[str, int] = {}
@@ -265,18 +252,22 @@ class LiveState:
                 msg.down_s,
             )
         elif isinstance(msg, FaultInjected):
-            self.faults.injected += 1
+            self._count(injected=self.faults.injected + 1)
             if msg.lease_id in self.leases:
                 self.leases[msg.lease_id].injected = True
         elif isinstance(msg, FaultInjectFailed):
-            self.faults.inject_failed += 1
+            self._count(inject_failed=self.faults.inject_failed + 1)
         elif isinstance(msg, FaultRefused):
-            self.faults.refused += 1
+            self._count(refused=self.faults.refused + 1)
         elif isinstance(msg, FaultReleased):
             self.leases.pop(msg.lease_id, None)
-            self.faults.reverted += int(msg.reverted)
+            self._count(reverted=self.faults.reverted + int(msg.reverted))
         elif isinstance(msg, FaultRevertFailed):
-            self.faults.revert_failed += int(msg.final)
+            self._count(revert_failed=self.faults.revert_failed + int(msg.final))
+
+    def _count(self, **counts: int) -> None:
+        """New fault counts (the lock is held)."""
+        self.faults = dataclasses.replace(self.faults, **counts)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -328,7 +319,7 @@ class LiveState:
                 phases_done=tuple(PhaseDone(p, ok, d) for p, ok, d in self.phases_done),
                 targets={t: s.status() for t, s in sorted(self.targets.items())},
                 leases={lid: lease.status(now_s) for lid, lease in self.leases.items()},
-                faults=self.faults.frozen(),
+                faults=self.faults,
                 runners={r: t.view() for r, t in sorted(self.runners.items())},
                 actors=dict(sorted(self.actors.items())),
                 restarts=dict(sorted(self.restarts.items())),

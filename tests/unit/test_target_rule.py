@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
-from typing import get_args
 
 import pytest
 from rich.console import Console
@@ -32,13 +31,13 @@ def _change(target: str, state: State, previous: State = "up") -> StateChange:
 
 
 def test_the_rule_names_every_state_once() -> None:
-    states = set(get_args(State))
+    states = set(State)
     assert {s for s in states if is_bad(s)} == {"down", "unreachable"}
     assert {s for s in states if is_blind(s)} == {"unknown"}
     assert {s for s in states if not is_bad(s) and not is_blind(s)} == {"up"}
 
 
-@pytest.mark.parametrize("state", get_args(State))
+@pytest.mark.parametrize("state", list(State))
 def test_the_live_state_and_the_analysis_agree_on_what_is_down(state: State) -> None:
     """A target that went from ``up`` to ``state``: the live picture lists it as down exactly
     when the analysis counts an outage, and as blind exactly when the analysis counts the
@@ -46,7 +45,7 @@ def test_the_live_state_and_the_analysis_agree_on_what_is_down(state: State) -> 
     live = LiveState("r", "runs/r.osha")
     live.observe(_change("nova-conductor@ctl-1", state))
     tracker = TargetTracker("hosts", "nova-conductor@ctl-1", max_episodes=10)
-    tracker.change("up", None, 0.0, 0.0)
+    tracker.change(State.UP, None, 0.0, 0.0)
     tracker.change(state, 9.0, 10.0, 10.0)
     report = tracker.finish(20.0)
     seen = live.not_up()
