@@ -43,9 +43,11 @@ from osha.messages import (
     FaultReleased,
     FaultRevertFailed,
     Message,
+    Phase,
     RunnerIteration,
     RunnerStatus,
     SoakCycle,
+    State,
     StateChange,
     is_bad,
     is_blind,
@@ -130,7 +132,7 @@ class NotUp:
 
 @dataclass(slots=True)
 class _Target:
-    state: str
+    state: State
     since_wall_s: float
     changes: int = 0
 
@@ -165,10 +167,10 @@ class LiveState:
         self.run_id = run_id
         self.run_dir = run_dir
         self.started_wall_s = time.time()
-        self.phase = "validate"
+        self.phase = Phase.VALIDATE
         self.phase_started_wall_s = self.started_wall_s
         self.phase_planned_s: float | None = None
-        self.phases_done: list[tuple[str, bool, str]] = []
+        self.phases_done: list[PhaseDone] = []
         self.targets: dict[str, _Target] = {}
         self.leases: dict[str, _Lease] = {}
         self.faults = FaultCounts()  # frozen: each count replaces it
@@ -187,7 +189,7 @@ class LiveState:
 
     # -- feeding ------------------------------------------------------------------------------
 
-    def set_phase(self, phase: str, planned_s: float | None) -> None:
+    def set_phase(self, phase: Phase, planned_s: float | None) -> None:
         """Called by the orchestrator when a phase starts (``planned_s``: its expected length)."""
         with self._lock:
             self.phase = phase
@@ -230,7 +232,7 @@ class LiveState:
             elif isinstance(msg, ActorStopped):
                 self.actors[msg.actor_id] = "stopped"
             elif isinstance(msg, PhaseChange) and msg.event == "end":
-                self.phases_done.append((msg.phase, msg.ok, msg.detail))
+                self.phases_done.append(PhaseDone(msg.phase, msg.ok, msg.detail))
 
     def _observe_fault(self, msg: Message) -> None:
         """The fault and soak-cycle records (the lock is held)."""
@@ -316,7 +318,7 @@ class LiveState:
                 phase=self.phase,
                 phase_elapsed_s=round(elapsed_s, 1),
                 phase_left_s=left_s,
-                phases_done=tuple(PhaseDone(p, ok, d) for p, ok, d in self.phases_done),
+                phases_done=tuple(self.phases_done),
                 targets={t: s.status() for t, s in sorted(self.targets.items())},
                 leases={lid: lease.status(now_s) for lid, lease in self.leases.items()},
                 faults=self.faults,

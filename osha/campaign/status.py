@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from osha.messages import Phase, State
 from osha.schema import to_raw
 
 __all__ = [
@@ -49,7 +50,7 @@ class StatusError(ValueError):
 class PhaseDone:
     """A campaign phase that has ended."""
 
-    phase: str
+    phase: Phase
     ok: bool
     detail: str
 
@@ -58,7 +59,7 @@ class PhaseDone:
 class TargetStatus:
     """One target as one monitor sees it now."""
 
-    state: str
+    state: State
     since_wall_s: float
     changes: int
 
@@ -146,7 +147,7 @@ class Status:
     run_dir: str
     started_wall_s: float
     updated_wall_s: float
-    phase: str
+    phase: Phase
     phase_elapsed_s: float
     phase_left_s: float | None
     phases_done: tuple[PhaseDone, ...]
