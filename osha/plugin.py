@@ -31,10 +31,10 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, ParamSpec, Protocol, TypeVar
 
 from osha.errors import PluginError
-from osha.messages import Message, stamp
+from osha.messages import Build, Message, stamp
 
 __all__ = [
     "Disruptor",
@@ -55,6 +55,7 @@ __all__ = [
 Kind = Literal["monitor", "disruptor", "runner"]
 
 M = TypeVar("M", bound=Message)
+F = ParamSpec("F")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,9 @@ class MonitorConfig:
 
 
 class Emit(Protocol):
-    def __call__(self, cls: type[M], /, **fields: Any) -> M: ...
+    """``emit(cls, **fields)``: mypy checks the fields' names and types against ``cls``."""
+
+    def __call__(self, cls: Build[F, M], /, *args: F.args, **fields: F.kwargs) -> M: ...
 
 
 class Request(Protocol):
@@ -216,8 +219,8 @@ def offline(cls: type[P], config: Any, *, actor_id: str, seed: int) -> P:
     which goes nowhere; ``request`` raises :class:`RequestTimeout`; ``stopping`` is never set.
     """
 
-    def emit(msg_cls: type[M], /, **fields: Any) -> M:
-        return stamp(msg_cls, actor_id, 0, **fields)
+    def emit(msg_cls: Build[F, M], /, *args: F.args, **fields: F.kwargs) -> M:
+        return stamp(msg_cls, actor_id, 0, *args, **fields)
 
     ctx = PluginContext(actor_id=actor_id, seed=seed, emit=emit, stopping=threading.Event())
     return cls(config, ctx)

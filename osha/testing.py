@@ -16,17 +16,19 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from osha.ledger import LedgerOptions, LedgerWriter
 from osha.messages import (
     ActorCrashed,
     ActorRestarting,
     ActorStarted,
+    Build,
     FaultInjected,
     FaultLease,
     FaultReleased,
     FaultReverted,
+    Lease,
     LedgerHeader,
     Message,
     PhaseChange,
@@ -54,6 +56,7 @@ __all__ = [
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
+F = ParamSpec("F")
 
 
 class WaitTimeout(AssertionError):
@@ -156,10 +159,10 @@ class FakeContext(PluginContext):
         self._lock = threading.Lock()
         super().__init__(actor_id=actor_id, seed=seed, emit=self._emit, stopping=threading.Event())
 
-    def _emit(self, cls: type[M], /, **fields: Any) -> M:
+    def _emit(self, cls: Build[F, M], /, *args: F.args, **fields: F.kwargs) -> M:
         with self._lock:
             self._seq += 1
-            msg = stamp(cls, self.actor_id, self._seq, **fields)
+            msg = stamp(cls, self.actor_id, self._seq, *args, **fields)
             self.emitted.append(msg)
         return msg
 
@@ -311,11 +314,10 @@ class SyntheticLedger:
     ) -> None:
         """A fault leased just before ``inject_s``, injected at ``inject_s`` (recorded
         ``report_delay_s`` later) and reverted at ``revert_s`` (None: never)."""
-        self.add(inject_s - 0.01, "supervisor", FaultLease, lease_id=lease_id, holder=holder,
-                 plugin="synthetic", index=0, action=action, node=node, address="192.0.2.1",
-                 resource=resource, groups=(), down_s=(revert_s or inject_s) - inject_s,
-                 planned_wall_s=self.wall(inject_s), revert_by_wall_s=self.wall(inject_s + 600),
-                 revert={})  # fmt: skip
+        self.add(inject_s - 0.01, "supervisor", FaultLease, lease=Lease(
+            lease_id, holder, "synthetic", 0, action, node, "192.0.2.1", resource, (),
+            (revert_s or inject_s) - inject_s, self.wall(inject_s), self.wall(inject_s + 600), {},
+        ))  # fmt: skip
         self.add(inject_s + report_delay_s, holder, FaultInjected, lease_id=lease_id, index=0,
                  action=action, node=node, resource=resource,
                  planned_wall_s=self.wall(inject_s), actual_wall_s=self.wall(inject_s))  # fmt: skip

@@ -1,9 +1,11 @@
 """The wire codec: messages to msgpack and back, and the frames that carry them.
 
 A message encodes as one msgpack array: ``[tag, sender, seq, mono_s, wall_s, *fields]``, the
-fields in declaration order. Trailing fields that have defaults may be left out. Decoding checks
-the tag, the count and the exact type of every field, and raises :class:`WireError` with the
-tag and field named, so that a bad frame never crashes an actor deep inside.
+fields in declaration order (a nested record's fields inline, where the record is; a ``StrEnum``
+as its value). ``MessageSpec.at(name)`` says where a field is. Trailing fields that have
+defaults may be left out. Decoding checks the tag, the count and the exact type of every field,
+and raises :class:`WireError` with the tag and field named, so that a bad frame never crashes an
+actor deep inside.
 
 Between a child process and its handle, the stream is a sequence of frames::
 

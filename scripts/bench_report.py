@@ -43,6 +43,7 @@ from osha.messages import (
     FaultLease,
     FaultReleased,
     FaultReverted,
+    Lease,
     LedgerHeader,
     Message,
     RunnerIteration,
@@ -104,10 +105,9 @@ def build(directory: Path, records: int) -> None:
                 atomic={"nova.boot_server": dur * 0.6})  # fmt: skip
         if k % 20_000 == 0:
             lease = f"lease-{k}"
-            add("supervisor", FaultLease, t, lease_id=lease, holder="disruptor", plugin="bench",
-                index=k, action="kill", node="ctl-1", address="192.0.2.1", resource="svc-1",
-                groups=(), down_s=10.0, planned_wall_s=WALL0 + t, revert_by_wall_s=WALL0 + t + 60,
-                revert={})  # fmt: skip
+            terms = Lease(lease, "disruptor", "bench", k, "kill", "ctl-1", "192.0.2.1", "svc-1",
+                          (), 10.0, WALL0 + t, WALL0 + t + 60, {})  # fmt: skip
+            add("supervisor", FaultLease, t, lease=terms)
             add("disruptor", FaultInjected, t, lease_id=lease, index=k, action="kill",
                 node="ctl-1", resource="svc-1", planned_wall_s=WALL0 + t,
                 actual_wall_s=WALL0 + t)  # fmt: skip

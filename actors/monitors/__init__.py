@@ -5,21 +5,21 @@ they share (:mod:`actors.monitors._kit`), which a monitor plugin may use too::
 """
 
 from actors.monitors._kit import (
+    UNSENT,
     Aggregator,
     MetricAggregator,
     ReportCadence,
     SampleSummary,
     StateTracker,
     SummaryConfig,
-    Transition,
 )
 
 __all__ = [
+    "UNSENT",
     "Aggregator",
     "MetricAggregator",
     "ReportCadence",
     "SampleSummary",
     "StateTracker",
     "SummaryConfig",
-    "Transition",
 ]

@@ -21,7 +21,7 @@ says so::
     def poll(self) -> None:
         now = time.monotonic()
         ok = self._probe()
-        self.tracker.emit("endpoint:volumev3", "up" if ok else "down", now)
+        self.tracker.emit("endpoint:volumev3", State.UP if ok else State.DOWN, now)
         self.aggregator.add("endpoint:volumev3", ok=ok)
         if self.reports.due(now):
             self.aggregator.flush(self.ctx)
@@ -38,13 +38,13 @@ from osha.messages.monitor import Metric, Sample, State, StateChange
 from osha.plugin import MonitorConfig, PluginContext
 
 __all__ = [
+    "UNSENT",
     "Aggregator",
     "MetricAggregator",
     "ReportCadence",
     "SampleSummary",
     "StateTracker",
     "SummaryConfig",
-    "Transition",
 ]
 
 
@@ -81,16 +81,9 @@ class ReportCadence:
 # -- state changes ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A state change, before it becomes a message."""
-
-    target: str
-    state: State
-    previous: State
-    last_good_mono_s: float | None
-    first_bad_mono_s: float
-    evidence: str = ""
+UNSENT: tuple[str, int, float, float] = ("", 0, 0.0, 0.0)
+"""The envelope of a :class:`~osha.messages.monitor.StateChange` the tracker observed but has
+not sent (``observe``): ``send`` emits its fields in a message stamped then."""
 
 
 @dataclass(slots=True)
@@ -100,8 +93,9 @@ class _Entry:
 
 
 class StateTracker:
-    """Thread-safe. ``observe`` returns the transition it caused, if any; ``emit`` also sends
-    it as a :class:`~osha.messages.monitor.StateChange` through a plugin context."""
+    """Thread-safe. ``observe`` returns the change it caused, if any, as an unsent
+    :class:`~osha.messages.monitor.StateChange` (envelope :data:`UNSENT`); ``emit`` also
+    sends it through a plugin context."""
 
     def __init__(self, ctx: PluginContext | None = None) -> None:
         self._ctx = ctx
@@ -130,7 +124,7 @@ class StateTracker:
         evidence: str = "",
         *,
         since_mono_s: float | None = None,
-    ) -> Transition | None:
+    ) -> StateChange | None:
         """Record that ``target`` was in ``state`` at ``at_mono_s``.
 
         ``since_mono_s`` is an earlier time at which the new state is known to hold already
@@ -141,7 +135,7 @@ class StateTracker:
             entry = self._entries.get(target)
             if entry is None:
                 self._entries[target] = _Entry(state, at_mono_s)
-                return Transition(target, state, State.UNKNOWN, None, at_mono_s, evidence)
+                return StateChange(*UNSENT, target, state, State.UNKNOWN, None, at_mono_s, evidence)
             if entry.state == state:
                 entry.last_seen_mono_s = max(entry.last_seen_mono_s, at_mono_s)
                 return None
@@ -150,7 +144,8 @@ class StateTracker:
             if since_mono_s is not None:
                 first_bad = min(at_mono_s, max(since_mono_s, last_good))
             first_bad = max(first_bad, last_good)
-            change = Transition(target, state, entry.state, last_good, first_bad, evidence)
+            previous = entry.state
+            change = StateChange(*UNSENT, target, state, previous, last_good, first_bad, evidence)
             entry.state = state
             entry.last_seen_mono_s = at_mono_s
             return change
@@ -163,15 +158,15 @@ class StateTracker:
         evidence: str = "",
         *,
         since_mono_s: float | None = None,
-    ) -> Transition | None:
+    ) -> StateChange | None:
         """``observe``, then emit the change (if any) as a ``monitor.state`` message."""
         change = self.observe(target, state, at_mono_s, evidence, since_mono_s=since_mono_s)
         if change is not None:
             self.send(change)
         return change
 
-    def send(self, change: Transition) -> None:
-        """Emit a transition through the context given at construction."""
+    def send(self, change: StateChange) -> None:
+        """Emit an observed change, stamped now, through the context given at construction."""
         if self._ctx is None:
             raise RuntimeError("StateTracker was built without a plugin context; pass ctx=")
         self._ctx.emit(

@@ -15,11 +15,11 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import msgpack
 
-from osha.messages import RAW_TAGS, ActorHeartbeat, Message, envelope, stamp
+from osha.messages import RAW_TAGS, ActorHeartbeat, Build, Message, envelope, stamp
 from osha.messages import spec_of as _spec_of
 from osha.record import HEADER, MAGIC
 from osha.wire import FrameKind, encode, pack_frame, pack_records
@@ -30,6 +30,7 @@ BATCH_MAX = 2048  # records per RECORDS frame before the writer is woken early
 HIGH_WATER = 65536  # pending records before emit() blocks: bounded memory under a flood
 
 M = TypeVar("M", bound=Message)
+P = ParamSpec("P")
 
 
 class Outbox:
@@ -74,14 +75,15 @@ class Outbox:
     def start(self) -> None:
         self._thread.start()
 
-    def emit(self, cls: type[M], /, **fields: Any) -> M:
-        """Build, stamp and queue one event for the ledger; return it."""
+    def emit(self, cls: Build[P, M], /, *args: P.args, **fields: P.kwargs) -> M:
+        """Build, stamp and queue one event for the ledger; return it. mypy checks ``fields``
+        against ``cls`` (:data:`~osha.messages.Build`)."""
         spec = _spec_of(cls)
         with self._cond:
             while len(self._pending) >= HIGH_WATER and not self._closed.is_set():
                 self._cond.wait(0.1)
             self._seq += 1
-            msg = cls(*envelope(self._actor_id, self._seq), **fields)  # stamp, inlined
+            msg = cls(*envelope(self._actor_id, self._seq), *args, **fields)  # stamp, inlined
             payload = self._packb([spec.tag, *spec.getter(msg)])
             pending = self._pending
             raw = spec.tag in RAW_TAGS
@@ -93,9 +95,9 @@ class Outbox:
             self._wake.set()
         return msg
 
-    def control(self, cls: type[M], /, **fields: Any) -> M:
+    def control(self, cls: Build[P, M], /, *args: P.args, **fields: P.kwargs) -> M:
         """Build a control message (seq 0) from this actor."""
-        return stamp(cls, self._actor_id, 0, **fields)
+        return stamp(cls, self._actor_id, 0, *args, **fields)
 
     def send_control(self, msg: Message) -> None:
         """Send the pending records, then one control frame."""

@@ -134,13 +134,14 @@ class FaultTable:
             self._open.get(rec.holder, set()).discard(msg.lease_id)
 
     def _lease(self, msg: FaultLease, t: float, offset: float) -> None:
-        rec = self._get(msg.lease_id)
-        rec.holder, rec.plugin, rec.action = msg.holder, msg.plugin, msg.action
-        rec.node, rec.resource = msg.node, msg.resource
-        rec.planned_s = msg.planned_wall_s + offset
+        lease = msg.lease
+        rec = self._get(lease.lease_id)
+        rec.holder, rec.plugin, rec.action = lease.holder, lease.plugin, lease.action
+        rec.node, rec.resource = lease.node, lease.resource
+        rec.planned_s = lease.planned_wall_s + offset
         rec.granted_s = t
-        rec.revert_by_wall_s = msg.revert_by_wall_s
-        self._open.setdefault(msg.holder, set()).add(msg.lease_id)
+        rec.revert_by_wall_s = lease.revert_by_wall_s
+        self._open.setdefault(lease.holder, set()).add(lease.lease_id)
 
     def _inject(self, msg: FaultInjected | FaultInjectFailed, t: float, offset: float) -> None:
         rec = self._get(msg.lease_id)

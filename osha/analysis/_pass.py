@@ -31,7 +31,15 @@ import msgpack
 
 from osha.analysis._cycles import CycleTable
 from osha.analysis._faults import FaultTable
-from osha.analysis._records import NUMBER, bad_envelope, first_header, typed
+from osha.analysis._records import (
+    MONO_AT,
+    NUMBER,
+    SENDER_AT,
+    SEQ_AT,
+    bad_envelope,
+    first_header,
+    typed,
+)
 from osha.analysis._runners import RunnerSeries
 from osha.analysis._targets import TargetTracker
 from osha.analysis.options import AnalysisOptions
@@ -41,6 +49,7 @@ from osha.ledger.damage import DamageCollector, close_problems, require_finite
 from osha.ledger.segment import list_raw_segments, read_closed_marker
 from osha.ledger.sequence import SeqTracker
 from osha.messages import (
+    FAULT_RECORDS,
     ActorCrashed,
     ActorRestarting,
     ActorStarted,
@@ -51,20 +60,30 @@ from osha.messages import (
     Phase,
     PhaseChange,
     RawBatch,
+    Resources,
     RunnerIteration,
     RunnerStatus,
     RunStopped,
+    Sample,
+    SelfChaosKill,
+    SoakCycle,
     StateChange,
     SupervisorEscalated,
     registry,
+    spec_of,
 )
 from osha.wire import decode
 
 __all__ = ["ActorState", "LedgerPass", "no_cyclic_gc", "run_pass"]
 
 _unpackb = msgpack.unpackb
-_SAMPLE = "monitor.sample"
-_AFTER_CUT = frozenset({"campaign.verdict", "run.stopped"})
+_SAMPLE = Sample.TAG
+#: where the fast path reads a sample's counts and a phase change's phase and
+#: event in an undecoded record (the codec's field index, looked up once)
+_TARGET, _COUNT, _FAILURES = (spec_of(Sample).at(n) for n in ("target", "count", "failures"))
+_PHASE, _EVENT = spec_of(PhaseChange).at("phase"), spec_of(PhaseChange).at("event")
+_PHASE_CHANGE = PhaseChange.TAG
+_AFTER_CUT = frozenset({CampaignVerdict.TAG, RunStopped.TAG})
 #: what a record that is not a valid message raises while it is read (msgpack's errors are
 #: ValueErrors; a payload too short for the fields read positionally is an IndexError)
 _DAMAGED = (WireError, ValueError, TypeError, IndexError, KeyError, msgpack.UnpackException)
@@ -118,33 +137,24 @@ class LedgerPass:
         self.escalated = False
         self._registry = registry()
         self._handlers: dict[str, Callable[[Any, float], None]] = {
-            "monitor.state": self._state,
-            "runner.status": self._runner_status,
-            "actor.started": self._actor_started,
-            "actor.crashed": self._actor_crashed,
-            "actor.restarting": self._actor_restarting,
-            "actor.stopped": self._actor_stopped,
-            "supervisor.escalated": self._escalated,
-            "campaign.phase": self._phase,
-            "campaign.verdict": self._verdict,
-            "run.stopped": self._stopped,
-            "ledger.raw": self._raw_pointer,
-            "runner.iteration": self._iteration,
-            "soak.cycle": self._soak,
-            "osha.self_chaos": self._soak,
-            "osha.resources": self._soak,
+            StateChange.TAG: self._state,
+            RunnerStatus.TAG: self._runner_status,
+            ActorStarted.TAG: self._actor_started,
+            ActorCrashed.TAG: self._actor_crashed,
+            ActorRestarting.TAG: self._actor_restarting,
+            ActorStopped.TAG: self._actor_stopped,
+            SupervisorEscalated.TAG: self._escalated,
+            PhaseChange.TAG: self._phase,
+            CampaignVerdict.TAG: self._verdict,
+            RunStopped.TAG: self._stopped,
+            RawBatch.TAG: self._raw_pointer,
+            RunnerIteration.TAG: self._iteration,
+            SoakCycle.TAG: self._soak,
+            SelfChaosKill.TAG: self._soak,
+            Resources.TAG: self._soak,
         }
-        for tag in (
-            "fault.lease",
-            "fault.refused",
-            "fault.injected",
-            "fault.inject_failed",
-            "fault.revert_attempted",
-            "fault.reverted",
-            "fault.revert_failed",
-            "fault.released",
-        ):
-            self._handlers[tag] = self._fault
+        for cls in FAULT_RECORDS:
+            self._handlers[cls.TAG] = self._fault
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -163,7 +173,7 @@ class LedgerPass:
         for k, payload in enumerate(batch):
             try:
                 items = _unpackb(payload)
-                tag, sender, seq, mono = items[0], items[1], items[2], items[3]
+                tag, sender, seq, mono = items[0], items[SENDER_AT], items[SEQ_AT], items[MONO_AT]
                 if (
                     type(sender) is not str
                     or type(seq) is not int
@@ -174,9 +184,11 @@ class LedgerPass:
                     raise bad_envelope(items)
                 msg = None
                 if tag == _SAMPLE:
-                    target, count, failures = items[5], items[6], items[7]
-                    if type(target) is not str or type(count) is not int or (
-                        type(failures) is not int
+                    target, count, failures = items[_TARGET], items[_COUNT], items[_FAILURES]
+                    if (
+                        type(target) is not str
+                        or type(count) is not int
+                        or (type(failures) is not int)
                     ):
                         decode(payload)  # raises the WireError that names the bad field
                 else:
@@ -192,7 +204,7 @@ class LedgerPass:
                 if tag in _AFTER_CUT:
                     handlers[tag](msg, mono - t0)
                 continue
-            if tag == "campaign.phase" and items[5:7] == ["verdict", "start"]:
+            if tag == _PHASE_CHANGE and items[_PHASE] == Phase.VERDICT and items[_EVENT] == "start":
                 self.cut_last_s = last - t0  # the analysed run ends with the record before it
             elif mono > last and not tag.startswith("ledger."):
                 # ledger.* records (raw-lane pointers, retention, resume) are the writer's own

@@ -21,13 +21,16 @@ from typing import Any
 from osha.errors import WireError
 from osha.ledger import LedgerReader
 from osha.ledger.damage import DamageCollector
-from osha.messages import LedgerHeader, Message, registry
+from osha.messages import LedgerHeader, Message, registry, spec_of
 from osha.wire import decode
 
-__all__ = ["NUMBER", "bad_envelope", "first_header", "typed"]
+__all__ = ["MONO_AT", "NUMBER", "SENDER_AT", "SEQ_AT", "bad_envelope", "first_header", "typed"]
 
 NUMBER = (float, int)
 _registry = registry()
+#: where an undecoded record holds its envelope's sender, seq and mono_s (the tag is at 0): the
+#: codec's field index, the same for every message
+SENDER_AT, SEQ_AT, MONO_AT = (spec_of(LedgerHeader).at(n) for n in ("sender", "seq", "mono_s"))
 
 
 def bad_envelope(items: Any) -> WireError:
@@ -36,7 +39,7 @@ def bad_envelope(items: Any) -> WireError:
     if type(items) is not list or len(items) < 5:
         return WireError(f"not a message: expected [tag, sender, seq, mono_s, wall_s, ...], "
                          f"got {type(items).__name__} {items!r:.60}")  # fmt: skip
-    tag, sender, seq, mono = items[0], items[1], items[2], items[3]
+    tag, sender, seq, mono = items[0], items[SENDER_AT], items[SEQ_AT], items[MONO_AT]
     if type(tag) is not str or tag not in _registry:
         return WireError(f"unknown message tag {tag!r:.60}")
     if type(sender) is not str or type(seq) is not int:
@@ -83,4 +86,3 @@ def first_header(
     wall = msg.wall_s if msg is not None else 0.0
     name = run_dir.name.removesuffix(".osha")
     return LedgerHeader("?", 1, mono, wall, 0, "?", name, "?", wall, 0, {}), False
-

@@ -201,11 +201,7 @@ class Campaign:
     def _record_finding(self, c: Checked) -> None:
         f = c.finding
         self.rec.record(
-            CampaignFinding,
-            source=c.source,
-            target=f.target,
-            ok=f.ok,
-            message=f.message,
+            CampaignFinding, source=c.source, target=f.target, ok=f.ok, message=f.message,
             hint=f.hint,
         )
 
@@ -270,7 +266,9 @@ class Campaign:
         )
 
     def _on_disk_floor(self, free_bytes: int) -> None:
-        self.request_stop("disk-floor", f"{free_bytes // (1024 * 1024)} MiB free beside the ledger")
+        self.request_stop(
+            "disk-floor", f"{free_bytes // (1024 * 1024)} MiB free beside the ledger"
+        )
 
     def _timed_phases(self) -> None:
         if self.stopped:

@@ -42,6 +42,7 @@ from osha.messages import (
     FaultRefused,
     FaultReleased,
     FaultRevertFailed,
+    Lease,
     Message,
     Phase,
     RunnerIteration,
@@ -153,7 +154,7 @@ class _Lease:
         return LeaseStatus(self.what, self.holder, held_s, self.down_s, self.injected)
 
 
-def _what(msg: FaultPlanned | FaultLease) -> str:
+def _what(msg: FaultPlanned | Lease) -> str:
     """``stop nova-scheduler@ctl-1``, or ``reboot ctl-1`` for a whole node."""
     return f"{msg.action} {msg.resource + '@' if msg.resource else ''}{msg.node}"
 
@@ -246,12 +247,12 @@ class LiveState:
                 verdict = CycleVerdict(msg.cycle, msg.ok, msg.detail)
                 self.cycle_verdicts = [*self.cycle_verdicts[1 - _LAST_VERDICTS :], verdict]
         elif isinstance(msg, FaultLease):
-            self.planned.pop(msg.lease_id, None)
-            self.leases[msg.lease_id] = _Lease(
-                _what(msg),
-                msg.holder,
+            self.planned.pop(msg.lease.lease_id, None)
+            self.leases[msg.lease.lease_id] = _Lease(
+                _what(msg.lease),
+                msg.lease.holder,
                 msg.wall_s,
-                msg.down_s,
+                msg.lease.down_s,
             )
         elif isinstance(msg, FaultInjected):
             self._count(injected=self.faults.injected + 1)

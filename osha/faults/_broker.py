@@ -266,7 +266,7 @@ class FaultBroker:
                     first_cycle=clock.first_cycle, cycles=clock.cycles)  # fmt: skip
 
     def _on_request(self, msg: FaultRequest) -> None:
-        lease = Lease.of(msg)
+        lease = msg.lease
         if lease.holder != msg.sender:
             self._refuse(msg, lease, f"sender {msg.sender!r} asked for holder {lease.holder!r}")
             return
@@ -295,7 +295,7 @@ class FaultBroker:
 
     def _grant(self, msg: FaultRequest, lease: Lease) -> None:
         """Record the lease, make it durable, then send the grant."""
-        self._record(FaultLease, **lease.fields())
+        self._record(FaultLease, lease=lease)
         began_s = time.monotonic()
         try:
             self._sink.sync(self._sync_timeout_s)
@@ -311,7 +311,7 @@ class FaultBroker:
 
     def _answer(self, msg: FaultRequest, granted: bool, reason: str = "") -> bool:
         return self._reply(msg.sender, FaultGrant, request_id=msg.request_id,
-                           lease_id=msg.lease_id, granted=granted, reason=reason)  # fmt: skip
+                           lease_id=msg.lease.lease_id, granted=granted, reason=reason)  # fmt: skip
 
     def _refuse(
         self,
@@ -349,7 +349,7 @@ class FaultBroker:
         """Requests let out of the gate, in arrival order: each checked by the guard and
         granted now, or refused with the gate's reason (counted)."""
         for item in parked:
-            lease = Lease.of(item.request)
+            lease = item.request.lease
             if item.refusal:
                 self._refuse(item.request, lease, item.refusal)
             else:

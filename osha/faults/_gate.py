@@ -103,8 +103,8 @@ class ChaosGate:
 
     def drop_holder(self, holder: str) -> list[Parked]:
         """The parked requests of ``holder``, which crashed: each refused."""
-        mine = [r for r in self._parked if r.holder == holder]
-        self._parked = [r for r in self._parked if r.holder != holder]
+        mine = [r for r in self._parked if r.lease.holder == holder]
+        self._parked = [r for r in self._parked if r.lease.holder != holder]
         return [Parked(r, f"{holder} crashed while its request was held back") for r in mine]
 
     def resume(self) -> list[Parked]:

@@ -1,52 +1,13 @@
-"""The fault lease: what, where, when, how to revert, and by when."""
+"""The fault lease (:class:`~osha.messages.fault.Lease`, declared with the messages that carry
+it) and what a disruptor plugin provides to revert one."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from osha.messages import FaultLease, FaultRequest
+from osha.messages.fault import Lease
 
 __all__ = ["Lease", "Revertible"]
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """One fault's lease, as the ledger's ``fault.lease`` holds it.
-
-    ``revert`` is plain data the plugin needs to undo the fault (e.g. a container's state
-    before it), never a secret: credentials come from the plugin's config.
-    """
-
-    lease_id: str
-    holder: str
-    plugin: str
-    index: int
-    action: str
-    node: str
-    address: str
-    resource: str
-    groups: tuple[str, ...]
-    down_s: float
-    planned_wall_s: float
-    revert_by_wall_s: float
-    revert: dict[str, Any]
-
-    @classmethod
-    def of(cls, msg: FaultLease | FaultRequest) -> Lease:
-        """The lease a ``fault.lease`` record or a ``fault.request`` describes."""
-        return cls(**{f.name: getattr(msg, f.name) for f in dataclasses.fields(cls)})
-
-    def fields(self) -> dict[str, Any]:
-        """The lease's fields, to build a ``fault.lease`` or ``fault.request`` from."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @property
-    def what(self) -> str:
-        """A short human description: ``stop nova-scheduler@ctl-1``."""
-        where = f"{self.resource}@{self.node}" if self.resource else self.node
-        return f"{self.action} {where}"
 
 
 class Revertible(Protocol):

@@ -106,7 +106,7 @@ def unrevoked(run_dir: Path) -> tuple[list[tuple[Lease, bool]], LedgerHeader | N
     for directory in _ledgers(run_dir):
         for msg in _messages(directory):
             if isinstance(msg, FaultLease):
-                leases[msg.lease_id] = Lease.of(msg)
+                leases[msg.lease.lease_id] = msg.lease
             elif isinstance(msg, FaultInjected):
                 injected.add(msg.lease_id)
             elif isinstance(msg, FaultReverted):

@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar
 
 from osha import inventory
 from osha.errors import PluginError
@@ -63,6 +63,17 @@ __all__ = ["FaultConfig", "FaultDisruptor", "load_hosts"]
 log = logging.getLogger("osha.disruptors")
 
 _RELEASE_TIMEOUT_S = 5.0
+
+
+class _Which(TypedDict):
+    """Which fault a ``fault.injected`` or ``fault.inject_failed`` is about (typed, so that
+    mypy checks ``emit(..., **which)`` against the message's fields)."""
+
+    lease_id: str
+    index: int
+    action: str
+    node: str
+    resource: str
 #: How long a disruptor waits for the chaos clock (the campaign's warm-up and baseline come
 #: first); a stop ends the wait at once.
 _SYNC_TIMEOUT_S = 24 * 3600.0
@@ -277,7 +288,7 @@ class FaultDisruptor(Disruptor[C]):
         host = self.hosts[planned.node]
         planned_wall_s = t0_wall_s + planned.offset_s
         lease_id = f"{self.ctx.actor_id}/{planned.index}"
-        failed = dict(
+        failed = _Which(
             lease_id=lease_id,
             index=planned.index,
             action=self.action(),
@@ -308,7 +319,7 @@ class FaultDisruptor(Disruptor[C]):
         try:
             wait_s = self.config.lease_timeout_s
             grant = self.ctx.request(
-                FaultRequest, timeout_s=wait_s, wait_s=wait_s, **lease.fields()
+                FaultRequest, timeout_s=wait_s, wait_s=wait_s, lease=lease
             )
         except RequestAborted:
             return
@@ -326,7 +337,7 @@ class FaultDisruptor(Disruptor[C]):
         finally:
             self._revert_and_release(lease)
 
-    def _inject_and_hold(self, lease: Lease, planned_wall_s: float, failed: dict[str, Any]) -> None:
+    def _inject_and_hold(self, lease: Lease, planned_wall_s: float, failed: _Which) -> None:
         actual_wall_s = time.time()
         try:
             detail = self.inject(lease)

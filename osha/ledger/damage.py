@@ -167,7 +167,7 @@ def require_finite(msg: Message) -> Message:
     ):
         return msg
     for f in registry()[msg.TAG].fields:
-        value = getattr(msg, f.name)
+        value = operator.attrgetter(f.name)(msg)  # a nested record's field is "outer.inner"
         if float in f.types and value is not None and not math.isfinite(value):
             raise WireError(
                 f"{msg.TAG} from {msg.sender!r}: {f.name} is {value!r}, not a finite number",

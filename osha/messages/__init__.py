@@ -11,7 +11,12 @@ A message class is declared once, with ``@message("dotted.tag")``, and the codec
 :mod:`osha.wire` maps the tag to the class. Fields may only use the types the codec can check:
 ``str``, ``int``, ``float``, ``bool``, ``bytes``, ``None`` unions, ``Literal[...]`` of strings,
 ``enum.StrEnum`` subclasses (sent as their value, decoded back to the member, e.g.
-:class:`State`, :class:`Phase`), ``tuple[X, ...]`` and ``dict[str, Any]`` (plain data only).
+:class:`State`, :class:`Phase`), ``tuple[X, ...]``, ``dict[str, Any]`` (plain data only) and
+one level of nested record (a frozen, slotted dataclass of those, e.g. :class:`Lease`), sent
+as its fields inline.
+
+Emitting is type-checked: ``emit``/``stamp`` take the class as :data:`Build` (a ``ParamSpec``
+over its constructor), so mypy checks every field's name and type.
 
 Plugins build messages through their context (``ctx.emit(Sample, target=..., ...)``), which
 fills in the envelope; core code stamps one with :func:`stamp` (``stamp(cls, sender, seq,
@@ -22,6 +27,7 @@ construction follows the field order; prefer keywords.
 from __future__ import annotations
 
 from osha.messages._base import (
+    Build,
     Message,
     MessageSpec,
     envelope,
@@ -45,6 +51,7 @@ from osha.messages.actor import (
 )
 from osha.messages.campaign import CampaignVerdict, Phase, PhaseChange
 from osha.messages.fault import (
+    FAULT_RECORDS,
     FaultAck,
     FaultGrant,
     FaultInjected,
@@ -60,6 +67,7 @@ from osha.messages.fault import (
     FaultRevertFailed,
     FaultSync,
     FaultSynced,
+    Lease,
 )
 from osha.messages.monitor import (
     BAD_STATES,
@@ -86,6 +94,7 @@ from osha.messages.soak import (
 
 __all__ = [
     "BAD_STATES",
+    "FAULT_RECORDS",
     "RAW_TAGS",
     "ActorBoot",
     "ActorCrashed",
@@ -97,6 +106,7 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "Build",
     "CampaignVerdict",
     "DiskFloorReached",
     "FaultAck",
@@ -115,6 +125,7 @@ __all__ = [
     "FaultSync",
     "FaultSynced",
     "HostBoot",
+    "Lease",
     "LedgerHeader",
     "LedgerResumed",
     "Message",

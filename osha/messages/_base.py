@@ -10,9 +10,10 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Concatenate, Literal, ParamSpec, TypeVar
 
 __all__ = [
+    "Build",
     "FieldSpec",
     "Message",
     "MessageSpec",
@@ -37,6 +38,12 @@ class Message:
 
 
 _M = TypeVar("_M", bound=Message)
+_P = ParamSpec("_P")
+
+Build = Callable[Concatenate[str, int, float, float, _P], _M]
+"""A message class seen as what builds it: the four envelope fields come first, then its own
+fields (``_P``). ``emit(cls, /, *args: P.args, **fields: P.kwargs)`` over ``Build[P, M]`` lets
+mypy check a message's fields by name and type at every emit, at no runtime cost."""
 _monotonic = time.monotonic  # bound once: stamp is on every emit's path
 _wall = time.time
 
@@ -52,9 +59,9 @@ def envelope(sender: str, seq: int) -> tuple[str, int, float, float]:
     return sender, seq, _monotonic(), _wall()
 
 
-def stamp(cls: type[_M], sender: str, seq: int, /, **fields: Any) -> _M:
-    """A ``cls`` message with its :func:`envelope`."""
-    return cls(*envelope(sender, seq), **fields)
+def stamp(cls: Build[_P, _M], sender: str, seq: int, /, *args: _P.args, **fields: _P.kwargs) -> _M:
+    """A ``cls`` message with its :func:`envelope` (its fields checked by mypy: :data:`Build`)."""
+    return cls(*envelope(sender, seq), *args, **fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,8 @@ class FieldSpec:
     required: bool
     #: value → member, for a ``StrEnum`` field: decoding gives the member back, not the str
     members: dict[str, enum.StrEnum] | None = None
+    #: the nested record this field belongs to (its name is ``outer.inner``), if any
+    record: type | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +91,18 @@ class MessageSpec:
     #: index n: a checker-constructor for a decoded list of n items (tag included)
     builders: tuple[Callable[[list[Any]], Message | None] | None, ...]
 
+    def at(self, name: str) -> int:
+        """Where field ``name`` (the envelope's too) sits in the encoded list, tag at 0: for a
+        fast path that reads a few fields of an undecoded record. Look it up once, not per
+        record."""
+        for k, f in enumerate(self.fields):
+            if f.name == name:
+                return k + 1
+        raise KeyError(f"{self.tag} has no field {name!r}")
+
 
 _REGISTRY: dict[str, MessageSpec] = {}
-_BY_CLASS: dict[type[Message], MessageSpec] = {}
+_BY_CLASS: dict[Callable[..., Message], MessageSpec] = {}
 
 M = TypeVar("M", bound=type[Message])
 
@@ -94,12 +112,12 @@ def registry() -> dict[str, MessageSpec]:
     return _REGISTRY
 
 
-def spec_of(cls: type[Message]) -> MessageSpec:
+def spec_of(cls: Callable[..., Message]) -> MessageSpec:
     """The spec of a registered message class."""
     try:
         return _BY_CLASS[cls]
     except KeyError:
-        raise TypeError(f"{cls.__qualname__} is not a registered message class") from None
+        raise TypeError(f"{cls!r} is not a registered message class") from None
 
 
 def _enum_of(annotation: Any) -> type[enum.StrEnum] | None:
@@ -162,7 +180,7 @@ def message(tag: str) -> Callable[[M], M]:
     def register(cls: M) -> M:
         if not (isinstance(cls, type) and issubclass(cls, Message)):
             raise TypeError(f"@message({tag!r}) must decorate a Message subclass")
-        if not dataclasses.is_dataclass(cls) or not cls.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        if not dataclasses.is_dataclass(cls) or not vars(cls)["__dataclass_params__"].frozen:
             raise TypeError(f"@message({tag!r}): {cls.__qualname__} must be a frozen dataclass")
         if "__post_init__" in vars(cls):
             raise TypeError(f"@message({tag!r}): message classes may not define __post_init__")
@@ -172,20 +190,8 @@ def message(tag: str) -> Callable[[M], M]:
                 f"message tag {tag!r} is used by both {other.__module__}.{other.__qualname__} "
                 f"and {cls.__module__}.{cls.__qualname__}"
             )
-        hints = typing.get_type_hints(cls)
-        specs: list[FieldSpec] = []
-        required = 0
-        for f in dataclasses.fields(cls):
-            has_default = (
-                f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-            )
-            hint = hints[f.name]
-            accepted, choices, to_tuple = _types_for(hint, f"{cls.__qualname__}.{f.name}")
-            kind = _enum_of(hint)
-            members = None if kind is None else {m.value: m for m in kind}
-            specs.append(FieldSpec(f.name, accepted, choices, to_tuple, not has_default, members))
-            if not has_default:
-                required += 1
+        specs = _field_specs(cls, "")
+        required = sum(1 for f in specs if f.required)
         names = [s.name for s in specs]
         getter = operator.attrgetter(*names)
         cls.TAG = tag
@@ -198,6 +204,43 @@ def message(tag: str) -> Callable[[M], M]:
     return register
 
 
+def _is_record(annotation: Any) -> bool:
+    """A nested record: a frozen, slotted dataclass that is not a message."""
+    return (
+        isinstance(annotation, type)
+        and dataclasses.is_dataclass(annotation)
+        and not issubclass(annotation, Message)
+    )
+
+
+def _field_specs(cls: type, prefix: str) -> list[FieldSpec]:
+    """The flat field specs of ``cls``: a nested record's fields take its field's place, each
+    named ``outer.inner``, so that a record is sent as its fields, inline, one after another
+    (a message with a record encodes exactly as one with those fields would)."""
+    hints = typing.get_type_hints(cls)
+    specs: list[FieldSpec] = []
+    for f in dataclasses.fields(cls):
+        has_default = (
+            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        )
+        hint = hints[f.name]
+        where = f"{cls.__qualname__}.{f.name}"
+        if _is_record(hint):
+            params = vars(hint)["__dataclass_params__"]
+            if prefix or has_default or not params.frozen or "__slots__" not in vars(hint):
+                raise TypeError(f"{where}: a nested record is a frozen, slotted dataclass, "
+                                "one level deep, without a default")  # fmt: skip
+            inner = _field_specs(hint, f"{f.name}.")
+            specs.extend(dataclasses.replace(i, record=hint) for i in inner)
+            continue
+        accepted, choices, to_tuple = _types_for(hint, where)
+        kind = _enum_of(hint)
+        members = None if kind is None else {m.value: m for m in kind}
+        name = prefix + f.name
+        specs.append(FieldSpec(name, accepted, choices, to_tuple, not has_default, members))
+    return specs
+
+
 def _default_of(cls: type[Message], name: str) -> Any:
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     if field.default_factory is not dataclasses.MISSING:
@@ -206,6 +249,28 @@ def _default_of(cls: type[Message], name: str) -> Any:
             "use an immutable default such as () or None"
         )
     return field.default
+
+
+def _env(cls: type[Message], specs: list[FieldSpec]) -> dict[str, Any]:
+    """The names a generated builder uses: per field its slot setter (``s``), type (``t``),
+    choices (``c``) and default (``d``); per nested record its class and its slot setter."""
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    for k, f in enumerate(specs):
+        outer, _, inner = f.name.partition(".")
+        if f.record is None:
+            env[f"s{k}"] = getattr(cls, f.name).__set__
+        else:  # set on the record; the record is set on the message (below)
+            env[f"s{k}"] = getattr(f.record, inner).__set__
+            env[f"R_{outer}"] = f.record
+            env[f"S_{outer}"] = getattr(cls, outer).__set__
+        env[f"t{k}"] = f.types[0] if len(f.types) == 1 else f.types
+        if f.members is not None:
+            env[f"c{k}"] = f.members  # a dict: ``in`` checks the value, ``[]`` gives the member
+        elif f.choices is not None:
+            env[f"c{k}"] = f.choices
+        if not f.required:
+            env[f"d{k}"] = _default_of(cls, f.name)
+    return env
 
 
 def _compile_builders(
@@ -220,16 +285,7 @@ def _compile_builders(
     directly instead of going through the dataclass ``__init__`` (one ``object.__setattr__``
     per field), is about twice as fast as a generic loop.
     """
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    for k, f in enumerate(specs):
-        env[f"s{k}"] = getattr(cls, f.name).__set__
-        env[f"t{k}"] = f.types[0] if len(f.types) == 1 else f.types
-        if f.members is not None:
-            env[f"c{k}"] = f.members  # a dict: ``in`` checks the value, ``[]`` gives the member
-        elif f.choices is not None:
-            env[f"c{k}"] = f.choices
-        if not f.required:
-            env[f"d{k}"] = _default_of(cls, f.name)
+    env = _env(cls, specs)
     builders: list[Callable[[list[Any]], Message | None] | None] = [None] * (len(specs) + 2)
     for count in range(required, len(specs) + 1):
         checks: list[str] = []
@@ -243,7 +299,15 @@ def _compile_builders(
             if f.members is not None:  # the member, not the str (None stays None)
                 nullable = type(None) in f.types
                 value = f"(None if a{k} is None else c{k}[a{k}])" if nullable else f"c{k}[a{k}]"
-            sets.append(f"    s{k}(o, {value})")
+            if f.record is None:
+                sets.append(f"    s{k}(o, {value})")
+                continue
+            outer = f.name.partition(".")[0]
+            if k == 0 or not specs[k - 1].name.startswith(f"{outer}."):
+                sets.append(f"    r = new(R_{outer})")
+            sets.append(f"    s{k}(r, {value})")
+            if k + 1 == len(specs) or not specs[k + 1].name.startswith(f"{outer}."):
+                sets.append(f"    S_{outer}(o, r)")
         sets.extend(f"    s{k}(o, d{k})" for k in range(count, len(specs)))
         names = "".join(f"a{k}, " for k in range(count))
         source = "\n".join(

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from osha.messages._base import Message, message
 
 __all__ = [
+    "FAULT_RECORDS",
     "FaultAck",
     "FaultGrant",
     "FaultInjectFailed",
@@ -43,6 +44,7 @@ __all__ = [
     "FaultReverted",
     "FaultSync",
     "FaultSynced",
+    "Lease",
     "RevertBy",
 ]
 
@@ -70,13 +72,18 @@ class FaultPlanned(Message):
     chaos_start_wall_s: float
 
 
-@message("fault.lease")
 @dataclass(frozen=True, slots=True)
-class FaultLease(Message):
-    """A granted, durable lease: what (``action`` on ``resource``), where (``node`` at
-    ``address``, in ``groups``), when (``planned_wall_s``, held ``down_s``), how to revert
-    (``plugin`` and ``revert``: plain data, no secrets) and the deadline (``revert_by_wall_s``:
-    reverts are retried until then)."""
+class Lease:
+    """One fault's lease: what (``action`` on ``resource``), where (``node`` at ``address``, in
+    ``groups``), when (``planned_wall_s``, held ``down_s``), how to revert (``plugin`` and
+    ``revert``) and the deadline (``revert_by_wall_s``: reverts are retried until then).
+
+    A record nested in ``fault.lease`` and ``fault.request``, declared once here: the codec
+    sends its fields inline, in this order, where the message has it.
+
+    ``revert`` is plain data the plugin needs to undo the fault (e.g. a container's state
+    before it), never a secret: credentials come from the plugin's config.
+    """
 
     lease_id: str
     holder: str
@@ -91,6 +98,20 @@ class FaultLease(Message):
     planned_wall_s: float
     revert_by_wall_s: float
     revert: dict[str, Any]
+
+    @property
+    def what(self) -> str:
+        """A short human description: ``stop nova-scheduler@ctl-1``."""
+        where = f"{self.resource}@{self.node}" if self.resource else self.node
+        return f"{self.action} {where}"
+
+
+@message("fault.lease")
+@dataclass(frozen=True, slots=True)
+class FaultLease(Message):
+    """A granted, durable lease (:class:`Lease`), fsynced before the grant is sent."""
+
+    lease: Lease
 
 
 @message("fault.refused")
@@ -188,6 +209,19 @@ class FaultReleased(Message):
     by: RevertBy
 
 
+FAULT_RECORDS: tuple[type[Message], ...] = (
+    FaultLease,
+    FaultRefused,
+    FaultInjected,
+    FaultInjectFailed,
+    FaultRevertAttempted,
+    FaultReverted,
+    FaultRevertFailed,
+    FaultReleased,
+)
+"""The records of a fault's life after its plan (lease to release), in the order above."""
+
+
 # -- control frames between a disruptor and the broker ------------------------------------------
 
 
@@ -221,25 +255,12 @@ class FaultSynced(Message):
 @message("fault.request")
 @dataclass(frozen=True, slots=True)
 class FaultRequest(Message):
-    """Disruptor → broker: please grant this lease (fields as :class:`FaultLease`).
-    ``wait_s``: how long the disruptor waits for the grant (0: not said); a request the
-    broker holds back longer (the soak's chaos clock is held) is refused, never granted late
-    to a holder that gave up on it."""
+    """Disruptor → broker: please grant this ``lease``. ``wait_s``: how long the disruptor
+    waits for the grant (0: not said); a request the broker holds back longer (the soak's
+    chaos clock is held) is refused, never granted late to a holder that gave up on it."""
 
     request_id: str
-    lease_id: str
-    holder: str
-    plugin: str
-    index: int
-    action: str
-    node: str
-    address: str
-    resource: str
-    groups: tuple[str, ...]
-    down_s: float
-    planned_wall_s: float
-    revert_by_wall_s: float
-    revert: dict[str, Any]
+    lease: Lease
     wait_s: float = 0.0
 
 

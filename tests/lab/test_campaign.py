@@ -110,7 +110,7 @@ def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) ->
         assert any(f" by {monitor} " in key for monitor in blind), (key, row, blind)
 
     # the faults: ctl-1's scheduler stopped, ctl-2's frozen, both reverted
-    leases = {m.lease_id: m for m in _of(records, FaultLease)}
+    leases = {m.lease.lease_id: m.lease for m in _of(records, FaultLease)}
     assert {(m.action, m.resource, m.node) for m in leases.values()} == {
         ("stop", "nova-scheduler", "ctl-1"), ("freeze", "nova-scheduler", "ctl-2"),
     }  # fmt: skip
@@ -251,7 +251,7 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
         if proc.poll() is None:
             proc.kill()
     records = _records(run_dir)
-    leases = {m.lease_id for m in _of(records, FaultLease)}
+    leases = {m.lease.lease_id for m in _of(records, FaultLease)}
     assert leases
     assert {m.lease_id for m in _of(records, FaultReverted)} == leases
     census = _census(records)

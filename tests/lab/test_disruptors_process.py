@@ -40,7 +40,7 @@ def finish(run: Harness) -> None:
     assert run.proc.returncode == 0, run.output()[-3000:]
     [lease] = run.messages(FaultLease)
     [reverted] = run.messages(FaultReverted)
-    assert reverted.lease_id == lease.lease_id
+    assert reverted.lease_id == lease.lease.lease_id
     assert run.messages(FaultReleased)[-1].reverted
 
 

@@ -50,7 +50,7 @@ def test_sigkill_of_the_disruptor_reverts_its_fault(healthy_lab: Lab, tmp_path: 
                  "the service")  # fmt: skip
         assert any(m.actor_id == "stopper" for m in run.messages(ActorCrashed))
         [lease] = run.messages(FaultLease)
-        assert lease.lease_id == reverted.lease_id
+        assert lease.lease.lease_id == reverted.lease_id
         # The restarted disruptor does not strike again: a fault is never retried.
         run.wait_tag("actor.started", bounds.osha_start_s, count=2)
         # longer than its schedule's start_s (1 s): it would have struck by then

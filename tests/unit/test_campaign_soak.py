@@ -326,7 +326,7 @@ def test_the_live_status_keeps_the_last_cycle_verdicts_and_the_next_fault() -> N
                   action="kill", node="ctl-1", address="10.0.0.1", resource="nova-scheduler",
                   groups=("controller",), down_s=2.0, planned_wall_s=now_s + 5.0,
                   revert_by_wall_s=now_s + 60.0, revert={})  # fmt: skip
-    state.observe(FaultLease("broker", 1, 0.0, now_s, **lease.fields()))
+    state.observe(FaultLease("broker", 1, 0.0, now_s, lease=lease))
     assert state.snapshot().to_json()["next_fault"] is None  # leased: it is no longer "next"
 
 
@@ -511,7 +511,7 @@ def test_no_fault_is_injected_once_a_judgement_that_stops_the_soak_has_begun(
     [judged] = [m for m in records if isinstance(m, SoakCycle) and m.phase == "end"]
     leases = [m for m in records if isinstance(m, FaultLease)]
     injected = [m for m in records if isinstance(m, FaultInjected)]
-    assert [m.lease_id for m in leases] == ["stop-conductor/0"]
+    assert [m.lease.lease_id for m in leases] == ["stop-conductor/0"]
     assert all(m.wall_s < judged.wall_s for m in leases)
     assert all(m.actual_wall_s < judged.wall_s for m in injected)
     # the next cycle's fault was asked for during the judgement, and refused (and so was any

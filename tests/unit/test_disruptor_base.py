@@ -123,7 +123,7 @@ def test_sequential_faults_lease_inject_hold_revert_release(tmp_path: Path, brok
     assert [m.node for m in injected] == ["ctl-1", "ctl-2"]
     assert all(m.actual_wall_s >= m.planned_wall_s - 0.01 for m in injected)
     assert [m.lease_id for m in ctx.of(FaultReverted)] == ["d1/0", "d1/1"]
-    assert [m.lease_id for m in sink.of(FaultLease)] == ["d1/0", "d1/1"]
+    assert [m.lease.lease_id for m in sink.of(FaultLease)] == ["d1/0", "d1/1"]
     assert [m.by for m in sink.of(FaultReleased)] == ["holder", "holder"]
     assert b.active() == []
 
@@ -206,7 +206,7 @@ def test_a_soak_repeats_the_timeline_every_cycle_with_its_own_indices(tmp_path: 
     finally:
         b.close(timeout_s=5)
     # cycles 2, 3 and 4 (a resumed soak goes on from cycle 2), one fault each
-    assert [m.lease_id for m in sink.of(FaultLease)] == ["d1/2000", "d1/3000", "d1/4000"]
+    assert [m.lease.lease_id for m in sink.of(FaultLease)] == ["d1/2000", "d1/3000", "d1/4000"]
     planned = ctx.of(FaultPlanned)
     assert [p.index for p in planned] == [2000, 3000, 4000]
     windows = [p.chaos_start_wall_s for p in planned]

@@ -102,7 +102,7 @@ def setup() -> Iterator[Setup]:
 
 
 def ask(ctx: BrokerContext, held: Lease) -> FaultGrant:
-    reply = ctx.request(FaultRequest, timeout_s=5, **held.fields())
+    reply = ctx.request(FaultRequest, timeout_s=5, lease=held)
     assert isinstance(reply, FaultGrant)
     return reply
 
@@ -193,7 +193,7 @@ def test_lease_records_are_durable_in_a_real_ledger(tmp_path: Path) -> None:
     leases = [
         m for m in LedgerReader(tmp_path / "run.osha").messages() if isinstance(m, FaultLease)
     ]
-    assert [m.lease_id for m in leases] == ["d1/0"]
+    assert [m.lease.lease_id for m in leases] == ["d1/0"]
     broker.close(timeout_s=5)
     recorder.close()
 

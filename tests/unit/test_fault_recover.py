@@ -22,12 +22,12 @@ FAST = RetryPolicy(initial_s=0.01, max_s=0.02, min_window_s=0.1)
 
 
 def _lease(node: str, index: int) -> FaultLease:
-    return FaultLease(
-        "faults", index + 1, time.monotonic(), time.time(), lease_id=f"d1/{index}", holder="d1",
+    return FaultLease("faults", index + 1, time.monotonic(), time.time(), lease=Lease(
+        lease_id=f"d1/{index}", holder="d1",
         plugin="fake", index=index, action="stop", node=node, address="127.0.0.1",
         resource="svc", groups=("all",), down_s=1.0, planned_wall_s=time.time(),
         revert_by_wall_s=time.time() - 1, revert={},
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def dead_run(tmp_path: Path, markers: Path) -> Path:

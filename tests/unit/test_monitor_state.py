@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from actors.monitors import (
+    UNSENT,
     Aggregator,
     MetricAggregator,
     ReportCadence,
     StateTracker,
     SummaryConfig,
-    Transition,
 )
 from osha.messages.monitor import Metric, Sample, StateChange
 from osha.testing import FakeContext
@@ -18,7 +18,7 @@ from osha.testing import FakeContext
 
 def test_first_observation_is_a_change_from_unknown_without_lower_bound() -> None:
     t = StateTracker()
-    assert t.observe("a", "up", 1.0) == Transition("a", "up", "unknown", None, 1.0)
+    assert t.observe("a", "up", 1.0) == StateChange(*UNSENT, "a", "up", "unknown", None, 1.0)
     assert t.observe("a", "up", 2.0) is None
     assert t.state("a") == "up"
     assert t.state("other") == "unknown"
@@ -29,7 +29,7 @@ def test_change_carries_last_good_and_first_bad() -> None:
     t.observe("a", "up", 1.0)
     t.observe("a", "up", 2.0)
     change = t.observe("a", "down", 3.0, "gone")
-    assert change == Transition("a", "down", "up", 2.0, 3.0, "gone")
+    assert change == StateChange(*UNSENT, "a", "down", "up", 2.0, 3.0, "gone")
     back = t.observe("a", "up", 5.0)
     assert back is not None
     assert (back.last_good_mono_s, back.first_bad_mono_s) == (3.0, 5.0)

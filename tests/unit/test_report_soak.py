@@ -24,6 +24,7 @@ from osha.messages import (
     FaultReleased,
     FaultRevertAttempted,
     FaultReverted,
+    Lease,
 )
 from osha.report import dumps, render_summary, to_dict
 from osha.report.html import render_html
@@ -308,10 +309,11 @@ def _killed_mid_inject(path: Path) -> Path:
     takes over (20.6 s) and reverts the fault (21 s). Another fault is held 20.8 - 30 s."""
     led = SyntheticLedger(path)
     led.target("hs", "nova-scheduler@ctl-1", end_s=60, interval_s=INTERVAL_S)
-    led.add(20.0, "faults", FaultLease, lease_id="kill-scheduler/0", holder="kill-scheduler",
+    led.add(20.0, "faults", FaultLease, lease=Lease(
+            lease_id="kill-scheduler/0", holder="kill-scheduler",
             plugin="process", index=0, action="kill", node="ctl-1", address="192.0.2.1",
             resource="nova-scheduler", groups=(), down_s=1.0, planned_wall_s=led.wall(20.0),
-            revert_by_wall_s=led.wall(141.0), revert={})  # fmt: skip
+            revert_by_wall_s=led.wall(141.0), revert={}))  # fmt: skip
     led.self_chaos(20.5, "kill-scheduler")
     led.add(20.6, "faults", FaultRevertAttempted, lease_id="kill-scheduler/0", attempt=1,
             by="broker")  # fmt: skip

@@ -62,7 +62,7 @@ def test_the_tree_starts_in_order_and_stops_in_reverse_recorder_last(tmp_path: P
     # end. The request comes as the supervisor hands a child's request to the broker.
     held = _lease("second")
     tree.broker.observe(
-        FaultRequest("second", 0, time.monotonic(), time.time(), request_id="r1", **held.fields())
+        FaultRequest("second", 0, time.monotonic(), time.time(), request_id="r1", lease=held)
     )
     wait_for(lambda: tree.active_leases() == 1, timeout_s=10, what="the lease granted")
     tree.close(StopReason.REQUESTED)
@@ -97,7 +97,7 @@ def test_a_gate_closed_before_the_actors_start_refuses_their_faults(tmp_path: Pa
     replies: list[Message] = []
     tree.broker.attach(lambda child, msg: replies.append(msg) or True)
     tree.broker.observe(FaultRequest("second", 0, time.monotonic(), time.time(), request_id="r1",
-                                    **held.fields()))  # fmt: skip
+                                    lease=held))  # fmt: skip
     wait_for(lambda: bool(replies), timeout_s=10, what="the broker's answer")
     [reply] = replies
     assert isinstance(reply, FaultGrant)

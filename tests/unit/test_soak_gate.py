@@ -43,7 +43,7 @@ class Asking:
 
     def _ask(self, ctx: BrokerContext, held: Any, wait_s: float) -> None:
         try:
-            reply = ctx.request(FaultRequest, timeout_s=wait_s, wait_s=wait_s, **held.fields())
+            reply = ctx.request(FaultRequest, timeout_s=wait_s, wait_s=wait_s, lease=held)
         except RequestTimeout as exc:
             self.error = exc
             return
@@ -71,7 +71,7 @@ def test_a_held_gate_parks_requests_and_grants_them_late_on_resume(env: Env) -> 
     assert asking.reply is not None
     assert asking.reply.granted
     [granted] = sink.of(FaultLease)
-    assert granted.lease_id == "d1/0"
+    assert granted.lease.lease_id == "d1/0"
 
 
 def test_a_closed_gate_refuses_what_it_held_and_every_later_request(env: Env) -> None:

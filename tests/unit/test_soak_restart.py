@@ -33,7 +33,7 @@ def test_a_disruptor_started_mid_soak_plans_and_strikes_only_the_cycles_to_come(
     finally:
         broker.close(timeout_s=5)
     planned = [p.index // STRIDE for p in ctx.of(FaultPlanned)]
-    leased = [int(m.lease_id.split("/")[1]) // STRIDE for m in sink.of(FaultLease)]
+    leased = [int(m.lease.lease_id.split("/")[1]) // STRIDE for m in sink.of(FaultLease)]
     assert planned  # the cycles still to come were planned and struck
     assert min(planned) >= 199, planned[:5]
     assert leased == planned

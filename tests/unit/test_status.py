@@ -71,7 +71,7 @@ def story(state: LiveState) -> None:
                   node="ctl-1", address="10.0.0.1", resource="nova-scheduler",
                   groups=("controller",), down_s=2.0, planned_wall_s=T0 + 5.0,
                   revert_by_wall_s=T0 + 60.0, revert={})  # fmt: skip
-    state.observe(FaultLease("broker", 11, 0.0, T0 + 5, **lease.fields()))
+    state.observe(FaultLease("broker", 11, 0.0, T0 + 5, lease=lease))
     state.observe(FaultInjected("kill", 12, 0.0, T0 + 6, lease_id="kill/7", index=7,
                                 action="kill", node="ctl-1", resource="nova-scheduler",
                                 planned_wall_s=T0 + 5, actual_wall_s=T0 + 6))  # fmt: skip

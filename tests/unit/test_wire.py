@@ -53,7 +53,14 @@ def _field(fs: FieldSpec) -> st.SearchStrategy[Any]:
 
 
 def _message(spec: MessageSpec) -> st.SearchStrategy[Message]:
-    return st.tuples(*(_field(f) for f in spec.fields)).map(lambda values: spec.cls(*values))
+    return st.tuples(*(_field(f) for f in spec.fields)).map(lambda values: _built(spec, values))
+
+
+def _built(spec: MessageSpec, values: tuple[Any, ...]) -> Message:
+    """The message of the flat field values (a nested record's fields inline, as sent)."""
+    msg = spec.builders[len(values) + 1]([spec.tag, *values])
+    assert msg is not None, values
+    return msg
 
 
 messages = st.sampled_from(SPECS).flatmap(_message)
@@ -118,13 +125,53 @@ def test_enum_fields_decode_to_their_members() -> None:
         msgpack.packb(["monitor.state", "m", 1, 1.0, 2.0, "t", "down", "up", None, 1.0])
     )
     assert isinstance(change, StateChange)
-    assert type(change.state) is State and change.state is State.DOWN
-    assert type(change.previous) is State and change.previous is State.UP
+    assert change.state is State.DOWN  # the member itself, not an equal str
+    assert change.previous is State.UP
     phase = decode(msgpack.packb(["campaign.phase", "s", 1, 1.0, 2.0, "chaos", "start"]))
     assert isinstance(phase, PhaseChange)
-    assert type(phase.phase) is Phase and phase.phase is Phase.CHAOS
+    assert phase.phase is Phase.CHAOS
     assert encode(phase) == msgpack.packb(
         ["campaign.phase", "s", 1, 1.0, 2.0, "chaos", "start", True, ""]
     )
     with pytest.raises(WireError, match=r"monitor.state.state: 'sideways' is not one of"):
         decode(msgpack.packb(["monitor.state", "m", 1, 1.0, 2.0, "t", "sideways", "up", None, 1.0]))
+
+
+@settings(max_examples=100)
+@given(messages)
+def test_field_index_points_at_the_field_in_the_encoded_list(msg: Message) -> None:
+    """``MessageSpec.at(name)`` is where a fast path finds a field in an undecoded record."""
+    spec = next(s for s in SPECS if s.cls is type(msg))
+    items = msgpack.unpackb(encode(msg))
+    assert items[0] == msg.TAG
+    for f in spec.fields:
+        value = getattr(msg, f.name)
+        expected = list(value) if isinstance(value, tuple) else value
+        assert items[spec.at(f.name)] == expected
+    with pytest.raises(KeyError, match="no field"):
+        spec.at("no_such_field")
+
+
+def test_a_nested_record_is_sent_inline_as_main_7ea620c_sent_its_fields() -> None:
+    """``fault.lease`` and ``fault.request`` carry a :class:`~osha.messages.Lease` (declared
+    once); the codec sends its fields inline, so a ledger written before it had a record
+    (flat fields, main 7ea620c) decodes to the same lease and re-encodes to the same bytes."""
+    from osha.messages import FaultLease, FaultRequest, Lease
+
+    flat = ["d1/0", "d1", "process", 0, "kill", "ctl-1", "192.0.2.1", "nova-scheduler",
+            ["controller"], 5.0, 100.0, 400.0, {"pid": 7}]  # fmt: skip
+    old = msgpack.packb(["fault.lease", "faults", 3, 1.5, 2.5, *flat], use_bin_type=True)
+    msg = decode(old)
+    assert isinstance(msg, FaultLease)
+    assert msg.lease == Lease("d1/0", "d1", "process", 0, "kill", "ctl-1", "192.0.2.1",
+                              "nova-scheduler", ("controller",), 5.0, 100.0, 400.0,
+                              {"pid": 7})  # fmt: skip
+    assert encode(msg) == old
+    request = msgpack.packb(["fault.request", "d1", 0, 1.5, 2.5, "r1", *flat, 2.0])
+    asked = decode(request)
+    assert isinstance(asked, FaultRequest)
+    assert (asked.request_id, asked.lease, asked.wait_s) == ("r1", msg.lease, 2.0)
+    assert encode(asked) == request
+    bad = msgpack.packb(["fault.lease", "faults", 3, 1.5, 2.5, *flat[:3], "0", *flat[4:]])
+    with pytest.raises(WireError, match=r"fault.lease.lease.index: expected int, got str"):
+        decode(bad)
