@@ -39,6 +39,7 @@ from osha.messages import (
     Resources,
     SelfChaosKill,
     SoakCycle,
+    State,
     StateChange,
     is_bad,
 )
@@ -213,7 +214,7 @@ class CycleTable:
                 self._open[key] = (at, cur)
                 if cur is not None:
                     cur.down.add(key)
-        elif msg.state == "up":  # ``unknown`` ends no outage (as for the targets)
+        elif msg.state == State.UP:  # ``unknown`` ends no outage (as for the targets)
             opened = self._open.pop(key, None)
             if opened is None:
                 return

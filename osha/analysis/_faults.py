@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from osha.analysis._kinds import FaultStatus
 from osha.messages import (
     ActorCrashed,
     FaultInjected,
@@ -65,17 +66,17 @@ class FaultRecord:
     def status(self) -> str:
         return self.status_at(None)
 
-    def status_at(self, live_at_wall_s: float | None) -> str:
+    def status_at(self, live_at_wall_s: float | None) -> FaultStatus:
         """The status; with ``live_at_wall_s`` (judging a run still going), a fault still
         held within its revert deadline is ``held``, not ``unreverted``. ``failed``: its
         inject failed before any lease was granted (e.g. no grant in time), so nothing was
         injected and there is nothing to revert."""
         if self.refused:
-            return "refused"
+            return FaultStatus.REFUSED
         if self.reverted_s is not None:
-            return "reverted"
+            return FaultStatus.REVERTED
         if self.inject_error and self.granted_s is None and not self.revert_attempts:
-            return "failed"
+            return FaultStatus.FAILED
         if self.injected_s is not None or self.inject_error or self.revert_attempts:
             in_flight = (
                 live_at_wall_s is not None
@@ -84,8 +85,8 @@ class FaultRecord:
                 and not self.revert_final
                 and not self.released_unreverted
             )
-            return "held" if in_flight else "unreverted"
-        return "planned"
+            return FaultStatus.HELD if in_flight else FaultStatus.UNREVERTED
+        return FaultStatus.PLANNED
 
 
 class FaultTable:

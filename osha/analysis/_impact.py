@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from osha.analysis._faults import FaultRecord
+from osha.analysis._kinds import RecoveryFrom
 from osha.analysis.model import (
     Detection,
     Episode,
@@ -136,7 +137,7 @@ def _recovery(
     *,
     owned: frozenset[int] = frozenset(),
     mine: frozenset[int] = frozenset(),
-) -> tuple[bool, float | None, float, str]:
+) -> tuple[bool, float | None, float, RecoveryFrom]:
     """(recovered, time to recover, bound, measured from) after the outage at ``last``.
     The outages in ``owned`` (attributed to any fault) but not in ``mine`` (to this one) are
     never followed (a soak's next fault on the same target starts its own outage, not a
@@ -149,13 +150,13 @@ def _recovery(
         k += 1
     end = episodes[k]
     if end.first_good_s is None:
-        return False, None, 0.0, ""
+        return False, None, 0.0, RecoveryFrom.NEVER
     bound = (end.first_good_s - end.last_bad_s) / 2
     injected = fault.injected_s or 0.0
     began = fault.revert_began_s if fault.revert_began_s is not None else fault.reverted_s
     if began is not None and began < end.end_s:
-        return True, end.end_s - began, bound, "revert"
-    return True, end.end_s - injected, bound, "inject"
+        return True, end.end_s - began, bound, RecoveryFrom.REVERT
+    return True, end.end_s - injected, bound, RecoveryFrom.INJECT
 
 
 #: (monitor, target) of a target report

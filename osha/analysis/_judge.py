@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from osha.analysis._blind import blind_under_faults, fault_windows
+from osha.analysis._kinds import FaultStatus
 from osha.analysis.model import ActorReport, FaultReport, RunInfo, RunnerReport, TargetReport
 from osha.analysis.slo import SloResult, SloSpec, Verdict, match
 
@@ -216,7 +217,7 @@ def evaluate(
                       float(restarts), restarts <= spec.max_actor_restarts, f"restarted: {who}")
         )  # fmt: skip
     if spec.require_reverted:
-        left = [f.lease_id for f in faults if f.status == "unreverted"]
+        left = [f.lease_id for f in faults if f.status == FaultStatus.UNREVERTED]
         detail = f"not reverted: {', '.join(left)}" if left else "every fault was reverted"
         results.append(SloResult("require_reverted", "require_reverted", "", True,
                                  float(len(left)), not left, detail))  # fmt: skip

@@ -36,6 +36,7 @@ from osha.analysis._blind import fault_windows
 from osha.analysis._faults import FaultRecord
 from osha.analysis._impact import fault_reports
 from osha.analysis._judge import evaluate
+from osha.analysis._kinds import FaultStatus
 from osha.analysis._pass import LedgerPass, no_cyclic_gc
 from osha.analysis._result import (
     _actor_reports,
@@ -58,7 +59,7 @@ _ATTRIBUTED = frozenset({"max_detection_s", "max_recovery_s"})
 _RUNNERS = frozenset(
     {"max_downtime_s", "min_runner_success", "max_runner_mttr_s", "max_degradation_ratio"}
 )
-_IN_FLIGHT = frozenset({"held", "unreverted"})
+_IN_FLIGHT = frozenset({FaultStatus.HELD, FaultStatus.UNREVERTED})
 
 
 class LiveJudge:

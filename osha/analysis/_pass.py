@@ -131,7 +131,7 @@ class LedgerPass:
         self.faults = FaultTable()
         self.cycles = CycleTable()
         self.actors: dict[str, ActorState] = {}
-        self.phases: dict[str, PhaseState] = {}
+        self.phases: dict[Phase, PhaseState] = {}
         self.stopped: RunStopped | None = None
         self.verdict: CampaignVerdict | None = None
         self.escalated = False

@@ -23,14 +23,14 @@ from osha.analysis.shortfall import shortfall
 from osha.analysis.slo import SloSpec, Verdict, slo_from_table
 from osha.errors import ProfileError
 from osha.ledger import LedgerReader
-from osha.messages import LedgerHeader
+from osha.messages import LedgerHeader, Phase
 
 __all__ = ["Analysis", "analyze", "recorded_slo"]
 
 #: A campaign phase that ends not ok aborts the run: its figures cannot pass it.
-_ABORTING = ("validate", "preflight", "load", "baseline", "chaos")
+_ABORTING = (Phase.VALIDATE, Phase.PREFLIGHT, Phase.LOAD, Phase.BASELINE, Phase.CHAOS)
 _ABORT_REASONS = ("interrupt", "signal", "escalated")
-_ORDER = ("validate", "preflight", "load", "baseline", "chaos", "recovery", "teardown", "verdict")
+_ORDER = tuple(Phase)  # the phases in their order
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Analysis:
         )
         return replace(self, slo=slo, verdict=verdict)
 
-    def phase(self, name: str) -> PhaseSpan | None:
+    def phase(self, name: Phase) -> PhaseSpan | None:
         return next((p for p in self.run.phases if p.name == name), None)
 
 
@@ -137,7 +137,7 @@ def _runner_reports(
 ) -> tuple[list[RunnerReport], dict[str, tuple[list[Stretch], list[Stretch]]]]:
     """Each runner's report, and its error clusters and degraded stretches (for the faults)."""
     reports: list[RunnerReport] = []
-    first = next((p for p in phases if p.name == "baseline"), None)
+    first = next((p for p in phases if p.name == Phase.BASELINE), None)
     baseline_s = baseline_end - first.start_s if first is not None else None
     stretches: dict[str, tuple[list[Stretch], list[Stretch]]] = {}
     for name in sorted(acc.runners):
@@ -161,7 +161,7 @@ def _runner_reports(
                 phases=tuple(
                     series.phase_stats(p, end)
                     for p in phases
-                    if p.name in ("baseline", "chaos", "recovery")
+                    if p.name in (Phase.BASELINE, Phase.CHAOS, Phase.RECOVERY)
                 ),
                 error_clusters=tuple(errors),
                 degraded=tuple(degraded),
@@ -214,21 +214,21 @@ def _phases(acc: LedgerPass, end: float) -> tuple[PhaseSpan, ...]:
         return tuple(spans)
     injected = acc.faults.injected()
     if not injected:
-        return (PhaseSpan("baseline", 0.0, end, True, derived=True),)
+        return (PhaseSpan(Phase.BASELINE, 0.0, end, True, derived=True),)
     first = injected[0].injected_s or 0.0
     reverts = [f.reverted_s for f in injected if f.reverted_s is not None]
     last = max(reverts) if len(reverts) == len(injected) else end
     spans = [
-        PhaseSpan("baseline", 0.0, first, True, True),
-        PhaseSpan("chaos", first, last, True, True),
+        PhaseSpan(Phase.BASELINE, 0.0, first, True, True),
+        PhaseSpan(Phase.CHAOS, first, last, True, True),
     ]
     if last < end:
-        spans.append(PhaseSpan("recovery", last, end, True, True))
+        spans.append(PhaseSpan(Phase.RECOVERY, last, end, True, True))
     return tuple(spans)
 
 
 def _baseline_end(phases: tuple[PhaseSpan, ...], acc: LedgerPass, end: float) -> float:
-    chaos = next((p for p in phases if p.name == "chaos"), None)
+    chaos = next((p for p in phases if p.name == Phase.CHAOS), None)
     if chaos is not None:
         return chaos.start_s
     injected = acc.faults.injected()
@@ -246,7 +246,7 @@ def _run_info(
     aborted, reason = False, ""
     if acc.phases:
         complete = acc.cut_s is not None or (
-            "teardown" in acc.phases and acc.phases["teardown"].end_s is not None
+            Phase.TEARDOWN in acc.phases and acc.phases[Phase.TEARDOWN].end_s is not None
         )
         failed = [n for n in _ABORTING if n in acc.phases and not acc.phases[n].ok]
         if failed:

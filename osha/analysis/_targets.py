@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 
 from osha.analysis.model import Episode, TargetReport
-from osha.messages import is_bad
+from osha.messages import State, is_bad
 
 __all__ = ["TargetTracker"]
 
@@ -57,7 +57,7 @@ class TargetTracker:
         self.monitor = monitor
         self.target = target
         self.max_episodes = max_episodes
-        self.state = "unknown"
+        self.state = State.UNKNOWN
         self.since: float | None = None  # estimated start of the current state
         self.first_seen: float | None = None
         self.last_seen = 0.0
@@ -69,7 +69,7 @@ class TargetTracker:
         self.samples = 0
         self.sample_failures = 0
         self.episodes: list[Episode] = []
-        self.segments: list[tuple[float, str]] = []  # (estimated start, state), for timelines
+        self.segments: list[tuple[float, State]] = []  # (estimated start, state), for timelines
         self.count = 0
         self.down_sum = 0.0
         self.bound_sum = 0.0
@@ -78,7 +78,7 @@ class TargetTracker:
         self.ep_last_bad = 0.0
         self.ep_last_good: float | None = None
         self.ep_reported = 0.0
-        self.ep_worst = "down"
+        self.ep_worst = State.DOWN
         self.blind = False
 
     # -- input ------------------------------------------------------------------------------
@@ -90,11 +90,11 @@ class TargetTracker:
         self.last_seen = max(self.last_seen, t)
         if failures and is_bad(self.state):
             self.last_bad_evidence = t
-        elif failures < count and self.state == "up":
+        elif failures < count and self.state == State.UP:
             self.last_up_evidence = t
 
     def change(
-        self, state: str, last_good: float | None, first_bad: float, reported: float
+        self, state: State, last_good: float | None, first_bad: float, reported: float
     ) -> None:
         """A ``monitor.state`` change: the new ``state`` was first observed at ``first_bad``;
         the last observation in the old state was ``last_good`` (None if there was none)."""
@@ -106,7 +106,7 @@ class TargetTracker:
         old = self.state
         if is_bad(state):
             self._to_bad(state, old, last_good, first_bad, reported)
-        elif state == "up":
+        elif state == State.UP:
             if self.ep_first_bad is not None:
                 if is_bad(old) and last_good is not None:
                     last_bad = max(self.ep_last_bad, last_good)
@@ -118,18 +118,18 @@ class TargetTracker:
             if last_good is not None:
                 self.ep_last_bad = max(self.ep_last_bad, last_good)
             self.blind = True
-        elif old == "up" and last_good is not None:  # unknown after up
+        elif old == State.UP and last_good is not None:  # unknown after up
             self.last_up_evidence = last_good
         self.state = state
         self.since = at
         self._segment(at, state)
 
-    def _segment(self, at: float, state: str) -> None:
+    def _segment(self, at: float, state: State) -> None:
         if len(self.segments) < 3 * self.max_episodes:
             self.segments.append((at, state))
 
     def _to_bad(
-        self, state: str, old: str, last_good: float | None, first_bad: float, reported: float
+        self, state: State, old: State, last_good: float | None, first_bad: float, reported: float
     ) -> None:
         if self.ep_first_bad is None:
             self.ep_first_bad = first_bad
@@ -137,32 +137,32 @@ class TargetTracker:
             self.ep_reported = reported
             self.ep_worst = state
             self.blind = False
-            if old == "up":
+            if old == State.UP:
                 self.ep_last_good = last_good
             else:  # from unknown: the last time it was known good, if ever
                 self.ep_last_good = self.last_up_evidence
                 self.blind = self.last_up_evidence is not None
         else:  # still in the same outage (down → unreachable, or back from a blind stretch)
-            if old == "unknown":
+            if old == State.UNKNOWN:
                 self.blind = True
             elif last_good is not None:
                 self.ep_last_bad = max(self.ep_last_bad, last_good)
             self.ep_last_bad = max(self.ep_last_bad, first_bad)
-            if state == "unreachable":
+            if state == State.UNREACHABLE:
                 self.ep_worst = state
         self.last_bad_evidence = first_bad
 
     def blind_at(self, t: float) -> None:
         """The monitor crashed or stopped at ``t``: the target is ``unknown`` from then on."""
-        if self.state == "unknown":
+        if self.state == State.UNKNOWN:
             return
         self._account(t)
         if is_bad(self.state) and self.ep_first_bad is not None:
             self.ep_last_bad = self._bad_evidence(before=t)
             self.blind = True
-        self.state = "unknown"
+        self.state = State.UNKNOWN
         self.since = t
-        self._segment(t, "unknown")
+        self._segment(t, State.UNKNOWN)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -208,7 +208,7 @@ class TargetTracker:
         if self.since is None:
             return
         span = max(0.0, until - self.since)
-        if self.state == "up":
+        if self.state == State.UP:
             self.up_s += span
         elif is_bad(self.state):
             self.down_s += span

@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from osha.analysis._result import Analysis
 from osha.analysis.model import FaultReport, RunnerReport, TargetReport
+from osha.messages import Phase
 
 __all__ = [
     "Comparison",
@@ -118,7 +119,7 @@ def _runner_rows(a: Analysis, b: Analysis) -> list[Row]:
         assert isinstance(r, RunnerReport)
         return r.runner
 
-    def p95(r: RunnerReport | None, phase: str) -> float | None:
+    def p95(r: RunnerReport | None, phase: Phase) -> float | None:
         stats = next((p for p in r.phases if p.phase == phase), None) if r else None
         return stats.p95_s if stats else None
 
@@ -137,7 +138,8 @@ def _runner_rows(a: Analysis, b: Analysis) -> list[Row]:
             Row("runners", name, "success", "", _num(ra, "success"), _num(rb, "success"), "higher"),
             Row("runners", name, "baseline mean", "s", _num(ra, "baseline_mean_s"),
                 _num(rb, "baseline_mean_s"), "lower"),
-            Row("runners", name, "chaos p95", "s", p95(ra, "chaos"), p95(rb, "chaos"), "lower"),
+            Row("runners", name, "chaos p95", "s", p95(ra, Phase.CHAOS), p95(rb, Phase.CHAOS),
+                "lower"),
             Row("runners", name, "MTTR (longest)", "s", mttr(ra), mttr(rb), "lower"),
             Row("runners", name, "degradation ratio", "", ratio(ra), ratio(rb), "lower"),
         ]  # fmt: skip

@@ -1,6 +1,7 @@
-# Over 400 lines (442): the report's frozen result types only, one dataclass per fact, no
-# logic; splitting them by section waits for issue 13 §4 (typed states in the analysis).
 """The results of an analysis: plain frozen dataclasses, ready for the report renderers.
+The run, its targets and its faults are here; the runners' results are in
+:mod:`osha.analysis._runner_model` and a soak's in :mod:`osha.analysis._soak_model`, both
+re-exported here.
 
 **Time.** Every ``*_s`` time below (not a duration) is *run time*: seconds since the ledger
 header, on the monotonic clock (``mono_s`` of the envelope). Monitors, disruptors and runners
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from osha.analysis.degradation import AtomicBaseline, AtomicDegradation
-from osha.analysis.shortfall import BaselineShortfall
+from osha.analysis._kinds import FaultStatus, RecoveryFrom
+from osha.analysis._runner_model import PhaseStats, RunnerImpact, RunnerReport, Stretch
+from osha.analysis._soak_model import CycleRow, SoakSummary
 from osha.ledger.damage import LedgerDamage
+from osha.messages import Phase, State
 
 __all__ = [
     "ActorReport",
@@ -30,8 +33,10 @@ __all__ = [
     "Detection",
     "Episode",
     "FaultReport",
+    "FaultStatus",
     "PhaseSpan",
     "PhaseStats",
+    "RecoveryFrom",
     "RunInfo",
     "RunnerImpact",
     "RunnerReport",
@@ -46,7 +51,7 @@ __all__ = [
 class PhaseSpan:
     """A campaign phase (or a derived one: ``baseline``, ``chaos``, ``recovery``)."""
 
-    name: str
+    name: Phase
     start_s: float
     end_s: float | None  # None: the phase never ended (the ledger stops inside it)
     ok: bool = True
@@ -91,7 +96,7 @@ class Episode:
     last_bad_s: float
     last_good_s: float | None
     first_good_s: float | None
-    worst: str  # "down" or "unreachable"
+    worst: State  # down or unreachable
     blind: bool  # the monitor was blind (unknown) for part of it
     reported_s: float  # when the monitor recorded the change that opened it
 
@@ -136,7 +141,7 @@ class TargetReport:
     up_s: float
     bad_s: float
     unknown_s: float
-    final_state: str
+    final_state: State
     episodes: tuple[Episode, ...]
     episode_count: int  # exact, even when ``episodes`` was capped
     downtime_s: float  # the sum of every episode's downtime
@@ -161,7 +166,7 @@ class Detection:
     target: str
     detection_s: float  # first bad observation - actual inject time
     reported_s: float  # when the state change was recorded - actual inject time
-    state: str
+    state: State
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,50 +181,7 @@ class TargetImpact:
     recovered: bool
     recovery_s: float | None  # time to recover, from ``recovery_from``; None: never
     recovery_bound_s: float
-    recovery_from: str  # "revert", or "inject" for a self-healing fault
-
-
-@dataclass(frozen=True, slots=True)
-class Stretch:
-    """A runner's error cluster or degraded stretch, on iteration start times."""
-
-    start_s: float
-    end_s: float
-    bound_s: float
-    iterations: int
-    first_s: float  # start time of its first iteration (for attribution to a fault)
-    mean_duration_s: float | None = None  # degraded stretches: mean of their good iterations
-    degradation_s: float | None = None  # absolute: mean - baseline mean
-    degradation_ratio: float | None = None  # relative: mean / baseline mean
-    window_span_s: float | None = None  # the raw sliding-window stretch (window centres)
-    #: ± half-widths of the 95 % t-intervals of the absolute and relative degradation
-    #: (:mod:`osha.analysis.degradation`)
-    degradation_bound_s: float | None = None
-    degradation_ratio_bound: float | None = None
-    #: each atomic action of its good iterations against that action's baseline
-    atomics: tuple[AtomicDegradation, ...] = ()
-
-    @property
-    def length_s(self) -> float:
-        return self.end_s - self.start_s
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerImpact:
-    """What one fault did to one runner."""
-
-    runner: str
-    errors: int
-    downtime_s: float
-    downtime_bound_s: float
-    mttr_s: float | None  # the degraded stretch's length; None: no degradation
-    mttr_bound_s: float
-    degradation_s: float | None
-    degradation_ratio: float | None
-    #: the worst degraded stretch's: ± 95 % t-interval half-widths, and its atomic actions
-    degradation_bound_s: float | None = None
-    degradation_ratio_bound: float | None = None
-    atomics: tuple[AtomicDegradation, ...] = ()
+    recovery_from: RecoveryFrom
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +205,7 @@ class FaultReport:
     released: bool
     #: reverted | unreverted | refused | planned | failed (no lease: nothing injected) | held
     #: (in flight, when a run still going is judged)
-    status: str
+    status: FaultStatus
     overlaps: tuple[str, ...]  # the faults held at the same time as this one
     detections: tuple[Detection, ...]
     targets: tuple[TargetImpact, ...]
@@ -301,59 +263,6 @@ class FaultReport:
 
 
 @dataclass(frozen=True, slots=True)
-class PhaseStats:
-    """A runner's iterations in one phase: success rate and duration percentiles (good
-    iterations only)."""
-
-    phase: str
-    iterations: int
-    failures: int
-    mean_s: float | None
-    p50_s: float | None
-    p95_s: float | None
-    p99_s: float | None
-    max_s: float | None
-
-    @property
-    def success(self) -> float | None:
-        return (self.iterations - self.failures) / self.iterations if self.iterations else None
-
-
-@dataclass(frozen=True, slots=True)
-class RunnerReport:
-    """One runner (by actor id) over the whole run."""
-
-    runner: str
-    workload: str
-    iterations: int
-    failures: int
-    baseline_count: int
-    baseline_mean_s: float | None
-    baseline_std_s: float | None
-    threshold_s: float | None  # baseline mean + k·sd
-    phases: tuple[PhaseStats, ...]
-    error_clusters: tuple[Stretch, ...]
-    degraded: tuple[Stretch, ...]
-    statuses: tuple[str, ...]
-    #: (start, duration, ok) for plotting: every failure, good ones thinned to a bounded count
-    points: tuple[tuple[float, float, bool], ...] = ()
-    #: the last failure the runner recorded of its workload (Rally's own error: a crash, a
-    #: failed validation, a context whose setup failed); "" if none
-    failure: str = ""
-    pace_s: float | None = None  # observed seconds per iteration in the baseline
-    #: the baseline held fewer than warm-up + window iterations (None: enough)
-    baseline_short: BaselineShortfall | None = None
-    #: its atomic actions (Rally's ``nova.boot_server``...) in the baseline, in the order the
-    #: workload first ran them; ``atomics_dropped`` names beyond the cap were not analysed
-    atomics: tuple[AtomicBaseline, ...] = ()
-    atomics_dropped: int = 0
-
-    @property
-    def success(self) -> float | None:
-        return (self.iterations - self.failures) / self.iterations if self.iterations else None
-
-
-@dataclass(frozen=True, slots=True)
 class ActorReport:
     """Crashes and restarts of one supervised actor."""
 
@@ -365,78 +274,3 @@ class ActorReport:
     restarts: int
     crash_reasons: tuple[str, ...]
     escalated: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CycleRow:
-    """One soak cycle, from its ``soak.cycle`` start to its end record.
-
-    An outage belongs to the cycle in which it started: ``targets_down`` and ``downtime_s``
-    count the outages that started inside the cycle (an outage that runs past the cycle's end
-    still adds its whole downtime to it; one still open at the end of the analysed run counts
-    until then). Outage edges are the same estimates as the targets' (midway between the
-    neighbouring observations). A fault belongs to the cycle whose ``[start, end)`` holds its
-    actual inject time: ``recovery_s`` is taken from those faults' target impacts.
-    """
-
-    cycle: int
-    start_s: float
-    end_s: float | None  # None: the ledger ends inside the cycle
-    ok: bool | None  # the campaign's judgement, and no revert failed; None: unfinished
-    detail: str  # the end record's detail
-    planned_faults: int
-    injected: int
-    reverted: int
-    revert_failed: int  # reverts that failed for good (``final``): the fault stayed in place
-    crashes: int  # actor.crashed, self-chaos kills included
-    self_chaos_kills: int
-    targets_down: int  # targets (per monitor) with an outage that started in the cycle
-    downtime_s: float  # the sum of those outages' downtime
-    #: time to recover (MTTR): the longest :attr:`TargetImpact.recovery_s` of the faults
-    #: injected in the cycle (from a fault's revert, or from its inject for a self-healing
-    #: fault, until the target is steadily up); 0.0 if none of them took a target down; None if
-    #: unfinished or a target one of them took down never recovered (by the end of the run)
-    recovery_s: float | None
-    #: 1 - bad target-seconds inside the cycle / (targets x the cycle's length); None if
-    #: unfinished or no target is monitored
-    availability: float | None
-    osha_rss_bytes: int | None  # osha's main process: its last osha.resources in the cycle
-    #: faults still held at the cycle's end within their revert deadline (not a breach), and
-    #: how long the soak waited for their reverts with the chaos clock held
-    overruns: int = 0
-    overrun_wait_s: float = 0.0
-    #: how late the cycle started (the clock was held past its start), and how many of its
-    #: faults were skipped because their disruptor stopped waiting for a grant meanwhile
-    late_s: float = 0.0
-    skipped: int = 0
-
-    @property
-    def duration_s(self) -> float | None:
-        return None if self.end_s is None else self.end_s - self.start_s
-
-
-@dataclass(frozen=True, slots=True)
-class SoakSummary:
-    """The cycles of a soak and their trends: least-squares slopes per cycle over the finished
-    cycles (None with fewer than two values), so a long soak shows whether recovery slows
-    down, downtime grows or availability drifts, and whether osha itself leaks memory."""
-
-    cycles: tuple[CycleRow, ...]
-    cycles_ok: int
-    cycles_failed: int
-    cycles_unfinished: int
-    cycles_unrecovered: int  # finished, no MTTR: a target its faults took down never recovered
-    mttr_mean_s: float | None  # over the finished, recovered cycles
-    mttr_max_s: float | None
-    mttr_trend_s: float | None  # seconds per cycle
-    downtime_trend_s: float | None  # seconds per cycle
-    availability_trend: float | None  # fraction per cycle (x 100: percentage points)
-    #: osha's main RSS from ``rss_from_cycle`` (the 5th cycle, after warm-up; the 1st when
-    #: there are five or fewer) to ``rss_to_cycle`` (the last with a sample)
-    rss_from_cycle: int | None
-    rss_to_cycle: int | None
-    rss_growth_bytes: int | None
-    #: the least-squares slope of those samples (each cycle's last) over the cycles' end times
-    rss_slope_bytes_per_h: float | None = None
-    overruns: int = 0  # over every cycle
-    skipped: int = 0  # faults skipped while the clock was held

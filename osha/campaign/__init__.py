@@ -12,6 +12,8 @@ Modules, one idea each:
   supervisor; the session opens it, the orchestrator starts and stops its actors;
 - :mod:`~osha.campaign.orchestrator`: the phases;
 - :mod:`~osha.campaign.state` / :mod:`~osha.campaign.view`: the live picture and its views;
+- :mod:`~osha.campaign.status`: that picture at one moment, typed (:class:`Status`), as
+  ``status.json`` holds it;
 - :mod:`~osha.campaign.control`: ``status.json`` and the ``stop`` file for other terminals;
 - :mod:`~osha.campaign.verdict`: the verdict, from the ledger via :mod:`osha.analysis`;
 - :mod:`~osha.campaign.session`: all of it wired up for one run (:func:`run_campaign`).

@@ -3,9 +3,9 @@
 A campaign keeps, next to its ledger segments::
 
     campaign.json   who runs it: pid, host, run id, profile (written once, at the start)
-    status.json     the live picture (:meth:`LiveState.snapshot`), atomically replaced about
-                    once a second (write a temporary file, fsync, ``os.replace``), so a reader
-                    never sees half a file
+    status.json     the live picture (:meth:`LiveState.snapshot`, a :class:`Status`),
+                    atomically replaced about once a second (write a temporary file, fsync,
+                    ``os.replace``), so a reader never sees half a file
     stop            created by ``osha campaign stop``: the campaign notices it within
                     :data:`POLL_S` and stops gracefully (faults reverted, load deleted,
                     verdict written)
@@ -31,6 +31,7 @@ from typing import Any
 
 import psutil
 
+from osha.campaign.status import Status, StatusError
 from osha.errors import EXIT_INVALID, OshaError
 
 __all__ = [
@@ -163,9 +164,18 @@ def find_run(run: str, runs_dir: Path) -> RunInfo:
     )
 
 
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """The last ``status.json`` of a run."""
-    return _read_json(run_dir / STATUS)
+def read_status(run_dir: Path) -> Status:
+    """The last ``status.json`` of a run, as the :class:`Status` it was written from."""
+    path = run_dir / STATUS
+    try:
+        return Status.from_json(_read_json(path))
+    except StatusError as exc:
+        raise OshaError(
+            f"{path} is damaged: {exc.key}: {exc.problem}",
+            hint="the campaign rewrites it about once a second; read it again, or look at "
+            "the ledger: osha report " + str(run_dir),
+            exit_code=EXIT_INVALID,
+        ) from None
 
 
 def request_stop(run_dir: Path, reason: str) -> bool:
@@ -190,7 +200,7 @@ class ControlWatcher:
     def __init__(
         self,
         run_dir: Path,
-        snapshot: Callable[[], dict[str, Any]],
+        snapshot: Callable[[], Status],
         on_stop: Callable[[str], None],
         *,
         interval_s: float = 1.0,
@@ -208,7 +218,7 @@ class ControlWatcher:
         self._thread.start()
 
     def write_status(self) -> None:
-        write_json_atomic(self._run_dir / STATUS, self._snapshot())
+        write_json_atomic(self._run_dir / STATUS, self._snapshot().to_json())
 
     def close(self) -> None:
         self._done.set()

@@ -28,6 +28,7 @@ from osha.campaign.preflight import Checked, run_preflight
 from osha.campaign.resume import LeftOff, close_interrupted
 from osha.campaign.soak import CycleLoop, SoakControl
 from osha.campaign.state import LiveState, TapSink
+from osha.campaign.status import FinalVerdict
 from osha.campaign.verdict import Judgement, judge
 from osha.errors import LedgerError, OshaError
 from osha.faults import plan_rows
@@ -387,10 +388,7 @@ class Campaign:
             )
             res.ok = judgement.passed
             res.detail = judgement.summary
-        self.state.verdict = {
-            "passed": judgement.passed,
-            "exit_code": judgement.exit_code,
-            "summary": judgement.summary,
-            "slos": judgement.slos,
-        }
+        self.state.verdict = FinalVerdict(
+            judgement.passed, judgement.exit_code, judgement.summary, judgement.slos
+        )
         return judgement

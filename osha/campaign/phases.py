@@ -29,7 +29,7 @@ class Writer(Protocol):
 
 
 class _PhaseListener(Protocol):
-    def set_phase(self, phase: str, planned_s: float | None) -> None: ...
+    def set_phase(self, phase: Phase, planned_s: float | None) -> None: ...
 
 
 @dataclass(slots=True)

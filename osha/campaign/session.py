@@ -241,32 +241,12 @@ def _run_campaign(
     resume: ResumeRequest | None,
 ) -> Outcome:
     prof = _apply(prof, options)
-    where: LeftOff | None = None
-    if resume is None:
-        run_id = new_run_id(prof.campaign.name)
-        base = (options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)).resolve()
-        run_dir = base / f"{run_id}.osha"
-        writer = _open_ledger(prof, run_dir, run_id)
-    else:
-        writer, where = _reopen(prof, resume, console)
-        run_dir, run_id = resume.run_dir.resolve(), where.run_id
-    live = console.is_terminal if options.live is None else options.live
+    writer, run_dir, run_id, where = _ledger(prof, options, resume, console)
     state = LiveState(run_id, str(run_dir))
-    failures: list[RecorderFailed] = []
-    campaign_ref: list[Campaign] = []
-
-    def on_recorder_error(failure: RecorderFailed) -> None:
-        failures.append(failure)
-        if campaign_ref:  # not from the recorder's own thread: request_stop records
-            threading.Thread(
-                target=campaign_ref[0].request_stop,
-                args=("recorder", failure.error.message),
-                daemon=True,
-            ).start()
-
+    failures = _RecorderFailures()
     # one owner starts the recorder now, the actors at the load phase, and stops them in reverse
     tree = RunTree(tree_spec(prof, run_dir=run_dir, run_id=run_id, defer_clock=True))
-    tap = TapSink(tree.open(writer, on_error=on_recorder_error), state.observe)
+    tap = TapSink(tree.open(writer, on_error=failures.on_error), state.observe)
     campaign = Campaign(
         prof,
         tree=tree,
@@ -280,33 +260,84 @@ def _run_campaign(
         soak=_soak_options(prof, options),
         first_cycle=where.next_cycle if where is not None else 0,
     )
-    campaign_ref.append(campaign)
+    failures.campaign = campaign
     console.print(f"campaign [bold]{prof.campaign.name}[/]: run {run_id}")
     console.print(f"ledger {run_dir}", soft_wrap=True)
     console.print(f"status: osha campaign status {run_dir}", soft_wrap=True)
     console.print(f"stop:   osha campaign stop {run_dir}", soft_wrap=True)
-    view = make_view(state.snapshot, console, live=live)
-    control = ControlWatcher(
-        run_dir, state.snapshot, lambda reason: campaign.request_stop("control", reason)
-    )
+    live = console.is_terminal if options.live is None else options.live
     with _logging(run_dir, console, live), _run_dir_env(run_dir):
         write_info(run_dir, run_id, str(prof.path))
-        control.start()
-        view.start()
-        try:
-            with _signals(campaign):
-                if where is not None:
-                    campaign.close_interrupted(where)
-                judgement = campaign.run(end_only=_ends(prof, resume, where))
-        finally:
-            state.finished = True
-            view.stop()
-            control.close()
-            tree.close()  # the actors if they still run, then the recorder, last
-    if failures:
-        raise failures[0].error
+        end_only = _ends(prof, resume, where)
+        judgement = _drive(campaign, tree, console, live=live, end_only=end_only, where=where)
+    if failures.first is not None:
+        raise failures.first.error
     # crop=False: the SLO table is printed whole, as `osha report` prints it, never cut
     console.print(verdict_table(judgement, campaign.rec.timeline), crop=False)
     # never wrapped: scripts and tests read the path from this line
     console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
     return Outcome(judgement, run_dir, run_id, stopped=state.stopping)
+
+
+def _ledger(
+    prof: Profile, options: StartOptions, resume: ResumeRequest | None, console: Console
+) -> tuple[LedgerWriter, Path, str, LeftOff | None]:
+    """A new ledger (and its run id), or the dead run's reopened where it left off."""
+    if resume is None:
+        run_id = new_run_id(prof.campaign.name)
+        base = (options.ledger_dir or prof.resolve(prof.campaign.ledger_dir)).resolve()
+        run_dir = base / f"{run_id}.osha"
+        return _open_ledger(prof, run_dir, run_id), run_dir, run_id, None
+    writer, where = _reopen(prof, resume, console)
+    return writer, resume.run_dir.resolve(), where.run_id, where
+
+
+class _RecorderFailures:
+    """The recorder's failures: each asks the campaign to stop (once it exists)."""
+
+    def __init__(self) -> None:
+        self.failures: list[RecorderFailed] = []
+        self.campaign: Campaign | None = None
+
+    @property
+    def first(self) -> RecorderFailed | None:
+        return self.failures[0] if self.failures else None
+
+    def on_error(self, failure: RecorderFailed) -> None:
+        self.failures.append(failure)
+        if self.campaign is not None:  # not from the recorder's own thread: request_stop records
+            threading.Thread(
+                target=self.campaign.request_stop,
+                args=("recorder", failure.error.message),
+                daemon=True,
+            ).start()
+
+
+def _drive(
+    campaign: Campaign,
+    tree: RunTree,
+    console: Console,
+    *,
+    live: bool,
+    end_only: bool,
+    where: LeftOff | None,
+) -> Judgement:
+    """Run the campaign with its live view and ``status.json``; close them, and the run tree,
+    whatever happens."""
+    state, run_dir = campaign.state, campaign.run_dir
+    view = make_view(state.snapshot, console, live=live)
+    control = ControlWatcher(
+        run_dir, state.snapshot, lambda reason: campaign.request_stop("control", reason)
+    )
+    control.start()
+    view.start()
+    try:
+        with _signals(campaign):
+            if where is not None:
+                campaign.close_interrupted(where)
+            return campaign.run(end_only=end_only)
+    finally:
+        state.finished = True
+        view.stop()
+        control.close()
+        tree.close()  # the actors if they still run, then the recorder, last

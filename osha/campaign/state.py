@@ -11,12 +11,25 @@ The live view is a convenience, never a verdict: the verdict comes from the ledg
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from osha.campaign.status import (
+    CycleVerdict,
+    FaultCounts,
+    FinalVerdict,
+    LeaseStatus,
+    NextFault,
+    PhaseDone,
+    RunnerView,
+    SoakStatus,
+    Status,
+    TargetStatus,
+)
 from osha.messages import (
     ActorCrashed,
     ActorRestarting,
@@ -31,9 +44,11 @@ from osha.messages import (
     FaultRevertFailed,
     Lease,
     Message,
+    Phase,
     RunnerIteration,
     RunnerStatus,
     SoakCycle,
+    State,
     StateChange,
     is_bad,
     is_blind,
@@ -84,6 +99,17 @@ class RunnerTally:
         total = self.ok + self.failed
         return self.ok / total if total else None
 
+    def view(self) -> RunnerView:
+        """This tally at this moment, for the live status."""
+        return RunnerView(
+            self.ok,
+            self.failed,
+            self.success_rate,
+            self.status,
+            self.last_error,
+            round(self.last_duration_s, 2),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class NotUp:
@@ -107,9 +133,12 @@ class NotUp:
 
 @dataclass(slots=True)
 class _Target:
-    state: str
+    state: State
     since_wall_s: float
     changes: int = 0
+
+    def status(self) -> TargetStatus:
+        return TargetStatus(self.state, self.since_wall_s, self.changes)
 
 
 @dataclass(slots=True)
@@ -120,14 +149,9 @@ class _Lease:
     down_s: float
     injected: bool = False
 
-
-@dataclass(slots=True)
-class _Counts:
-    injected: int = 0
-    inject_failed: int = 0
-    refused: int = 0
-    reverted: int = 0
-    revert_failed: int = 0
+    def status(self, now_s: float) -> LeaseStatus:
+        held_s = round(now_s - self.granted_wall_s, 1)
+        return LeaseStatus(self.what, self.holder, held_s, self.down_s, self.injected)
 
 
 def _what(msg: FaultPlanned | Lease) -> str:
@@ -136,36 +160,37 @@ def _what(msg: FaultPlanned | Lease) -> str:
 
 
 class LiveState:
-    """What is going on now. ``observe`` is thread-safe and cheap; ``snapshot`` is JSON-able."""
+    """What is going on now. ``observe`` is thread-safe and cheap; ``snapshot`` is a
+    :class:`~osha.campaign.status.Status` (``status.json``'s data is its ``to_json()``)."""
 
     def __init__(self, run_id: str, run_dir: str) -> None:
         self._lock = threading.Lock()
         self.run_id = run_id
         self.run_dir = run_dir
         self.started_wall_s = time.time()
-        self.phase = "validate"
+        self.phase = Phase.VALIDATE
         self.phase_started_wall_s = self.started_wall_s
         self.phase_planned_s: float | None = None
-        self.phases_done: list[tuple[str, bool, str]] = []
+        self.phases_done: list[PhaseDone] = []
         self.targets: dict[str, _Target] = {}
         self.leases: dict[str, _Lease] = {}
-        self.faults = _Counts()
+        self.faults = FaultCounts()  # frozen: each count replaces it
         self.runners: dict[str, RunnerTally] = {}
         self.restarts: dict[str, int] = {}
         self.crashes: dict[str, int] = {}
         self.actors: dict[str, str] = {}
         self.stopping = ""
         self.finished = False
-        self.verdict: dict[str, Any] | None = None
+        self.verdict: FinalVerdict | None = None
         self.notes: list[str] = []
         self.cycle = 0  # the soak cycle running (1-based; 0: none yet or not a soak)
         self.cycles_planned: int | None = None
-        self.cycle_verdicts: list[dict[str, Any]] = []
+        self.cycle_verdicts: list[CycleVerdict] = []
         self.planned: dict[str, tuple[str, float]] = {}  # lease id -> (what, at_wall_s)
 
     # -- feeding ------------------------------------------------------------------------------
 
-    def set_phase(self, phase: str, planned_s: float | None) -> None:
+    def set_phase(self, phase: Phase, planned_s: float | None) -> None:
         """Called by the orchestrator when a phase starts (``planned_s``: its expected length)."""
         with self._lock:
             self.phase = phase
@@ -208,7 +233,7 @@ class LiveState:
             elif isinstance(msg, ActorStopped):
                 self.actors[msg.actor_id] = "stopped"
             elif isinstance(msg, PhaseChange) and msg.event == "end":
-                self.phases_done.append((msg.phase, msg.ok, msg.detail))
+                self.phases_done.append(PhaseDone(msg.phase, msg.ok, msg.detail))
 
     def _observe_fault(self, msg: Message) -> None:
         """The fault and soak-cycle records (the lock is held)."""
@@ -219,7 +244,7 @@ class LiveState:
             if msg.phase == "start":
                 self.cycle = msg.cycle
             else:
-                verdict = {"cycle": msg.cycle, "ok": msg.ok, "detail": msg.detail}
+                verdict = CycleVerdict(msg.cycle, msg.ok, msg.detail)
                 self.cycle_verdicts = [*self.cycle_verdicts[1 - _LAST_VERDICTS :], verdict]
         elif isinstance(msg, FaultLease):
             self.planned.pop(msg.lease.lease_id, None)
@@ -230,18 +255,22 @@ class LiveState:
                 msg.lease.down_s,
             )
         elif isinstance(msg, FaultInjected):
-            self.faults.injected += 1
+            self._count(injected=self.faults.injected + 1)
             if msg.lease_id in self.leases:
                 self.leases[msg.lease_id].injected = True
         elif isinstance(msg, FaultInjectFailed):
-            self.faults.inject_failed += 1
+            self._count(inject_failed=self.faults.inject_failed + 1)
         elif isinstance(msg, FaultRefused):
-            self.faults.refused += 1
+            self._count(refused=self.faults.refused + 1)
         elif isinstance(msg, FaultReleased):
             self.leases.pop(msg.lease_id, None)
-            self.faults.reverted += int(msg.reverted)
+            self._count(reverted=self.faults.reverted + int(msg.reverted))
         elif isinstance(msg, FaultRevertFailed):
-            self.faults.revert_failed += int(msg.final)
+            self._count(revert_failed=self.faults.revert_failed + int(msg.final))
+
+    def _count(self, **counts: int) -> None:
+        """New fault counts (the lock is held)."""
+        self.faults = dataclasses.replace(self.faults, **counts)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -264,7 +293,7 @@ class LiveState:
         with self._lock:
             return len(self.leases)
 
-    def next_fault(self, now_s: float) -> dict[str, Any] | None:
+    def next_fault(self, now_s: float) -> NextFault | None:
         """The next planned fault not yet leased (stale plans are dropped). Hold the lock."""
         for lease_id, (_what, at_wall_s) in list(self.planned.items()):
             if at_wall_s < now_s - 60.0:  # its time is long past: it will not come (stopped)
@@ -272,77 +301,45 @@ class LiveState:
         if not self.planned:
             return None
         what, at_wall_s = min(self.planned.values(), key=lambda p: p[1])
-        return {"what": what, "at_wall_s": at_wall_s}
+        return NextFault(what, at_wall_s)
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything, as plain data (``status.json``, the live view)."""
+    def snapshot(self) -> Status:
+        """Everything, at one moment (``status.json``, the live view)."""
         now_s = time.time()
         with self._lock:
-            soak = None
-            if self.cycles_planned is not None:
-                soak = {
-                    "cycle": self.cycle,
-                    "cycles_planned": self.cycles_planned,
-                    "last_verdicts": list(self.cycle_verdicts),
-                }
-            nxt = self.next_fault(now_s)
             elapsed_s = now_s - self.phase_started_wall_s
             left_s = None
             if self.phase_planned_s is not None:
-                left_s = max(0.0, self.phase_planned_s - elapsed_s)
-            return {
-                "run_id": self.run_id,
-                "run_dir": self.run_dir,
-                "started_wall_s": self.started_wall_s,
-                "updated_wall_s": now_s,
-                "phase": self.phase,
-                "phase_elapsed_s": round(elapsed_s, 1),
-                "phase_left_s": None if left_s is None else round(left_s, 1),
-                "phases_done": [
-                    {"phase": p, "ok": ok, "detail": d} for p, ok, d in self.phases_done
-                ],
-                "targets": {
-                    t: {"state": s.state, "since_wall_s": s.since_wall_s, "changes": s.changes}
-                    for t, s in sorted(self.targets.items())
-                },
-                "leases": {
-                    lid: {
-                        "what": lease.what,
-                        "holder": lease.holder,
-                        "held_s": round(now_s - lease.granted_wall_s, 1),
-                        "down_s": lease.down_s,
-                        "injected": lease.injected,
-                    }
-                    for lid, lease in self.leases.items()
-                },
-                "faults": {
-                    "injected": self.faults.injected,
-                    "inject_failed": self.faults.inject_failed,
-                    "refused": self.faults.refused,
-                    "reverted": self.faults.reverted,
-                    "revert_failed": self.faults.revert_failed,
-                },
-                "runners": {
-                    r: {
-                        "ok": t.ok,
-                        "failed": t.failed,
-                        "success_rate": t.success_rate,
-                        "status": t.status,
-                        "last_error": t.last_error,
-                        "last_duration_s": round(t.last_duration_s, 2),
-                    }
-                    for r, t in sorted(self.runners.items())
-                },
-                "actors": dict(sorted(self.actors.items())),
-                "restarts": dict(sorted(self.restarts.items())),
-                "crashes": dict(sorted(self.crashes.items())),
-                "stopping": self.stopping,
-                "finished": self.finished,
-                "verdict": self.verdict,
-                "notes": list(self.notes),
-                "next_fault": nxt,
-                "soak": soak,
-            }
+                left_s = round(max(0.0, self.phase_planned_s - elapsed_s), 1)
+            return Status(
+                run_id=self.run_id,
+                run_dir=self.run_dir,
+                started_wall_s=self.started_wall_s,
+                updated_wall_s=now_s,
+                phase=self.phase,
+                phase_elapsed_s=round(elapsed_s, 1),
+                phase_left_s=left_s,
+                phases_done=tuple(self.phases_done),
+                targets={t: s.status() for t, s in sorted(self.targets.items())},
+                leases={lid: lease.status(now_s) for lid, lease in self.leases.items()},
+                faults=self.faults,
+                runners={r: t.view() for r, t in sorted(self.runners.items())},
+                actors=dict(sorted(self.actors.items())),
+                restarts=dict(sorted(self.restarts.items())),
+                crashes=dict(sorted(self.crashes.items())),
+                stopping=self.stopping,
+                finished=self.finished,
+                verdict=self.verdict,
+                notes=tuple(self.notes),
+                next_fault=self.next_fault(now_s),
+                soak=self._soak(),
+            )
+
+    def _soak(self) -> SoakStatus | None:
+        """Where the soak is (None if this is not a soak). Hold the lock."""
+        if self.cycles_planned is None:
+            return None
+        return SoakStatus(self.cycle, self.cycles_planned, tuple(self.cycle_verdicts))
 
 
 class TapSink:

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from osha import profile
 from osha.campaign.control import find_run, read_status, request_stop
 from osha.campaign.repeat import repeat_seed, run_repeated
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
+from osha.campaign.status import FinalVerdict
 from osha.campaign.view import render
 from osha.cli._checks import finite
 from osha.cli._pace import baseline_warnings
@@ -57,6 +58,39 @@ SelfChaosOpt = Annotated[
         "recorded; the supervisor restarts the actor, the broker reverts its faults).",
         callback=finite,
         min=0,
+    ),
+]
+# `osha campaign start`'s options (each parameter's name gives its flag, e.g. --chaos-s)
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Run even if the health gate finds problems.")
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the planned timeline; touch nothing.")
+]
+LedgerDirOpt = Annotated[
+    Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
+]
+BaselineOpt = Annotated[
+    float | None, typer.Option(help="Override [campaign] baseline_s.", callback=finite, min=0)
+]
+ChaosOpt = Annotated[
+    float | None, typer.Option(help="Override [campaign] chaos_s.", callback=finite, min=0)
+]
+RecoveryOpt = Annotated[
+    float | None,
+    typer.Option(help="Override [campaign] recovery_timeout_s.", callback=finite, min=0),
+]
+CyclesOpt = Annotated[
+    int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
+]
+RepeatOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--repeat",
+        min=1,
+        help="Run N campaigns back to back (run 1 with the profile's seed, run i with "
+        "child_seed(seed, 'repeat:i')), each its own ledger, then print their aggregate. "
+        "Ctrl-C stops the current run gracefully and starts no other. Exit code: the worst.",
     ),
 ]
 RunsDirOpt = Annotated[
@@ -138,43 +172,16 @@ def _dry_run(prof: Profile) -> None:
 def start(
     profile_path: ProfileArg,
     *,
-    force: Annotated[
-        bool, typer.Option("--force", help="Run even if the health gate finds problems.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the planned timeline; touch nothing.")
-    ] = False,
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
     live: LiveOpt = None,
-    ledger_dir: Annotated[
-        Path | None, typer.Option(help="Where to create the run (default: [campaign] ledger_dir).")
-    ] = None,
-    baseline_s: Annotated[
-        float | None, typer.Option(
-            help="Override [campaign] baseline_s.", callback=finite, min=0
-        )
-    ] = None,
-    chaos_s: Annotated[float | None, typer.Option(
-            help="Override [campaign] chaos_s.", callback=finite, min=0
-        )] = None,
-    recovery_timeout_s: Annotated[
-        float | None, typer.Option(
-            help="Override [campaign] recovery_timeout_s.", callback=finite, min=0
-        )
-    ] = None,
-    cycles: Annotated[
-        int | None, typer.Option(help="A soak: override [campaign] cycles (and until).")
-    ] = None,
+    ledger_dir: LedgerDirOpt = None,
+    baseline_s: BaselineOpt = None,
+    chaos_s: ChaosOpt = None,
+    recovery_timeout_s: RecoveryOpt = None,
+    cycles: CyclesOpt = None,
     self_chaos_every_s: SelfChaosOpt = None,
-    repeat: Annotated[
-        int | None,
-        typer.Option(
-            "--repeat",
-            min=1,
-            help="Run N campaigns back to back (run 1 with the profile's seed, run i with "
-            "child_seed(seed, 'repeat:i')), each its own ledger, then print their aggregate. "
-            "Ctrl-C stops the current run gracefully and starts no other. Exit code: the worst.",
-        ),
-    ] = None,
+    repeat: RepeatOpt = None,
 ) -> None:
     """Run a campaign: validate, health gate, load, baseline, chaos, recovery, teardown,
     verdict. Exit code 0: the SLOs passed; 1: an SLO was violated; 2: invalid input;
@@ -267,16 +274,13 @@ def status(
     info = find_run(run, runs_dir)
     snap = read_status(info.run_dir)
     if as_json:
-        typer.echo(json.dumps(snap, indent=1))
+        typer.echo(json.dumps(snap.to_json(), indent=1))
         return
     console = Console(highlight=False)
     console.print(render(snap))
-    age_s = time.time() - float(snap.get("updated_wall_s", 0))
-    if snap.get("finished"):
-        verdict: dict[str, Any] = snap.get("verdict") or {}
-        console.print(
-            f"finished: exit code {verdict.get('exit_code', '?')}, {verdict.get('summary', '')}"
-        )
+    age_s = time.time() - snap.updated_wall_s
+    if snap.finished:
+        console.print(f"finished: {_ended(snap.verdict)}")
     elif not info.alive:
         raise OshaError(
             f"campaign {info.run_id} is not running any more (pid {info.pid} is gone; status "
@@ -301,9 +305,9 @@ def stop(
     """Stop a running campaign gracefully: faults reverted, load deleted, verdict written."""
     info = find_run(run, runs_dir)
     done = read_status(info.run_dir)
-    if done.get("finished"):
-        verdict = done.get("verdict") or {}
-        typer.echo(f"{info.run_id} has already finished: exit code {verdict.get('exit_code')}")
+    if done.finished:
+        code = done.verdict.exit_code if done.verdict else None
+        typer.echo(f"{info.run_id} has already finished: exit code {code}")
         return
     if not info.alive:
         raise OshaError(
@@ -317,11 +321,8 @@ def stop(
     deadline_s = time.monotonic() + timeout_s
     while time.monotonic() < deadline_s:
         snap = read_status(info.run_dir)
-        if snap.get("finished"):
-            verdict = snap.get("verdict") or {}
-            typer.echo(
-                f"stopped: exit code {verdict.get('exit_code', '?')}, {verdict.get('summary', '')}"
-            )
+        if snap.finished:
+            typer.echo(f"stopped: {_ended(snap.verdict)}")
             return
         if not find_run(str(info.run_dir), runs_dir).alive:
             raise OshaError(
@@ -335,3 +336,10 @@ def stop(
         hint="it may still be reverting faults or deleting load; see osha campaign status",
         exit_code=EXIT_ABORTED,
     )
+
+
+def _ended(verdict: FinalVerdict | None) -> str:
+    """``exit code 0, PASS: 5/5 SLOs met`` (``?`` and nothing if no verdict was written)."""
+    if verdict is None:
+        return "exit code ?, "
+    return f"exit code {verdict.exit_code}, {verdict.summary}"

@@ -96,8 +96,60 @@ ledger), 2 for invalid input.
 """
 
 
-
-
+# `osha report`'s arguments and options (a parameter's name gives its flag unless named)
+LedgerArg = Annotated[Path, typer.Argument(help="A run directory, like runs/RUN-ID.osha.")]
+MoreArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        metavar="LEDGER_B",
+        help="A second run directory: compare A and B side by side; with --aggregate, any number.",
+    ),
+]
+AggregateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--aggregate",
+        help="Combine ledgers of one profile: per fault n, mean, sd and 95 % t-interval.",
+    ),
+]
+CiTargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ci-target",
+        metavar="1s|10%",
+        help="With --aggregate: the runs needed for each interval's half-width to reach "
+        "this (seconds; % of the mean for ratios, or for all without seconds).",
+    ),
+]
+JsonOpt = Annotated[
+    str | None,
+    typer.Option("--json", metavar="FILE|-", help="Write the JSON report (osha.report/1)."),
+]
+JunitOpt = Annotated[
+    Path | None, typer.Option("--junit", help="Write JUnit XML: one test case per SLO.")
+]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option("--html", help="Write one self-contained HTML file with the timeline."),
+]
+SloOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--slo",
+        metavar="FILE|KEY=VALUE",
+        help="Objectives: a TOML file with an [slo] table, and/or key=value changes (repeatable).",
+    ),
+]
+WindowOpt = Annotated[int, typer.Option(help="Sliding-window size (iterations).", min=1)]
+KOpt = Annotated[
+    float,
+    typer.Option(help="Degraded above baseline mean + k·sd.", min=0, callback=finite),
+]
+WarmUpOpt = Annotated[int, typer.Option(help="Iterations cut from the baseline.", min=0)]
+SteadyOpt = Annotated[
+    float,
+    typer.Option(help="Seconds up before a target counts as recovered.", min=0, callback=finite),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict table.")]
 AcceptDamagedOpt = Annotated[
     bool,
@@ -139,64 +191,19 @@ def _write(text: str, target: str, what: str) -> None:
 
 
 def report(
-    ledger: Annotated[Path, typer.Argument(help="A run directory, like runs/RUN-ID.osha.")],
-    more: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="LEDGER_B",
-            help="A second run directory: compare A and B side by side; with --aggregate, "
-            "any number.",
-        ),
-    ] = None,
+    ledger: LedgerArg,
+    more: MoreArg = None,
     *,
-    aggregate_runs: Annotated[
-        bool,
-        typer.Option(
-            "--aggregate",
-            help="Combine ledgers of one profile: per fault n, mean, sd and 95 % t-interval.",
-        ),
-    ] = False,
-    ci_target: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--ci-target",
-            metavar="1s|10%",
-            help="With --aggregate: the runs needed for each interval's half-width to reach "
-            "this (seconds; % of the mean for ratios, or for all without seconds).",
-        ),
-    ] = None,
-    json_out: Annotated[
-        str | None,
-        typer.Option("--json", metavar="FILE|-", help="Write the JSON report (osha.report/1)."),
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write JUnit XML: one test case per SLO.")
-    ] = None,
-    html: Annotated[
-        Path | None,
-        typer.Option("--html", help="Write one self-contained HTML file with the timeline."),
-    ] = None,
-    slo: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--slo",
-            metavar="FILE|KEY=VALUE",
-            help="Objectives: a TOML file with an [slo] table, and/or key=value changes "
-            "(repeatable).",
-        ),
-    ] = None,
-    window: Annotated[int, typer.Option(help="Sliding-window size (iterations).", min=1)] = 21,
-    k: Annotated[
-        float,
-        typer.Option(help="Degraded above baseline mean + k·sd.", min=0, callback=finite),
-    ] = 4.0,
-    warm_up: Annotated[int, typer.Option(help="Iterations cut from the baseline.", min=0)] = 10,
-    steady_s: Annotated[
-        float,
-        typer.Option(
-            help="Seconds up before a target counts as recovered.", min=0, callback=finite
-        ),
-    ] = 10.0,
+    aggregate_runs: AggregateOpt = False,
+    ci_target: CiTargetOpt = None,
+    json_out: JsonOpt = None,
+    junit: JunitOpt = None,
+    html: HtmlOpt = None,
+    slo: SloOpt = None,
+    window: WindowOpt = 21,
+    k: KOpt = 4.0,
+    warm_up: WarmUpOpt = 10,
+    steady_s: SteadyOpt = 10.0,
     quiet: QuietOpt = False,
     accept_damaged: AcceptDamagedOpt = False,
 ) -> None:

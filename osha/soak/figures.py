@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from osha.analysis import CycleRow, analyze, rss_slope_per_h
+from osha.analysis import CycleRow, FaultStatus, analyze, rss_slope_per_h
 
 __all__ = ["RSS_CYCLES", "SoakFigures", "soak_figures"]
 
@@ -89,10 +89,10 @@ def soak_figures(run_dir: Path) -> SoakFigures:
         leased=sum(f.granted_s is not None for f in a.faults),
         injected=sum(f.injected_s is not None for f in a.faults),
         unconfirmed=sum(f.unconfirmed for f in a.faults),
-        reverted=status.count("reverted"),
-        unreverted=status.count("unreverted"),
-        refused=status.count("refused"),
-        failed=status.count("failed"),
+        reverted=status.count(FaultStatus.REVERTED),
+        unreverted=status.count(FaultStatus.UNREVERTED),
+        refused=status.count(FaultStatus.REFUSED),
+        failed=status.count(FaultStatus.FAILED),
         self_chaos_kills=sum(r.self_chaos_kills for r in rows),
         crashes=sum(x.crashes for x in a.actors),
         restarts=sum(x.restarts for x in a.actors),

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from osha.analysis import AnalysisOptions, analyze
+from osha.analysis import AnalysisOptions, FaultStatus, RecoveryFrom, analyze
+from osha.messages import Phase, State
 from osha.testing import SyntheticLedger
 
 DOWN = (100.0, 112.5)
@@ -255,3 +256,28 @@ def test_recovery_does_not_run_into_the_next_faults_outage(tmp_path: Path) -> No
     assert first.recovery_from == second.recovery_from == "revert"
     assert _within(first.recovery_s, 102.5 - 102.0, INTERVAL_S / 2)
     assert _within(second.recovery_s, 107.5 - 107.0, INTERVAL_S / 2)
+
+
+def test_the_analysis_keeps_the_enums_of_the_ledger(tmp_path: Path) -> None:
+    """States, phases, fault statuses and recovery references are members, not bare strings
+    (issue 13 §4), and still equal and print as the strings the reports show."""
+    led = SyntheticLedger(tmp_path / "run.osha")
+    led.phase("baseline", 0.0, 99.0)
+    led.phase("chaos", 99.0, 200.0)
+    led.phase("teardown", 200.0, 300.0)
+    _classic(led)
+    led.fault("f2", inject_s=150.0, revert_s=None)
+    a = analyze(led.write(stop_s=301.0))
+    assert [type(p.name) for p in a.run.phases] == [Phase, Phase, Phase]
+    assert a.run.phases[1].name is Phase.CHAOS
+    assert a.phase(Phase.CHAOS) is a.run.phases[1]
+    assert {type(p.phase) for p in a.runners[0].phases} == {Phase}
+    (target,) = a.targets
+    assert target.final_state is State.UP
+    assert target.episodes[0].worst is State.DOWN
+    assert [f.status for f in a.faults] == [FaultStatus.REVERTED, FaultStatus.UNREVERTED]
+    assert all(type(f.status) is FaultStatus for f in a.faults)
+    (det,) = a.faults[0].detections
+    assert det.state is State.DOWN
+    assert a.faults[0].targets[0].recovery_from is RecoveryFrom.REVERT
+    assert f"{target.final_state} {a.faults[0].status}" == "up reverted"

@@ -90,8 +90,9 @@ def test_a_campaign_runs_every_phase_in_order_and_passes(tmp_path: Path) -> None
     [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
     assert (verdict.passed, verdict.exit_code) == (True, 0)
     status = read_status(run_dir)
-    assert status["finished"] is True
-    assert status["verdict"]["exit_code"] == 0
+    assert status.finished is True
+    assert status.verdict is not None
+    assert status.verdict.exit_code == 0
     assert "verdict: PASSED" in out
     assert str(run_dir) in out
 
@@ -198,7 +199,7 @@ def test_status_and_stop_from_another_process(tmp_path: Path) -> None:
     phases = _phases(records)
     assert ("chaos", "end", False) in phases
     assert [p for p, e, _ in phases if e == "end"][-2:] == ["teardown", "verdict"]
-    assert read_status(run_dir)["finished"] is True
+    assert read_status(run_dir).finished is True
 
 
 @pytest.mark.timeout(90)

@@ -133,9 +133,10 @@ def test_a_soak_runs_its_cycles_on_a_cadence_and_records_each(tmp_path: Path) ->
     assert ("chaos", "end") in phases
     assert ("recovery", "end") in phases
     status = read_status(outcome.run_dir)
-    assert status["soak"]["cycle"] == 3
-    assert status["soak"]["cycles_planned"] == 3
-    assert [v["cycle"] for v in status["soak"]["last_verdicts"]] == [1, 2, 3]
+    assert status.soak is not None
+    assert status.soak.cycle == 3
+    assert status.soak.cycles_planned == 3
+    assert [v.cycle for v in status.soak.last_verdicts] == [1, 2, 3]
     assert any(m.TAG == "osha.resources" for m in records)
 
 
@@ -315,10 +316,10 @@ def test_the_live_status_keeps_the_last_cycle_verdicts_and_the_next_fault() -> N
         "chaos_start_wall_s": now_s,
     }
     state.observe(FaultPlanned("kill-sched", 1, 0.0, now_s, **plan))
-    soak = state.snapshot()["soak"]
+    soak = state.snapshot().to_json()["soak"]
     assert soak["cycle"] == 15
     assert [v["cycle"] for v in soak["last_verdicts"]] == list(range(6, 16))  # bounded
-    assert state.snapshot()["next_fault"] == {
+    assert state.snapshot().to_json()["next_fault"] == {
         "what": "kill nova-scheduler@ctl-1", "at_wall_s": now_s + 5.0
     }  # fmt: skip
     lease = Lease(lease_id="kill-sched/7", holder="kill-sched", plugin="process", index=7,
@@ -326,7 +327,7 @@ def test_the_live_status_keeps_the_last_cycle_verdicts_and_the_next_fault() -> N
                   groups=("controller",), down_s=2.0, planned_wall_s=now_s + 5.0,
                   revert_by_wall_s=now_s + 60.0, revert={})  # fmt: skip
     state.observe(FaultLease("broker", 1, 0.0, now_s, lease=lease))
-    assert state.snapshot()["next_fault"] is None  # leased: it is no longer "next"
+    assert state.snapshot().to_json()["next_fault"] is None  # leased: it is no longer "next"
 
 
 def test_status_shows_the_cycle_the_last_verdicts_and_the_next_fault() -> None:

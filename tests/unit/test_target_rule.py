@@ -45,7 +45,7 @@ def test_the_live_state_and_the_analysis_agree_on_what_is_down(state: State) -> 
     live = LiveState("r", "runs/r.osha")
     live.observe(_change("nova-conductor@ctl-1", state))
     tracker = TargetTracker("hosts", "nova-conductor@ctl-1", max_episodes=10)
-    tracker.change("up", None, 0.0, 0.0)
+    tracker.change(State.UP, None, 0.0, 0.0)
     tracker.change(state, 9.0, 10.0, 10.0)
     report = tracker.finish(20.0)
     seen = live.not_up()
