@@ -5,7 +5,6 @@ per-endpoint cadence against real HTTP servers on 127.0.0.1, one of them hanging
 from __future__ import annotations
 
 import itertools
-import statistics
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -301,11 +300,12 @@ def test_a_hung_endpoint_delays_no_other_endpoint_and_is_not_stacked() -> None:
     during = [t for t in network.arrivals_mono_s if hang_started < t < hang_ended]
     edges = [hang_started, *during, hang_ended]
     gaps = [b - a for a, b in itertools.pairwise(edges)]
-    # Bound from the settings: one interval, plus 0.6 s for a loaded 2-core machine (threads
-    # scheduled 10-100 ms late; a probe that outlasts its slot skips one, 2 x interval). The
-    # landed code waited for the hung probe: one gap of HANG_TIMEOUT_S.
-    assert max(gaps) <= INTERVAL_S + 0.6, gaps
-    assert statistics.median(gaps) <= 1.5 * INTERVAL_S, gaps  # the cadence, not just no stall
+    # The landed code waited for the hung probe: one gap of HANG_TIMEOUT_S and one probe at
+    # most. Bounds from the settings with room for a loaded 2-core machine, where a niced
+    # test's threads can be held off the CPU for several intervals (a 0.6 s margin failed
+    # once so): no gap reaches half the hang, and at least half the hang's slots were probed.
+    assert max(gaps) < HANG_TIMEOUT_S / 2, gaps
+    assert len(during) >= HANG_TIMEOUT_S / INTERVAL_S / 2, gaps  # the cadence, not a stall
     assert _change(ctx, "endpoint:network", "down") is None
     # not stacked: the hung API got one request while it hung, the polls meanwhile were
     # skipped (at least half of them on a loaded machine) and the evidence says so
