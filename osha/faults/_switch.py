@@ -40,6 +40,7 @@ __all__ = [
     "KEY",
     "MAX_EVERY_S",
     "Collector",
+    "Renewable",
     "arm",
     "collect",
     "disarm",
@@ -60,6 +61,15 @@ _REVERTING_POLL_S = 1.0  # a remote poll while the node's own revert runs
 
 class Emit(Protocol):
     def __call__(self, cls: type[M], /, **fields: Any) -> M: ...
+
+
+class Renewable(Protocol):
+    """What the heartbeat needs of a :class:`~osha.faults.deadman.Watchdog`."""
+
+    @property
+    def armed(self) -> Status | None: ...
+
+    def renew(self, ttl_s: float) -> Status: ...
 
 
 Collector = Callable[[Lease], Status | None]
@@ -90,7 +100,7 @@ def arm(run: Runner, lease: Lease, command: str, emit: Emit, *, state_dir: str) 
 
 
 def hold_renewing(
-    watchdog: Watchdog, lease: Lease, wait: Callable[[float], bool], emit: Emit
+    watchdog: Renewable, lease: Lease, wait: Callable[[float], bool], emit: Emit
 ) -> None:
     """Hold the fault for ``down_s`` (or until ``wait`` says the actor stops), renewing the
     switch every :func:`renew_every_s`. A renew the node refuses (it reverted by itself, or
