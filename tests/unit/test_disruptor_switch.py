@@ -212,15 +212,19 @@ def fake_lease(clock: FakeClock, down_s: float, revert_by_in_s: float) -> Lease:
                  revert={_switch.KEY: "d1/0/x"})  # fmt: skip
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The heartbeat's clocks and waits, faked: a hold of minutes runs in microseconds."""
+    fake = FakeClock()
+    monkeypatch.setattr(_switch, "time", fake)
+    return fake
+
+
 def hold(clock: FakeClock, watchdog: FakeWatchdog, lease: Lease, ctx: FakeContext) -> None:
     _switch.hold_renewing(watchdog, lease, clock.wait, ctx.emit)
 
 
-def test_renews_every_third_of_the_ttl_never_past_revert_by(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = FakeClock()
-    monkeypatch.setattr(_switch, "time", clock)
+def test_renews_every_third_of_the_ttl_never_past_revert_by(clock: FakeClock) -> None:
     t0 = clock.now_s
     # default window: down 25 s + revert 120 s: a renew every 10 s, each to 30 s from now
     lease = fake_lease(clock, 25.0, 145.0)
@@ -238,11 +242,7 @@ def test_renews_every_third_of_the_ttl_never_past_revert_by(
     assert watchdog.renews[-1][1] == pytest.approx(8.0)  # capped: revert_by - now
 
 
-def test_a_transport_failure_is_recorded_and_the_hold_goes_on(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clock = FakeClock()
-    monkeypatch.setattr(_switch, "time", clock)
+def test_a_transport_failure_is_recorded_and_the_hold_goes_on(clock: FakeClock) -> None:
     t0 = clock.now_s
     ctx = FakeContext()
     watchdog = FakeWatchdog(clock, 145.0, fail=OSError("ssh: connection reset"))
