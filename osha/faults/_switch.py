@@ -56,6 +56,7 @@ M = TypeVar("M", bound=Message)
 KEY = "deadman"  # the switch's key on the node, in ``lease.revert``
 MAX_EVERY_S = 10.0  # the longest heartbeat: a kill -9 leaves the fault at most 3 of these
 _MIN_TTL_S = 1.0  # a renew closer to revert_by than this is skipped: the node reverts then
+_MAX_TTL_S = 86_400.0  # the switch's limit; a longer hold is renewed long before it
 _REVERTING_POLL_S = 1.0  # a remote poll while the node's own revert runs
 
 
@@ -91,7 +92,7 @@ def arm(run: Runner, lease: Lease, command: str, emit: Emit, *, state_dir: str) 
     """Arm the switch of ``lease`` (key in ``lease.revert``) to run ``command`` at the lease's
     ``revert_by``; recorded (``fault.deadman_armed``). Raises :class:`DeadmanError`."""
     key = str(lease.revert[KEY])
-    ttl_s = max(_MIN_TTL_S, lease.revert_by_wall_s - time.time())
+    ttl_s = min(_MAX_TTL_S, max(_MIN_TTL_S, lease.revert_by_wall_s - time.time()))
     watchdog = arm_watchdog(run, key, command, ttl_s, state_dir=state_dir)
     emit(FaultDeadmanArmed, lease_id=lease.lease_id, node=lease.node, key=key,
          pid=watchdog.pid or 0, detach=watchdog.armed.detach if watchdog.armed else "",
