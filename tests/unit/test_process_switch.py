@@ -27,8 +27,9 @@ def lease(action: ProcessAction, revert: dict[str, object]) -> Lease:
                  "nova-scheduler", (), 5.0, time.time(), time.time() + 60, revert)  # fmt: skip
 
 
-def command(action: ProcessAction, revert: dict[str, object], **changes: object) -> str | None:
-    config = ProcessConfig(service=Name("nova-scheduler"), action=action, **changes)  # type: ignore[arg-type]
+def command(action: ProcessAction, revert: dict[str, object],
+            scope: KillScope = KillScope.GROUP) -> str | None:  # fmt: skip
+    config = ProcessConfig(service=Name("nova-scheduler"), action=action, scope=scope)
     return ProcessDisruptor.switch_command(config, lease(action, revert))
 
 
