@@ -19,6 +19,7 @@ from osha.campaign import StartOptions, run_campaign
 from osha.campaign.control import read_status
 from osha.ledger import LedgerReader
 from osha.messages import Message
+from osha.messages.actor import ActorCrashed, ActorStopped
 from osha.messages.campaign import CampaignFinding, CampaignStop, CampaignVerdict, PhaseChange
 from osha.testing import wait_for
 
@@ -222,6 +223,31 @@ def test_a_signal_mid_chaos_stops_gracefully_with_exit_3(
     verify = subprocess.run([sys.executable, "-m", "osha", "ledger", "verify", str(run_dir)],
                             capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
     assert verify.returncode == 0, verify.stdout
+
+
+@pytest.mark.timeout(90)
+def test_a_sigterm_to_the_whole_process_group_still_stops_every_actor_in_order(
+    tmp_path: Path,
+) -> None:
+    """A cancelled CI job or ``kill -- -PGID`` sends SIGTERM to every process of the group at
+    once. The actors must not die of it: the parent stops them in order (a runner aborts Rally
+    and waits for its cleanup; an actor killed directly would leave Rally running)."""
+    proc = _start_cli(_profile(tmp_path, NEVER_ESCALATES, chaos_s=60), tmp_path)
+    try:
+        run_dir = _run_dir_in_chaos(tmp_path)
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the group is osha and its actors
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = _records(run_dir)
+    assert [m.source for m in records if isinstance(m, CampaignStop)] == ["SIGTERM"]
+    # the profile's crasher crashes on purpose (exit 1): only a signal's death is the defect
+    signalled = [m for m in records if isinstance(m, ActorCrashed | ActorStopped) and m.signal]
+    assert signalled == []
+    stopped = [m for m in records if isinstance(m, ActorStopped)]
+    assert stopped, "no actor.stopped recorded"
+    assert all(m.clean for m in stopped), stopped
 
 
 def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path) -> None:
