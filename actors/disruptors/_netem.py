@@ -1,0 +1,63 @@
+"""The tc netem commands of the ``network`` disruptor's ``delay`` and ``jitter``: pure
+functions, no I/O.
+
+netem is a kernel qdisc that many kernels lack (the lab's: ``CONFIG_NET_SCH_NETEM`` is not
+set, and it has no modules), so :func:`check_script` asks the node, reading only (the kernel
+config, its loaded and installable modules): a node without it is refused at pre-flight
+("netem not available on ctl-1"). osha ships no user-space delayer instead.
+
+osha adds its netem as the interface's root qdisc with its own handle (:data:`HANDLE`), and
+only when the root qdisc is the kernel's default (handle ``0:``): it never replaces a qdisc
+someone else configured. The revert deletes the root qdisc only while it is osha's netem,
+which brings the kernel's default back; a root qdisc that is not osha's is left alone.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+__all__ = ["FOREIGN_QDISC", "HANDLE", "NO_NETEM", "add_command", "check_script", "del_command"]
+
+HANDLE = "a5a1:"  # osha's netem root qdisc (any handle; this one says it is osha's)
+NO_NETEM = 30  # check: exit status when the node's kernel has no netem
+FOREIGN_QDISC = 31  # add: the interface's root qdisc is someone else's
+
+
+def check_script() -> str:
+    """Exit 0 if the node's kernel has netem (built in, loaded or loadable), else
+    :data:`NO_NETEM`. Reads only: ``/proc/config.gz``, ``/boot/config-*``, ``/sys/module``,
+    the module tree."""
+    return (
+        "command -v tc >/dev/null 2>&1 || { echo 'tc is missing (install iproute2)'; "
+        f"exit {NO_NETEM}; }}\n"
+        "k=$(uname -r)\n"
+        "[ -d /sys/module/sch_netem ] && exit 0\n"
+        'find "/lib/modules/$k" -name "sch_netem.ko*" 2>/dev/null | grep -q . && exit 0\n'
+        "cfg=$( (zcat /proc/config.gz || cat \"/boot/config-$k\") 2>/dev/null)\n"
+        'printf "%s\\n" "$cfg" | grep -Eq "^CONFIG_NET_SCH_NETEM=(y|m)" && exit 0\n'
+        f'echo "netem not available (kernel $k has no sch_netem)"; exit {NO_NETEM}\n'
+    )
+
+
+def add_command(interface: str, delay_ms: float, jitter_ms: float = 0.0) -> str:
+    """Add osha's netem on ``interface`` (egress) unless its root qdisc is someone else's
+    (exit :data:`FOREIGN_QDISC`); replaces a netem of osha's own left behind."""
+    dev = shlex.quote(interface)
+    jitter = f" {jitter_ms:g}ms" if jitter_ms else ""
+    return (
+        f"root=$(tc qdisc show dev {dev} root) || exit 1\n"
+        f'case "$root" in *" 0: root"*|*" {HANDLE} root"*|"") ;; '
+        f'*) echo "refused: $root is not osha\'s"; exit {FOREIGN_QDISC};; esac\n'
+        f"tc qdisc replace dev {dev} root handle {HANDLE} netem delay {delay_ms:g}ms{jitter}\n"
+    )
+
+
+def del_command(interface: str) -> str:
+    """Remove osha's netem from ``interface`` (the kernel's default qdisc comes back);
+    success if it is already gone; any other root qdisc is left alone."""
+    dev = shlex.quote(interface)
+    return (
+        f'if tc qdisc show dev {dev} root | grep -q "qdisc netem {HANDLE} root"; then '
+        f"tc qdisc del dev {dev} root && echo 'removed netem from {interface}'; "
+        f"else echo 'no netem of osha on {interface}'; fi"
+    )

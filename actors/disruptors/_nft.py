@@ -1,0 +1,191 @@
+"""The nftables text of the ``network`` disruptor: pure functions, no I/O, so the exact rules
+are unit-tested.
+
+One table per lease, ``table inet osha_<lease>`` (:func:`table_name`), holding an ``input``
+and (for a partition) an ``output`` base chain with ``policy accept``: osha only ever adds
+drops to the node's own traffic, in its own table, and never lists, flushes or edits another
+table. Applied atomically with ``nft -f`` (:func:`apply_script`: one transaction that also
+replaces a leftover of the same lease), removed atomically with ``nft delete table``
+(:func:`revert_command`, idempotent: a table already gone is success).
+
+Management protection comes first in every chain: osha's own SSH path (the source address
+the node sees, and the node's SSH port) is accepted before any drop, so a partition never
+cuts osha off from the node it must revert.
+
+- ``partition``: traffic between the node and the peers, both ways (``input``: from them,
+  ``output``: to them), limited to ``ports`` (TCP and UDP, either end) if given;
+  ``drop`` (a pulled cable: peers hang) or ``reject`` (TCP reset, else ICMP
+  administratively-prohibited: peers fail at once).
+- ``loss``: ``P`` % of the packets the node *receives* (from the peers, on the ports, if
+  given), so a round trip through the node loses ``P`` %; loopback is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "NFT_MISSING",
+    "Management",
+    "Rules",
+    "apply_script",
+    "check_script",
+    "parse_peer",
+    "revert_command",
+    "ruleset",
+    "table_name",
+]
+
+NFT_MISSING = 20  # apply/check: exit status when the node has no usable nft
+_SLUG = re.compile(r"[^A-Za-z0-9_]+")
+_EOF = "OSHA_NFT_EOF"
+
+
+@dataclass(frozen=True, slots=True)
+class Management:
+    """osha's SSH path as the node sees it: its source address and the node's SSH port."""
+
+    address: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rules:
+    """What one table does. ``peers`` are addresses or networks (``10.0.0.0/24``);
+    ``loss_pct`` 0 is a partition, 1-100 a loss of that many packets in 100."""
+
+    peers: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()
+    reject: bool = False
+    loss_pct: int = 0
+    management: Management | None = None
+
+
+def table_name(key: str) -> str:
+    """The nft table of a lease, from its switch key (``<lease id>/<random>``, unique per
+    run): ``osha_<slug>_<hash>``, letters, digits and ``_`` only."""
+    slug = _SLUG.sub("_", key.rpartition("/")[0] or key).strip("_")[:40]
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"osha_{slug}_{digest}" if slug else f"osha_{digest}"
+
+
+def parse_peer(text: str) -> str:
+    """An address or a network in canonical form (``10.0.0.5``, ``10.0.0.0/24``, ``fd00::/64``).
+    ValueError saying why for anything else (a name, host bits set, a bad prefix)."""
+    raw = text.strip()
+    try:
+        if "/" not in raw:
+            return str(ipaddress.ip_address(raw))
+        net = ipaddress.ip_network(raw, strict=True)
+    except ValueError as exc:
+        if "/" in raw:
+            try:
+                loose = ipaddress.ip_network(raw, strict=False)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a CIDR ({exc})") from None
+            raise ValueError(f"{text!r} has host bits set; did you mean {loose}?") from None
+        raise ValueError(f"{text!r} is not an IP address") from None
+    return str(net.network_address) if net.num_addresses == 1 else str(net)
+
+
+def _family(peer: str) -> str:
+    return "ip6" if ":" in peer else "ip"
+
+
+def _set(items: Sequence[object]) -> str:
+    return str(items[0]) if len(items) == 1 else "{ " + ", ".join(map(str, items)) + " }"
+
+
+def _matches(rules: Rules, direction: str) -> list[str]:
+    """The match part of each drop rule for one chain (``saddr`` on input, ``daddr`` on
+    output): one per address family of the peers, times one per port end."""
+    addr = "saddr" if direction == "input" else "daddr"
+    by_family: dict[str, list[str]] = {}
+    for peer in rules.peers:
+        by_family.setdefault(_family(peer), []).append(peer)
+    heads = [f"{fam} {addr} {_set(peers)}" for fam, peers in by_family.items()] or [""]
+    if not rules.ports:
+        return heads
+    ports = _set(rules.ports)
+    ends = [f"meta l4proto {{ tcp, udp }} th dport {ports}"]
+    # a loss counts a packet once: the sport rule skips what the dport rule already drew for
+    ends.append(f"meta l4proto {{ tcp, udp }} th sport {ports}"
+                + (f" th dport != {ports}" if rules.loss_pct else ""))  # fmt: skip
+    return [" ".join(filter(None, (head, end))) for head in heads for end in ends]
+
+
+def _verdicts(rules: Rules) -> list[str]:
+    if rules.loss_pct:
+        return [f"numgen random mod 100 lt {rules.loss_pct} drop"]
+    if rules.reject:
+        return ["meta l4proto tcp reject with tcp reset", "reject with icmpx type admin-prohibited"]
+    return ["drop"]
+
+
+def _chain(rules: Rules, direction: str) -> list[str]:
+    lines = [f"\tchain {direction} {{",
+             f"\t\ttype filter hook {direction} priority filter; policy accept;"]  # fmt: skip
+    if rules.management is not None:
+        m = rules.management
+        fam = _family(m.address)
+        if direction == "input":
+            lines.append(f"\t\t{fam} saddr {m.address} tcp dport {m.port} accept")
+        else:
+            lines.append(f"\t\t{fam} daddr {m.address} tcp sport {m.port} accept")
+    if rules.loss_pct and not rules.peers:
+        lines.append('\t\tiifname "lo" accept')
+    for match in _matches(rules, direction):
+        lines.extend(f"\t\t{' '.join(filter(None, (match, v)))}" for v in _verdicts(rules))
+    lines.append("\t}")
+    return lines
+
+
+def ruleset(table: str, rules: Rules) -> str:
+    """The table's text for ``nft -f``: ``table inet NAME { chain input {...} ... }``."""
+    if not rules.loss_pct and not rules.peers:
+        raise ValueError("a partition needs peers")
+    if not 0 <= rules.loss_pct <= 100:
+        raise ValueError(f"loss_pct must be within 0-100, not {rules.loss_pct}")
+    chains = ["input"] if rules.loss_pct else ["input", "output"]
+    body = [line for chain in chains for line in _chain(rules, chain)]
+    return "\n".join([f"table inet {table} {{", *body, "}"]) + "\n"
+
+
+def apply_script(table: str, text: str) -> str:
+    """The sh script that applies ``text`` (from :func:`ruleset`) in one nft transaction,
+    replacing a table of the same name left by this lease (``table`` then ``delete table``
+    makes the delete safe when there is none); every other table is left alone."""
+    return (
+        f"command -v nft >/dev/null 2>&1 || {{ echo 'error: nft is missing'; exit {NFT_MISSING}; }}\n"
+        f"nft -f - <<'{_EOF}'\n"
+        f"table inet {table}\n"
+        f"delete table inet {table}\n"
+        f"{text}"
+        f"{_EOF}\n"
+    )
+
+
+def revert_command(table: str) -> str:
+    """Delete the lease's table; success (exit 0) if it is already gone. The dead-man switch
+    runs it too, so it must be idempotent and touch nothing else."""
+    return (
+        f"if nft list table inet {table} >/dev/null 2>&1; then "
+        f"nft delete table inet {table} && echo 'deleted table inet {table}'; "
+        f"else echo 'table inet {table} already gone'; fi"
+    )
+
+
+def check_script() -> str:
+    """Pre-flight: ``nft`` runs and the kernel has nf_tables (``nft list tables`` reads
+    only). Exit :data:`NFT_MISSING` with the reason on stdout otherwise."""
+    return (
+        "command -v nft >/dev/null 2>&1 || "
+        f"{{ echo 'nft is missing (install the nftables package)'; exit {NFT_MISSING}; }}\n"
+        "out=$(nft list tables 2>&1) || "
+        f"{{ echo \"nft cannot list tables: $out\"; exit {NFT_MISSING}; }}\n"
+        "nft --version\n"
+    )
