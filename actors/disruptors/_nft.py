@@ -15,9 +15,13 @@ cuts osha off from the node it must revert.
 - ``partition``: traffic between the node and the peers, both ways (``input``: from them,
   ``output``: to them), limited to ``ports`` (TCP and UDP, either end) if given;
   ``drop`` (a pulled cable: peers hang) or ``reject`` (TCP reset, else ICMP
-  administratively-prohibited: peers fail at once).
+  administratively-prohibited: peers fail at once; the output chain lets those replies
+  out).
 - ``loss``: ``P`` % of the packets the node *receives* (from the peers, on the ports, if
-  given), so a round trip through the node loses ``P`` %; loopback is never touched.
+  given), so a round trip through the node loses ``P`` %.
+
+Loopback (``iifname "lo"``) is accepted first in every input chain: the node's traffic to
+itself is never the fault's, and a reject of its own output comes back that way.
 """
 
 from __future__ import annotations
@@ -104,10 +108,7 @@ def _matches(rules: Rules, direction: str) -> list[str]:
     """The match part of each drop rule for one chain (``saddr`` on input, ``daddr`` on
     output): one per address family of the peers, times one per port end."""
     addr = "saddr" if direction == "input" else "daddr"
-    by_family: dict[str, list[str]] = {}
-    for peer in rules.peers:
-        by_family.setdefault(_family(peer), []).append(peer)
-    heads = [f"{fam} {addr} {_set(peers)}" for fam, peers in by_family.items()] or [""]
+    heads = [f"{fam} {addr} {_set(p)}" for fam, p in _by_family(rules.peers).items()] or [""]
     if not rules.ports:
         return heads
     ports = _set(rules.ports)
@@ -116,6 +117,24 @@ def _matches(rules: Rules, direction: str) -> list[str]:
     ends.append(f"meta l4proto {{ tcp, udp }} th sport {ports}"
                 + (f" th dport != {ports}" if rules.loss_pct else ""))  # fmt: skip
     return [" ".join(filter(None, (head, end))) for head in heads for end in ends]
+
+
+def _reject_replies(rules: Rules) -> list[str]:
+    """Output-chain accepts for what the input chain's rejects send the peers (the output
+    chain would drop them otherwise, and the peers would hang as with ``drop``)."""
+    out = []
+    for fam, peers in _by_family(rules.peers).items():
+        icmp = "icmpv6" if fam == "ip6" else "icmp"
+        out.append(f"\t\t{fam} daddr {_set(peers)} tcp flags & rst == rst accept")
+        out.append(f"\t\t{fam} daddr {_set(peers)} {icmp} type destination-unreachable accept")
+    return out
+
+
+def _by_family(peers: Sequence[str]) -> dict[str, list[str]]:
+    by_family: dict[str, list[str]] = {}
+    for peer in peers:
+        by_family.setdefault(_family(peer), []).append(peer)
+    return by_family
 
 
 def _verdicts(rules: Rules) -> list[str]:
@@ -136,8 +155,10 @@ def _chain(rules: Rules, direction: str) -> list[str]:
             lines.append(f"\t\t{fam} saddr {m.address} tcp dport {m.port} accept")
         else:
             lines.append(f"\t\t{fam} daddr {m.address} tcp sport {m.port} accept")
-    if rules.loss_pct and not rules.peers:
+    if direction == "input":  # the node to itself, and the resets of its own output rejects
         lines.append('\t\tiifname "lo" accept')
+    elif rules.reject:  # the resets and ICMP errors the input chain's rejects send the peers
+        lines.extend(_reject_replies(rules))
     for match in _matches(rules, direction):
         lines.extend(f"\t\t{' '.join(filter(None, (match, v)))}" for v in _verdicts(rules))
     lines.append("\t}")
