@@ -41,9 +41,8 @@ from actors.disruptors.network import (
     PeersConfig,
     rules_of,
 )
-from osha.faults import Lease
+from osha.faults import Lease, deadman
 from osha.faults import _switch as switch
-from osha.faults import deadman
 from osha.testing import wait_for
 
 A, B, BR = "osha-t25-a", "osha-t25-b", "osha-t25-br"
@@ -129,7 +128,7 @@ print(f"{r} {time.monotonic() - t:.3f}")
 def connect(dst: str, port: int, timeout_s: float = 2.0, src: str = B) -> str:
     p = sh("ip", "netns", "exec", src, sys.executable, "-c", _CONNECT, dst, str(port),
            str(timeout_s), check=False)  # fmt: skip
-    result, elapsed = (p.stdout.split() + ["?", "?"])[:2]
+    result, elapsed = [*p.stdout.split(), "?", "?"][:2]
     return f"{result} after {float(elapsed) * 1000:.0f} ms" if elapsed != "?" else p.stderr
 
 
@@ -253,9 +252,11 @@ def deadman_run(i: int, before: str) -> float:
     lines = [holder.stdout.readline() for _ in range(3)]  # armed, then two renews
     holder.kill()  # SIGKILL: nothing of osha's side runs any more
     holder.wait()
-    assert lines[0].startswith("armed") and lines[2].startswith("renewed"), lines
+    assert lines[0].startswith("armed"), lines
+    assert lines[2].startswith("renewed"), lines
     status = deadman.Watchdog.attach(lambda s: in_ns(A, s), key, state_dir=STATE).status()
-    assert status.deadline_s is not None and status.now_s is not None, status
+    assert status.deadline_s is not None, status
+    assert status.now_s is not None, status
     loss_held = ping_loss_pct(B, IP_A, 10)
 
     def gone() -> float | None:
@@ -292,7 +293,8 @@ def main() -> None:
                                          _LISTEN, addr, str(port)],
                                         stdout=subprocess.PIPE, text=True)  # fmt: skip
             listeners.append(listener)
-            assert listener.stdout is not None and listener.stdout.readline().startswith("ready")
+            assert listener.stdout is not None
+            assert listener.stdout.readline().startswith("ready")
         print(f"baseline: ICMP loss b->a {ping_loss_pct(B, IP_A, 20):.0f} %, "
               f"b->a:{OTHER_PORT}: {connect(IP_A, OTHER_PORT)}")  # fmt: skip
         before = foreign()

@@ -23,17 +23,18 @@ NO_NETEM = 30  # check: exit status when the node's kernel has no netem
 FOREIGN_QDISC = 31  # add: the interface's root qdisc is someone else's
 
 
-def check_script() -> str:
+def check_script(root: str = "") -> str:
     """Exit 0 if the node's kernel has netem (built in, loaded or loadable), else
     :data:`NO_NETEM`. Reads only: ``/proc/config.gz``, ``/boot/config-*``, ``/sys/module``,
-    the module tree."""
+    the module tree (under ``root``: tests give a fake one)."""
+    r = shlex.quote(root)
     return (
         "command -v tc >/dev/null 2>&1 || { echo 'tc is missing (install iproute2)'; "
         f"exit {NO_NETEM}; }}\n"
-        "k=$(uname -r)\n"
-        "[ -d /sys/module/sch_netem ] && exit 0\n"
-        'find "/lib/modules/$k" -name "sch_netem.ko*" 2>/dev/null | grep -q . && exit 0\n'
-        "cfg=$( (zcat /proc/config.gz || cat \"/boot/config-$k\") 2>/dev/null)\n"
+        f"r={r} k=$(uname -r)\n"
+        '[ -d "$r/sys/module/sch_netem" ] && exit 0\n'
+        'find "$r/lib/modules/$k" -name "sch_netem.ko*" 2>/dev/null | grep -q . && exit 0\n'
+        'cfg=$( (zcat "$r/proc/config.gz" || cat "$r/boot/config-$k") 2>/dev/null)\n'
         'printf "%s\\n" "$cfg" | grep -Eq "^CONFIG_NET_SCH_NETEM=(y|m)" && exit 0\n'
         f'echo "netem not available (kernel $k has no sch_netem)"; exit {NO_NETEM}\n'
     )

@@ -176,13 +176,14 @@ def ruleset(table: str, rules: Rules) -> str:
     return "\n".join([f"table inet {table} {{", *body, "}"]) + "\n"
 
 
-def apply_script(table: str, text: str) -> str:
+def apply_script(table: str, text: str, *, nft: str = "nft") -> str:
     """The sh script that applies ``text`` (from :func:`ruleset`) in one nft transaction,
     replacing a table of the same name left by this lease (``table`` then ``delete table``
     makes the delete safe when there is none); every other table is left alone."""
     return (
-        f"command -v nft >/dev/null 2>&1 || {{ echo 'error: nft is missing'; exit {NFT_MISSING}; }}\n"
-        f"nft -f - <<'{_EOF}'\n"
+        f"command -v {nft} >/dev/null 2>&1 || "
+        f"{{ echo 'error: nft is missing'; exit {NFT_MISSING}; }}\n"
+        f"{nft} -f - <<'{_EOF}'\n"
         f"table inet {table}\n"
         f"delete table inet {table}\n"
         f"{text}"
@@ -190,23 +191,23 @@ def apply_script(table: str, text: str) -> str:
     )
 
 
-def revert_command(table: str) -> str:
+def revert_command(table: str, *, nft: str = "nft") -> str:
     """Delete the lease's table; success (exit 0) if it is already gone. The dead-man switch
     runs it too, so it must be idempotent and touch nothing else."""
     return (
-        f"if nft list table inet {table} >/dev/null 2>&1; then "
-        f"nft delete table inet {table} && echo 'deleted table inet {table}'; "
+        f"if {nft} list table inet {table} >/dev/null 2>&1; then "
+        f"{nft} delete table inet {table} && echo 'deleted table inet {table}'; "
         f"else echo 'table inet {table} already gone'; fi"
     )
 
 
-def check_script() -> str:
+def check_script(*, nft: str = "nft") -> str:
     """Pre-flight: ``nft`` runs and the kernel has nf_tables (``nft list tables`` reads
     only). Exit :data:`NFT_MISSING` with the reason on stdout otherwise."""
     return (
-        "command -v nft >/dev/null 2>&1 || "
+        f"command -v {nft} >/dev/null 2>&1 || "
         f"{{ echo 'nft is missing (install the nftables package)'; exit {NFT_MISSING}; }}\n"
-        "out=$(nft list tables 2>&1) || "
+        f"out=$({nft} list tables 2>&1) || "
         f"{{ echo \"nft cannot list tables: $out\"; exit {NFT_MISSING}; }}\n"
-        "nft --version\n"
+        f"{nft} --version\n"
     )

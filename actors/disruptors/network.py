@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from actors.common.hosts import disruptor_credentials, disruptor_target
 from actors.common.ssh import ExecResult, SshPool
@@ -35,6 +35,8 @@ __all__ = [
     "PartitionMode",
     "PeersConfig",
     "peer_hosts",
+    "peer_problems",
+    "rules_of",
 ]
 
 
@@ -126,24 +128,34 @@ def _problems(c: NetworkConfig) -> list[str]:
     return out
 
 
+def peer_problems(config: NetworkConfig, hosts: dict[str, inventory.Host]
+                  ) -> list[tuple[str, str, str]]:  # fmt: skip
+    """``(key, problem, hint)`` for each peer name the inventory lacks."""
+    peers, out = config.peers, []
+    known = ", ".join(sorted(hosts)) or "none"
+    for name in peers.nodes:
+        if name not in hosts:
+            out.append(("peers.nodes", f"{name!r} is not in the inventory",
+                        f"hosts in the inventory: {known}"))  # fmt: skip
+    if peers.group and peers.group != "all":
+        groups = sorted({g for h in hosts.values() for g in h.groups})
+        if peers.group not in groups:
+            out.append(("peers.group", f"{peers.group!r} has no hosts in the inventory",
+                        f"groups in the inventory: {', '.join(groups) or 'none'}"))  # fmt: skip
+    return out
+
+
 def peer_hosts(config: NetworkConfig, hosts: dict[str, inventory.Host], node: str
                ) -> list[inventory.Host]:  # fmt: skip
     """The inventory hosts among ``node``'s peers (never ``node``). PluginError with a hint
     for an unknown group or node name."""
+    for key, problem, hint in peer_problems(config, hosts)[:1]:
+        raise PluginError(f"{key}: {problem}", hint=hint)
     peers = config.peers
-    known = ", ".join(sorted(hosts)) or "none"
-    for name in peers.nodes:
-        if name not in hosts:
-            raise PluginError(f"peers.nodes: {name!r} is not in the inventory",
-                              hint=f"hosts in the inventory: {known}")  # fmt: skip
     chosen = [h for h in hosts.values() if h.name in peers.nodes]
     if peers.group:
-        members = [h for h in hosts.values() if peers.group in h.groups or peers.group == "all"]
-        if not members:
-            groups = ", ".join(sorted({g for h in hosts.values() for g in h.groups})) or "none"
-            raise PluginError(f"peers.group {peers.group!r} has no hosts in the inventory",
-                              hint=f"groups in the inventory: {groups}")  # fmt: skip
-        chosen += [h for h in members if h not in chosen]
+        chosen += [h for h in hosts.values() if h not in chosen
+                   and (peers.group in h.groups or peers.group == "all")]  # fmt: skip
     return [h for h in chosen if h.name != node]
 
 
@@ -197,6 +209,8 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
 
     config_type = NetworkConfig
     plugin_name = "network"
+    #: the node's nft (tests point it at a fake that keeps its tables in files)
+    nft: ClassVar[str] = "nft"
 
     def setup(self) -> None:
         self.pool = SshPool(disruptor_credentials(self.config))
@@ -215,6 +229,12 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
             return c.interface
         ports = f":{','.join(map(str, c.ports))}" if c.ports else ""
         return f"peers[{c.peers.describe()}]{ports}"
+
+    @classmethod
+    def input_problems(cls, config: NetworkConfig) -> list[tuple[str, str, str]]:
+        """At profile load (``osha.inputs``), once the inventory is known good: the peers'
+        names it lacks."""
+        return peer_problems(config, load_hosts(config)) if config.inventory else []
 
     @classmethod
     def timeline(cls, config: NetworkConfig, seed: int) -> list[PlannedFault]:
@@ -237,7 +257,7 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
         return self.config.action in (NetworkAction.DELAY, NetworkAction.JITTER)
 
     def probe(self, host: inventory.Host) -> None:
-        script = _netem.check_script() if self._netem() else _nft.check_script()
+        script = _netem.check_script() if self._netem() else _nft.check_script(nft=self.nft)
         result = self._exec(host, script)
         if result.exit_status != 0:
             why = (result.stdout + result.stderr).strip().splitlines() or ["no answer"]
@@ -286,7 +306,8 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
             return f"netem delay {c.delay_ms:g} ms (jitter {c.jitter_ms:g}) on {c.interface}"
         table = _table(lease)
         rules = rules_of(self.config, lease)
-        result = self._exec(host, _nft.apply_script(table, _nft.ruleset(table, rules)))
+        text = _nft.apply_script(table, _nft.ruleset(table, rules), nft=self.nft)
+        result = self._exec(host, text)
         _check(result, f"nft -f (table inet {table})", lease.node)
         kept = rules.management
         return (
@@ -302,7 +323,7 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
         assert isinstance(config, NetworkConfig)
         if lease.action in (NetworkAction.DELAY, NetworkAction.JITTER):
             return _netem.del_command(str(lease.revert.get("interface", config.interface)))
-        return _nft.revert_command(_table(lease))
+        return _nft.revert_command(_table(lease), nft=cls.nft)
 
     @classmethod
     @contextmanager
