@@ -58,7 +58,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return names
 
 
-def entry(names: dict[str, Path], id: str, extra: str) -> str:  # noqa: A002 - the profile key
+def entry(names: dict[str, Path], id: str, extra: str) -> str:
     return NETWORK.format(id=id, extra=extra, **names)
 
 
@@ -130,7 +130,7 @@ def test_peers_are_the_group_and_nodes_without_the_target() -> None:
     config = NetworkConfig(peers=PeersConfig(group=Name("controller"), nodes=(Name("cmp-1"),)))
     assert [h.name for h in peer_hosts(config, hosts, "ctl-1")] == ["cmp-1", "ctl-2"]
     bad = NetworkConfig(peers=PeersConfig(group=Name("storage")))
-    with pytest.raises(PluginError, match="peers.group: 'storage' has no hosts"):
+    with pytest.raises(PluginError, match=r"peers\.group: 'storage' has no hosts"):
         peer_hosts(bad, hosts, "ctl-1")
 
 
