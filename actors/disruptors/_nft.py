@@ -29,11 +29,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
     "NFT_MISSING",
+    "PENDING_DIR",
     "Management",
     "Rules",
     "apply_script",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 NFT_MISSING = 20  # apply/check: exit status when the node has no usable nft
+PENDING_DIR = "/run/osha/nft"  # a deferred apply's table text, until it is applied
 _SLUG = re.compile(r"[^A-Za-z0-9_]+")
 _EOF = "OSHA_NFT_EOF"
 
@@ -176,25 +179,45 @@ def ruleset(table: str, rules: Rules) -> str:
     return "\n".join([f"table inet {table} {{", *body, "}"]) + "\n"
 
 
-def apply_script(table: str, text: str, *, nft: str = "nft") -> str:
+def apply_script(table: str, text: str, *, nft: str = "nft", defer_s: float = 0.0,
+                 pending_dir: str = PENDING_DIR) -> str:  # fmt: skip
     """The sh script that applies ``text`` (from :func:`ruleset`) in one nft transaction,
     replacing a table of the same name left by this lease (``table`` then ``delete table``
-    makes the delete safe when there is none); every other table is left alone."""
+    makes the delete safe when there is none); every other table is left alone.
+
+    ``defer_s`` > 0 (a partition that may cut osha's own session: ``protect_management =
+    false``): the text is checked now (``nft -c``: errors still fail the inject) and applied
+    ``defer_s`` later by a detached process, so the SSH command returns before the cut."""
+    body = f"table inet {table}\ndelete table inet {table}\n{text}"
+    head = (f"command -v {nft} >/dev/null 2>&1 || "
+            f"{{ echo 'error: nft is missing'; exit {NFT_MISSING}; }}\n")  # fmt: skip
+    if not defer_s:
+        return f"{head}{nft} -f - <<'{_EOF}'\n{body}{_EOF}\n"
+    pending = _pending(table, pending_dir)
     return (
-        f"command -v {nft} >/dev/null 2>&1 || "
-        f"{{ echo 'error: nft is missing'; exit {NFT_MISSING}; }}\n"
-        f"{nft} -f - <<'{_EOF}'\n"
-        f"table inet {table}\n"
-        f"delete table inet {table}\n"
-        f"{text}"
-        f"{_EOF}\n"
+        f"{head}mkdir -p {shlex.quote(pending_dir)} || exit 1\n"
+        f"cat > {pending}.tmp <<'{_EOF}'\n{body}{_EOF}\n"
+        f"{nft} -c -f {pending}.tmp || {{ rm -f {pending}.tmp; exit 1; }}\n"
+        f"mv -f {pending}.tmp {pending}\n"
+        # under the lock, and only if the revert did not take it back first (see revert_command)
+        f"setsid sh -c 'sleep {defer_s:g}; exec 9>>\"$1.lock\"; flock 9; "
+        f"[ -f \"$1\" ] && {nft} -f \"$1\"; rm -f \"$1\" \"$1.lock\"' osha-nft {pending} "
+        "</dev/null >/dev/null 2>&1 &\n"
+        f"echo 'applies in {defer_s:g} s'\n"
     )
 
 
-def revert_command(table: str, *, nft: str = "nft") -> str:
+def _pending(table: str, pending_dir: str) -> str:
+    return shlex.quote(f"{pending_dir.rstrip('/')}/{table}.nft")
+
+
+def revert_command(table: str, *, nft: str = "nft", pending_dir: str = PENDING_DIR) -> str:
     """Delete the lease's table; success (exit 0) if it is already gone. The dead-man switch
-    runs it too, so it must be idempotent and touch nothing else."""
+    runs it too, so it must be idempotent and touch nothing else. A deferred apply that has not
+    run yet is taken back first, under its lock, so it can never land after the revert."""
+    pending = _pending(table, pending_dir)
     return (
+        f'if [ -e {pending} ]; then (flock 9; rm -f {pending}) 9>>{pending}.lock; fi; '
         f"if {nft} list table inet {table} >/dev/null 2>&1; then "
         f"{nft} delete table inet {table} && echo 'deleted table inet {table}'; "
         f"else echo 'table inet {table} already gone'; fi"

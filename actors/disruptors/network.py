@@ -40,6 +40,9 @@ __all__ = [
 ]
 
 
+_DEFER_S = 1.0  # protect_management = false: the table goes in after the SSH command returns
+
+
 class NetworkAction(enum.StrEnum):
     PARTITION = "partition"  # no traffic between the node and its peers, both ways
     LOSS = "loss"  # drop loss_pct % of the packets the node receives
@@ -211,6 +214,8 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
     plugin_name = "network"
     #: the node's nft (tests point it at a fake that keeps its tables in files)
     nft: ClassVar[str] = "nft"
+    #: where a deferred apply waits on the node (tests point it elsewhere)
+    pending_dir: ClassVar[str] = _nft.PENDING_DIR
 
     def setup(self) -> None:
         self.pool = SshPool(disruptor_credentials(self.config))
@@ -306,7 +311,10 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
             return f"netem delay {c.delay_ms:g} ms (jitter {c.jitter_ms:g}) on {c.interface}"
         table = _table(lease)
         rules = rules_of(self.config, lease)
-        text = _nft.apply_script(table, _nft.ruleset(table, rules), nft=self.nft)
+        # without the management path kept, the cut would also cut this very command
+        defer_s = 0.0 if rules.management else _DEFER_S
+        text = _nft.apply_script(table, _nft.ruleset(table, rules), nft=self.nft,
+                                 defer_s=defer_s, pending_dir=self.pending_dir)  # fmt: skip
         result = self._exec(host, text)
         _check(result, f"nft -f (table inet {table})", lease.node)
         kept = rules.management
@@ -314,7 +322,8 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
             f"table inet {table} on {lease.node}: {self.config.action.value} "
             f"{len(rules.peers)} peer address(es)"
             + (f", {rules.loss_pct} %" if rules.loss_pct else f", {self.config.mode.value}")
-            + (f"; management {kept.address}:{kept.port} kept" if kept else "")
+            + (f"; management {kept.address}:{kept.port} kept" if kept else
+               f"; management NOT kept: applied {defer_s:g} s after this command returned")
         )
 
     @classmethod
@@ -323,7 +332,7 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
         assert isinstance(config, NetworkConfig)
         if lease.action in (NetworkAction.DELAY, NetworkAction.JITTER):
             return _netem.del_command(str(lease.revert.get("interface", config.interface)))
-        return _nft.revert_command(_table(lease), nft=cls.nft)
+        return _nft.revert_command(_table(lease), nft=cls.nft, pending_dir=cls.pending_dir)
 
     @classmethod
     @contextmanager

@@ -145,7 +145,9 @@ def test_every_action_has_a_switch_that_deletes_its_own_table_only() -> None:
     a = Lease("cut/0", "cut", "network", 0, "partition", "cmp-1", "10.231.0.21", "", (), 30.0,
               0.0, 60.0, {switch.KEY: "cut/0/0123456789ab"})  # fmt: skip
     command = NetworkDisruptor.switch_command(config, a)
+    pending = "/run/osha/nft/osha_cut_0_bf7c747f9a.nft"
     assert command == (
+        f"if [ -e {pending} ]; then (flock 9; rm -f {pending}) 9>>{pending}.lock; fi; "
         "if nft list table inet osha_cut_0_bf7c747f9a >/dev/null 2>&1; then nft delete table "
         "inet osha_cut_0_bf7c747f9a && echo 'deleted table inet osha_cut_0_bf7c747f9a'; else "
         "echo 'table inet osha_cut_0_bf7c747f9a already gone'; fi"
@@ -169,6 +171,7 @@ def test_a_partition_over_ssh_is_deleted_by_the_node_when_nobody_renews(
 
     Network.nft = str(nft)
     Network.switch_state_dir = str(tmp_path / "deadman")
+    Network.pending_dir = str(tmp_path / "pending")
     inventory = tmp_path / "inventory.ini"
     inventory.write_text(
         f"[compute]\nlocal ansible_host=127.0.0.1 ansible_port={local_sshd.port} "

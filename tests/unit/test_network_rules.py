@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from actors.disruptors import _netem, _nft
+from osha.testing import wait_for
 
 MGMT = _nft.Management("10.231.0.1", 22)
 T = "osha_cut_0_x"
@@ -145,9 +146,10 @@ case "$1 $2" in
   echo "table ${n%%.*} ${n#*.}"; done ;;
 "list table") cat "$dir/$3.$4" 2>/dev/null || { echo "Error: No such file" >&2; exit 1; } ;;
 "delete table") rm "$dir/$3.$4" 2>/dev/null || { echo "Error: No such file" >&2; exit 1; } ;;
-"-f -") text=$(cat)
+"-f "*) if [ "$2" = - ]; then text=$(cat); else text=$(cat "$2") || exit 1; fi
   name=$(printf '%s\n' "$text" | sed -n 's/^table \([a-z0-9]*\) \([A-Za-z0-9_]*\) {$/\1.\2/p')
   printf '%s\n' "$text" > "$dir/$name" ;;
+"-c -f") grep -q "^table inet [A-Za-z0-9_]* {$" "$3" ;;
 "--version ") echo "nftables v0 (fake)" ;;
 *) echo "fake nft: unsupported: $*" >&2; exit 2 ;;
 esac
@@ -185,6 +187,27 @@ def test_apply_replaces_its_own_table_and_revert_is_idempotent(tmp_path: Path) -
     assert sorted(p.name for p in tables.iterdir()) == ["inet.foreign"]
     calls = (tmp_path / "tables.log").read_text().splitlines()
     assert all(T in call or call == "-f -" for call in calls), calls  # never another table
+
+
+def test_a_deferred_apply_lands_later_unless_the_revert_took_it_back(tmp_path: Path) -> None:
+    """``protect_management = false``: the table goes in after the SSH command returned; a
+    revert before that takes the pending apply back, so it never lands after the revert."""
+    nft, tables = fake_nft(tmp_path)
+    pending = tmp_path / "pending"
+    text = _nft.ruleset(T, _nft.Rules(peers=("10.0.0.5",)))
+    script = _nft.apply_script(T, text, nft=str(nft), defer_s=1.5, pending_dir=str(pending))
+    revert = _nft.revert_command(T, nft=str(nft), pending_dir=str(pending))
+    assert sh(script) == (0, "applies in 1.5 s\n")
+    assert not (tables / f"inet.{T}").exists()  # not yet: the command returned first
+    wait_for((tables / f"inet.{T}").exists, timeout_s=10, what="the deferred apply")
+    wait_for(lambda: not any(pending.iterdir()), timeout_s=10, what="its files removed")
+    assert sh(revert) == (0, f"deleted table inet {T}\n")
+    assert sh(script) == (0, "applies in 1.5 s\n")
+    assert sh(revert) == (0, f"table inet {T} already gone\n")  # before it applied
+    wait_for(lambda: not any(pending.iterdir()), timeout_s=10, what="the applier's end")
+    assert sorted(p.name for p in tables.iterdir()) == ["inet.foreign"]  # it never landed
+    bad = _nft.apply_script(T, "nonsense\n", nft=str(nft), defer_s=1.5, pending_dir=str(pending))
+    assert sh(bad)[0] == 1  # checked now (nft -c): a bad table fails the inject
 
 
 def test_check_says_what_is_missing(tmp_path: Path) -> None:
