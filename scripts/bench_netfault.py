@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The ``network`` disruptor's nftables tables, for real, without OpenStack: two throwaway
-namespaces ``osha-t25-a`` (10.233.25.1, the "node") and ``osha-t25-b`` (10.233.25.2, its
-peer) on a bridge in a third, ``osha-t25-br``. The tables are the plugin's own (its config,
+namespaces ``osha-t25-nf-a`` (10.233.25.1, the "node") and ``osha-t25-nf-b`` (10.233.25.2, its
+peer) on a bridge in a third, ``osha-t25-nf-br``. The tables are the plugin's own (its config,
 ``rules_of``, ``_nft.apply_script``, ``switch_command``), applied with ``ip netns exec A sh -c``
 as the plugin does with ``sh -c`` over SSH. Prints its figures; asserts nothing.
 
@@ -45,7 +45,7 @@ from osha.faults import Lease, deadman
 from osha.faults import _switch as switch
 from osha.testing import wait_for
 
-A, B, BR = "osha-t25-a", "osha-t25-b", "osha-t25-br"
+A, B, BR = "osha-t25-nf-a", "osha-t25-nf-b", "osha-t25-nf-br"
 IP_A, IP_B = "10.233.25.1", "10.233.25.2"
 MGMT_PORT, OTHER_PORT = 2222, 2223  # a's stand-in for sshd, and a service behind the cut
 STATE = "/run/osha-t25/deadman"

@@ -11,20 +11,17 @@ from __future__ import annotations
 import enum
 import shlex
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from actors.common.hosts import disruptor_credentials, disruptor_target
-from actors.common.ssh import ExecResult, SshPool
+from actors.common.ssh import ExecResult
 from actors.disruptors import _netem, _nft
+from actors.disruptors._node_shell import ShellConfig, ShellDisruptor
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
 from osha.faults import _switch as switch
-from osha.faults.deadman import Runner
-from osha.faults.disruptor import FaultConfig, FaultDisruptor, load_hosts
+from osha.faults.disruptor import load_hosts
 from osha.schedule import PlannedFault
 from osha.schema import Name
 
@@ -81,7 +78,7 @@ class PeersConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkConfig(FaultConfig):
+class NetworkConfig(ShellConfig):
     """Settings of ``network``; see :class:`NetworkDisruptor`."""
 
     action: NetworkAction = NetworkAction.PARTITION
@@ -93,7 +90,6 @@ class NetworkConfig(FaultConfig):
     interface: str = ""
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
-    command_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -177,7 +173,7 @@ def _addresses(host: inventory.Host) -> list[str]:
     return list(dict.fromkeys(_nft.parse_peer(str(i[4][0])) for i in infos))
 
 
-class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
+class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     """Network faults on the target nodes, with nftables (``nft``) or tc, over SSH.
 
     - ``action = "partition"``: drop the traffic between the node and ``peers`` (an inventory
@@ -217,14 +213,6 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
     #: where a deferred apply waits on the node (tests point it elsewhere)
     pending_dir: ClassVar[str] = _nft.PENDING_DIR
 
-    def setup(self) -> None:
-        self.pool = SshPool(disruptor_credentials(self.config))
-        super().setup()
-
-    def close(self) -> None:
-        if hasattr(self, "pool"):
-            self.pool.close()
-
     def action(self) -> str:
         return self.config.action.value
 
@@ -252,11 +240,7 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
         return plan
 
     def _exec(self, host: inventory.Host, command: str) -> ExecResult:
-        pool = getattr(self, "pool", None) or SshPool(disruptor_credentials(self.config))
-        self.pool = pool
-        target = disruptor_target(self.config, host.name, host.address, host.user)
-        return pool.exec(target, f"sh -c {shlex.quote(command)}",
-                         timeout_s=self.config.command_timeout_s)  # fmt: skip
+        return self.exec(host, f"sh -c {shlex.quote(command)}")
 
     def _netem(self) -> bool:
         return self.config.action in (NetworkAction.DELAY, NetworkAction.JITTER)
@@ -333,24 +317,6 @@ class NetworkDisruptor(FaultDisruptor[NetworkConfig]):
         if lease.action in (NetworkAction.DELAY, NetworkAction.JITTER):
             return _netem.del_command(str(lease.revert.get("interface", config.interface)))
         return _nft.revert_command(_table(lease), nft=cls.nft, pending_dir=cls.pending_dir)
-
-    @classmethod
-    @contextmanager
-    def node_runner(cls, config: Any, lease: Lease) -> Iterator[Runner]:
-        """A POSIX sh on the node over SSH; one connection, closed on exit."""
-        assert isinstance(config, NetworkConfig)
-        pool = SshPool(disruptor_credentials(config))
-        target = disruptor_target(config, lease.node, lease.address)
-
-        def run(script: str) -> tuple[int, str]:
-            command = f"sh -c {shlex.quote(script)}"
-            result = pool.exec(target, command, timeout_s=config.command_timeout_s)
-            return result.exit_status, result.stdout + result.stderr
-
-        try:
-            yield run
-        finally:
-            pool.close()
 
     @classmethod
     def revert_lease(cls, config: Any, lease: Lease) -> str:
