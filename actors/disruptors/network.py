@@ -2,28 +2,34 @@
 nftables over SSH; every fault reverted by the node itself if osha is gone.
 
 The rules are :mod:`actors.disruptors._nft`'s (one table per lease, management path
-accepted first); ``delay``/``jitter`` are :mod:`actors.disruptors._netem`'s, refused at
-pre-flight where the kernel has no netem.
+accepted first); ``delay``/``jitter`` (netem, refused at pre-flight where the kernel has
+none) and ``bandwidth`` (tbf) are :mod:`actors.disruptors._tc`'s.
 """
 
 from __future__ import annotations
 
-import enum
 import shlex
 import socket
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from actors.common.ssh import ExecResult
-from actors.disruptors import _netem, _nft
-from actors.disruptors._node_shell import ShellConfig, ShellDisruptor
+from actors.disruptors import _nft, _tc
+from actors.disruptors._network_config import (
+    QDISC_ACTIONS,
+    NetworkAction,
+    NetworkConfig,
+    PartitionMode,
+    PeersConfig,
+    peer_hosts,
+    peer_problems,
+)
+from actors.disruptors._node_shell import ShellDisruptor
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
 from osha.faults import _switch as switch
 from osha.faults.disruptor import load_hosts
 from osha.schedule import PlannedFault
-from osha.schema import Name
 
 __all__ = [
     "NetworkAction",
@@ -38,124 +44,6 @@ __all__ = [
 
 
 _DEFER_S = 1.0  # protect_management = false: the table goes in after the SSH command returns
-
-
-class NetworkAction(enum.StrEnum):
-    PARTITION = "partition"  # no traffic between the node and its peers, both ways
-    LOSS = "loss"  # drop loss_pct % of the packets the node receives
-    DELAY = "delay"  # tc netem delay (where the kernel has netem)
-    JITTER = "jitter"  # tc netem delay with jitter (where the kernel has netem)
-
-
-class PartitionMode(enum.StrEnum):
-    DROP = "drop"  # a pulled cable: the peers' connections hang
-    REJECT = "reject"  # TCP reset, else ICMP administratively prohibited: they fail at once
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PeersConfig:
-    """``peers = { group = "controller", nodes = ["ctl-2"], cidrs = ["10.0.0.0/24"] }``: the
-    other side of the fault; the target node itself is never its own peer."""
-
-    group: Name | None = None
-    nodes: tuple[Name, ...] = ()
-    cidrs: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for cidr in self.cidrs:
-            try:
-                _nft.parse_peer(cidr)
-            except ValueError as exc:
-                raise ValueError(f"cidrs: {exc}") from None
-
-    @property
-    def given(self) -> bool:
-        return bool(self.group or self.nodes or self.cidrs)
-
-    def describe(self) -> str:
-        parts = ([f"group {self.group}"] if self.group else []) + [*self.nodes, *self.cidrs]
-        return ", ".join(parts) or "anyone"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkConfig(ShellConfig):
-    """Settings of ``network``; see :class:`NetworkDisruptor`."""
-
-    action: NetworkAction = NetworkAction.PARTITION
-    peers: PeersConfig = field(default_factory=PeersConfig)
-    ports: tuple[int, ...] = ()
-    mode: PartitionMode = PartitionMode.DROP
-    loss_pct: int = 0
-    protect_management: bool = True
-    interface: str = ""
-    delay_ms: float = 0.0
-    jitter_ms: float = 0.0
-
-    def __post_init__(self) -> None:
-        problems = _problems(self)
-        if problems:
-            raise ValueError("; ".join(problems))
-
-
-def _problems(c: NetworkConfig) -> list[str]:
-    """Every problem of a config that needs no inventory (the peers' names need one: see
-    :func:`peer_hosts`)."""
-    out = [f"ports: {p} is not a port (1-65535)" for p in c.ports if not 1 <= p <= 65535]
-    if len(set(c.ports)) != len(c.ports):
-        out.append("ports: a port is listed twice")
-    if not 0 <= c.loss_pct <= 100:
-        out.append(f"loss_pct = {c.loss_pct}: a percentage, 0-100")
-    elif c.action is NetworkAction.LOSS and c.loss_pct == 0:
-        out.append('action = "loss" needs loss_pct = 1-100 (the share of packets dropped)')
-    elif c.action is not NetworkAction.LOSS and c.loss_pct:
-        out.append(f'loss_pct is for action = "loss", not "{c.action.value}"')
-    if c.action is NetworkAction.PARTITION and not c.peers.given:
-        out.append('action = "partition" needs peers = { group = "...", nodes = [...], '
-                   'cidrs = [...] } (the other side of the partition)')  # fmt: skip
-    if c.mode is PartitionMode.REJECT and c.action is not NetworkAction.PARTITION:
-        out.append(f'mode = "reject" is for action = "partition", not "{c.action.value}"')
-    if c.action in (NetworkAction.DELAY, NetworkAction.JITTER):
-        if not c.interface:
-            out.append(f'action = "{c.action.value}" needs interface = "eth0" (the device)')
-        if not 0 < c.delay_ms <= 60_000:
-            out.append(f'action = "{c.action.value}" needs delay_ms within 0-60000, not '
-                       f"{c.delay_ms:g}")  # fmt: skip
-        if c.action is NetworkAction.JITTER and not 0 < c.jitter_ms <= c.delay_ms:
-            out.append('action = "jitter" needs 0 < jitter_ms <= delay_ms')
-    elif c.delay_ms or c.jitter_ms:
-        out.append(f'delay_ms and jitter_ms are for "delay"/"jitter", not "{c.action.value}"')
-    return out
-
-
-def peer_problems(config: NetworkConfig, hosts: dict[str, inventory.Host]
-                  ) -> list[tuple[str, str, str]]:  # fmt: skip
-    """``(key, problem, hint)`` for each peer name the inventory lacks."""
-    peers, out = config.peers, []
-    known = ", ".join(sorted(hosts)) or "none"
-    for name in peers.nodes:
-        if name not in hosts:
-            out.append(("peers.nodes", f"{name!r} is not in the inventory",
-                        f"hosts in the inventory: {known}"))  # fmt: skip
-    if peers.group and peers.group != "all":
-        groups = sorted({g for h in hosts.values() for g in h.groups})
-        if peers.group not in groups:
-            out.append(("peers.group", f"{peers.group!r} has no hosts in the inventory",
-                        f"groups in the inventory: {', '.join(groups) or 'none'}"))  # fmt: skip
-    return out
-
-
-def peer_hosts(config: NetworkConfig, hosts: dict[str, inventory.Host], node: str
-               ) -> list[inventory.Host]:  # fmt: skip
-    """The inventory hosts among ``node``'s peers (never ``node``). PluginError with a hint
-    for an unknown group or node name."""
-    for key, problem, hint in peer_problems(config, hosts)[:1]:
-        raise PluginError(f"{key}: {problem}", hint=hint)
-    peers = config.peers
-    chosen = [h for h in hosts.values() if h.name in peers.nodes]
-    if peers.group:
-        chosen += [h for h in hosts.values() if h not in chosen
-                   and (peers.group in h.groups or peers.group == "all")]  # fmt: skip
-    return [h for h in chosen if h.name != node]
 
 
 def _addresses(host: inventory.Host) -> list[str]:
@@ -218,7 +106,7 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
 
     def resource(self) -> str:
         c = self.config
-        if c.action in (NetworkAction.DELAY, NetworkAction.JITTER):
+        if c.action in QDISC_ACTIONS:
             return c.interface
         ports = f":{','.join(map(str, c.ports))}" if c.ports else ""
         return f"peers[{c.peers.describe()}]{ports}"
@@ -242,22 +130,34 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     def _exec(self, host: inventory.Host, command: str) -> ExecResult:
         return self.exec(host, f"sh -c {shlex.quote(command)}")
 
-    def _netem(self) -> bool:
-        return self.config.action in (NetworkAction.DELAY, NetworkAction.JITTER)
+    def _qdisc(self) -> bool:
+        return self.config.action in QDISC_ACTIONS
 
     def probe(self, host: inventory.Host) -> None:
-        script = _netem.check_script() if self._netem() else _nft.check_script(nft=self.nft)
-        result = self._exec(host, script)
+        if self._qdisc():
+            self._probe_tc(host)
+            return
+        result = self._exec(host, _nft.check_script(nft=self.nft))
         if result.exit_status != 0:
-            why = (result.stdout + result.stderr).strip().splitlines() or ["no answer"]
-            if self._netem():
-                raise PluginError(f"netem not available on {host.name}: {why[-1][:200]}",
-                                  hint="delay and jitter need a kernel with sch_netem; use "
-                                  'action = "loss" or "partition" there')  # fmt: skip
-            raise PluginError(f"nftables not usable on {host.name}: {why[-1][:200]}",
+            raise PluginError(f"nftables not usable on {host.name}: {_last(result)}",
                               hint="install the nftables package on the node")  # fmt: skip
-        if not self._netem():
-            self.prepare(host)  # the peers resolve and the management path is known
+        self.prepare(host)  # the peers resolve and the management path is known
+
+    def _probe_tc(self, host: inventory.Host) -> None:
+        """tc and the interface are there, and for delay/jitter the kernel has netem."""
+        dev = shlex.quote(self.config.interface)
+        result = self._exec(host, f"command -v tc >/dev/null || {{ echo 'tc is missing "
+                                  f"(install iproute2)'; exit 1; }}; ip link show dev {dev}")
+        if result.exit_status != 0:
+            raise PluginError(f"cannot shape {self.config.interface} on {host.name}: "
+                              f"{_last(result)}", hint="check interface = (ip link on the node)")
+        if self.config.action is NetworkAction.BANDWIDTH:
+            return
+        result = self._exec(host, _tc.check_script())
+        if result.exit_status != 0:
+            raise PluginError(f"netem not available on {host.name}: {_last(result)}",
+                              hint="delay and jitter need a kernel with sch_netem; use "
+                              'action = "loss" or "partition" there')  # fmt: skip
 
     def _management(self, host: inventory.Host) -> dict[str, Any] | None:
         if not self.config.protect_management:
@@ -274,7 +174,7 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
         return {"address": _nft.parse_peer(words[0]), "port": int(words[3])}
 
     def prepare(self, host: inventory.Host) -> dict[str, Any]:
-        if self._netem():
+        if self._qdisc():
             return {"interface": self.config.interface}
         peers = [a for h in peer_hosts(self.config, self.hosts or load_hosts(self.config),
                                        host.name) for a in _addresses(h)]  # fmt: skip
@@ -288,11 +188,13 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
 
     def inject(self, lease: Lease) -> str:
         host = self.hosts[lease.node]
-        if self._netem():
+        if self._qdisc():
             c = self.config
-            result = self._exec(host, _netem.add_command(c.interface, c.delay_ms, c.jitter_ms))
-            _check(result, f"netem on {c.interface}", lease.node)
-            return f"netem delay {c.delay_ms:g} ms (jitter {c.jitter_ms:g}) on {c.interface}"
+            qdisc = (_tc.tbf(c.rate_kbit) if c.action is NetworkAction.BANDWIDTH
+                     else _tc.netem(c.delay_ms, c.jitter_ms))  # fmt: skip
+            result = self._exec(host, _tc.add_command(c.interface, qdisc))
+            _check(result, f"tc on {c.interface}", lease.node)
+            return f"{qdisc} on {c.interface} of {lease.node}"
         table = _table(lease)
         rules = rules_of(self.config, lease)
         # without the management path kept, the cut would also cut this very command
@@ -314,8 +216,8 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     def switch_command(cls, config: Any, lease: Lease) -> str | None:
         """Every network fault has one: delete the lease's table (or osha's netem)."""
         assert isinstance(config, NetworkConfig)
-        if lease.action in (NetworkAction.DELAY, NetworkAction.JITTER):
-            return _netem.del_command(str(lease.revert.get("interface", config.interface)))
+        if lease.action in QDISC_ACTIONS:
+            return _tc.del_command(str(lease.revert.get("interface", config.interface)))
         return _nft.revert_command(_table(lease), nft=cls.nft, pending_dir=cls.pending_dir)
 
     @classmethod
@@ -346,11 +248,16 @@ def rules_of(config: NetworkConfig, lease: Lease) -> _nft.Rules:
     )
 
 
+def _last(result: ExecResult) -> str:
+    lines = (result.stdout + result.stderr).strip().splitlines() or ["no answer"]
+    return lines[-1][:200]
+
+
 def _check(result: ExecResult, what: str, node: str) -> None:
     if result.exit_status == 0:
         return
     detail = (result.stderr or result.stdout).strip()[:400]
-    if result.exit_status == _netem.FOREIGN_QDISC:
+    if result.exit_status == _tc.FOREIGN_QDISC:
         raise PluginError(f"{what} on {node}: {detail}",
                           hint="osha never replaces a qdisc it did not create; remove it or "
                           "pick another interface")  # fmt: skip

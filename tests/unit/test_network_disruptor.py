@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.disruptors import _nft
+from actors.disruptors import _nft, _tc
 from actors.disruptors.network import (
     NetworkAction,
     NetworkConfig,
@@ -74,6 +74,8 @@ def test_bad_network_settings_are_one_screen_exit_2(
         'action = "loss"\nloss_pct = 130',
         'action = "partition"',
         'action = "delay"\ndelay_ms = 100',
+        'action = "bandwidth"\ninterface = "eth0"\nrate_kbit = 2',
+        'action = "bandwidth"\ninterface = "eth0; reboot"\nrate_kbit = 800',
     ]))  # fmt: skip
     code, text = _osha(capsys, "campaign", "validate", str(_write(tmp_path, body)))
     assert code == 2, text
@@ -85,6 +87,9 @@ def test_bad_network_settings_are_one_screen_exit_2(
         ("disruptors[4]", "loss_pct = 130: a percentage, 0-100"),
         ("disruptors[5]", 'action = "partition" needs peers'),
         ("disruptors[6]", 'action = "delay" needs interface = "eth0"'),
+        ("disruptors[7]", 'action = "bandwidth" needs rate_kbit within 8-100000000, not 2'),
+        ("disruptors[8]", 'action = "bandwidth" needs interface = "eth0" (a device name, not '
+                          "'eth0; reboot')"),
     ]:
         assert f"{key}: {problem}" in text, (key, text)
     assert "Traceback" not in text
@@ -156,6 +161,10 @@ def test_every_action_has_a_switch_that_deletes_its_own_table_only() -> None:
     b = Lease("slow/0", "slow", "network", 0, "delay", "cmp-1", "10.231.0.21", "", (), 30.0,
               0.0, 60.0, {"interface": "eth1", switch.KEY: "slow/0/x"})  # fmt: skip
     assert "tc qdisc del dev eth1 root" in (NetworkDisruptor.switch_command(delay, b) or "")
+    cap = NetworkConfig(action=NetworkAction.BANDWIDTH, interface="eth1", rate_kbit=800)
+    c = Lease("cap/0", "cap", "network", 0, "bandwidth", "cmp-1", "10.231.0.21", "", (), 30.0,
+              0.0, 60.0, {"interface": "eth1", switch.KEY: "cap/0/x"})  # fmt: skip
+    assert NetworkDisruptor.switch_command(cap, c) == _tc.del_command("eth1")
 
 
 def test_a_partition_over_ssh_is_deleted_by_the_node_when_nobody_renews(

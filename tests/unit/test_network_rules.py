@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.disruptors import _netem, _nft
+from actors.disruptors import _nft, _tc
 from osha.testing import wait_for
 
 MGMT = _nft.Management("10.231.0.1", 22)
@@ -217,17 +217,19 @@ def test_check_says_what_is_missing(tmp_path: Path) -> None:
     assert (rc, out) == (_nft.NFT_MISSING, "nft is missing (install the nftables package)\n")
 
 
-def test_netem_commands_never_replace_a_foreign_qdisc() -> None:
-    add = _netem.add_command("eth0", 100, 20)
+def test_qdisc_commands_never_replace_a_foreign_qdisc() -> None:
+    add = _tc.add_command("eth0", _tc.netem(100, 20))
     assert add.splitlines()[-1] == "tc qdisc replace dev eth0 root handle a5a1: netem delay " \
         "100ms 20ms"
-    assert f"exit {_netem.FOREIGN_QDISC}" in add
-    assert _netem.add_command("eth 1", 5).splitlines()[-1].endswith("dev 'eth 1' root handle "
-                                                                     "a5a1: netem delay 5ms")
-    assert _netem.del_command("eth0") == (
-        'if tc qdisc show dev eth0 root | grep -q "qdisc netem a5a1: root"; then tc qdisc del '
-        "dev eth0 root && echo 'removed netem from eth0'; else echo 'no netem of osha on "
-        "eth0'; fi"
+    assert f"exit {_tc.FOREIGN_QDISC}" in add
+    assert _tc.add_command("eth 1", _tc.netem(5)).splitlines()[-1].endswith(
+        "dev 'eth 1' root handle a5a1: netem delay 5ms")
+    assert _tc.tbf(8000) == "tbf rate 8000kbit burst 50000 latency 100ms"
+    assert _tc.tbf(64) == "tbf rate 64kbit burst 4096 latency 100ms"  # at least a few MTUs
+    assert _tc.del_command("eth0") == (
+        'if tc qdisc show dev eth0 root | grep -q "^qdisc [a-z_]* a5a1: root"; then tc qdisc '
+        "del dev eth0 root && echo 'removed the qdisc of osha from eth0'; else echo 'no qdisc "
+        "of osha on eth0'; fi"
     )
 
 
@@ -236,7 +238,7 @@ def test_netem_commands_never_replace_a_foreign_qdisc() -> None:
     [
         ("qdisc noqueue 0: root refcnt 2", 0),
         ("qdisc netem a5a1: root refcnt 2 limit 1000 delay 100ms", 0),
-        ("qdisc htb 1: root refcnt 2 r2q 10 default 0", _netem.FOREIGN_QDISC),
+        ("qdisc htb 1: root refcnt 2 r2q 10 default 0", _tc.FOREIGN_QDISC),
     ],
 )
 def test_netem_add_runs_only_over_the_default_or_its_own_qdisc(
@@ -245,7 +247,7 @@ def test_netem_add_runs_only_over_the_default_or_its_own_qdisc(
     tc = tmp_path / "tc"
     tc.write_text(f'#!/bin/sh\n[ "$2" = show ] && echo "{root}"\necho "$*" >> {tmp_path}/log\n')
     tc.chmod(0o755)
-    code, _ = sh(f"PATH={tmp_path}:$PATH\n" + _netem.add_command("eth0", 100))
+    code, _ = sh(f"PATH={tmp_path}:$PATH\n" + _tc.add_command("eth0", _tc.tbf(1000)))
     assert code == rc
     replaced = "replace dev eth0" in (tmp_path / "log").read_text()
     assert replaced is (rc == 0)
@@ -254,7 +256,7 @@ def test_netem_add_runs_only_over_the_default_or_its_own_qdisc(
 @pytest.mark.parametrize(
     ("setup", "rc"),
     [
-        ("# CONFIG_NET_SCH_NETEM is not set", _netem.NO_NETEM),  # the lab's kernel
+        ("# CONFIG_NET_SCH_NETEM is not set", _tc.NO_NETEM),  # the lab's kernel
         ("CONFIG_NET_SCH_NETEM=y", 0),
         ("CONFIG_NET_SCH_NETEM=m", 0),
         ("loaded", 0),
@@ -274,7 +276,7 @@ def test_netem_check_reads_the_kernel_and_refuses_cleanly(
         tree = tmp_path / "lib" / "modules" / release / "kernel" / "net" / "sched"
         tree.mkdir(parents=True)
         (tree / "sch_netem.ko.xz").write_bytes(b"")
-    code, out = sh(_netem.check_script(root=str(tmp_path)))
+    code, out = sh(_tc.check_script(root=str(tmp_path)))
     assert code == rc, out
     if rc:
         assert out == f"netem not available (kernel {release} has no sch_netem)\n"
