@@ -11,6 +11,9 @@ as the plugin does with ``sh -c`` over SSH. Prints its figures; asserts nothing.
   (c) loss_pct = 30: loss over 500 probes each way (acceptance 30 +- 8 %);
   (d) a foreign table planted in a (``inet`` and ``ip``) is byte-for-byte the same after
       inject and revert;
+  (f) bandwidth: ``rate_kbit = 8000`` (tc tbf on a's eth0): a 4 MB TCP transfer a->b, its
+      rate against the cap (acceptance within 15 %); a foreign root qdisc (htb on b's eth0)
+      makes the inject refuse and survives;
   (e) the dead-man switch: a holder process arms the switch, applies a partition, renews
       every 2 s (ttl 6 s); it is ``kill -9``-ed; the node deletes the table by itself: the
       time from the node's deadline to the table gone, and traffic flowing again.
@@ -32,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from actors.disruptors import _nft
+from actors.disruptors import _nft, _tc
 from actors.disruptors.network import (
     NetworkAction,
     NetworkConfig,
@@ -193,6 +196,66 @@ def loss(probes: int) -> None:
           f"({verdict} 30 +- 8 %)")  # fmt: skip
 
 
+_RECEIVE = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); n = 0; first = None
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    first = first or time.monotonic(); n += len(b)
+print(n, time.monotonic() - first, flush=True)
+"""
+
+_SEND = """
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+c.sendall(b"x" * int(sys.argv[3])); c.close()
+"""
+
+
+def transfer_kbit(size: int, port: int) -> float:
+    """A TCP transfer of ``size`` bytes a->b; the rate the receiver saw, in kbit/s."""
+    rx = subprocess.Popen(["ip", "netns", "exec", B, sys.executable, "-c", _RECEIVE, IP_B,
+                           str(port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert rx.stdout is not None
+    assert rx.stdout.readline().startswith("ready")
+    sh("ip", "netns", "exec", A, sys.executable, "-c", _SEND, IP_B, str(port), str(size))
+    n, seconds = rx.stdout.readline().split()
+    rx.wait(timeout=60)
+    return int(n) * 8 / 1000 / float(seconds)
+
+
+def bandwidth() -> None:
+    rate = 8000
+    config = NetworkConfig(action=NetworkAction.BANDWIDTH, interface="eth0", rate_kbit=rate)
+    lease = lease_for(config, "bench/bw/0/ee")
+    free = transfer_kbit(4_000_000, 2230)
+    rc, out = in_ns(A, _tc.add_command("eth0", _tc.tbf(rate)))
+    if rc != 0:
+        raise SystemExit(f"tbf failed ({rc}): {out}")
+    try:
+        capped = transfer_kbit(4_000_000, 2231)
+    finally:
+        revert(config, lease)
+    after = in_ns(A, "tc qdisc show dev eth0 root")[1].split()[:3]
+    off = 100 * (capped - rate) / rate
+    verdict = "within" if abs(off) <= 15 else "OUTSIDE"
+    print(f"(f) bandwidth rate_kbit = {rate}: 4 MB a->b at {capped:.0f} kbit/s ({off:+.1f} %, "
+          f"{verdict} 15 %); without the cap {free:.0f} kbit/s; root qdisc after the revert: "
+          f"{' '.join(after)}")  # fmt: skip
+    sh("ip", "netns", "exec", B, "tc", "qdisc", "add", "dev", "eth0", "root", "handle", "1:",
+       "htb", "default", "0")  # fmt: skip
+    before = in_ns(B, "tc qdisc show dev eth0 root")[1]
+    rc, out = in_ns(B, _tc.add_command("eth0", _tc.tbf(rate)))
+    rc2, _ = in_ns(B, NetworkDisruptor.switch_command(config, lease) or "false")
+    same = in_ns(B, "tc qdisc show dev eth0 root")[1] == before
+    print(f"    a foreign root qdisc (htb 1:) on b: inject exit {rc} ({out.strip()[:60]}), "
+          f"revert exit {rc2}; it is unchanged: {same}")  # fmt: skip
+
+
 FOREIGN = """table inet foreign_t25 {
 \tchain c {
 \t\ttype filter hook input priority 10; policy accept;
@@ -302,6 +365,7 @@ def main() -> None:
         partition("reject", before)
         for _ in range(3):
             loss(500)
+        bandwidth()
         print(f"(d) foreign tables unchanged after inject + revert: {foreign_text() == before}; "
               f"tables now: {in_ns(A, 'nft list tables')[1].split(chr(10))}")  # fmt: skip
         lags = [deadman_run(i, before) for i in range(runs)]
