@@ -70,8 +70,12 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
       (TCP reset, else ICMP administratively prohibited: they fail at once).
     - ``action = "loss"``: drop ``loss_pct`` % of the packets the node receives (from the
       ``peers`` and on the ``ports`` if given; else from anyone but loopback).
+    - ``action = "bandwidth"``: what the node sends on ``interface`` capped at ``rate_kbit``
+      (tc tbf).
     - ``action = "delay"``/``"jitter"``: tc netem on ``interface`` (``delay_ms``,
       ``jitter_ms``), only where the kernel has netem: refused at pre-flight otherwise.
+    - tc actions put osha's root qdisc only over the kernel's default one (or osha's own),
+      never over a qdisc someone configured; the revert removes only osha's.
 
     One nftables table per fault, ``inet osha_<lease>``, applied and removed atomically; no
     other table is ever touched. ``protect_management = true`` (the default) accepts osha's
