@@ -49,6 +49,7 @@ from osha.messages.actor import (
     ActorStopped,
     SupervisorEscalated,
 )
+from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen
 from osha.messages.campaign import CampaignVerdict, Phase, PhaseChange
 from osha.messages.fault import (
     FAULT_RECORDS,
@@ -106,6 +107,10 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "AuditEnd",
+    "AuditFinding",
+    "AuditStart",
+    "AuditWhen",
     "Build",
     "CampaignVerdict",
     "DiskFloorReached",

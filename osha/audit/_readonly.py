@@ -1,0 +1,65 @@
+"""Read-only connections: an audit's session refuses every write, and says which it saw.
+
+openstacksdk sends every call through its connection's keystoneauth session
+(``conn.session.request(url, method, ...)``). :func:`guard` wraps that one method on the
+instance: a ``GET``/``HEAD``/``OPTIONS`` goes on, anything else raises
+:class:`AuditWriteRefused` before a byte is sent, and every method is recorded in the
+returned :class:`Calls` (a test asserts an audit made no write).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from osha.errors import PluginError
+
+__all__ = ["READ_METHODS", "AuditWriteRefused", "Calls", "guard"]
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class AuditWriteRefused(PluginError):
+    """A read-only audit tried to change the cloud (a bug in the audit plugin)."""
+
+
+@dataclass(slots=True)
+class Calls:
+    """The methods and URLs sent through a guarded session, in order; ``refused``: the
+    writes that were stopped."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def writes(self) -> list[tuple[str, str]]:
+        """Every call that was not a read, sent or refused."""
+        with self.lock:
+            both = [*self.sent, *self.refused]
+        return [(m, u) for m, u in both if m not in READ_METHODS]
+
+
+def guard(session: Any, *, read_only: bool = True) -> Calls:
+    """Wrap ``session.request`` (a keystoneauth ``Session``): record every call, and refuse
+    writes when ``read_only``. Returns the record."""
+    calls = Calls()
+    inner = session.request
+
+    def request(url: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        verb = str(method).upper()
+        if read_only and verb not in READ_METHODS:
+            with calls.lock:
+                calls.refused.append((verb, str(url)))
+            raise AuditWriteRefused(
+                f"a read-only audit tried {verb} {url}",
+                hint="an audit only reads; set cleanup = true on it to let it remove what "
+                "osha itself created",
+            )
+        with calls.lock:
+            calls.sent.append((verb, str(url)))
+        return inner(url, method, *args, **kwargs)
+
+    session.request = request
+    return calls

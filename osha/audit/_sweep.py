@@ -1,0 +1,103 @@
+"""One sweep of audits: every configured audit run at once, each bounded in time, each
+recorded as ``audit.start``, its ``audit.finding`` records and ``audit.end``.
+
+An audit that raises, or tries a write, ends ``ok=False`` with the reason; one that does not
+return within its ``timeout_s`` plus :data:`HARD_MARGIN_S` (an API call hung past the
+budget's checks) is recorded as not finished with what it found so far, and left behind (a
+daemon thread). No audit stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from osha.audit._debris import Debris
+from osha.audit._plugin import Budget
+from osha.audit._plugins import AuditEntry
+from osha.audit._readonly import Calls, guard
+from osha.errors import OshaError
+from osha.messages import Message
+from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen
+
+__all__ = ["HARD_MARGIN_S", "AuditRun", "Record", "sweep"]
+
+log = logging.getLogger("osha.audit")
+
+#: how long past its own ``timeout_s`` an audit is waited for: one API call's timeout (the
+#: budget is checked between calls, so the last call may start just before the deadline)
+HARD_MARGIN_S = 30.0
+
+Record = Callable[..., Message]
+"""``record(cls, **fields)``: stamp and write a message (the campaign's recorder)."""
+
+
+@dataclass(slots=True)
+class AuditRun:
+    """One audit's run: what it found and how it ended."""
+
+    entry: AuditEntry
+    found: list[Debris] = field(default_factory=list)
+    error: str = ""
+    truncated: str = ""
+    calls: Calls | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    started_s: float = field(default_factory=time.monotonic)
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.done.is_set() and not self.error
+
+
+def _run(run: AuditRun) -> None:
+    plugin = run.entry.build()
+    budget = Budget.of(run.entry.config)
+    try:
+        conn = plugin.connect()
+        run.calls = guard(conn.session)
+        for item in plugin.findings(conn, budget):
+            run.found.append(item)
+        run.truncated = budget.truncated
+    except OshaError as exc:
+        run.error = exc.message
+    except Exception as exc:  # recorded: an audit that breaks must not stop the campaign
+        log.debug("audit %s raised", run.entry.id, exc_info=True)
+        run.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        run.elapsed_s = time.monotonic() - run.started_s
+        run.done.set()
+
+
+def sweep(entries: Sequence[AuditEntry], when: AuditWhen, record: Record) -> list[AuditRun]:
+    """Run every audit in ``entries`` in parallel and record each; return the runs."""
+    runs: list[AuditRun] = []
+    for entry in entries:
+        record(AuditStart, audit=entry.id, plugin=entry.plugin, when=when,
+               timeout_s=float(entry.config.timeout_s))  # fmt: skip
+        run = AuditRun(entry)
+        runs.append(run)
+        threading.Thread(target=_run, args=(run,), name=f"osha-audit-{entry.id}",
+                         daemon=True).start()  # fmt: skip
+    for run in runs:
+        wait_s = run.entry.config.timeout_s + HARD_MARGIN_S
+        left_s = max(0.0, run.started_s + wait_s - time.monotonic())
+        if not run.done.wait(left_s):
+            run.error = f"did not finish within {wait_s:g} s (timeout_s + {HARD_MARGIN_S:g} s)"
+            run.elapsed_s = time.monotonic() - run.started_s
+        _record(run, when, record)
+    return runs
+
+
+def _record(run: AuditRun, when: AuditWhen, record: Record) -> None:
+    found = list(run.found)  # a copy: a thread left behind may still append
+    for item in found:
+        record(AuditFinding, audit=run.entry.id, when=when, kind=item.kind,
+               resource_id=item.resource_id, state=item.state, evidence=item.evidence[:500],
+               since_s=item.since_s, name=item.name, osha_made=item.osha_made)  # fmt: skip
+    record(AuditEnd, audit=run.entry.id, when=when, ok=run.ok, findings=len(found),
+           elapsed_s=round(run.elapsed_s, 3), truncated=bool(run.truncated),
+           error=run.error or run.truncated)  # fmt: skip

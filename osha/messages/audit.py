@@ -1,0 +1,80 @@
+"""The audit of the cloud's state, as written to the ledger.
+
+An audit (a plugin of the entry-point group ``osha.audits``, see :mod:`osha.audit`) looks
+at the cloud read-only and reports what it finds left broken: a server in ERROR, a Rally
+project left behind, a compute service disabled. A campaign audits twice, before it touches
+anything (``when = before``) and after the teardown (``after``); ``osha audit`` audits on
+demand (``on-demand``). Each audit writes, in ledger order::
+
+    audit.start      the audit began (its id, plugin and time bound)
+    audit.finding    one item it found, with its evidence (zero or more)
+    audit.end        it finished: how many findings, whether it was cut short and why
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from osha.messages._base import Message, message
+
+__all__ = ["AuditEnd", "AuditFinding", "AuditStart", "AuditWhen"]
+
+
+class AuditWhen(enum.StrEnum):
+    """When an audit ran: before the campaign touched anything, after its teardown, or on
+    demand (``osha audit``)."""
+
+    BEFORE = "before"
+    AFTER = "after"
+    ON_DEMAND = "on-demand"
+
+
+@message("audit.start")
+@dataclass(frozen=True, slots=True)
+class AuditStart(Message):
+    """An audit began. ``audit`` is its profile id (the plugin's name by default)."""
+
+    audit: str
+    plugin: str
+    when: AuditWhen
+    timeout_s: float
+
+
+@message("audit.finding")
+@dataclass(frozen=True, slots=True)
+class AuditFinding(Message):
+    """One item an audit found left broken.
+
+    ``kind`` is what it is (``server``, ``project``, ``nova-service``, ...), ``resource_id``
+    the cloud's id (with ``kind`` and ``audit``, the item's identity from one audit to the
+    next), ``state`` what is wrong (``ERROR``, ``task:deleting``, ``forced-down``),
+    ``evidence`` a line a human can check. ``since_s`` is the wall time the cloud says the
+    item entered that state (e.g. a server's ``updated``), None if the cloud does not say:
+    it ties the item to the fault whose window it falls in. ``osha_made``: osha created it
+    (a load server), the only kind of item a ``cleanup = true`` audit may remove."""
+
+    audit: str
+    when: AuditWhen
+    kind: str
+    resource_id: str
+    state: str
+    evidence: str
+    since_s: float | None = None
+    name: str = ""
+    osha_made: bool = False
+
+
+@message("audit.end")
+@dataclass(frozen=True, slots=True)
+class AuditEnd(Message):
+    """An audit finished. ``ok=False``: it could not look (``error`` says why), so its
+    findings are incomplete; ``truncated``: it stopped at its time or item bound."""
+
+    audit: str
+    when: AuditWhen
+    ok: bool
+    findings: int
+    elapsed_s: float
+    truncated: bool = False
+    error: str = ""
