@@ -46,7 +46,11 @@ def rally_task_mark(name: str, pattern: str = RALLY_NAME.pattern) -> str | None:
 
 
 def rally_debris(
-    kind: str, resource_id: str, name: str, *, since_s: float | None = None,
+    kind: str,
+    resource_id: str,
+    name: str,
+    *,
+    since_s: float | None = None,
     pattern: str = RALLY_NAME.pattern,
 ) -> Debris | None:
     """A resource named by Rally as debris, or None if Rally did not name it."""

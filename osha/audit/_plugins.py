@@ -89,8 +89,9 @@ def audit_entries(
         if not isinstance(item, Mapping):
             problems.append(Problem(file, where, "must be a table", "write it as [[audits]]"))
             continue
-        entry = _entry(item, where, file=file, base_dir=base_dir, defaults=defaults or {},
-                       problems=problems)
+        entry = _entry(
+            item, where, file=file, base_dir=base_dir, defaults=defaults or {}, problems=problems
+        )
         if entry is None:
             continue
         if any(e.id == entry.id for e in out):
@@ -114,8 +115,14 @@ def _entry(
 ) -> AuditEntry | None:
     plugin = item.get("plugin")
     if not isinstance(plugin, str) or not plugin:
-        problems.append(Problem(file, f"{where}.plugin", "is missing",
-                                f"name an audit: {', '.join(sorted(available_audits()))}"))
+        problems.append(
+            Problem(
+                file,
+                f"{where}.plugin",
+                "is missing",
+                f"name an audit: {', '.join(sorted(available_audits()))}",
+            )
+        )
         return None  # fmt: skip
     audit_id = item.get("id", plugin)
     if not isinstance(audit_id, str) or not audit_id:

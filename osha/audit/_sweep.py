@@ -54,9 +54,9 @@ class AuditRun:
 
 
 def _run(run: AuditRun) -> None:
-    plugin = run.entry.build()
     budget = Budget.of(run.entry.config)
     try:
+        plugin = run.entry.build()
         conn = plugin.connect()
         run.calls = guard(conn.session)
         for item in plugin.findings(conn, budget):

@@ -1,0 +1,45 @@
+"""The campaign's audits: a sweep of its ``[[audits]]`` before it touches anything (right
+after the health gate) and one after its teardown (the actors stopped, Rally's cleanup done,
+the load deleted), so that what the run left broken can be told from what was there before.
+
+Both sweeps are recorded (``audit.*``, :mod:`osha.messages.audit`); the verdict judges them
+from the ledger (``max_new_debris``), like everything else. An audit never changes the cloud
+and never stops the campaign: one that fails is recorded as not complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from osha.audit import AuditEntry, AuditRun, Record, sweep
+from osha.messages.audit import AuditWhen
+
+__all__ = ["CampaignAudit"]
+
+
+class CampaignAudit:
+    """The two sweeps of one campaign; a no-op without ``[[audits]]``."""
+
+    def __init__(
+        self, entries: Sequence[AuditEntry], record: Record, note: Callable[[str], None]
+    ) -> None:
+        self.entries = tuple(entries)
+        self._record = record
+        self._note = note
+
+    def before(self) -> None:
+        """The sweep before the load: what is already broken is pre-existing."""
+        self._sweep(AuditWhen.BEFORE)
+
+    def after(self) -> None:
+        """The sweep after the teardown: what is new was left by the run."""
+        self._sweep(AuditWhen.AFTER)
+
+    def _sweep(self, when: AuditWhen) -> list[AuditRun]:
+        if not self.entries:
+            return []
+        self._note(f"audit {when}: {', '.join(e.id for e in self.entries)}")
+        runs = sweep(self.entries, when, self._record)
+        said = [f"{r.entry.id} {len(r.found)}" + ("" if r.ok else " (incomplete)") for r in runs]
+        self._note(f"audit {when}: found {', '.join(said)}")
+        return runs
