@@ -146,8 +146,8 @@ def test_every_audit_plugin_has_a_docstring_config_and_valid_example() -> None:
         assert doc.strip(), f"{name} has no docstring"
         m = re.search(r"Profile:\s+\[\[audits\]\]\s+(.*)", doc)
         assert m is not None, f"{name}: no 'Profile:  [[audits]] ...' line"
-        pairs = re.findall(r'(\w+)\s*=\s*("[^"]*"|\S+)', m.group(1))
-        typed = {key: tomllib.loads(f"v = {value}")["v"] for key, value in pairs}
+        # the docstring's keys are separated by two spaces: one TOML line each
+        typed = tomllib.loads("\n".join(re.split(r"\s{2,}", m.group(1).strip())))
         entries, problems = audit_entries([{**typed, "cloud": "lab"}], file="example")
         assert not problems, f"{name}: {problems}"
         assert entries[0].plugin == name
