@@ -59,7 +59,7 @@ def rally_debris(
         return None
     evidence = f"{kind} {name!r} was named by Rally (task {mark or '?'}) and is still there"
     return Debris(kind=kind, resource_id=resource_id, state="left-by-rally",
-                  evidence=evidence, since_s=since_s, name=name)  # fmt: skip
+                  evidence=evidence, since_s=since_s, name=name, osha_made=False)  # fmt: skip
 
 
 class RallyAudit(CloudAudit[RallyAuditConfig]):

@@ -71,7 +71,8 @@ def classify_service(row: ServiceRow, *, down_is_debris: bool) -> Debris | None:
     why = f", reason {row.disabled_reason!r}" if row.disabled_reason else ""
     evidence = f"{row.binary}@{row.host}: state {row.state}, status {row.status}{why}"
     return Debris(kind="nova-service", resource_id=f"{row.binary}@{row.host}", state=state,
-                  evidence=evidence, since_s=row.updated_s, name=row.id)  # fmt: skip
+                  evidence=evidence, since_s=row.updated_s, name=row.id,
+                  osha_made=False)  # fmt: skip
 
 
 def classify_agent(row: AgentRow) -> Debris | None:
@@ -84,7 +85,8 @@ def classify_agent(row: AgentRow) -> Debris | None:
         return None
     evidence = f"{row.binary}@{row.host}: alive {row.alive}, admin_state_up {row.admin_up}"
     return Debris(kind="network-agent", resource_id=f"{row.binary}@{row.host}", state=state,
-                  evidence=evidence, since_s=row.heartbeat_s, name=row.id)  # fmt: skip
+                  evidence=evidence, since_s=row.heartbeat_s, name=row.id,
+                  osha_made=False)  # fmt: skip
 
 
 class ServicesAudit(CloudAudit[ServicesAuditConfig]):

@@ -63,4 +63,5 @@ class PlantedAudit(Audit[PlantedAuditConfig]):
             if not budget.take():
                 return
             yield Debris(kind="server", resource_id=server_id, state="ERROR",
-                         evidence="planted by the test")  # fmt: skip
+                         evidence="planted by the test", since_s=None, name="",
+                         osha_made=False)  # fmt: skip

@@ -13,7 +13,6 @@ per audit. ``osha audit PROFILE|CLOUD`` runs one sweep on demand.
 from __future__ import annotations
 
 from osha.audit._compare import Compared, FaultWindow, Judged, Origin, attribute, compare
-from osha.audit._debris import Debris
 from osha.audit._plugin import Audit, AuditConfig, Budget
 from osha.audit._plugins import (
     AUDIT_GROUP,
@@ -25,6 +24,7 @@ from osha.audit._plugins import (
 from osha.audit._readonly import READ_METHODS, AuditWriteRefused, Calls, guard
 from osha.audit._sweep import HARD_MARGIN_S, AuditRun, Record, sweep
 from osha.audit._tally import ATTRIBUTION_GRACE_S, AuditOutcome, AuditTally
+from osha.messages.audit import Debris
 
 __all__ = [
     "ATTRIBUTION_GRACE_S",

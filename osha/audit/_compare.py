@@ -69,7 +69,7 @@ class Compared:
 
 
 def _key(f: AuditFinding) -> tuple[str, str, str]:
-    return f.audit, f.kind, f.resource_id
+    return f.audit, f.item.kind, f.item.resource_id
 
 
 def attribute(since_s: float | None, windows: Sequence[FaultWindow], grace_s: float) -> str:
@@ -107,7 +107,7 @@ def compare(
             origin, first_s = Origin.PRE_EXISTING, seen_before[key].wall_s
         else:
             origin, first_s = Origin.NEW, f.wall_s
-        fault = "" if origin is Origin.PRE_EXISTING else attribute(f.since_s, windows, grace_s)
+        fault = "" if origin is Origin.PRE_EXISTING else attribute(f.item.since_s, windows, grace_s)
         judged.append(Judged(f, origin, first_s, fault))
     healed = tuple(
         f for key, f in (seen_before or {}).items() if key not in found_after

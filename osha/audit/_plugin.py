@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from osha.audit._debris import Debris
+from osha.messages.audit import Debris
 
 __all__ = ["Audit", "AuditConfig", "Budget"]
 

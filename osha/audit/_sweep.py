@@ -13,15 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from osha.audit._debris import Debris
 from osha.audit._plugin import Budget
 from osha.audit._plugins import AuditEntry
 from osha.audit._readonly import Calls, guard
 from osha.errors import OshaError
 from osha.messages import Message
-from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen
+from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen, Debris
 
 __all__ = ["HARD_MARGIN_S", "AuditRun", "Record", "sweep"]
 
@@ -95,9 +94,8 @@ def sweep(entries: Sequence[AuditEntry], when: AuditWhen, record: Record) -> lis
 def _record(run: AuditRun, when: AuditWhen, record: Record) -> None:
     found = list(run.found)  # a copy: a thread left behind may still append
     for item in found:
-        record(AuditFinding, audit=run.entry.id, when=when, kind=item.kind,
-               resource_id=item.resource_id, state=item.state, evidence=item.evidence[:500],
-               since_s=item.since_s, name=item.name, osha_made=item.osha_made)  # fmt: skip
+        short = replace(item, evidence=item.evidence[:500])
+        record(AuditFinding, audit=run.entry.id, when=when, item=short)
     record(AuditEnd, audit=run.entry.id, when=when, ok=run.ok, findings=len(found),
            elapsed_s=round(run.elapsed_s, 3), truncated=bool(run.truncated),
            error=run.error or run.truncated)  # fmt: skip

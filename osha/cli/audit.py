@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,9 +96,7 @@ def _as_data(runs: list[AuditRun]) -> list[dict[str, Any]]:
     return [
         {"audit": r.entry.id, "plugin": r.entry.plugin, "ok": r.ok, "error": r.error,
          "truncated": r.truncated, "elapsed_s": round(r.elapsed_s, 3),
-         "items": [{"kind": d.kind, "resource_id": d.resource_id, "name": d.name,
-                    "state": d.state, "evidence": d.evidence, "since_s": d.since_s,
-                    "osha_made": d.osha_made} for d in r.found]}
+         "items": [asdict(d) for d in r.found]}
         for r in runs
     ]  # fmt: skip
 

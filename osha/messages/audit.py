@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from osha.messages._base import Message, message
 
-__all__ = ["AuditEnd", "AuditFinding", "AuditStart", "AuditWhen"]
+__all__ = ["AuditEnd", "AuditFinding", "AuditStart", "AuditWhen", "Debris"]
 
 
 class AuditWhen(enum.StrEnum):
@@ -28,6 +28,29 @@ class AuditWhen(enum.StrEnum):
     BEFORE = "before"
     AFTER = "after"
     ON_DEMAND = "on-demand"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Debris:
+    """One item an audit found left broken: what an audit plugin yields, and the record
+    nested in ``audit.finding``.
+
+    ``kind`` is what it is (``server``, ``project``, ``nova-service``, ...), ``resource_id``
+    the cloud's id (with ``kind`` and the audit's id, the item's identity from one sweep to
+    the next), ``state`` what is wrong (``ERROR``, ``stuck:task:deleting``,
+    ``forced-down``), ``evidence`` a line a human can check. ``since_s`` is the wall time the
+    cloud says the item entered that state (e.g. a server's ``updated``), None if the cloud
+    does not say: it ties the item to the fault whose window it falls in. ``osha_made``: osha
+    created it (a load server), the only kind of item a cleanup may ever remove. Every field
+    is given (a nested record has no defaults)."""
+
+    kind: str
+    resource_id: str
+    state: str
+    evidence: str
+    since_s: float | None
+    name: str
+    osha_made: bool
 
 
 @message("audit.start")
@@ -44,25 +67,11 @@ class AuditStart(Message):
 @message("audit.finding")
 @dataclass(frozen=True, slots=True)
 class AuditFinding(Message):
-    """One item an audit found left broken.
-
-    ``kind`` is what it is (``server``, ``project``, ``nova-service``, ...), ``resource_id``
-    the cloud's id (with ``kind`` and ``audit``, the item's identity from one audit to the
-    next), ``state`` what is wrong (``ERROR``, ``task:deleting``, ``forced-down``),
-    ``evidence`` a line a human can check. ``since_s`` is the wall time the cloud says the
-    item entered that state (e.g. a server's ``updated``), None if the cloud does not say:
-    it ties the item to the fault whose window it falls in. ``osha_made``: osha created it
-    (a load server), the only kind of item a ``cleanup = true`` audit may remove."""
+    """One item an audit found left broken (:class:`Debris`, sent as its fields inline)."""
 
     audit: str
     when: AuditWhen
-    kind: str
-    resource_id: str
-    state: str
-    evidence: str
-    since_s: float | None = None
-    name: str = ""
-    osha_made: bool = False
+    item: Debris
 
 
 @message("audit.end")

@@ -5,6 +5,7 @@ for JSON. Also the findings of an on-demand sweep (``osha audit``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from typing import Any
 
 from osha.audit import AuditOutcome, AuditRun, Judged
@@ -28,7 +29,7 @@ def _sweep(end: AuditEnd | None, ran: bool) -> str:
 
 
 def _item(j: Judged) -> str:
-    f = j.finding
+    f = j.finding.item
     tied = f"; tied to {j.fault}" if j.fault else ""
     name = f" {f.name}" if f.name and f.name != f.resource_id else ""
     return f"    {j.origin}: {f.kind} {f.resource_id}{name}: {f.state}{tied} ({f.evidence})"
@@ -75,15 +76,13 @@ def audits_to_dict(outcomes: Sequence[AuditOutcome]) -> list[dict[str, Any]]:
     for o in outcomes:
         c = o.compared
         items = [] if c is None else [
-            {"origin": str(j.origin), "kind": j.finding.kind,
-             "resource_id": j.finding.resource_id, "name": j.finding.name,
-             "state": j.finding.state, "evidence": j.finding.evidence,
-             "since_s": j.finding.since_s, "first_seen_s": j.first_seen_s, "fault": j.fault,
-             "osha_made": j.finding.osha_made}
+            {"origin": str(j.origin), **asdict(j.finding.item), "first_seen_s": j.first_seen_s,
+             "fault": j.fault}
             for j in c.after
         ]  # fmt: skip
         healed = [] if c is None else [
-            {"kind": f.kind, "resource_id": f.resource_id, "name": f.name, "state": f.state}
+            {"kind": f.item.kind, "resource_id": f.item.resource_id, "name": f.item.name,
+             "state": f.item.state}
             for f in c.healed
         ]  # fmt: skip
         out.append({"audit": o.audit, "plugin": o.plugin, "before": _end(o.before),

@@ -44,9 +44,9 @@ def _found(
     resource_id: str, when: AuditWhen = AuditWhen.AFTER, *, wall_s: float = 1000.0,
     since_s: float | None = None, audit: str = "servers", state: str = "ERROR",
 ) -> AuditFinding:  # fmt: skip
-    return AuditFinding("campaign", 1, 0.0, wall_s, audit=audit, when=when, kind="server",
-                        resource_id=resource_id, state=state, evidence="status ERROR",
-                        since_s=since_s)  # fmt: skip
+    item = Debris(kind="server", resource_id=resource_id, state=state,
+                  evidence="status ERROR", since_s=since_s, name="", osha_made=False)  # fmt: skip
+    return AuditFinding("campaign", 1, 0.0, wall_s, audit=audit, when=when, item=item)
 
 
 # -- comparison and attribution ---------------------------------------------------------------
@@ -56,12 +56,12 @@ def test_compare_tells_new_from_pre_existing_and_healed() -> None:
     before = [_found("a", AuditWhen.BEFORE, wall_s=10.0), _found("gone", AuditWhen.BEFORE)]
     after = [_found("a", state="stuck:BUILD"), _found("b"), _found("b")]  # b twice: 2 pages
     c = compare(before, after)
-    origins = {j.finding.resource_id: j.origin for j in c.after}
+    origins = {j.finding.item.resource_id: j.origin for j in c.after}
     assert origins == {"a": Origin.PRE_EXISTING, "b": Origin.NEW}
-    assert [j.finding.resource_id for j in c.new] == ["b"]
-    (pre,) = [j for j in c.after if j.finding.resource_id == "a"]
+    assert [j.finding.item.resource_id for j in c.new] == ["b"]
+    (pre,) = [j for j in c.after if j.finding.item.resource_id == "a"]
     assert pre.first_seen_s == 10.0  # first seen by the audit before, in another state
-    assert [f.resource_id for f in c.healed] == ["gone"]
+    assert [f.item.resource_id for f in c.healed] == ["gone"]
 
 
 def test_without_a_complete_audit_before_everything_counts_as_new() -> None:
@@ -150,7 +150,8 @@ class _Planted(Audit[AuditConfig]):
     def findings(self, conn: Any, budget: Budget) -> Iterator[Debris]:
         for n in range(2):
             if budget.take():
-                yield Debris(kind="server", resource_id=f"s{n}", state="ERROR", evidence="e")
+                yield Debris(kind="server", resource_id=f"s{n}", state="ERROR", evidence="e",
+                             since_s=None, name="", osha_made=False)  # fmt: skip
         if self.write:
             conn.session.request(f"{CLOSED_PORT}/servers/s0", "DELETE")
 
@@ -224,9 +225,10 @@ def _ledger(tmp_path: Path, *, audited: bool = True, slo: dict[str, Any] | None 
             led.add(t, "campaign", AuditStart, audit="servers", plugin="servers", when=when,
                     timeout_s=60.0)  # fmt: skip
             for rid, since in items:
-                led.add(t + 0.1, "campaign", AuditFinding, audit="servers", when=when,
-                        kind="server", resource_id=rid, state="ERROR", evidence="status ERROR",
-                        since_s=since)  # fmt: skip
+                item = Debris(kind="server", resource_id=rid, state="ERROR",
+                              evidence="status ERROR", since_s=since, name="",
+                              osha_made=False)  # fmt: skip
+                led.add(t + 0.1, "campaign", AuditFinding, audit="servers", when=when, item=item)
             led.add(t + 0.2, "campaign", AuditEnd, audit="servers", when=when, ok=True,
                     findings=len(items), elapsed_s=0.2)  # fmt: skip
     return led.write(stop_s=301.0)
@@ -242,7 +244,7 @@ def test_max_new_debris_fails_on_new_items_tied_to_the_fault(tmp_path: Path) -> 
         "2 new (1 tied to kill nova-conductor@ctl-1 #f1), 1 pre-existing, 0 healed"
     )
     (outcome,) = a.audits
-    judged = {j.finding.resource_id: j for j in outcome.compared.after}  # type: ignore[union-attr]
+    judged = {j.finding.item.resource_id: j for j in outcome.compared.after}  # type: ignore[union-attr]
     assert judged["old"].origin is Origin.PRE_EXISTING
     assert judged["s-err"].fault.endswith("#f1")  # entered ERROR inside the fault's window
     assert judged["s-late"].fault == ""  # long after the revert and its grace
@@ -279,3 +281,15 @@ def test_max_new_debris_must_not_be_negative() -> None:
 
     _, problems = build(SloSpec, {"max_new_debris": {"servers": -1}}, file="p.toml", key="slo")
     assert any("0 or more" in p.problem for p in problems)
+
+
+def test_a_non_finite_time_in_a_finding_is_damage_and_none_is_not() -> None:
+    # ledger.damage checks optional floats of a nested record (``item.since_s``) by path
+    from osha.errors import WireError
+    from osha.ledger.damage import require_finite
+
+    ok = _found("a", since_s=None)
+    assert require_finite(ok) is ok
+    assert require_finite(_found("a", since_s=5.0)).item.since_s == 5.0
+    with pytest.raises(WireError, match=r"item\.since_s is nan"):
+        require_finite(_found("a", since_s=float("nan")))

@@ -259,7 +259,7 @@ def test_audits_sweep_before_the_load_and_after_the_teardown(tmp_path: Path) -> 
     assert at("audit.before:end") < at("load:start")
     assert at("teardown:end") < at("audit.after:start") < at("audit.after:end")
     assert at("audit.after:end") < at("verdict:start")
-    found = [(m.when, m.resource_id) for m in records if isinstance(m, AuditFinding)]
+    found = [(m.when, m.item.resource_id) for m in records if isinstance(m, AuditFinding)]
     assert found == [("before", "s-old"), ("after", "s-old"), ("after", "s-new")]
     [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
     result = verdict.slos["max_new_debris[planted]"]
