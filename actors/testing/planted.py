@@ -42,6 +42,7 @@ class PlantedAudit(Audit[PlantedAuditConfig]):
     """
 
     config_type = PlantedAuditConfig
+    reads_cloud = False  # not part of `osha audit CLOUD`
 
     def connect(self) -> Any:
         return _Connection(_Offline())

@@ -90,6 +90,8 @@ class Audit(Generic[C]):
     :meth:`findings`; the docstring's ``Profile:`` line shows a profile entry."""
 
     config_type: ClassVar[type[Any]] = AuditConfig
+    #: it reads a cloud: ``osha audit CLOUD`` runs it (a test plugin says False)
+    reads_cloud: ClassVar[bool] = True
 
     def __init__(self, config: C) -> None:
         self.config = config

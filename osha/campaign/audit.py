@@ -27,9 +27,12 @@ class CampaignAudit:
         self._record = record
         self._note = note
 
-    def before(self) -> None:
-        """The sweep before the load: what is already broken is pre-existing."""
-        self._sweep(AuditWhen.BEFORE)
+    def before(self, *, resumed: bool = False) -> None:
+        """The sweep before the load: what is already broken is pre-existing. Not again in a
+        resumed run: its ledger has the sweep from before the run began, and one now would
+        count what the run broke before osha died as pre-existing."""
+        if not resumed:
+            self._sweep(AuditWhen.BEFORE)
 
     def after(self) -> None:
         """The sweep after the teardown: what is new was left by the run."""

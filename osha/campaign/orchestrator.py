@@ -178,7 +178,7 @@ class Campaign:
             )
         if self._preflight():
             try:
-                self.audit.before()  # what is broken before anything is touched
+                self.audit.before(resumed=self.resumed)  # what is broken before we touch it
                 self._load()
                 self._timed_phases()
             except OshaError as exc:  # a phase failed (recorded): stop gracefully, then judge

@@ -59,6 +59,8 @@ def _from_cloud(cloud: str, clouds_yaml: Path | None) -> list[AuditEntry]:
         raw["clouds_yaml"] = str(clouds_yaml.resolve())
     for name in sorted(available_audits()):
         cls = load_audit(name)
+        if not cls.reads_cloud:
+            continue
         config, problems = build(cls.config_type, raw, file="(command line)", key=name)
         if config is None:
             raise OshaError(str(problems[0]), exit_code=EXIT_INVALID)

@@ -293,3 +293,19 @@ def test_a_non_finite_time_in_a_finding_is_damage_and_none_is_not() -> None:
     assert require_finite(_found("a", since_s=5.0)).item.since_s == 5.0
     with pytest.raises(WireError, match=r"item\.since_s is nan"):
         require_finite(_found("a", since_s=float("nan")))
+
+
+def test_a_resumed_run_does_not_sweep_before_again() -> None:
+    # a second sweep "before" in a resumed run would make what the run broke pre-existing
+    from osha.campaign.audit import CampaignAudit
+
+    out: list[Message] = []
+    audit = CampaignAudit([_Entry("good", "planted", AuditConfig())], _record_into(out),
+                          lambda _line: None)  # fmt: skip
+    audit.before(resumed=True)
+    assert out == []
+    audit.before()
+    audit.after()
+    assert [(m.TAG, m.when) for m in out if isinstance(m, AuditStart)] == [
+        ("audit.start", AuditWhen.BEFORE), ("audit.start", AuditWhen.AFTER),
+    ]  # fmt: skip

@@ -1,0 +1,111 @@
+"""``osha audit PROFILE|CLOUD``: one sweep on demand (the ``planted`` audit: no cloud), its
+rows and JSON and exit codes; every bad input is one screen, exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from osha.cli import main
+
+PROFILE = """\
+[[monitors]]
+id = "tick"
+plugin = "ticker"
+"""
+
+PLANTED = """
+[[audits]]
+plugin = "planted"
+sweeps = [{items}]
+"""
+
+
+def _osha(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code: int | str | None = 0
+    try:
+        main(list(argv))
+    except SystemExit as done:
+        code = done.code
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Traceback" not in text, text
+    return (code if isinstance(code, int) else 0), text
+
+
+def _profile(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "p.toml"
+    path.write_text(body)
+    return str(path)
+
+
+def test_a_sweep_that_finds_something_exits_1_and_lists_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _profile(tmp_path, PROFILE + PLANTED.format(items='["s1", "s2"]'))
+    code, out = _osha(capsys, "audit", path)
+    assert code == 1, out
+    assert "planted: server s1: ERROR" in out
+    assert "planted: server s2: ERROR" in out
+    code, out = _osha(capsys, "audit", path, "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["schema"] == "osha.audit/1"
+    (audit,) = data["audits"]
+    assert audit["ok"] is True
+    assert [i["resource_id"] for i in audit["items"]] == ["s1", "s2"]
+
+
+def test_a_clean_sweep_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _osha(capsys, "audit", _profile(tmp_path, PROFILE + PLANTED.format(items="[]")))
+    assert code == 0, out
+    assert "planted" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["audit", "{profile_without}"], "has no [[audits]]"),
+        (["audit", "{missing}"], "no such file"),
+        (["audit", "{profile_with}", "--audit", "nope"], "--audit 'nope': no such audit here"),
+        (["audit", "no-such-cloud", "--clouds-yaml", "{clouds}"],
+         "cloud 'no-such-cloud' is not in"),
+        (["audit", "lab", "--clouds-yaml", "{missing}"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_screen_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  lab:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n")
+    without = tmp_path / "without"
+    without.mkdir()
+    names = {
+        "profile_without": _profile(without, PROFILE),
+        "profile_with": _profile(tmp_path, PROFILE + PLANTED.format(items="[]")),
+        "missing": str(tmp_path / "missing.toml"),
+        "clouds": str(clouds),
+    }
+    code, out = _osha(capsys, *[a.format(**names) for a in argv])
+    assert code == 2, out
+    assert says in out
+    assert out.count("error:") == 1
+
+
+def test_a_cloud_gets_every_audit_that_reads_a_cloud(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osha.cli import audit as cli_audit
+
+    seen: list[str] = []
+
+    def check(entries: list[cli_audit.AuditEntry]) -> None:
+        seen.extend(e.id for e in entries)
+        raise cli_audit.OshaError("stop here: nothing is sent in a unit test", exit_code=2)
+
+    monkeypatch.setattr(cli_audit, "_check_cloud", check)
+    code, _ = _osha(capsys, "audit", "lab")
+    assert code == 2
+    assert seen == ["rally", "servers", "services"]  # not the planted test audit
