@@ -256,9 +256,16 @@ class Lab:
         return c.compute.wait_for_server(server, wait=int(timeout_s), interval=1)
 
     def delete_server(self, server: Any) -> None:
+        """Delete ``server`` and wait until nova answers 404 for it. openstacksdk's
+        ``wait_for_delete`` returns as soon as the status reads ``DELETED``, and nova goes on
+        showing the server as ``DELETED`` for a moment (seen: one GET 1 s after the DELETE),
+        so a test that looks right after would still find it. Bounded by the boot bound:
+        deleting is no slower than booting on the lab."""
         c = self.cloud()
         c.compute.delete_server(server)
         c.compute.wait_for_delete(server, wait=int(self.bounds.server_boot_s), interval=1)
+        wait_for(lambda: c.compute.find_server(server.id) is None, self.bounds.server_boot_s,
+                 what=f"nova to answer 404 for server {server.id}")  # fmt: skip
 
     # -- containers and out-of-band power ----------------------------------------------
     def docker(self, node: str) -> Any:
