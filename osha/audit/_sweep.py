@@ -42,6 +42,7 @@ class AuditRun:
     found: list[Debris] = field(default_factory=list)
     error: str = ""
     truncated: str = ""
+    items_read: int = 0
     calls: Calls | None = None
     done: threading.Event = field(default_factory=threading.Event)
     started_s: float = field(default_factory=time.monotonic)
@@ -61,6 +62,7 @@ def _run(run: AuditRun) -> None:
         for item in plugin.findings(conn, budget):
             run.found.append(item)
         run.truncated = budget.truncated
+        run.items_read = run.entry.config.max_items - budget.items_left
     except OshaError as exc:
         run.error = exc.message
     except Exception as exc:  # recorded: an audit that breaks must not stop the campaign
@@ -98,4 +100,4 @@ def _record(run: AuditRun, when: AuditWhen, record: Record) -> None:
         record(AuditFinding, audit=run.entry.id, when=when, item=short)
     record(AuditEnd, audit=run.entry.id, when=when, ok=run.ok, findings=len(found),
            elapsed_s=round(run.elapsed_s, 3), truncated=bool(run.truncated),
-           error=run.error or run.truncated)  # fmt: skip
+           error=run.error or run.truncated, items_read=run.items_read)  # fmt: skip

@@ -78,7 +78,8 @@ class AuditFinding(Message):
 @dataclass(frozen=True, slots=True)
 class AuditEnd(Message):
     """An audit finished. ``ok=False``: it could not look (``error`` says why), so its
-    findings are incomplete; ``truncated``: it stopped at its time or item bound."""
+    findings are incomplete; ``truncated``: it stopped at its time or item bound;
+    ``items_read``: how many items (servers, services, projects, ...) it read."""
 
     audit: str
     when: AuditWhen
@@ -87,3 +88,4 @@ class AuditEnd(Message):
     elapsed_s: float
     truncated: bool = False
     error: str = ""
+    items_read: int = 0
