@@ -84,23 +84,25 @@ def audit_entries(
     if not isinstance(items, Sequence) or isinstance(items, str):
         return [], [Problem(file, "audits", "must be an array of tables", "write [[audits]]")]
     out: list[AuditEntry] = []
+    seen: set[Any] = set()  # every id, also of an entry with problems: all are reported
     for index, item in enumerate(items):
         where = f"audits[{index}]"
         if not isinstance(item, Mapping):
             problems.append(Problem(file, where, "must be a table", "write it as [[audits]]"))
             continue
-        entry = _entry(
-            item, where, file=file, base_dir=base_dir, defaults=defaults or {}, problems=problems
-        )
-        if entry is None:
-            continue
-        if any(e.id == entry.id for e in out):
+        audit_id = item.get("id", item.get("plugin"))
+        if isinstance(audit_id, str) and audit_id in seen:
             problems.append(
-                Problem(file, f"{where}.id", f"audit id {entry.id!r} is used twice",
+                Problem(file, f"{where}.id", f"audit id {audit_id!r} is used twice",
                         'give one of them its own id = "..."')
             )  # fmt: skip
             continue
-        out.append(entry)
+        seen.add(audit_id)
+        entry = _entry(
+            item, where, file=file, base_dir=base_dir, defaults=defaults or {}, problems=problems
+        )
+        if entry is not None:
+            out.append(entry)
     return out, problems
 
 

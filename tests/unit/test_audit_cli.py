@@ -109,3 +109,22 @@ def test_a_cloud_gets_every_audit_that_reads_a_cloud(
     code, _ = _osha(capsys, "audit", "lab")
     assert code == 2
     assert seen == ["rally", "servers", "services"]  # not the planted test audit
+
+
+def test_every_problem_of_the_audits_is_listed_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = PROFILE + (
+        '[[audits]]\nplugin = "servers"\nstuck_after = 1\n'  # a typo
+        '[[audits]]\nplugin = "servers"\n'  # the same id (the plugin's name) again
+        '[[audits]]\nplugin = "bogus"\n'
+        '[[audits]]\nplugin = "rally"\ntimeout_s = 0\n'
+    )
+    code, out = _osha(capsys, "audit", _profile(tmp_path, body))
+    assert code == 2, out
+    assert "4 problems in the profile" in out
+    assert "audits[0].stuck_after: unknown key" in out
+    assert "did you mean 'stuck_after_s'?" in out
+    assert "audits[1].id: audit id 'servers' is used twice" in out
+    assert "audits[2].plugin: unknown audit plugin 'bogus'" in out
+    assert "audits[3]: timeout_s = 0.0: must be > 0" in out
