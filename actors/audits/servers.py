@@ -10,6 +10,7 @@ from typing import Any
 
 from actors.audits._kit import CloudAudit, bounded, wall_s
 from osha.audit import AuditConfig, Budget, Debris
+from osha.errors import PluginError
 
 __all__ = ["ServerRow", "ServersAudit", "ServersAuditConfig", "classify_server"]
 
@@ -97,10 +98,19 @@ class ServersAudit(CloudAudit[ServersAuditConfig]):
     a host whose nova-compute is down. Reads the compute service list once, then every
     server page by page (``page_size``), within ``timeout_s`` and ``max_items``.
 
+    With ``cleanup = true`` it deletes, after the campaign, the broken servers osha made (the
+    metadata ``osha-run``, osha's load), never another.
+
     Profile:  [[audits]]  plugin = "servers"  stuck_after_s = 600
     """
 
     config_type = ServersAuditConfig
+
+    def clean(self, conn: Any, item: Debris) -> str:
+        if not item.osha_made:  # the sweep never asks; a second lock on the door
+            raise PluginError(f"server {item.resource_id} was not made by osha: left alone")
+        conn.compute.delete_server(item.resource_id, ignore_missing=True)
+        return "delete requested (osha made it)"
 
     def findings(self, conn: Any, budget: Budget) -> Iterator[Debris]:
         cfg = self.config

@@ -17,17 +17,21 @@ __all__ = ["PlantedAudit", "PlantedAuditConfig"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlantedAuditConfig(AuditConfig):
     """``sweeps``: per sweep, the server ids it finds in ERROR; ``state_file``: where the
-    sweep count is kept between sweeps (one per run)."""
+    sweep count is kept between sweeps (one per run); ``osha_made``: the ids it marks as made
+    by osha (a ``cleanup = true`` sweep "deletes" them through its session, which sends
+    nothing)."""
 
     sweeps: tuple[tuple[str, ...], ...] = ()
     state_file: str = ""
+    osha_made: tuple[str, ...] = ()
 
 
 class _Offline:
-    """A session that sends nothing: the planted audit has no cloud."""
+    """A session that sends nothing: the planted audit has no cloud. What reaches it went
+    through the audit's guard (which records it)."""
 
     def request(self, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        raise PluginError(f"the planted audit has no cloud ({method} {url})")
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,4 +69,10 @@ class PlantedAudit(Audit[PlantedAuditConfig]):
                 return
             yield Debris(kind="server", resource_id=server_id, state="ERROR",
                          evidence="planted by the test", since_s=None, name="",
-                         osha_made=False)  # fmt: skip
+                         osha_made=server_id in self.config.osha_made)  # fmt: skip
+
+    def clean(self, conn: Any, item: Debris) -> str:
+        if not item.osha_made:
+            raise PluginError(f"{item.resource_id} was not made by osha")
+        conn.session.request(f"planted://servers/{item.resource_id}", "DELETE")
+        return "deleted (planted)"

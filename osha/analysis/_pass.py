@@ -55,6 +55,7 @@ from osha.messages import (
     ActorRestarting,
     ActorStarted,
     ActorStopped,
+    AuditCleanup,
     AuditEnd,
     AuditFinding,
     AuditStart,
@@ -160,6 +161,7 @@ class LedgerPass:
             AuditStart.TAG: self._audit,
             AuditFinding.TAG: self._audit,
             AuditEnd.TAG: self._audit,
+            AuditCleanup.TAG: self._audit,
         }
         for cls in FAULT_RECORDS:
             self._handlers[cls.TAG] = self._fault

@@ -38,11 +38,14 @@ class AuditConfig:
     ``timeout_s``: the audit's time bound (it stops between pages and is recorded as
     truncated); ``max_items``: how many items it reads at most (servers, projects, ...);
     ``page_size``: items per API page; ``cloud``/``clouds_yaml``/``region``: which cloud
-    (``cloud`` and ``clouds_yaml`` default to ``[cloud]``)."""
+    (``cloud`` and ``clouds_yaml`` default to ``[cloud]``); ``cleanup``: after the campaign,
+    remove what it finds that osha itself made (``Debris.osha_made``; a plugin that
+    implements :meth:`Audit.clean`), recorded; never anything else."""
 
     cloud: str = ""
     clouds_yaml: str = ""
     region: str = ""
+    cleanup: bool = False
     timeout_s: float = 60.0
     max_items: int = 5000
     page_size: int = 200
@@ -100,6 +103,17 @@ class Audit(Generic[C]):
         """A connection to the cloud (openstacksdk's ``Connection``: its ``session`` is
         guarded read-only before :meth:`findings` gets it). Nothing is sent yet."""
         raise NotImplementedError(f"{type(self).__name__}.connect")
+
+    @classmethod
+    def can_clean(cls) -> bool:
+        """Whether the plugin implements :meth:`clean` (``cleanup = true`` is allowed)."""
+        return cls.clean is not Audit.clean
+
+    def clean(self, conn: Any, item: Debris) -> str:
+        """Remove ``item`` (one osha made: ``item.osha_made``); return what was done. Only
+        called after the campaign with ``cleanup = true``; writes are let through for this
+        call only. Raise :class:`~osha.errors.PluginError` if it cannot."""
+        raise NotImplementedError(f"{type(self).__name__}.clean")
 
     def findings(self, conn: Any, budget: Budget) -> Iterator[Debris]:
         """Every broken item, read through ``conn`` (read-only); stop when ``budget.take()``

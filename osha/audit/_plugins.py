@@ -140,4 +140,8 @@ def _entry(
     raw = {**{k: v for k, v in defaults.items() if k in declared and v}, **raw}
     config, found = build(cls.config_type, raw, file=file, key=where, base_dir=base_dir)
     problems.extend(found)
+    if config is not None and config.cleanup and not cls.can_clean():
+        problems.append(Problem(file, f"{where}.cleanup", f"the {plugin} audit cannot clean up",
+                                "remove cleanup = true: it only reports"))  # fmt: skip
+        return None
     return None if config is None else AuditEntry(audit_id, plugin, config)

@@ -1,5 +1,11 @@
 """One sweep of audits: every configured audit run at once, each bounded in time, each
-recorded as ``audit.start``, its ``audit.finding`` records and ``audit.end``.
+recorded as ``audit.start``, its ``audit.finding`` records, its ``audit.cleanup`` records
+and ``audit.end``.
+
+**Cleanup.** Only in a sweep with ``clean=True`` (the campaign's sweep after its teardown,
+never ``osha audit``), only for an audit with ``cleanup = true``, and only of the items the
+plugin marked ``osha_made``: writes are let through for each :meth:`~osha.audit.Audit.clean`
+call alone, within the audit's ``timeout_s``; each attempt is recorded.
 
 An audit that raises, or tries a write, ends ``ok=False`` with the reason; one that does not
 return within its ``timeout_s`` plus :data:`HARD_MARGIN_S` (an API call hung past the
@@ -14,13 +20,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from osha.audit._plugin import Budget
+from osha.audit._plugin import Audit, Budget
 from osha.audit._plugins import AuditEntry
 from osha.audit._readonly import Calls, guard
 from osha.errors import OshaError
 from osha.messages import Message
-from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen, Debris
+from osha.messages.audit import (
+    AuditCleanup,
+    AuditEnd,
+    AuditFinding,
+    AuditStart,
+    AuditWhen,
+    Debris,
+)
 
 __all__ = ["HARD_MARGIN_S", "AuditRun", "Record", "sweep"]
 
@@ -43,6 +57,8 @@ class AuditRun:
     error: str = ""
     truncated: str = ""
     items_read: int = 0
+    #: the osha-made items a cleanup tried to remove: (item, ok, what was done or why not)
+    cleaned: list[tuple[Debris, bool, str]] = field(default_factory=list)
     calls: Calls | None = None
     done: threading.Event = field(default_factory=threading.Event)
     started_s: float = field(default_factory=time.monotonic)
@@ -53,16 +69,39 @@ class AuditRun:
         return self.done.is_set() and not self.error
 
 
-def _run(run: AuditRun) -> None:
+def _clean(run: AuditRun, plugin: Audit[Any], conn: Any, calls: Calls, budget: Budget) -> None:
+    """Remove the items osha made, one at a time, each with writes let through for it alone;
+    stop at the audit's deadline."""
+    for item in [d for d in run.found if d.osha_made]:
+        if budget.clock() >= budget.deadline_s:
+            run.cleaned.append((item, False, "not tried: the audit reached its timeout_s"))
+            continue
+        try:
+            with calls.writes_allowed():
+                detail = plugin.clean(conn, item)
+        except OshaError as exc:
+            run.cleaned.append((item, False, exc.message))
+            continue
+        except Exception as exc:  # recorded: one item that cannot be removed stops no other
+            log.debug("cleanup of %s by %s raised", item.resource_id, run.entry.id,
+                      exc_info=True)  # fmt: skip
+            run.cleaned.append((item, False, f"{type(exc).__name__}: {exc}"))
+            continue
+        run.cleaned.append((item, True, detail))
+
+
+def _run(run: AuditRun, clean: bool) -> None:
     budget = Budget.of(run.entry.config)
     try:
         plugin = run.entry.build()
         conn = plugin.connect()
-        run.calls = guard(conn.session)
+        calls = run.calls = guard(conn.session)
         for item in plugin.findings(conn, budget):
             run.found.append(item)
         run.truncated = budget.truncated
         run.items_read = run.entry.config.max_items - budget.items_left
+        if clean and run.entry.config.cleanup:
+            _clean(run, plugin, conn, calls, budget)
     except OshaError as exc:
         run.error = exc.message
     except Exception as exc:  # recorded: an audit that breaks must not stop the campaign
@@ -73,15 +112,18 @@ def _run(run: AuditRun) -> None:
         run.done.set()
 
 
-def sweep(entries: Sequence[AuditEntry], when: AuditWhen, record: Record) -> list[AuditRun]:
-    """Run every audit in ``entries`` in parallel and record each; return the runs."""
+def sweep(
+    entries: Sequence[AuditEntry], when: AuditWhen, record: Record, *, clean: bool = False
+) -> list[AuditRun]:
+    """Run every audit in ``entries`` in parallel and record each; return the runs.
+    ``clean``: let the audits with ``cleanup = true`` remove what osha made."""
     runs: list[AuditRun] = []
     for entry in entries:
         record(AuditStart, audit=entry.id, plugin=entry.plugin, when=when,
                timeout_s=float(entry.config.timeout_s))  # fmt: skip
         run = AuditRun(entry)
         runs.append(run)
-        threading.Thread(target=_run, args=(run,), name=f"osha-audit-{entry.id}",
+        threading.Thread(target=_run, args=(run, clean), name=f"osha-audit-{entry.id}",
                          daemon=True).start()  # fmt: skip
     for run in runs:
         wait_s = run.entry.config.timeout_s + HARD_MARGIN_S
@@ -98,6 +140,9 @@ def _record(run: AuditRun, when: AuditWhen, record: Record) -> None:
     for item in found:
         short = replace(item, evidence=item.evidence[:500])
         record(AuditFinding, audit=run.entry.id, when=when, item=short)
+    for item, ok, detail in list(run.cleaned):
+        record(AuditCleanup, audit=run.entry.id, kind=item.kind, resource_id=item.resource_id,
+               ok=ok, detail=detail[:500])  # fmt: skip
     record(AuditEnd, audit=run.entry.id, when=when, ok=run.ok, findings=len(found),
            elapsed_s=round(run.elapsed_s, 3), truncated=bool(run.truncated),
            error=run.error or run.truncated, items_read=run.items_read)  # fmt: skip

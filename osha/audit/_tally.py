@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from osha.audit._compare import Compared, FaultWindow, compare
 from osha.messages import Message
-from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen
+from osha.messages.audit import AuditCleanup, AuditEnd, AuditFinding, AuditStart, AuditWhen
 
 __all__ = ["ATTRIBUTION_GRACE_S", "AuditOutcome", "AuditTally"]
 
@@ -32,6 +32,7 @@ class AuditOutcome:
     compared: Compared | None
     ran_before: bool
     ran_after: bool
+    cleaned: tuple[AuditCleanup, ...] = ()  # cleanup = true: what osha made, removed or not
 
     @property
     def new_count(self) -> int | None:
@@ -54,6 +55,7 @@ class AuditTally:
     started: set[tuple[str, AuditWhen]] = field(default_factory=set)
     found: dict[tuple[str, AuditWhen], list[AuditFinding]] = field(default_factory=dict)
     ended: dict[tuple[str, AuditWhen], AuditEnd] = field(default_factory=dict)
+    cleaned: dict[str, list[AuditCleanup]] = field(default_factory=dict)
 
     def feed(self, msg: Message) -> None:
         if isinstance(msg, AuditStart):
@@ -65,6 +67,8 @@ class AuditTally:
             self.found.setdefault((msg.audit, msg.when), []).append(msg)
         elif isinstance(msg, AuditEnd):
             self.ended[msg.audit, msg.when] = msg
+        elif isinstance(msg, AuditCleanup):
+            self.cleaned.setdefault(msg.audit, []).append(msg)
 
     def outcomes(
         self, windows: Sequence[FaultWindow] = (), grace_s: float = ATTRIBUTION_GRACE_S
@@ -80,5 +84,6 @@ class AuditTally:
                 compared = compare(prior, self.found.get(a, []), windows=windows,
                                    grace_s=grace_s)  # fmt: skip
             out.append(AuditOutcome(audit, self.plugins[audit], before_end, after_end,
-                                    compared, b in self.started, a in self.started))  # fmt: skip
+                                    compared, b in self.started, a in self.started,
+                                    tuple(self.cleaned.get(audit, ()))))  # fmt: skip
         return tuple(out)

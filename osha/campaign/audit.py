@@ -35,14 +35,15 @@ class CampaignAudit:
             self._sweep(AuditWhen.BEFORE)
 
     def after(self) -> None:
-        """The sweep after the teardown: what is new was left by the run."""
+        """The sweep after the teardown: what is new was left by the run. An audit with
+        ``cleanup = true`` then removes what osha itself made, recorded."""
         self._sweep(AuditWhen.AFTER)
 
     def _sweep(self, when: AuditWhen) -> list[AuditRun]:
         if not self.entries:
             return []
         self._note(f"audit {when}: {', '.join(e.id for e in self.entries)}")
-        runs = sweep(self.entries, when, self._record)
+        runs = sweep(self.entries, when, self._record, clean=when is AuditWhen.AFTER)
         said = [f"{r.entry.id} {len(r.found)}" + ("" if r.ok else " (incomplete)") for r in runs]
         self._note(f"audit {when}: found {', '.join(said)}")
         return runs

@@ -49,7 +49,13 @@ from osha.messages.actor import (
     ActorStopped,
     SupervisorEscalated,
 )
-from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen
+from osha.messages.audit import (
+    AuditCleanup,
+    AuditEnd,
+    AuditFinding,
+    AuditStart,
+    AuditWhen,
+)
 from osha.messages.campaign import CampaignVerdict, Phase, PhaseChange
 from osha.messages.fault import (
     FAULT_RECORDS,
@@ -107,6 +113,7 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "AuditCleanup",
     "AuditEnd",
     "AuditFinding",
     "AuditStart",

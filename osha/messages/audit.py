@@ -8,6 +8,8 @@ demand (``on-demand``). Each audit writes, in ledger order::
 
     audit.start      the audit began (its id, plugin and time bound)
     audit.finding    one item it found, with its evidence (zero or more)
+    audit.cleanup    one item osha itself made that a ``cleanup = true`` audit removed (or
+                     failed to), after the campaign only
     audit.end        it finished: how many findings, whether it was cut short and why
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 from osha.messages._base import Message, message
 
-__all__ = ["AuditEnd", "AuditFinding", "AuditStart", "AuditWhen", "Debris"]
+__all__ = ["AuditCleanup", "AuditEnd", "AuditFinding", "AuditStart", "AuditWhen", "Debris"]
 
 
 class AuditWhen(enum.StrEnum):
@@ -89,3 +91,17 @@ class AuditEnd(Message):
     truncated: bool = False
     error: str = ""
     items_read: int = 0
+
+
+@message("audit.cleanup")
+@dataclass(frozen=True, slots=True)
+class AuditCleanup(Message):
+    """A ``cleanup = true`` audit removed (``ok``) or failed to remove an item osha itself
+    made (``osha_made``), found after the campaign. ``detail`` says what was done or why it
+    failed."""
+
+    audit: str
+    kind: str
+    resource_id: str
+    ok: bool
+    detail: str

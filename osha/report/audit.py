@@ -51,6 +51,12 @@ def audit_lines(outcomes: Sequence[AuditOutcome]) -> list[str]:
            table(["audit", "plugin", "before", "after", "new", "pre-existing", "healed"],
                  rows)]  # fmt: skip
     for o in outcomes:
+        if o.cleaned:
+            done = sum(1 for c in o.cleaned if c.ok)
+            out.append(f"  {o.audit}: cleanup of what osha made: {done} removed, "
+                       f"{len(o.cleaned) - done} failed")  # fmt: skip
+            out.extend(f"    {'removed' if c.ok else 'FAILED'}: {c.kind} {c.resource_id} "
+                       f"({c.detail})" for c in o.cleaned)  # fmt: skip
         fresh = o.compared.new if o.compared is not None else ()
         if fresh:
             out.append(f"  {o.audit}: new debris")
@@ -71,7 +77,8 @@ def _end(end: AuditEnd | None) -> dict[str, Any] | None:
 def audits_to_dict(outcomes: Sequence[AuditOutcome]) -> list[dict[str, Any]]:
     """The audits as JSON-able data: ``[{audit, plugin, before, after, new_count, items
     [{origin, kind, resource_id, name, state, evidence, since_s, first_seen_s, fault,
-    osha_made}], healed [{kind, resource_id, name, state}]}]``."""
+    osha_made}], healed [{kind, resource_id, name, state}], cleaned [{kind, resource_id,
+    ok, detail}]}]``."""
     out = []
     for o in outcomes:
         c = o.compared
@@ -85,9 +92,11 @@ def audits_to_dict(outcomes: Sequence[AuditOutcome]) -> list[dict[str, Any]]:
              "state": f.item.state}
             for f in c.healed
         ]  # fmt: skip
+        cleaned = [{"kind": c.kind, "resource_id": c.resource_id, "ok": c.ok,
+                    "detail": c.detail} for c in o.cleaned]  # fmt: skip
         out.append({"audit": o.audit, "plugin": o.plugin, "before": _end(o.before),
                     "after": _end(o.after), "new_count": o.new_count, "items": items,
-                    "healed": healed})  # fmt: skip
+                    "healed": healed, "cleaned": cleaned})  # fmt: skip
     return out
 
 

@@ -309,3 +309,64 @@ def test_a_resumed_run_does_not_sweep_before_again() -> None:
     assert [(m.TAG, m.when) for m in out if isinstance(m, AuditStart)] == [
         ("audit.start", AuditWhen.BEFORE), ("audit.start", AuditWhen.AFTER),
     ]  # fmt: skip
+
+
+# -- cleanup = true -----------------------------------------------------------------------------
+
+
+def _planted(**cfg: Any) -> AuditEntry:
+    from actors.testing.planted import PlantedAuditConfig
+
+    return AuditEntry("planted", "planted", PlantedAuditConfig(**cfg))
+
+
+def test_cleanup_removes_only_what_osha_made_only_after_and_records_it() -> None:
+    from osha.messages.audit import AuditCleanup
+
+    entry = _planted(cleanup=True, sweeps=(("mine", "other"),), osha_made=("mine",))
+    out: list[Message] = []
+    (before,) = sweep([entry], AuditWhen.BEFORE, _record_into(out))  # clean=False
+    assert before.calls is not None
+    assert before.calls.sent == []
+    assert before.cleaned == []
+    (after,) = sweep([entry], AuditWhen.AFTER, _record_into(out), clean=True)
+    assert after.ok, after.error
+    assert after.calls is not None
+    assert after.calls.sent == [("DELETE", "planted://servers/mine")]  # not "other"
+    assert [(d.resource_id, ok) for d, ok, _ in after.cleaned] == [("mine", True)]
+    cleanups = [m for m in out if isinstance(m, AuditCleanup)]
+    assert [(m.resource_id, m.ok, m.detail) for m in cleanups] == [
+        ("mine", True, "deleted (planted)"),
+    ]
+    (off,) = sweep([_planted(sweeps=(("mine",),), osha_made=("mine",))], AuditWhen.AFTER,
+                   _record_into(out), clean=True)  # fmt: skip
+    assert off.cleaned == []  # cleanup = false: it only reports
+    assert off.calls is not None
+    assert off.calls.sent == []
+
+
+def test_writes_stay_refused_outside_the_cleanup_of_one_item() -> None:
+    out: list[Message] = []
+    (bad,) = sweep([_Entry("bad", "writer", AuditConfig(cleanup=True))], AuditWhen.AFTER,
+                   _record_into(out), clean=True)  # fmt: skip
+    assert "read-only audit tried DELETE" in bad.error  # from findings(): refused
+    assert bad.calls is not None
+    assert bad.calls.sent == []
+    session_calls = guard(ks_session.Session())
+    with session_calls.writes_allowed():
+        assert session_calls.writable
+    assert not session_calls.writable
+
+
+def test_cleanup_on_an_audit_that_cannot_clean_is_a_profile_problem() -> None:
+    from osha.audit import audit_entries
+
+    items = [
+        {"plugin": "rally", "cleanup": True, "cloud": "lab"},
+        {"plugin": "servers", "cleanup": True, "cloud": "lab"},
+    ]
+    entries, problems = audit_entries(items, file="p.toml")
+    assert [e.id for e in entries] == ["servers"]
+    assert [(p.key, p.problem) for p in problems] == [
+        ("audits[0].cleanup", "the rally audit cannot clean up"),
+    ]

@@ -238,11 +238,11 @@ def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path) -> None
 
 @pytest.mark.timeout(60)
 def test_audits_sweep_before_the_load_and_after_the_teardown(tmp_path: Path) -> None:
-    from osha.messages.audit import AuditEnd, AuditFinding, AuditStart
+    from osha.messages.audit import AuditCleanup, AuditEnd, AuditFinding, AuditStart
 
     extra = (
         '\n[[audits]]\nplugin = "planted"\nsweeps = [["s-old"], ["s-old", "s-new"]]\n'
-        f'state_file = "{tmp_path / "sweeps"}"\n'
+        f'state_file = "{tmp_path / "sweeps"}"\ncleanup = true\nosha_made = ["s-new"]\n'
         "\n[slo]\nmax_new_debris = { planted = 0 }\n"
     )
     code, run_dir, out = _run(_profile(tmp_path, extra), tmp_path)
@@ -265,3 +265,5 @@ def test_audits_sweep_before_the_load_and_after_the_teardown(tmp_path: Path) -> 
     result = verdict.slos["max_new_debris[planted]"]
     assert (result["value"], result["passed"]) == (1.0, False)
     assert "1 new, 1 pre-existing" in result["detail"]
+    cleaned = [(m.resource_id, m.ok) for m in records if isinstance(m, AuditCleanup)]
+    assert cleaned == [("s-new", True)]  # osha made it: removed after the run, recorded
