@@ -1,6 +1,7 @@
 """The audits against the lab (written at stop 24, NOT YET RUN: no lab that stop): every
 audit only reads (its session sent GETs and no write), a server reset to ERROR is found by
-``servers`` with its evidence, and a project named as Rally names them by ``rally``."""
+``servers`` with its evidence, a project named as Rally names them by ``rally``, and
+``cleanup = true`` deletes only the broken server osha made."""
 
 from __future__ import annotations
 
@@ -80,3 +81,28 @@ def test_a_server_in_error_and_a_rally_project_are_found(
     rally = {d.resource_id: d for d in runs["rally"].found}
     assert rally_project.id in rally
     assert "deadbeef" in rally[rally_project.id].evidence
+
+
+def test_cleanup_deletes_only_the_broken_server_osha_made(
+    lab: Lab, server_cleanup: list[Any]
+) -> None:
+    c = lab.cloud()
+    mine = lab.boot_server(f"osha-audit-mine-{uuid.uuid4().hex[:6]}")
+    other = lab.boot_server(f"osha-audit-other-{uuid.uuid4().hex[:6]}")
+    server_cleanup.extend([mine, other])
+    c.compute.set_server_metadata(mine, **{"osha-run": "audit-test"})  # as osha's load has
+    for server in (mine, other):
+        c.compute.reset_server_state(server, "error")
+    entries = [e for e in _entries(lab, servers={"cleanup": True}) if e.id == "servers"]
+    seq = itertools.count(1)
+
+    def record(cls: type[Message], /, **fields: Any) -> Message:
+        return stamp(cls, "test", next(seq), **fields)
+
+    (run,) = sweep(entries, AuditWhen.AFTER, record, clean=True)
+    assert run.ok, run.error
+    assert [(d.resource_id, ok) for d, ok, _ in run.cleaned] == [(mine.id, True)]
+    assert run.calls is not None
+    assert [m for m, _ in run.calls.writes] == ["DELETE"]
+    c.compute.wait_for_delete(mine, wait=int(lab.bounds.server_boot_s), interval=1)
+    assert c.compute.get_server(other.id).status == "ERROR"  # not osha's: left alone
