@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from osha.cli import main
+from tests.unit.test_bad_input import _osha  # one screen, no traceback: the same check
 
 PROFILE = """\
 [[monitors]]
@@ -21,18 +21,6 @@ PLANTED = """
 plugin = "planted"
 sweeps = [{items}]
 """
-
-
-def _osha(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
-    code: int | str | None = 0
-    try:
-        main(list(argv))
-    except SystemExit as done:
-        code = done.code
-    out = capsys.readouterr()
-    text = out.out + out.err
-    assert "Traceback" not in text, text
-    return (code if isinstance(code, int) else 0), text
 
 
 def _profile(tmp_path: Path, body: str) -> str:
