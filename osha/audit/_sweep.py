@@ -61,6 +61,9 @@ class AuditRun:
     cleaned: list[tuple[Debris, bool, str]] = field(default_factory=list)
     calls: Calls | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    #: the sweep stopped waiting for it (recorded as not finished): it must not clean now,
+    #: as what it would remove could no longer be recorded
+    abandoned: threading.Event = field(default_factory=threading.Event)
     started_s: float = field(default_factory=time.monotonic)
     elapsed_s: float = 0.0
 
@@ -73,6 +76,8 @@ def _clean(run: AuditRun, plugin: Audit[Any], conn: Any, calls: Calls, budget: B
     """Remove the items osha made, one at a time, each with writes let through for it alone;
     stop at the audit's deadline."""
     for item in [d for d in run.found if d.osha_made]:
+        if run.abandoned.is_set():
+            return
         if budget.clock() >= budget.deadline_s:
             run.cleaned.append((item, False, "not tried: the audit reached its timeout_s"))
             continue
@@ -129,6 +134,7 @@ def sweep(
         wait_s = run.entry.config.timeout_s + HARD_MARGIN_S
         left_s = max(0.0, run.started_s + wait_s - time.monotonic())
         if not run.done.wait(left_s):
+            run.abandoned.set()
             run.error = f"did not finish within {wait_s:g} s (timeout_s + {HARD_MARGIN_S:g} s)"
             run.elapsed_s = time.monotonic() - run.started_s
         _record(run, when, record)
