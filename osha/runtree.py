@@ -36,10 +36,12 @@ from typing import Protocol
 from osha.child import RecordSink
 from osha.faults import (
     BrokerReport,
+    Collector,
     FaultBroker,
     LeaseSink,
     RetryPolicy,
     Reverter,
+    collector_for_profile,
     reverter_for_profile,
 )
 from osha.ledger import LedgerWriter
@@ -79,6 +81,7 @@ class BrokerSpec:
     policy: RetryPolicy | None = None
     defer_clock: bool = False
     close_timeout_s: float = 120.0
+    collect: Collector | None = None  # disarms the dead-man switches of what it reverts
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,7 @@ def tree_spec(prof: Profile, *, run_dir: Path, run_id: str, defer_clock: bool = 
             max_down=prof.guard.max_down,
             revert=reverter_for_profile(prof),
             defer_clock=defer_clock,
+            collect=collector_for_profile(prof),
         ),
         run_dir=run_dir,
         run_id=run_id,
@@ -161,7 +165,9 @@ class RunTree:
             raise RuntimeError("open the run tree's recorder before starting its actors")
         to: TreeSink = sink if sink is not None else self._recorder
         b = self.spec.broker
-        broker = FaultBroker(to, max_down=b.max_down, revert=b.revert, policy=b.policy)
+        broker = FaultBroker(
+            to, max_down=b.max_down, revert=b.revert, policy=b.policy, collect=b.collect
+        )
         sup = Supervisor(
             self.spec.supervisor,
             to,

@@ -1,4 +1,4 @@
-# Over 400 lines (452): the public testing API for plugin authors only (wait_for,
+# Over 400 lines (460): the public testing API for plugin authors only (wait_for,
 # FakeContext, SyntheticLedger, framing helpers); issue 13 §5 moved the benches and test
 # commands out, and what is left is one import for a plugin author's tests.
 """Helpers for osha's own tests and for plugin authors' tests.

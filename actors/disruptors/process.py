@@ -11,6 +11,8 @@ import enum
 import shlex
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ from actors.disruptors._process_sh import (
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
+from osha.faults.deadman import Runner
 from osha.faults.disruptor import FaultConfig, FaultDisruptor
 from osha.schema import Name
 
@@ -106,6 +109,12 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
       start`` (only if it was active before).
     - ``action = "freeze"``: SIGSTOP, held ``down_s``: a hung process, not a dead one; revert
       SIGCONT to the same processes.
+
+    ``stop`` and ``freeze`` never heal by themselves: before the fault goes in, a dead-man
+    switch is armed on the node (``osha.faults.deadman``), which runs the revert (``systemctl
+    start``, SIGCONT) by itself at the lease's ``revert_by`` unless osha renews it, so a
+    ``kill -9`` of osha never leaves the service down. ``kill`` needs none: the service's
+    supervisor restarts it.
 
     Plus the keys of every disruptor (``target``, ``schedule``, ``inventory``,
     ``ssh = { user, port, private_key, known_hosts, ... }``, ...; see
@@ -209,6 +218,37 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
                 f"{(result.stderr or result.stdout).strip()[:300]}"
             )
         return f"{command.splitlines()[-1]} on {lease.node}"
+
+    @classmethod
+    def switch_command(cls, config: Any, lease: Lease) -> str | None:
+        """``systemctl start`` for a stop (of a service that was active), SIGCONT for a freeze
+        (guarded like the SIGSTOP); none for a kill: its supervisor restarts it."""
+        assert isinstance(config, ProcessConfig)
+        if lease.action == ProcessAction.STOP and lease.revert.get("was_active"):
+            return f"systemctl start {shlex.quote(config.service)}"
+        if lease.action == ProcessAction.FREEZE:
+            pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
+            return signal_command("SIGCONT", pid, pgid, group=config.scope is KillScope.GROUP)
+        return None
+
+    @classmethod
+    @contextmanager
+    def node_runner(cls, config: Any, lease: Lease) -> Iterator[Runner]:
+        """A POSIX sh on the node over SSH (``sh -c``: a login shell that is not POSIX cannot
+        break the switch's script); one connection, closed on exit."""
+        assert isinstance(config, ProcessConfig)
+        pool = SshPool(disruptor_credentials(config))
+        target = disruptor_target(config, lease.node, lease.address)
+
+        def run(script: str) -> tuple[int, str]:
+            command = f"sh -c {shlex.quote(script)}"
+            result = pool.exec(target, command, timeout_s=config.command_timeout_s)
+            return result.exit_status, result.stdout + result.stderr
+
+        try:
+            yield run
+        finally:
+            pool.close()
 
     @classmethod
     def revert_lease(cls, config: Any, lease: Lease) -> str:

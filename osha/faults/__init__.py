@@ -22,12 +22,20 @@ from osha.faults._broker import BrokerReport, FaultBroker, LeaseSink, Reverter, 
 from osha.faults._guard import Guard, Refusal
 from osha.faults._lease import Lease, Revertible
 from osha.faults._plan import PlanRow, plan_rows
-from osha.faults._plugins import fault_class, plugin_reverter, reverter_for_profile
+from osha.faults._plugins import (
+    collector_for_profile,
+    fault_class,
+    plugin_collector,
+    plugin_reverter,
+    reverter_for_profile,
+)
 from osha.faults._recover import RecoverItem, RecoverReport, recover, unrevoked
 from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults._switch import Collector
 
 __all__ = [
     "BrokerReport",
+    "Collector",
     "FaultBroker",
     "Guard",
     "Lease",
@@ -40,8 +48,10 @@ __all__ = [
     "Reverter",
     "Revertible",
     "Sender",
+    "collector_for_profile",
     "fault_class",
     "plan_rows",
+    "plugin_collector",
     "plugin_reverter",
     "recover",
     "revert_with_retry",

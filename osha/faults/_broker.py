@@ -14,7 +14,7 @@ Protocol with a disruptor (see :mod:`osha.messages.fault`):
    (``sink.sync``) → ``fault.grant``. Only then does the disruptor inject.
 3. ``fault.release`` (after the holder reverted) → ``fault.released``.
 4. ``actor.crashed`` of a holder → the broker reverts its leases itself, with the plugin's
-   ``revert_lease(config, lease)``.
+   ``revert_lease(config, lease)``, then collects their dead-man switches (``collect``).
 5. :meth:`FaultBroker.close` (end of run, after the children stopped) reverts whatever is
    still active.
 
@@ -41,6 +41,7 @@ from osha.faults._gate import ChaosGate, GateAction, GateCommand, GateState, Par
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
 from osha.faults._revert import RetryPolicy, RevertThreads
+from osha.faults._switch import Collector
 from osha.messages import (
     ActorCrashed,
     FaultAck,
@@ -123,11 +124,13 @@ class FaultBroker:
         revert: Reverter,
         policy: RetryPolicy | None = None,
         sync_timeout_s: float = 10.0,
+        collect: Collector | None = None,
     ) -> None:
         self._sink = sink
         self._guard = Guard(max_down)
         self._sync_timeout_s = sync_timeout_s
-        self._reverts = RevertThreads(revert, self._record, policy or RetryPolicy(), self._reverted)
+        self._reverts = RevertThreads(revert, self._record, policy or RetryPolicy(),
+                                      self._reverted, collect)  # fmt: skip
         self._seq = 0
         self._seq_lock = threading.Lock()
         self._lock = threading.Lock()  # guards _active and _attempted

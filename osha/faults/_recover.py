@@ -26,10 +26,12 @@ from osha import profile
 from osha.errors import LedgerError, OshaError, WireError
 from osha.faults._broker import Reverter
 from osha.faults._lease import Lease
-from osha.faults._plugins import reverter_for_profile
+from osha.faults._plugins import collector_for_profile, reverter_for_profile
 from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults._switch import Collector
 from osha.ledger import LedgerReader, LedgerWriter, new_header
 from osha.messages import (
+    FaultDeadmanCollected,
     FaultInjected,
     FaultLease,
     FaultReverted,
@@ -140,11 +142,14 @@ def recover(
     profile_path: Path | None = None,
     policy: RetryPolicy | None = None,
     revert: Reverter | None = None,
+    collect: Collector | None = None,
 ) -> RecoverReport:
     """Revert every unrevoked lease of ``run_dir``; record it in a recover ledger; report.
 
     ``revert`` defaults to the plugins' own ``revert_lease`` with the configs of the run's
-    profile (``profile_path``, else the path its ledger header recorded).
+    profile (``profile_path``, else the path its ledger header recorded), and ``collect``
+    (with it) to their ``collect_switch``: once a lease is reverted, its dead-man switch is
+    disarmed and what the node did is recorded (it may have reverted the fault by itself).
     """
     run_dir = Path(run_dir)
     leases, header = unrevoked(run_dir)
@@ -159,9 +164,11 @@ def recover(
                 hint="pass it: osha faults recover RUN_DIR --profile PROFILE.toml",
             )
         # the profile the run recorded, whatever its age: old spellings are read, not refused
-        revert = reverter_for_profile(profile.load(path, old_ssh_keys=True))
+        prof = profile.load(path, old_ssh_keys=True)
+        revert = reverter_for_profile(prof)
+        collect = collect or collector_for_profile(prof)
     ledger_dir, writer = _recover_ledger(run_dir, header, path)
-    results = _revert_all(leases, revert, _Recorder(writer), policy or RetryPolicy())
+    results = _revert_all(leases, revert, _Recorder(writer), policy or RetryPolicy(), collect)
     writer.close()
     details = _details(ledger_dir)
     for lease, _ in leases:
@@ -197,14 +204,19 @@ def _recover_ledger(
 
 
 def _revert_all(
-    leases: list[tuple[Lease, bool]], revert: Reverter, record: _Recorder, policy: RetryPolicy
+    leases: list[tuple[Lease, bool]],
+    revert: Reverter,
+    record: _Recorder,
+    policy: RetryPolicy,
+    collect: Collector | None,
 ) -> dict[str, RecoverItem]:
     """Revert each lease in its own thread (one failure never stops the others); each is
     bounded by its retry window."""
     results: dict[str, RecoverItem] = {}
 
     def one(lease: Lease, was_injected: bool) -> None:
-        ok = revert_with_retry(lease, revert, record, by="recover", policy=policy)
+        ok = revert_with_retry(lease, revert, record, by="recover", policy=policy,
+                               collect=collect)  # fmt: skip
         results[lease.lease_id] = RecoverItem(lease, was_injected, ok, "")
 
     threads = [
@@ -219,11 +231,22 @@ def _revert_all(
 
 
 def _details(ledger_dir: Path) -> dict[str, str]:
-    """The last word on each lease in the recover ledger: the revert's detail or error."""
+    """The last word on each lease in the recover ledger: the revert's detail or error, and
+    what its dead-man switch had done on the node."""
     out: dict[str, str] = {}
     for msg in _messages(ledger_dir):
         if isinstance(msg, FaultReverted):
             out[msg.lease_id] = msg.detail
         elif isinstance(msg, FaultRevertFailed):
             out[msg.lease_id] = msg.error
+        elif isinstance(msg, FaultDeadmanCollected):
+            out[msg.lease_id] = out.get(msg.lease_id, "") + _switch_note(msg)
     return out
+
+
+def _switch_note(msg: FaultDeadmanCollected) -> str:
+    if msg.state == "reverted":
+        return f"; the node had reverted it by itself at its deadline (exit {msg.revert_status})"
+    if msg.state == "absent":
+        return "; its dead-man switch disarmed"
+    return f"; its dead-man switch: {msg.state} {msg.error}".rstrip()

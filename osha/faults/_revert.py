@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from osha.faults import _switch as switch
 from osha.faults._lease import Lease
 from osha.messages import FaultRevertAttempted, FaultReverted, FaultRevertFailed, Message
 from osha.messages.fault import RevertBy
@@ -49,12 +50,15 @@ def revert_with_retry(
     by: RevertBy,
     policy: RetryPolicy,
     abort: threading.Event | None = None,
+    collect: switch.Collector | None = None,
 ) -> bool:
     """Revert ``lease`` until it works or the window closes; True if reverted.
 
     Records ``fault.revert_attempted`` for each attempt, then ``fault.reverted`` or
     ``fault.revert_failed`` (``final`` on the last one). ``abort`` ends the retries early
-    (the last failure is then final). Never raises for a failing revert.
+    (the last failure is then final). Once reverted, ``collect`` disarms the lease's dead-man
+    switch, if it has one, and ``fault.deadman_collected`` records what the node did. Never
+    raises for a failing revert.
     """
     start_wall_s = time.time()
     until_wall_s = max(lease.revert_by_wall_s, start_wall_s + policy.min_window_s)
@@ -65,6 +69,8 @@ def revert_with_retry(
         attempt += 1
         error = _attempt(lease, revert, emit, attempt=attempt, by=by)
         if error is None:
+            if collect is not None:
+                switch.collect(lease, collect, emit, by)
             return True
         remaining_s = until_wall_s - time.time()
         final = remaining_s <= 0 or pause.is_set()
@@ -153,8 +159,10 @@ class RevertThreads:
         emit: Emit,
         policy: RetryPolicy,
         on_reverted: Callable[[Lease, RevertBy], None],
+        collect: switch.Collector | None = None,
     ) -> None:
         self._revert = revert
+        self._collect = collect
         self._emit = emit
         self._policy = policy
         self._on_reverted = on_reverted
@@ -187,9 +195,8 @@ class RevertThreads:
 
     def _one(self, lease: Lease, by: RevertBy) -> None:
         try:
-            ok = revert_with_retry(
-                lease, self._revert, self._emit, by=by, policy=self._policy, abort=self._abort
-            )
+            ok = revert_with_retry(lease, self._revert, self._emit, by=by, policy=self._policy,
+                                   abort=self._abort, collect=self._collect)  # fmt: skip
         finally:
             with self._lock:
                 self._running.pop(lease.lease_id, None)

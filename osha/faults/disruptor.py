@@ -19,6 +19,11 @@ The life of one planned fault (:meth:`FaultDisruptor.run`):
 5. revert with retries (``fault.revert_attempted``/``reverted``/``revert_failed``), even after a
    failed inject, since it may have half-happened; then ``fault.release``.
 
+A fault that never heals by itself has a **dead-man switch** (:mod:`osha.faults._switch`):
+the plugin gives its node-side revert (:meth:`~FaultDisruptor.switch_command`) and a shell on
+the node (:meth:`~FaultDisruptor.node_runner`); the switch is armed before 3 (a failed arm is
+a failed inject: nothing injected), renewed during 4, and collected after each revert.
+
 ``teardown`` reverts anything still held (a failure in ``run``).
 """
 
@@ -27,14 +32,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from typing import Any, ClassVar, TypedDict, TypeVar
 
 from osha import inventory
 from osha.errors import PluginError
+from osha.faults import _switch as switch
+from osha.faults._config import FaultConfig, load_hosts
 from osha.faults._lease import Lease
 from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults.deadman import DEFAULT_STATE_DIR, Runner, Status
 from osha.messages import (
     FaultGrant,
     FaultInjected,
@@ -46,18 +54,7 @@ from osha.messages import (
     FaultSynced,
 )
 from osha.plugin import Disruptor, Finding, PluginContext, RequestAborted, RequestTimeout
-from osha.schedule import (
-    ChaosClock,
-    PlannedFault,
-    ScheduleConfig,
-    TargetConfig,
-    cycle_seed,
-    expand,
-    in_cycle,
-    resolve_targets,
-)
-from osha.schema import FilePath
-from osha.ssh import CLOUD_SSH_KEYS, SshConfig
+from osha.schedule import ChaosClock, PlannedFault, cycle_seed, expand, in_cycle, resolve_targets
 
 __all__ = ["FaultConfig", "FaultDisruptor", "load_hosts"]
 
@@ -80,47 +77,7 @@ class _Which(TypedDict):
 _SYNC_TIMEOUT_S = 24 * 3600.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FaultConfig:
-    """Keys every disruptor has (``[cloud]`` gives the defaults of the SSH and inventory keys).
-
-    - ``target = { group, pick }`` and ``schedule = { start_s, times | every_s | random,
-      stop_s, down_s, cooldown_s, mode }``: see :mod:`osha.schedule`;
-    - ``inventory``: Ansible inventory (INI/YAML) the target group is resolved in;
-    - ``ssh = { user, port, private_key, known_hosts, host_key_check, connect_timeout_s }``
-      (:class:`osha.ssh.SshConfig`, the monitors' table): ``user`` (default ``[cloud]``'s
-      ``ssh_user``) comes before the inventory's ``ansible_user``, else root; ``port`` is
-      the port logged in on; ``private_key`` and ``known_hosts`` default to ``[cloud]``'s
-      ``ssh_key`` and ``known_hosts`` (host keys are verified);
-    - ``revert_timeout_s``: reverts are retried with backoff until the fault's planned end
-      plus this; ``lease_timeout_s``: how long to wait for the broker's grant.
-    """
-
-    target: TargetConfig = field(default_factory=TargetConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    inventory: FilePath | None = None
-    ssh: SshConfig = field(default_factory=SshConfig)
-    revert_timeout_s: float = 120.0
-    lease_timeout_s: float = 15.0
-
-    #: [cloud]'s keys that default the ``ssh`` table: ``ssh_user`` too (see :mod:`osha.ssh`)
-    cloud_ssh_keys: ClassVar[dict[str, str]] = {**CLOUD_SSH_KEYS, "ssh_user": "user"}
-
-
 C = TypeVar("C", bound=FaultConfig)
-
-
-def load_hosts(config: FaultConfig) -> dict[str, inventory.Host]:
-    """The inventory's hosts by name. PluginError if there is none or it cannot be read."""
-    if config.inventory is None:
-        raise PluginError(
-            "no inventory given",
-            hint='set inventory = "/path/inventory.ini" on the disruptor, or in [cloud]',
-        )
-    try:
-        return inventory.load(Path(config.inventory)).hosts
-    except inventory.InventoryError as exc:
-        raise PluginError(exc.message, hint=exc.hint) from None
 
 
 class FaultDisruptor(Disruptor[C]):
@@ -166,6 +123,34 @@ class FaultDisruptor(Disruptor[C]):
     def revert_lease(cls, config: Any, lease: Lease) -> str:
         """Undo the fault of ``lease`` (idempotent); return a detail; raise if it failed."""
         raise NotImplementedError
+
+    #: where the dead-man switches live on the nodes (tests point it elsewhere)
+    switch_state_dir: ClassVar[str] = DEFAULT_STATE_DIR
+
+    @classmethod
+    def switch_command(cls, config: Any, lease: Lease) -> str | None:
+        """The node-side sh command (idempotent) the dead-man switch runs at the lease's
+        deadline if osha is gone; None (the default): the fault needs no switch (it heals
+        by itself, or the node cannot host one)."""
+        return None
+
+    @classmethod
+    def node_runner(cls, config: Any, lease: Lease) -> AbstractContextManager[Runner]:
+        """A shell on ``lease.node`` for the dead-man switch (a plugin with a
+        :meth:`switch_command` provides it): runs a POSIX sh script, returns its exit status
+        and output; closes its connection on exit."""
+        raise PluginError(f"{cls.__name__} gives a switch command but no node runner",
+                          hint="override node_runner(config, lease)")  # fmt: skip
+
+    @classmethod
+    def collect_switch(cls, config: Any, lease: Lease) -> Status | None:
+        """After a revert of ``lease``: disarm its dead-man switch and say what the node did
+        (None: it has none)."""
+        key = lease.revert.get(switch.KEY)
+        if key is None:
+            return None
+        with cls.node_runner(config, lease) as run:
+            return switch.disarm(run, str(key), state_dir=cls.switch_state_dir)
 
     def close(self) -> None:
         """Release connections (called from teardown)."""
@@ -319,6 +304,8 @@ class FaultDisruptor(Disruptor[C]):
             revert_by_wall_s=start_wall_s + planned.down_s + self.config.revert_timeout_s,
             revert=revert,
         )
+        if type(self).switch_command(self.config, lease) is not None:
+            lease = replace(lease, revert={**revert, switch.KEY: switch.new_key(lease_id)})
         try:
             wait_s = self.config.lease_timeout_s
             grant = self.ctx.request(
@@ -341,20 +328,33 @@ class FaultDisruptor(Disruptor[C]):
             self._revert_and_release(lease)
 
     def _inject_and_hold(self, lease: Lease, planned_wall_s: float, failed: _Which) -> None:
-        actual_wall_s = time.time()
-        try:
-            detail = self.inject(lease)
-        except Exception as exc:  # noqa: BLE001 - recorded; never retried; reverted anyway
-            self.ctx.emit(FaultInjectFailed, error=_text(exc), **failed)
-            return
-        self.ctx.emit(
-            FaultInjected,
-            planned_wall_s=planned_wall_s,
-            actual_wall_s=actual_wall_s,
-            detail=detail[:2000],
-            **failed,
-        )
-        self.hold(lease)
+        cls = type(self)
+        command = cls.switch_command(self.config, lease)
+        shell = nullcontext(None) if command is None else cls.node_runner(self.config, lease)
+        with shell as run:
+            watchdog, stage = None, ""
+            try:
+                if run is not None and command is not None:  # armed before the inject
+                    stage = "dead-man switch not armed, nothing injected: "
+                    watchdog = switch.arm(run, lease, command, self.ctx.emit,
+                                          state_dir=cls.switch_state_dir)  # fmt: skip
+                    stage = ""
+                actual_wall_s = time.time()
+                detail = self.inject(lease)
+            except Exception as exc:  # noqa: BLE001 - recorded; never retried; reverted anyway
+                self.ctx.emit(FaultInjectFailed, error=stage + _text(exc), **failed)
+                return
+            self.ctx.emit(
+                FaultInjected,
+                planned_wall_s=planned_wall_s,
+                actual_wall_s=actual_wall_s,
+                detail=detail[:2000],
+                **failed,
+            )
+            if watchdog is None:
+                self.hold(lease)
+            else:
+                switch.hold_renewing(watchdog, lease, self.ctx.wait, self.ctx.emit)
 
     def _revert_and_release(self, lease: Lease) -> None:
         with self._held_lock:
@@ -367,6 +367,7 @@ class FaultDisruptor(Disruptor[C]):
             by="holder",
             policy=self.policy,
             abort=self.ctx.stopping,
+            collect=lambda held: type(self).collect_switch(self.config, held),
         )
         try:
             self.ctx.request(

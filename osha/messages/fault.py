@@ -12,6 +12,14 @@ The life of one fault, in ledger order::
       or fault.revert_failed  with the reason; retried with backoff until the lease's deadline
     fault.released         the broker forgets the lease (it no longer counts for the guard)
 
+A fault that never heals by itself (``process stop``, ``process freeze``) also has a dead-man
+switch on its node (:mod:`osha.faults.deadman`), recorded with three more tags (old ledgers
+have none; a reader that does not know them skips them)::
+
+    fault.deadman_armed         before the inject: the node reverts by itself at the deadline
+    fault.deadman_renew_failed  a heartbeat failed (``ended``: the node refused it, the hold ends)
+    fault.deadman_collected     after a revert: what the node did (disarmed, or reverted itself)
+
 A lease is *unrevoked* while the ledger has a ``fault.lease`` and no ``fault.reverted`` for its
 ``lease_id``: ``osha faults recover RUN_DIR`` reverts exactly those.
 
@@ -30,6 +38,9 @@ from osha.messages._base import Message, message
 __all__ = [
     "FAULT_RECORDS",
     "FaultAck",
+    "FaultDeadmanArmed",
+    "FaultDeadmanCollected",
+    "FaultDeadmanRenewFailed",
     "FaultGrant",
     "FaultInjectFailed",
     "FaultInjected",
@@ -207,6 +218,52 @@ class FaultReleased(Message):
     holder: str
     reverted: bool
     by: RevertBy
+
+
+@message("fault.deadman_armed")
+@dataclass(frozen=True, slots=True)
+class FaultDeadmanArmed(Message):
+    """The lease's dead-man switch runs on ``node`` (watchdog ``pid``, detached by
+    ``detach``) under ``key``: it reverts the fault by itself ``ttl_s`` after this, on the
+    node's clock, unless the holder renews it. Written before the inject."""
+
+    lease_id: str
+    node: str
+    key: str
+    pid: int
+    detach: str
+    ttl_s: float
+
+
+@message("fault.deadman_renew_failed")
+@dataclass(frozen=True, slots=True)
+class FaultDeadmanRenewFailed(Message):
+    """A heartbeat of the holder did not renew the switch. ``ended``: the node refused it (the
+    switch already fired, or is gone), so the hold ended early; else the transport failed and
+    the next heartbeat tries again (the node reverts at its deadline if none lands)."""
+
+    lease_id: str
+    node: str
+    error: str
+    ended: bool
+
+
+@message("fault.deadman_collected")
+@dataclass(frozen=True, slots=True)
+class FaultDeadmanCollected(Message):
+    """After a revert, ``by`` disarmed the switch and recorded what the node did: ``state``
+    ``absent`` (disarmed before its deadline, or nothing left), ``reverted`` (the node ran the
+    revert itself, exit ``revert_status``), ``dead`` (its watchdog was killed), ``reverting``,
+    or ``error`` (the node could not be asked: ``error`` says why). ``log_tail``: the node's
+    log of the switch."""
+
+    lease_id: str
+    node: str
+    by: RevertBy
+    state: str
+    revert_status: int | None = None
+    log_tail: str = ""
+    error: str = ""
 
 
 FAULT_RECORDS: tuple[type[Message], ...] = (

@@ -1,4 +1,4 @@
-# Over 400 lines (414): the OTP restart, backoff and escalation state machine of the
+# Over 400 lines (415): the OTP restart, backoff and escalation state machine of the
 # supervisor, kept whole so that it reads top to bottom; the run tree (osha.runtree) took the
 # wiring out of it. The restart intensity bookkeeping can move out if it grows.
 """The supervisor actor: starts children in order, restarts them as their specs say, escalates.

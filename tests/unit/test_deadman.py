@@ -8,6 +8,7 @@ a stand-in ``systemd-run`` on PATH records its arguments and starts the command 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -266,15 +267,21 @@ def test_a_watchdog_killed_mid_revert_reads_dead(tmp_path: Path, state_dir: Path
     os.mkfifo(release)
     watchdog = deadman.arm(run, LEASE, f"touch {started}; read -r _ < {release}", 0.1,
                            state_dir=str(state_dir), poll_s=POLL_S)  # fmt: skip
-    wait_for(started.exists, timeout_s=deadman.expiry_bound_s(0.1, POLL_S), what="the revert")
-    reverting = watchdog.status()
-    assert reverting.state is State.REVERTING
-    assert reverting.pid == watchdog.pid
-    assert watchdog.pid is not None
-    os.kill(watchdog.pid, signal.SIGKILL)  # the node's OOM killer, say
-    wait_for(lambda: not _alive(watchdog.pid or 0), timeout_s=5, what="the watchdog's end")
-    with release.open("w") as fifo:  # let the orphaned revert end
-        fifo.write("go\n")
+    try:
+        wait_for(started.exists, timeout_s=deadman.expiry_bound_s(0.1, POLL_S), what="the revert")
+        reverting = watchdog.status()
+        assert reverting.state is State.REVERTING
+        assert reverting.pid == watchdog.pid
+        assert watchdog.pid is not None
+        os.kill(watchdog.pid, signal.SIGKILL)  # the node's OOM killer, say
+        wait_for(lambda: not _alive(watchdog.pid or 0), timeout_s=5, what="the watchdog's end")
+        with release.open("w") as fifo:  # let the orphaned revert end
+            fifo.write("go\n")
+    finally:  # a failed assertion must not leave the revert blocked on the fifo for ever
+        with contextlib.suppress(OSError):  # ENXIO: no reader left, nothing is blocked
+            fd = os.open(release, os.O_WRONLY | os.O_NONBLOCK)
+            os.write(fd, b"go\n")
+            os.close(fd)
     assert watchdog.status().state is State.DEAD
     assert watchdog.disarm().state is State.DEAD
     assert (state_dir / deadman.unit_name(LEASE) / "fired").exists()  # evidence stays
