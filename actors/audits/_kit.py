@@ -1,5 +1,6 @@
 """What the OpenStack audits share: a read-only connection, the cloud's timestamps as wall
-seconds, and a bounded walk over a paginated listing."""
+seconds, a bounded walk over a paginated listing, and one JSON ``GET`` (placement has no
+openstacksdk resource for every call an audit makes)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from openstack.exceptions import NotFoundException
+
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from osha.audit import Audit, AuditConfig, Budget
 from osha.errors import PluginError
 
-__all__ = ["CloudAudit", "bounded", "wall_s"]
+__all__ = ["CloudAudit", "bounded", "get_json", "server_gone", "wall_s"]
 
 #: one API call's timeout: a listing page of a few hundred servers on a loaded cloud
 API_TIMEOUT_S = 30.0
@@ -41,6 +44,39 @@ def bounded(items: Iterable[T], budget: Budget) -> Iterator[T]:
         if not budget.take():
             return
         yield item
+
+
+def get_json(api: Any, path: str, *, what: str, microversion: str | None = None) -> Any:
+    """``GET path`` on an openstacksdk service proxy (``conn.placement``), its JSON body; 404
+    is None (the item is gone). Any other failure says which call failed."""
+    try:
+        resp = api.get(path, microversion=microversion)
+    except API_ERRORS as exc:
+        raise PluginError(f"cannot read {what}: {describe_api_error(exc)}",
+                          hint="does the cloud answer, and may this user read it (admin)?",
+                          ) from exc  # fmt: skip
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise PluginError(f"cannot read {what}: GET {path} answered {resp.status_code}",
+                          hint="may this user read it (admin)?")  # fmt: skip
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise PluginError(f"cannot read {what}: GET {path} is not JSON: {exc}") from exc
+
+
+def server_gone(conn: Any, server_id: str) -> bool:
+    """Whether nova answers 404 for the server. A listing paged while servers come and go
+    may miss one, so an audit asks for each of its few candidates once more."""
+    try:
+        conn.compute.get_server(server_id)
+    except NotFoundException:
+        return True
+    except API_ERRORS as exc:
+        raise PluginError(f"cannot read server {server_id}: {describe_api_error(exc)}",
+                          hint="does the cloud answer?") from exc  # fmt: skip
+    return False
 
 
 class CloudAudit(Audit[C]):
