@@ -16,6 +16,7 @@ daemon thread). No audit stops the others.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 from osha.audit._plugin import Audit, Budget
 from osha.audit._plugins import AuditEntry
 from osha.audit._readonly import Calls, guard
-from osha.errors import OshaError
+from osha.errors import OshaError, PluginError
 from osha.messages import Message
 from osha.messages.audit import (
     AuditCleanup,
@@ -43,6 +44,8 @@ log = logging.getLogger("osha.audit")
 #: how long past its own ``timeout_s`` an audit is waited for: one API call's timeout (the
 #: budget is checked between calls, so the last call may start just before the deadline)
 HARD_MARGIN_S = 30.0
+#: how often a sweep that may be stopped looks at its ``stopped()``
+STOP_POLL_S = 0.2
 
 Record = Callable[..., Message]
 """``record(cls, **fields)``: stamp and write a message (the campaign's recorder)."""
@@ -95,6 +98,35 @@ def _clean(run: AuditRun, plugin: Audit[Any], conn: Any, calls: Calls, budget: B
         run.cleaned.append((item, True, detail))
 
 
+def _fits(name: str, value: object) -> bool:
+    """Whether a :class:`Debris` field holds what the ledger can hold."""
+    if name == "osha_made":
+        return type(value) is bool
+    if name == "since_s":
+        return value is None or (isinstance(value, float | int) and type(value) is not bool
+                                 and math.isfinite(value))  # fmt: skip
+    return type(value) is str
+
+
+def _checked(item: object, plugin: str) -> Debris:
+    """``item`` if it is a :class:`Debris` the ledger can hold (each field of its type, the
+    time finite); else a :class:`PluginError` naming the fields. Checked here, in the
+    audit's thread, so that a plugin's bad item fails its audit (recorded) and never reaches
+    the ledger, where it would not encode, or not decode on replay."""
+    if not isinstance(item, Debris):
+        raise PluginError(f"audit plugin {plugin!r} yielded a {type(item).__name__}, not a Debris")
+    values: dict[str, object] = {f: getattr(item, f) for f in Debris.__dataclass_fields__}
+    wrong = [f"{name} = {value!r}" for name, value in values.items() if not _fits(name, value)]
+    if wrong:
+        raise PluginError(
+            f"audit plugin {plugin!r} yielded a bad Debris: {', '.join(wrong)}",
+            hint="kind, resource_id, state, evidence, name: str; osha_made: bool; since_s: a "
+            "finite float (wall seconds) or None",
+        )
+    since = values["since_s"]
+    return replace(item, since_s=float(since)) if type(since) is int else item
+
+
 def _run(run: AuditRun, clean: bool) -> None:
     budget = Budget.of(run.entry.config)
     try:
@@ -102,7 +134,7 @@ def _run(run: AuditRun, clean: bool) -> None:
         conn = plugin.connect()
         calls = run.calls = guard(conn.session)
         for item in plugin.findings(conn, budget):
-            run.found.append(item)
+            run.found.append(_checked(item, run.entry.plugin))
         run.truncated = budget.truncated
         run.items_read = run.entry.config.max_items - budget.items_left
         if clean and run.entry.config.cleanup:
@@ -117,11 +149,32 @@ def _run(run: AuditRun, clean: bool) -> None:
         run.done.set()
 
 
+def _wait(run: AuditRun, stopped: Callable[[], bool] | None) -> str:
+    """Wait for the audit, at most its ``timeout_s`` plus :data:`HARD_MARGIN_S` from its
+    start, and no longer once ``stopped()`` says so; empty if it finished, else why not."""
+    wait_s = run.entry.config.timeout_s + HARD_MARGIN_S
+    while True:
+        left_s = run.started_s + wait_s - time.monotonic()
+        if run.done.wait(max(0.0, min(left_s, STOP_POLL_S if stopped else left_s))):
+            return ""
+        if stopped is not None and stopped():
+            return "not waited for: the campaign was stopped"
+        if left_s <= 0:
+            return f"did not finish within {wait_s:g} s (timeout_s + {HARD_MARGIN_S:g} s)"
+
+
 def sweep(
-    entries: Sequence[AuditEntry], when: AuditWhen, record: Record, *, clean: bool = False
+    entries: Sequence[AuditEntry],
+    when: AuditWhen,
+    record: Record,
+    *,
+    clean: bool = False,
+    stopped: Callable[[], bool] | None = None,
 ) -> list[AuditRun]:
     """Run every audit in ``entries`` in parallel and record each; return the runs.
-    ``clean``: let the audits with ``cleanup = true`` remove what osha made."""
+    ``clean``: let the audits with ``cleanup = true`` remove what osha made. ``stopped``:
+    once it says True, the audits not yet finished are recorded as such and left behind
+    (a campaign stopped during its sweep before the load does not wait for it)."""
     runs: list[AuditRun] = []
     for entry in entries:
         record(AuditStart, audit=entry.id, plugin=entry.plugin, when=when,
@@ -131,11 +184,10 @@ def sweep(
         threading.Thread(target=_run, args=(run, clean), name=f"osha-audit-{entry.id}",
                          daemon=True).start()  # fmt: skip
     for run in runs:
-        wait_s = run.entry.config.timeout_s + HARD_MARGIN_S
-        left_s = max(0.0, run.started_s + wait_s - time.monotonic())
-        if not run.done.wait(left_s):
+        why = _wait(run, stopped)
+        if why:
             run.abandoned.set()
-            run.error = f"did not finish within {wait_s:g} s (timeout_s + {HARD_MARGIN_S:g} s)"
+            run.error = why
             run.elapsed_s = time.monotonic() - run.started_s
         _record(run, when, record)
     return runs

@@ -36,9 +36,10 @@ class AuditOutcome:
 
     @property
     def new_count(self) -> int | None:
-        """How many items are new (or of unknown origin); None if it was not audited after
-        (or that sweep did not complete: its count is a floor, not a figure)."""
-        if self.compared is None or self.after is None or not self.after.ok:
+        """How many items are new (or of unknown origin); None if it was not audited after,
+        or that sweep failed or was cut short by a bound (its count is a floor, not a
+        figure: ``max_new_debris`` cannot pass on it)."""
+        if self.compared is None or not _complete(self.after):
             return None
         return len(self.compared.new)
 

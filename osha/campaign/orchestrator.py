@@ -90,7 +90,8 @@ class Campaign:
         self._stop_lock = threading.Lock()
         self.actors = tree  # its recorder is open; its actors start at the load phase
         self.load = InitialLoad(prof.loads, run_id, self.rec.record, state.note)
-        self.audit = CampaignAudit(prof.audits, self.rec.record, state.note)
+        self.audit = CampaignAudit(prof.audits, self.rec.record, state.note,
+                                   stopped=lambda: bool(self.stopped))  # fmt: skip
         self.chaos_wall_s = 0.0  # fixed when the actors start
         self.soak_options = soak or SoakOptions()
         self.guards: SoakGuards | None = None

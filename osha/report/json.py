@@ -72,11 +72,12 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                   how late a cycle started, skipped its faults refused meanwhile
     audits        absent when the run had no [[audits]]; else [{audit, plugin, before,
                     after ({ok, findings, elapsed_s, truncated, error} or null), new_count
-                    (null: not audited after, or that sweep failed), items [{origin (new,
-                    pre-existing, unknown), kind, resource_id, name, state, evidence,
-                    since_s, first_seen_s, fault, osha_made}], healed [{kind, resource_id,
-                    name, state}], cleaned [{kind, resource_id, ok, detail}] (cleanup =
-                    true: what osha made, removed or not)}]: osha.report.audit
+                    (null: not audited after, or that sweep failed or was cut short),
+                    items [{origin (new, pre-existing, unknown), kind, resource_id, name,
+                    state, evidence, since_s, first_seen_s, fault, osha_made}], healed
+                    [{kind, resource_id, name, state}], cleaned [{kind, resource_id, ok,
+                    detail}] (cleanup = true: what osha made, removed or not)}]:
+                    osha.report.audit
 
 A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
 "b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.

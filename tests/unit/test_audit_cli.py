@@ -96,7 +96,7 @@ def test_a_cloud_gets_every_audit_that_reads_a_cloud(
     monkeypatch.setattr(cli_audit, "_check_cloud", check)
     code, _ = _osha(capsys, "audit", "lab")
     assert code == 2
-    assert seen == ["rally", "servers", "services"]  # not the planted test audit
+    assert seen == ["placement", "ports", "rally", "servers", "services"]  # not "planted"
 
 
 def test_every_problem_of_the_audits_is_listed_at_once(

@@ -139,7 +139,7 @@ def test_bounded_stops_a_listing_at_the_budget() -> None:
 
 def test_every_audit_plugin_has_a_docstring_config_and_valid_example() -> None:
     names = available_audits()
-    assert {"servers", "services", "rally"} <= set(names)
+    assert {"servers", "services", "rally", "ports", "placement"} <= set(names)
     for name in names:
         cls = load_audit(name)
         doc = cls.__doc__ or ""
