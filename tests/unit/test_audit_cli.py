@@ -116,3 +116,16 @@ def test_every_problem_of_the_audits_is_listed_at_once(
     assert "audits[1].id: audit id 'servers' is used twice" in out
     assert "audits[2].plugin: unknown audit plugin 'bogus'" in out
     assert "audits[3]: timeout_s = 0.0: must be > 0" in out
+
+
+def test_a_dry_run_names_the_audits_and_their_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _profile(tmp_path, PROFILE + PLANTED.format(items='["s1"]') + "timeout_s = 20\n")
+    code, out = _osha(capsys, "campaign", "start", path, "--dry-run")
+    assert code == 0, out
+    assert "audits: planted [planted]; swept before the load and after the teardown" in out
+    assert "each sweep at most 50 s" in out  # timeout_s + the 30 s margin
+    code, out = _osha(capsys, "campaign", "start", _profile(tmp_path, PROFILE), "--dry-run")
+    assert code == 0, out
+    assert "audits:" not in out  # a profile without audits reads as before
