@@ -54,15 +54,19 @@ class _Yields(Audit[AuditConfig]):
         yield BAD[self.config.cloud]
 
 
+def _debris(**fields: Any) -> Debris:
+    """A Debris with some fields of the wrong kind (what a buggy plugin might yield)."""
+    base: dict[str, Any] = {"kind": "server", "resource_id": "s1", "state": "ERROR",
+                            "evidence": "e", "since_s": None, "name": "", "osha_made": False}
+    return Debris(**{**base, **fields})
+
+
 BAD: dict[str, Any] = {
-    "str-time": GOOD.__class__(kind="server", resource_id="s1", state="ERROR", evidence="e",
-                               since_s="yesterday", name="", osha_made=False),  # type: ignore[arg-type]
-    "nan-time": GOOD.__class__(kind="server", resource_id="s1", state="ERROR", evidence="e",
-                               since_s=float("nan"), name="", osha_made=False),
+    "str-time": _debris(since_s="yesterday"),
+    "nan-time": _debris(since_s=float("nan")),
     "not-debris": {"kind": "server", "resource_id": "s1"},
-    "int-id": GOOD.__class__(kind="server", resource_id=7, state="ERROR", evidence="e",
-                             since_s=None, name="", osha_made=False),  # type: ignore[arg-type]
-}  # fmt: skip
+    "int-id": _debris(resource_id=7),
+}
 
 
 class _Entry(AuditEntry):
@@ -137,3 +141,38 @@ def test_a_stop_ends_the_wait_for_the_sweep_before_the_load() -> None:
     assert not end.ok
     assert end.error == "not waited for: the campaign was stopped"
     assert end.findings == 1  # what it had found is recorded
+
+
+def test_a_cloud_that_fails_mid_audit_is_a_recorded_clear_error() -> None:
+    # the cloud answers the compute services, then the server listing breaks off
+    from keystoneauth1.exceptions import ConnectFailure
+
+    from actors.audits.servers import ServersAudit, ServersAuditConfig
+
+    def servers(**query: Any) -> Iterator[Any]:
+        raise ConnectFailure("Unable to establish connection to http://ctl-1:8774/v2.1/servers")
+        yield  # a generator, as openstacksdk's listings are
+
+    class Broken(ServersAudit):
+        def connect(self) -> Any:
+            conn = _offline()
+            conn.compute = SimpleNamespace(services=lambda **q: iter(()), servers=servers)
+            return conn
+
+    class Entry(AuditEntry):
+        def build(self) -> Audit[Any]:
+            return Broken(self.config)
+
+    out: list[Message] = []
+    (run,) = sweep([Entry("servers", "servers", ServersAuditConfig(cloud="lab"))],
+                   AuditWhen.AFTER, _record_into(out))  # fmt: skip
+    assert not run.ok
+    assert run.error.startswith("cannot list servers: ConnectFailure: Unable to establish")
+    (end,) = [m for m in out if isinstance(m, AuditEnd)]
+    assert (end.ok, end.error) == (False, run.error)
+    assert [decode(encode(m)) for m in out] == out  # the ledger has it, whole
+    tally = AuditTally()
+    for m in out:
+        tally.feed(m)
+    (outcome,) = tally.outcomes()
+    assert outcome.new_count is None  # max_new_debris is not judged on it: not a pass
