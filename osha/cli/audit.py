@@ -2,8 +2,9 @@
 
 With a profile, its ``[[audits]]`` (each with its own keys); with a cloud name (an entry of
 clouds.yaml), every installed audit plugin with its defaults. Prints one row per audit and
-every item found (``--json``: as data). Exit 0: nothing found; 1: something found or an audit
-could not look; 2: bad input (a profile with problems, an unknown cloud or audit).
+every item found (``--json``: as data). Exit 0: nothing found; 1: something found, or an
+audit could not look or was cut short by a bound; 2: bad input (a profile with problems, an
+unknown cloud or audit).
 """
 
 from __future__ import annotations
@@ -115,9 +116,10 @@ def audit(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
 ) -> None:
-    """Audit the cloud once, read-only: servers left in ERROR or stuck, Rally projects and
-    users left behind, services disabled or down. Exit 0 nothing found, 1 something found
-    (or an audit could not look), 2 bad input."""
+    """Audit the cloud once, read-only: servers left in ERROR or stuck, ports of deleted
+    servers, placement allocations of no server, Rally projects and users left behind,
+    services disabled or down. Exit 0 nothing found, 1 something found (or an audit could not
+    look, or not to the end of its listings), 2 bad input."""
     if _looks_like_file(target):
         entries = _from_profile(Path(target))
     else:
@@ -134,7 +136,7 @@ def audit(
         typer.echo(json.dumps({"schema": "osha.audit/1", "audits": _as_data(runs)}, indent=2))
     else:
         typer.echo("\n".join(sweep_lines(runs)))
-    if any(r.found or not r.ok for r in runs):
+    if any(r.found or not r.ok or r.truncated for r in runs):  # cut short: not "nothing"
         raise typer.Exit(EXIT_FAILED)
 
 

@@ -129,3 +129,24 @@ def test_a_dry_run_names_the_audits_and_their_bound(
     code, out = _osha(capsys, "campaign", "start", _profile(tmp_path, PROFILE), "--dry-run")
     assert code == 0, out
     assert "audits:" not in out  # a profile without audits reads as before
+
+
+def test_a_sweep_cut_short_with_nothing_found_is_not_a_clean_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ports and placement judge nothing when a bound cut a listing short: "found nothing"
+    # then means "could not tell", not "clean"
+    from osha.cli import audit as cli_audit
+
+    real = cli_audit.sweep
+
+    def cut_short(*args: object, **kwargs: object) -> list[cli_audit.AuditRun]:
+        runs = real(*args, **kwargs)  # type: ignore[arg-type]
+        for run in runs:
+            run.truncated = "reached max_items"
+        return runs
+
+    monkeypatch.setattr(cli_audit, "sweep", cut_short)
+    code, out = _osha(capsys, "audit", _profile(tmp_path, PROFILE + PLANTED.format(items="[]")))
+    assert code == 1, out
+    assert "reached max_items" in out
