@@ -370,3 +370,13 @@ def test_cleanup_on_an_audit_that_cannot_clean_is_a_profile_problem() -> None:
     assert [(p.key, p.problem) for p in problems] == [
         ("audits[0].cleanup", "the rally audit cannot clean up"),
     ]
+
+
+def test_the_html_report_has_the_audits_only_when_there_were_audits(tmp_path: Path) -> None:
+    from osha.report.html import render_html
+
+    page = render_html(analyze(_ledger(tmp_path / "a", slo={"max_new_debris": {"servers": 0}})))
+    assert '<h2 id="audits">Audits</h2>' in page
+    assert "new: server s-err" in page
+    assert "max_new_debris[servers]" in page  # the SLO row of the verdict
+    assert 'id="audits"' not in render_html(analyze(_ledger(tmp_path / "b", audited=False)))
