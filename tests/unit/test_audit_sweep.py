@@ -4,7 +4,6 @@ for the sweep before the load."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -18,17 +17,7 @@ from osha.campaign.audit import CampaignAudit
 from osha.messages import Message, stamp
 from osha.messages.audit import AuditEnd, AuditFinding, AuditStart, AuditWhen
 from osha.wire import decode, encode
-
-
-def _record_into(out: list[Message]) -> Any:
-    seq = itertools.count(1)
-
-    def record(cls: type[Message], /, **fields: Any) -> Message:
-        msg = stamp(cls, "campaign", next(seq), **fields)
-        out.append(msg)
-        return msg
-
-    return record
+from tests.unit.test_audit import _record_into  # the same stamping recorder
 
 
 def _offline() -> Any:
