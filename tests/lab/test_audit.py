@@ -10,10 +10,11 @@ allocation of no consumer are planted (pre-existing debris).
 
 - The **debris** campaign stops nova-conductor on both controllers during Rally's boots.
   While ctl-1's conductor is down the test plants one more allocation of no consumer through
-  the placement API: the lab's nova is not known to leave one by itself (a stopped conductor
-  finishes or requeues its builds; a boot whose conductor dies past the claim is put back by
-  the API's local delete), so the new orphan the acceptance asks for is planted, and any
-  orphan the faults leave for real is printed beside it. The audits find it as new, the
+  the placement API. Whether the lab's nova leaves one by itself is not known (never run): a
+  conductor stopped by systemctl finishes what it holds, builds cast to it wait in RabbitMQ,
+  and Rally's cleanup deletes the servers it made, which frees their allocations. So the new
+  orphan the acceptance asks for is planted, and whatever the faults leave for real is
+  printed beside it (the lead's run says which). The audits find it as new, the
   pre-existing items as pre-existing, every new item that began in a conductor's fault
   window is tied to that fault, and the verdict fails on ``max_new_debris``.
 - The **clean** campaign (no disruptors) finds no new debris and the planted items as
