@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from actors.audits._kit import CloudAudit, bounded, get_json, server_gone
-from actors.audits.servers import ServerRow, server_row
+from actors.audits._kit import CloudAudit, bounded, get_json, server_gone, wall_s
+from actors.audits.servers import OSHA_META_KEY, ServerRow, server_row
 from osha.audit import AuditConfig, Budget, Debris
 
 __all__ = [
@@ -66,15 +66,25 @@ class ConsumerRow:
 
 
 def classify_consumer(
-    row: ConsumerRow, *, servers: frozenset[str], migrations: frozenset[str]
+    row: ConsumerRow,
+    *,
+    servers: frozenset[str],
+    migrations: frozenset[str],
+    deleted: ServerRow | None = None,
 ) -> Debris | None:
-    """The consumer as debris if it is neither a server nor a migration in progress."""
+    """The consumer as debris if it is neither a server nor a migration in progress.
+    ``deleted``: the consumer's server as nova still records it deleted, if it does: the
+    allocation outlived it, so its deletion time is when the item became debris (it ties
+    the item to a fault), and its name and osha's mark come with it."""
     if row.id in servers or row.id in migrations:
         return None
-    evidence = (f"allocations of consumer {row.id}, which is no server and no migration in "
-                f"progress: {row.resources}")  # fmt: skip
+    was = "" if deleted is None else f" (server {deleted.name or deleted.id}, deleted)"
+    evidence = (f"allocations of consumer {row.id}{was}, which is no server and no migration "
+                f"in progress: {row.resources}")  # fmt: skip
     return Debris(kind="allocation", resource_id=row.id, state="no-consumer",
-                  evidence=evidence, since_s=None, name="", osha_made=False)  # fmt: skip
+                  evidence=evidence, since_s=None if deleted is None else deleted.updated_s,
+                  name="" if deleted is None else deleted.name,
+                  osha_made=deleted is not None and deleted.osha_made)  # fmt: skip
 
 
 def classify_provider(row: ProviderRow, *, computes: frozenset[str]) -> Debris | None:
@@ -134,16 +144,7 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
         if budget.truncated:
             return  # an incomplete listing would make healthy items look orphaned
         if cfg.consumers:
-            ids = frozenset(s.id for s in snap.servers)
-            for row in snap.consumers.values():
-                found = classify_consumer(row, servers=ids, migrations=snap.migrations)
-                if (
-                    found
-                    and budget.take()
-                    and self._held(conn, row.id)
-                    and server_gone(conn, row.id)
-                ):
-                    yield found
+            yield from self._orphans(conn, snap, budget)
         if cfg.unallocated:
             held = frozenset(snap.consumers)
             for server in snap.servers:
@@ -153,6 +154,20 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
         if cfg.providers:
             for p in snap.providers:
                 found = classify_provider(p, computes=snap.computes)
+                if found is not None:
+                    yield found
+
+    def _orphans(self, conn: Any, snap: _Snapshot, budget: Budget) -> Iterator[Debris]:
+        """The allocations of no server, each confirmed (still held, its server 404) and
+        dated by its deleted server when nova still records it."""
+        ids = frozenset(s.id for s in snap.servers)
+        for row in snap.consumers.values():
+            if classify_consumer(row, servers=ids, migrations=snap.migrations) is None:
+                continue
+            if budget.take() and self._held(conn, row.id) and server_gone(conn, row.id):
+                deleted = self._deleted(conn, row.id)
+                found = classify_consumer(row, servers=ids, migrations=snap.migrations,
+                                          deleted=deleted)  # fmt: skip
                 if found is not None:
                     yield found
 
@@ -205,6 +220,19 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
                 providers=(*(prior.providers if prior else ()), provider),
                 resources=f"{prior.resources}; {text}" if prior else text,
             )
+
+    @staticmethod
+    def _deleted(conn: Any, server_id: str) -> ServerRow | None:
+        """The server as nova still records it deleted (admin: ``deleted=True``), if it does
+        (until its rows are archived)."""
+        path = f"/servers/detail?all_tenants=1&deleted=True&uuid={server_id}"
+        body = get_json(conn.compute, path, what=f"deleted server {server_id}") or {}
+        for s in body.get("servers", []):
+            if s.get("id") == server_id:
+                return ServerRow(id=server_id, name=s.get("name") or "",
+                                 status=s.get("status") or "", updated_s=wall_s(s.get("updated")),
+                                 osha_made=OSHA_META_KEY in (s.get("metadata") or {}))  # fmt: skip
+        return None
 
     @staticmethod
     def _held(conn: Any, consumer: str) -> bool:

@@ -69,6 +69,16 @@ def test_placement_consumer_classification() -> None:
     assert classify_consumer(row, servers=SERVERS, migrations=frozenset({"c1"})) is None
 
 
+def test_an_orphan_allocation_is_dated_by_its_deleted_server() -> None:
+    row = ConsumerRow(id="c1", providers=("cmp-1",), resources="VCPU=1 (cmp-1)")
+    gone = ServerRow(id="c1", name="vm-7", status="DELETED", updated_s=NOW_S - 30,
+                     osha_made=True)  # fmt: skip
+    found = classify_consumer(row, servers=SERVERS, migrations=frozenset(), deleted=gone)
+    assert found is not None
+    assert (found.since_s, found.name, found.osha_made) == (NOW_S - 30, "vm-7", True)
+    assert "server vm-7, deleted" in found.evidence
+
+
 def test_placement_provider_classification() -> None:
     computes = frozenset({"cmp-1", "11111111-2222"})
     assert classify_provider(ProviderRow(id="r1", name="cmp-1", compute=True),
@@ -125,6 +135,8 @@ class _Cloud:
     allocations: dict[str, dict[str, Any]] = field(default_factory=dict)  # rp -> consumers
     hypervisors: tuple[str, ...] = ("cmp-1",)
     deleted_meanwhile: frozenset[str] = frozenset()  # listed, then 404 on a GET
+    #: servers nova still records as deleted (``deleted=True``): id -> its JSON
+    deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -132,7 +144,7 @@ class _Cloud:
             servers=self._servers, get_server=self._get_server,
             hypervisors=lambda **q: iter([SimpleNamespace(id=f"id-{h}", name=h)
                                           for h in self.hypervisors]),
-            migrations=lambda **q: iter(()),
+            migrations=lambda **q: iter(()), get=self._compute_get,
         )  # fmt: skip
         self.network = SimpleNamespace(ports=self._ports)
         self.placement = SimpleNamespace(get=self._placement)
@@ -148,6 +160,12 @@ class _Cloud:
         if server_id not in self.servers or server_id in self.deleted_meanwhile:
             raise NotFoundException(f"server {server_id} not found")
         return SimpleNamespace(id=server_id)
+
+    def _compute_get(self, path: str, microversion: str | None = None) -> _Resp:
+        self.asked.append(path)
+        assert "deleted=True" in path, path  # the only raw compute call: a deleted server
+        server_id = path.rsplit("uuid=", 1)[1]
+        return _Resp({"servers": [self.deleted[server_id]] if server_id in self.deleted else []})
 
     def _ports(self, **query: Any) -> Iterator[Any]:
         for p in self.ports:
@@ -216,6 +234,17 @@ def test_placement_audit_finds_orphans_unallocated_servers_and_gone_computes() -
     assert "/allocations/c-orphan" in cloud.asked
     assert "c-orphan" in cloud.asked
     assert "/allocations/s-bare" in cloud.asked
+
+
+def test_placement_audit_dates_an_orphan_by_the_server_nova_records_deleted() -> None:
+    cloud = _placement_cloud(deleted={"c-orphan": {
+        "id": "c-orphan", "name": "s_rally_1f2e3d4c_x", "status": "DELETED",
+        "updated": "2027-01-15T08:00:00Z", "metadata": {}}})  # fmt: skip
+    audit = PlacementAudit(PlacementAuditConfig(cloud="lab", unallocated=False, providers=False))
+    (found,), _ = _run(audit, cloud)
+    assert (found.resource_id, found.since_s) == ("c-orphan", 1_800_000_000.0)
+    assert found.name == "s_rally_1f2e3d4c_x"
+    assert any("deleted=True" in p and p.endswith("uuid=c-orphan") for p in cloud.asked)
 
 
 def test_placement_audit_skips_a_consumer_whose_server_answers_after_all() -> None:
