@@ -38,6 +38,7 @@ import pytest
 from osha.analysis import Analysis, analyze
 from osha.audit import (
     ATTRIBUTION_GRACE_S,
+    HARD_MARGIN_S,
     AuditEntry,
     AuditRun,
     Origin,
@@ -50,7 +51,7 @@ from osha.messages.audit import AuditEnd, AuditWhen
 from osha.messages.campaign import CampaignVerdict
 from osha.report.terminal import render_summary
 from osha.schema import build
-from tests.lab.bounds import WARMUP_S
+from tests.lab.bounds import SERVER_BOOT_S, WARMUP_S
 from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab, wait_for
 from tests.lab.test_campaign import _of, _profile, _records
 
@@ -66,6 +67,8 @@ AUDIT_TIMEOUT_S = 120.0
 #: the campaign's own phases bound it (preflight, warm-up, baseline, chaos, recovery,
 #: teardown, two sweeps); this is a hang guard above their sum, as in test_campaign._start
 CAMPAIGN_HANG_S = 1800.0
+#: one sweep, as the campaign waits for it: the audits' bound plus the sweep's margin
+SWEEP_S = AUDIT_TIMEOUT_S + HARD_MARGIN_S
 #: the profile's baseline and the first fault's start (stop-cond-ctl1: start_s = 5)
 BASELINE_S, FIRST_FAULT_S = 30.0, 5.0
 
@@ -123,6 +126,7 @@ def _remove_allocation(lab: Lab, consumer: str) -> None:
 # -- on demand ---------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(SWEEP_S + 60)  # a hang guard: one sweep, and 60 s to spare
 def test_every_audit_only_reads_the_lab(lab: Lab) -> None:
     runs = _sweep(_entries(lab))
     assert set(runs) == set(AUDITS)
@@ -152,6 +156,7 @@ def orphan_allocation(lab: Lab) -> Iterator[str]:
     _remove_allocation(lab, consumer)
 
 
+@pytest.mark.timeout(SERVER_BOOT_S + SWEEP_S + 60)  # a boot and a sweep, a hang guard
 def test_debris_of_each_kind_is_found_on_demand(
     lab: Lab, server_cleanup: list[Any], rally_project: Any, orphan_allocation: str
 ) -> None:
@@ -173,6 +178,7 @@ def test_debris_of_each_kind_is_found_on_demand(
     assert server.id not in placement  # an ERROR server on a host keeps its allocation: fine
 
 
+@pytest.mark.timeout(3 * SERVER_BOOT_S + SWEEP_S + 60)  # two boots, a sweep, a delete
 def test_cleanup_deletes_only_the_broken_server_osha_made(
     lab: Lab, server_cleanup: list[Any]
 ) -> None:
@@ -262,7 +268,7 @@ def debris_run(
     try:
         # ctl-1's conductor is stopped at T+5 s: after the preflight, the sweep before, the
         # warm-up and the baseline, each within its bound, and the stop command's
-        reach_s = (lab.bounds.preflight_s + AUDIT_TIMEOUT_S + 30 + WARMUP_S + BASELINE_S
+        reach_s = (lab.bounds.preflight_s + SWEEP_S + WARMUP_S + BASELINE_S
                    + FIRST_FAULT_S + lab.bounds.fault_s())  # fmt: skip
         wait_for(
             lambda: proc.poll() is not None or lab.service_pid("ctl-1", "nova-conductor") is None,
