@@ -259,9 +259,9 @@ def _finish(proc: subprocess.Popen[str], tmp_path: Path, planted_new: str = "") 
 
 
 @pytest.fixture(scope="module")
-def debris_run(
-    lab: Lab, planted: Planted, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Run]:
+def debris_run(lab: Lab, planted: Planted, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The debris campaign, run to its end; the lab is reset and the planted allocation
+    removed before any test looks at its ledger (and before the clean campaign runs)."""
     tmp_path = tmp_path_factory.mktemp("debris")
     proc = _popen(_campaign(tmp_path, clean=False), tmp_path)
     consumer = ""
@@ -276,7 +276,7 @@ def debris_run(
         )  # fmt: skip
         assert proc.poll() is None, "the campaign ended before its first fault"
         consumer = _plant_allocation(lab)  # a boot whose conductor died past the claim
-        yield _finish(proc, tmp_path, consumer)
+        return _finish(proc, tmp_path, consumer)
     finally:
         if proc.poll() is None:
             proc.kill()  # only on a failure above; the nodes' dead-man switches and the
