@@ -2,14 +2,17 @@
 
 openstacksdk sends every call through its connection's keystoneauth session
 (``conn.session.request(url, method, ...)``). :func:`guard` wraps that one method on the
-instance: a ``GET``/``HEAD``/``OPTIONS`` goes on, anything else raises
-:class:`AuditWriteRefused` before a byte is sent, and every method is recorded in the
-returned :class:`Calls` (a test asserts an audit made no write).
+instance: a ``GET``/``HEAD``/``OPTIONS`` goes on, and so does a keystone login (``POST
+.../v3/auth/tokens``: it asks for a token and changes nothing in the cloud; keystoneauth sends
+it through the same session), anything else raises :class:`AuditWriteRefused` before a byte is
+sent, and every method is recorded in the returned :class:`Calls` (a test asserts an audit
+made no write).
 """
 
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlsplit
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,9 +20,18 @@ from typing import Any
 
 from osha.errors import PluginError
 
-__all__ = ["READ_METHODS", "AuditWriteRefused", "Calls", "guard"]
+__all__ = ["LOGIN_PATHS", "READ_METHODS", "AuditWriteRefused", "Calls", "guard", "is_read"]
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: keystone's login paths (v3, and v2.0 for old clouds): a POST there asks for a token
+LOGIN_PATHS = ("/v3/auth/tokens", "/v2.0/tokens")
+
+
+def is_read(verb: str, url: str) -> bool:
+    """A call that changes nothing in the cloud: a read method, or a keystone login."""
+    if verb in READ_METHODS:
+        return True
+    return verb == "POST" and urlsplit(url).path.rstrip("/").endswith(LOGIN_PATHS)
 
 
 class AuditWriteRefused(PluginError):
@@ -51,7 +63,7 @@ class Calls:
         """Every call that was not a read, sent or refused."""
         with self.lock:
             both = [*self.sent, *self.refused]
-        return [(m, u) for m, u in both if m not in READ_METHODS]
+        return [(m, u) for m, u in both if not is_read(m, u)]
 
 
 def guard(session: Any, *, read_only: bool = True) -> Calls:
@@ -62,7 +74,7 @@ def guard(session: Any, *, read_only: bool = True) -> Calls:
 
     def request(url: str, method: str, *args: Any, **kwargs: Any) -> Any:
         verb = str(method).upper()
-        if read_only and not calls.writable and verb not in READ_METHODS:
+        if read_only and not calls.writable and not is_read(verb, str(url)):
             with calls.lock:
                 calls.refused.append((verb, str(url)))
             raise AuditWriteRefused(

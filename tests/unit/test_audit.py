@@ -123,6 +123,27 @@ def test_guarded_session_refuses_every_write_before_sending() -> None:
     assert len(calls.writes) == 5
 
 
+def test_a_keystone_login_is_not_a_write() -> None:
+    """keystoneauth sends its login (POST .../v3/auth/tokens) through the guarded session:
+    refusing it made every audit fail on the lab before its first read."""
+    from keystoneauth1.identity import v3
+
+    auth = v3.Password(auth_url=f"{CLOSED_PORT}/v3", username="u", password="p",
+                       project_name="p", user_domain_id="default",
+                       project_domain_id="default")  # fmt: skip
+    session = ks_session.Session(auth=auth)
+    calls = guard(session)
+    with pytest.raises(ks_exc.ConnectFailure):  # the login went out, to the (closed) port
+        session.get(f"{CLOSED_PORT}/compute/servers", authenticated=True)
+    assert calls.sent == [  # the read, then the login it needed first
+        ("GET", f"{CLOSED_PORT}/compute/servers"),
+        ("POST", f"{CLOSED_PORT}/v3/auth/tokens"),
+    ]
+    assert calls.writes == []
+    with pytest.raises(AuditWriteRefused):  # any other POST to keystone is still a write
+        session.request(f"{CLOSED_PORT}/v3/users", "POST", authenticated=False)
+
+
 def test_openstacksdk_proxies_send_through_the_guarded_session() -> None:
     import openstack.connection
     from keystoneauth1 import token_endpoint
