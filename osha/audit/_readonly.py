@@ -12,11 +12,11 @@ made no write).
 from __future__ import annotations
 
 import threading
-from urllib.parse import urlsplit
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from osha.errors import PluginError
 

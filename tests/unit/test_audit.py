@@ -128,7 +128,7 @@ def test_a_keystone_login_is_not_a_write() -> None:
     refusing it made every audit fail on the lab before its first read."""
     from keystoneauth1.identity import v3
 
-    auth = v3.Password(auth_url=f"{CLOSED_PORT}/v3", username="u", password="p",
+    auth = v3.Password(auth_url=f"{CLOSED_PORT}/v3", username="u", password="p",  # noqa: S106
                        project_name="p", user_domain_id="default",
                        project_domain_id="default")  # fmt: skip
     session = ks_session.Session(auth=auth)
