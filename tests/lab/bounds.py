@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from osha.audit import HARD_MARGIN_S
+
 __all__ = ["Bounds"]
 
 #: One API call of a test client, with its keystone login when the token is new (the
@@ -46,6 +48,13 @@ PREFLIGHT_S = 300.0
 #: profiles' 60 s is for a real cloud. The campaign starts its baseline as soon as every
 #: runner is warm, so this bound costs nothing on an idle machine.
 WARMUP_S = PREFLIGHT_S + 120.0
+#: An audit's time bound (the profiles' [[audits]] timeout_s): one listing of the lab's few
+#: dozen servers, ports, services, providers and projects takes a few seconds (a sweep took
+#: 3-14 s); keystone took up to 10-20 s a request loaded (API_POLL_S), so a few plus a margin.
+AUDIT_TIMEOUT_S = 120.0
+#: One sweep of a campaign's audits, as the campaign waits for it: the audits run in parallel,
+#: each waited for at most its timeout_s plus the sweep's margin (30 s).
+SWEEP_S = AUDIT_TIMEOUT_S + HARD_MARGIN_S
 #: A server of the lab's fake driver from create to ACTIVE: 14 s at `lab up`, loaded up to
 #: about 60 s (the scheduler, conductor and compute each take a turn on 2 cores).
 SERVER_BOOT_S = 120.0

@@ -41,13 +41,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
 from osha import testing
 from tests.lab.bounds import Bounds
 from tests.lab.diagnostics import LabSshError, LogTrace, diagnose_node, ssh_attempts
+
+if TYPE_CHECKING:
+    from tests.lab.scheduler_run import SchedulerRun
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_SCRIPT = REPO / "scripts" / "lab"
@@ -415,6 +418,15 @@ def healthy_lab(lab: Lab) -> Iterator[Lab]:
     yield lab
     result = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
     assert result.returncode == 0, f"scripts/lab reset failed:\n{result.stdout}\n{result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def scheduler_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> SchedulerRun:
+    """The tier's one nova-scheduler campaign, run when a test first asks for it and shared
+    by test_campaign, test_report_campaign and test_audit (tests/lab/scheduler_run.py)."""
+    from tests.lab.scheduler_run import run_once  # here: that module imports this one
+
+    return run_once(lab, tmp_path_factory.mktemp("scheduler"))
 
 
 @pytest.fixture

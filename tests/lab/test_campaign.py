@@ -1,6 +1,8 @@
 """Whole campaigns against the lab, run as an operator runs them (`osha campaign start`).
 
-Short baselines and chaos windows and short Rally tasks keep each test to a few minutes.
+Short baselines and chaos windows and short Rally tasks keep each test to a few minutes. The
+nova-scheduler campaign end to end looks at the tier's shared run (``scheduler_run``,
+tests/lab/scheduler_run.py), which the report's and the audits' tests look at too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,8 +28,11 @@ from osha.messages import (
 )
 from osha.messages.audit import AuditEnd, AuditWhen
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
-from tests.lab.bounds import PREFLIGHT_S, WARMUP_S
+from tests.lab.bounds import PREFLIGHT_S, SWEEP_S, WARMUP_S
 from tests.lab.conftest import Lab, wait_for
+
+if TYPE_CHECKING:
+    from tests.lab.scheduler_run import SchedulerRun
 
 pytestmark = pytest.mark.lab
 
@@ -77,20 +82,10 @@ def _census(records: list[Message]) -> dict[str, dict[str, Any]]:
     return {c.when: c.counts | {"leftovers": c.leftovers} for c in _of(records, CampaignCensus)}
 
 
-@pytest.mark.timeout(1600)  # a hang guard above _start's
-def test_nova_scheduler_campaign_end_to_end(healthy_lab: Lab, tmp_path: Path) -> None:
-    path = _profile(
-        tmp_path,
-        "lab-nova-scheduler.toml",
-        {
-            "chaos_s = 60": "chaos_s = 45",  # the faults end at T+40 s
-            # a certain violation: ctl-1's scheduler is down far longer than 1 s
-            'max_downtime_s = { "endpoint:compute" = 5 }':
-                'max_downtime_s = { "nova-scheduler@ctl-1" = 1 }',
-        },
-    )
-    code, run_dir, out = _start(path, tmp_path)
-    records = _records(run_dir)
+def test_nova_scheduler_campaign_end_to_end(scheduler_run: SchedulerRun) -> None:
+    # the shared run (tests/lab/scheduler_run.py): chaos_s = 45 (the faults end at T+40 s)
+    # and a certain violation, max_downtime_s = { "nova-scheduler@ctl-1" = 1 }
+    code, out, records = scheduler_run.code, scheduler_run.out, scheduler_run.records
     phases = [(m.phase, m.event) for m in _of(records, PhaseChange)]
     assert phases == [(p, e) for p in PHASES for e in ("start", "end")], out
     assert code == 1, out  # the SLO is violated; the campaign itself completed
@@ -229,7 +224,7 @@ def test_preflight_failure_exits_3_and_touches_nothing(healthy_lab: Lab, tmp_pat
                  what=f"sshd on {node} back")  # fmt: skip
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600 + 2 * SWEEP_S)  # and the profile's two sweeps of its audits
 def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path: Path) -> None:
     path = _profile(
         tmp_path,
@@ -251,8 +246,10 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
                         return run
             return None
 
-        # preflight (<= preflight_timeout_s), load, a 10 s baseline, then the first fault
-        run_dir = wait_for(in_chaos_with_a_fault, timeout_s=300, what="a fault in chaos")
+        # preflight (<= preflight_timeout_s), the audits' sweep, load, a 10 s baseline, then
+        # the first fault
+        run_dir = wait_for(in_chaos_with_a_fault, timeout_s=300 + SWEEP_S,
+                           what="a fault in chaos")  # fmt: skip
         status = subprocess.run(
             [sys.executable, "-m", "osha", "campaign", "status", str(run_dir)],
             capture_output=True, text=True, timeout=30, check=False,
@@ -260,7 +257,8 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
         assert status.returncode == 0, status.stderr
         assert "running" in status.stdout
         proc.send_signal(2)  # SIGINT, as Ctrl-C
-        out, _ = proc.communicate(timeout=300)  # a guard: revert and teardown have their own
+        # a guard: revert, teardown and the audits' sweep after it have their own
+        out, _ = proc.communicate(timeout=300 + SWEEP_S)
         assert proc.returncode == 3, out
     finally:
         if proc.poll() is None:

@@ -1,6 +1,8 @@
 """``osha report`` on the ledger of a real campaign against the lab.
 
-Runs ``osha campaign start profiles/lab-nova-scheduler.toml`` (short phases), then:
+The ledger is the tier's shared run of ``profiles/lab-nova-scheduler.toml`` (short phases;
+``scheduler_run``, tests/lab/scheduler_run.py: one campaign for this module, test_campaign's
+end to end and the audits' acceptance; this module's own run of the same profile took 333 s):
 
 - the downtime the report computes for the killed ``nova-scheduler@ctl-1`` agrees with the
   node's ground truth (its ``exit`` and next ``start`` events: kill time and new PID time)
@@ -11,12 +13,7 @@ Runs ``osha campaign start profiles/lab-nova-scheduler.toml`` (short phases), th
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,8 +21,10 @@ from osha.analysis import analyze
 from osha.ledger import LedgerReader
 from osha.report import render_verdict
 from osha.report.html import render_html
-from tests.lab.bounds import PREFLIGHT_S, WARMUP_S
 from tests.lab.conftest import REPO, Lab
+
+if TYPE_CHECKING:
+    from tests.lab.scheduler_run import SchedulerRun
 
 PROFILE = REPO / "profiles" / "lab-nova-scheduler.toml"
 TARGET = "nova-scheduler@ctl-1"
@@ -43,37 +42,19 @@ def _process_monitor(profile: dict[str, object]) -> tuple[str, float]:
 
 
 @pytest.mark.lab
-@pytest.mark.timeout(1600)  # a hang guard: preflight, warm-up and the phases on a loaded machine
-def test_report_of_a_real_campaign(healthy_lab: Lab, tmp_path: Path) -> None:
-    lab = healthy_lab
-    assert PROFILE.exists(), f"the campaign's lab profile is missing: {PROFILE}"
-    runs = tmp_path / "runs"
-    # the shipped profile, with a preflight timeout and warm-up for the loaded test machine
-    # (bounds.py)
-    shutil.copytree(PROFILE.parent / "rally", tmp_path / "rally", dirs_exist_ok=True)
-    profile = tmp_path / PROFILE.name
-    text = PROFILE.read_text()
-    text = text.replace("[campaign]\n", f"[campaign]\npreflight_timeout_s = {PREFLIGHT_S}\n", 1)
-    profile.write_text(re.sub(r"(?m)^warmup_s = [0-9.]+", f"warmup_s = {WARMUP_S}", text, count=1))
-    done = subprocess.run(
-        [sys.executable, "-m", "osha", "campaign", "start", str(profile), "--plain",
-         "--ledger-dir", str(runs), "--baseline-s", "30", "--chaos-s", "60",
-         "--recovery-timeout-s", "120"],
-        capture_output=True, text=True, timeout=1500, check=False, cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
-    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+def test_report_of_a_real_campaign(lab: Lab, scheduler_run: SchedulerRun) -> None:
+    run_dir, out = scheduler_run.run_dir, scheduler_run.out
+    assert scheduler_run.code in (0, 1), out[-3000:]
     a = analyze(run_dir)
 
     # the live verdict is the replayed verdict
     recorded = a.run.recorded_verdict
     assert recorded is not None
     assert recorded["summary"] == a.verdict.summary
-    assert recorded["exit_code"] == a.verdict.exit_code == done.returncode
-    assert a.verdict.summary in done.stdout
+    assert recorded["exit_code"] == a.verdict.exit_code == scheduler_run.code
+    assert a.verdict.summary in out
     for line in render_verdict(a.verdict).splitlines()[:3]:
-        assert line.strip() in done.stdout
+        assert line.strip() in out
 
     # downtime of the killed service against the node's ground truth
     events = [e for e in lab.events("ctl-1") if e.name == "nova-scheduler"]

@@ -1,0 +1,160 @@
+"""The lab tier's one faulted Rally campaign, run once and shared (issue 20: a whole CI run
+under 45 minutes; one campaign serves several assertions).
+
+``profiles/lab-nova-scheduler.toml`` (ctl-1's scheduler stopped, ctl-2's frozen, during
+Rally's boots; it audits too), with a short chaos window and a certain downtime violation.
+Three modules look at its ledger instead of running a campaign each (measured before: this
+campaign 236 s, the report's own run of the same profile 333 s, the audits' debris campaign
+510 s):
+
+- ``tests/lab/test_campaign.py``: the campaign end to end (phases, faults, monitors, Rally,
+  recovery, census);
+- ``tests/lab/test_report_campaign.py``: ``osha report`` on its ledger (verdict, downtime
+  against the node's ground truth, HTML);
+- ``tests/lab/test_audit.py``: issue 18's acceptance. Before the campaign a server is reset to
+  ERROR and an allocation of no consumer planted (pre-existing debris); while both schedulers
+  are out a second server is reset to ERROR (new debris dated inside the faults' windows) and
+  one more orphan allocation planted through the placement API: the lab's nova left none by
+  itself in the first runs (a stopped service finishes what it holds, and Rally's cleanup
+  deletes its servers, which frees their allocations).
+
+The conftest's ``scheduler_run`` fixture (session scope) runs it the first time a test asks;
+before it returns, the planted debris and every server the run left are deleted and the lab
+is reset, so no later test meets them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from osha.analysis import Analysis, analyze
+from osha.messages import Message
+from tests.lab.bounds import SWEEP_S, WARMUP_S
+from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab, wait_for
+from tests.lab.test_campaign import _profile, _records
+
+PROFILE = "lab-nova-scheduler.toml"
+#: the campaign's own phases bound it (preflight, sweep, load, warm-up, baseline, chaos,
+#: recovery, teardown, sweep); this is a hang guard above their sum, as in test_campaign._start
+CAMPAIGN_HANG_S = 1800.0
+#: the profile's [[load]] (2 servers) within the load plugin's boot_timeout_s (default 300 s)
+LOAD_BOOT_S = 300.0
+#: the profile's baseline, and ctl-2's freeze (start_s = 8; ctl-1's stop is at start_s = 5)
+BASELINE_S, FREEZE_START_S = 30.0, 8.0
+SERVICE = "nova-scheduler"
+
+
+@dataclass(frozen=True)
+class Planted:
+    """The debris the test plants: before the campaign (pre-existing) and during its faults."""
+
+    old_server: str  # reset to ERROR before the campaign
+    old_consumer: str  # an allocation of no consumer, before the campaign
+    new_server: str  # reset to ERROR while both schedulers were out
+    new_consumer: str  # an allocation of no consumer, planted during the faults
+
+
+@dataclass(frozen=True)
+class SchedulerRun:
+    code: int
+    run_dir: Path
+    out: str  # stdout and stderr of `osha campaign start --plain`
+    analysis: Analysis
+    records: list[Message]
+    planted: Planted
+
+
+def plant_allocation(lab: Lab) -> str:
+    """An allocation of 1 MB on a compute node's provider for a consumer that is nothing
+    (a fresh uuid): what a boot whose conductor died past the claim leaves."""
+    c = lab.cloud()
+    resp = c.placement.get("/resource_providers?required=COMPUTE_NODE", microversion="1.18")
+    assert resp.status_code == 200, resp.text
+    provider = resp.json()["resource_providers"][0]["uuid"]
+    consumer = str(uuid.uuid4())
+    body = {"allocations": {provider: {"resources": {"MEMORY_MB": 1}}},
+            "project_id": c.current_project_id, "user_id": c.current_user_id,
+            "consumer_generation": None}  # fmt: skip
+    resp = c.placement.put(f"/allocations/{consumer}", json=body, microversion="1.28")
+    assert resp.status_code == 204, resp.text
+    return consumer
+
+
+def remove_allocation(lab: Lab, consumer: str) -> None:
+    resp = lab.cloud().placement.delete(f"/allocations/{consumer}")
+    assert resp.status_code in (204, 404), resp.text
+
+
+def _both_schedulers_out(lab: Lab) -> bool:
+    """ctl-1's scheduler stopped and ctl-2's frozen (from T+8 s to T+33 s of the chaos)."""
+    if lab.service_pid("ctl-1", SERVICE) is not None:
+        return False
+    pid = lab.service_pid("ctl-2", SERVICE)
+    return pid is not None and lab.check("ctl-2", f"ps -o stat= -p {pid}").strip()[:1] == "T"
+
+
+def _during_the_faults(lab: Lab, proc: subprocess.Popen[str], new_server: Any) -> str:
+    """Wait until both schedulers are out, then plant the new debris; the new orphan's id."""
+    # ctl-2's freeze starts at T+8 s: after the preflight, the sweep before, the load, the
+    # warm-up and the baseline, each within its bound, and the freeze command's
+    reach_s = (lab.bounds.preflight_s + SWEEP_S + LOAD_BOOT_S + WARMUP_S + BASELINE_S
+               + FREEZE_START_S + lab.bounds.fault_s())  # fmt: skip
+    wait_for(lambda: proc.poll() is not None or _both_schedulers_out(lab), reach_s,
+             interval_s=0.5, what="ctl-1's nova-scheduler stopped and ctl-2's frozen")  # fmt: skip
+    assert proc.poll() is None, "the campaign ended before its faults"
+    # Both faults are in place: ctl-1's stop began about 3 s before ctl-2's freeze (T+5 s,
+    # T+8 s), so nova's updated_at (whole seconds) falls inside ctl-1's window at least, and
+    # the audit can tie the server to a scheduler's fault.
+    lab.cloud().compute.reset_server_state(new_server, "error")
+    return plant_allocation(lab)  # the leak of a boot cut short past its claim
+
+
+def run_once(lab: Lab, tmp_path: Path) -> SchedulerRun:
+    """The campaign with its planted debris, to its end; everything planted or left removed
+    and the lab reset before it returns."""
+    c = lab.cloud()
+    servers_before = {s.id for s in c.compute.servers(all_projects=True)}
+    proc: subprocess.Popen[str] | None = None
+    consumers: list[str] = []
+    output = tmp_path / "campaign.out"
+    try:
+        old = lab.boot_server(f"osha-audit-pre-{uuid.uuid4().hex[:6]}")
+        new = lab.boot_server(f"osha-audit-new-{uuid.uuid4().hex[:6]}")
+        c.compute.reset_server_state(old, "error")  # nova's admin reset: ERROR
+        consumers.append(plant_allocation(lab))
+        path = _profile(tmp_path, PROFILE, {
+            "chaos_s = 60": "chaos_s = 45",  # the faults end at T+40 s
+            # a certain violation: ctl-1's scheduler is down far longer than 1 s
+            'max_downtime_s = { "endpoint:compute" = 5 }':
+                'max_downtime_s = { "nova-scheduler@ctl-1" = 1 }',
+        })  # fmt: skip
+        with output.open("w") as sink:  # a file, not a pipe: nothing blocks osha meanwhile
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
+                 "--ledger-dir", str(tmp_path / "runs")],
+                stdout=sink, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        consumers.append(_during_the_faults(lab, proc, new))
+        proc.wait(timeout=CAMPAIGN_HANG_S)
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # only on a failure above; the nodes' dead-man switches and the
+            # reset below revert what it held
+            proc.wait(timeout=60)
+        for consumer in consumers:
+            remove_allocation(lab, consumer)
+        result = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
+        assert result.returncode == 0, f"scripts/lab reset failed:\n{result.stdout}"
+        # the planted servers, and any the faults left, go: no later test meets them
+        for server in c.compute.servers(all_projects=True):
+            if server.id not in servers_before:
+                lab.delete_server(server)
+    [run_dir] = (tmp_path / "runs").glob("*.osha")
+    planted = Planted(old.id, consumers[0], new.id, consumers[1])
+    return SchedulerRun(proc.returncode, run_dir, output.read_text(), analyze(run_dir),
+                        _records(run_dir), planted)  # fmt: skip
