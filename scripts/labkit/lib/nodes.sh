@@ -93,6 +93,7 @@ power_on() {
     d=$(node_dir "$node")
     rm -f "$d/off"
     ip link set "$(veth_of "$node")" up
+    dp_link "$node" up # the tenant link too (lib/dataplane.sh; a no-op without it)
     pid_from "$d/power.pid" >/dev/null && return 0
     echo "$(date +%s.%N) power-on $node" >>"$d/events.log"
     # close the lock fds: the power supply outlives this command
@@ -109,6 +110,7 @@ power_off() {
     d=$(node_dir "$node")
     touch "$d/off"
     ip link set "$(veth_of "$node")" down 2>/dev/null || true
+    dp_link "$node" down
     if p=$(init_pid "$node"); then
         echo "$(date +%s.%N) power-off $node" >>"$d/events.log"
         kill -KILL "$p" 2>/dev/null || true
