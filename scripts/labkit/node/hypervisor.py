@@ -73,8 +73,9 @@ def stamp() -> str:
 
 
 def tap_name(uuid: str) -> str:
-    """The node-side veth of a guest (15 characters at most, the kernel's limit)."""
-    return "tap" + uuid.replace("-", "")[:11]
+    """The node-side veth of a guest (15 characters at most, the kernel's limit): the
+    uuid's last 11 hex digits (random in a uuid4, as nova's are)."""
+    return "tap" + uuid.replace("-", "")[-11:]
 
 
 def alive(pid: int) -> bool:
