@@ -60,6 +60,8 @@ GUEST_ENV = "OSHA_GUEST"  # the guest process carries its uuid here (/proc/PID/e
 NETNS_WAIT_S = 5.0  # unshare(1) has made the guest's namespace: a few ms, loaded 100s of ms
 GONE_WAIT_S = 5.0  # a killed guest's namespace and veth are freed by the kernel
 REQUEST_MAX_BYTES = 65536
+FORWARDING_WAIT_S = 3.0  # a new bridge port forwards when the kernel has seen its carrier
+BR_STATE_FORWARDING = "3"  # /sys/class/net/<port>/brport/state (BR_STATE_FORWARDING)
 
 
 class GuestError(Exception):
@@ -222,6 +224,16 @@ class Hypervisor:
         _ip(["link", "set", tap, "master", self.bridge, "up"])
         batch = "link set lo up\n" + "".join(f"addr add {ip} dev eth0\n" for ip in req.ips)
         _ip(["-batch", "-"], batch + "link set eth0 up\n", netns_pid=pid)
+        # The bridge forwards through the port only once it has seen the carrier come up (the
+        # kernel's linkwatch may delay that by up to a second): until then an ARP request for
+        # the guest is dropped, and the asker retries only a second later.
+        state = Path(f"/sys/class/net/{tap}/brport/state")
+        deadline = time.monotonic() + FORWARDING_WAIT_S
+        while state.read_text().strip() != BR_STATE_FORWARDING:  # bounded by the deadline
+            if time.monotonic() > deadline:
+                print(f"{stamp()} {tap}: not forwarding after {FORWARDING_WAIT_S} s", flush=True)
+                break
+            time.sleep(0.002)
 
     def stop(self, uuid: str, reason: str) -> dict[str, Any]:
         pid = self.pid_of(uuid)

@@ -62,7 +62,8 @@ def main(argv: list[str]) -> int:
     address = f"{net}.170"
     network_info = model.NetworkInfo([
         model.VIF(id="port-aa", address="fa:16:3e:00:00:aa", network=model.Network(
-            id="net", subnets=[model.Subnet(cidr=f"{net}.0/24", ips=[model.FixedIP(address=address)])],
+            id="net",
+            subnets=[model.Subnet(cidr=f"{net}.0/24", ips=[model.FixedIP(address=address)])],
         )),
     ])  # fmt: skip
 
@@ -73,7 +74,7 @@ def main(argv: list[str]) -> int:
     driver.init_host("cmp-2")
     t0 = time.monotonic()
     driver.spawn(None, instance, None, [], None, {}, network_info)
-    print(f"spawn: guest {address} running={running()} in {(time.monotonic() - t0) * 1000:.1f} ms")  # noqa: T201
+    print(f"spawn: guest {address} running={running()} in {(time.monotonic() - t0) * 1000:.1f} ms")
     assert running()
     assert driver.get_info(instance).state == power_state.RUNNING
     definition = Path(instances) / uuid / "osha-guest.json"
@@ -87,7 +88,7 @@ def main(argv: list[str]) -> int:
     driver.reboot(None, instance, network_info, "HARD")
     assert running()
     assert call(sock, {"op": "status", "uuid": uuid})["pid"] != pid
-    print("power_off / power_on / reboot: the guest stopped, started, and is a new process")  # noqa: T201
+    print("power_off / power_on / reboot: the guest stopped, started, and is a new process")
     # the node's power-off: the guest dies with it; nova-compute starts again
     call(sock, {"op": "stop", "uuid": uuid, "reason": "test-power-loss"})
     again = lab.LabDriver(virtapi=None)
@@ -97,12 +98,12 @@ def main(argv: list[str]) -> int:
     again.resume_state_on_host_boot(None, instance, network_info, None)
     assert running()
     assert again.get_info(instance).state == power_state.RUNNING
-    print("restart: the definition found again, SHUTDOWN; resume_state_on_host_boot: RUNNING")  # noqa: T201
+    print("restart: the definition found again, SHUTDOWN; resume_state_on_host_boot: RUNNING")
     again.destroy(None, instance, network_info)
     assert not running()
     assert not definition.exists()
     assert again.list_instance_uuids() == []
-    print("destroy: guest stopped, definition removed")  # noqa: T201
+    print("destroy: guest stopped, definition removed")
     return 0
 
 
