@@ -2,8 +2,8 @@
 back, seen by osha's own ``vm-ping`` against the compute nodes' ground truth.
 
 Needs a lab brought up with the data plane (``OSHA_LAB_DATA_PLANE=1 scripts/lab up``; lab.json
-``data_plane.enabled``); a lab without it fails these tests with that hint, it never skips
-them. Four servers on ``tenant-net``, two pinned to each compute node (admin's
+``data_plane.enabled``), and runs with ``pytest tests/lab -m data_plane``; a lab without it
+fails these tests with that hint, it never skips them. Four servers on ``tenant-net``, two pinned to each compute node (admin's
 ``nova:<host>`` zone; osha's own ``spread`` of the initial load is a follow-up), booted once
 for the module and deleted at its end; each test leaves the lab healthy (``healthy_lab``).
 """
@@ -28,7 +28,9 @@ from osha.messages.monitor import Sample, StateChange
 from osha.testing import FakeContext
 from tests.lab.conftest import Lab, run_lab, wait_for
 
-pytestmark = pytest.mark.lab
+# Not `lab`: the lab tier (`scripts/test --lab`, `-m lab`) runs against a lab without the data
+# plane and stays as it was. Run these against a data-plane lab with `-m data_plane`.
+pytestmark = pytest.mark.data_plane
 
 PREFIX = "osha-dp-"
 INTERVAL_S = 0.2  # vm-ping's probe interval: sub-second, as the issue asks

@@ -135,7 +135,8 @@ dp_write_services() {
             rm -rf "$(node_dir "$node")/service/lab-hypervisor"
             continue
         fi
-        python=$(command -v python3) # the machine's; the node shares its /usr (stdlib only)
+        # the machine's own python (stdlib only; the node shares its /usr), not a pyenv shim
+        python=$(command -v /usr/bin/python3 || command -v python3)
         svc "$node" lab-hypervisor "" "$python $KIT/labkit/node/hypervisor.py serve $(hypervisor_socket "$node") \
 --events $(node_dir "$node")/events.log --bridge $NODE_TENANT_BRIDGE --state /run/osha-guests --tcp-port $GUEST_TCP_PORT"
     done
