@@ -3,9 +3,10 @@ back, seen by osha's own ``vm-ping`` against the compute nodes' ground truth.
 
 Needs a lab brought up with the data plane (``OSHA_LAB_DATA_PLANE=1 scripts/lab up``; lab.json
 ``data_plane.enabled``), and runs with ``pytest tests/lab -m data_plane``; a lab without it
-fails these tests with that hint, it never skips them. Four servers on ``tenant-net``, two pinned to each compute node (admin's
-``nova:<host>`` zone; osha's own ``spread`` of the initial load is a follow-up), booted once
-for the module and deleted at its end; each test leaves the lab healthy (``healthy_lab``).
+fails these tests with that hint, it never skips them. Four servers on ``tenant-net``, two
+pinned to each compute node (admin's ``nova:<host>`` zone; osha's own ``spread`` of the
+initial load is a follow-up), booted once for the module and deleted at its end; each test
+leaves the lab healthy (``healthy_lab``).
 """
 
 from __future__ import annotations
