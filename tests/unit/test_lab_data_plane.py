@@ -37,6 +37,8 @@ node_dir() { echo "$LAB_DIR/nodes/$1"; }
 node_running() { return 0; }
 lab_running() { [ -n "${RUNNING:-}" ]; }
 NODE_SERVICES_cmp_1="nova-compute" NODE_SERVICES_cmp_2="docker"
+source "$LABKIT/lib/nodes.sh"  # bridge_up; its other functions are not called
+node_running() { return 0; }
 source "$LABKIT/lib/dataplane.sh"
 dp_check_switch
 dp_install

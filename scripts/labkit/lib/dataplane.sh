@@ -66,11 +66,7 @@ dp_install() {
 
 dp_net_up() {
     dp_on || return 0
-    if ! ip link show "$TENANT_BRIDGE" >/dev/null 2>&1; then
-        ip link add "$TENANT_BRIDGE" type bridge
-        ip addr add "$TENANT_HOST/24" dev "$TENANT_BRIDGE"
-    fi
-    ip link set "$TENANT_BRIDGE" up
+    bridge_up "$TENANT_BRIDGE" "$TENANT_HOST/24" # lib/nodes.sh, as the management bridge
     local node ns veth
     for node in "${COMPUTES[@]}"; do
         ns=$(netns_of "$node") veth=$(tveth_of "$node")
