@@ -52,7 +52,10 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    except FileNotFoundError:
+        return False  # it ended (and was reaped) between the signal and the read
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
@@ -61,7 +64,8 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
     directory = tmp_path / "deadman"
     yield directory
     for pid in _watchdogs(directory):  # only the watchdogs this test started
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it ended after the listing: done
+            os.kill(pid, signal.SIGKILL)
 
 
 def _revert(tmp_path: Path, extra: str = "") -> tuple[str, Path]:
