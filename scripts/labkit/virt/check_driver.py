@@ -24,12 +24,13 @@ from typing import Any
 from nova import conf as nova_conf
 from nova.compute import power_state
 from nova.network import model
+from nova.virt import driver as virt_driver
 
 CONF = nova_conf.CONF
 
 
 def load(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("osha_lab_driver", path)
+    spec = importlib.util.spec_from_file_location("nova.virt.osha_lab", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -48,12 +49,21 @@ def call(sock: str, req: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     driver_file, sock, instances, net = argv[1:5]
-    CONF([], project="nova", default_config_files=[])
-    CONF.set_override("instances_path", instances)
-    CONF.set_override("host", "cmp-2")
+    # the settings as scripts/lab writes them (lib/dataplane.sh), read as nova-compute reads
+    # them: parsed first, the driver's options registered when nova loads the driver
+    conf = Path(instances).parent / "nova-check.conf"
+    conf.write_text(
+        f"[DEFAULT]\nhost = cmp-2\ninstances_path = {instances}\n"
+        "compute_driver = osha_lab.LabDriver\nresume_guests_state_on_host_boot = true\n"
+        f"[osha_lab]\nhypervisor_socket = {sock}\nhypervisor_wait_s = 5\n"
+    )  # fmt: skip
+    CONF(["--config-file", str(conf)], project="nova", default_config_files=[])
+    # installed, the module is nova.virt.osha_lab; here it is loaded from its file under that
+    # name, and nova's own loader resolves compute_driver to it
     lab = load(driver_file)
-    CONF.set_override("hypervisor_socket", sock, group="osha_lab")
-    CONF.set_override("hypervisor_wait_s", 5.0, group="osha_lab")
+    sys.modules["nova.virt.osha_lab"] = lab
+    assert CONF.osha_lab.hypervisor_socket == sock
+    assert CONF.resume_guests_state_on_host_boot
     uuid = "00000000-0000-4000-8000-0000000000aa"
     instance = SimpleNamespace(
         uuid=uuid, name="instance-000000aa", display_name="vm aa",
@@ -70,7 +80,9 @@ def main(argv: list[str]) -> int:
     def running() -> bool:
         return bool(call(sock, {"op": "status", "uuid": uuid})["running"])
 
-    driver = lab.LabDriver(virtapi=None)
+    driver = virt_driver.load_compute_driver(None)
+    assert isinstance(driver, lab.LabDriver), type(driver)
+    print(f"nova loads compute_driver = {CONF.compute_driver}: {type(driver).__name__}")
     driver.init_host("cmp-2")
     t0 = time.monotonic()
     driver.spawn(None, instance, None, [], None, {}, network_info)
