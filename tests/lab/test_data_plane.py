@@ -33,7 +33,7 @@ from tests.lab.conftest import Lab, run_lab, wait_for
 # plane and stays as it was. Run these against a data-plane lab with `-m data_plane`.
 pytestmark = pytest.mark.data_plane
 
-PREFIX = "osha-dp-"
+PREFIX = "osha-dpt-"  # vm-ping watches every server named so: none but this module's
 INTERVAL_S = 0.2  # vm-ping's probe interval: sub-second, as the issue asks
 TIMEOUT_S = 0.5
 DOWN_AFTER_LOST = 3
@@ -105,6 +105,8 @@ def servers(lab: Lab) -> Iterator[dict[str, Any]]:
     dp = data_plane(lab)
     c = lab.cloud()
     net = c.network.find_network(dp["network"], ignore_missing=False)
+    for old in c.compute.servers(name=f"^{PREFIX}"):  # an interrupted run's: vm-ping would
+        lab.delete_server(old)                       # watch them too
     made = []
     try:
         for n, host in enumerate(["cmp-1", "cmp-1", "cmp-2", "cmp-2"], start=1):
