@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -274,3 +275,43 @@ def test_delete_removes_the_guest(healthy_lab: Lab, server_cleanup: list[Any]) -
     stops = guest_events(lab, host, server.id, "guest-stop", 0)
     assert [e.fields["reason"] for e in stops] == ["destroy"], stops
     assert server.id not in hypervisor_list(dp, host)
+
+
+@pytest.mark.timeout(900)
+def test_evacuate_from_a_dead_compute_brings_its_servers_back_on_the_other(
+    healthy_lab: Lab, servers: dict[str, Any], watch: Watch
+) -> None:
+    """Last in the module: its servers end on cmp-2. Data-plane time to recover = from the
+    first lost probe to the first answered one on the new host."""
+    lab = healthy_lab
+    bounds = lab.bounds
+    c = lab.cloud()
+    on_cmp1 = on_host(servers, "cmp-1")
+    off_mono_s = time.monotonic()
+    result = run_lab("power", "cmp-1", "off", timeout_s=bounds.command_s)
+    assert result.returncode == 0, result.stderr
+    # nova refuses to evacuate from a host whose service it still sees up
+    wait_for(lambda: lab.service_state("nova-compute", "cmp-1") == "down",
+             bounds.service_seen_down_s, what="nova-compute@cmp-1 down")  # fmt: skip
+    for target in sorted(on_cmp1):
+        c.compute.evacuate_server(servers[target], host="cmp-2")
+    for target in sorted(on_cmp1):
+        moved = c.compute.wait_for_server(servers[target], status="ACTIVE",
+                                          wait=int(bounds.server_boot_s), interval=1)  # fmt: skip
+        assert moved.compute_host == "cmp-2", f"{target} on {moved.compute_host}"
+        started = guest_events(lab, "cmp-2", moved.id, "guest-start", 0)
+        assert started[-1].fields["reason"] == "spawn", started
+    wait_for(lambda: all(watch.states()[t] == "up" for t in on_cmp1), bounds.poll_s,
+             what=f"{sorted(on_cmp1)} answer from cmp-2")  # fmt: skip
+    recovered = {t: round(watch.outage_s(t, off_mono_s), 2) for t in sorted(on_cmp1)}
+    # cmp-1 back: nova-compute removes its copies of the evacuated servers (their
+    # definitions; their guests died with the node)
+    result = run_lab("power", "cmp-1", "on", timeout_s=3 * bounds.node_boot_s)
+    assert result.returncode == 0, result.stderr
+    instances = lab.desc["dir"] + "/data/cmp-1/nova/instances"
+    wait_for(lambda: not any(Path(instances, servers[t].id, "osha-guest.json").exists()
+                             for t in on_cmp1),
+             bounds.node_services_s + bounds.service_seen_up_s,
+             what="cmp-1's definitions of the evacuated servers removed")  # fmt: skip
+    assert not set(hypervisor_list(data_plane(lab), "cmp-1")) & {servers[t].id for t in on_cmp1}
+    print(f"\ndata-plane time to recover by evacuation: {recovered}")  # noqa: T201 - report
