@@ -120,6 +120,13 @@ def test_the_choice_is_read_back_and_not_switched_under_a_running_lab(tmp_path: 
     out, calls, _ = _lab(tmp_path, OSHA_LAB_DATA_PLANE="0", RUNNING="1")
     assert "die: the lab runs with OSHA_LAB_DATA_PLANE=1, not 0" in out
     assert calls == []
+    # a running lab from before the data plane (lab.json without the key) is a lab without it
+    (tmp_path / "lab" / "lab.json").write_text(json.dumps({"instance": 0}))
+    out, calls, _ = _lab(tmp_path, OSHA_LAB_DATA_PLANE="1", RUNNING="1")
+    assert "die: the lab runs with OSHA_LAB_DATA_PLANE=0, not 1" in out
+    assert calls == []
+    out, calls, _ = _lab(tmp_path, RUNNING="1")
+    assert "die:" not in out
 
 
 def test_a_bad_switch_value_is_refused(tmp_path: Path) -> None:

@@ -43,10 +43,11 @@ is_compute() { [[ " ${COMPUTES[*]} " == *" $1 "* ]]; }
 hypervisor_socket() { echo "$DATA/$1/hypervisor.sock"; }
 
 # dp_check_switch: switching the data plane on or off needs the nodes off (nova-compute
-# reads its driver at start, and the venv gains the driver).
+# reads its driver at start, and the venv gains the driver). A lab.json without the key is a
+# lab from before the data plane: off.
 dp_check_switch() {
-    [ -n "$DP_RECORDED" ] && [ "$DP_RECORDED" != "$DATA_PLANE" ] && lab_running &&
-        die "the lab runs with OSHA_LAB_DATA_PLANE=$DP_RECORDED, not $DATA_PLANE" \
+    [ "${DP_RECORDED:-0}" != "$DATA_PLANE" ] && lab_running &&
+        die "the lab runs with OSHA_LAB_DATA_PLANE=${DP_RECORDED:-0}, not $DATA_PLANE" \
             "scripts/lab down, then OSHA_LAB_DATA_PLANE=$DATA_PLANE scripts/lab up"
     return 0
 }
