@@ -119,7 +119,8 @@ class Bench:
             n1.start(n)
             reply_s.append(time.monotonic() - t0)
             answer_s.append(pinger.first_reply(f"{NET}.{n}") - t0)
-            tcp_s.append(wait(lambda n=n: tcp_open(f"{NET}.{n}"), "TCP") + answer_s[-1])  # type: ignore[misc]
+            address = f"{NET}.{n}"
+            tcp_s.append(wait(lambda: tcp_open(address), "TCP") + answer_s[-1])  # noqa: B023
             t1 = time.monotonic()
             n1.call(op="stop", uuid=uuid_of(n), reason="destroy")
             stop_s.append(time.monotonic() - t1)
@@ -132,6 +133,18 @@ class Bench:
                                 "tcp_s": tcp_s, "stop_s": stop_s}  # fmt: skip
         left = sh("ip", "-n", n1.netns, "-o", "link", "show", "type", "veth").stdout
         assert "tap" not in left, f"taps left on {n1.name}: {left}"
+
+    def guest_memory(self) -> None:
+        """PSS of the running guests (busybox httpd: static, its text shared)."""
+        pss_kb = []
+        for pid in sh("pgrep", "-f", f"httpd .*{self.tmp}/cmp", check=False).stdout.split():
+            with contextlib.suppress(OSError):
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                pss_kb += [int(x.split()[1]) for x in rollup.splitlines() if x.startswith("Pss:")]
+        if pss_kb:
+            mean_kb = statistics.mean(pss_kb)
+            self.say(f"guest memory: {mean_kb:.0f} kB PSS each ({len(pss_kb)} guests)")
+            self.figures["guest_pss_kb"] = pss_kb
 
     def lifecycle(self, watch: Watch, pinger: Pinger) -> None:
         n1 = self.nodes[0]
@@ -218,6 +231,7 @@ class Bench:
             for node, ns in zip(self.nodes, (11, 21), strict=True):
                 for n in (ns, ns + 1):
                     node.start(n)
+            self.guest_memory()
             watch = Watch({f"vm{n}": f"{NET}.{n}" for n in (11, 12, 21, 22)})
             try:
                 wait(lambda: list(watch.states().values()) == ["up"] * 4, "vm-ping sees all 4 up")
