@@ -296,9 +296,16 @@ def test_evacuate_from_a_dead_compute_brings_its_servers_back_on_the_other(
     for target in sorted(on_cmp1):
         c.compute.evacuate_server(servers[target], host="cmp-2")
     for target in sorted(on_cmp1):
-        moved = c.compute.wait_for_server(servers[target], status="ACTIVE",
-                                          wait=int(bounds.server_boot_s), interval=1)  # fmt: skip
-        assert moved.compute_host == "cmp-2", f"{target} on {moved.compute_host}"
+        # evacuate is asynchronous: the server reads ACTIVE on cmp-1 until the rebuild starts,
+        # so wait for it ACTIVE, on cmp-2, with no task left
+        def rebuilt(server_id: str = servers[target].id, name: str = target) -> Any:
+            now = c.compute.get_server(server_id)
+            done = now.status == "ACTIVE" and now.compute_host == "cmp-2" and not now.task_state
+            assert now.status != "ERROR", f"{name}: evacuation failed: {now.fault}"
+            return now if done else None
+
+        moved = wait_for(rebuilt, bounds.server_boot_s, interval_s=1.0,
+                         what=f"{target} rebuilt on cmp-2")  # fmt: skip
         started = guest_events(lab, "cmp-2", moved.id, "guest-start", 0)
         assert started[-1].fields["reason"] == "spawn", started
     wait_for(lambda: all(watch.states()[t] == "up" for t in on_cmp1), bounds.poll_s,
