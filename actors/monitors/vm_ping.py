@@ -71,7 +71,8 @@ class VmPingMonitor(Monitor[VmPingConfig]):
     ``clouds_yaml``; refreshed every ``discover_interval_s``; ``networks`` limits which
     addresses count). A probe without a reply within ``timeout_s`` is lost. The loss budget:
     ``down_after_lost`` probes lost in a row make the target ``down`` (the transition is
-    bounded by the last answered and the first lost probe); one reply makes it ``up``.
+    bounded by the last answered and the first lost probe); one reply makes it ``up``, as of
+    the reply's arrival (a late answer to an old request does not date the recovery back).
     Samples carry probes sent, lost, and RTT min/median/max.
 
     It uses an ICMP socket, not the ``ping`` program: see :mod:`actors.monitors._icmp`. IPv4.
@@ -270,12 +271,11 @@ class VmPingMonitor(Monitor[VmPingConfig]):
             t.lost_in_a_row = 0
             t.first_lost_mono_s = None
             self.aggregator.add(name, ok=True, latency_s=rtt)
+            # Up from the reply's arrival, not from the probe's send time: a request may wait
+            # (in this host's ARP queue while the address resolves, in a router) and be answered
+            # long after it was sent, so only the reply's arrival proves the target up.
             change = self.tracker.observe(
-                name,
-                State.UP,
-                recv_mono,
-                f"reply from {address} in {rtt * 1000:.2f} ms",
-                since_mono_s=sent,
+                name, State.UP, recv_mono, f"reply from {address} in {rtt * 1000:.2f} ms"
             )
         if change is not None:
             self.tracker.send(change)
