@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -173,7 +175,80 @@ def test_lab_json_says_whether_there_is_a_data_plane(monkeypatch: pytest.MonkeyP
 
 @pytest.fixture(scope="module")
 def hv() -> ModuleType:
+    if str(HYPERVISOR.parent) not in sys.path:
+        sys.path.insert(0, str(HYPERVISOR.parent))  # `import garp`, as the script finds it
     return _load("lab_hypervisor", HYPERVISOR)
+
+
+# --- the guest's announcement (gratuitous ARP) ------------------------------------------------
+
+
+def test_the_announcement_is_an_arp_request_for_its_own_address(hv: ModuleType) -> None:
+    mac = bytes.fromhex("fa163e000001")
+    packet = hv.garp.frame(mac, "10.231.1.76")
+    assert packet[:6] == b"\xff" * 6  # broadcast: every host on the tenant network hears it
+    assert packet[6:12] == mac
+    assert packet[12:14] == b"\x08\x06"  # ARP
+    htype, ptype, hlen, plen, op = struct.unpack("!HHBBH", packet[14:22])
+    assert (htype, ptype, hlen, plen, op) == (1, 0x0800, 6, 4, 1)  # an Ethernet IPv4 request
+    sha, spa, tha, tpa = packet[22:28], packet[28:32], packet[32:38], packet[38:42]
+    assert (sha, tha) == (mac, b"\0" * 6)
+    assert spa == tpa == bytes([10, 231, 1, 76])  # RFC 5227: sender and target both the address
+    assert len(packet) == 42
+
+
+def test_a_started_guest_announces_itself_once_its_port_forwards(
+    hv: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 16: a silent guest stayed unreachable until the machine's next ARP request (up to
+    1 s after it started) when the machine's entry for it had failed during a long outage."""
+    calls: list[str] = []
+    monkeypatch.setattr(hv, "_ip", lambda args, stdin=None, netns_pid=None: calls.append(
+        "ip " + " ".join(args)))  # fmt: skip
+    monkeypatch.setattr(hv.Hypervisor, "_wait_forwarding",
+                        staticmethod(lambda tap: calls.append(f"forwarding {tap}")))  # fmt: skip
+    monkeypatch.setattr(hv.garp, "announce", lambda pid, ips: calls.append(f"announce {list(ips)}"))
+    h = hv.Hypervisor(tmp_path / "events.log", "br-tenant", tmp_path / "state")
+    h.own_netns = "net:[not this one]"  # the "guest" (this process) is in another namespace
+    uuid = "3f2a9c1e-0000-4000-8000-00000000abcd"
+    req = hv.StartRequest(uuid, "vm", ("10.231.1.76/24",), "fa:16:3e:00:00:01", "resume")
+    h._plumb(os.getpid(), req)
+    tap = hv.tap_name(uuid)
+    assert calls[-3:] == [
+        "ip -batch -", f"forwarding {tap}", "announce ['10.231.1.76/24']",
+    ]  # fmt: skip
+
+    # a lost announcement is recorded, and the guest runs on (as a real one would)
+    def lost(pid: int, ips: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(hv.garp, "announce", lost)
+    h._plumb(os.getpid(), req)
+    assert (
+        f"{uuid}: no gratuitous ARP: [Errno 1] Operation not permitted" in capsys.readouterr().out
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="packet sockets and setns need root")
+def test_the_announcement_leaves_from_the_interface_of_the_guests_namespace(
+    hv: ModuleType,
+) -> None:
+    """The real thing on loopback (no ARP there: nothing on the machine changes): the socket
+    is made in the namespace of the pid given (here this process's own) and sends on it."""
+    listener = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+    with listener:
+        listener.bind(("lo", 0))
+        listener.settimeout(5.0)
+        mac = hv.garp.announce(os.getpid(), ["10.255.255.77/24"], "lo")
+        assert mac == "00:00:00:00:00:00"  # loopback's own address, read from the socket
+        expected = hv.garp.frame(bytes(6), "10.255.255.77")
+        seen: list[bytes] = []
+        while expected not in seen and len(seen) < 20:  # bounded: 20 frames, 5 s each
+            seen.append(listener.recv(2048)[:42])  # other ARP on lo: none expected, but harmless
+    assert expected in seen
 
 
 def test_guest_taps_are_distinct_for_uuids_that_share_a_prefix(hv: ModuleType) -> None:

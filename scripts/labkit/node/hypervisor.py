@@ -8,6 +8,8 @@ other end (``tap<uuid>``) is a port of the node's tenant bridge; that bridge's u
 node's tenant link to the lab's tenant bridge on the machine. So a guest is on the network
 only while its compute node is: a power-off (SIGKILL to the node's PID 1) kills the guest
 process, its namespace and its veth with it; a link-down of the node's tenant link cuts it off.
+Once its port forwards, a starting guest announces its address (a gratuitous ARP, as a
+booting OS sends; why the lab needs it: ``garp.py``).
 
 This daemon runs inside the compute node (a runit service, as libvirtd runs on a hypervisor
 host); nova's lab driver (``scripts/labkit/virt``) talks to it over a unix socket, from the
@@ -52,6 +54,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import garp  # node/garp.py, beside this script
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -224,9 +228,18 @@ class Hypervisor:
         _ip(["link", "set", tap, "master", self.bridge, "up"])
         batch = "link set lo up\n" + "".join(f"addr add {ip} dev eth0\n" for ip in req.ips)
         _ip(["-batch", "-"], batch + "link set eth0 up\n", netns_pid=pid)
-        # The bridge forwards through the port only once it has seen the carrier come up (the
-        # kernel's linkwatch may delay that by up to a second): until then an ARP request for
-        # the guest is dropped, and the asker retries only a second later.
+        self._wait_forwarding(tap)
+        # then the guest announces itself, as a booting OS does (why: garp.py)
+        try:
+            garp.announce(pid, req.ips)
+        except OSError as exc:  # the guest runs, as a real one whose announcement got lost
+            print(f"{stamp()} {req.uuid}: no gratuitous ARP: {exc}", flush=True)
+
+    @staticmethod
+    def _wait_forwarding(tap: str) -> None:
+        """The bridge forwards through the port only once it has seen the carrier come up (the
+        kernel's linkwatch may delay that by up to a second): until then an ARP request for
+        the guest is dropped, and the asker retries only a second later."""
         state = Path(f"/sys/class/net/{tap}/brport/state")
         deadline = time.monotonic() + FORWARDING_WAIT_S
         while state.read_text().strip() != BR_STATE_FORWARDING:  # bounded by the deadline
