@@ -39,7 +39,16 @@ INTERVAL_S = 0.2  # vm-ping's probe interval: sub-second, as the issue asks
 TIMEOUT_S = 0.5
 DOWN_AFTER_LOST = 3
 #: The issue's accuracy: vm-ping's outage of a server matches the ground truth (power-off ->
-#: guest resumed) within one probe interval plus 0.3 s (a probe's send time bounds each end).
+#: guest resumed) within one probe interval plus 0.3 s. Each end is off by at most a probe
+#: interval: the outage starts at the send time of the first probe lost (0 to INTERVAL_S after
+#: the power-off) and ends at the arrival of the first reply (0 to INTERVAL_S after the guest's
+#: start, plus a sub-millisecond RTT); the 0.3 s is for a probe thread that a loaded 2-core
+#: machine wakes late. The second bound holds because (a) the guest announces its address when it
+#: starts (gratuitous ARP, scripts/labkit/node/garp.py), as a booting OS does: after an outage of
+#: several seconds the machine's ARP entry for the guest may have failed, and a silent guest
+#: stayed unreachable until the machine's next once-a-second ARP request (lab 2, 2026-12-05:
+#: 8.91 s seen, 8.19 s truth); and (b) vm-ping dates "up" from the reply's arrival, not from
+#: the send time of a request that may have waited in that ARP queue (up to a timeout early).
 OUTAGE_TOLERANCE_S = INTERVAL_S + 0.3
 
 
@@ -87,12 +96,26 @@ class Watch:
         return sum(s.failures for s in self.ctx.of(Sample) if s.target == target and
                    s.mono_s >= mono_s)  # fmt: skip
 
-    def outage_s(self, target: str, after_mono_s: float) -> float:
-        """From the first lost probe of the last outage to the first answered one after it."""
+    def edges(self, target: str, after_mono_s: float, up_after_mono_s: float = 0.0) -> tuple[
+        float, float]:  # fmt: skip
+        """(down, up): the first lost probe of the first outage after ``after_mono_s``, and the
+        first reply after it (and after ``up_after_mono_s``)."""
         changes = [c for c in self.ctx.of(StateChange) if c.target == target]
-        up = next(c for c in changes if c.state == "up" and c.first_bad_mono_s > after_mono_s)
-        down = [c for c in changes if c.state == "down" and c.mono_s < up.mono_s][-1]
-        return up.first_bad_mono_s - down.first_bad_mono_s
+        down = next(c.first_bad_mono_s for c in changes
+                    if c.state == "down" and c.first_bad_mono_s > after_mono_s)  # fmt: skip
+        after = max(down, up_after_mono_s)
+        up = next(c.first_bad_mono_s for c in changes
+                  if c.state == "up" and c.first_bad_mono_s > after)  # fmt: skip
+        return down, up
+
+    def outage_s(self, target: str, after_mono_s: float) -> float:
+        """From the first lost probe of the outage after ``after_mono_s`` to the first reply."""
+        down, up = self.edges(target, after_mono_s)
+        return up - down
+
+    def ups_between(self, target: str, start_mono_s: float, end_mono_s: float) -> int:
+        return sum(1 for c in self.ctx.of(StateChange) if c.target == target and
+                   c.state == "up" and start_mono_s < c.first_bad_mono_s < end_mono_s)  # fmt: skip
 
     def close(self) -> None:
         self.stop.set()
@@ -199,12 +222,21 @@ def test_power_off_takes_exactly_its_servers_down_and_resume_brings_them_back(
     off = [e for e in lab.events("cmp-1") if e.kind == "power-off" and e.time_s >= off_wall_s - 1]
     assert len(off) == 1, off
     report = []
+
+    def mono(wall_s: float) -> float:  # a ground-truth time on this process's monotonic clock
+        return off_mono_s + (wall_s - off_wall_s)
+
     for target in sorted(on_cmp1):
         resumed = guest_events(lab, "cmp-1", servers[target].id, "guest-start", off[0].time_s)
         assert [e.fields["reason"] for e in resumed] == ["resume"], resumed
         truth_s = resumed[0].time_s - off[0].time_s
-        seen_s = watch.outage_s(target, off_mono_s)
-        report.append(f"{target} {seen_s:.2f} s (truth {truth_s:.2f} s)")
+        down_s, up_s = watch.edges(target, off_mono_s)
+        seen_s = up_s - down_s
+        # each edge against its ground truth, so that a failure says which end was off
+        late_down_s, late_up_s = down_s - mono(off[0].time_s), up_s - mono(resumed[0].time_s)
+        report.append(f"{target} {seen_s:.2f} s (truth {truth_s:.2f} s; first lost probe "
+                      f"{late_down_s:+.2f} s after the power-off, first reply "
+                      f"{late_up_s:+.2f} s after the guest's start)")  # fmt: skip
         assert abs(seen_s - truth_s) <= OUTAGE_TOLERANCE_S, report[-1]
     c = lab.cloud()
     assert all(c.compute.get_server(s.id).status == "ACTIVE" for s in servers.values())
@@ -282,12 +314,18 @@ def test_evacuate_from_a_dead_compute_brings_its_servers_back_on_the_other(
     healthy_lab: Lab, servers: dict[str, Any], watch: Watch
 ) -> None:
     """Last in the module: its servers end on cmp-2. Data-plane time to recover = from the
-    first lost probe to the first answered one on the new host."""
+    first lost probe to the first reply on the new host.
+
+    Since API 2.95 (nova 27, 2023.1; openstacksdk negotiates the newest, 2.100 in the lab) an
+    evacuated server is kept stopped at its destination: nova rebuilds it there (the driver
+    spawns the guest), then stops it ("bringing vm to original state: 'stopped'" in
+    nova-compute's log); the operator starts it. Lab 2, 2026-12-05: the evacuations worked in
+    7 s, and the test, waiting for ACTIVE, timed out on a SHUTOFF server."""
     lab = healthy_lab
     bounds = lab.bounds
     c = lab.cloud()
     on_cmp1 = on_host(servers, "cmp-1")
-    off_mono_s = time.monotonic()
+    off_wall_s, off_mono_s = time.time(), time.monotonic()
     result = run_lab("power", "cmp-1", "off", timeout_s=bounds.command_s)
     assert result.returncode == 0, result.stderr
     # nova refuses to evacuate from a host whose service it still sees up
@@ -295,22 +333,36 @@ def test_evacuate_from_a_dead_compute_brings_its_servers_back_on_the_other(
              bounds.service_seen_down_s, what="nova-compute@cmp-1 down")  # fmt: skip
     for target in sorted(on_cmp1):
         c.compute.evacuate_server(servers[target], host="cmp-2")
-    for target in sorted(on_cmp1):
-        # evacuate is asynchronous: the server reads ACTIVE on cmp-1 until the rebuild starts,
-        # so wait for it ACTIVE, on cmp-2, with no task left
-        def rebuilt(server_id: str = servers[target].id, name: str = target) -> Any:
-            now = c.compute.get_server(server_id)
-            done = now.status == "ACTIVE" and now.compute_host == "cmp-2" and not now.task_state
-            assert now.status != "ERROR", f"{name}: evacuation failed: {now.fault}"
-            return now if done else None
 
-        moved = wait_for(rebuilt, bounds.server_boot_s, interval_s=1.0,
-                         what=f"{target} rebuilt on cmp-2")  # fmt: skip
-        started = guest_events(lab, "cmp-2", moved.id, "guest-start", 0)
-        assert started[-1].fields["reason"] == "spawn", started
+    def on_cmp2(target: str, status: str) -> Any:
+        """The server ``status`` on cmp-2 with no task left (evacuate is asynchronous: the
+        server reads ACTIVE on cmp-1 until the rebuild starts)."""
+        now = c.compute.get_server(servers[target].id)
+        assert now.status != "ERROR", f"{target}: {now.fault}"  # named by the timeout
+        done = now.status == status and now.compute_host == "cmp-2" and not now.task_state
+        return now if done else None
+
+    for target in sorted(on_cmp1):
+        wait_for(lambda t=target: on_cmp2(t, "SHUTOFF"), bounds.server_boot_s, interval_s=1.0,
+                 what=f"{target} rebuilt on cmp-2 and stopped (API >= 2.95)")  # fmt: skip
+    start_mono_s = time.monotonic()
+    for target in sorted(on_cmp1):
+        c.compute.start_server(servers[target].id)
+    for target in sorted(on_cmp1):
+        wait_for(lambda t=target: on_cmp2(t, "ACTIVE"), bounds.server_boot_s, interval_s=1.0,
+                 what=f"{target} started on cmp-2")  # fmt: skip
+        truth = [(e.kind, e.fields["reason"]) for e in lab.events("cmp-2")
+                 if e.name == servers[target].id and e.time_s >= off_wall_s]  # fmt: skip
+        assert truth == [("guest-start", "spawn"), ("guest-stop", "power-off"),
+                         ("guest-start", "power-on")], truth  # fmt: skip
     wait_for(lambda: all(watch.states()[t] == "up" for t in on_cmp1), bounds.poll_s,
              what=f"{sorted(on_cmp1)} answer from cmp-2")  # fmt: skip
-    recovered = {t: round(watch.outage_s(t, off_mono_s), 2) for t in sorted(on_cmp1)}
+    recovered, glimpses = {}, {}
+    for t in sorted(on_cmp1):
+        down_s, up_s = watch.edges(t, off_mono_s, start_mono_s)
+        recovered[t] = round(up_s - down_s, 2)
+        # the rebuilt guest ran for a moment before nova stopped it: vm-ping may have seen it
+        glimpses[t] = watch.ups_between(t, down_s, start_mono_s)
     # cmp-1 back: nova-compute removes its copies of the evacuated servers (their
     # definitions; their guests died with the node)
     result = run_lab("power", "cmp-1", "on", timeout_s=3 * bounds.node_boot_s)
@@ -321,4 +373,5 @@ def test_evacuate_from_a_dead_compute_brings_its_servers_back_on_the_other(
              bounds.node_services_s + bounds.service_seen_up_s,
              what="cmp-1's definitions of the evacuated servers removed")  # fmt: skip
     assert not set(hypervisor_list(data_plane(lab), "cmp-1")) & {servers[t].id for t in on_cmp1}
-    print(f"\ndata-plane time to recover by evacuation: {recovered}")  # noqa: T201 - report
+    print(f"\ndata-plane time to recover by evacuation and start: {recovered} "  # noqa: T201
+          f"(answers between rebuild and stop: {glimpses})")  # fmt: skip
