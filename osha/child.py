@@ -170,6 +170,11 @@ class ChildHandle(pykka.ThreadingActor):
                 stdin=subprocess.DEVNULL,
                 stdout=out if out is not None else sys.stderr.fileno(),
                 stderr=out if out is not None else sys.stderr.fileno(),
+                # its own process group: Ctrl-C, a cancelled CI job or `kill -- -PGID` signal
+                # osha's group, and osha stops its actors in order (a runner aborts Rally and
+                # waits for its cleanup); an actor killed by that signal directly would leave
+                # Rally running against the cloud. It still ends with osha: EOF on its socket.
+                process_group=0,
             )
         child_end.close()
         parent_end.sendall(pack_frame(FrameKind.CONTROL, encode(self._boot)))

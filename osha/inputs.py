@@ -1,5 +1,6 @@
 """The files a profile names, checked before anything runs (``osha campaign validate`` and
-the validate phase of ``osha campaign start``, ``osha faults plan`` and ``check``).
+the validate phase of ``osha campaign start``, ``osha faults plan`` and ``check``), and what
+a plugin checks of its config against them (:func:`plugin_problems`).
 
 Every :data:`~osha.schema.FilePath` value of the profile (``[cloud]``, every actor's config,
 every ``[[load]]``) must be a readable regular file: not missing, not a folder, FIFO or device.
@@ -26,14 +27,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from osha import inventory, profile
+from osha import inventory, profile, registry
 from osha.errors import Problem, ProfileError
 from osha.plugin import Kind
 from osha.profile import Profile
 from osha.schema import FilePath
 from osha.textfile import InputFileError, check_input_file, read_text
 
-__all__ = ["check_inputs", "load_checked"]
+__all__ = ["check_inputs", "load_checked", "plugin_problems"]
 
 Check = Callable[[Path, Any], str]  # (path, the table it is in) -> a problem, or ""
 
@@ -167,13 +168,26 @@ def check_inputs(prof: Profile) -> list[Problem]:
     return problems
 
 
+def plugin_problems(prof: Profile) -> list[Problem]:
+    """What a plugin finds wrong in its config once the files it names are known good (the
+    ``network`` disruptor: a peer group or node its inventory lacks): its
+    ``input_problems(config)`` classmethod, if it has one, gives ``(key, problem, hint)``."""
+    problems: list[Problem] = []
+    for kind, section in _ACTOR_SECTIONS:
+        for i, entry in enumerate(prof.of_kind(kind)):
+            check = getattr(registry.load(kind, entry.plugin), "input_problems", None)
+            for key, text, hint in check(entry.config) if check is not None else ():
+                problems.append(Problem(str(prof.path), f"{section}[{i}].{key}", text, hint))
+    return problems
+
+
 def load_checked(path: Path) -> Profile:
     """The profile at ``path``, validated completely: keys, types, plugins, ids, and the
     files it names (they exist, are regular readable files, and parse). ProfileError (exit
     2) with every problem. For the commands that act on a profile (``campaign validate`` and
     ``start``, ``faults plan`` and ``check``); a recovery reads its recorded profile as it is."""
     prof = profile.load(path)
-    problems = check_inputs(prof)
+    problems = check_inputs(prof) or plugin_problems(prof)
     if problems:
         raise ProfileError(problems)
     return prof

@@ -11,13 +11,12 @@ import enum
 import shlex
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from actors.common.hosts import disruptor_credentials, disruptor_target
 from actors.common.ssh import ExecResult, SshPool
+from actors.disruptors._node_shell import ShellConfig, ShellDisruptor
 from actors.disruptors._process_sh import (
     NO_PROCESS,
     REFUSED,
@@ -29,8 +28,6 @@ from actors.disruptors._process_sh import (
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
-from osha.faults.deadman import Runner
-from osha.faults.disruptor import FaultConfig, FaultDisruptor
 from osha.schema import Name
 
 __all__ = ["KillScope", "ProcessAction", "ProcessConfig", "ProcessDisruptor", "signal_name"]
@@ -70,7 +67,7 @@ def signal_name(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessConfig(FaultConfig):
+class ProcessConfig(ShellConfig):
     """Settings of ``process``; see :class:`ProcessDisruptor`."""
 
     service: Name
@@ -97,7 +94,7 @@ def _refused(result: ExecResult, node: str) -> PluginError | None:
     )
 
 
-class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
+class ProcessDisruptor(ShellDisruptor[ProcessConfig]):
     """Kills, stops or freezes a service on the target nodes over SSH (paramiko).
 
     - ``action = "kill"``: ``signal`` (default SIGKILL; ``"SIGTERM"``, ``"TERM"`` or ``"15"``)
@@ -135,32 +132,18 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
     config_type = ProcessConfig
     plugin_name = "process"
 
-    def setup(self) -> None:
-        self.pool = SshPool(disruptor_credentials(self.config))
-        super().setup()
-
-    def close(self) -> None:
-        if hasattr(self, "pool"):
-            self.pool.close()
-
     def action(self) -> str:
         return self.config.action.value
 
     def resource(self) -> str:
         return self.config.service
 
-    def _exec(self, host: inventory.Host, command: str) -> ExecResult:
-        pool = getattr(self, "pool", None) or SshPool(disruptor_credentials(self.config))
-        self.pool = pool
-        target = disruptor_target(self.config, host.name, host.address, host.user)
-        return pool.exec(target, command, timeout_s=self.config.command_timeout_s)
-
     def probe(self, host: inventory.Host) -> None:
         service = self.config.service
         if self.config.action is ProcessAction.STOP:
-            result = self._exec(host, f"systemctl status {shlex.quote(service)} >/dev/null 2>&1")
+            result = self.exec(host, f"systemctl status {shlex.quote(service)} >/dev/null 2>&1")
             if result.exit_status == _UNIT_MISSING:
-                units = self._exec(host, "systemctl list-units --type=service --all 2>/dev/null")
+                units = self.exec(host, "systemctl list-units --type=service --all 2>/dev/null")
                 names = sorted({u.split()[0].removesuffix(".service") for u in
                                 units.stdout.splitlines() if u.strip()})  # fmt: skip
                 raise PluginError(
@@ -174,7 +157,7 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
         """The service's main PID and its process group on ``host``, refused (PluginError)
         if none runs or if signalling them would hit init, osha's session or its agent."""
         service = self.config.service
-        result = self._exec(host, lookup(service))
+        result = self.exec(host, lookup(service))
         if result.exit_status != 0 or len(result.stdout.split()) < 2:
             why = "no process" if result.exit_status == NO_PROCESS else result.stderr.strip()
             raise PluginError(
@@ -184,14 +167,14 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
             )
         pid, pgid = (int(x) for x in result.stdout.split()[:2])
         group = self.config.scope is KillScope.GROUP
-        refused = _refused(self._exec(host, guard(pid, pgid, group=group) + "true"), host.name)
+        refused = _refused(self.exec(host, guard(pid, pgid, group=group) + "true"), host.name)
         if refused is not None:
             raise refused
         return pid, pgid
 
     def prepare(self, host: inventory.Host) -> dict[str, Any]:
         if self.config.action is ProcessAction.STOP:
-            active = self._exec(host, f"systemctl is-active {shlex.quote(self.config.service)}")
+            active = self.exec(host, f"systemctl is-active {shlex.quote(self.config.service)}")
             return {"was_active": active.exit_status == 0}
         pid, pgid = self._guarded_lookup(host)
         return {"pid": pid, "pgid": pgid}
@@ -208,7 +191,7 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
             pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
             group = self.config.scope is KillScope.GROUP
             command = signal_command(signal_name(sig), pid, pgid, group=group)
-        result = self._exec(host, command)
+        result = self.exec(host, command)
         refused = _refused(result, lease.node)
         if refused is not None:
             raise refused
@@ -230,25 +213,6 @@ class ProcessDisruptor(FaultDisruptor[ProcessConfig]):
             pid, pgid = int(lease.revert["pid"]), int(lease.revert["pgid"])
             return signal_command("SIGCONT", pid, pgid, group=config.scope is KillScope.GROUP)
         return None
-
-    @classmethod
-    @contextmanager
-    def node_runner(cls, config: Any, lease: Lease) -> Iterator[Runner]:
-        """A POSIX sh on the node over SSH (``sh -c``: a login shell that is not POSIX cannot
-        break the switch's script); one connection, closed on exit."""
-        assert isinstance(config, ProcessConfig)
-        pool = SshPool(disruptor_credentials(config))
-        target = disruptor_target(config, lease.node, lease.address)
-
-        def run(script: str) -> tuple[int, str]:
-            command = f"sh -c {shlex.quote(script)}"
-            result = pool.exec(target, command, timeout_s=config.command_timeout_s)
-            return result.exit_status, result.stdout + result.stderr
-
-        try:
-            yield run
-        finally:
-            pool.close()
 
     @classmethod
     def revert_lease(cls, config: Any, lease: Lease) -> str:

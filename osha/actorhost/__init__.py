@@ -22,7 +22,8 @@ child stamps, encodes and frames every event, and a writer thread sends them in 
 
 Control frames carry ``seq = 0``: they are not part of the sender's recorded sequence.
 
-The child ignores SIGINT (the parent stops it gracefully) and exits when its socket reaches EOF:
+The child runs in its own process group and ignores SIGINT (signals to osha's group are the
+parent's to handle: it stops every child in order) and exits when its socket reaches EOF:
 the parent died, so there are no orphans. Exit codes: :data:`EXIT_CLEAN`,
 :data:`EXIT_PLUGIN_FAILED`, :data:`EXIT_PROTOCOL`, :data:`EXIT_PARENT_GONE`.
 

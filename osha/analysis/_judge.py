@@ -10,6 +10,7 @@ from osha.analysis._blind import blind_under_faults, fault_windows
 from osha.analysis._kinds import FaultStatus
 from osha.analysis.model import ActorReport, FaultReport, RunInfo, RunnerReport, TargetReport
 from osha.analysis.slo import SloResult, SloSpec, Verdict, match
+from osha.audit import AuditOutcome
 
 __all__ = ["evaluate"]
 
@@ -186,6 +187,41 @@ def _runners(spec: SloSpec, runners: Sequence[RunnerReport]) -> list[SloResult]:
     return out
 
 
+def _debris_detail(o: AuditOutcome) -> str:
+    """``2 new (1 tied to kill nova-conductor@ctl-1), 3 pre-existing, 1 healed``."""
+    c = o.compared
+    if c is None:
+        return ""
+    new = c.new
+    tied = [j.fault for j in new if j.fault]
+    ties = f" ({len(tied)} tied to {', '.join(sorted(set(tied)))})" if tied else ""
+    unknown = sum(1 for j in new if j.origin == "unknown")
+    doubt = f", {unknown} of unknown origin (no complete audit before)" if unknown else ""
+    pre = len(c.after) - len(new)
+    return f"{len(new)} new{ties}{doubt}, {pre} pre-existing, {len(c.healed)} healed"
+
+
+def _debris(spec: SloSpec, audits: Sequence[AuditOutcome]) -> list[SloResult]:
+    by_id = {o.audit: o for o in audits}
+    out = []
+    for key, subject, limit in match(spec.max_new_debris, by_id):
+        name = _name("max_new_debris", key, subject or key)
+        if not subject:
+            out.append(SloResult(name, "max_new_debris", key, limit, None, False,
+                                 "matches no [[audits]] id that ran"))  # fmt: skip
+            continue
+        o = by_id[subject]
+        count = o.new_count
+        if count is None:
+            why = (o.after.error if o.after is not None else "") or "no audit after the run"
+            out.append(SloResult(name, "max_new_debris", subject, limit, None, False,
+                                 f"not judged: {why}"))  # fmt: skip
+            continue
+        out.append(SloResult(name, "max_new_debris", subject, limit, float(count),
+                             count <= limit, _debris_detail(o)))  # fmt: skip
+    return out
+
+
 def evaluate(
     spec: SloSpec,
     *,
@@ -196,11 +232,13 @@ def evaluate(
     actors: Sequence[ActorReport],
     accept_damaged: bool = False,
     windows: Sequence[tuple[float, float]] | None = None,
+    audits: Sequence[AuditOutcome] | None = None,
 ) -> Verdict:
     """The verdict: every objective of ``spec`` judged, in a fixed order; a damaged ledger
     (``run.damage``) is not a pass unless ``accept_damaged``. ``windows``: the faults'
     merged windows (:func:`~osha.analysis._blind.fault_windows`), by default from
-    ``faults``."""
+    ``faults``. ``audits``: the run's audits (None: not judged, e.g. a live judgement while
+    the run goes on, before its audit after the teardown)."""
     if windows is None:
         windows = fault_windows(((f.injected_s, f.reverted_s) for f in faults), run.end_s)
     results = [
@@ -221,6 +259,8 @@ def evaluate(
         detail = f"not reverted: {', '.join(left)}" if left else "every fault was reverted"
         results.append(SloResult("require_reverted", "require_reverted", "", True,
                                  float(len(left)), not left, detail))  # fmt: skip
+    if audits is not None:
+        results.extend(_debris(spec, audits))
     return Verdict.of(
         results,
         aborted=run.aborted,

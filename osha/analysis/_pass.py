@@ -43,6 +43,7 @@ from osha.analysis._records import (
 from osha.analysis._runners import RunnerSeries
 from osha.analysis._targets import TargetTracker
 from osha.analysis.options import AnalysisOptions
+from osha.audit import AuditTally
 from osha.errors import LedgerError, WireError
 from osha.ledger import LedgerReader, Position
 from osha.ledger.damage import DamageCollector, close_problems, require_finite
@@ -54,6 +55,10 @@ from osha.messages import (
     ActorRestarting,
     ActorStarted,
     ActorStopped,
+    AuditCleanup,
+    AuditEnd,
+    AuditFinding,
+    AuditStart,
     CampaignVerdict,
     LedgerHeader,
     Message,
@@ -135,6 +140,7 @@ class LedgerPass:
         self.stopped: RunStopped | None = None
         self.verdict: CampaignVerdict | None = None
         self.escalated = False
+        self.audits = AuditTally()  # the audits before and after the campaign
         self._registry = registry()
         self._handlers: dict[str, Callable[[Any, float], None]] = {
             StateChange.TAG: self._state,
@@ -152,6 +158,10 @@ class LedgerPass:
             SoakCycle.TAG: self._soak,
             SelfChaosKill.TAG: self._soak,
             Resources.TAG: self._soak,
+            AuditStart.TAG: self._audit,
+            AuditFinding.TAG: self._audit,
+            AuditEnd.TAG: self._audit,
+            AuditCleanup.TAG: self._audit,
         }
         for cls in FAULT_RECORDS:
             self._handlers[cls.TAG] = self._fault
@@ -270,6 +280,9 @@ class LedgerPass:
         series.status(msg.status)
         if msg.status == "failed":
             self.runner_failures[msg.sender] = msg.detail
+
+    def _audit(self, msg: Message, t: float) -> None:
+        self.audits.feed(msg)
 
     def _fault(self, msg: Message, t: float) -> None:
         self.faults.feed(msg, t, (msg.mono_s - msg.wall_s) - self.t0)

@@ -21,6 +21,7 @@ from osha.analysis.model import (
 from osha.analysis.options import AnalysisOptions
 from osha.analysis.shortfall import shortfall
 from osha.analysis.slo import SloSpec, Verdict, slo_from_table
+from osha.audit import AuditOutcome, FaultWindow
 from osha.errors import ProfileError
 from osha.ledger import LedgerReader
 from osha.messages import LedgerHeader, Phase
@@ -47,6 +48,7 @@ class Analysis:
     actors: tuple[ActorReport, ...]
     verdict: Verdict
     soak: SoakSummary | None = None  # the soak's cycles and trends; None: not a soak
+    audits: tuple[AuditOutcome, ...] = ()  # the [[audits]], before and after the campaign
 
     def rejudge(self, slo: SloSpec) -> Analysis:
         """The same metrics judged against other objectives (no second pass)."""
@@ -58,6 +60,7 @@ class Analysis:
             runners=self.runners,
             actors=self.actors,
             accept_damaged=self.options.accept_damaged,
+            audits=self.audits,
         )
         return replace(self, slo=slo, verdict=verdict)
 
@@ -97,6 +100,7 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
     faults = fault_reports(list(acc.faults.records.values()), targets, stretches, end, opts)
     actors = _actor_reports(acc)
     runners = tuple(runner_reports)
+    audits = acc.audits.outcomes(_fault_windows(faults, run.started_wall_s))
     verdict = evaluate(
         slo,
         run=run,
@@ -105,11 +109,23 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
         runners=runners,
         actors=actors,
         accept_damaged=opts.accept_damaged,
+        audits=audits,
     )
     soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
     return Analysis(
-        Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak
+        Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak,
+        audits=audits,
     )
+
+
+def _fault_windows(faults: tuple[FaultReport, ...], wall0_s: float) -> list[FaultWindow]:
+    """The injected faults' windows on the wall clock (the cloud's timestamps are wall
+    time): run seconds plus the run's start."""
+    return [
+        FaultWindow(f"{f.label} #{f.lease_id}", wall0_s + f.injected_s,
+                    None if f.reverted_s is None else wall0_s + f.reverted_s)
+        for f in faults if f.injected_s is not None
+    ]  # fmt: skip
 
 
 def _actor_reports(acc: LedgerPass) -> tuple[ActorReport, ...]:

@@ -19,6 +19,7 @@ Example ``[slo]`` table::
     max_degradation_ratio = 3.0
     max_actor_restarts = 0
     require_reverted = true
+    max_new_debris = { servers = 0, "*" = 0 }
 """
 
 from __future__ import annotations
@@ -81,7 +82,11 @@ class SloSpec:
     - ``max_degradation_ratio``: the largest relative degradation of any runner (mean duration
       in a degraded stretch / baseline mean);
     - ``max_actor_restarts``: restarts of supervised actors over the run, all actors together;
-    - ``require_reverted``: every injected fault must have been reverted (default true).
+    - ``require_reverted``: every injected fault must have been reverted (default true);
+    - ``max_new_debris``: per ``[[audits]]`` id (or pattern), how many items the audit after
+      the campaign may find that the audit before it did not (servers left in ERROR, Rally
+      projects left behind, ...; :mod:`osha.audit`); an audit that did not complete after the
+      campaign fails (its count is unknown).
     """
 
     max_downtime_s: dict[str, float] = field(default_factory=dict)
@@ -93,8 +98,12 @@ class SloSpec:
     max_degradation_ratio: float | None = None
     max_actor_restarts: int | None = None
     require_reverted: bool = True
+    max_new_debris: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key, count in self.max_new_debris.items():
+            if count < 0:
+                raise ValueError(f"max_new_debris.{key}={count}: a count of items, 0 or more")
         for key, value in self.max_downtime_s.items():
             if value < 0:
                 raise ValueError(f"max_downtime_s.{key}={value}: must be >= 0")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from osha.campaign.audit import CampaignAudit
 from osha.campaign.load import InitialLoad
 from osha.campaign.phases import Recorder
 from osha.campaign.preflight import Checked, run_preflight
@@ -89,6 +90,8 @@ class Campaign:
         self._stop_lock = threading.Lock()
         self.actors = tree  # its recorder is open; its actors start at the load phase
         self.load = InitialLoad(prof.loads, run_id, self.rec.record, state.note)
+        self.audit = CampaignAudit(prof.audits, self.rec.record, state.note,
+                                   stopped=lambda: bool(self.stopped))  # fmt: skip
         self.chaos_wall_s = 0.0  # fixed when the actors start
         self.soak_options = soak or SoakOptions()
         self.guards: SoakGuards | None = None
@@ -167,6 +170,7 @@ class Campaign:
         if end_only:
             self.load.adopt()
             self._teardown()
+            self.audit.after()
             return self._verdict()
         with self.rec.phase(Phase.VALIDATE) as res:
             res.detail = (
@@ -175,6 +179,7 @@ class Campaign:
             )
         if self._preflight():
             try:
+                self.audit.before(resumed=self.resumed)  # what is broken before we touch it
                 self._load()
                 self._timed_phases()
             except OshaError as exc:  # a phase failed (recorded): stop gracefully, then judge
@@ -182,6 +187,7 @@ class Campaign:
                 self.request_stop("error", exc.message)
             finally:
                 self._teardown()
+                self.audit.after()  # what the run left broken (the load is deleted)
         return self._verdict()
 
     def _preflight(self) -> bool:

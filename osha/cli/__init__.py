@@ -14,6 +14,7 @@ import typer
 
 from osha import __version__
 from osha.cli._state import state
+from osha.cli.audit import register as register_audit
 from osha.cli.faults import app as faults_app
 from osha.cli.ledger import app as ledger_app
 from osha.cli.report import register as register_report
@@ -54,6 +55,7 @@ app.add_typer(ledger_app, name="ledger", help="Inspect, verify and export record
 app.add_typer(faults_app, name="faults", help="Plan, check and recover faults.")
 register_run_commands(app)
 register_report(app)
+register_audit(app)
 
 
 def _print_error(exc: OshaError) -> None:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from osha import profile
+from osha.audit import HARD_MARGIN_S
 from osha.campaign.control import find_run, read_status, request_stop
 from osha.campaign.repeat import repeat_seed, run_repeated
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
@@ -110,7 +111,18 @@ def _describe(prof: Profile) -> str:
         f"{c.baseline_s:g} s, {chaos},"
         f" recovery up to {c.recovery_timeout_s:g} s\n  actors: {kinds or 'none'}\n"
         f"  load: {loads or 'none'}\n  slo: {'yes' if prof.slo is not None else 'none'}"
+        + _audits(prof)
     )
+
+
+def _audits(prof: Profile) -> str:
+    """The dry run's audits line (none without ``[[audits]]``): each sweep's wait bound."""
+    if not prof.audits:
+        return ""
+    each = ", ".join(f"{e.id} [{e.plugin}]" for e in prof.audits)
+    bound_s = max(e.config.timeout_s for e in prof.audits) + HARD_MARGIN_S
+    return (f"\n  audits: {each}; swept before the load and after the teardown, each sweep "
+            f"at most {bound_s:g} s")  # fmt: skip
 
 
 @app.command()

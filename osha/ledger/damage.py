@@ -144,12 +144,14 @@ def close_problems(
 
 
 @cache
-def _float_fields(tag: str) -> tuple[Callable[[Message], tuple[Any, ...]], tuple[str, ...]]:
-    """A getter of the float fields that are never None (summed in C), and the names of those
-    that may be None (checked one by one)."""
+def _float_fields(
+    tag: str,
+) -> tuple[Callable[[Message], tuple[Any, ...]], tuple[Callable[[Message], Any], ...]]:
+    """A getter of the float fields that are never None (summed in C), and a getter of each
+    that may be None (checked one by one; a nested record's field is ``outer.inner``)."""
     fields = [f for f in registry()[tag].fields if float in f.types]
     required = [f.name for f in fields if type(None) not in f.types]
-    optional = tuple(f.name for f in fields if type(None) in f.types)
+    optional = tuple(operator.attrgetter(f.name) for f in fields if type(None) in f.types)
     if not required:
         return (lambda _msg: ()), optional
     getter = operator.attrgetter(*required)
@@ -163,7 +165,7 @@ def require_finite(msg: Message) -> Message:
     required, optional = _float_fields(msg.TAG)
     total = sum(required(msg))  # NaN or an infinity anywhere makes the sum NaN or infinite
     if total - total == 0.0 and all(
-        (v := getattr(msg, name)) is None or v - v == 0.0 for name in optional
+        (v := get(msg)) is None or v - v == 0.0 for get in optional
     ):
         return msg
     for f in registry()[msg.TAG].fields:

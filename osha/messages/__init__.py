@@ -49,6 +49,13 @@ from osha.messages.actor import (
     ActorStopped,
     SupervisorEscalated,
 )
+from osha.messages.audit import (
+    AuditCleanup,
+    AuditEnd,
+    AuditFinding,
+    AuditStart,
+    AuditWhen,
+)
 from osha.messages.campaign import CampaignVerdict, Phase, PhaseChange
 from osha.messages.fault import (
     FAULT_RECORDS,
@@ -109,6 +116,11 @@ __all__ = [
     "ActorStarted",
     "ActorStop",
     "ActorStopped",
+    "AuditCleanup",
+    "AuditEnd",
+    "AuditFinding",
+    "AuditStart",
+    "AuditWhen",
     "Build",
     "CampaignVerdict",
     "DiskFloorReached",

@@ -3,6 +3,7 @@ problem collected (file, key, problem, hint) before one :class:`~osha.errors.Pro
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from osha import registry, schema
+from osha.audit import audit_entries
 from osha.errors import OshaError, Problem, ProfileError
 from osha.plugin import Kind
 from osha.profile._campaign import LOAD_PLUGINS, CampaignSettings
@@ -107,7 +109,8 @@ class _Loader:
         self.problems.append(Problem(self.file, key, text, hint))
 
     def profile(self, data: dict[str, Any], path: Path) -> Profile:
-        known = {"campaign", "cloud", "guard", "supervisor", "ledger", "load", "slo", *_SECTIONS}
+        known = {"campaign", "cloud", "guard", "supervisor", "ledger", "load", "slo", "audits",
+                 *_SECTIONS}  # fmt: skip
         for key in data:
             if key not in known:
                 self.problem(key, "unknown section", f"known sections: {', '.join(sorted(known))}")
@@ -127,6 +130,11 @@ class _Loader:
                 "profiles/ has examples",
             )
         loads = self.loads(data, {a.id for a in actors})
+        cloud_keys = dataclasses.asdict(self.cloud)  # [cloud] gives cloud and clouds_yaml
+        audits, found = audit_entries(
+            data.get("audits", []), file=self.file, base_dir=self.base_dir, defaults=cloud_keys
+        )
+        self.problems.extend(found)
         slo = self.slo(data)
         if campaign is not None and campaign.abort_on_breach:
             self.abort_keys(campaign.abort_on_breach, slo)
@@ -150,6 +158,7 @@ class _Loader:
             data,
             loads=tuple(loads),
             slo=slo,
+            audits=tuple(audits),
         )
 
     def abort_keys(self, names: tuple[str, ...], slo: Any) -> None:

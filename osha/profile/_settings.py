@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from osha.audit import AuditEntry
 from osha.ledger.retention import RetentionPolicy
 from osha.ledger.writer import LedgerOptions
 from osha.plugin import Kind
@@ -166,6 +167,7 @@ class Profile:
     raw: dict[str, Any] = field(repr=False)
     loads: tuple[LoadEntry, ...] = ()
     slo: Any = None  # an osha.analysis.slo.SloSpec, or None without an [slo] table
+    audits: tuple[AuditEntry, ...] = ()  # [[audits]]: swept before and after the campaign
 
     def of_kind(self, kind: Kind) -> tuple[ActorEntry, ...]:
         """The monitors, disruptors or runners, in profile order."""

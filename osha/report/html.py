@@ -26,6 +26,7 @@ from osha.report._fmt import (
     soak_trends,
 )
 from osha.report._plots import runner_svg, soak_svg, timeline_svg
+from osha.report.audit import audit_lines
 from osha.report.json import METHODOLOGY
 
 __all__ = ["DEFINITIONS", "render_html"]
@@ -232,6 +233,9 @@ def render_html(a: Analysis) -> str:
         "<h2>Runners</h2>", _runners(a) if a.runners else '<p class="muted">No runner.</p>',
         "<h2>Actors</h2>", _actors(a),
         *(['<h2 id="soak">Soak cycles</h2>', _soak(a, a.soak)] if a.soak is not None else []),
+        *(['<h2 id="audits">Audits</h2>',
+           f'<pre id="audits-table">{escape(chr(10).join(audit_lines(a.audits)))}</pre>']
+          if a.audits else []),
         "<h2>Definitions</h2>", f"<p>{escape(METHODOLOGY)}.</p><dl>{defs}</dl>",
         f'<p class="muted">Sliding window {opts.window}, k = {opts.k:g}, warm-up '
         f"{opts.warm_up}, steady {opts.steady_s:g} s, attribution {opts.attribution_s:g} s.</p>",

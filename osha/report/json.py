@@ -70,6 +70,14 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                   are faults still held at a cycle's end within their revert deadline
                   (overrun_wait_s: the wait for their reverts, the chaos clock held), late_s
                   how late a cycle started, skipped its faults refused meanwhile
+    audits        absent when the run had no [[audits]]; else [{audit, plugin, before,
+                    after ({ok, findings, elapsed_s, truncated, error} or null), new_count
+                    (null: not audited after, or that sweep failed or was cut short),
+                    items [{origin (new, pre-existing, unknown), kind, resource_id, name,
+                    state, evidence, since_s, first_seen_s, fault, osha_made}], healed
+                    [{kind, resource_id, name, state}], cleaned [{kind, resource_id, ok,
+                    detail}] (cleanup = true: what osha made, removed or not)}]:
+                    osha.report.audit
 
 A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
 "b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.
@@ -83,6 +91,7 @@ from typing import Any
 
 from osha.analysis import Analysis, Comparison, Episode, SoakSummary, Stretch
 from osha.analysis.shortfall import BaselineShortfall
+from osha.report.audit import audits_to_dict
 
 __all__ = ["COMPARE_SCHEMA", "METHODOLOGY", "SCHEMA", "comparison_to_dict", "dumps", "to_dict"]
 
@@ -204,6 +213,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "runners": runners,
         "actors": _plain(a.actors),
         "soak": _soak(a.soak),
+        **({"audits": audits_to_dict(a.audits)} if a.audits else {}),
     }
 
 

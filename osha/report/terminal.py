@@ -23,6 +23,7 @@ from osha.report._fmt import (
     soak_trends,
     table,
 )
+from osha.report.audit import audit_lines
 
 __all__ = ["damage_lines", "render_comparison", "render_summary", "render_verdict"]
 
@@ -228,6 +229,7 @@ def render_summary(a: Analysis) -> str:
     cycles (for a soak), verdict."""
     parts = [_run(a), _faults(a), _targets(a), _runners(a), _actors(a),
              *([_soak(a.soak)] if a.soak is not None else []),
+             *([audit_lines(a.audits)] if a.audits else []),
              ["SLOs:", render_verdict(a.verdict)]]  # fmt: skip
     if a.run.recorded_verdict is not None:
         rec = a.run.recorded_verdict

@@ -24,6 +24,7 @@ from osha.messages import (
     RunnerIteration,
     StateChange,
 )
+from osha.messages.audit import AuditEnd, AuditWhen
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
 from tests.lab.bounds import PREFLIGHT_S, WARMUP_S
 from tests.lab.conftest import Lab, wait_for
@@ -177,6 +178,19 @@ def test_smoke_campaign_passes_and_leaves_nothing(healthy_lab: Lab, tmp_path: Pa
     assert [m.phase for m in _of(records, PhaseChange) if m.event == "end"] == PHASES
     assert all(i.ok for i in _of(records, RunnerIteration))
     assert len(list(cloud.compute.servers(all_projects=True))) == servers_before
+    # the audits' control: a campaign without faults leaves no new debris (issue 18)
+    ends = {(m.audit, m.when): m for m in _of(records, AuditEnd)}
+    audits = ("servers", "services", "rally", "ports", "placement")
+    assert set(ends) == {(a, w) for a in audits for w in (AuditWhen.BEFORE, AuditWhen.AFTER)}
+    for (audit, when), end in sorted(ends.items()):
+        assert end.ok, (audit, when, end.error)
+        assert not end.truncated, (audit, when, end.error)
+        print(f"smoke audit {audit} {when}: {end.elapsed_s:.1f} s, "  # noqa: T201 - figures
+              f"{end.items_read} read, {end.findings} found")  # fmt: skip
+    [verdict] = _of(records, CampaignVerdict)
+    debris = {k: v for k, v in verdict.slos.items() if k.startswith("max_new_debris[")}
+    assert set(debris) == {f"max_new_debris[{a}]" for a in audits}, debris
+    assert all(v["passed"] for v in debris.values()), debris
 
 
 @pytest.mark.timeout(300)

@@ -105,7 +105,8 @@ class Harness:
         self.proc.send_signal(signum)
 
     def kill_all(self) -> None:
-        """kill -9 the harness and every actor process of its session."""
+        """kill -9 the harness's process group; its actors (each in its own process group)
+        exit on the EOF of their sockets at once, doing nothing more, as after a crash."""
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 

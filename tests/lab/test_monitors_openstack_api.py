@@ -167,7 +167,16 @@ def test_keystone_outage_fails_every_probe_then_recovers_without_restart(healthy
         )
     for target in endpoints:
         states = [c.state for c in ctx.of(StateChange) if c.target == target]
-        assert states[-2:] == ["down", "up"], (target, states)
+        # the outage, then the recovery, in that order; not necessarily the last two changes.
+        # keystone, restarted on a loaded machine, takes 2-6 s per token validation for a
+        # while, and a service whose requests queue behind those can miss a probe's timeout
+        # again after it was first back: issue 20's flake hunt (CPU hog) saw nova-api answer
+        # a probe in 12.9 s > PROBE_TIMEOUT_S after every endpoint was up. That second dip is
+        # real (nova-api's and keystone's own request logs), and the monitor reports it.
+        assert "down" in states, (target, states)
+        assert "up" in states[states.index("down") + 1 :], (target, states)
+        if states.count("down") > 1:
+            print(f"\n{target}: {states.count('down')} outages seen: {states}")  # noqa: T201
     compute_down = [
         c for c in ctx.of(StateChange) if c.target == "endpoint:compute" and c.state == "down"
     ][-1]

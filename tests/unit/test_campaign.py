@@ -19,6 +19,7 @@ from osha.campaign import StartOptions, run_campaign
 from osha.campaign.control import read_status
 from osha.ledger import LedgerReader
 from osha.messages import Message
+from osha.messages.actor import ActorCrashed, ActorStopped
 from osha.messages.campaign import CampaignFinding, CampaignStop, CampaignVerdict, PhaseChange
 from osha.testing import wait_for
 
@@ -224,6 +225,31 @@ def test_a_signal_mid_chaos_stops_gracefully_with_exit_3(
     assert verify.returncode == 0, verify.stdout
 
 
+@pytest.mark.timeout(90)
+def test_a_sigterm_to_the_whole_process_group_still_stops_every_actor_in_order(
+    tmp_path: Path,
+) -> None:
+    """A cancelled CI job or ``kill -- -PGID`` sends SIGTERM to every process of the group at
+    once. The actors must not die of it: the parent stops them in order (a runner aborts Rally
+    and waits for its cleanup; an actor killed directly would leave Rally running)."""
+    proc = _start_cli(_profile(tmp_path, NEVER_ESCALATES, chaos_s=60), tmp_path)
+    try:
+        run_dir = _run_dir_in_chaos(tmp_path)
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: the group is osha and its actors
+        assert proc.wait(timeout=30) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = _records(run_dir)
+    assert [m.source for m in records if isinstance(m, CampaignStop)] == ["SIGTERM"]
+    # the profile's crasher crashes on purpose (exit 1): only a signal's death is the defect
+    signalled = [m for m in records if isinstance(m, ActorCrashed | ActorStopped) and m.signal]
+    assert signalled == []
+    stopped = [m for m in records if isinstance(m, ActorStopped)]
+    assert stopped, "no actor.stopped recorded"
+    assert all(m.clean for m in stopped), stopped
+
+
 def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "osha", "campaign", "start", "--dry-run",
@@ -234,3 +260,36 @@ def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path) -> None
     assert "stop        nova-scheduler@ctl-1" in result.stdout
     assert "freeze      nova-scheduler@ctl-2" in result.stdout
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.timeout(60)
+def test_audits_sweep_before_the_load_and_after_the_teardown(tmp_path: Path) -> None:
+    from osha.messages.audit import AuditCleanup, AuditEnd, AuditFinding, AuditStart
+
+    extra = (
+        '\n[[audits]]\nplugin = "planted"\nsweeps = [["s-old"], ["s-old", "s-new"]]\n'
+        f'state_file = "{tmp_path / "sweeps"}"\ncleanup = true\nosha_made = ["s-new"]\n'
+        "\n[slo]\nmax_new_debris = { planted = 0 }\n"
+    )
+    code, run_dir, out = _run(_profile(tmp_path, extra), tmp_path)
+    assert code == 1, out  # s-new is new debris: over max_new_debris
+    records = _records(run_dir)
+    marks = []
+    for m in records:
+        if isinstance(m, PhaseChange):
+            marks.append(f"{m.phase}:{m.event}")
+        elif isinstance(m, AuditStart | AuditEnd):
+            marks.append(f"audit.{m.when}:{'end' if isinstance(m, AuditEnd) else 'start'}")
+    at = marks.index
+    assert at("preflight:end") < at("audit.before:start") < at("audit.before:end")
+    assert at("audit.before:end") < at("load:start")
+    assert at("teardown:end") < at("audit.after:start") < at("audit.after:end")
+    assert at("audit.after:end") < at("verdict:start")
+    found = [(m.when, m.item.resource_id) for m in records if isinstance(m, AuditFinding)]
+    assert found == [("before", "s-old"), ("after", "s-old"), ("after", "s-new")]
+    [verdict] = [m for m in records if isinstance(m, CampaignVerdict)]
+    result = verdict.slos["max_new_debris[planted]"]
+    assert (result["value"], result["passed"]) == (1.0, False)
+    assert "1 new, 1 pre-existing" in result["detail"]
+    cleaned = [(m.resource_id, m.ok) for m in records if isinstance(m, AuditCleanup)]
+    assert cleaned == [("s-new", True)]  # osha made it: removed after the run, recorded

@@ -63,6 +63,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "osha.record",
             "osha.ledger",
             "osha.recorder",
+            "osha.audit",  # the audit contract and its judgement: the analysis reads it
             "osha.analysis",
             "osha.report",
         ),

@@ -103,8 +103,8 @@ def test_the_node_runner_sends_one_sh_c_script(
         def close(self) -> None:
             closed.append(True)
 
-    monkeypatch.setattr("actors.disruptors.process.SshPool", Pool)
-    monkeypatch.setattr("actors.disruptors.process.disruptor_credentials", lambda c: None)
+    monkeypatch.setattr("actors.disruptors._node_shell.SshPool", Pool)
+    monkeypatch.setattr("actors.disruptors._node_shell.disruptor_credentials", lambda c: None)
     config = ProcessConfig(service=Name("nova-scheduler"), action=ProcessAction.STOP)
     held = lease(ProcessAction.STOP, {"was_active": True})
     with ProcessDisruptor.node_runner(config, held) as run:

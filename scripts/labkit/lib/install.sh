@@ -7,6 +7,7 @@ APT_PACKAGES=(
     runit busybox-static                            # supervision; reboot(2) for the shims
     docker.io                                       # per-node dockerd for kolla-style containers
     ipmitool iproute2 util-linux procps gcc libc6-dev # BMC client; namespaces; uWSGI build
+    nftables                                        # the network disruptor's tables (nft)
 )
 
 install_apt() {

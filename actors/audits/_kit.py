@@ -1,0 +1,99 @@
+"""What the OpenStack audits share: a read-only connection, the cloud's timestamps as wall
+seconds, a bounded walk over a paginated listing, and one JSON ``GET`` (placement has no
+openstacksdk resource for every call an audit makes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from openstack.exceptions import NotFoundException
+
+from actors.common.cloud import API_ERRORS, connect, describe_api_error
+from osha.audit import Audit, AuditConfig, Budget
+from osha.errors import PluginError
+
+__all__ = ["CloudAudit", "bounded", "get_json", "server_gone", "wall_s"]
+
+#: one API call's timeout: a listing page of a few hundred servers on a loaded cloud
+API_TIMEOUT_S = 30.0
+
+C = TypeVar("C", bound=AuditConfig)
+T = TypeVar("T")
+
+
+def wall_s(stamp: str | None) -> float | None:
+    """An OpenStack timestamp (``2026-12-05T03:12:44Z``, ``2026-12-05T03:12:44.000000``,
+    no zone meaning UTC) as wall seconds; None if absent or unreadable."""
+    if not stamp:
+        return None
+    text = stamp.strip().replace("Z", "+00:00")
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def bounded(items: Iterable[T], budget: Budget) -> Iterator[T]:
+    """The items of a (lazily paginated) listing, until the budget says stop."""
+    for item in items:
+        if not budget.take():
+            return
+        yield item
+
+
+def get_json(api: Any, path: str, *, what: str, microversion: str | None = None) -> Any:
+    """``GET path`` on an openstacksdk service proxy (``conn.placement``), its JSON body; 404
+    is None (the item is gone). Any other failure says which call failed."""
+    try:
+        resp = api.get(path, microversion=microversion)
+    except API_ERRORS as exc:
+        raise PluginError(f"cannot read {what}: {describe_api_error(exc)}",
+                          hint="does the cloud answer, and may this user read it (admin)?",
+                          ) from exc  # fmt: skip
+    if resp.status_code == 404:
+        return None
+    if resp.status_code != 200:
+        raise PluginError(f"cannot read {what}: GET {path} answered {resp.status_code}",
+                          hint="may this user read it (admin)?")  # fmt: skip
+    try:
+        return resp.json()
+    except ValueError as exc:
+        raise PluginError(f"cannot read {what}: GET {path} is not JSON: {exc}") from exc
+
+
+def server_gone(conn: Any, server_id: str) -> bool:
+    """Whether nova answers 404 for the server. A listing paged while servers come and go
+    may miss one, so an audit asks for each of its few candidates once more."""
+    try:
+        conn.compute.get_server(server_id)
+    except NotFoundException:
+        return True
+    except API_ERRORS as exc:
+        raise PluginError(f"cannot read server {server_id}: {describe_api_error(exc)}",
+                          hint="does the cloud answer?") from exc  # fmt: skip
+    return False
+
+
+class CloudAudit(Audit[C]):
+    """An audit of an OpenStack cloud through openstacksdk (``cloud`` from clouds.yaml)."""
+
+    def connect(self) -> Any:
+        cfg = self.config
+        return connect(cfg.cloud, clouds_yaml=cfg.clouds_yaml, region=cfg.region,
+                       timeout_s=min(API_TIMEOUT_S, cfg.timeout_s))  # fmt: skip
+
+    @staticmethod
+    def listing(what: str, call: Any, **query: Any) -> Iterator[Any]:
+        """``call(**query)`` as an iterator whose API errors say which listing failed."""
+        try:
+            yield from call(**query)
+        except API_ERRORS as exc:
+            raise PluginError(
+                f"cannot list {what}: {describe_api_error(exc)}",
+                hint="does the cloud answer, and may this user list it (admin)?",
+            ) from exc

@@ -1,0 +1,78 @@
+"""What the disruptors that act on a node over SSH share (``process``, ``network``):
+
+- :class:`ShellConfig` (their ``command_timeout_s``) and :class:`ShellDisruptor` (one SSH pool
+  per actor, opened at setup, closed at teardown; :meth:`ShellDisruptor.exec` on a host);
+- :func:`node_shell`: a POSIX shell on a fault's node for the dead-man switch and the reverts
+  (:meth:`osha.faults.disruptor.FaultDisruptor.node_runner`): each script goes as ``sh -c
+  '<script>'``, so a login shell that is not POSIX cannot break it; one connection, closed on
+  exit.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from actors.common.hosts import disruptor_credentials, disruptor_target
+from actors.common.ssh import ExecResult, SshPool
+from osha import inventory
+from osha.faults import Lease
+from osha.faults.deadman import Runner
+from osha.faults.disruptor import FaultConfig, FaultDisruptor
+
+__all__ = ["ShellConfig", "ShellDisruptor", "node_shell"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShellConfig(FaultConfig):
+    """The keys of every disruptor, and how long one command on a node may take."""
+
+    command_timeout_s: float = 30.0
+
+
+S = TypeVar("S", bound=ShellConfig)
+
+
+class ShellDisruptor(FaultDisruptor[S]):
+    """A fault disruptor that runs its commands on the nodes over one SSH pool."""
+
+    def setup(self) -> None:
+        self.pool = SshPool(disruptor_credentials(self.config))
+        super().setup()
+
+    def close(self) -> None:
+        if hasattr(self, "pool"):
+            self.pool.close()
+
+    def exec(self, host: inventory.Host, command: str) -> ExecResult:
+        """``command`` on ``host`` (``command_timeout_s``); the pool opens on first use (a
+        pre-flight ``check`` runs without ``setup``)."""
+        pool = getattr(self, "pool", None) or SshPool(disruptor_credentials(self.config))
+        self.pool = pool
+        target = disruptor_target(self.config, host.name, host.address, host.user)
+        return pool.exec(target, command, timeout_s=self.config.command_timeout_s)
+
+    @classmethod
+    def node_runner(cls, config: Any, lease: Lease) -> AbstractContextManager[Runner]:
+        """A POSIX sh on the node over SSH (:func:`node_shell`)."""
+        assert isinstance(config, ShellConfig)
+        return node_shell(config, lease, config.command_timeout_s)
+
+
+@contextmanager
+def node_shell(config: FaultConfig, lease: Lease, timeout_s: float) -> Iterator[Runner]:
+    """Run sh scripts on ``lease.node``; each returns (exit status, stdout + stderr)."""
+    pool = SshPool(disruptor_credentials(config))
+    target = disruptor_target(config, lease.node, lease.address)
+
+    def run(script: str) -> tuple[int, str]:
+        result = pool.exec(target, f"sh -c {shlex.quote(script)}", timeout_s=timeout_s)
+        return result.exit_status, result.stdout + result.stderr
+
+    try:
+        yield run
+    finally:
+        pool.close()

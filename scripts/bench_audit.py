@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""The audits' time against a real cloud (issue 18: 500 servers audited in under 10 s).
+Prints its figures; asserts nothing; the audits only read (every audit's session refuses
+writes).
+
+For each audit (``servers``, ``ports``, ``placement``, ``services``, ``rally``) it runs R
+read-only sweeps and prints the median and max time, the items read and found, the API calls
+sent, and whether a bound (``timeout_s``, ``max_items``) cut it short.
+
+``--boot N`` first boots N servers (nova's fake driver in the lab makes them cheap) in one
+request (``min_count = max_count = N``, no network: the lab's subnet has 254 addresses),
+raising the project's instances, cores and RAM quotas for them if they are too low; after
+the audits, it deletes them and puts the quotas back, whatever happened. Without ``--boot``
+it creates nothing.
+
+Written at stop 24-25, NOT YET RUN (no lab those stops). In the lab:
+
+    flock -w 3600 $OSHA_LAB_DIR/.test-session.lock .venv/bin/python scripts/bench_audit.py \
+        lab --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500
+
+Usage: .venv/bin/python scripts/bench_audit.py CLOUD [--clouds-yaml F] [--repeat R]
+       [--page-size N] [--boot N] [--boot-timeout-s S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from actors.common.cloud import connect
+from osha.audit import AuditEntry, AuditRun, load_audit, sweep
+from osha.messages import Message, stamp
+from osha.messages.audit import AuditWhen
+from osha.schema import build
+
+GOAL_S = 10.0
+AUDITS = ("servers", "ports", "placement", "services", "rally")
+IMAGE, FLAVOR = "tiny", "m1.tiny"  # the lab's (scripts/labkit/cloud.py)
+
+
+def _entry(name: str, cloud: str, clouds_yaml: str, page_size: int) -> AuditEntry:
+    cls = load_audit(name)
+    raw = {"cloud": cloud, "clouds_yaml": clouds_yaml, "page_size": page_size,
+           "timeout_s": 600.0, "max_items": 100_000}  # fmt: skip
+    config, problems = build(cls.config_type, raw, file="bench", key=name)
+    if config is None:
+        raise SystemExit(f"bench_audit: {problems[0]}")
+    return AuditEntry(name, name, config)
+
+
+def _once(entry: AuditEntry) -> AuditRun:
+    seq = itertools.count(1)
+
+    def record(cls: type[Message], /, **fields: Any) -> Message:
+        return stamp(cls, "bench", next(seq), **fields)
+
+    (run,) = sweep([entry], AuditWhen.ON_DEMAND, record)
+    return run
+
+
+def _wait(what: str, done: Any, timeout_s: float) -> None:
+    """Poll ``done()`` every 5 s until it is true, at most ``timeout_s``."""
+    deadline_s = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > deadline_s:
+            raise SystemExit(f"bench_audit: {what} not within {timeout_s:g} s")
+        time.sleep(5.0)  # a poll of the cloud, not a synchronisation in a test
+
+
+@contextlib.contextmanager
+def _servers(c: Any, n: int, timeout_s: float) -> Iterator[None]:
+    """N servers booted for the audits, deleted afterwards, quotas put back."""
+    project = c.current_project_id
+    old = c.get_compute_quotas(project)
+    need = {"instances": n + 50, "cores": n + 50, "ram": 64 * (n + 50)}
+    raise_to = {k: v for k, v in need.items() if 0 <= int(old[k]) < v}
+    prefix = f"osha-bench-audit-{uuid.uuid4().hex[:6]}"
+    if raise_to:
+        c.set_compute_quotas(project, **raise_to)
+    try:
+        began_s = time.monotonic()
+        c.compute.create_server(name=prefix, image_id=c.image.find_image(IMAGE).id,
+                                flavor_id=c.compute.find_flavor(FLAVOR).id, networks="none",
+                                min_count=n, max_count=n)  # fmt: skip
+
+        def states() -> dict[str, int]:
+            out: dict[str, int] = {}
+            for s in c.compute.servers(name=f"^{prefix}", limit=500):
+                out[s.status] = out.get(s.status, 0) + 1
+            return out
+
+        _wait(f"{n} servers ACTIVE or ERROR",
+              lambda: sum(states().get(k, 0) for k in ("ACTIVE", "ERROR")) >= n, timeout_s)
+        print(f"booted {n} servers in {time.monotonic() - began_s:.0f} s: {states()}")
+        yield
+    finally:
+        for s in list(c.compute.servers(name=f"^{prefix}", limit=500)):
+            with contextlib.suppress(Exception):  # each tried; what is left is printed below
+                c.compute.delete_server(s)
+        with contextlib.suppress(SystemExit):
+            _wait("the bench's servers deleted",
+                  lambda: not list(c.compute.servers(name=f"^{prefix}", limit=1)), timeout_s)
+        left = [s.id for s in c.compute.servers(name=f"^{prefix}", limit=500)]
+        if left:
+            print(f"bench_audit: {len(left)} servers {prefix}* are left: delete them")
+        if raise_to:
+            c.set_compute_quotas(project, **{k: old[k] for k in raise_to})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("cloud")
+    ap.add_argument("--clouds-yaml", default="")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--page-size", type=int, default=200)
+    ap.add_argument("--boot", type=int, default=0, help="boot N servers first (deleted after)")
+    ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
+    args = ap.parse_args()
+    booted: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if args.boot > 0:
+        c = connect(args.cloud, clouds_yaml=args.clouds_yaml, timeout_s=60.0)
+        booted = _servers(c, args.boot, args.boot_timeout_s)
+    with booted:
+        print("audit      median_s  max_s    read  found  calls  status   "
+              f"(goal: servers < {GOAL_S:g} s)")  # fmt: skip
+        for name in AUDITS:
+            entry = _entry(name, args.cloud, args.clouds_yaml, args.page_size)
+            runs = [_once(entry) for _ in range(max(1, args.repeat))]
+            times = [r.elapsed_s for r in runs]
+            last = runs[-1]
+            calls = len(last.calls.sent) if last.calls is not None else 0
+            status = "ok" if last.ok else f"FAILED: {last.error}"
+            status += f" (truncated: {last.truncated})" if last.truncated else ""
+            print(f"{name:<10} {statistics.median(times):8.2f}  {max(times):6.2f}  "
+                  f"{last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {status}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
