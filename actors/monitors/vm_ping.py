@@ -193,9 +193,16 @@ class VmPingMonitor(Monitor[VmPingConfig]):
             return [Finding("vm-ping", False, f"cannot list servers: {describe_api_error(exc)}")]
         targets = {**static, **found}
         if not targets:
+            # The campaign's initial load (which runs after the preflight) may be what creates
+            # them: discovery goes on every discover_interval_s. An SLO on vm:<prefix>* that
+            # never matches a server fails the verdict, so a wrong prefix does not pass unseen.
             return [
                 Finding(
-                    "vm-ping", False, f"no server named {self.config.server_prefix}* has an address"
+                    "vm-ping",
+                    True,
+                    f"no server named {self.config.server_prefix}* has an address yet; looked"
+                    f" for again every {self.config.discover_interval_s:g} s (the load's servers"
+                    " are found once they have one)",
                 )
             ]
         return [

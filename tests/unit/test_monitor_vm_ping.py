@@ -139,3 +139,20 @@ def test_up_dates_from_the_reply_not_from_a_request_that_waited() -> None:
     assert (up.state, up.previous) == ("up", "down")
     assert up.first_bad_mono_s == 30.4
     assert "in 400.00 ms" in up.evidence
+
+
+def test_preflight_passes_before_the_load_has_made_the_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The preflight runs before the campaign's initial load, which creates the servers a
+    # data-plane profile pings (profiles/lab-data-plane.toml): none exists yet, and that is
+    # not a failure; discovery finds them later.
+    monkeypatch.setattr("actors.monitors.vm_ping.connect", lambda *a, **k: SimpleNamespace())
+    monkeypatch.setattr(VmPingMonitor, "_discover", lambda self: {})
+    mon = VmPingMonitor(
+        _config(server_prefix="osha-dp-", cloud="lab", discover_interval_s=5.0), FakeContext()
+    )
+    findings = mon.check()
+    assert [(f.target, f.ok) for f in findings] == [("vm-ping", True)]
+    assert "osha-dp-* has an address yet" in findings[0].message
+    assert "every 5 s" in findings[0].message
