@@ -71,7 +71,8 @@ class VmPingMonitor(Monitor[VmPingConfig]):
     ``clouds_yaml``; refreshed every ``discover_interval_s``; ``networks`` limits which
     addresses count). A probe without a reply within ``timeout_s`` is lost. The loss budget:
     ``down_after_lost`` probes lost in a row make the target ``down`` (the transition is
-    bounded by the last answered and the first lost probe); one reply makes it ``up``.
+    bounded by the last answered and the first lost probe); one reply makes it ``up``, as of
+    the reply's arrival (a late answer to an old request does not date the recovery back).
     Samples carry probes sent, lost, and RTT min/median/max.
 
     It uses an ICMP socket, not the ``ping`` program: see :mod:`actors.monitors._icmp`. IPv4.
@@ -192,9 +193,16 @@ class VmPingMonitor(Monitor[VmPingConfig]):
             return [Finding("vm-ping", False, f"cannot list servers: {describe_api_error(exc)}")]
         targets = {**static, **found}
         if not targets:
+            # The campaign's initial load (which runs after the preflight) may be what creates
+            # them: discovery goes on every discover_interval_s. An SLO on vm:<prefix>* that
+            # never matches a server fails the verdict, so a wrong prefix does not pass unseen.
             return [
                 Finding(
-                    "vm-ping", False, f"no server named {self.config.server_prefix}* has an address"
+                    "vm-ping",
+                    True,
+                    f"no server named {self.config.server_prefix}* has an address yet; looked"
+                    f" for again every {self.config.discover_interval_s:g} s (the load's servers"
+                    " are found once they have one)",
                 )
             ]
         return [
@@ -270,12 +278,11 @@ class VmPingMonitor(Monitor[VmPingConfig]):
             t.lost_in_a_row = 0
             t.first_lost_mono_s = None
             self.aggregator.add(name, ok=True, latency_s=rtt)
+            # Up from the reply's arrival, not from the probe's send time: a request may wait
+            # (in this host's ARP queue while the address resolves, in a router) and be answered
+            # long after it was sent, so only the reply's arrival proves the target up.
             change = self.tracker.observe(
-                name,
-                State.UP,
-                recv_mono,
-                f"reply from {address} in {rtt * 1000:.2f} ms",
-                since_mono_s=sent,
+                name, State.UP, recv_mono, f"reply from {address} in {rtt * 1000:.2f} ms"
             )
         if change is not None:
             self.tracker.send(change)

@@ -20,7 +20,6 @@ from typing import Any, Protocol
 
 from osha.errors import OshaError, PluginError
 from osha.messages.campaign import CampaignCensus, CampaignLoad
-from osha.plugin import Finding
 from osha.profile import LoadEntry, ServersLoadConfig
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "LoadReport",
     "ServersLoad",
     "census",
-    "check_load",
     "connect",
 ]
 
@@ -53,42 +51,6 @@ def connect(config: ServersLoadConfig) -> Any:
             f"cloud {config.cloud!r}: {exc}",
             hint="check the cloud name and clouds_yaml in [cloud]",
         ) from exc
-
-
-def check_load(entry: LoadEntry) -> list[Finding]:
-    """Preflight for one ``[[load]]``: the cloud answers; flavor, image and network exist."""
-    from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
-
-    cfg = entry.config
-    conn = connect(cfg)
-    findings: list[Finding] = []
-    try:
-        lookups: list[tuple[str, str, Callable[[str], Any]]] = [
-            ("flavor", cfg.flavor, conn.compute.find_flavor),
-            ("image", cfg.image, conn.image.find_image),
-        ]
-        if cfg.network:
-            lookups.append(("network", cfg.network, conn.network.find_network))
-        for what, name, find in lookups:
-            try:
-                found = find(name)
-            except os_exc.SDKException as exc:
-                findings.append(Finding(f"cloud:{cfg.cloud}", False, f"{what} lookup: {exc}"))
-                continue
-            if found is None:
-                findings.append(
-                    Finding(
-                        f"{what}:{name}",
-                        False,
-                        f"no {what} {name!r} in cloud {cfg.cloud!r}",
-                        f"fix [[load]] {what} = ..., or create it",
-                    )
-                )
-            else:
-                findings.append(Finding(f"{what}:{name}", True, f"{what} found ({found.id})"))
-    finally:
-        conn.close()
-    return findings
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +106,13 @@ class LoadReport(Protocol):
     """Told about every resource of the load (the orchestrator records ``campaign.load``)."""
 
     def __call__(
-        self, *, action: str, kind: str, name: str, resource_id: str, elapsed_s: float,
+        self,
+        *,
+        action: str,
+        kind: str,
+        name: str,
+        resource_id: str,
+        elapsed_s: float,
         detail: str,
     ) -> None: ...
 
@@ -184,8 +152,12 @@ class ServersLoad:
         names = [f"{cfg.name_prefix}-{self.run_id}-{n}" for n in range(1, cfg.count + 1)]
         self.made = [_Made(name) for name in names]
 
+        zones = {name: f"{cfg.zone}:{cfg.hosts[n % len(cfg.hosts)]}"
+                 for n, name in enumerate(names)} if cfg.hosts else {}  # fmt: skip
+
         def boot(made: _Made) -> bool:
             began_s = time.monotonic()
+            placed = {"availability_zone": zones[made.name]} if zones else {}
             try:
                 server = conn.compute.create_server(
                     name=made.name,
@@ -193,6 +165,7 @@ class ServersLoad:
                     flavor_id=flavor.id,
                     networks=networks or "auto",
                     metadata={META_KEY: self.run_id},
+                    **placed,
                 )
                 made.server_id = server.id
                 conn.compute.wait_for_server(server, wait=int(cfg.boot_timeout_s), interval=1)
@@ -370,9 +343,7 @@ class InitialLoad:
         except OshaError as exc:
             problems.append(f"census after teardown failed: {exc.message}")
             return problems
-        self._record(
-            CampaignCensus, when="after", counts=after.counts, leftovers=after.leftovers
-        )
+        self._record(CampaignCensus, when="after", counts=after.counts, leftovers=after.leftovers)
         if failures or after.leftovers:
             problems.append(
                 f"{failures} deletes failed; left in the cloud: {', '.join(after.leftovers)}"

@@ -28,7 +28,7 @@ from functools import partial
 from importlib.metadata import EntryPoint, entry_points
 
 from osha import registry
-from osha.campaign.load import check_load
+from osha.campaign.loadcheck import check_load
 from osha.errors import OshaError
 from osha.plugin import Finding, check_offline
 from osha.profile import ActorEntry, CloudSettings, Profile

@@ -16,6 +16,7 @@ __all__ = ["LOAD_PLUGINS", "CampaignSettings", "ServersLoadConfig", "parse_durat
 _UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DEFAULT_NAME = Name("osha-campaign")
 _DEFAULT_FLAVOR = Name("m1.tiny")
+_DEFAULT_ZONE = Name("nova")
 _DEFAULT_IMAGE = Name("cirros")
 _DEFAULT_PREFIX = Name("osha")
 
@@ -140,7 +141,10 @@ class ServersLoadConfig:
     deleted at the teardown (found again by that tag and prefix, so exactly what osha created
     is deleted). ``cloud``/``clouds_yaml`` default to ``[cloud]``; ``network`` is a name or id
     (none: the cloud's default); ``volume_gb`` > 0 also creates and attaches one volume per
-    server (deleted too)."""
+    server (deleted too). ``hosts`` places the servers round-robin on those compute hosts
+    (server n on ``hosts[(n - 1) % len(hosts)]``, booted into ``<zone>:<host>``: an admin
+    right in nova), so a fault on one host hits a known share of them; none: the scheduler
+    places them."""
 
     cloud: Name
     clouds_yaml: FilePath | None = None
@@ -153,8 +157,12 @@ class ServersLoadConfig:
     boot_timeout_s: float = 300.0
     delete_timeout_s: float = 120.0
     concurrency: int = 4
+    hosts: tuple[Name, ...] = ()
+    zone: Name = _DEFAULT_ZONE
 
     def __post_init__(self) -> None:
+        if len(set(self.hosts)) != len(self.hosts):
+            raise ValueError(f"hosts names a host twice: {list(self.hosts)}")
         if not 0 <= self.count <= 1000:
             raise ValueError(f"count must be between 0 and 1000, not {self.count}")
         if self.volume_gb < 0 or self.concurrency < 1:

@@ -1,6 +1,7 @@
 """Cloud-side steps of `scripts/lab`, run with the services venv's python.
 
 usage: cloud.py CLOUDS_YAML catalog|resources|wait-healthy [TIMEOUT_S]|rehash-passwords|boot-check
+       cloud.py CLOUDS_YAML tenant-network NAME CIDR HOST_ADDRESS
 
 - catalog: service projects, users, roles, services and endpoints (idempotent).
 - resources: the image, flavor and shared network that tests and Rally use (idempotent).
@@ -10,6 +11,7 @@ usage: cloud.py CLOUDS_YAML catalog|resources|wait-healthy [TIMEOUT_S]|rehash-pa
   placement APIs answer; prints what is missing while waiting.
 - rehash-passwords: set the lab's passwords again (keystone hashes them with its rounds).
 - boot-check: boot one server to ACTIVE and delete it.
+- tenant-network: the data plane's network and subnet (idempotent; lib/dataplane.sh).
 """
 
 from __future__ import annotations
@@ -109,6 +111,26 @@ def resources(image_file: str) -> None:
             cidr="192.0.2.0/24",
             enable_dhcp=False,
         )
+
+
+def tenant_network(name: str, cidr: str, host_address: str) -> None:
+    """The data plane's network (lib/dataplane.sh): flat on its own physical network, in the
+    admin project and not shared, so Rally's users and servers booted without a network see
+    only shared-net. Its gateway is osha's address on the machine's tenant bridge."""
+    c = connect()
+    net = c.network.find_network(name)
+    if net is None:
+        net = c.network.create_network(
+            name=name, shared=False, provider_network_type="flat",
+            provider_physical_network="tenant",
+        )  # fmt: skip
+    if not any(s.cidr == cidr for s in c.network.subnets(network_id=net.id)):
+        base = cidr.rsplit(".", 1)[0]
+        c.network.create_subnet(
+            network_id=net.id, name=f"{name}-subnet", ip_version=4, cidr=cidr,
+            gateway_ip=host_address, enable_dhcp=False,
+            allocation_pools=[{"start": f"{base}.10", "end": f"{base}.250"}],
+        )  # fmt: skip
 
 
 EVENTS_TAIL_BYTES = 1 << 20  # the starts that matter are recent; the file grows for days
@@ -240,6 +262,8 @@ def main(argv: list[str]) -> int:
         return wait_healthy(float(argv[3]) if len(argv) > 3 else 300)
     elif command == "rehash-passwords":
         rehash_passwords()
+    elif command == "tenant-network":
+        tenant_network(argv[3], argv[4], argv[5])
     elif command == "boot-check":
         boot_check()
     else:

@@ -19,6 +19,32 @@ def write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def data_plane(lab_dir: str, env: os._Environ[str]) -> dict[str, object]:
+    """lab.json's ``data_plane``: ``enabled`` false, or the tenant network's settings
+    (scripts/labkit/lib/dataplane.sh)."""
+    if env.get("LAB_DATA_PLANE") != "1":
+        return {"enabled": False}
+    computes = env["LAB_COMPUTES"].split(",")
+    return {
+        "enabled": True,
+        "driver": "osha_lab.LabDriver",
+        "network": env["LAB_TENANT_NETWORK"],
+        "bridge": env["LAB_TENANT_BRIDGE"],
+        "subnet": env["LAB_TENANT_SUBNET"],
+        "host_address": env["LAB_TENANT_HOST"],
+        "node_bridge": env["LAB_NODE_TENANT_BRIDGE"],
+        "node_link": env["LAB_NODE_TENANT_LINK"],
+        "guest_tcp_port": int(env["LAB_GUEST_TCP_PORT"]),
+        "computes": {
+            node: {
+                "veth": env["LAB_TVETH_PREFIX"] + node,
+                "hypervisor_socket": os.path.join(lab_dir, "data", node, "hypervisor.sock"),
+            }
+            for node in computes
+        },
+    }
+
+
 def main(argv: list[str]) -> int:
     lab_dir = argv[1]
     env = os.environ
@@ -104,6 +130,7 @@ def main(argv: list[str]) -> int:
         "owner_file": env["LAB_OWNER_FILE"],
         "cgroup_prefix": env["LAB_CGROUP_PREFIX"],
         "nodes": nodes,
+        "data_plane": data_plane(lab_dir, env),
         "settings": {
             "service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),
             "agent_down_time_s": int(env["LAB_AGENT_DOWN_TIME_S"]),

@@ -113,3 +113,46 @@ def test_nothing_to_ping_and_prefix_without_cloud_are_errors() -> None:
     findings = VmPingMonitor(_config(addresses=["no-such-host.invalid"]), FakeContext()).check()
     assert not findings[0].ok
     assert "cannot resolve" in findings[0].message
+
+
+def test_up_dates_from_the_reply_not_from_a_request_that_waited() -> None:
+    """Issue 16: after a long outage the prober's ARP entry for the target has failed, so its
+    requests wait in the ARP queue; when the address resolves, queued requests sent up to a
+    timeout ago are answered at once. Dating "up" from such a request's send time put the
+    recovery up to a timeout before the target could answer (an outage shorter than the
+    truth)."""
+    ctx = FakeContext()
+    mon = VmPingMonitor(
+        _config(interval_s=0.2, timeout_s=0.5, down_after_lost=3, addresses=["127.0.0.1"]), ctx
+    )
+    mon.setup()
+    try:
+        for i in range(3):
+            mon._pending[("127.0.0.1", 100 + i)] = ("vm:127.0.0.1", 10.0 + 0.2 * i)
+        mon._expire(11.0)
+        assert mon.tracker.state("vm:127.0.0.1") == "down"
+        mon._pending[("127.0.0.1", 200)] = ("vm:127.0.0.1", 30.0)  # queued 0.4 s
+        mon._on_reply("127.0.0.1", 200, 30.4)
+    finally:
+        mon.teardown()
+    up = ctx.of(StateChange)[-1]
+    assert (up.state, up.previous) == ("up", "down")
+    assert up.first_bad_mono_s == 30.4
+    assert "in 400.00 ms" in up.evidence
+
+
+def test_preflight_passes_before_the_load_has_made_the_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The preflight runs before the campaign's initial load, which creates the servers a
+    # data-plane profile pings (profiles/lab-data-plane.toml): none exists yet, and that is
+    # not a failure; discovery finds them later.
+    monkeypatch.setattr("actors.monitors.vm_ping.connect", lambda *a, **k: SimpleNamespace())
+    monkeypatch.setattr(VmPingMonitor, "_discover", lambda self: {})
+    mon = VmPingMonitor(
+        _config(server_prefix="osha-dp-", cloud="lab", discover_interval_s=5.0), FakeContext()
+    )
+    findings = mon.check()
+    assert [(f.target, f.ok) for f in findings] == [("vm-ping", True)]
+    assert "osha-dp-* has an address yet" in findings[0].message
+    assert "every 5 s" in findings[0].message

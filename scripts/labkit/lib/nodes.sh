@@ -5,6 +5,15 @@
 # The names (bridge, namespaces, addresses) are fixed per instance (lib/common.sh);
 # $LAB_OWNER_FILE says which lab directory owns them.
 
+# bridge_up BRIDGE ADDRESS/LEN: the bridge with the machine's address on it, up (idempotent).
+bridge_up() {
+    if ! ip link show "$1" >/dev/null 2>&1; then
+        ip link add "$1" type bridge
+        ip addr add "$2" dev "$1"
+    fi
+    ip link set "$1" up
+}
+
 net_up() {
     local owner
     owner=$(cat "$LAB_OWNER_FILE" 2>/dev/null || true)
@@ -13,11 +22,7 @@ net_up() {
             "take it down first (OSHA_LAB_INSTANCE=$LAB_INSTANCE OSHA_LAB_DIR=$owner scripts/lab down), or use another OSHA_LAB_INSTANCE"
     fi
     echo "$LAB_DIR" >"$LAB_OWNER_FILE"
-    if ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
-        ip link add "$LAB_BRIDGE" type bridge
-        ip addr add "$LAB_GW/24" dev "$LAB_BRIDGE"
-    fi
-    ip link set "$LAB_BRIDGE" up
+    bridge_up "$LAB_BRIDGE" "$LAB_GW/24"
     local node ns veth
     for node in "${NODES[@]}"; do
         ns=$(netns_of "$node") veth=$(veth_of "$node")
@@ -93,6 +98,7 @@ power_on() {
     d=$(node_dir "$node")
     rm -f "$d/off"
     ip link set "$(veth_of "$node")" up
+    dp_link "$node" up # the tenant link too (lib/dataplane.sh; a no-op without it)
     pid_from "$d/power.pid" >/dev/null && return 0
     echo "$(date +%s.%N) power-on $node" >>"$d/events.log"
     # close the lock fds: the power supply outlives this command
@@ -109,6 +115,7 @@ power_off() {
     d=$(node_dir "$node")
     touch "$d/off"
     ip link set "$(veth_of "$node")" down 2>/dev/null || true
+    dp_link "$node" down
     if p=$(init_pid "$node"); then
         echo "$(date +%s.%N) power-off $node" >>"$d/events.log"
         kill -KILL "$p" 2>/dev/null || true
