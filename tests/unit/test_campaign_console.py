@@ -4,6 +4,7 @@ unattended campaign. No cloud needed: the built-in test plugins and real pipes."
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -64,10 +65,8 @@ def full_pipe() -> Iterator[tuple[int, int]]:
         yield r, w
     finally:
         for fd in (r, w):
-            try:
+            with contextlib.suppress(OSError):  # a test may have closed it already
                 os.close(fd)
-            except OSError:
-                pass  # the test closed it already
 
 
 def _read_until(fd: int, needle: bytes, *, timeout_s: float) -> bytes:
@@ -195,6 +194,7 @@ def test_sighup_does_not_end_a_campaign_it_only_quiets_its_console(tmp_path: Pat
     records = list(LedgerReader(run_dir).messages())
     assert [m for m in records if isinstance(m, CampaignStop)] == []
     assert [m.exit_code for m in records if isinstance(m, CampaignVerdict)] == [0]
-    assert "SIGHUP: the terminal is gone; the campaign goes on" in (
-        run_dir / "campaign.log"
-    ).read_text()
+    assert (
+        "SIGHUP: the terminal is gone; the campaign goes on"
+        in (run_dir / "campaign.log").read_text()
+    )
