@@ -15,6 +15,7 @@ from osha.schema import Name
 
 __all__ = [
     "QDISC_ACTIONS",
+    "LinkSide",
     "NetworkAction",
     "NetworkConfig",
     "PartitionMode",
@@ -30,6 +31,14 @@ class NetworkAction(enum.StrEnum):
     DELAY = "delay"  # tc netem delay (where the kernel has netem)
     JITTER = "jitter"  # tc netem delay with jitter (where the kernel has netem)
     BANDWIDTH = "bandwidth"  # tc tbf: the node's egress on an interface capped at rate_kbit
+    LINK_DOWN = "link-down"  # an interface down: in the node, or its switch-side port
+
+
+class LinkSide(enum.StrEnum):
+    """Where ``link-down`` pulls the cable."""
+
+    NODE = "node"  # ip link set <interface> down inside the node: its routes go with it
+    SWITCH = "switch"  # the inventory's osha_switch_port: the node sees NO-CARRIER
 
 
 QDISC_ACTIONS = frozenset({NetworkAction.DELAY, NetworkAction.JITTER, NetworkAction.BANDWIDTH})
@@ -80,6 +89,7 @@ class NetworkConfig(ShellConfig):
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
     rate_kbit: int = 0
+    side: LinkSide = LinkSide.NODE
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -104,7 +114,24 @@ def _problems(c: NetworkConfig) -> list[str]:
                    'cidrs = [...] } (the other side of the partition)')  # fmt: skip
     if c.mode is PartitionMode.REJECT and c.action is not NetworkAction.PARTITION:
         out.append(f'mode = "reject" is for action = "partition", not "{c.action.value}"')
-    return out + _tc_problems(c)
+    return out + _tc_problems(c) + _link_problems(c)
+
+
+def _link_problems(c: NetworkConfig) -> list[str]:
+    """The problems of ``link-down``'s keys (``side``, ``interface``)."""
+    if c.action is not NetworkAction.LINK_DOWN:
+        return [f'side is for action = "link-down", not "{c.action.value}"'] if (
+            c.side is not LinkSide.NODE) else []  # fmt: skip
+    out = []
+    if c.side is LinkSide.NODE and not _IFNAME.match(c.interface):
+        out.append('action = "link-down" (side = "node") needs interface = "eth0" (a device '
+                   f"name, not {c.interface!r})")  # fmt: skip
+    if c.side is LinkSide.SWITCH and c.interface:
+        out.append('interface is for side = "node"; with side = "switch" the port is the '
+                   "inventory's osha_switch_port of each target node")  # fmt: skip
+    if c.peers.given or c.ports:
+        out.append('peers and ports are not for action = "link-down": the whole link goes')
+    return out
 
 
 def _tc_problems(c: NetworkConfig) -> list[str]:
