@@ -79,8 +79,9 @@ def test_the_commands_exactly() -> None:
     assert _link.node_down_script("eth0", "cut/0/ab") == (
         "ip link set dev eth0 down && echo 'link eth0 down'\n"
     )
-    assert _link.node_up_command("eth0", "cut/0/ab", [STATIC], ["2001:db8::/64 via fe80::1"],
-                                 pending_dir="/p") == (  # fmt: skip
+    up = _link.node_up_command("eth0", "cut/0/ab", [STATIC], ["2001:db8::/64 via fe80::1"],
+                               pending_dir="/p")  # fmt: skip
+    assert up == (
         "if [ -e /p/cut_0_ab ]; then (flock 9; rm -f /p/cut_0_ab) 9>>/p/cut_0_ab.lock; fi; "
         "ip link set dev eth0 up || exit 1; rc=0; "
         "ip -4 route replace 10.99.0.0/24 via 10.231.0.1 proto static dev eth0 || "
@@ -230,7 +231,8 @@ def test_the_switch_side_here_reverted_by_the_dead_man_or_at_once(tmp_path: Path
             assert network.revert_lease(config, held) == "switch port vo-cmp-1 up on cmp-1"
             assert state(d, "vo-cmp-1") == "up"
             status = network.collect_switch(config, held)
-            assert status is not None and status.state is deadman.State.ABSENT
+            assert status is not None
+            assert status.state is deadman.State.ABSENT
             continue
         wait_for(lambda: state(d, "vo-cmp-1") == "up", timeout_s=deadman.expiry_bound_s(ttl_s),
                  interval_s=0.05, what="the switch host's own revert")  # fmt: skip
@@ -313,7 +315,8 @@ def test_a_revert_is_retried_until_after_the_nodes_own_revert_at_revert_by() -> 
         return "link eth0 up"
 
     ctx = FakeContext("link")
+    policy = RetryPolicy(initial_s=0.2, max_s=0.5, min_window_s=0.1)
     ok = revert_with_retry(lease, revert, ctx.emit, by="holder", abort=threading.Event(),
-                           policy=RetryPolicy(initial_s=0.2, max_s=0.5, min_window_s=0.1))  # fmt: skip
+                           policy=policy)  # fmt: skip
     assert ok
     assert [m.detail for m in ctx.of(FaultReverted)] == ["link eth0 up"]
