@@ -290,7 +290,7 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
         facts = _link.parse_node_facts(result.stdout)
         return {"side": "node", "interface": c.interface, "routes4": list(facts.routes4),
                 "routes6": list(facts.routes6),
-                "management": facts.carries_management}  # fmt: skip
+                switch.CUT_OFF: facts.carries_management}  # fmt: skip
 
     def _inject_link(self, host: inventory.Host, lease: Lease) -> str:
         r = lease.revert
@@ -304,7 +304,7 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
                                   hint="see the ip error above")  # fmt: skip
             return f"switch port {port} of {lease.node} down: the node sees NO-CARRIER"
         iface = str(r["interface"])
-        cut = bool(r.get("management"))
+        cut = bool(r.get(switch.CUT_OFF))
         text = _link.node_down_script(iface, _key(lease), ip=self.ip, defer_s=_link.DEFER_S
                                       if cut else 0.0, pending_dir=self.link_dir)  # fmt: skip
         _check(self._exec(host, text), f"ip link set {iface} down", lease.node)

@@ -268,7 +268,7 @@ def test_the_node_side_over_ssh_is_reverted_by_the_node_with_its_routes(
         disruptor.probe(host)
         revert = disruptor.prepare(host)
         assert revert == {"side": "node", "interface": "eth9", "routes4": [STATIC],
-                          "routes6": [], "management": False}  # fmt: skip
+                          "routes6": [], switch.CUT_OFF: False}  # fmt: skip
         held = _lease("local", revert)
         ttl_s = 3.0
         with network.node_runner(config, held) as run:
@@ -290,7 +290,7 @@ def test_the_node_side_over_ssh_is_reverted_by_the_node_with_its_routes(
         # osha's SSH path goes through eth9 now: the down waits until the inject returned
         (d / "mgmt").write_text("eth9")
         revert = disruptor.prepare(host)
-        assert revert["management"] is True
+        assert revert[switch.CUT_OFF] is True
         held = _lease("local", revert)
         detail = disruptor.inject(held)
         assert detail.endswith("osha cut off until the node's own revert at revert_by"), detail
