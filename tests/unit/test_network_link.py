@@ -9,12 +9,15 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from actors.disruptors import _link
 from actors.disruptors.network import LinkSide, NetworkAction, NetworkConfig, NetworkDisruptor
+from osha.errors import PluginError
 from osha.faults import Lease, deadman
 from osha.faults import _switch as switch
 from osha.faults._revert import RetryPolicy, revert_with_retry
@@ -206,6 +209,20 @@ def _lease(action_node: str, revert: dict[str, object], down_s: float = 30.0) ->
                  down_s, now, now + 60, {**revert, switch.KEY: key})  # fmt: skip
 
 
+def own_revert(network: type[NetworkDisruptor], config: NetworkConfig, held: Lease,
+               is_up: Callable[[], bool], *, began_s: float, ttl_s: float
+               ) -> deadman.Status:  # fmt: skip
+    """Nobody renews: the link is up again by the switch's own revert, not before its ttl;
+    collected, the switch says it ran the revert and it succeeded."""
+    wait_for(is_up, timeout_s=deadman.expiry_bound_s(ttl_s), interval_s=0.05,
+             what="the own revert of the dead-man switch")  # fmt: skip
+    assert time.monotonic() - began_s >= ttl_s - 0.1
+    status = network.collect_switch(config, held)
+    assert status is not None
+    assert (status.state, status.revert_status) == (deadman.State.REVERTED, 0)
+    return status
+
+
 def test_the_switch_side_here_reverted_by_the_dead_man_or_at_once(tmp_path: Path) -> None:
     ip, d = fake_ip(tmp_path, "vo-cmp-1")
     network = _network(ip, tmp_path)
@@ -234,12 +251,8 @@ def test_the_switch_side_here_reverted_by_the_dead_man_or_at_once(tmp_path: Path
             assert status is not None
             assert status.state is deadman.State.ABSENT
             continue
-        wait_for(lambda: state(d, "vo-cmp-1") == "up", timeout_s=deadman.expiry_bound_s(ttl_s),
-                 interval_s=0.05, what="the switch host's own revert")  # fmt: skip
-        assert time.monotonic() - began_s >= ttl_s - 0.1
-        status = network.collect_switch(config, held)
-        assert status is not None
-        assert (status.state, status.revert_status) == (deadman.State.REVERTED, 0)
+        own_revert(network, config, held, lambda: state(d, "vo-cmp-1") == "up", began_s=began_s,
+                   ttl_s=ttl_s)  # fmt: skip
     assert (d / "log").read_text().count("link set dev vo-cmp-1 down") == 2
 
 
@@ -264,7 +277,10 @@ def test_the_node_side_over_ssh_is_reverted_by_the_node_with_its_routes(
     disruptor = network(config, FakeContext("link"))
     disruptor.hosts = load_hosts(config)
     host = disruptor.hosts["local"]
+    missing = network(replace(config, interface="eth7"), FakeContext("link"))
     try:
+        with pytest.raises(PluginError, match="cannot take eth7 down on local: no interface eth7"):
+            missing.probe(host)  # faults check
         disruptor.probe(host)
         revert = disruptor.prepare(host)
         assert revert == {"side": "node", "interface": "eth9", "routes4": [STATIC],
@@ -279,12 +295,8 @@ def test_the_node_side_over_ssh_is_reverted_by_the_node_with_its_routes(
                         state_dir=network.switch_state_dir)  # fmt: skip
             assert disruptor.inject(held) == "link eth9 of local down, 1 route(s) recorded"
         assert state(d, "eth9") == "down"
-        wait_for(lambda: state(d, "eth9") == "up", timeout_s=deadman.expiry_bound_s(ttl_s),
-                 interval_s=0.05, what="the node's own revert")  # fmt: skip
-        assert time.monotonic() - began_s >= ttl_s - 0.1
-        status = network.collect_switch(config, held)
-        assert status is not None
-        assert (status.state, status.revert_status) == (deadman.State.REVERTED, 0)
+        status = own_revert(network, config, held, lambda: state(d, "eth9") == "up",
+                            began_s=began_s, ttl_s=ttl_s)  # fmt: skip
         assert "link eth9 up, 1 route(s) restored" in status.log
         assert f"-4 route replace {STATIC} dev eth9" in (d / "log").read_text()
         # osha's SSH path goes through eth9 now: the down waits until the inject returned
@@ -298,6 +310,7 @@ def test_the_node_side_over_ssh_is_reverted_by_the_node_with_its_routes(
         assert network.revert_lease(config, held) == "link eth9 up, 1 route(s) restored on local"
         assert state(d, "eth9") == "up"
     finally:
+        missing.close()
         disruptor.close()
 
 
