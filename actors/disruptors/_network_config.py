@@ -11,10 +11,13 @@ from actors.disruptors import _nft
 from actors.disruptors._node_shell import ShellConfig
 from osha import inventory
 from osha.errors import PluginError
+from osha.schedule import resolve_targets
 from osha.schema import Name
 
 __all__ = [
     "QDISC_ACTIONS",
+    "SWITCH_HOST_VAR",
+    "SWITCH_PORT_VAR",
     "LinkSide",
     "NetworkAction",
     "NetworkConfig",
@@ -22,6 +25,8 @@ __all__ = [
     "PeersConfig",
     "peer_hosts",
     "peer_problems",
+    "switch_port",
+    "switch_port_problems",
 ]
 
 
@@ -41,6 +46,8 @@ class LinkSide(enum.StrEnum):
     SWITCH = "switch"  # the inventory's osha_switch_port: the node sees NO-CARRIER
 
 
+SWITCH_PORT_VAR = "osha_switch_port"  # inventory host var: the switch-side port of the link
+SWITCH_HOST_VAR = "osha_switch_host"  # inventory host var: where that port is ("local")
 QDISC_ACTIONS = frozenset({NetworkAction.DELAY, NetworkAction.JITTER, NetworkAction.BANDWIDTH})
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,15}$")  # Linux IFNAMSIZ - 1
 
@@ -184,3 +191,36 @@ def peer_hosts(config: NetworkConfig, hosts: dict[str, inventory.Host], node: st
         chosen += [h for h in hosts.values() if h not in chosen
                    and (peers.group in h.groups or peers.group == "all")]  # fmt: skip
     return [h for h in chosen if h.name != node]
+
+
+def switch_port(host: inventory.Host) -> str:
+    """The inventory's switch-side port of ``host``'s link; PluginError saying what to add."""
+    where = host.var(SWITCH_HOST_VAR) or "local"
+    if where != "local":
+        raise PluginError(f"{SWITCH_HOST_VAR}={where} for {host.name}: only 'local' (the "
+                          "machine osha runs on) is supported yet",
+                          hint='run osha where the switch port is, or use side = "node"',
+                          )  # fmt: skip
+    port = host.var(SWITCH_PORT_VAR) or ""
+    if not port:
+        raise PluginError(f"the inventory gives no {SWITCH_PORT_VAR} for {host.name}, so "
+                          'side = "switch" does not know which port to take down',
+                          hint=f"add {SWITCH_PORT_VAR}=<interface> to {host.name}'s line "
+                          "in the inventory (the switch-side end of its link), or use "
+                          'side = "node"')  # fmt: skip
+    return port
+
+
+def switch_port_problems(config: NetworkConfig, hosts: dict[str, inventory.Host]
+                         ) -> list[tuple[str, str, str]]:  # fmt: skip
+    """``(key, problem, hint)`` for each target node whose switch port the inventory does not
+    give (``link-down`` with ``side = "switch"``)."""
+    if config.action is not NetworkAction.LINK_DOWN or config.side is not LinkSide.SWITCH:
+        return []
+    out = []
+    for name in resolve_targets(config.target, list(hosts.values())):
+        try:
+            switch_port(hosts[name])
+        except PluginError as exc:
+            out.append(("side", exc.message, exc.hint or ""))
+    return out

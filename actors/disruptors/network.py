@@ -18,6 +18,7 @@ from actors.common.ssh import ExecResult
 from actors.disruptors import _link, _nft, _tc
 from actors.disruptors._network_config import (
     QDISC_ACTIONS,
+    SWITCH_PORT_VAR,
     LinkSide,
     NetworkAction,
     NetworkConfig,
@@ -25,6 +26,8 @@ from actors.disruptors._network_config import (
     PeersConfig,
     peer_hosts,
     peer_problems,
+    switch_port,
+    switch_port_problems,
 )
 from actors.disruptors._node_shell import ShellDisruptor, local_run, local_shell
 from osha import inventory
@@ -49,8 +52,6 @@ __all__ = [
 
 
 _DEFER_S = 1.0  # protect_management = false: the table goes in after the SSH command returns
-SWITCH_PORT_VAR = "osha_switch_port"  # inventory host var: the switch-side port of the link
-SWITCH_HOST_VAR = "osha_switch_host"  # inventory host var: where that port is ("local")
 
 
 def _addresses(host: inventory.Host) -> list[str]:
@@ -140,8 +141,11 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     @classmethod
     def input_problems(cls, config: NetworkConfig) -> list[tuple[str, str, str]]:
         """At profile load (``osha.inputs``), once the inventory is known good: the peers'
-        names it lacks."""
-        return peer_problems(config, load_hosts(config)) if config.inventory else []
+        names it lacks, the switch ports it does not give."""
+        if not config.inventory:
+            return []
+        hosts = load_hosts(config)
+        return peer_problems(config, hosts) + switch_port_problems(config, hosts)
 
     @classmethod
     def timeline(cls, config: NetworkConfig, seed: int) -> list[PlannedFault]:
@@ -268,7 +272,7 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     def _probe_link(self, host: inventory.Host) -> None:
         c = self.config
         if c.side is LinkSide.SWITCH:
-            port = _switch_port(host)
+            port = switch_port(host)
             rc, out = local_run(_link.port_exists_script(port, ip=self.ip), c.command_timeout_s)
             if rc != 0:
                 raise PluginError(f"switch port {port} of {host.name} is not on this machine: "
@@ -284,7 +288,7 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     def _prepare_link(self, host: inventory.Host) -> dict[str, Any]:
         c = self.config
         if c.side is LinkSide.SWITCH:
-            return {"side": "switch", "port": _switch_port(host)}
+            return {"side": "switch", "port": switch_port(host)}
         result = self._exec(host, _link.node_facts_script(c.interface, ip=self.ip))
         _check(result, f"reading the routes of {c.interface}", host.name)
         facts = _link.parse_node_facts(result.stdout)
@@ -327,24 +331,6 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
 
 def _key(lease: Lease) -> str:
     return str(lease.revert.get(switch.KEY, lease.lease_id))
-
-
-def _switch_port(host: inventory.Host) -> str:
-    """The inventory's switch-side port of ``host``'s link; PluginError saying what to add."""
-    where = host.var(SWITCH_HOST_VAR) or "local"
-    if where != "local":
-        raise PluginError(f"{SWITCH_HOST_VAR}={where} for {host.name}: only 'local' (the "
-                          "machine osha runs on) is supported yet",
-                          hint='run osha where the switch port is, or use side = "node"',
-                          )  # fmt: skip
-    port = host.var(SWITCH_PORT_VAR) or ""
-    if not port:
-        raise PluginError(f"the inventory gives no {SWITCH_PORT_VAR} for {host.name}, so "
-                          'side = "switch" does not know which port to take down',
-                          hint=f"add {SWITCH_PORT_VAR}=<interface> to {host.name}'s line "
-                          "in the inventory (the switch-side end of its link), or use "
-                          'side = "node"')  # fmt: skip
-    return port
 
 
 def _link_revert(cls: type[NetworkDisruptor], config: NetworkConfig, lease: Lease) -> str:

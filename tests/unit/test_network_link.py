@@ -159,6 +159,12 @@ def test_bad_link_settings_are_one_screen_exit_2(
         ("disruptors[4]", 'peers and ports are not for action = "link-down"'),
     ]:  # fmt: skip
         assert f"{key}: {problem}" in text, (key, text)
+    switch_side = entry(names, "sw", 'action = "link-down"\nside = "switch"')
+    code, text = _osha(capsys, "campaign", "validate", str(_write(tmp_path, switch_side, "s.toml")))
+    assert code == 2, text
+    assert ("disruptors[0].side: the inventory gives no osha_switch_port for cmp-1, so side = "
+            '"switch" does not know which port to take down') in text  # fmt: skip
+    assert "add osha_switch_port=<interface> to cmp-1's line in the inventory" in text
     good = entry(names, "ok", 'action = "link-down"\ninterface = "eth0"')
     code, text = _osha(capsys, "faults", "plan", str(_write(tmp_path, good, "ok.toml")))
     assert code == 0, text
