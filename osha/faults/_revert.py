@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from osha.faults import _switch as switch
 from osha.faults._lease import Lease
+from osha.faults.deadman import expiry_bound_s
 from osha.messages import FaultRevertAttempted, FaultReverted, FaultRevertFailed, Message
 from osha.messages.fault import RevertBy
 
@@ -34,8 +35,10 @@ class Emit(Protocol):
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Backoff from ``initial_s`` doubling to ``max_s``. Attempts go on until the lease's
-    ``revert_by_wall_s``, and for at least ``min_window_s`` from the first attempt (a revert
-    that starts after the deadline, e.g. at the end of a run, still gets a fair chance)."""
+    ``revert_by_wall_s`` (for a lease with a dead-man switch, until one attempt after the
+    node's own revert at that deadline: it may have cut osha off until then), and for at least
+    ``min_window_s`` from the first attempt (a revert that starts after the deadline, e.g. at
+    the end of a run, still gets a fair chance)."""
 
     initial_s: float = 0.5
     max_s: float = 10.0
@@ -61,7 +64,10 @@ def revert_with_retry(
     raises for a failing revert.
     """
     start_wall_s = time.time()
-    until_wall_s = max(lease.revert_by_wall_s, start_wall_s + policy.min_window_s)
+    # a fault with a dead-man switch may have cut osha off until the node's own revert, which
+    # runs at revert_by plus its poll and scheduling margin: one more attempt after that
+    grace_s = expiry_bound_s(0.0) + policy.max_s if switch.KEY in lease.revert else 0.0
+    until_wall_s = max(lease.revert_by_wall_s + grace_s, start_wall_s + policy.min_window_s)
     delay_s = policy.initial_s
     pause = abort if abort is not None else threading.Event()
     attempt = 0
