@@ -10,6 +10,7 @@ import tomllib
 
 import pytest
 
+from actors.monitors.galera import GaleraMonitor
 from actors.monitors.host_services import HostServicesMonitor
 from actors.monitors.nagios import NagiosMonitor
 from actors.monitors.openstack_api import OpenStackApiMonitor
@@ -22,6 +23,7 @@ MONITORS: dict[str, type[Monitor[object]]] = {
     "host-services": HostServicesMonitor,  # type: ignore[dict-item]
     "nagios": NagiosMonitor,  # type: ignore[dict-item]
     "vm-ping": VmPingMonitor,  # type: ignore[dict-item]
+    "galera": GaleraMonitor,  # type: ignore[dict-item]
 }
 COMMON = {"id", "plugin", "restart", "shutdown_s"}
 
