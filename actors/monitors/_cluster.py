@@ -106,7 +106,7 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
         self.metrics = MetricAggregator()
         self.reports = ReportCadence.of(config)
         self.members: list[Node] = []
-        self.views: dict[str, V | None] = {}
+        self.views: dict[str, tuple[V | None, float]] = {}  # node → (view, answer's start)
         self._views_lock = threading.Lock()  # views, and the order of cluster judgements
         self._ssh: SshPool | None = None
         self.lanes = Lanes(self.name)
@@ -121,8 +121,9 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
         raise NotImplementedError
 
     def judge_cluster(self, views: dict[str, V | None], at_mono_s: float) -> None:
-        """Emit the cluster-wide states from every member's latest view (None: no answer
-        yet, or none this time). Called with the views' lock held, in observation order."""
+        """Emit the cluster-wide states from every member's latest view (None: no answer yet,
+        none this time, or a stale one: :meth:`fresh_views`). Called with the views' lock
+        held, in observation order."""
         raise NotImplementedError
 
     # --- members ---------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
     def setup(self) -> None:
         self.members = self._validate()
         with self._views_lock:
-            self.views = {n.name: None for n in self.members}
+            self.views = {n.name: (None, 0.0) for n in self.members}
 
     def check(self) -> list[Finding]:
         try:
@@ -217,8 +218,18 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
         self.aggregator.add(f"{self.name}@{node.name}", ok=answer.ran, latency_s=answer.elapsed_s)
         view = self.observe(answer)
         with self._views_lock:
-            self.views[node.name] = view
-            self.judge_cluster(dict(self.views), answer.started_mono_s)
+            self.views[node.name] = (view, answer.started_mono_s)
+            self.judge_cluster(self.fresh_views(answer.started_mono_s), answer.started_mono_s)
+
+    def fresh_views(self, at_mono_s: float) -> dict[str, V | None]:
+        """Every member's latest view, None for one older than a poll plus a command's
+        timeout before ``at_mono_s``: that member's command hangs, and what it said before
+        is no longer evidence (hold the views' lock)."""
+        stale_s = self.config.interval_s + self.config.command_timeout_s
+        return {
+            name: view if at_mono_s - started <= stale_s else None
+            for name, (view, started) in self.views.items()
+        }
 
     def flush(self) -> None:
         self.aggregator.flush(self.ctx)

@@ -14,6 +14,7 @@ from actors.monitors.galera import GaleraMonitor
 from actors.monitors.host_services import HostServicesMonitor
 from actors.monitors.nagios import NagiosMonitor
 from actors.monitors.openstack_api import OpenStackApiMonitor
+from actors.monitors.rabbitmq import RabbitMqMonitor
 from actors.monitors.vm_ping import VmPingMonitor
 from osha import schema
 from osha.plugin import Monitor
@@ -24,6 +25,7 @@ MONITORS: dict[str, type[Monitor[object]]] = {
     "nagios": NagiosMonitor,  # type: ignore[dict-item]
     "vm-ping": VmPingMonitor,  # type: ignore[dict-item]
     "galera": GaleraMonitor,  # type: ignore[dict-item]
+    "rabbitmq": RabbitMqMonitor,  # type: ignore[dict-item]
 }
 COMMON = {"id", "plugin", "restart", "shutdown_s"}
 

@@ -1,0 +1,192 @@
+"""The rabbitmq monitor without the lab: ``cluster_status --formatter json`` as RabbitMQ 3.10
+prints it, and the whole monitor over fake members, one of them hung as a partitioned node's
+``cluster_status`` hangs."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.monitors.rabbitmq import (
+    RabbitMqConfig,
+    RabbitMqMonitor,
+    StatusParseError,
+    parse_cluster_status,
+)
+from osha import schema
+from osha.messages.monitor import StateChange
+from osha.testing import FakeContext, wait_for
+from tests.unit.cluster_fakes import FakeMembers
+
+NODES = ("rabbit@ctl-1", "rabbit@ctl-2", "rabbit@ctl-3")
+
+
+def status(running: tuple[str, ...] = NODES, partitions: dict[str, list[str]] | None = None,
+           alarms: list[dict[str, str]] | None = None) -> str:  # fmt: skip
+    """``rabbitmqctl cluster_status --formatter json`` of RabbitMQ 3.10.8 (its keys, as the
+    lab spike's cluster printed them), on one line."""
+    listeners = {
+        n: [
+            {
+                "interface": "[::]",
+                "node": n,
+                "port": 25672,
+                "protocol": "clustering",
+                "purpose": "inter-node and CLI tool communication",
+            },
+            {
+                "interface": "[::]",
+                "node": n,
+                "port": 5672,
+                "protocol": "amqp",
+                "purpose": "AMQP 0-9-1 and AMQP 1.0",
+            },
+        ]
+        for n in running
+    }
+    data = {
+        "alarms": alarms or [],
+        "cluster_name": "rabbit@ctl-1",
+        "disk_nodes": list(NODES),
+        "feature_flags": [{"name": "quorum_queue", "state": "enabled"}],
+        "listeners": listeners,
+        "maintenance_status": {n: "not under maintenance" for n in running},
+        "partitions": partitions or {},
+        "ram_nodes": [],
+        "running_nodes": list(running),
+        "versions": {
+            n: {"erlang_version": "25.2.3", "rabbitmq_version": "3.10.8"} for n in running
+        },
+    }
+    return json.dumps(data) + "\n"
+
+
+STOPPED = (
+    "Error: unable to perform an operation on node 'rabbit@ctl-3'. Please see diagnostics "
+    "information and suggestions below.\n\nMost common reasons for this are:\n\n"
+    " * Target node is unreachable (e.g. due to hostname resolution, TCP connection or "
+    "firewall issues)\n * CLI tool fails to authenticate with the server (e.g. due to CLI "
+    "tool's Erlang cookie not matching that of the server)\n * Target node is not running\n"
+)
+
+
+def test_parse_a_healthy_cluster() -> None:
+    view = parse_cluster_status(status())
+    assert view.running == NODES
+    assert view.partitions == {}
+    assert view.alarms == ()
+    assert view.describe() == "running 3: rabbit@ctl-1, rabbit@ctl-2, rabbit@ctl-3"
+
+
+def test_parse_partitions_and_alarms() -> None:
+    view = parse_cluster_status(
+        "Cluster status of node rabbit@ctl-1 ...\n"  # the banner, if --quiet is not given
+        + status(
+            running=NODES[:2],
+            partitions={"rabbit@ctl-1": ["rabbit@ctl-3"], "rabbit@ctl-2": []},
+            alarms=[{"node": "rabbit@ctl-2", "resource": "memory", "type": "resource_limit"}],
+        )
+    )
+    assert view.partitions == {"rabbit@ctl-1": ("rabbit@ctl-3",)}
+    assert view.alarms == ("memory@rabbit@ctl-2",)
+    assert "partitions: rabbit@ctl-1 from rabbit@ctl-3" in view.describe()
+
+
+def test_parse_refuses_what_is_not_cluster_status() -> None:
+    with pytest.raises(StatusParseError, match="no JSON object"):
+        parse_cluster_status(STOPPED)
+    with pytest.raises(StatusParseError, match="no running_nodes"):
+        parse_cluster_status('{"status": "ok"}')
+    with pytest.raises(StatusParseError, match="running_nodes is not a list"):
+        parse_cluster_status('{"running_nodes": "rabbit@ctl-1"}')
+
+
+def _monitor(fake: FakeMembers, **extra: Any) -> tuple[RabbitMqMonitor, FakeContext]:
+    data = {"transport": "local", "hosts": fake.hosts(), "rabbitmqctl_command": fake.command,
+            "interval_s": 0.05, "command_timeout_s": 1.0, **extra}  # fmt: skip
+    config, problems = schema.build(RabbitMqConfig, data, file="test")
+    assert not problems, problems
+    assert config is not None
+    ctx = FakeContext("rabbitmq")
+    monitor = RabbitMqMonitor(config, ctx)
+    monitor.setup()
+    return monitor, ctx
+
+
+def _last(ctx: FakeContext, target: str) -> StateChange | None:
+    changes = [m for m in ctx.of(StateChange) if m.target == target]
+    return changes[-1] if changes else None
+
+
+def _poll_until(monitor: RabbitMqMonitor, ctx: FakeContext, want: dict[str, str], what: str,
+                timeout_s: float = 10.0) -> None:  # fmt: skip
+    def done() -> bool:
+        monitor.poll()
+        return all((c := _last(ctx, t)) is not None and c.state == s for t, s in want.items())
+
+    wait_for(done, timeout_s=timeout_s, interval_s=0.05, what=what)
+
+
+def test_a_stopped_member_and_an_alarm(tmp_path: Path) -> None:
+    fake = FakeMembers(tmp_path)
+    for n in fake.names:
+        fake.answer(n, status())
+    monitor, ctx = _monitor(fake)
+    try:
+        up = {f"rabbitmq@{n}": "up" for n in fake.names}
+        _poll_until(monitor, ctx, {**up, "rabbitmq:cluster": "up",
+                                   "rabbitmq:cluster-size": "up"}, "all running")  # fmt: skip
+        fake.answer("ctl-3", STOPPED, rc=69)
+        for n in ("ctl-1", "ctl-2"):
+            fake.answer(n, status(running=NODES[:2]))
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-3": "down", "rabbitmq:cluster-size": "down"},
+                    "ctl-3 stopped")  # fmt: skip
+        stopped = _last(ctx, "rabbitmq@ctl-3")
+        assert stopped is not None
+        assert "exit 69" in stopped.evidence
+        assert _last(ctx, "rabbitmq:cluster") is not None
+        assert _last(ctx, "rabbitmq:cluster").state == "up"  # type: ignore[union-attr]
+        alarm = [{"node": "rabbit@ctl-2", "resource": "disk", "type": "resource_limit"}]
+        fake.answer("ctl-2", status(running=NODES[:2], alarms=alarm))
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-2": "down"}, "ctl-2's disk alarm")
+        assert "alarm disk@rabbit@ctl-2" in _last(ctx, "rabbitmq@ctl-2").evidence  # type: ignore[union-attr]
+        assert _last(ctx, "rabbitmq@ctl-1").state == "up"  # type: ignore[union-attr]
+    finally:
+        monitor.teardown()
+
+
+def test_a_partitioned_member_hangs_alone_and_is_down_by_its_timeout(tmp_path: Path) -> None:
+    fake = FakeMembers(tmp_path)
+    for n in fake.names:
+        fake.answer(n, status())
+    monitor, ctx = _monitor(fake, command_timeout_s=1.5)
+    try:
+        _poll_until(monitor, ctx, {f"rabbitmq@{n}": "up" for n in fake.names}, "all running")
+        fake.hang("ctl-3")  # cluster_status on a partitioned node blocks
+        hung_at = time.monotonic()
+        for n in ("ctl-1", "ctl-2"):
+            fake.answer(n, status(NODES[:2], partitions={f"rabbit@{n}": ["rabbit@ctl-3"]}))
+        _poll_until(monitor, ctx, {"rabbitmq:cluster-size": "down"},
+                    "the majority reports the partition", timeout_s=1.2)  # fmt: skip
+        assert time.monotonic() - hung_at < 1.5  # seen before ctl-3's command times out
+        degraded = _last(ctx, "rabbitmq:cluster-size")
+        assert degraded is not None
+        assert "partitions: rabbit@ctl-1 from rabbit@ctl-3" in degraded.evidence
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-3": "down"}, "ctl-3 down by its timeout")
+        hung = _last(ctx, "rabbitmq@ctl-3")
+        assert hung is not None
+        assert "no answer within 1.5 s" in hung.evidence
+        # the majority side serves all along (pause_minority): its members and the cluster
+        assert {_last(ctx, t).state for t in ("rabbitmq@ctl-1", "rabbitmq:cluster")} == {"up"}  # type: ignore[union-attr]
+        # the partition heals: every member answers again, whole
+        fake.hang("ctl-3", on=False)
+        for n in fake.names:
+            fake.answer(n, status())
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-3": "up", "rabbitmq:cluster": "up"}, "healed")
+    finally:
+        fake.hang("ctl-3", on=False)
+        monitor.teardown()
