@@ -15,6 +15,7 @@ from actors.monitors.host_services import HostServicesMonitor
 from actors.monitors.nagios import NagiosMonitor
 from actors.monitors.openstack_api import OpenStackApiMonitor
 from actors.monitors.rabbitmq import RabbitMqMonitor
+from actors.monitors.vip import VipMonitor
 from actors.monitors.vm_ping import VmPingMonitor
 from osha import schema
 from osha.plugin import Monitor
@@ -26,6 +27,7 @@ MONITORS: dict[str, type[Monitor[object]]] = {
     "vm-ping": VmPingMonitor,  # type: ignore[dict-item]
     "galera": GaleraMonitor,  # type: ignore[dict-item]
     "rabbitmq": RabbitMqMonitor,  # type: ignore[dict-item]
+    "vip": VipMonitor,  # type: ignore[dict-item]
 }
 COMMON = {"id", "plugin", "restart", "shutdown_s"}
 
