@@ -4,6 +4,8 @@ profile's errors."""
 
 from __future__ import annotations
 
+import io
+import re
 import textwrap
 import time
 from collections.abc import Iterator
@@ -216,3 +218,98 @@ def test_profile_errors_name_the_key(tmp_path: Path, guard: str, key: str, text:
     problems = info.value.problems
     assert [p.key for p in problems] == [key], problems
     assert text in problems[0].problem
+
+
+# -- a whole campaign: real children, the monitor's states through the run tree's tap -------
+
+CAMPAIGN = """\
+[campaign]
+name = "quorum"
+seed = 1
+warmup_s = 0
+baseline_s = 0.3
+chaos_s = 2.5
+recovery_timeout_s = 10
+recovery_hold_s = 0.2
+
+[guard]
+quorum = {{ galera = "majority" }}
+
+[[monitors]]
+id = "galera"
+plugin = "marker"
+markers = "{markers}"
+targets = ["galera@ctl-1", "galera@ctl-2", "galera@ctl-3"]
+interval_s = 0.05
+{disruptors}
+"""
+
+KILL = """
+[[disruptors]]
+id = "{id}"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+resource = "galera"
+target = {{ group = "controller", pick = "node:{node}" }}
+schedule = {{ start_s = {start_s}, times = 1, down_s = {down_s} }}
+allow_quorum_loss = {allow}
+"""
+
+
+@pytest.mark.timeout(90)
+def test_two_kills_at_once_the_second_is_refused_and_an_allowed_one_says_so(
+    tmp_path: Path,
+) -> None:
+    """The issue's acceptance, without the lab: two disruptors kill a Galera member each at
+    the same moment; the second is refused with the arithmetic, so no two members are ever
+    down together, until a third disruptor breaks quorum on purpose."""
+    from rich.console import Console
+
+    from osha.campaign import StartOptions, run_campaign
+    from osha.ledger import LedgerReader
+
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[controller]\nctl-1\nctl-2\nctl-3\n")
+    markers = tmp_path / "markers"
+    kills = "".join(
+        KILL.format(
+            id=i, markers=markers, inventory=inventory, node=n, start_s=s, down_s=d, allow=a
+        )
+        for i, n, s, d, a in [
+            ("kill-db-1", "ctl-1", 0.2, 2.0, "false"),
+            ("kill-db-2", "ctl-2", 0.2, 2.0, "false"),
+            ("break-quorum", "ctl-3", 1.2, 0.5, "true"),
+        ]
+    )
+    path = tmp_path / "p.toml"
+    path.write_text(CAMPAIGN.format(markers=markers, disruptors=kills))
+    out = io.StringIO()
+    options = StartOptions(live=False, ledger_dir=tmp_path)
+    outcome = run_campaign(profile.load(path), options, Console(file=out, width=120))
+    records = list(LedgerReader(outcome.run_dir).messages())
+    refused = [m for m in records if isinstance(m, FaultRefused)]
+    leases = [m for m in records if isinstance(m, FaultLease)]
+    assert len(refused) == 1, refused
+    assert refused[0].limit == "quorum.galera"
+    assert re.fullmatch(
+        r"galera: 3 members, 1 down \(ctl-[12], (lease kill-db-[12]/0|down)\), this fault "
+        r"takes ctl-[12]: 1 left < majority 2",
+        refused[0].reason,
+    ), refused[0].reason
+    holders = sorted(m.lease.holder for m in leases)
+    assert holders in (["break-quorum", "kill-db-1"], ["break-quorum", "kill-db-2"]), holders
+    allowed = [m for m in leases if m.lease.holder == "break-quorum"]
+    assert len(allowed) == 1
+    assert allowed[0].guard_note.startswith("allow_quorum_loss: galera: 3 members, 1 down")
+    assert "(ctl-1, down)" in allowed[0].guard_note or "(ctl-2, down)" in allowed[0].guard_note
+    # the monitor's view: two members down together only once break-quorum struck
+    down: set[str] = set()
+    most_before_break = 0
+    granted_break = allowed[0].mono_s
+    for m in records:
+        if isinstance(m, StateChange) and m.target.startswith("galera@"):
+            (down.add if m.state == State.DOWN else down.discard)(m.target)
+            if m.mono_s < granted_break:
+                most_before_break = max(most_before_break, len(down))
+    assert most_before_break == 1
