@@ -93,11 +93,14 @@ C = TypeVar("C", bound=ClusterConfig)
 
 
 class ClusterMonitor(Monitor[C], Generic[C, V]):
-    """Base of the cluster monitors. Subclasses set ``name`` and implement ``command``,
-    ``observe`` (an answer → the member's view ``V``, emitting its states) and
-    ``judge_cluster`` (every member's latest view → the cluster-wide states)."""
+    """Base of the cluster monitors. Subclasses set ``name`` and ``parse_hint`` and implement
+    ``command``, ``parse`` (an answer → the member's view ``V``), ``health`` (a view → is
+    the member up, and why) and ``judge_cluster`` (every member's latest view → the
+    cluster-wide states). A member whose command fails, or whose answer does not parse, is
+    down with that as evidence."""
 
     name = "cluster"
+    parse_hint = "is the command right?"
 
     def __init__(self, config: C, ctx: PluginContext) -> None:
         super().__init__(config, ctx)
@@ -116,9 +119,16 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
     def command(self, node: Node) -> str:
         raise NotImplementedError
 
-    def observe(self, answer: Answer) -> V | None:
-        """The member's view from its answer (None: no answer); emit its state changes."""
+    def parse(self, answer: Answer) -> V:
+        """The member's view from a command that ran; ValueError if it is not one."""
         raise NotImplementedError
+
+    def health(self, node: str, view: V) -> tuple[bool, str, str]:
+        """Whether the member is up by its view, the evidence, and a hint when it is not."""
+        raise NotImplementedError
+
+    def record(self, node: str, view: V) -> None:
+        """Metrics from a member's view (none by default)."""
 
     def judge_cluster(self, views: dict[str, V | None], at_mono_s: float) -> None:
         """Emit the cluster-wide states from every member's latest view (None: no answer yet,
@@ -195,12 +205,23 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
             findings.append(self.finding(answer))
         return findings
 
+    def view_of(self, answer: Answer) -> V | str:
+        """The member's view, or why there is none (evidence)."""
+        if not answer.ran:
+            return answer.why_not()
+        try:
+            return self.parse(answer)
+        except ValueError as exc:
+            return f"{exc}: {self.parse_hint}"
+
     def finding(self, answer: Answer) -> Finding:
-        """A pre-flight finding from one member's answer (subclasses may say more)."""
-        ok = answer.ran
-        message = f"answered in {answer.elapsed_s:.2f} s" if ok else answer.why_not()
-        return Finding(f"{self.name}@{answer.node}", ok, message,
-                       "" if ok else f"check the {self.name} command and its node")  # fmt: skip
+        """A pre-flight finding from one member's answer."""
+        target = f"{self.name}@{answer.node}"
+        view = self.view_of(answer)
+        if isinstance(view, str):
+            return Finding(target, False, view, self.parse_hint)
+        ok, evidence, hint = self.health(answer.node, view)
+        return Finding(target, ok, evidence, hint)
 
     def poll(self) -> None:
         self.lanes.raise_failure()  # a job's exception ends the monitor, as a poll's would
@@ -216,7 +237,15 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
             error = f"{answer.error} ({skipped} polls skipped meanwhile)"
             answer = dataclasses.replace(answer, error=error)
         self.aggregator.add(f"{self.name}@{node.name}", ok=answer.ran, latency_s=answer.elapsed_s)
-        view = self.observe(answer)
+        found = self.view_of(answer)
+        view = None if isinstance(found, str) else found
+        if view is None:
+            self.member_state(node.name, State.DOWN, answer.started_mono_s, str(found))
+        else:
+            self.record(node.name, view)
+            ok, evidence, _hint = self.health(node.name, view)
+            state = State.UP if ok else State.DOWN
+            self.member_state(node.name, state, answer.started_mono_s, evidence)
         with self._views_lock:
             self.views[node.name] = (view, answer.started_mono_s)
             self.judge_cluster(self.fresh_views(answer.started_mono_s), answer.started_mono_s)

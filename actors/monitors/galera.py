@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from actors.common.hosts import Node
 from actors.monitors._cluster import Answer, ClusterConfig, ClusterMonitor, majority, quote_node
 from osha.messages.monitor import State
-from osha.plugin import Finding
 
 __all__ = ["GaleraConfig", "GaleraMonitor", "MemberStatus", "parse_wsrep"]
 
@@ -130,31 +129,21 @@ class GaleraMonitor(ClusterMonitor[GaleraConfig, MemberStatus]):
 
     config_type = GaleraConfig
     name = "galera"
+    parse_hint = "is the node a Galera member, and mysql_command right (its credentials too)?"
 
     def command(self, node: Node) -> str:
         return f'{quote_node(self.config.mysql_command, node)} -e "{STATUS_SQL}"'
 
-    def status_of(self, answer: Answer) -> MemberStatus | str:
-        """The member's status, or why there is none (evidence)."""
-        if not answer.ran:
-            return answer.why_not()
-        try:
-            return parse_wsrep(answer.stdout)
-        except WsrepParseError as exc:
-            return f"{exc}: is {answer.node} a Galera member, and mysql_command right?"
+    def parse(self, answer: Answer) -> MemberStatus:
+        return parse_wsrep(answer.stdout)
 
-    def observe(self, answer: Answer) -> MemberStatus | None:
-        status = self.status_of(answer)
-        at = answer.started_mono_s
-        if isinstance(status, str):
-            self.member_state(answer.node, State.DOWN, at, status)
-            return None
-        if status.flow_control_paused is not None:
-            self.metrics.add(f"galera@{answer.node}", "flow_control_paused",
-                             status.flow_control_paused)  # fmt: skip
-        state = State.UP if status.healthy else State.DOWN
-        self.member_state(answer.node, state, at, status.describe())
-        return status
+    def health(self, node: str, view: MemberStatus) -> tuple[bool, str, str]:
+        hint = "" if view.healthy else "the member is not Primary, Synced and ready"
+        return view.healthy, view.describe(), hint
+
+    def record(self, node: str, view: MemberStatus) -> None:
+        if view.flow_control_paused is not None:
+            self.metrics.add(f"galera@{node}", "flow_control_paused", view.flow_control_paused)
 
     def judge_cluster(self, views: dict[str, MemberStatus | None], at_mono_s: float) -> None:
         primary = {n: v for n, v in views.items() if v is not None and v.primary}
@@ -183,12 +172,3 @@ class GaleraMonitor(ClusterMonitor[GaleraConfig, MemberStatus]):
         else:
             evidence = f"degraded: Primary component of {size} < expected {expected}"
             self.cluster_state("cluster-size", State.DOWN, at_mono_s, evidence)
-
-    def finding(self, answer: Answer) -> Finding:
-        status = self.status_of(answer)
-        target = f"galera@{answer.node}"
-        if isinstance(status, str):
-            return Finding(target, False, status, "check mysql_command, its credentials and "
-                           "that the node runs a Galera member")  # fmt: skip
-        hint = "" if status.healthy else "the member is not Primary, Synced and ready"
-        return Finding(target, status.healthy, status.describe(), hint)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from actors.common.hosts import Node
 from actors.monitors._cluster import Answer, ClusterConfig, ClusterMonitor, majority, quote_node
 from osha.messages.monitor import State
-from osha.plugin import Finding
 
 __all__ = ["ClusterView", "RabbitMqConfig", "RabbitMqMonitor", "parse_cluster_status"]
 
@@ -136,42 +135,28 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
 
     config_type = RabbitMqConfig
     name = "rabbitmq"
+    parse_hint = "is rabbitmqctl_command right (and the Erlang cookie it needs there)?"
 
     def command(self, node: Node) -> str:
         ctl = quote_node(self.config.rabbitmqctl_command, node)
         return f"{ctl} cluster_status --formatter json"
 
-    def view_of(self, answer: Answer) -> ClusterView | str:
-        """The member's view, or why there is none (evidence)."""
-        if not answer.ran:
-            return answer.why_not()
-        try:
-            return parse_cluster_status(answer.stdout)
-        except StatusParseError as exc:
-            return f"{exc}: is rabbitmqctl_command right?"
+    def parse(self, answer: Answer) -> ClusterView:
+        return parse_cluster_status(answer.stdout)
 
-    def problems(self, node: str, view: ClusterView) -> list[str]:
-        """Why a member that answered is not healthy (empty: it is)."""
+    def health(self, node: str, view: ClusterView) -> tuple[bool, str, str]:
         me = self.config.node_name.replace("{node}", node)
-        found = []
+        problems = []
         if me not in view.running:
-            found.append(f"{me} is not among the running nodes")
+            problems.append(f"{me} is not among the running nodes")
         mine = [a for a in view.alarms if a.endswith(f"@{me}")]
         if mine and self.config.alarms_are_down:
-            found.append(f"alarm {', '.join(mine)}")
-        return found
-
-    def observe(self, answer: Answer) -> ClusterView | None:
-        view = self.view_of(answer)
-        at = answer.started_mono_s
-        if isinstance(view, str):
-            self.member_state(answer.node, State.DOWN, at, view)
-            return None
-        self.metrics.add(f"rabbitmq@{answer.node}", "running_nodes", float(len(view.running)))
-        problems = self.problems(answer.node, view)
+            problems.append(f"alarm {', '.join(mine)}")
         evidence = view.describe() + (f" ({'; '.join(problems)})" if problems else "")
-        self.member_state(answer.node, State.DOWN if problems else State.UP, at, evidence)
-        return view
+        return not problems, evidence, "; ".join(problems)
+
+    def record(self, node: str, view: ClusterView) -> None:
+        self.metrics.add(f"rabbitmq@{node}", "running_nodes", float(len(view.running)))
 
     def judge_cluster(self, views: dict[str, ClusterView | None], at_mono_s: float) -> None:
         expected = self.expected_size
@@ -193,12 +178,3 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
         else:
             evidence = f"degraded: at most {best} of {expected} running ({seen})"
             self.cluster_state("cluster-size", State.DOWN, at_mono_s, evidence)
-
-    def finding(self, answer: Answer) -> Finding:
-        view = self.view_of(answer)
-        target = f"rabbitmq@{answer.node}"
-        if isinstance(view, str):
-            return Finding(target, False, view, "check rabbitmqctl_command (and the Erlang "
-                           "cookie it needs) on that node")  # fmt: skip
-        problems = self.problems(answer.node, view)
-        return Finding(target, not problems, view.describe(), "; ".join(problems))

@@ -126,6 +126,7 @@ class VipMonitor(ClusterMonitor[VipConfig, VipView]):
 
     config_type = VipConfig
     name = "vip"
+    parse_hint = "check ip_command (and haproxy_command) on that node"
 
     def __init__(self, config: VipConfig, ctx: PluginContext) -> None:
         super().__init__(config, ctx)
@@ -168,16 +169,12 @@ class VipMonitor(ClusterMonitor[VipConfig, VipView]):
             return VipView(parse_addresses(ip_part), None, f"{exc}: {stat_part.strip()[:120]}")
         return VipView(parse_addresses(ip_part), servers)
 
-    def observe(self, answer: Answer) -> VipView | None:
-        view = self.view_of(answer)
-        if isinstance(view, str):
-            self.ctx.log.warning("vip: %s: %s", answer.node, view)
-            self.member_state(answer.node, State.DOWN, answer.started_mono_s, view)
-            return None
+    def health(self, node: str, view: VipView) -> tuple[bool, str, str]:
         held = [n for n, a in self.config.vips.items() if a in view.addresses]
         evidence = f"holds {', '.join(held)}" if held else "holds no VIP"
-        self.member_state(answer.node, State.UP, answer.started_mono_s, evidence)
-        return view
+        if view.haproxy_error:
+            evidence += f"; HAProxy stats: {view.haproxy_error}"
+        return True, evidence, ""
 
     def judge_cluster(self, views: dict[str, VipView | None], at_mono_s: float) -> None:
         starts = {n: self.views[n][1] for n in views}
@@ -252,13 +249,8 @@ class VipMonitor(ClusterMonitor[VipConfig, VipView]):
             self.tracker.emit(f"haproxy:{key}", state, at_mono_s, evidence, since_mono_s=since)
 
     def finding(self, answer: Answer) -> Finding:
-        view = self.view_of(answer)
-        target = f"vip@{answer.node}"
-        if isinstance(view, str):
-            return Finding(target, False, view, "check ip_command on that node")
-        held = [n for n, a in self.config.vips.items() if a in view.addresses]
-        text = f"holds {', '.join(held) or 'no VIP'}"
-        if self.config.haproxy_command and view.servers is None:
+        found = super().finding(answer)
+        if found.ok and "HAProxy stats:" in found.message:
             hint = 'check haproxy_command (the stats socket\'s path), or set it to ""'
-            return Finding(target, False, f"{text}; HAProxy stats: {view.haproxy_error}", hint)
-        return Finding(target, True, text)
+            return Finding(found.target, False, found.message, hint)
+        return found
