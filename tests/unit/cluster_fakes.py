@@ -6,13 +6,20 @@ blocks until killed, as ``rabbitmqctl cluster_status`` does on a partitioned nod
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar
+
+from actors.monitors._cluster import ClusterMonitor
+from osha import schema
+from osha.messages.monitor import StateChange
+from osha.testing import FakeContext, wait_for
 
 SCRIPT = """#!/bin/sh
-# fake-member DIR NODE [args ignored]: print DIR/NODE.out, exit with DIR/NODE.rc (default 0)
+# fake-member DIR NODE [args ignored]: DIR/NODE.ans is the exit status on its first line, then
+# the output (one file, replaced atomically: a poll never mixes two answers)
 dir=$1; node=$2
 if [ -e "$dir/$node.hang" ]; then exec sleep 600; fi
-cat "$dir/$node.out" 2>/dev/null
-rc=0; [ -e "$dir/$node.rc" ] && rc=$(cat "$dir/$node.rc")
+[ -e "$dir/$node.ans" ] || exit 0
+{ read -r rc; cat; } < "$dir/$node.ans"
 exit "$rc"
 """
 
@@ -36,10 +43,9 @@ class FakeMembers:
         }
 
     def answer(self, node: str, text: str, rc: int = 0) -> None:
-        tmp = self.dir / f"{node}.out.tmp"
-        tmp.write_text(text)
-        tmp.replace(self.dir / f"{node}.out")  # atomic: a poll never reads half an answer
-        (self.dir / f"{node}.rc").write_text(str(rc))
+        tmp = self.dir / f"{node}.ans.tmp"
+        tmp.write_text(f"{rc}\n{text}")
+        tmp.replace(self.dir / f"{node}.ans")  # atomic: a poll never reads half an answer
 
     def hang(self, node: str, on: bool = True) -> None:
         path = self.dir / f"{node}.hang"
@@ -47,3 +53,39 @@ class FakeMembers:
             path.write_text("")
         else:
             path.unlink(missing_ok=True)
+
+
+M = TypeVar("M", bound=ClusterMonitor[Any, Any])
+
+
+def build_monitor(
+    cls: type[M], fake: FakeMembers, data: dict[str, Any], *, setup: bool = True
+) -> tuple[M, FakeContext]:
+    """A cluster monitor over ``fake``'s members, run locally, polling fast."""
+    table = {"transport": "local", "hosts": fake.hosts(), "interval_s": 0.05,
+             "command_timeout_s": 1.0, **data}  # fmt: skip
+    config, problems = schema.build(cls.config_type, table, file="test")
+    assert not problems, problems
+    assert config is not None
+    ctx = FakeContext(cls.name)
+    monitor = cls(config, ctx)
+    if setup:
+        monitor.setup()
+    return monitor, ctx
+
+
+def last_state(ctx: FakeContext, target: str) -> StateChange | None:
+    """The last state change of ``target`` the monitor emitted."""
+    changes = [m for m in ctx.of(StateChange) if m.target == target]
+    return changes[-1] if changes else None
+
+
+def poll_until(monitor: ClusterMonitor[Any, Any], ctx: FakeContext, want: dict[str, str],
+               what: str, timeout_s: float = 10.0) -> None:  # fmt: skip
+    """Poll until every target of ``want`` is in its state."""
+
+    def done() -> bool:
+        monitor.poll()
+        return all((c := last_state(ctx, t)) is not None and c.state == s for t, s in want.items())
+
+    wait_for(done, timeout_s=timeout_s, interval_s=0.05, what=what)

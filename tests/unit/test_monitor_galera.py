@@ -12,8 +12,13 @@ import pytest
 from actors.monitors.galera import GaleraConfig, GaleraMonitor, WsrepParseError, parse_wsrep
 from osha import schema
 from osha.messages.monitor import Metric, StateChange
-from osha.testing import FakeContext, wait_for
-from tests.unit.cluster_fakes import FakeMembers
+from osha.testing import FakeContext
+from tests.unit.cluster_fakes import FakeMembers, build_monitor, last_state, poll_until
+
+#: How long a hung member's command runs before it is killed. The other members must be seen
+#: well before that: within HANG_S - 1 s (a poll of three local subprocesses takes tens of ms;
+#: the second covers a loaded 2-core machine), which proves one hung member delays no other.
+HANG_S = 6.0
 
 
 def wsrep(status: str = "Primary", size: int = 3, state: str = "Synced", ready: str = "ON",
@@ -89,29 +94,15 @@ def test_parse_refuses_output_without_wsrep_status() -> None:
 
 
 def _monitor(fake: FakeMembers, **extra: Any) -> tuple[GaleraMonitor, FakeContext]:
-    data = {"transport": "local", "hosts": fake.hosts(), "mysql_command": fake.command,
-            "interval_s": 0.05, "command_timeout_s": 1.0, **extra}  # fmt: skip
-    config, problems = schema.build(GaleraConfig, data, file="test")
-    assert not problems, problems
-    assert config is not None
-    ctx = FakeContext("galera")
-    monitor = GaleraMonitor(config, ctx)
-    monitor.setup()
-    return monitor, ctx
+    return build_monitor(GaleraMonitor, fake, {"mysql_command": fake.command, **extra})
 
 
 def _state(ctx: FakeContext, target: str) -> str:
-    changes = [m for m in ctx.of(StateChange) if m.target == target]
-    return changes[-1].state if changes else "none"
+    change = last_state(ctx, target)
+    return change.state if change else "none"
 
 
-def _poll_until(monitor: GaleraMonitor, ctx: FakeContext, want: dict[str, str], what: str,
-                timeout_s: float = 10.0) -> None:  # fmt: skip
-    def done() -> bool:
-        monitor.poll()
-        return all(_state(ctx, t) == s for t, s in want.items())
-
-    wait_for(done, timeout_s=timeout_s, interval_s=0.05, what=what)
+_poll_until = poll_until
 
 
 def test_member_and_cluster_states_follow_a_killed_member(tmp_path: Path) -> None:
@@ -155,7 +146,7 @@ def test_a_hung_member_is_down_by_its_timeout_and_delays_no_other(tmp_path: Path
     fake = FakeMembers(tmp_path)
     for n in fake.names:
         fake.answer(n, wsrep())
-    monitor, ctx = _monitor(fake, command_timeout_s=1.5)
+    monitor, ctx = _monitor(fake, command_timeout_s=HANG_S)
     try:
         _poll_until(monitor, ctx, {f"galera@{n}": "up" for n in fake.names}, "all up")
         fake.hang("ctl-2")
@@ -163,11 +154,11 @@ def test_a_hung_member_is_down_by_its_timeout_and_delays_no_other(tmp_path: Path
         # ctl-1 keeps being observed at the poll's pace while ctl-2's command hangs
         fake.answer("ctl-1", wsrep("non-Primary", 1, "Initialized", "OFF"))
         _poll_until(monitor, ctx, {"galera@ctl-1": "down"}, "ctl-1 seen while ctl-2 hangs",
-                    timeout_s=1.2)  # fmt: skip
-        assert time.monotonic() - hung_at < 1.5  # before ctl-2's command times out
+                    timeout_s=HANG_S - 1.0)  # fmt: skip
+        assert time.monotonic() - hung_at < HANG_S  # before ctl-2's command times out
         _poll_until(monitor, ctx, {"galera@ctl-2": "down"}, "ctl-2 down by its timeout")
         hung = [m for m in ctx.of(StateChange) if m.target == "galera@ctl-2"][-1]
-        assert "no answer within 1.5 s" in hung.evidence
+        assert f"no answer within {HANG_S:g} s" in hung.evidence
         assert "polls skipped" in hung.evidence
     finally:
         fake.hang("ctl-2", on=False)

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from actors.monitors.vip import VipConfig, VipMonitor, parse_addresses, parse_stat
-from osha import schema
+from actors.monitors.vip import VipMonitor, parse_addresses, parse_stat
 from osha.errors import PluginError
-from osha.messages.monitor import StateChange, VipMoved
+from osha.messages.monitor import VipMoved
 from osha.testing import FakeContext, wait_for
-from tests.unit.cluster_fakes import FakeMembers
+from tests.unit.cluster_fakes import FakeMembers, build_monitor, last_state, poll_until
 
 DATA = Path(__file__).parent / "data"
 STAT = (DATA / "haproxy-2.6-show-stat.csv").read_text()
@@ -62,30 +61,12 @@ def test_parse_real_haproxy_stat() -> None:
 def _monitor(
     fake: FakeMembers, *, setup: bool = True, **extra: Any
 ) -> tuple[VipMonitor, FakeContext]:
-    data = {"transport": "local", "hosts": fake.hosts(), "vips": {"internal": VIP},
-            "ip_command": fake.command, "haproxy_command": f"cat {fake.dir}/{{node}}.stat",
-            "interval_s": 0.05, "command_timeout_s": 1.0, **extra}  # fmt: skip
-    config, problems = schema.build(VipConfig, data, file="test")
-    assert not problems, problems
-    assert config is not None
-    ctx = FakeContext("vip")
-    monitor = VipMonitor(config, ctx)
-    if setup:
-        monitor.setup()
-    return monitor, ctx
+    data = {"vips": {"internal": VIP}, "ip_command": fake.command,
+            "haproxy_command": f"cat {fake.dir}/{{node}}.stat", **extra}  # fmt: skip
+    return build_monitor(VipMonitor, fake, data, setup=setup)
 
 
-def _state(ctx: FakeContext, target: str) -> StateChange | None:
-    changes = [m for m in ctx.of(StateChange) if m.target == target]
-    return changes[-1] if changes else None
-
-
-def _poll_until(monitor: VipMonitor, ctx: FakeContext, want: dict[str, str], what: str) -> None:
-    def done() -> bool:
-        monitor.poll()
-        return all((c := _state(ctx, t)) is not None and c.state == s for t, s in want.items())
-
-    wait_for(done, timeout_s=10.0, interval_s=0.05, what=what)
+_state, _poll_until = last_state, poll_until
 
 
 def test_a_vip_move_is_its_own_record_and_haproxy_follows_the_holder(tmp_path: Path) -> None:
