@@ -112,6 +112,7 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
         self.views: dict[str, tuple[V | None, float]] = {}  # node → (view, answer's start)
         self._views_lock = threading.Lock()  # views, and the order of cluster judgements
         self._ssh: SshPool | None = None
+        self._ssh_lock = threading.Lock()
         self.lanes = Lanes(self.name)
 
     # --- to implement ----------------------------------------------------------------------
@@ -173,12 +174,14 @@ class ClusterMonitor(Monitor[C], Generic[C, V]):
             if timed_out:
                 return Answer(node.name, start, elapsed, -1, out, _timeout_text(timeout_s))
             return Answer(node.name, start, elapsed, status, out)
-        if self._ssh is None:
-            self._ssh = SshPool(credentials(self.config.ssh))
+        with self._ssh_lock:  # lanes run commands at once: one pool for them all
+            if self._ssh is None:
+                self._ssh = SshPool(credentials(self.config.ssh))
+            pool = self._ssh
         try:
-            res = self._ssh.exec(node.target, command, timeout_s=timeout_s)
+            res = pool.exec(node.target, command, timeout_s=timeout_s)
         except SshCommandTimeout:
-            self._ssh.drop(node.name)  # its channel may still hang: start afresh next time
+            pool.drop(node.name)  # its channel may still hang: start afresh next time
             return Answer(node.name, start, time.monotonic() - start, -1, "",
                           _timeout_text(timeout_s))  # fmt: skip
         except SshError as exc:

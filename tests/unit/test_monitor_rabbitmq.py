@@ -19,6 +19,7 @@ from actors.monitors.rabbitmq import (
 )
 from osha.testing import FakeContext
 from tests.unit.cluster_fakes import FakeMembers, build_monitor, last_state, poll_until
+from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the fixture
 
 #: How long a hung member's command runs before it is killed. The other members must be seen
 #: well before that: within HANG_S - 1 s (a poll of three local subprocesses takes tens of ms;
@@ -171,6 +172,40 @@ def test_a_partitioned_member_hangs_alone_and_is_down_by_its_timeout(tmp_path: P
         for n in fake.names:
             fake.answer(n, status())
         _poll_until(monitor, ctx, {"rabbitmq@ctl-3": "up", "rabbitmq:cluster": "up"}, "healed")
+    finally:
+        fake.hang("ctl-3", on=False)
+        monitor.teardown()
+
+
+@pytest.mark.timeout(90)
+def test_over_ssh_a_hung_member_times_out_and_reconnects(
+    tmp_path: Path,
+    local_sshd: LocalSshd,  # noqa: F811 - the imported fixture, requested by name
+) -> None:
+    """The SSH transport: three members behind one loopback sshd; ctl-3's command hangs past
+    command_timeout_s (its channel is dropped) and it answers again afterwards."""
+    fake = FakeMembers(tmp_path)
+    for n in fake.names:
+        fake.answer(n, status())
+    where = {"address": "127.0.0.1", "port": local_sshd.port, "user": local_sshd.target.user}
+    hosts = {n: {**where, "groups": ["controller"]} for n in fake.names}
+    ssh = {"private_key": local_sshd.credentials.private_key,
+           "known_hosts": local_sshd.credentials.known_hosts}  # fmt: skip
+    monitor, ctx = build_monitor(RabbitMqMonitor, fake, {
+        "transport": "ssh", "hosts": hosts, "ssh": ssh, "rabbitmqctl_command": fake.command,
+        "interval_s": 0.1, "command_timeout_s": 3.0})  # fmt: skip
+    try:
+        findings = monitor.check()
+        assert [f.ok for f in findings] == [True, True, True], findings
+        _poll_until(monitor, ctx, {f"rabbitmq@{n}": "up" for n in fake.names}, "all up",
+                    timeout_s=30)  # fmt: skip
+        fake.hang("ctl-3")
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-3": "down"}, "ctl-3 timed out", timeout_s=30)
+        hung = _last(ctx, "rabbitmq@ctl-3")
+        assert hung is not None
+        assert "no answer within 3 s" in hung.evidence
+        fake.hang("ctl-3", on=False)
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-3": "up"}, "ctl-3 back", timeout_s=30)
     finally:
         fake.hang("ctl-3", on=False)
         monitor.teardown()
