@@ -20,7 +20,7 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
     faults        [{lease_id, label, holder, plugin, action, node, resource, planned_s,
                     injected_s, inject_error, refused, reverted_s, reverted_by,
                     revert_attempts, revert_error, released, status, overlaps, granted_s,
-                    holder_lost_s, takeover_s,
+                    holder_lost_s, takeover_s, guard_note,
                     detection_s, detections [{monitor, target, detection_s, reported_s,
                     state}], targets [{monitor, target, episodes, downtime_s,
                     downtime_bound_s, recovered, recovery_s, recovery_bound_s,

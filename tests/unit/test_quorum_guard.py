@@ -303,6 +303,16 @@ def test_two_kills_at_once_the_second_is_refused_and_an_allowed_one_says_so(
     assert len(allowed) == 1
     assert allowed[0].guard_note.startswith("allow_quorum_loss: galera: 3 members, 1 down")
     assert "(ctl-1, down)" in allowed[0].guard_note or "(ctl-2, down)" in allowed[0].guard_note
+    # the report says so too
+    from osha.analysis import analyze
+    from osha.report.terminal import render_summary
+
+    analysis = analyze(outcome.run_dir)
+    (broke,) = [f for f in analysis.faults if f.holder == "break-quorum"]
+    assert broke.guard_note == allowed[0].guard_note
+    assert f"break-quorum/0: {broke.guard_note}" in render_summary(analysis)
+    (no,) = [f for f in analysis.faults if f.status == "refused"]
+    assert no.refused == refused[0].reason
     # the monitor's view: two members down together only once break-quorum struck
     down: set[str] = set()
     most_before_break = 0
