@@ -19,6 +19,7 @@ Prints medians (min/max) and exits 0.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import sys
 import tempfile
@@ -67,9 +68,11 @@ def detection(rounds: int, interval_s: float) -> None:
         stop = threading.Event()
         thread = _poller(monitor, interval_s, stop)
         bound_lag, emit_lag = [], []
+        rng = random.Random(1)
         try:
             for i in range(rounds * 2):
                 want = State.DOWN if i % 2 == 0 else State.UP
+                stop.wait(rng.uniform(0.0, interval_s))  # flips at any phase of the poll
                 seen = len([m for m in ctx.of(StateChange) if m.target == "galera@ctl-1"])
                 flipped = time.monotonic()
                 text = wsrep("non-Primary", 1, "Initialized", "OFF") if want == "down" else wsrep()
