@@ -21,58 +21,47 @@ from tests.unit.cluster_fakes import FakeMembers, build_monitor, last_state, pol
 HANG_S = 6.0
 
 
+DATA = Path(__file__).parent / "data"
+#: ``mysql -N -B -e "SHOW GLOBAL STATUS LIKE 'wsrep_%'"`` of a real MariaDB 10.11.19 with
+#: galera-4 (the lab spike's versions; a one-node cluster on this machine): Synced in a Primary
+#: component, then desynced (``SET GLOBAL wsrep_desync=ON``), then out of the cluster
+#: (``wsrep_cluster_address`` pointed at nobody); and ``-B`` without ``-N`` (a header row).
+SYNCED = (DATA / "mariadb-10.11-wsrep-synced.tsv").read_text()
+SYNCED_HEADER = (DATA / "mariadb-10.11-wsrep-synced-header.tsv").read_text()
+DESYNCED = (DATA / "mariadb-10.11-wsrep-desynced.tsv").read_text()
+DISCONNECTED = (DATA / "mariadb-10.11-wsrep-disconnected.tsv").read_text()
+
+
 def wsrep(status: str = "Primary", size: int = 3, state: str = "Synced", ready: str = "ON",
-          *, fc: str = "0.000000", header: bool = False) -> str:  # fmt: skip
-    """``mysql -B -e "SHOW GLOBAL STATUS LIKE 'wsrep_%'"`` of MariaDB 10.11 / galera-4 26.4
-    (the rows and their order as that server prints them; the lab spike's versions)."""
-    rows = [
-        ("wsrep_local_state_uuid", "c33a0799-9a8c-11f0-8d0f-2b0c8f1f7e57"),
-        ("wsrep_protocol_version", "10"),
-        ("wsrep_last_committed", "17"),
-        ("wsrep_replicated", "4"),
-        ("wsrep_received", "11"),
-        ("wsrep_local_commits", "4"),
-        ("wsrep_local_cert_failures", "0"),
-        ("wsrep_local_replays", "0"),
-        ("wsrep_local_send_queue", "0"),
-        ("wsrep_local_recv_queue", "0"),
-        ("wsrep_flow_control_paused_ns", "0"),
-        ("wsrep_flow_control_paused", fc),
-        ("wsrep_flow_control_sent", "0"),
-        ("wsrep_flow_control_recv", "0"),
-        ("wsrep_flow_control_active", "false"),
-        ("wsrep_local_state", "4" if state == "Synced" else "1"),
-        ("wsrep_local_state_comment", state),
-        ("wsrep_incoming_addresses", "10.234.0.1:3306,10.234.0.2:3306,10.234.0.3:3306"),
-        ("wsrep_cluster_weight", str(size)),
-        ("wsrep_evs_state", "OPERATIONAL"),
-        ("wsrep_gcomm_uuid", "4b7cf4b1-9a8c-11f0-9b7e-d2a4f6b1a2c3"),
-        ("wsrep_cluster_conf_id", "5"),
-        ("wsrep_cluster_size", str(size)),
-        ("wsrep_cluster_state_uuid", "c33a0799-9a8c-11f0-8d0f-2b0c8f1f7e57"),
-        ("wsrep_cluster_status", status),
-        ("wsrep_connected", "ON"),
-        ("wsrep_local_index", "0"),
-        ("wsrep_provider_name", "Galera"),
-        ("wsrep_provider_vendor", "Codership Oy <info@codership.com>"),
-        ("wsrep_provider_version", "26.4.23(r7f2b5a1)"),
-        ("wsrep_ready", ready),
-        ("wsrep_thread_count", "2"),
-    ]
-    head = "Variable_name\tValue\n" if header else ""
-    return head + "".join(f"{k}\t{v}\n" for k, v in rows)
+          *, fc: str = "0") -> str:  # fmt: skip
+    """The real synced output with these values: a member of a cluster of ``size``."""
+    values = {"wsrep_cluster_status": status, "wsrep_cluster_size": str(size),
+              "wsrep_local_state_comment": state, "wsrep_ready": ready,
+              "wsrep_flow_control_paused": fc}  # fmt: skip
+    rows = []
+    for line in SYNCED.splitlines():
+        name, _, value = line.partition("\t")
+        rows.append(f"{name}\t{values.get(name, value)}\n")
+    return "".join(rows)
 
 
-def test_parse_a_synced_primary_member() -> None:
-    status = parse_wsrep(wsrep())
-    assert (status.cluster_status, status.cluster_size, status.local_state) == (
-        "Primary", 3, "Synced")  # fmt: skip
-    assert status.ready
-    assert status.healthy
-    assert status.flow_control_paused == 0.0
+def test_parse_real_outputs() -> None:
+    synced = parse_wsrep(SYNCED)
+    assert (synced.cluster_status, synced.cluster_size, synced.local_state) == (
+        "Primary", 1, "Synced")  # fmt: skip
+    assert synced.ready
+    assert synced.healthy
+    assert synced.flow_control_paused == 0.0
     # the header of -B without -N, and a client warning on stderr merged in, are skipped
     noisy = "mysql: [Warning] Using a password on the command line interface can be insecure.\n"
-    assert parse_wsrep(noisy + wsrep(header=True)) == status
+    assert parse_wsrep(noisy + SYNCED_HEADER) == synced
+    desynced = parse_wsrep(DESYNCED)
+    assert (desynced.primary, desynced.local_state, desynced.healthy) == (
+        True, "Donor/Desynced", False)  # fmt: skip
+    gone = parse_wsrep(DISCONNECTED)
+    assert (gone.cluster_status, gone.cluster_size, gone.local_state, gone.ready) == (
+        "Disconnected", 0, "Initialized", False)  # fmt: skip
+    assert gone.describe() == "Disconnected, size 0, Initialized, ready OFF, fc paused 0"
 
 
 def test_parse_the_states_a_member_passes_through() -> None:
