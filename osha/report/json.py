@@ -78,6 +78,8 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     [{kind, resource_id, name, state}], cleaned [{kind, resource_id, ok,
                     detail}] (cleanup = true: what osha made, removed or not)}]:
                     osha.report.audit
+    vip_moves     absent when no VIP moved (``monitor.vip_moved``); else [{target, address,
+                    from_node, to_node, last_seen_s, first_seen_s, monitor, within_s}]
 
 A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
 "b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.
@@ -214,6 +216,11 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "actors": _plain(a.actors),
         "soak": _soak(a.soak),
         **({"audits": audits_to_dict(a.audits)} if a.audits else {}),
+        **(
+            {"vip_moves": [{**_plain(m), "within_s": m.within_s} for m in a.vip_moves]}
+            if a.vip_moves
+            else {}
+        ),
     }
 
 
