@@ -12,6 +12,7 @@ import pytest
 from actors.monitors.galera import GaleraConfig, GaleraMonitor, WsrepParseError, parse_wsrep
 from osha import schema
 from osha.messages.monitor import Metric, StateChange
+from osha.redaction import redact_value
 from osha.testing import FakeContext
 from tests.unit.cluster_fakes import FakeMembers, build_monitor, last_state, poll_until
 
@@ -163,6 +164,9 @@ def test_a_password_in_the_command_never_reaches_the_evidence(tmp_path: Path) ->
     finally:
         monitor.teardown()
     assert all("hunter2" not in m.evidence for m in ctx.of(StateChange))
+    # the config as the ledger records it (actor.started, redacted by the ledger writer)
+    recorded = redact_value({"mysql_command": "mysql -uroot -phunter2 -N -B"})
+    assert "hunter2" not in str(recorded)
     findings = monitor.check()
     assert not findings[0].ok
     assert "hunter2" not in findings[0].message
