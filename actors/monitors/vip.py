@@ -132,6 +132,7 @@ class VipMonitor(ClusterMonitor[VipConfig, VipView]):
         super().__init__(config, ctx)
         self._holder: dict[str, tuple[str, float]] = {}  # vip → (node, last seen holding it)
         self._first_held: dict[tuple[str, str], float] = {}  # (vip, node) → since when
+        self._servers: set[str] = set()  # every "<backend>/<server>" reported so far
 
     def _validate(self) -> list[Node]:
         if not self.config.vips:
@@ -239,10 +240,15 @@ class VipMonitor(ClusterMonitor[VipConfig, VipView]):
     def _haproxy(self, node: str, view: VipView | None, at_mono_s: float) -> None:
         if view is None or not self.config.haproxy_command:
             return
-        if view.servers is None:
-            self.ctx.log.warning("vip: %s's HAProxy stats: %s", node, view.haproxy_error)
-            return
-        for key, stat in sorted(view.servers.items()):
+        servers = view.servers or {}
+        # a server the holder's HAProxy does not show (its stats unreadable, or not in its
+        # config) is not seen: unknown, never its old state from another holder
+        why = f"stats unreadable: {view.haproxy_error}" if view.servers is None else "not listed"
+        for key in sorted(self._servers - set(servers)):
+            evidence = f"{why} on {node}'s HAProxy (the VIP holder)"
+            self.tracker.emit(f"haproxy:{key}", State.UNKNOWN, at_mono_s, evidence)
+        self._servers |= set(servers)
+        for key, stat in sorted(servers.items()):
             since = None if stat.last_change_s is None else at_mono_s - stat.last_change_s
             state = State.UP if stat.up else State.DOWN
             evidence = f"{stat.status} ({stat.check or 'no check'}) on {node}'s HAProxy"

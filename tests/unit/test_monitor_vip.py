@@ -96,6 +96,12 @@ def test_a_vip_move_is_its_own_record_and_haproxy_follows_the_holder(tmp_path: P
             "vip:internal", VIP, "ctl-1", "ctl-2")  # fmt: skip
         assert moved.last_seen_mono_s < moved.first_seen_mono_s
         assert "ctl-2's HAProxy" in _state(ctx, "haproxy:keystone_api/ctl-1").evidence  # type: ignore[union-attr]
+        # the holder's stats socket fails: its servers are unknown, not their old states
+        (tmp_path / "ctl-2.stat").write_text("")
+        _poll_until(monitor, ctx, {"haproxy:keystone_api/ctl-1": "unknown"}, "stats unreadable")
+        blind = _state(ctx, "haproxy:mariadb/ctl-2")
+        assert blind is not None
+        assert "stats unreadable" in blind.evidence
         # split brain: ctl-3 holds it too
         fake.answer("ctl-3", node_ip(3, vip=True))
         _poll_until(monitor, ctx, {"vip:internal": "down"}, "split brain")
