@@ -123,6 +123,16 @@ class GuardSettings:
                     "(every fault on a member counts) or list patterns"
                 )
 
+    def describe_quorum(self) -> str:
+        """The quorum rules in a line, for a dry run ("" without any)."""
+        parts = []
+        for cluster, rule in sorted(self.quorum_rules().items()):
+            need = "majority" if rule.min_members == "majority" else f"{rule.min_members} up"
+            named = ", ".join(r or "node-wide" for r in rule.resources)
+            which = "" if rule.resources == ("*",) else f" (faults on {named})"
+            parts.append(f"{cluster}: {need}{which}")
+        return "; ".join(parts)
+
     def quorum_rules(self) -> dict[str, QuorumRule]:
         """Every ``quorum`` entry in its table form."""
         return {c: r if isinstance(r, QuorumRule) else QuorumRule(min_members=r)

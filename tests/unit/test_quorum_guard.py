@@ -323,3 +323,32 @@ def test_two_kills_at_once_the_second_is_refused_and_an_allowed_one_says_so(
             if m.mono_s < granted_break:
                 most_before_break = max(most_before_break, len(down))
     assert most_before_break == 1
+
+
+def test_the_plan_and_the_dry_run_name_the_quorum_rules(tmp_path: Path) -> None:
+    """The quorum guard needs live state: ``faults plan`` and ``--dry-run`` say so, with the
+    rules, instead of pretending to check them."""
+    from typer.testing import CliRunner
+
+    from osha.cli import app
+
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[controller]\nctl-1\nctl-2\nctl-3\n")
+    path = tmp_path / "p.toml"
+    kill = KILL.format(id="kill-db", markers=tmp_path / "m", inventory=inventory, node="ctl-1",
+                       start_s=1, down_s=1, allow="false")  # fmt: skip
+    rabbit = 'rabbitmq = { min_members = 2, resources = ["", "rabbit*"] }'
+    text = CAMPAIGN.format(markers=tmp_path / "m", disruptors=kill).replace(
+        'quorum = { galera = "majority" }', f'quorum = {{ galera = "majority", {rabbit} }}'
+    )
+    path.write_text(text)
+    want = (
+        "quorum guard: galera: majority; rabbitmq: 2 up (faults on node-wide, rabbit*); checked "
+        "at each inject against the cluster monitors' states, not in this plan"
+    )
+    plan = CliRunner().invoke(app, ["faults", "plan", str(path)])
+    assert plan.exit_code == 0, plan.output
+    assert want in plan.output
+    dry = CliRunner().invoke(app, ["campaign", "start", "--dry-run", str(path)])
+    assert dry.exit_code == 0, dry.output
+    assert want in dry.output
