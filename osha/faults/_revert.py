@@ -7,10 +7,12 @@ an operator must never get silently.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from osha.faults import _switch as switch
@@ -19,7 +21,7 @@ from osha.faults.deadman import expiry_bound_s
 from osha.messages import FaultRevertAttempted, FaultReverted, FaultRevertFailed, Message
 from osha.messages.fault import RevertBy
 
-__all__ = ["RetryPolicy", "RevertThreads", "revert_with_retry"]
+__all__ = ["BrokerReport", "RetryPolicy", "RevertThreads", "revert_with_retry"]
 
 log = logging.getLogger("osha.faults")
 
@@ -208,3 +210,20 @@ class RevertThreads:
                 self._running.pop(lease.lease_id, None)
         if ok:
             self._on_reverted(lease, by)
+
+
+@dataclass(slots=True)
+class BrokerReport:
+    """What :meth:`FaultBroker.close` did, and lease timings."""
+
+    #: the leases the broker reverted itself (their holder crashed, or the run ended): the
+    #: latest 1,000 (bounded: self-chaos makes it revert for days); ``reverted_count``: all
+    reverted: deque[Lease] = field(default_factory=lambda: deque(maxlen=1_000))
+    reverted_count: int = 0
+    failed: list[Lease] = field(default_factory=list)
+    #: the latest lease fsync times (bounded: a soak grants leases for days)
+    lease_sync_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    @property
+    def lease_sync_median_ms(self) -> float | None:
+        return statistics.median(self.lease_sync_s) * 1000 if self.lease_sync_s else None
