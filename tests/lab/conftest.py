@@ -51,6 +51,7 @@ from tests.lab.diagnostics import LabSshError, LogTrace, diagnose_node, ssh_atte
 
 if TYPE_CHECKING:
     from tests.lab.scheduler_run import SchedulerRun
+    from tests.lab.smoke_run import SmokeRun
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_SCRIPT = REPO / "scripts" / "lab"
@@ -427,6 +428,15 @@ def scheduler_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Schedul
     from tests.lab.scheduler_run import run_once  # here: that module imports this one
 
     return run_once(lab, tmp_path_factory.mktemp("scheduler"))
+
+
+@pytest.fixture(scope="session")
+def smoke_run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> SmokeRun:
+    """The tier's one clean campaign, run when a test first asks for it and shared by
+    test_campaign and test_hardening (tests/lab/smoke_run.py)."""
+    from tests.lab.smoke_run import run_once  # here: that module imports this one
+
+    return run_once(lab, tmp_path_factory.mktemp("smoke"))
 
 
 @pytest.fixture

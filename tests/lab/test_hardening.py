@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -33,7 +34,10 @@ from osha.schema import FilePath, Name
 from osha.ssh import SshConfig
 from osha.testing import FakeContext
 from tests.lab.conftest import LAB_DIR, REPO, Lab
-from tests.lab.test_disruptors_support import header, power_table
+from tests.lab.test_disruptors_support import header
+
+if TYPE_CHECKING:
+    from tests.lab.smoke_run import SmokeRun
 
 pytestmark = [pytest.mark.lab]
 
@@ -163,30 +167,13 @@ def _leaks(data: bytes, password: str) -> bool:
     return pattern.search(data) is not None
 
 
-@pytest.mark.timeout(900)
-def test_a_finished_run_holds_none_of_the_labs_passwords(healthy_lab: Lab, tmp_path: Path) -> None:
-    lab = healthy_lab
-    smoke = (REPO / "profiles" / "lab-smoke.toml").read_text()
-    smoke = smoke.replace('task = "rally/', f'task = "{REPO / "profiles" / "rally"}/')
-    # a node disruptor whose only fault is planned long after the run: its health gate and
-    # setup use the BMC (and its password) without disrupting anything
-    smoke += f"""
-[[disruptors]]
-id = "cycle-later"
-plugin = "node"
-action = "power-cycle"
-target = {{ group = "compute", pick = "node:cmp-2" }}
-schedule = {{ start_s = 3600, times = 1, down_s = 5 }}
-{power_table(lab, "cmp-2")}
-"""
-    profile = tmp_path / "smoke.toml"
-    profile.write_text(smoke)
-    runs = tmp_path / "runs"
-    done = _osha("campaign", "start", str(profile), "--plain", "--ledger-dir", str(runs),
-                 timeout_s=800)  # fmt: skip
-    # the run must finish (its verdict, Rally's speed on a loaded lab, does not matter here)
-    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
-    [run] = [p for p in runs.iterdir() if p.is_dir()]
+def test_a_finished_run_holds_none_of_the_labs_passwords(lab: Lab, smoke_run: SmokeRun) -> None:
+    """The tier's clean campaign (tests/lab/smoke_run.py): lab-smoke with Rally, and a node
+    disruptor whose health gate and setup use the BMC password, its fault planned after the
+    run's end."""
+    # the run must finish (its verdict, Rally's speed on a loaded lab, is the smoke test's)
+    assert smoke_run.code in (0, 1), smoke_run.out[-6000:]
+    run = smoke_run.run_dir
     assert (run / "closed.json").is_file()
     assert (run / "rally").is_dir()  # Rally's work dir, with its database, is part of the run
     files = [p for p in run.rglob("*") if p.is_file()]

@@ -1,8 +1,10 @@
 """Soaks against the lab, run as an operator runs them (``osha campaign start|resume``).
 
-- The time-compressed soak of ``profiles/lab-soak.toml``: 30 cycles of short kill, stop and
-  pause faults on mixed targets (controllers' services, the compute container) in about
-  8 minutes, with osha's own actors SIGKILLed every 20 s. Every fault is reverted, every
+- The time-compressed soak of ``profiles/lab-soak.toml``: 20 of its 30 cycles (``--cycles
+  20``: the CI tier's time; the profile's own 30 are an operator's quick soak) of short
+  kill, stop and pause faults on mixed targets (controllers' services, the compute
+  container) in about
+  5 minutes, with osha's own actors SIGKILLed every 20 s. Every fault is reverted, every
   actor crash is recorded and recovered, the report has per-cycle MTTR, a fault's overlaps
   are the faults held with it, an inject its holder was killed in is said unconfirmed,
   osha's RSS stays flat, and the lab is whole afterwards.
@@ -38,6 +40,8 @@ from tests.lab.conftest import REPO, Lab, wait_for
 pytestmark = pytest.mark.lab
 
 PROFILE = REPO / "profiles" / "lab-soak.toml"
+#: the CI soak's cycles (15 s each): 20 hold about 15 self-chaos kills at one per 20 s
+CYCLES = 20
 OSHA = [sys.executable, "-m", "osha"]
 MIB = 1024 * 1024
 
@@ -84,7 +88,7 @@ def _verify(run_dir: Path) -> str:
 def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path) -> None:
     done = subprocess.run(
         [*OSHA, "campaign", "start", str(PROFILE), "--plain", "--ledger-dir",
-         str(tmp_path / "runs"), "--self-chaos-every-s", "20"],
+         str(tmp_path / "runs"), "--self-chaos-every-s", "20", "--cycles", str(CYCLES)],
         capture_output=True, text=True, timeout=1100, check=False, cwd=REPO,
         env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -94,13 +98,13 @@ def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path
     records = _records(run_dir)
     a = analyze(run_dir)
 
-    # 30 cycles, each started and ended
+    # every cycle started and ended
     assert a.soak is not None
-    assert len(a.soak.cycles) == 30
+    assert len(a.soak.cycles) == CYCLES
     assert all(c.end_s is not None for c in a.soak.cycles)
     # every fault reverted; mixed targets: scheduler kills, conductor stops, container pauses
     injected = [f for f in a.faults if f.injected_s is not None]
-    assert len(injected) >= 60, len(injected)
+    assert len(injected) >= 2 * CYCLES, len(injected)  # 3 planned per cycle; self-chaos spares
     assert {f.action for f in injected} == {"kill", "stop", "pause"}
     assert len({f.node for f in injected}) >= 3
     assert all(f.status == "reverted" for f in injected), [
@@ -108,7 +112,7 @@ def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path
     ]
     # every self-chaos kill is a recorded crash, and the actor was started again after it
     kills = [m for m in records if isinstance(m, SelfChaosKill)]
-    assert len(kills) >= 10, len(kills)
+    assert len(kills) >= 10, len(kills)  # ~15 planned: a third spare for a loaded machine
     for kill in kills:
         crashed = [m for m in records if isinstance(m, ActorCrashed)
                    and m.actor_id == kill.actor_id and m.wall_s >= kill.wall_s]  # fmt: skip
@@ -128,7 +132,8 @@ def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path
             assert f.note.startswith("inject unconfirmed"), f.note
     # per-cycle MTTR: every cycle in which a watched target went down has one
     measured = [c for c in a.soak.cycles if c.targets_down]
-    assert len(measured) >= 25, [(c.cycle, c.targets_down) for c in a.soak.cycles]
+    # all but 5 (a kill or stop the monitors saw no down of, a cycle spent on an overrun)
+    assert len(measured) >= CYCLES - 5, [(c.cycle, c.targets_down) for c in a.soak.cycles]
     assert all(c.recovery_s is not None for c in measured), [
         (c.cycle, c.detail) for c in measured if c.recovery_s is None
     ]
@@ -147,7 +152,7 @@ def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path
                             text=True, timeout=300, check=False)  # fmt: skip
     assert report.returncode == 0, report.stderr
     soak = json.loads(report.stdout)["soak"]
-    assert len(soak["cycles"]) == 30
+    assert len(soak["cycles"]) == CYCLES
     _verify(run_dir)
     _lab_is_whole(healthy_lab)
 
