@@ -17,9 +17,7 @@ from osha.testing import MemorySink, wait_for
 # and runs on a loaded 2-core machine (CI, or beside a lab) where one descheduled example takes
 # any time: a 0.2 s deadline is a scheduling lottery. Loaded here, before any test module, so
 # that every ``@settings(...)`` that does not set these inherits them.
-settings.register_profile(
-    "unit", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("unit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("unit")
 
 #: Fast heartbeats so that hang tests take about a second.
