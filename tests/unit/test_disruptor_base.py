@@ -128,6 +128,25 @@ def test_sequential_faults_lease_inject_hold_revert_release(tmp_path: Path, brok
     assert b.active() == []
 
 
+def test_a_sequential_round_without_cooldown_strikes_every_target_one_after_the_other(
+    tmp_path: Path, broker: Env
+) -> None:
+    """``cooldown_s = 0`` (the default): the plan starts ctl-2 the moment ctl-1's hold ends,
+    while ctl-1 still reverts. Started on the plan's time regardless, max_down = 1 refused
+    ctl-2 every time (and a sequential round without a guard put two nodes down at once); it
+    waits for ctl-1's release instead, late by the revert."""
+    b, sink, contexts = broker
+    ctx = contexts["d1"] = BrokerContext(b, "d1")
+    start(FileDisruptor(config(tmp_path, down_s=0.1, cooldown_s=0.0), ctx)).join(timeout=10)
+    assert sink.of(FaultRefused) == []
+    injected = ctx.of(FaultInjected)
+    assert [m.node for m in injected] == ["ctl-1", "ctl-2"]
+    assert [m.lease.lease_id for m in sink.of(FaultLease)] == ["d1/0", "d1/1"]
+    released, second = sink.of(FaultReleased)[0], sink.of(FaultLease)[1]
+    assert released.lease_id == "d1/0"
+    assert sink.messages().index(released) < sink.messages().index(second)
+
+
 def test_stop_during_the_hold_reverts_at_once(tmp_path: Path, broker: Env) -> None:
     b, _, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
