@@ -20,6 +20,7 @@ from types import FrameType
 from rich.console import Console
 from rich.logging import RichHandler
 
+from osha.campaign.console import ConsoleSink
 from osha.campaign.control import ControlWatcher, write_info
 from osha.campaign.orchestrator import Campaign, Hooks
 from osha.campaign.phases import Recorder
@@ -172,26 +173,45 @@ def _run_dir_env(run_dir: Path) -> Iterator[None]:
 
 
 @contextmanager
-def _signals(campaign: Campaign) -> Iterator[None]:
+def _signals(campaign: Campaign, console: Console) -> Iterator[None]:
     """SIGINT and SIGTERM ask for a graceful stop (from a thread: the handler must not take
-    the locks the interrupted code may hold). A second signal only says "still stopping"."""
+    the locks the interrupted code may hold). A second signal only says "still stopping".
+    SIGHUP (the terminal closed, the SSH session to the jump host dropped) does not stop an
+    unattended campaign: its console goes quiet and it runs on to its verdict."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be installed from the main thread (tests)
         return
 
     def handler(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        if signum == signal.SIGHUP:
+            threading.Thread(
+                target=_console_hung_up, args=(console, campaign.run_dir), daemon=True
+            ).start()
+            return
         if campaign.stop_requested:
-            os.write(2, f"\n{name} again: still stopping gracefully, please wait\n".encode())
+            console.file.write(f"\n{name} again: still stopping gracefully, please wait\n")
             return
         threading.Thread(target=campaign.request_stop, args=(name,), daemon=True).start()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _console_hung_up(console: Console, run_dir: Path) -> None:
+    if isinstance(console.file, ConsoleSink):
+        console.file.console_gone("SIGHUP")
+    log.warning(
+        "SIGHUP: the terminal is gone; the campaign goes on to its verdict. "
+        "Watch it with `osha campaign status %s`, stop it with `osha campaign stop %s`",
+        run_dir,
+        run_dir,
+    )
 
 
 def _reopen(prof: Profile, resume: ResumeRequest, console: Console) -> tuple[LedgerWriter, LeftOff]:
@@ -247,36 +267,39 @@ def _run_campaign(
     # one owner starts the recorder now, the actors at the load phase, and stops them in reverse
     tree = RunTree(tree_spec(prof, run_dir=run_dir, run_id=run_id, defer_clock=True))
     tap = TapSink(tree.open(writer, on_error=failures.on_error), state.observe)
-    campaign = Campaign(
-        prof,
-        tree=tree,
-        recorder=Recorder(tap, state),
-        sink=tap,
-        state=state,
-        run_dir=run_dir,
-        run_id=run_id,
-        force=options.force,
-        hooks=Hooks(findings=lambda checked: console.print(findings_table(checked))),
-        soak=_soak_options(prof, options),
-        first_cycle=where.next_cycle if where is not None else 0,
-    )
-    failures.campaign = campaign
-    console.print(f"campaign [bold]{prof.campaign.name}[/]: run {run_id}")
-    console.print(f"ledger {run_dir}", soft_wrap=True)
-    console.print(f"status: osha campaign status {run_dir}", soft_wrap=True)
-    console.print(f"stop:   osha campaign stop {run_dir}", soft_wrap=True)
-    live = console.is_terminal if options.live is None else options.live
-    with _logging(run_dir, console, live), _run_dir_env(run_dir):
-        write_info(run_dir, run_id, str(prof.path))
-        end_only = _ends(prof, resume, where)
-        judgement = _drive(campaign, tree, console, live=live, end_only=end_only, where=where)
-    if failures.first is not None:
-        raise failures.first.error
-    # crop=False: the SLO table is printed whole, as `osha report` prints it, never cut
-    console.print(verdict_table(judgement, campaign.rec.timeline), crop=False)
-    # never wrapped: scripts and tests read the path from this line
-    console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
-    return Outcome(judgement, run_dir, run_id, stopped=state.stopping)
+    try:
+        campaign = Campaign(
+            prof,
+            tree=tree,
+            recorder=Recorder(tap, state),
+            sink=tap,
+            state=state,
+            run_dir=run_dir,
+            run_id=run_id,
+            force=options.force,
+            hooks=Hooks(findings=lambda checked: console.print(findings_table(checked))),
+            soak=_soak_options(prof, options),
+            first_cycle=where.next_cycle if where is not None else 0,
+        )
+        failures.campaign = campaign
+        console.print(f"campaign [bold]{prof.campaign.name}[/]: run {run_id}")
+        console.print(f"ledger {run_dir}", soft_wrap=True)
+        console.print(f"status: osha campaign status {run_dir}", soft_wrap=True)
+        console.print(f"stop:   osha campaign stop {run_dir}", soft_wrap=True)
+        live = console.is_terminal if options.live is None else options.live
+        with _logging(run_dir, console, live), _run_dir_env(run_dir):
+            write_info(run_dir, run_id, str(prof.path))
+            end_only = _ends(prof, resume, where)
+            judgement = _drive(campaign, tree, console, live=live, end_only=end_only, where=where)
+        if failures.first is not None:
+            raise failures.first.error
+        # crop=False: the SLO table is printed whole, as `osha report` prints it, never cut
+        console.print(verdict_table(judgement, campaign.rec.timeline), crop=False)
+        # never wrapped: scripts and tests read the path from this line
+        console.print(f"exit code {judgement.exit_code}; ledger {run_dir}", soft_wrap=True)
+        return Outcome(judgement, run_dir, run_id, stopped=state.stopping)
+    finally:
+        tree.close()  # whatever raised: the recorder's thread must not outlive the run
 
 
 def _ledger(
@@ -332,7 +355,7 @@ def _drive(
     control.start()
     view.start()
     try:
-        with _signals(campaign):
+        with _signals(campaign, console):
             if where is not None:
                 campaign.close_interrupted(where)
             return campaign.run(end_only=end_only)

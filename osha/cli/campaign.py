@@ -17,6 +17,7 @@ from rich.console import Console
 
 from osha import profile
 from osha.audit import HARD_MARGIN_S
+from osha.campaign.console import campaign_console
 from osha.campaign.control import find_run, read_status, request_stop
 from osha.campaign.repeat import repeat_seed, run_repeated
 from osha.campaign.session import ResumeRequest, StartOptions, run_campaign
@@ -218,7 +219,8 @@ def start(
     if repeat is not None:
         _repeated(prof, options, repeat)
         return
-    outcome = run_campaign(prof, options, Console(highlight=False))
+    with campaign_console() as console:
+        outcome = run_campaign(prof, options, console)
     if outcome.judgement.exit_code != EXIT_OK:
         raise typer.Exit(outcome.judgement.exit_code)
 
@@ -228,8 +230,8 @@ def _repeated(prof: Profile, options: StartOptions, count: int) -> None:
     from osha.analysis.aggregate import aggregate  # noqa: PLC0415 - only --repeat needs them
     from osha.report.aggregate import render_aggregate  # noqa: PLC0415
 
-    console = Console(highlight=False)
-    outcomes = run_repeated(prof, options, console, count)
+    with campaign_console() as console:
+        outcomes = run_repeated(prof, options, console, count)
     agg = aggregate([o.run_dir for o in outcomes])
     typer.echo(terminal_safe(render_aggregate(agg)))
     dirs = " ".join(str(o.run_dir) for o in outcomes)
@@ -271,7 +273,8 @@ def resume(
     prof = profile.load(path)
     options = StartOptions(live=live, self_chaos_every_s=self_chaos_every_s)
     request = ResumeRequest(info.run_dir, end=end)
-    outcome = run_campaign(prof, options, Console(highlight=False), resume=request)
+    with campaign_console() as console:
+        outcome = run_campaign(prof, options, console, resume=request)
     if outcome.judgement.exit_code != EXIT_OK:
         raise typer.Exit(outcome.judgement.exit_code)
 

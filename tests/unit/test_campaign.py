@@ -250,37 +250,47 @@ def test_a_sigterm_to_the_whole_process_group_still_stops_every_actor_in_order(
     assert all(m.clean for m in stopped), stopped
 
 
-def _fake_lab_dir(root: Path) -> Path:
-    """The files a lab profile names (``${OSHA_LAB_DIR}``), as a dry run checks them: the unit
-    tier runs before `scripts/lab up` (a fresh machine has no /var/lib/osha-lab), and beside
-    labs of other instances; it must not depend on a lab."""
-    lab = root / "lab"
+def _stand_in_lab_dir(lab: Path) -> Path:
+    """The files a lab profile names, as `scripts/lab up` writes them, so that the unit tier
+    can check a shipped lab profile on a machine with no lab (CI runs it before `lab up`)."""
     (lab / "rally-venv" / "bin").mkdir(parents=True)
     (lab / "etc" / "rally").mkdir(parents=True)
     (lab / "clouds.yaml").write_text(
-        "clouds:\n  lab:\n    auth:\n      auth_url: http://127.0.0.1:1/v3\n"
+        "clouds:\n  lab:\n    auth:\n      auth_url: http://10.231.0.11:5000/v3\n"
+        "      username: admin\n      password: admin\n      project_name: admin\n"
+        "      user_domain_name: Default\n      project_domain_name: Default\n"
+        "    region_name: RegionOne\n    identity_api_version: 3\n"
     )
-    (lab / "inventory.ini").write_text("[controller]\nctl-1 ansible_host=127.0.0.1\n"
-                                       "ctl-2 ansible_host=127.0.0.1\n")  # fmt: skip
-    for name in ("known_hosts", "id_ed25519", "etc/rally/rally.conf"):
-        (lab / name).touch()
+    (lab / "inventory.ini").write_text(
+        "[controller]\nctl-1 ansible_host=10.231.0.11\nctl-2 ansible_host=10.231.0.12\n"
+        "[compute]\ncmp-1 ansible_host=10.231.0.21\ncmp-2 ansible_host=10.231.0.22\n"
+        "[container_hosts]\ncmp-2 ansible_host=10.231.0.22\n"
+    )
+    (lab / "known_hosts").write_text("")
+    (lab / "id_ed25519").write_text("")
+    (lab / "id_ed25519").chmod(0o600)
+    (lab / "etc" / "rally" / "rally.conf").write_text("")
     rally = lab / "rally-venv" / "bin" / "rally"
-    rally.write_text("#!/bin/sh\nexit 1\n")  # a dry run never runs it
+    rally.write_text("#!/bin/sh\nexit 1\n")
     rally.chmod(0o755)
     return lab
 
 
 def test_dry_run_prints_the_timeline_and_touches_nothing(tmp_path: Path) -> None:
-    env = {**os.environ, "OSHA_LAB_DIR": str(_fake_lab_dir(tmp_path))}
+    lab = _stand_in_lab_dir(tmp_path / "lab")
+    work = tmp_path / "work"
+    work.mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "osha", "campaign", "start", "--dry-run",
          str(ROOT / "profiles" / "lab-nova-scheduler.toml")],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60, check=False, cwd=work,
+        env={**os.environ, "OSHA_LAB_DIR": str(lab)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "stop        nova-scheduler@ctl-1" in result.stdout
     assert "freeze      nova-scheduler@ctl-2" in result.stdout
-    assert not (tmp_path / "runs").exists()
+    assert not (work / "runs").exists()
+    assert not (lab / "runs").exists()
 
 
 @pytest.mark.timeout(60)
