@@ -15,7 +15,9 @@ Supported, as Ansible reads them:
 - YAML: nested ``hosts`` / ``children`` / ``vars`` under top-level groups (usually ``all``).
 
 From the vars, osha uses ``ansible_host`` (the address; default the host name),
-``ansible_port`` and ``ansible_user`` (and their old ``ansible_ssh_*`` spellings). Host vars
+``ansible_port`` and ``ansible_user`` (and their old ``ansible_ssh_*`` spellings), and keeps
+every ``osha_*`` var as text for the plugins (:meth:`Host.var`: e.g. ``osha_switch_port``,
+the switch-side port of the node's link, for ``network``'s ``link-down``). Host vars
 win over group vars, and a child group's vars over its parent's. Every host is in ``all``.
 Dynamic inventory scripts and plugins are not supported: export them with
 ``ansible-inventory -i SRC --list -y > inventory.yml`` first.
@@ -57,6 +59,11 @@ class Host:
     port: int | None = None
     user: str | None = None
     groups: tuple[str, ...] = ()
+    osha_vars: tuple[tuple[str, str], ...] = ()  # ("osha_switch_port", "eth3"), ...
+
+    def var(self, name: str) -> str | None:
+        """The host's ``osha_*`` var ``name`` (``"osha_switch_port"``), None if not set."""
+        return dict(self.osha_vars).get(name)
 
 
 @dataclass(slots=True)
@@ -316,6 +323,10 @@ def _resolve(groups: dict[str, _Group], order: list[str], source: str) -> Invent
             port=_port(_first(merged, _PORT_VARS), name, source),
             user=_str_or_none(_first(merged, _USER_VARS)),
             groups=("all", *sorted(levels)),
+            osha_vars=tuple(
+                (k, str(v)) for k, v in sorted(merged.items())
+                if k.startswith("osha_") and v not in (None, "")
+            ),
         )
     return Inventory(hosts, source)
 

@@ -35,8 +35,10 @@ import pykka
 from osha.errors import LedgerError
 from osha.ledger.writer import LedgerWriter
 from osha.messages import Message
+from osha.record import scan_records
+from osha.wire import decode, peek_tag
 
-__all__ = ["Recorder", "RecorderFailed", "RecorderHandle"]
+__all__ = ["RecordTap", "Recorder", "RecorderFailed", "RecorderHandle"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +253,39 @@ class RecorderHandle:
     def __exit__(self, *exc_info: object) -> None:
         if self._ref.is_alive():
             self.close()
+
+
+class RecordTap:
+    """A record sink that forwards everything to ``inner`` (the recorder, or another tap)
+    unchanged, and shows ``observe`` each record whose tag is in ``tags``. Children's batches
+    arrive pre-framed: only the records with a watched tag are decoded (``peek_tag`` first).
+    It offers ``write``, ``write_framed``, ``write_raw`` and ``sync``, so the supervisor and
+    the fault broker can both use it."""
+
+    def __init__(
+        self, inner: Any, observe: Callable[[Message], None], tags: frozenset[str]
+    ) -> None:
+        self._inner = inner
+        self._observe = observe
+        self._tags = tags
+
+    def write_framed(self, blob: bytes, count: int) -> None:
+        self._inner.write_framed(blob, count)
+        # damage stops the scan: the recorder got the batch as it is; the ledger reader reports it
+        payloads, _end, _problem = scan_records(memoryview(blob), check_crc=False)
+        for payload in payloads:
+            if peek_tag(payload) in self._tags:
+                self._observe(decode(payload))
+
+    def write(self, msg: Message) -> None:
+        self._inner.write(msg)
+        if msg.TAG in self._tags:
+            self._observe(msg)
+
+    def write_raw(self, blob: bytes, count: int, source: str) -> None:
+        """Raw samples, for the ledger's raw lane (with ``[ledger] raw_retention``); no tap
+        watches them."""
+        self._inner.write_raw(blob, count, source)
+
+    def sync(self, timeout_s: float = 10.0) -> int:
+        return int(self._inner.sync(timeout_s))

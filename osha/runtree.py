@@ -45,8 +45,9 @@ from osha.faults import (
     reverter_for_profile,
 )
 from osha.ledger import LedgerWriter
-from osha.profile import ActorEntry, Profile
-from osha.recorder import RecorderFailed, RecorderHandle
+from osha.messages import StateChange
+from osha.profile import ActorEntry, Profile, QuorumRule
+from osha.recorder import RecorderFailed, RecorderHandle, RecordTap
 from osha.schedule import ChaosClock
 from osha.supervisor import (
     ChildSpec,
@@ -63,6 +64,8 @@ __all__ = ["BrokerSpec", "RunTree", "TreeSink", "TreeSpec", "supervisor_spec", "
 log = logging.getLogger("osha.runtree")
 
 _ORDER = {"monitor": 0, "runner": 1, "disruptor": 2}
+#: What the broker's quorum guard reads of the children's records: the monitors' states
+QUORUM_TAGS = frozenset({StateChange.TAG})
 
 
 class TreeSink(RecordSink, LeaseSink, Protocol):
@@ -71,9 +74,10 @@ class TreeSink(RecordSink, LeaseSink, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BrokerSpec:
-    """The fault broker of a run: its guard (``max_down`` per target group), how it reverts a
-    lease, its retry policy. ``defer_clock``: no chaos clock at start; the caller fixes it
-    with :meth:`RunTree.set_clock` (the campaign, once every runner is warm).
+    """The fault broker of a run: its guard (``max_down`` per target group, and ``quorum``
+    per cluster), how it reverts a lease, its retry policy. ``defer_clock``: no chaos clock
+    at start; the caller fixes it with :meth:`RunTree.set_clock` (the campaign, once every
+    runner is warm).
     ``close_timeout_s`` bounds the broker's final reverts."""
 
     max_down: Mapping[str, int]
@@ -82,6 +86,7 @@ class BrokerSpec:
     defer_clock: bool = False
     close_timeout_s: float = 120.0
     collect: Collector | None = None  # disarms the dead-man switches of what it reverts
+    quorum: Mapping[str, QuorumRule] | None = None  # the broker sees monitor.state for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,7 @@ def tree_spec(prof: Profile, *, run_dir: Path, run_id: str, defer_clock: bool = 
             revert=reverter_for_profile(prof),
             defer_clock=defer_clock,
             collect=collector_for_profile(prof),
+            quorum=prof.guard.quorum_rules(),
         ),
         run_dir=run_dir,
         run_id=run_id,
@@ -165,12 +171,13 @@ class RunTree:
             raise RuntimeError("open the run tree's recorder before starting its actors")
         to: TreeSink = sink if sink is not None else self._recorder
         b = self.spec.broker
-        broker = FaultBroker(
-            to, max_down=b.max_down, revert=b.revert, policy=b.policy, collect=b.collect
-        )
+        broker = FaultBroker(to, max_down=b.max_down, revert=b.revert, policy=b.policy,
+                             collect=b.collect, quorum=b.quorum)  # fmt: skip
+        # the quorum guard counts what the cluster monitors report: it sees their states
+        watched = RecordTap(to, broker.observe, QUORUM_TAGS) if b.quorum else to
         sup = Supervisor(
             self.spec.supervisor,
-            to,
+            watched,
             run_dir=self.spec.run_dir,
             run_id=self.spec.run_id,
             observer=broker.observe,

@@ -119,6 +119,7 @@ def resolve_nodes(
             port=h.port or (base.port if base else None),
             user=h.user or (base.user if base else None),
             groups=tuple(dict.fromkeys(("all", *(base.groups if base else ()), *h.groups))),
+            osha_vars=base.osha_vars if base else (),
         )
     nodes = [
         Node(

@@ -11,16 +11,22 @@ from actors.disruptors import _nft
 from actors.disruptors._node_shell import ShellConfig
 from osha import inventory
 from osha.errors import PluginError
+from osha.schedule import resolve_targets
 from osha.schema import Name
 
 __all__ = [
     "QDISC_ACTIONS",
+    "SWITCH_HOST_VAR",
+    "SWITCH_PORT_VAR",
+    "LinkSide",
     "NetworkAction",
     "NetworkConfig",
     "PartitionMode",
     "PeersConfig",
     "peer_hosts",
     "peer_problems",
+    "switch_port",
+    "switch_port_problems",
 ]
 
 
@@ -30,8 +36,18 @@ class NetworkAction(enum.StrEnum):
     DELAY = "delay"  # tc netem delay (where the kernel has netem)
     JITTER = "jitter"  # tc netem delay with jitter (where the kernel has netem)
     BANDWIDTH = "bandwidth"  # tc tbf: the node's egress on an interface capped at rate_kbit
+    LINK_DOWN = "link-down"  # an interface down: in the node, or its switch-side port
 
 
+class LinkSide(enum.StrEnum):
+    """Where ``link-down`` pulls the cable."""
+
+    NODE = "node"  # ip link set <interface> down inside the node: its routes go with it
+    SWITCH = "switch"  # the inventory's osha_switch_port: the node sees NO-CARRIER
+
+
+SWITCH_PORT_VAR = "osha_switch_port"  # inventory host var: the switch-side port of the link
+SWITCH_HOST_VAR = "osha_switch_host"  # inventory host var: where that port is ("local")
 QDISC_ACTIONS = frozenset({NetworkAction.DELAY, NetworkAction.JITTER, NetworkAction.BANDWIDTH})
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@:-]{1,15}$")  # Linux IFNAMSIZ - 1
 
@@ -80,6 +96,7 @@ class NetworkConfig(ShellConfig):
     delay_ms: float = 0.0
     jitter_ms: float = 0.0
     rate_kbit: int = 0
+    side: LinkSide = LinkSide.NODE
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -104,7 +121,24 @@ def _problems(c: NetworkConfig) -> list[str]:
                    'cidrs = [...] } (the other side of the partition)')  # fmt: skip
     if c.mode is PartitionMode.REJECT and c.action is not NetworkAction.PARTITION:
         out.append(f'mode = "reject" is for action = "partition", not "{c.action.value}"')
-    return out + _tc_problems(c)
+    return out + _tc_problems(c) + _link_problems(c)
+
+
+def _link_problems(c: NetworkConfig) -> list[str]:
+    """The problems of ``link-down``'s keys (``side``, ``interface``)."""
+    if c.action is not NetworkAction.LINK_DOWN:
+        return [f'side is for action = "link-down", not "{c.action.value}"'] if (
+            c.side is not LinkSide.NODE) else []  # fmt: skip
+    out = []
+    if c.side is LinkSide.NODE and not _IFNAME.match(c.interface):
+        out.append('action = "link-down" (side = "node") needs interface = "eth0" (a device '
+                   f"name, not {c.interface!r})")  # fmt: skip
+    if c.side is LinkSide.SWITCH and c.interface:
+        out.append('interface is for side = "node"; with side = "switch" the port is the '
+                   "inventory's osha_switch_port of each target node")  # fmt: skip
+    if c.peers.given or c.ports:
+        out.append('peers and ports are not for action = "link-down": the whole link goes')
+    return out
 
 
 def _tc_problems(c: NetworkConfig) -> list[str]:
@@ -157,3 +191,36 @@ def peer_hosts(config: NetworkConfig, hosts: dict[str, inventory.Host], node: st
         chosen += [h for h in hosts.values() if h not in chosen
                    and (peers.group in h.groups or peers.group == "all")]  # fmt: skip
     return [h for h in chosen if h.name != node]
+
+
+def switch_port(host: inventory.Host) -> str:
+    """The inventory's switch-side port of ``host``'s link; PluginError saying what to add."""
+    where = host.var(SWITCH_HOST_VAR) or "local"
+    if where != "local":
+        raise PluginError(f"{SWITCH_HOST_VAR}={where} for {host.name}: only 'local' (the "
+                          "machine osha runs on) is supported yet",
+                          hint='run osha where the switch port is, or use side = "node"',
+                          )  # fmt: skip
+    port = host.var(SWITCH_PORT_VAR) or ""
+    if not port:
+        raise PluginError(f"the inventory gives no {SWITCH_PORT_VAR} for {host.name}, so "
+                          'side = "switch" does not know which port to take down',
+                          hint=f"add {SWITCH_PORT_VAR}=<interface> to {host.name}'s line "
+                          "in the inventory (the switch-side end of its link), or use "
+                          'side = "node"')  # fmt: skip
+    return port
+
+
+def switch_port_problems(config: NetworkConfig, hosts: dict[str, inventory.Host]
+                         ) -> list[tuple[str, str, str]]:  # fmt: skip
+    """``(key, problem, hint)`` for each target node whose switch port the inventory does not
+    give (``link-down`` with ``side = "switch"``)."""
+    if config.action is not NetworkAction.LINK_DOWN or config.side is not LinkSide.SWITCH:
+        return []
+    out = []
+    for name in resolve_targets(config.target, list(hosts.values())):
+        try:
+            switch_port(hosts[name])
+        except PluginError as exc:
+            out.append(("side", exc.message, exc.hint or ""))
+    return out

@@ -5,12 +5,15 @@
 - :func:`node_shell`: a POSIX shell on a fault's node for the dead-man switch and the reverts
   (:meth:`osha.faults.disruptor.FaultDisruptor.node_runner`): each script goes as ``sh -c
   '<script>'``, so a login shell that is not POSIX cannot break it; one connection, closed on
-  exit.
+  exit;
+- :func:`local_run` and :func:`local_shell`: the same on the machine osha runs on (a fault
+  whose far end is here: ``network``'s switch-side ``link-down`` in the lab).
 """
 
 from __future__ import annotations
 
 import shlex
+import subprocess
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -19,11 +22,12 @@ from typing import Any, TypeVar
 from actors.common.hosts import disruptor_credentials, disruptor_target
 from actors.common.ssh import ExecResult, SshPool
 from osha import inventory
+from osha.errors import PluginError
 from osha.faults import Lease
 from osha.faults.deadman import Runner
 from osha.faults.disruptor import FaultConfig, FaultDisruptor
 
-__all__ = ["ShellConfig", "ShellDisruptor", "node_shell"]
+__all__ = ["ShellConfig", "ShellDisruptor", "local_run", "local_shell", "node_shell"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,3 +80,21 @@ def node_shell(config: FaultConfig, lease: Lease, timeout_s: float) -> Iterator[
         yield run
     finally:
         pool.close()
+
+
+def local_run(script: str, timeout_s: float) -> tuple[int, str]:
+    """Run a POSIX sh script on this machine; (exit status, stdout + stderr). PluginError if
+    it takes longer than ``timeout_s`` (a detached child must not hold its stdout)."""
+    try:
+        done = subprocess.run(["sh", "-c", script], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout_s, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise PluginError(f"a command on this machine took longer than {timeout_s:g} s",
+                          hint="raise command_timeout_s, or see what blocks it (ps)") from None
+    return done.returncode, done.stdout + done.stderr
+
+
+@contextmanager
+def local_shell(timeout_s: float) -> Iterator[Runner]:
+    """A :data:`~osha.faults.deadman.Runner` on this machine (nothing to close)."""
+    yield lambda script: local_run(script, timeout_s)

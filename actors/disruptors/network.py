@@ -3,35 +3,43 @@ nftables over SSH; every fault reverted by the node itself if osha is gone.
 
 The rules are :mod:`actors.disruptors._nft`'s (one table per lease, management path
 accepted first); ``delay``/``jitter`` (netem, refused at pre-flight where the kernel has
-none) and ``bandwidth`` (tbf) are :mod:`actors.disruptors._tc`'s.
+none) and ``bandwidth`` (tbf) are :mod:`actors.disruptors._tc`'s; ``link-down``'s commands
+(in the node, or at the switch-side port) are :mod:`actors.disruptors._link`'s.
 """
 
 from __future__ import annotations
 
 import shlex
 import socket
+from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
 from actors.common.ssh import ExecResult
-from actors.disruptors import _nft, _tc
+from actors.disruptors import _link, _nft, _tc
 from actors.disruptors._network_config import (
     QDISC_ACTIONS,
+    SWITCH_PORT_VAR,
+    LinkSide,
     NetworkAction,
     NetworkConfig,
     PartitionMode,
     PeersConfig,
     peer_hosts,
     peer_problems,
+    switch_port,
+    switch_port_problems,
 )
-from actors.disruptors._node_shell import ShellDisruptor
+from actors.disruptors._node_shell import ShellDisruptor, local_run, local_shell
 from osha import inventory
 from osha.errors import PluginError
 from osha.faults import Lease
 from osha.faults import _switch as switch
+from osha.faults.deadman import Runner
 from osha.faults.disruptor import load_hosts
 from osha.schedule import PlannedFault
 
 __all__ = [
+    "LinkSide",
     "NetworkAction",
     "NetworkConfig",
     "NetworkDisruptor",
@@ -74,6 +82,16 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
       (tc tbf).
     - ``action = "delay"``/``"jitter"``: tc netem on ``interface`` (``delay_ms``,
       ``jitter_ms``), only where the kernel has netem: refused at pre-flight otherwise.
+    - ``action = "link-down"``: a pulled cable. ``side = "node"`` (the default): ``ip link
+      set <interface> down`` inside the node; the routes the kernel drops with it are recorded
+      first and put back by the revert. If osha's own SSH session goes through that
+      interface, the down comes 1 s after the inject's command returned and osha is cut off:
+      the node's dead-man switch brings the link back at ``revert_by`` (``down_s`` +
+      ``revert_timeout_s``), so keep ``revert_timeout_s`` short there. ``side = "switch"``:
+      the switch-side port of the node's link goes down (the inventory's ``osha_switch_port``
+      of the node, on the machine osha runs on: ``osha_switch_host = local``, the only place
+      supported yet), so the node sees NO-CARRIER and keeps its routes; osha keeps its switch,
+      so the revert comes at ``down_s``.
     - tc actions put osha's root qdisc only over the kernel's default one (or osha's own),
       never over a qdisc someone configured; the revert removes only osha's.
 
@@ -104,12 +122,17 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     nft: ClassVar[str] = "nft"
     #: where a deferred apply waits on the node (tests point it elsewhere)
     pending_dir: ClassVar[str] = _nft.PENDING_DIR
+    #: the nodes' (and the switch host's) ip, and where a deferred link down waits
+    ip: ClassVar[str] = "ip"
+    link_dir: ClassVar[str] = _link.PENDING_DIR
 
     def action(self) -> str:
         return self.config.action.value
 
     def resource(self) -> str:
         c = self.config
+        if c.action is NetworkAction.LINK_DOWN:
+            return c.interface if c.side is LinkSide.NODE else "switch-port"
         if c.action in QDISC_ACTIONS:
             return c.interface
         ports = f":{','.join(map(str, c.ports))}" if c.ports else ""
@@ -118,8 +141,11 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     @classmethod
     def input_problems(cls, config: NetworkConfig) -> list[tuple[str, str, str]]:
         """At profile load (``osha.inputs``), once the inventory is known good: the peers'
-        names it lacks."""
-        return peer_problems(config, load_hosts(config)) if config.inventory else []
+        names it lacks, the switch ports it does not give."""
+        if not config.inventory:
+            return []
+        hosts = load_hosts(config)
+        return peer_problems(config, hosts) + switch_port_problems(config, hosts)
 
     @classmethod
     def timeline(cls, config: NetworkConfig, seed: int) -> list[PlannedFault]:
@@ -138,6 +164,9 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
         return self.config.action in QDISC_ACTIONS
 
     def probe(self, host: inventory.Host) -> None:
+        if self.config.action is NetworkAction.LINK_DOWN:
+            self._probe_link(host)
+            return
         if self._qdisc():
             self._probe_tc(host)
             return
@@ -178,6 +207,8 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
         return {"address": _nft.parse_peer(words[0]), "port": int(words[3])}
 
     def prepare(self, host: inventory.Host) -> dict[str, Any]:
+        if self.config.action is NetworkAction.LINK_DOWN:
+            return self._prepare_link(host)
         if self._qdisc():
             return {"interface": self.config.interface}
         peers = [a for h in peer_hosts(self.config, self.hosts or load_hosts(self.config),
@@ -192,6 +223,8 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
 
     def inject(self, lease: Lease) -> str:
         host = self.hosts[lease.node]
+        if self.config.action is NetworkAction.LINK_DOWN:
+            return self._inject_link(host, lease)
         if self._qdisc():
             c = self.config
             qdisc = (_tc.tbf(c.rate_kbit) if c.action is NetworkAction.BANDWIDTH
@@ -220,9 +253,70 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
     def switch_command(cls, config: Any, lease: Lease) -> str | None:
         """Every network fault has one: delete the lease's table (or osha's netem)."""
         assert isinstance(config, NetworkConfig)
+        if lease.action == NetworkAction.LINK_DOWN.value:
+            return _link_revert(cls, config, lease)
         if lease.action in QDISC_ACTIONS:
             return _tc.del_command(str(lease.revert.get("interface", config.interface)))
         return _nft.revert_command(_table(lease), nft=cls.nft, pending_dir=cls.pending_dir)
+
+    @classmethod
+    def node_runner(cls, config: Any, lease: Lease) -> AbstractContextManager[Runner]:
+        """A switch-side ``link-down`` runs (and its dead-man switch lives) where its port is:
+        this machine; every other fault on its node."""
+        if lease.action == NetworkAction.LINK_DOWN.value and lease.revert.get("side") == "switch":
+            return local_shell(config.command_timeout_s)
+        return super().node_runner(config, lease)
+
+    # -- link-down -------------------------------------------------------------------------
+
+    def _probe_link(self, host: inventory.Host) -> None:
+        c = self.config
+        if c.side is LinkSide.SWITCH:
+            port = switch_port(host)
+            rc, out = local_run(_link.port_exists_script(port, ip=self.ip), c.command_timeout_s)
+            if rc != 0:
+                raise PluginError(f"switch port {port} of {host.name} is not on this machine: "
+                                  f"{out.strip()[-200:]}",
+                                  hint=f"check {SWITCH_PORT_VAR} of {host.name} in the inventory "
+                                  "(ip link on the machine osha runs on)")  # fmt: skip
+            return
+        result = self._exec(host, _link.check_script(c.interface, ip=self.ip))
+        if result.exit_status != 0:
+            raise PluginError(f"cannot take {c.interface} down on {host.name}: {_last(result)}",
+                              hint="check interface = (ip link on the node)")  # fmt: skip
+
+    def _prepare_link(self, host: inventory.Host) -> dict[str, Any]:
+        c = self.config
+        if c.side is LinkSide.SWITCH:
+            return {"side": "switch", "port": switch_port(host)}
+        result = self._exec(host, _link.node_facts_script(c.interface, ip=self.ip))
+        _check(result, f"reading the routes of {c.interface}", host.name)
+        facts = _link.parse_node_facts(result.stdout)
+        return {"side": "node", "interface": c.interface, "routes4": list(facts.routes4),
+                "routes6": list(facts.routes6),
+                switch.CUT_OFF: facts.carries_management}  # fmt: skip
+
+    def _inject_link(self, host: inventory.Host, lease: Lease) -> str:
+        r = lease.revert
+        if r.get("side") == "switch":
+            port = str(r["port"])
+            rc, out = local_run(_link.port_command(port, "down", ip=self.ip),
+                                self.config.command_timeout_s)  # fmt: skip
+            if rc != 0:
+                raise PluginError(f"switch port {port} of {lease.node}: exit {rc}: "
+                                  f"{out.strip()[:400]}",
+                                  hint="see the ip error above")  # fmt: skip
+            return f"switch port {port} of {lease.node} down: the node sees NO-CARRIER"
+        iface = str(r["interface"])
+        cut = bool(r.get(switch.CUT_OFF))
+        text = _link.node_down_script(iface, _key(lease), ip=self.ip, defer_s=_link.DEFER_S
+                                      if cut else 0.0, pending_dir=self.link_dir)  # fmt: skip
+        _check(self._exec(host, text), f"ip link set {iface} down", lease.node)
+        routes = len(r.get("routes4", ())) + len(r.get("routes6", ()))
+        return f"link {iface} of {lease.node} down, {routes} route(s) recorded" + (
+            f"; osha's own SSH path goes through it: down {_link.DEFER_S:g} s after this "
+            "command returned, osha cut off until the node's own revert at revert_by" if cut
+            else "")  # fmt: skip
 
     @classmethod
     def revert_lease(cls, config: Any, lease: Lease) -> str:
@@ -233,6 +327,22 @@ class NetworkDisruptor(ShellDisruptor[NetworkConfig]):
         if rc != 0:
             raise PluginError(f"revert on {lease.node} exited {rc}: {out.strip()[:300]}")
         return f"{out.strip().splitlines()[-1] if out.strip() else 'reverted'} on {lease.node}"
+
+
+def _key(lease: Lease) -> str:
+    return str(lease.revert.get(switch.KEY, lease.lease_id))
+
+
+def _link_revert(cls: type[NetworkDisruptor], config: NetworkConfig, lease: Lease) -> str:
+    """``link-down``'s revert (and dead-man command): the port or the link up again."""
+    r = lease.revert
+    if r.get("side") == "switch":
+        return _link.port_command(str(r.get("port", "")), "up", ip=cls.ip)
+    return _link.node_up_command(
+        str(r.get("interface", config.interface)), _key(lease),
+        [str(x) for x in r.get("routes4", ())], [str(x) for x in r.get("routes6", ())],
+        ip=cls.ip, pending_dir=cls.link_dir,
+    )  # fmt: skip
 
 
 def _table(lease: Lease) -> str:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from osha.analysis._cycles import rss_slope_per_h, trend
 from osha.analysis._live import LiveJudge
 from osha.analysis._result import Analysis, analyze, recorded_slo
+from osha.analysis._vips import VipMove
 from osha.analysis.compare import Comparison, Row, compare
 from osha.analysis.model import (
     ActorReport,
@@ -85,6 +86,7 @@ __all__ = [
     "TargetImpact",
     "TargetReport",
     "Verdict",
+    "VipMove",
     "analyze",
     "apply_overrides",
     "compare",

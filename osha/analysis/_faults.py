@@ -61,6 +61,7 @@ class FaultRecord:
     revert_by_wall_s: float | None = None  # the lease's revert deadline (wall clock)
     holder_lost_s: float | None = None  # the holder crashed before confirming the inject
     takeover_s: float | None = None  # the first revert attempt by the broker (or recover)
+    guard_note: str = ""  # the quorum rule its holder overrode (allow_quorum_loss)
 
     @property
     def status(self) -> str:
@@ -141,6 +142,7 @@ class FaultTable:
         rec.planned_s = lease.planned_wall_s + offset
         rec.granted_s = t
         rec.revert_by_wall_s = lease.revert_by_wall_s
+        rec.guard_note = msg.guard_note
         self._open.setdefault(lease.holder, set()).add(lease.lease_id)
 
     def _inject(self, msg: FaultInjected | FaultInjectFailed, t: float, offset: float) -> None:

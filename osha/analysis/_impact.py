@@ -319,6 +319,7 @@ def _report(
         granted_s=f.granted_s,
         holder_lost_s=f.holder_lost_s,
         takeover_s=f.takeover_s,
+        guard_note=f.guard_note,
     )
 
 

@@ -42,6 +42,7 @@ from osha.analysis._records import (
 )
 from osha.analysis._runners import RunnerSeries
 from osha.analysis._targets import TargetTracker
+from osha.analysis._vips import VipMoveLog
 from osha.analysis.options import AnalysisOptions
 from osha.audit import AuditTally
 from osha.errors import LedgerError, WireError
@@ -83,8 +84,7 @@ __all__ = ["ActorState", "LedgerPass", "no_cyclic_gc", "run_pass"]
 
 _unpackb = msgpack.unpackb
 _SAMPLE = Sample.TAG
-#: where the fast path reads a sample's counts and a phase change's phase and
-#: event in an undecoded record (the codec's field index, looked up once)
+#: the codec's field index of what the fast path reads of an undecoded record, looked up once
 _TARGET, _COUNT, _FAILURES = (spec_of(Sample).at(n) for n in ("target", "count", "failures"))
 _PHASE, _EVENT = spec_of(PhaseChange).at("phase"), spec_of(PhaseChange).at("event")
 _PHASE_CHANGE = PhaseChange.TAG
@@ -134,6 +134,7 @@ class LedgerPass:
         self.runners: dict[str, RunnerSeries] = {}
         self.runner_failures: dict[str, str] = {}  # runner → its last failure's detail
         self.faults = FaultTable()
+        self.vips = VipMoveLog()
         self.cycles = CycleTable()
         self.actors: dict[str, ActorState] = {}
         self.phases: dict[Phase, PhaseState] = {}
@@ -165,6 +166,7 @@ class LedgerPass:
         }
         for cls in FAULT_RECORDS:
             self._handlers[cls.TAG] = self._fault
+        self._handlers[VipMoveLog.TAG] = self.vips.feed
 
     # -- the loop ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from osha.analysis._impact import fault_reports
 from osha.analysis._judge import evaluate
 from osha.analysis._pass import LedgerPass, no_cyclic_gc, run_pass
+from osha.analysis._vips import VipMove
 from osha.analysis.model import (
     ActorReport,
     FaultReport,
@@ -49,6 +50,7 @@ class Analysis:
     verdict: Verdict
     soak: SoakSummary | None = None  # the soak's cycles and trends; None: not a soak
     audits: tuple[AuditOutcome, ...] = ()  # the [[audits]], before and after the campaign
+    vip_moves: tuple[VipMove, ...] = ()  # monitor.vip_moved, in ledger order (latest 10,000)
 
     def rejudge(self, slo: SloSpec) -> Analysis:
         """The same metrics judged against other objectives (no second pass)."""
@@ -113,8 +115,18 @@ def _analyze(run_dir: Path, slo: SloSpec | None, opts: AnalysisOptions) -> Analy
     )
     soak = acc.cycles.finish(end, faults)  # per-cycle MTTR from the per-fault impacts
     return Analysis(
-        Path(run_dir), run, slo, opts, targets, faults, runners, actors, verdict, soak=soak,
+        Path(run_dir),
+        run,
+        slo,
+        opts,
+        targets,
+        faults,
+        runners,
+        actors,
+        verdict,
+        soak=soak,
         audits=audits,
+        vip_moves=tuple(acc.vips.moves),
     )
 
 

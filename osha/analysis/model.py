@@ -213,6 +213,7 @@ class FaultReport:
     granted_s: float | None = None  # its lease was granted
     holder_lost_s: float | None = None  # its holder crashed before confirming the inject
     takeover_s: float | None = None  # the broker (or recover) made its first revert attempt
+    guard_note: str = ""  # granted over the quorum guard (allow_quorum_loss): its arithmetic
 
     @property
     def unconfirmed(self) -> bool:
@@ -238,9 +239,10 @@ class FaultReport:
 
     @property
     def note(self) -> str:
-        """What is known of an unconfirmed inject, in run seconds; "" otherwise."""
+        """What is known of an unconfirmed inject, in run seconds, and the quorum rule a
+        grant overrode; "" when neither."""
         if not self.unconfirmed:
-            return ""
+            return self.guard_note
         took = f"+{self.takeover_s:.3f} s" if self.takeover_s is not None else "never"
         done = (f"reverted it at +{self.reverted_s:.3f} s" if self.reverted_s is not None
                 else "did NOT revert it")  # fmt: skip
@@ -248,7 +250,7 @@ class FaultReport:
             f"inject unconfirmed: {self.holder} was killed at +{self.holder_lost_s or 0.0:.3f} s,"
             f" after its grant at +{self.granted_s or 0.0:.3f} s and before it recorded the "
             f"inject; the broker took over at {took} and {done}"
-        )
+        ) + (f"; {self.guard_note}" if self.guard_note else "")
 
     @property
     def label(self) -> str:

@@ -54,8 +54,7 @@ from osha.messages import (
     is_blind,
 )
 from osha.messages.campaign import PhaseChange
-from osha.record import scan_records
-from osha.wire import decode, peek_tag
+from osha.recorder import RecordTap
 
 __all__ = ["LiveState", "NotUp", "RunnerTally", "TapSink"]
 
@@ -342,32 +341,9 @@ class LiveState:
         return SoakStatus(self.cycle, self.cycles_planned, tuple(self.cycle_verdicts))
 
 
-class TapSink:
-    """A record sink that forwards to ``inner`` (the recorder) and shows ``observe`` the
-    watched records. It offers ``write``, ``write_framed``, ``write_raw`` and ``sync``, so the
-    supervisor and the fault broker can both use it."""
+class TapSink(RecordTap):
+    """The campaign's tap: forwards to ``inner`` (the recorder) and shows ``observe`` the
+    records the live picture watches (:data:`WATCHED`)."""
 
     def __init__(self, inner: Any, observe: Callable[[Message], None]) -> None:
-        self._inner = inner
-        self._observe = observe
-
-    def write_framed(self, blob: bytes, count: int) -> None:
-        self._inner.write_framed(blob, count)
-        # damage stops the scan: the recorder got the batch as it is; the ledger reader reports it
-        payloads, _end, _problem = scan_records(memoryview(blob), check_crc=False)
-        for payload in payloads:
-            if peek_tag(payload) in WATCHED:
-                self._observe(decode(payload))
-
-    def write(self, msg: Message) -> None:
-        self._inner.write(msg)
-        if msg.TAG in WATCHED:
-            self._observe(msg)
-
-    def write_raw(self, blob: bytes, count: int, source: str) -> None:
-        """Raw samples, for the ledger's raw lane (with ``[ledger] raw_retention``); none of
-        them is watched."""
-        self._inner.write_raw(blob, count, source)
-
-    def sync(self, timeout_s: float = 10.0) -> int:
-        return int(self._inner.sync(timeout_s))
+        super().__init__(inner, observe, WATCHED)

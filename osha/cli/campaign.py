@@ -175,6 +175,9 @@ def _dry_run(prof: Profile) -> None:
             typer.echo(f"      ^ ends after the chaos window ({c.chaos_s:g} s)")
     end_s = c.planned_cycles * c.cycle_s if c.soak else c.chaos_s
     typer.echo(f"  T+{end_s:g}s  recovery: wait up to {c.recovery_timeout_s:g} s")
+    if prof.guard.quorum:
+        typer.echo(f"quorum guard: {prof.guard.describe_quorum()}; checked at each inject "
+                   "against the cluster monitors' states, not in this plan")  # fmt: skip
     from osha.campaign.soak import overrun_risks  # noqa: PLC0415 - as plan_rows above
 
     for risk in overrun_risks(prof):

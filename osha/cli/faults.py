@@ -47,6 +47,9 @@ def plan(
     typer.echo(f"{profile_path}: seed {used}, {len(rows)} planned fault(s)")
     for row in rows:
         typer.echo(row.render())
+    if prof.guard.quorum:
+        typer.echo(f"quorum guard: {prof.guard.describe_quorum()}; checked at each inject "
+                   "against the cluster monitors' states, not in this plan")  # fmt: skip
 
 
 @app.command("check")

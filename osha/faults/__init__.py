@@ -3,7 +3,8 @@
 - :class:`Lease`: what, where, when, how to revert, and by when; written to the ledger and
   fsynced *before* a disruptor injects.
 - :class:`FaultBroker`: runs in the supervisor's process; grants or refuses leases
-  (:class:`Guard`, ``[guard] max_down``), and reverts the leases of a disruptor that crashed,
+  (:class:`Guard`: ``[guard] max_down``, and ``[guard] quorum`` from the cluster monitors'
+  states, :mod:`osha.faults._quorum`), and reverts the leases of a disruptor that crashed,
   and whatever is still held when the run ends.
 - :func:`revert_with_retry`: every attempt recorded; backoff until the lease's deadline; loud.
 - :func:`recover`: ``osha faults recover RUN_DIR`` after osha itself was killed.

@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import logging
 import queue
-import statistics
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import pykka
@@ -40,7 +37,7 @@ from osha.errors import LedgerError
 from osha.faults._gate import ChaosGate, GateAction, GateCommand, GateState, Parked
 from osha.faults._guard import Guard
 from osha.faults._lease import Lease
-from osha.faults._revert import RetryPolicy, RevertThreads
+from osha.faults._revert import BrokerReport, RetryPolicy, RevertThreads
 from osha.faults._switch import Collector
 from osha.messages import (
     ActorCrashed,
@@ -54,9 +51,11 @@ from osha.messages import (
     FaultSync,
     FaultSynced,
     Message,
+    StateChange,
     stamp,
 )
 from osha.messages.fault import RevertBy
+from osha.profile import QuorumRule
 from osha.schedule import ChaosClock
 
 __all__ = ["BrokerReport", "FaultBroker", "LeaseSink", "Reverter", "Sender"]
@@ -88,23 +87,6 @@ Reverter = Callable[[Lease], str]
 """Reverts any lease (dispatching on ``lease.plugin``); returns a detail or raises."""
 
 
-@dataclass(slots=True)
-class BrokerReport:
-    """What :meth:`FaultBroker.close` did, and lease timings."""
-
-    #: the leases the broker reverted itself (their holder crashed, or the run ended): the
-    #: latest 1,000 (bounded: self-chaos makes it revert for days); ``reverted_count``: all
-    reverted: deque[Lease] = field(default_factory=lambda: deque(maxlen=1_000))
-    reverted_count: int = 0
-    failed: list[Lease] = field(default_factory=list)
-    #: the latest lease fsync times (bounded: a soak grants leases for days)
-    lease_sync_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
-
-    @property
-    def lease_sync_median_ms(self) -> float | None:
-        return statistics.median(self.lease_sync_s) * 1000 if self.lease_sync_s else None
-
-
 class FaultBroker:
     """Usage (the run tree wires it; see :class:`osha.runtree.RunTree`)::
 
@@ -122,12 +104,13 @@ class FaultBroker:
         *,
         max_down: Mapping[str, int],
         revert: Reverter,
+        quorum: Mapping[str, QuorumRule] | None = None,
         policy: RetryPolicy | None = None,
         sync_timeout_s: float = 10.0,
         collect: Collector | None = None,
     ) -> None:
         self._sink = sink
-        self._guard = Guard(max_down)
+        self._guard = Guard(max_down, quorum)
         self._sync_timeout_s = sync_timeout_s
         self._reverts = RevertThreads(revert, self._record, policy or RetryPolicy(),
                                       self._reverted, collect)  # fmt: skip
@@ -193,8 +176,11 @@ class FaultBroker:
         return sum(command.refused)
 
     def observe(self, msg: Message) -> None:
-        """The supervisor's observer: cheap, thread-safe, never blocks."""
-        if isinstance(msg, FaultSync | FaultRequest | FaultRelease | ActorCrashed):
+        """The supervisor's observer (and a tap's, for ``monitor.state``: the quorum guard's
+        picture): cheap, thread-safe, never blocks."""
+        if isinstance(msg, StateChange):
+            self._guard.observe(msg)
+        elif isinstance(msg, FaultSync | FaultRequest | FaultRelease | ActorCrashed):
             self._queue.put(msg)
 
     @property
@@ -290,15 +276,18 @@ class FaultBroker:
     def _guarded_grant(self, msg: FaultRequest, lease: Lease) -> None:
         """The guard checks ``lease`` against the leases active now; granted or refused."""
         with self._lock:
-            refusal = self._guard.check(self._active.values(), lease)
-        if refusal is not None:
+            refusal = self._guard.check(self._active.values(), lease,
+                                        allow_quorum_loss=msg.allow_quorum_loss)  # fmt: skip
+        if refusal is not None and not refusal.overridden:
             self._refuse(msg, lease, refusal.reason, refusal.limit, refusal.active)
         else:
-            self._grant(msg, lease)
+            self._grant(msg, lease, refusal.reason if refusal else "")
 
-    def _grant(self, msg: FaultRequest, lease: Lease) -> None:
-        """Record the lease, make it durable, then send the grant."""
-        self._record(FaultLease, lease=lease)
+    def _grant(self, msg: FaultRequest, lease: Lease, note: str = "") -> None:
+        """Record the lease (with what the grant overrode), make it durable, then grant."""
+        if note:
+            log.warning("granted %s for %s: %s", lease.what, lease.holder, note)
+        self._record(FaultLease, lease=lease, guard_note=note)
         began_s = time.monotonic()
         try:
             self._sink.sync(self._sync_timeout_s)

@@ -29,7 +29,9 @@ class FaultConfig:
       the port logged in on; ``private_key`` and ``known_hosts`` default to ``[cloud]``'s
       ``ssh_key`` and ``known_hosts`` (host keys are verified);
     - ``revert_timeout_s``: reverts are retried with backoff until the fault's planned end
-      plus this; ``lease_timeout_s``: how long to wait for the broker's grant.
+      plus this; ``lease_timeout_s``: how long to wait for the broker's grant;
+    - ``allow_quorum_loss``: this disruptor may take a cluster below ``[guard] quorum`` on
+      purpose (the lease records what the guard would have refused).
     """
 
     target: TargetConfig = field(default_factory=TargetConfig)
@@ -38,6 +40,7 @@ class FaultConfig:
     ssh: SshConfig = field(default_factory=SshConfig)
     revert_timeout_s: float = 120.0
     lease_timeout_s: float = 15.0
+    allow_quorum_loss: bool = False
 
     #: [cloud]'s keys that default the ``ssh`` table: ``ssh_user`` too (see :mod:`osha.ssh`)
     cloud_ssh_keys: ClassVar[dict[str, str]] = {**CLOUD_SSH_KEYS, "ssh_user": "user"}

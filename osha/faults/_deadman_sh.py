@@ -154,8 +154,10 @@ renew)
 disarm)
   lock
   if [ -f "$dir/fired" ]; then
-    fired; tail_log
-    [ -f "$dir/result" ] && rm -rf "$dir"
+    # the files go only with a "reverted" answer: one that said "reverting" and then found
+    # the result written meanwhile would leave the next call nothing but "absent"
+    answer=$(fired); echo "$answer"; tail_log
+    case $answer in reverted*) rm -rf "$dir" ;; esac
     exit 0
   fi
   rm -f "$dir/deadline"

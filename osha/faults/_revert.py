@@ -7,18 +7,21 @@ an operator must never get silently.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from osha.faults import _switch as switch
 from osha.faults._lease import Lease
+from osha.faults.deadman import expiry_bound_s
 from osha.messages import FaultRevertAttempted, FaultReverted, FaultRevertFailed, Message
 from osha.messages.fault import RevertBy
 
-__all__ = ["RetryPolicy", "RevertThreads", "revert_with_retry"]
+__all__ = ["BrokerReport", "RetryPolicy", "RevertThreads", "revert_with_retry"]
 
 log = logging.getLogger("osha.faults")
 
@@ -34,8 +37,10 @@ class Emit(Protocol):
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Backoff from ``initial_s`` doubling to ``max_s``. Attempts go on until the lease's
-    ``revert_by_wall_s``, and for at least ``min_window_s`` from the first attempt (a revert
-    that starts after the deadline, e.g. at the end of a run, still gets a fair chance)."""
+    ``revert_by_wall_s`` (for a lease with a dead-man switch, until one attempt after the
+    node's own revert at that deadline: it may have cut osha off until then), and for at least
+    ``min_window_s`` from the first attempt (a revert that starts after the deadline, e.g. at
+    the end of a run, still gets a fair chance)."""
 
     initial_s: float = 0.5
     max_s: float = 10.0
@@ -61,7 +66,10 @@ def revert_with_retry(
     raises for a failing revert.
     """
     start_wall_s = time.time()
-    until_wall_s = max(lease.revert_by_wall_s, start_wall_s + policy.min_window_s)
+    # a fault with a dead-man switch may have cut osha off until the node's own revert, which
+    # runs at revert_by plus its poll and scheduling margin: one more attempt after that
+    grace_s = expiry_bound_s(0.0) + policy.max_s if switch.KEY in lease.revert else 0.0
+    until_wall_s = max(lease.revert_by_wall_s + grace_s, start_wall_s + policy.min_window_s)
     delay_s = policy.initial_s
     pause = abort if abort is not None else threading.Event()
     attempt = 0
@@ -202,3 +210,20 @@ class RevertThreads:
                 self._running.pop(lease.lease_id, None)
         if ok:
             self._on_reverted(lease, by)
+
+
+@dataclass(slots=True)
+class BrokerReport:
+    """What :meth:`FaultBroker.close` did, and lease timings."""
+
+    #: the leases the broker reverted itself (their holder crashed, or the run ended): the
+    #: latest 1,000 (bounded: self-chaos makes it revert for days); ``reverted_count``: all
+    reverted: deque[Lease] = field(default_factory=lambda: deque(maxlen=1_000))
+    reverted_count: int = 0
+    failed: list[Lease] = field(default_factory=list)
+    #: the latest lease fsync times (bounded: a soak grants leases for days)
+    lease_sync_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    @property
+    def lease_sync_median_ms(self) -> float | None:
+        return statistics.median(self.lease_sync_s) * 1000 if self.lease_sync_s else None

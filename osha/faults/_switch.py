@@ -37,6 +37,7 @@ from osha.messages import (
 from osha.messages.fault import RevertBy
 
 __all__ = [
+    "CUT_OFF",
     "KEY",
     "MAX_EVERY_S",
     "Collector",
@@ -54,6 +55,9 @@ log = logging.getLogger("osha.faults")
 M = TypeVar("M", bound=Message)
 
 KEY = "deadman"  # the switch's key on the node, in ``lease.revert``
+#: in ``lease.revert``, true when the fault cuts osha off from the node (a link down on osha's
+#: own path): no renew can land, so the hold renews nothing and the node reverts at revert_by
+CUT_OFF = "cuts_osha_off"
 MAX_EVERY_S = 10.0  # the longest heartbeat: a kill -9 leaves the fault at most 3 of these
 _MIN_TTL_S = 1.0  # a renew closer to revert_by than this is skipped: the node reverts then
 _MAX_TTL_S = 86_400.0  # the switch's limit; a longer hold is renewed long before it
@@ -104,9 +108,14 @@ def hold_renewing(
     watchdog: Renewable, lease: Lease, wait: Callable[[float], bool], emit: Emit
 ) -> None:
     """Hold the fault for ``down_s`` (or until ``wait`` says the actor stops), renewing the
-    switch every :func:`renew_every_s`. A renew the node refuses (it reverted by itself, or
-    the switch is gone) is recorded and ends the hold; a transport failure is recorded and the
-    next heartbeat tries again."""
+    switch every :func:`renew_every_s` (none for a fault that cuts osha off: :data:`CUT_OFF`).
+    A renew the node refuses (it reverted by itself, or the switch is gone) is recorded and
+    ends the hold; a transport failure is recorded and the next heartbeat tries again."""
+    if lease.revert.get(CUT_OFF):  # each renew would only wait for its SSH timeout
+        log.info("%s cuts osha off from %s: no renews; the node reverts it at revert_by",
+                 lease.what, lease.node)  # fmt: skip
+        wait(lease.down_s)
+        return
     armed = watchdog.armed.remaining_s if watchdog.armed else None
     every_s = renew_every_s(armed if armed is not None else lease.down_s)
     end_s = time.monotonic() + lease.down_s

@@ -72,6 +72,8 @@ class _Which(TypedDict):
     action: str
     node: str
     resource: str
+
+
 #: How long a disruptor waits for the chaos clock (the campaign's warm-up and baseline come
 #: first); a stop ends the wait at once.
 _SYNC_TIMEOUT_S = 24 * 3600.0
@@ -317,9 +319,8 @@ class FaultDisruptor(Disruptor[C]):
             lease = replace(lease, revert={**revert, switch.KEY: switch.new_key(lease_id)})
         try:
             wait_s = self.config.lease_timeout_s
-            grant = self.ctx.request(
-                FaultRequest, timeout_s=wait_s, wait_s=wait_s, lease=lease
-            )
+            grant = self.ctx.request(FaultRequest, timeout_s=wait_s, wait_s=wait_s, lease=lease,
+                                     allow_quorum_loss=self.config.allow_quorum_loss)  # fmt: skip
         except RequestAborted:
             return
         except RequestTimeout as exc:

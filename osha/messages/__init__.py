@@ -87,6 +87,7 @@ from osha.messages.monitor import (
     Sample,
     State,
     StateChange,
+    VipMoved,
     is_bad,
     is_blind,
 )
@@ -164,6 +165,7 @@ __all__ = [
     "State",
     "StateChange",
     "SupervisorEscalated",
+    "VipMoved",
     "envelope",
     "is_bad",
     "is_blind",

@@ -4,7 +4,7 @@ The life of one fault, in ledger order::
 
     fault.planned          the disruptor's timeline, one record per planned fault
     fault.lease            the broker granted a lease (fsynced before the grant is sent)
-      or fault.refused     the guard refused it (max_down), or it was attempted before
+      or fault.refused     the guard refused it (max_down, quorum), or it was attempted before
     fault.injected         the disruptor injected it (planned and actual wall times)
       or fault.inject_failed  the injection failed; it is never retried
     fault.revert_attempted one per attempt (by the holder, the broker, or `osha faults recover`)
@@ -120,16 +120,20 @@ class Lease:
 @message("fault.lease")
 @dataclass(frozen=True, slots=True)
 class FaultLease(Message):
-    """A granted, durable lease (:class:`Lease`), fsynced before the grant is sent."""
+    """A granted, durable lease (:class:`Lease`), fsynced before the grant is sent.
+    ``guard_note``: what the grant overrode (the holder's ``allow_quorum_loss``), with the
+    quorum guard's arithmetic; "" when nothing was."""
 
     lease: Lease
+    guard_note: str = ""
 
 
 @message("fault.refused")
 @dataclass(frozen=True, slots=True)
 class FaultRefused(Message):
-    """The broker refused a lease: the guard (``limit`` names the max_down key) or a fault that
-    an earlier incarnation of the holder already attempted (never retried)."""
+    """The broker refused a lease: the guard (``limit`` names the max_down key, or
+    ``quorum.<cluster>`` with the arithmetic in ``reason``) or a fault that an earlier
+    incarnation of the holder already attempted (never retried)."""
 
     lease_id: str
     holder: str
@@ -314,11 +318,13 @@ class FaultSynced(Message):
 class FaultRequest(Message):
     """Disruptor → broker: please grant this ``lease``. ``wait_s``: how long the disruptor
     waits for the grant (0: not said); a request the broker holds back longer (the soak's
-    chaos clock is held) is refused, never granted late to a holder that gave up on it."""
+    chaos clock is held) is refused, never granted late to a holder that gave up on it.
+    ``allow_quorum_loss``: the quorum guard lets it through (the grant's lease says so)."""
 
     request_id: str
     lease: Lease
     wait_s: float = 0.0
+    allow_quorum_loss: bool = False
 
 
 @message("fault.grant")

@@ -22,6 +22,7 @@ __all__ = [
     "Sample",
     "State",
     "StateChange",
+    "VipMoved",
     "is_bad",
     "is_blind",
 ]
@@ -108,6 +109,21 @@ class HostBoot(Message):
     boot_id: str
     previous: str = ""
     observed_mono_s: float = 0.0
+
+
+@message("monitor.vip_moved")
+@dataclass(frozen=True, slots=True)
+class VipMoved(Message):
+    """A virtual IP moved: ``address`` of ``target`` (``vip:internal``) was last seen on
+    ``from_node`` at ``last_seen_mono_s`` and is first seen on ``to_node`` at
+    ``first_seen_mono_s``; the move happened between the two."""
+
+    target: str
+    address: str
+    from_node: str
+    to_node: str
+    last_seen_mono_s: float
+    first_seen_mono_s: float
 
 
 RAW_TAGS = frozenset({Sample.TAG, Metric.TAG})

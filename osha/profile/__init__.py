@@ -14,7 +14,8 @@ Layout (the README's "Profile reference" documents every key)::
                          defaults for every plugin that declares a key of the same name,
                          and of its ssh = { ... } table (osha.ssh)
     [guard]              max_down: how many nodes or service instances per group may be
-                         disrupted at once, across all disruptors
+                         disrupted at once, across all disruptors; quorum: how many
+                         members each cluster keeps up (osha.faults._quorum)
     [supervisor]         the supervisor's flags: strategy, intensity, period_s, backoff,
                          heartbeats (osha.supervisor.SupervisorFlags)
     [ledger]             flush_interval_s, flush_records, segment_size_bytes, raw_retention,
@@ -37,6 +38,7 @@ from osha.profile._settings import (
     LedgerSettings,
     LoadEntry,
     Profile,
+    QuorumRule,
     Restart,
 )
 
@@ -49,6 +51,7 @@ __all__ = [
     "LedgerSettings",
     "LoadEntry",
     "Profile",
+    "QuorumRule",
     "Restart",
     "ServersLoadConfig",
     "load",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "LedgerSettings",
     "LoadEntry",
     "Profile",
+    "QuorumRule",
     "Restart",
     "ssh_table",
 ]
@@ -70,17 +72,71 @@ def ssh_table(config_type: type[Any]) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class QuorumRule:
+    """``[guard] quorum``'s rule for one cluster (see :mod:`osha.faults._quorum`): how many
+    members must stay up (``"majority"`` of the members the monitors report, or a count),
+    and which faults take a member: those on its node whose resource matches a pattern of
+    ``resources`` (fnmatch; ``""`` matches node-wide faults such as a power-off; default
+    ``["*"]``: every fault on the node)."""
+
+    min_members: Literal["majority"] | int = "majority"
+    resources: tuple[str, ...] = ("*",)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_members, int) and self.min_members < 1:
+            raise ValueError(f'min_members = {self.min_members}: at least 1, or "majority"')
+
+    def need(self, members: int) -> int:
+        return members // 2 + 1 if self.min_members == "majority" else int(self.min_members)
+
+    def label(self, members: int) -> str:
+        kind = "majority" if self.min_members == "majority" else "min_members"
+        return f"{kind} {self.need(members)}"
+
+    def takes(self, resource: str) -> bool:
+        """Whether a fault on ``resource`` (a lease's; ``""``: node-wide) takes a member."""
+        return any(fnmatch.fnmatchcase(resource, p) for p in self.resources)
+
+
+@dataclass(frozen=True, slots=True)
 class GuardSettings:
-    """``[guard]``: the blast-radius limit. ``max_down = { controller = 1 }`` means at most one
-    controller (or one instance of a service in that group) disrupted at any moment, counting
-    the active faults of every disruptor."""
+    """``[guard]``: the blast-radius limit and the quorum guard. ``max_down = { controller = 1
+    }`` means at most one controller (or one instance of a service in that group) disrupted
+    at any moment, counting the active faults of every disruptor. ``quorum = { galera =
+    "majority", rabbitmq = 2 }`` keeps each cluster at its quorum (a count is
+    ``min_members``; the table form ``{ min_members, resources }`` also says which faults take
+    a member): see :mod:`osha.faults._quorum`."""
 
     max_down: dict[str, int] = field(default_factory=dict)
+    quorum: dict[str, Literal["majority"] | int | QuorumRule] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for group, count in self.max_down.items():
             if count < 0:
                 raise ValueError(f"max_down.{group} = {count}: a count of nodes, 0 or more")
+        for cluster, rule in self.quorum.items():
+            if isinstance(rule, int) and rule < 1:
+                raise ValueError(f'quorum.{cluster} = {rule}: at least 1 member, or "majority"')
+            if isinstance(rule, QuorumRule) and not rule.resources:
+                raise ValueError(
+                    f"quorum.{cluster}.resources is empty: no fault would count; leave it out "
+                    "(every fault on a member counts) or list patterns"
+                )
+
+    def describe_quorum(self) -> str:
+        """The quorum rules in a line, for a dry run ("" without any)."""
+        parts = []
+        for cluster, rule in sorted(self.quorum_rules().items()):
+            need = "majority" if rule.min_members == "majority" else f"{rule.min_members} up"
+            named = ", ".join(r or "node-wide" for r in rule.resources)
+            which = "" if rule.resources == ("*",) else f" (faults on {named})"
+            parts.append(f"{cluster}: {need}{which}")
+        return "; ".join(parts)
+
+    def quorum_rules(self) -> dict[str, QuorumRule]:
+        """Every ``quorum`` entry in its table form."""
+        return {c: r if isinstance(r, QuorumRule) else QuorumRule(min_members=r)
+                for c, r in self.quorum.items()}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from osha.analysis import CycleRow, FaultReport, RunnerReport, SoakSummary
+    from osha.analysis import CycleRow, FaultReport, RunnerReport, SoakSummary, VipMove
 
 __all__ = [
     "ATOMIC_HEADERS",
     "MIB",
     "SOAK_EDGE",
     "SOAK_MAX_ROWS",
+    "VIP_HEADERS",
     "atomic_rows",
     "ci_ratio",
     "ci_secs",
@@ -29,6 +30,7 @@ __all__ = [
     "soak_trends",
     "table",
     "terminal_safe",
+    "vip_rows",
     "when",
     "xml_safe",
 ]
@@ -201,3 +203,12 @@ def fault_times(f: FaultReport, started_wall_s: float) -> tuple[str, str]:
 
 def _slope(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:+.3f} {unit}/cycle"
+
+
+VIP_HEADERS = ("vip", "address", "from", "to", "last seen on it", "first seen on it", "within")
+
+
+def vip_rows(moves: Sequence[VipMove]) -> list[list[str]]:
+    """One row per VIP move (:class:`osha.analysis.VipMove`): run seconds."""
+    return [[m.target, m.address, m.from_node, m.to_node, f"+{m.last_seen_s:.3f} s",
+             f"+{m.first_seen_s:.3f} s", secs(m.within_s)] for m in moves]  # fmt: skip

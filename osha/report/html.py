@@ -15,6 +15,7 @@ from osha.analysis import Analysis, SoakSummary
 from osha.report._fmt import (
     ATOMIC_HEADERS,
     SOAK_MAX_ROWS,
+    VIP_HEADERS,
     atomic_rows,
     ci_ratio,
     ci_secs,
@@ -24,6 +25,7 @@ from osha.report._fmt import (
     pm,
     secs,
     soak_trends,
+    vip_rows,
 )
 from osha.report._plots import runner_svg, soak_svg, timeline_svg
 from osha.report.audit import audit_lines
@@ -229,6 +231,8 @@ def render_html(a: Analysis) -> str:
         *(["<h2>Runner operation durations</h2>", '<figure id="runners">', runner_fig,
            "</figure>"] if runner_fig else []),
         "<h2>Faults</h2>", _faults(a),
+        *(['<h2 id="vip-moves">VIP moves</h2>', _table(list(VIP_HEADERS), vip_rows(a.vip_moves))]
+          if a.vip_moves else []),
         "<h2>Targets</h2>", _targets(a),
         "<h2>Runners</h2>", _runners(a) if a.runners else '<p class="muted">No runner.</p>',
         "<h2>Actors</h2>", _actors(a),

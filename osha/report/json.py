@@ -20,7 +20,7 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
     faults        [{lease_id, label, holder, plugin, action, node, resource, planned_s,
                     injected_s, inject_error, refused, reverted_s, reverted_by,
                     revert_attempts, revert_error, released, status, overlaps, granted_s,
-                    holder_lost_s, takeover_s,
+                    holder_lost_s, takeover_s, guard_note,
                     detection_s, detections [{monitor, target, detection_s, reported_s,
                     state}], targets [{monitor, target, episodes, downtime_s,
                     downtime_bound_s, recovered, recovery_s, recovery_bound_s,
@@ -78,6 +78,8 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     [{kind, resource_id, name, state}], cleaned [{kind, resource_id, ok,
                     detail}] (cleanup = true: what osha made, removed or not)}]:
                     osha.report.audit
+    vip_moves     absent when no VIP moved (``monitor.vip_moved``); else [{target, address,
+                    from_node, to_node, last_seen_s, first_seen_s, monitor, within_s}]
 
 A comparison (``osha report A B --json``) is ``{"schema": "osha.compare/1", "a": <report>,
 "b": <report>, "rows": [{section, subject, metric, unit, a, b, delta, better, change}]}``.
@@ -214,6 +216,11 @@ def to_dict(a: Analysis) -> dict[str, Any]:
         "actors": _plain(a.actors),
         "soak": _soak(a.soak),
         **({"audits": audits_to_dict(a.audits)} if a.audits else {}),
+        **(
+            {"vip_moves": [{**_plain(m), "within_s": m.within_s} for m in a.vip_moves]}
+            if a.vip_moves
+            else {}
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from osha.report._fmt import (
     ATOMIC_HEADERS,
     SOAK_EDGE,
     SOAK_MAX_ROWS,
+    VIP_HEADERS,
     atomic_rows,
     ci_ratio,
     ci_secs,
@@ -22,6 +23,7 @@ from osha.report._fmt import (
     secs,
     soak_trends,
     table,
+    vip_rows,
 )
 from osha.report.audit import audit_lines
 
@@ -227,7 +229,9 @@ def _soak(s: SoakSummary) -> list[str]:
 def render_summary(a: Analysis) -> str:
     """The whole terminal report: run, faults and impacts, targets, runners, actors, soak
     cycles (for a soak), verdict."""
-    parts = [_run(a), _faults(a), _targets(a), _runners(a), _actors(a),
+    moves = ["VIP moves:", table(VIP_HEADERS, vip_rows(a.vip_moves))] if a.vip_moves else []
+    parts = [_run(a), _faults(a), *([moves] if moves else []), _targets(a), _runners(a),
+             _actors(a),
              *([_soak(a.soak)] if a.soak is not None else []),
              *([audit_lines(a.audits)] if a.audits else []),
              ["SLOs:", render_verdict(a.verdict)]]  # fmt: skip

@@ -64,6 +64,7 @@ def main(argv: list[str]) -> int:
             "events": os.path.join(lab_dir, "nodes", name, "events.log"),
             "boot_id": os.path.join(lab_dir, "nodes", name, "boot_id"),
             "service_dir": os.path.join(lab_dir, "nodes", name, "service"),
+            "switch_port": env["LAB_VETH_PREFIX"] + name,
             "bmc": {
                 "host": "127.0.0.1",
                 "port": int(bmc_port),
@@ -90,7 +91,13 @@ def main(argv: list[str]) -> int:
     lines = []
     for group, members in groups.items():
         lines.append(f"[{group}]")
-        lines += [f"{n} ansible_host={nodes[n]['address']} ansible_user=root" for n in members]
+        # osha_switch_port: the bridge-side veth of the node's eth0, on this machine (the
+        # network disruptor's switch-side link-down takes it down: the node sees NO-CARRIER)
+        lines += [
+            f"{n} ansible_host={nodes[n]['address']} ansible_user=root "
+            f"osha_switch_port={env['LAB_VETH_PREFIX']}{n} osha_switch_host=local"
+            for n in members
+        ]
         lines.append("")
     lines += [
         "[all:vars]",

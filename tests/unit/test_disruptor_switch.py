@@ -331,3 +331,17 @@ def keyed_run(run: Path) -> Path:
                                  lease=replace(lease, revert=revert)))  # fmt: skip
     writer.sync()  # no close(): the run was killed
     return run
+
+
+def test_a_fault_that_cuts_osha_off_is_held_without_renews(clock: FakeClock) -> None:
+    """A link down on osha's own SSH path: a renew could only wait for its SSH timeout (and
+    hold the revert back that long); the node reverts at revert_by as armed."""
+    t0 = clock.now_s
+    lease = fake_lease(clock, 25.0, 145.0)
+    lease = replace(lease, revert={**lease.revert, _switch.CUT_OFF: True})
+    watchdog = FakeWatchdog(clock, 145.0)
+    ctx = FakeContext()
+    hold(clock, watchdog, lease, ctx)
+    assert watchdog.renews == []
+    assert clock.now_s - t0 == 25.0  # held down_s
+    assert ctx.emitted == []

@@ -10,9 +10,12 @@ import tomllib
 
 import pytest
 
+from actors.monitors.galera import GaleraMonitor
 from actors.monitors.host_services import HostServicesMonitor
 from actors.monitors.nagios import NagiosMonitor
 from actors.monitors.openstack_api import OpenStackApiMonitor
+from actors.monitors.rabbitmq import RabbitMqMonitor
+from actors.monitors.vip import VipMonitor
 from actors.monitors.vm_ping import VmPingMonitor
 from osha import schema
 from osha.plugin import Monitor
@@ -22,6 +25,9 @@ MONITORS: dict[str, type[Monitor[object]]] = {
     "host-services": HostServicesMonitor,  # type: ignore[dict-item]
     "nagios": NagiosMonitor,  # type: ignore[dict-item]
     "vm-ping": VmPingMonitor,  # type: ignore[dict-item]
+    "galera": GaleraMonitor,  # type: ignore[dict-item]
+    "rabbitmq": RabbitMqMonitor,  # type: ignore[dict-item]
+    "vip": VipMonitor,  # type: ignore[dict-item]
 }
 COMMON = {"id", "plugin", "restart", "shutdown_s"}
 

@@ -19,6 +19,7 @@ from osha.report import (
     to_dict,
     to_junit,
 )
+from osha.report.html import render_html
 from osha.testing import SyntheticLedger
 
 
@@ -135,3 +136,28 @@ def test_cli_bad_input_is_exit_2(tmp_path: Path) -> None:
         assert isinstance(result.exception, OshaError), result.output
         assert result.exception.exit_code == 2
         assert result.exception.hint
+
+
+def test_vip_moves_are_listed_with_both_observations(tmp_path: Path) -> None:
+    """A ``monitor.vip_moved`` record (the ``vip`` monitor's) is in the terminal, HTML and
+    JSON reports, in run seconds: the old holder last seen with the address, the new one
+    first seen with it."""
+    from osha.messages import VipMoved
+
+    led = SyntheticLedger(tmp_path / "v.osha")
+    led.target("vip", "vip:internal", end_s=60.0, down=[(30.0, 31.2)])
+    led.add(31.3, "vip", VipMoved, target="vip:internal", address="10.231.0.10",
+            from_node="ctl-1", to_node="ctl-2", last_seen_mono_s=led.mono(29.9),
+            first_seen_mono_s=led.mono(31.2))  # fmt: skip
+    analysis = analyze(led.write(stop_s=61.0))
+    (move,) = analysis.vip_moves
+    assert (move.from_node, move.to_node, move.monitor) == ("ctl-1", "ctl-2", "vip")
+    assert move.last_seen_s == pytest.approx(29.9)
+    assert move.within_s == pytest.approx(1.3)
+    text = render_summary(analysis)
+    assert "VIP moves:" in text
+    assert "+29.900 s" in text
+    assert "1.300 s" in text
+    assert 'id="vip-moves"' in render_html(analysis)
+    (item,) = json.loads(dumps(to_dict(analysis)))["vip_moves"]
+    assert (item["to_node"], round(item["within_s"], 3)) == ("ctl-2", 1.3)
