@@ -224,6 +224,8 @@ class Campaign:
             if not self.stopped:
                 details.append(self._start_actors())
             res.detail = "; ".join(d for d in details if d)
+            if self.stopped and res.ok:  # before the baseline (warm-up, disk floor): aborted
+                res.fail(f"stopped: {self.stopped}; {res.detail}")
 
     def _start_actors(self) -> str:
         """Start every actor, then wait until every runner has recorded an iteration (Rally
@@ -272,9 +274,7 @@ class Campaign:
         )
 
     def _on_disk_floor(self, free_bytes: int) -> None:
-        self.request_stop(
-            "disk-floor", f"{free_bytes // (1024 * 1024)} MiB free beside the ledger"
-        )
+        self.request_stop("disk-floor", f"{free_bytes // 2**20} MiB free beside the ledger")
 
     def _timed_phases(self) -> None:
         if self.stopped:

@@ -208,7 +208,7 @@ class FaultDisruptor(Disruptor[C]):
             synced.chaos_start_wall_s, synced.cycle_s, synced.first_cycle, synced.cycles
         )
         done = set(synced.done)
-        running: dict[str, threading.Thread] = {}  # node -> its current fault
+        running: dict[str, tuple[threading.Thread, float]] = {}  # node -> fault, planned end
         for cycle in clock.numbers():
             if self.ctx.stopping.is_set():
                 break
@@ -222,7 +222,7 @@ class FaultDisruptor(Disruptor[C]):
                 self._emit_plan(plan, t0_wall_s)
             if self._strike(plan, t0_wall_s, done, running):
                 break
-        for thread in list(running.values()):
+        for thread, _ in list(running.values()):
             thread.join()  # each ends: its hold returns on stop, and its revert is bounded
         self.schedule_done.set()
         self.ctx.stopping.wait()  # schedule done: stay up (holding nothing) until the run ends
@@ -252,23 +252,32 @@ class FaultDisruptor(Disruptor[C]):
         plan: list[PlannedFault],
         t0_wall_s: float,
         done: set[int],
-        running: dict[str, threading.Thread],
+        running: dict[str, tuple[threading.Thread, float]],
     ) -> bool:
-        """Start each fault of ``plan`` at its time (one at a time per node); True if the
-        actor was stopped meanwhile."""
+        """Start each fault of ``plan`` at its time, in the plan's order; True if the actor
+        was stopped meanwhile.
+
+        A fault the plan ends before this one starts (a sequential round's previous target,
+        an earlier round, any on the same node) is reverted and released first: one that ran
+        late (a slow inject or revert) delays this one (``actual_wall_s`` says by how much)
+        instead of overlapping it, which under ``max_down`` lost it (a sequential round with
+        ``cooldown_s = 0`` struck only its first target) or without one put two down."""
         for planned in plan:
             if planned.index in done:
                 continue
-            if self.ctx.wait(max(0.0, t0_wall_s + planned.offset_s - time.time())):
+            start_wall_s = t0_wall_s + planned.offset_s
+            if self.ctx.wait(max(0.0, start_wall_s - time.time())):
                 return True
-            previous = running.get(planned.node)
-            if previous is not None:
-                previous.join()  # never two faults of ours on one node at once
+            for node, (previous, end_wall_s) in list(running.items()):
+                if node == planned.node or end_wall_s <= start_wall_s + 1e-6:  # float sums
+                    previous.join()  # its hold returns on stop; its revert is bounded
+            if self.ctx.stopping.is_set():
+                return True
             thread = threading.Thread(
                 target=self._one, args=(planned, t0_wall_s), name=f"fault-{planned.index}"
             )
             thread.daemon = True
-            running[planned.node] = thread
+            running[planned.node] = (thread, start_wall_s + planned.down_s)
             thread.start()
         return False
 

@@ -7,9 +7,18 @@ from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, settings
 
 from osha.supervisor import ChildSpec, Supervisor, SupervisorFlags, SupervisorSpec
 from osha.testing import MemorySink, wait_for
+
+# Hypothesis fails an example that runs over 200 ms (``deadline``) or a strategy that draws
+# slowly (``too_slow``), as if slowness were a bug. The unit tier checks behaviour, not speed,
+# and runs on a loaded 2-core machine (CI, or beside a lab) where one descheduled example takes
+# any time: a 0.2 s deadline is a scheduling lottery. Loaded here, before any test module, so
+# that every ``@settings(...)`` that does not set these inherits them.
+settings.register_profile("unit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("unit")
 
 #: Fast heartbeats so that hang tests take about a second.
 FAST = {"heartbeat_interval_s": 0.1, "heartbeat_timeout_s": 1.0, "backoff_initial_s": 0.02}

@@ -57,7 +57,7 @@ def test_repeat_runs_n_campaigns_with_their_seeds_then_the_aggregate(tmp_path: P
     assert "osha report --aggregate " in result.stdout
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(150)  # the 60 s chaos guard, then the stop
 def test_ctrl_c_stops_the_current_run_and_starts_no_other(tmp_path: Path) -> None:
     out = (tmp_path / "out.txt").open("w")
     proc = subprocess.Popen(

@@ -243,6 +243,26 @@ def test_a_breach_of_an_abort_on_breach_slo_stops_the_soak(tmp_path: Path) -> No
 
 
 @pytest.mark.timeout(60)
+def test_a_stop_before_the_baseline_is_an_abort(tmp_path: Path) -> None:
+    """A stop while the runners warm up (in the load phase; here the disk floor, at the
+    guards' first look) left every phase ok, and the verdict PASSED (exit 0) a run that never
+    began its baseline. Which phase the floor's stop lands in was a race that the disk-floor
+    test below lost on a loaded machine; here the warm-up holds it in the load phase."""
+    path = _profile(tmp_path, cycles=3, extra='\n[[runners]]\nid = "cold"\nplugin = "crasher"\n')
+    text = path.read_text().replace("warmup_s = 0", "warmup_s = 30")  # "cold" never warms
+    path.write_text(text.replace("[ledger]\n", f"[ledger]\ndisk_floor_mib = {2**40}\n"))
+    outcome = _run_soak(path, tmp_path / "runs")  # the floor: more than any disk has free
+    records = _records(outcome.run_dir)
+    [stop] = [m for m in records if isinstance(m, CampaignStop)]
+    assert stop.source == "disk-floor"
+    ends = {m.phase: m for m in records if isinstance(m, PhaseChange) and m.event == "end"}
+    assert not ends["load"].ok
+    assert "stopped: disk-floor" in ends["load"].detail
+    assert "baseline" not in ends
+    assert outcome.judgement.exit_code == 3
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_the_disk_floor_stops_the_soak_cleanly_on_a_small_tmpfs(tmp_path: Path) -> None:
     small = tmp_path / "small"

@@ -105,21 +105,29 @@ def test_expiry_runs_the_revert_at_the_node_deadline(tmp_path: Path, state_dir: 
 
 def test_renew_pushes_the_deadline(tmp_path: Path, state_dir: Path) -> None:
     command, marker = _revert(tmp_path)
-    watchdog = deadman.arm(run, LEASE, command, 0.5, state_dir=str(state_dir), poll_s=POLL_S)
+    # The renew must land before the first deadline: an arm and a renew are two forks of sh
+    # (0.12 s median, 0.2 s max on the loaded 2-core machine, where the 0.5 s this test had
+    # was a race); the first ttl is deadman's own scheduling margin for such a fork.
+    first_ttl_s, renewed_ttl_s = 2.0, 3.0
+    watchdog = deadman.arm(run, LEASE, command, first_ttl_s, state_dir=str(state_dir),
+                           poll_s=POLL_S)  # fmt: skip
     first = watchdog.deadline_s
-    renewed = watchdog.renew(2.0)
+    renewed = watchdog.renew(renewed_ttl_s)
     assert first is not None
     assert renewed.deadline_s is not None
-    assert renewed.deadline_s >= first + 1.4
+    # both deadlines are whole centiseconds of one clock, the renew's "now" >= the arm's
+    assert renewed.deadline_s >= first + (renewed_ttl_s - first_ttl_s) - 1e-9
     assert renewed.pid == watchdog.pid
-    wait_for(lambda: _runs(marker), timeout_s=deadman.expiry_bound_s(2.0, POLL_S),
+    wait_for(lambda: _runs(marker), timeout_s=deadman.expiry_bound_s(renewed_ttl_s, POLL_S),
              what="the revert at the renewed deadline")  # fmt: skip
     assert _runs(marker)[0] >= renewed.deadline_s  # not at the first deadline
 
 
 def test_disarm_stops_the_watchdog_without_the_revert(tmp_path: Path, state_dir: Path) -> None:
     command, marker = _revert(tmp_path)
-    ttl_s = 1.0  # a broken disarm lets it fire soon; a working one ends it at once
+    # a broken disarm lets it fire; a working one ends it at once. The disarm must come before
+    # the deadline: longer than an arm and a disarm (two forks of sh) on a loaded machine
+    ttl_s = 5.0
     watchdog = deadman.arm(run, LEASE, command, ttl_s, state_dir=str(state_dir), poll_s=POLL_S)
     pid = watchdog.pid
     assert pid is not None
@@ -171,13 +179,16 @@ def test_the_watchdog_survives_a_kill_9_of_the_session_that_armed_it(
 
 def test_a_re_arm_keeps_one_watchdog_and_one_revert(tmp_path: Path, state_dir: Path) -> None:
     command, marker = _revert(tmp_path)
-    first = deadman.arm(run, LEASE, "exit 9", 2.0, state_dir=str(state_dir), poll_s=POLL_S)
+    # The re-arm must land before the first deadline, whatever the load: the first ttl is
+    # long, the re-arm's short. Its revert running at the re-arm's deadline, with the re-arm's
+    # command, shows that a re-arm replaces the deadline (not keeps the later one) and command.
+    first = deadman.arm(run, LEASE, "exit 9", 60.0, state_dir=str(state_dir), poll_s=POLL_S)
     again = deadman.arm(run, LEASE, command, 3.0, state_dir=str(state_dir), poll_s=POLL_S)
     assert again.pid == first.pid
     assert _watchdogs(state_dir) == [first.pid]
     assert again.deadline_s is not None
     assert first.deadline_s is not None
-    assert again.deadline_s > first.deadline_s
+    assert again.deadline_s < first.deadline_s
     status = wait_for(lambda: (s := again.status()).state is State.REVERTED and s,
                       timeout_s=deadman.expiry_bound_s(3.0, POLL_S), what="the revert")  # fmt: skip
     assert status.revert_status == 0  # the re-arm's command, not the first one's

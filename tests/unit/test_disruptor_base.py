@@ -128,6 +128,25 @@ def test_sequential_faults_lease_inject_hold_revert_release(tmp_path: Path, brok
     assert b.active() == []
 
 
+def test_a_sequential_round_without_cooldown_strikes_every_target_one_after_the_other(
+    tmp_path: Path, broker: Env
+) -> None:
+    """``cooldown_s = 0`` (the default): the plan starts ctl-2 the moment ctl-1's hold ends,
+    while ctl-1 still reverts. Started on the plan's time regardless, max_down = 1 refused
+    ctl-2 every time (and a sequential round without a guard put two nodes down at once); it
+    waits for ctl-1's release instead, late by the revert."""
+    b, sink, contexts = broker
+    ctx = contexts["d1"] = BrokerContext(b, "d1")
+    start(FileDisruptor(config(tmp_path, down_s=0.1, cooldown_s=0.0), ctx)).join(timeout=10)
+    assert sink.of(FaultRefused) == []
+    injected = ctx.of(FaultInjected)
+    assert [m.node for m in injected] == ["ctl-1", "ctl-2"]
+    assert [m.lease.lease_id for m in sink.of(FaultLease)] == ["d1/0", "d1/1"]
+    released, second = sink.of(FaultReleased)[0], sink.of(FaultLease)[1]
+    assert released.lease_id == "d1/0"
+    assert sink.messages().index(released) < sink.messages().index(second)
+
+
 def test_stop_during_the_hold_reverts_at_once(tmp_path: Path, broker: Env) -> None:
     b, _, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
@@ -198,7 +217,12 @@ def test_a_soak_repeats_the_timeline_every_cycle_with_its_own_indices(tmp_path: 
     b = FaultBroker(sink, max_down={"controller": 2}, revert=lambda lease: "n/a",
                     policy=RetryPolicy(0.01, 0.05, 0.1))  # fmt: skip
     b.attach(lambda child, msg: contexts[child].deliver(msg))
-    b.start(ChaosClock(time.time(), cycle_s=0.3, first_cycle=2, cycles=3))
+    # The disruptor skips a cycle already over when its loop reaches it (a restart mid-soak),
+    # so the chaos starts ahead of the plugin's setup, thread start and fault.sync round trip
+    # (6 ms median, 24 ms max on the loaded 2-core machine): with 1 s, cycle 2 is never over
+    # before it is planned. Starting now left 0.3 s, one descheduling from a missing cycle.
+    start_margin_s = 1.0
+    b.start(ChaosClock(time.time() + start_margin_s, cycle_s=0.3, first_cycle=2, cycles=3))
     try:
         ctx = contexts["d1"] = BrokerContext(b, "d1")
         plugin = FileDisruptor(config(tmp_path, down_s=0.05, pick="random"), ctx)

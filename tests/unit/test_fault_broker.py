@@ -227,7 +227,10 @@ def test_revert_gives_up_loudly_at_the_deadline(caplog: pytest.LogCaptureFixture
     failed = ctx.of(FaultRevertFailed)
     assert failed[-1].final
     assert not any(m.final for m in failed[:-1])
-    assert len(failed) >= 3
+    # retried, then gave up: a failure that was not final, then the final one. How many fit
+    # in the 0.2 s window is the CPU's to say (each attempt needs it: a loaded machine that
+    # holds the thread off for 0.17 s leaves two); the backoff's steps are the test above's.
+    assert len(failed) >= 2
     assert "REVERT FAILED" in caplog.text
 
 

@@ -59,9 +59,8 @@ def test_server_addresses_by_prefix_and_network() -> None:
 
 def test_loopback_answers_with_rtt() -> None:
     ctx = FakeContext()
-    mon = VmPingMonitor(
-        _config(interval_s=0.05, report_interval_s=0.0, targets={"lo": "127.0.0.1"}), ctx
-    )
+    cfg = _config(interval_s=0.05, report_interval_s=0.0, targets={"lo": "127.0.0.1"})
+    mon = VmPingMonitor(cfg, ctx)
     mon.setup()
     try:
         wait_for(
@@ -73,7 +72,11 @@ def test_loopback_answers_with_rtt() -> None:
     samples = [s for s in ctx.of(Sample) if s.target == "vm:lo" and s.latency_median_s is not None]
     assert samples
     assert samples[0].latency_median_s is not None
-    assert samples[0].latency_median_s < 0.1
+    # an RTT on the monotonic clock, of a reply matched to its probe: above 0 and under the
+    # probe's timeout_s (1 s). Loopback answers in microseconds; what a loaded machine adds is
+    # the receiving thread's wake-up, which a 0.1 s bound left to chance. Latency is measured
+    # in benchmarks; a wrong clock (wall minus monotonic) is off by years, caught either way.
+    assert 0 < samples[0].latency_median_s < cfg.timeout_s
 
 
 def test_loss_budget_down_after_n_lost_then_up_on_a_reply() -> None:
