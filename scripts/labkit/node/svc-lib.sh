@@ -42,3 +42,25 @@ svc_wait_consumer() {
 svc_started() {
     echo "$(date +%s.%N) start $1 pid=$$" >>"$EVENTS"
 }
+
+# svc_wait_absent FILE: wait while FILE exists (a hold that `scripts/lab` places), bounded.
+svc_wait_absent() {
+    local i
+    for ((i = 0; i < 600; i++)); do
+        [ -e "$1" ] || return 0
+        sleep 0.5
+    done
+    echo "$(date +%T) $1 still there after 300 s; exiting for runit to retry"
+    exit 1
+}
+
+# svc_wait_exists PATH: wait until PATH exists (e.g. a socket another service makes), bounded.
+svc_wait_exists() {
+    local i
+    for ((i = 0; i < 240; i++)); do
+        [ -e "$1" ] && return 0
+        sleep 0.25
+    done
+    echo "$(date +%T) $1 missing after 60 s; exiting for runit to retry"
+    exit 1
+}
