@@ -46,7 +46,7 @@ def data_plane(lab_dir: str, env: os._Environ[str]) -> dict[str, object]:
 
 
 def ha(lab_dir: str, env: os._Environ[str]) -> dict[str, object] | None:
-    """lab.json's ``ha``: None in the default topology, else the VIP, the members and the
+    """lab.json's ``ha``: None (no key) in the default topology, else the VIP, the members and the
     timers the HA mechanisms run on (scripts/labkit/lib/ha.sh)."""
     if env.get("LAB_TOPOLOGY") != "ha":
         return None
@@ -168,7 +168,6 @@ def main(argv: list[str]) -> int:
         "nodes": nodes,
         "data_plane": data_plane(lab_dir, env),
         "topology": env.get("LAB_TOPOLOGY", "default"),
-        "ha": ha(lab_dir, env),
         "settings": {
             "service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),
             "agent_down_time_s": int(env["LAB_AGENT_DOWN_TIME_S"]),
@@ -176,6 +175,9 @@ def main(argv: list[str]) -> int:
             "rpc_response_timeout_s": int(env["LAB_RPC_RESPONSE_TIMEOUT_S"]),
         },
     }
+    ha_section = ha(lab_dir, env)
+    if ha_section is not None:  # absent in the default topology
+        lab["ha"] = ha_section
     write(os.path.join(lab_dir, "lab.json"), json.dumps(lab, indent=2) + "\n")
     return 0
 

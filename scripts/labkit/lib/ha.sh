@@ -327,7 +327,7 @@ ha_write_infra_services() {
             "/usr/lib/rabbitmq/bin/rabbitmq-server"
         svc "$node" memcached "" "/usr/bin/memcached -u memcache -l $ip -p $MEMCACHED_PORT -U 0 -m 64 -t 1 -c 1024"
         svc "$node" haproxy-events "" "$py $KIT/labkit/node/haproxy-events.py $(haproxy_dir "$node")/log.sock \
-$(node_dir "$node")/events.log $node"
+$(node_dir "$node")/events.log"
         svc "$node" haproxy "svc_wait_exists $(haproxy_dir "$node")/log.sock" "/usr/sbin/haproxy -db -f $ETC/$node-haproxy.cfg"
         # a keepalived killed with -9 leaves the VIP on eth0 (kernel state): drop it first
         svc "$node" keepalived "ip addr del $VIP/24 dev eth0 2>/dev/null || true" \

@@ -71,7 +71,7 @@ ha_galera_ensure() {
             --log-error="$(galera_dir "$n")/recover.err" >/dev/null 2>&1 || true
         pos=$(sed -n 's/.*Recovered position: *\([0-9a-f-]*:-\{0,1\}[0-9]*\).*/\1/p' "$(galera_dir "$n")/recover.err" | tail -1)
         seq=${pos##*:}
-        safe=$(sed -n 's/^safe_to_bootstrap: *//p' "$(galera_dir "$n")/data/grastate.dat" 2>/dev/null)
+        safe=$(sed -n 's/^safe_to_bootstrap: *//p' "$(galera_dir "$n")/data/grastate.dat" 2>/dev/null || true)
         log "galera: $n recovered position ${pos:-none} safe_to_bootstrap=${safe:-?}"
         [[ $seq =~ ^-?[0-9]+$ ]] || seq=-1
         if ((seq > best_seq)) || { ((seq == best_seq)) && [ "$safe" = 1 ]; }; then

@@ -4,14 +4,14 @@
 #     --status S [--uuid U] [--primary yes|no] [--index I] [--members uuid/name/addr,...]
 #     -> EPOCH galera NODE status=S primary=yes|no size=N members=ctl-1,ctl-2
 #   keepalived's notify: `ha-notify.sh vrrp INSTANCE VI_1 STATE PRIORITY`
-#     -> EPOCH vrrp NODE STATE instance=VI_1 priority=P
+#     -> EPOCH vrrp VI_1 state=MASTER|BACKUP|FAULT|STOP priority=P
 # The file is $LAB_DIR/nodes/NODE/events.log; this script lives in $LAB_DIR/kit/labkit/node.
 now=$(date +%s.%N)
 node=$(hostname)
 lab_dir=$(cd "$(dirname "$0")/../../.." && pwd)
 events=$lab_dir/nodes/$node/events.log
 if [ "${1:-}" = vrrp ]; then
-    echo "$now vrrp $node $4 instance=$3 priority=$5" >>"$events"
+    echo "$now vrrp $3 state=$4 priority=$5" >>"$events"
     exit 0
 fi
 status='' primary='' members=''
