@@ -134,7 +134,7 @@ def test_the_vip_moves_when_its_holder_loses_power(healthy_lab: Lab, poller: Pol
     lost = next(e.time_s for e in events_since(lab, holder, "power-off", started - 1))
     took = wait_for(
         lambda: next(
-            (e.time_s for e in events_since(lab, successor, "vrrp", lost)
+            (e.time_s for e in events_since(lab, successor, "vrrp", started)
              if e.fields.get("state") == "MASTER"),
             None,
         ),
@@ -206,7 +206,7 @@ def test_galera_stays_primary_without_a_killed_member_and_takes_it_back(healthy_
     )  # fmt: skip
     back = wait_for(
         lambda: next(
-            (e for e in events_since(lab, survivor, "galera", synced - 5)
+            (e for e in events_since(lab, survivor, "galera", view.time_s)
              if e.fields.get("size") == "3" and e.fields.get("primary") == "yes"),
             None,
         ),

@@ -45,6 +45,7 @@ RABBIT_NET_TICKTIME_S=10
 # name port: the APIs HAProxy serves on the VIP
 HA_APIS=("keystone 5000" "placement-api 8778" "glance-api 9292" "nova-api 8774" "neutron-api 9696")
 MEMCACHED_PORT=11211
+GALERA_AGENT_PORT=4569 # kolla's clustercheck port
 
 ha_check_switch() {
     [ "${TOPOLOGY_RECORDED:-default}" != "$TOPOLOGY" ] && lab_running &&
@@ -82,7 +83,7 @@ if ha_on; then
     MEMCACHED_SERVERS=$(for n in "${CONTROLLERS[@]}"; do printf '%s:%s,' "${NODE_IP[$n]}" $MEMCACHED_PORT; done)
     MEMCACHED_SERVERS=${MEMCACHED_SERVERS%,}
     NEUTRON_SERVICE_PLUGINS=router
-    _infra="mariadb epmd rabbitmq-server memcached haproxy-events haproxy keepalived"
+    _infra="mariadb galera-agent epmd rabbitmq-server memcached haproxy-events haproxy keepalived"
     _apis="keystone placement-api glance-api nova-api nova-conductor nova-scheduler neutron-api neutron-rpc-server"
     NODE_SERVICES_ctl_1="$_infra $_apis neutron-dhcp-agent neutron-metadata-agent"
     NODE_SERVICES_ctl_2="$_infra $_apis"
@@ -162,9 +163,16 @@ EOF
     [ -s "$DATA/rabbitmq-home/.erlang.cookie" ] ||
         (umask 077 && head -c 15 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$DATA/rabbitmq-home/.erlang.cookie")
     chmod 400 "$DATA/rabbitmq-home/.erlang.cookie"
-    # rabbitmqctl inside a controller talks to that controller's member
-    printf '#!/bin/sh\n. %s/env-$(hostname).sh\nexec /usr/lib/rabbitmq/bin/rabbitmqctl "$@"\n' "$ETC/rabbitmq" \
-        >"$ETC/rabbitmq/rabbitmqctl"
+    # rabbitmqctl inside a controller talks to that controller's member, or to the first
+    # other member that listens while its own one starts (a node's boot, a killed broker)
+    cat >"$ETC/rabbitmq/rabbitmqctl" <<EOF
+#!/bin/bash
+. $ETC/rabbitmq/env-\$(hostname).sh
+for n in \$(hostname) ${CONTROLLERS[*]}; do
+    (exec 3<>"/dev/tcp/\$n/5672") 2>/dev/null && exec /usr/lib/rabbitmq/bin/rabbitmqctl -n "rabbit@\$n" "\$@"
+done
+exec /usr/lib/rabbitmq/bin/rabbitmqctl "\$@"
+EOF
 }
 
 # ha_write_api_configs: the APIs log through uWSGI (logto, per node) instead of a shared
@@ -307,10 +315,12 @@ EOF
         printf 'listen %s\n    bind %s:%s\n    balance roundrobin\n' "$name" "$VIP" "$port"
         for n in "${API_NODES[@]}"; do echo "    server $n ${NODE_IP[$n]}:$port"; done
     done
-    # one writer at a time, as kolla does: the first member, the others backups
+    # one writer at a time, as kolla does: the first member, the others backups; a member
+    # takes traffic only while Synced (its agent, node/galera-agent.py, kolla's clustercheck)
     printf 'listen mariadb\n    bind %s:3306\n    mode tcp\n    option tcpka\n    timeout client 3600s\n    timeout server 3600s\n' "$VIP"
     for n in "${CONTROLLERS[@]}"; do
-        echo "    server $n ${NODE_IP[$n]}:3306$([ "$n" = "${CONTROLLERS[0]}" ] || echo ' backup')"
+        echo "    server $n ${NODE_IP[$n]}:3306 agent-check agent-port $GALERA_AGENT_PORT agent-inter ${HAPROXY_INTER_MS}ms$(
+            [ "$n" = "${CONTROLLERS[0]}" ] || echo ' backup')"
     done
 }
 
@@ -322,6 +332,7 @@ ha_write_infra_services() {
         ip=${NODE_IP[$node]}
         svc "$node" mariadb "svc_wait_absent $STATE/galera-hold-$node" \
             "$KIT/labkit/node/galera-start.sh $LAB_DIR $node"
+        svc "$node" galera-agent "" "$py $KIT/labkit/node/galera-agent.py $ip $GALERA_AGENT_PORT $(galera_dir "$node")/state"
         svc "$node" epmd "" "/usr/bin/epmd -port 4369"
         svc "$node" rabbitmq-server "svc_wait_tcp 127.0.0.1 4369; source $(rabbit_env "$node")" \
             "/usr/lib/rabbitmq/bin/rabbitmq-server"

@@ -113,13 +113,14 @@ power_on() {
 # they would with real hardware, then SIGKILL to the node's PID 1 makes the kernel kill
 # every process of the node, containers included.
 power_off() {
-    local node=$1 d p
+    local node=$1 d p t
     d=$(node_dir "$node")
     touch "$d/off"
+    t=$(date +%s.%N) # the power-off line's time is the link's loss, not the line's writing
     ip link set "$(veth_of "$node")" down 2>/dev/null || true
     dp_link "$node" down
     if p=$(init_pid "$node"); then
-        echo "$(date +%s.%N) power-off $node" >>"$d/events.log"
+        echo "$t power-off $node" >>"$d/events.log"
         kill -KILL "$p" 2>/dev/null || true
     fi
     ha_power_off "$node"

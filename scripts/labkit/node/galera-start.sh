@@ -36,4 +36,6 @@ elif [ -d "$G/data/mysql" ] && grep -q '^seqno: *-1' "$G/data/grastate.dat" 2>/d
     [ -n "$pos" ] && [ "${pos##*:}" != -1 ] && args+=("--wsrep-start-position=$pos")
     echo "$(date +%T) galera: rejoining from the recovered position ${pos:-(none)}"
 fi
+echo starting >"$G/state" # node/galera-agent.py: not Synced until wsrep_notify_cmd says so
+chown mysql: "$G/state"
 exec /usr/sbin/mariadbd --defaults-file="$CNF" "${args[@]}"

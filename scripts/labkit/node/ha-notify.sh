@@ -24,6 +24,8 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+# the member's state for its HAProxy agent (node/galera-agent.py)
+[ -n "$status" ] && echo "$status" >"$lab_dir/data/galera/$node/state"
 names=$(echo "$members" | tr ',' '\n' | cut -d/ -f2 | grep -v '^$' | paste -sd, -)
 size=$(echo "$names" | tr ',' '\n' | grep -c . || true)
 echo "$now galera $node status=$status primary=${primary:-unknown} size=$size members=${names:--}" >>"$events"

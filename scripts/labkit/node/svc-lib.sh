@@ -25,6 +25,17 @@ svc_wait_tcp() {
     exit 1
 }
 
+# svc_wait_tcp_any "HOST..." PORT [TIMEOUT_S]: one of the HOSTs accepts on PORT
+svc_wait_tcp_any() {
+    local i h n=$((${3:-120} * 2))
+    for ((i = 0; i < n; i++)); do
+        for h in $1; do (exec 3<>"/dev/tcp/$h/$2") 2>/dev/null && return 0; done
+        sleep 0.5
+    done
+    echo "$(date +%T) none of $1 accepts on port $2 after ${3:-120} s; exiting for runit to retry"
+    exit 1
+}
+
 # svc_wait_consumer QUEUE: wait until QUEUE has a consumer. Neutron agents that start before
 # neutron-rpc-server consumes q-plugin lose their first RPC call and stall for 60 s + backoff.
 svc_wait_consumer() {
