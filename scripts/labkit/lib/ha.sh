@@ -190,6 +190,9 @@ ha_write_api_configs() {
             sed -e "s|^http-socket = $CTL_IP:|http-socket = $ip:|; s|^logto = $LOGS/ctl-1/|logto = $LOGS/$node/|" \
                 -e "s|nova-ctl-1.conf;nova-api.conf|nova-$node.conf;nova-api-$node.conf|; s|;api.conf\$|;api-$node.conf|" \
                 "$ETC/$f.ini" >"$ETC/$f-$node.ini"
+            # a killed master takes its workers with it: an orphaned worker keeps accepting on
+            # the inherited socket and hangs what it accepts (seen: a 2 s probe timeout)
+            echo "no-orphans = true" >>"$ETC/$f-$node.ini"
         done
     done
 }
@@ -313,6 +316,9 @@ EOF
     for api in "${HA_APIS[@]}"; do
         read -r name port <<<"$api"
         printf 'listen %s\n    bind %s:%s\n    balance roundrobin\n' "$name" "$VIP" "$port"
+        # a GET or HEAD that a dying server closes without an answer is retried elsewhere
+        # (never another method: it could run twice)
+        printf '    retry-on conn-failure empty-response junk-response\n    http-request disable-l7-retry if !METH_GET !METH_HEAD\n' 
         for n in "${API_NODES[@]}"; do echo "    server $n ${NODE_IP[$n]}:$port"; done
     done
     # one writer at a time, as kolla does: the first member, the others backups; a member
