@@ -36,7 +36,9 @@ ha_check_switch
 write_configs
 ha_write_configs
 write_services
-for n in "${NODES[@]}"; do echo "node $n ${NODE_IP[$n]} ${NODE_BMC_PORT[$n]} $(node_services "$n")"; done
+for n in "${NODES[@]}"; do
+    echo "node $n ${NODE_IP[$n]} ${NODE_BMC_PORT[$n]} $(node_services "$n")"
+done
 echo "env: $(ha_outputs_env)"
 """
 
@@ -65,7 +67,8 @@ def test_the_default_topology_has_no_ha_piece(tmp_path: Path) -> None:
     assert "[cache]\nenabled = false\n" in (lab / "etc" / "keystone" / "keystone.conf").read_text()
     assert "service_plugins =\n" in (lab / "etc" / "neutron" / "neutron.conf").read_text()
     services = sorted(p.name for p in (lab / "nodes" / "ctl-1" / "service").iterdir())
-    assert "haproxy" not in services and "keepalived" not in services
+    assert "haproxy" not in services
+    assert "keepalived" not in services
     assert not (lab / "etc" / "mysql" / "ctl-1.cnf").exists()
 
 
@@ -79,18 +82,21 @@ def test_the_ha_topology_adds_ctl_3_the_vip_and_the_clusters(tmp_path: Path) -> 
     assert ("transport_url = rabbit://guest:guest@10.234.0.11:5672,guest:guest@10.234.0.12:5672,"
             "guest:guest@10.234.0.13:5672/\n") in nova  # fmt: skip
     assert "memcached_servers = 10.234.0.11:11211,10.234.0.12:11211,10.234.0.13:11211\n" in nova
-    assert "connection = mysql+pymysql://os:os@10.234.0.10/nova_api" in (
-        lab / "etc" / "nova" / "nova-db.conf"
-    ).read_text()
+    assert (
+        "connection = mysql+pymysql://os:os@10.234.0.10/nova_api"
+        in (lab / "etc" / "nova" / "nova-db.conf").read_text()
+    )
     assert "service_plugins = router\n" in (lab / "etc" / "neutron" / "neutron.conf").read_text()
     # Galera: rsync SST needs user mysql; the notify command writes the ground truth
     cnf = (lab / "etc" / "mysql" / "ctl-2.cnf").read_text()
-    assert "user = mysql\n" in cnf and "wsrep_sst_method = rsync\n" in cnf
+    assert "user = mysql\n" in cnf
+    assert "wsrep_sst_method = rsync\n" in cnf
     assert "wsrep_cluster_address = gcomm://10.234.0.11,10.234.0.12,10.234.0.13\n" in cnf
     assert "wsrep_notify_cmd = " in cnf
     # keepalived: VRRPv3 (fractional advert_int) and one unicast peer a line (split brain)
     ka = (lab / "etc" / "ctl-2-keepalived.conf").read_text()
-    assert "vrrp_version 3" in ka and "advert_int 0.1" in ka
+    assert "vrrp_version 3" in ka
+    assert "advert_int 0.1" in ka
     assert "unicast_peer {\n        10.234.0.11\n        10.234.0.13\n    }" in ka
     # HAProxy: every API on the VIP over ctl-1 and ctl-2; MariaDB with one writer
     cfg = (lab / "etc" / "ctl-3-haproxy.cfg").read_text()

@@ -318,7 +318,10 @@ EOF
         printf 'listen %s\n    bind %s:%s\n    balance roundrobin\n' "$name" "$VIP" "$port"
         # a GET or HEAD that a dying server closes without an answer is retried elsewhere
         # (never another method: it could run twice)
-        printf '    retry-on conn-failure empty-response junk-response\n    http-request disable-l7-retry if !METH_GET !METH_HEAD\n' 
+        printf '    retry-on conn-failure empty-response junk-response\n    http-request disable-l7-retry if !METH_GET !METH_HEAD\n'
+        # an HTTP check: a restarted uWSGI listens before its app is loaded, and a TCP check
+        # would send it requests that hang until then (seen: a 2 s probe timeout)
+        printf '    option httpchk GET /\n' 
         for n in "${API_NODES[@]}"; do echo "    server $n ${NODE_IP[$n]}:$port"; done
     done
     # one writer at a time, as kolla does: the first member, the others backups; a member

@@ -21,7 +21,8 @@ import sys
 import time
 
 STATE = re.compile(
-    r"(?:Server|Backup Server) (?P<server>[\w.-]+/[\w.-]+) is (?P<state>UP|DOWN)(?:, reason: (?P<reason>[^,]*))?"
+    r"(?:Server|Backup Server) (?P<server>[\w.-]+/[\w.-]+) is (?P<state>UP|DOWN)"
+    r"(?:, reason: (?P<reason>[^,]*))?"
 )
 NO_SERVER = re.compile(r"(?:backend|proxy) '?(?P<backend>[\w.-]+)'? has no server available")
 
