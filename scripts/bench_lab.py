@@ -82,7 +82,7 @@ def main() -> int:
     def networks() -> None:
         cloud.network.get("/networks").raise_for_status()
 
-    print(  # noqa: T201 - the figures are the output
+    print(
         f"lab instance {desc['instance']}, topology {desc.get('topology', 'default')}, "
         f"{args.count} calls each, load average {os.getloadavg()[0]:.1f}"
     )
@@ -93,7 +93,7 @@ def main() -> int:
         ("neutron network list (validated)", networks),
     ):
         times = timed(call, args.count)
-        print(  # noqa: T201
+        print(
             f"  {name:34s} median {statistics.median(times) * 1000:7.1f} ms"
             f"   p95 {p95(times) * 1000:7.1f} ms"
         )
