@@ -75,7 +75,7 @@ def test_the_default_topology_has_no_ha_piece(tmp_path: Path) -> None:
 def test_the_ha_topology_adds_ctl_3_the_vip_and_the_clusters(tmp_path: Path) -> None:
     out, lab = _render(tmp_path, OSHA_LAB_TOPOLOGY="ha")
     # ctl-3 takes the next free address and BMC port; the other nodes keep theirs
-    assert "node ctl-3 10.234.0.13 6264 mariadb epmd rabbitmq-server memcached " in out
+    assert "node ctl-3 10.234.0.13 6264 mariadb galera-agent epmd rabbitmq-server memcached " in out
     assert "node cmp-2 10.234.0.22 6263 docker" in out
     assert "LAB_VIP=10.234.0.10 " in out
     nova = (lab / "etc" / "nova" / "nova.conf").read_text()
@@ -101,14 +101,18 @@ def test_the_ha_topology_adds_ctl_3_the_vip_and_the_clusters(tmp_path: Path) -> 
     # HAProxy: every API on the VIP over ctl-1 and ctl-2; MariaDB with one writer
     cfg = (lab / "etc" / "ctl-3-haproxy.cfg").read_text()
     assert "listen nova-api\n    bind 10.234.0.10:8774\n" in cfg
-    assert "    server ctl-1 10.234.0.11:3306\n    server ctl-2 10.234.0.12:3306 backup\n" in cfg
+    assert "    option httpchk GET /\n" in cfg  # a restarted uWSGI listens before its app loads
+    agent = "agent-check agent-port 4569 agent-inter 1000ms"  # Synced members only
+    assert f"    server ctl-1 10.234.0.11:3306 {agent}\n" in cfg
+    assert f"    server ctl-2 10.234.0.12:3306 {agent} backup\n" in cfg
     # the APIs of ctl-2 bind ctl-2's address and log in ctl-2's directory
     ini = (lab / "etc" / "nova" / "uwsgi-api-ctl-2.ini").read_text()
     assert "http-socket = 10.234.0.12:8774\n" in ini
     assert "nova-ctl-2.conf;nova-api-ctl-2.conf" in ini
     assert "/logs/ctl-2/nova-api.log" in ini
     run = (lab / "nodes" / "ctl-2" / "service" / "nova-api" / "run").read_text()
-    assert "svc_wait_tcp 10.234.0.10 3306; svc_wait_tcp 10.234.0.12 5672" in run
+    members = "'10.234.0.11 10.234.0.12 10.234.0.13'"  # any RabbitMQ member will do
+    assert f"svc_wait_tcp 10.234.0.10 3306; svc_wait_tcp_any {members} 5672" in run
     assert not (lab / "nodes" / "ctl-3" / "service" / "nova-api").exists()
 
 

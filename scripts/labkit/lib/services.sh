@@ -42,7 +42,7 @@ node_containers() { local v="NODE_CONTAINERS_${1//-/_}"; echo "${!v:-}"; }
 # mq_wait NODE: the run-script wait for RabbitMQ (a controller's own member in the HA topology)
 # (any member in the HA topology: the services' transport_url lists them all)
 mq_wait() {
-    if ha_on; then echo "svc_wait_tcp_any '$(for n in "${CONTROLLERS[@]}"; do printf '%s ' "${NODE_IP[$n]}"; done)' 5672"
+    if ha_on; then echo "svc_wait_tcp_any '$(for n in "${CONTROLLERS[@]}"; do echo "${NODE_IP[$n]}"; done | paste -sd' ')' 5672"
     else echo "svc_wait_tcp $CTL_IP 5672"; fi
 }
 
