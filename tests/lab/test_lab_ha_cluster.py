@@ -104,9 +104,11 @@ class Poller:
 
 @pytest.fixture
 def poller(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Poller]:
-    host = ha(lab)["vip"]
     port, path = request.param
-    p = Poller(host, port, path)
+    p = Poller((lab.desc.get("ha") or {}).get("vip", ""), port, path)
+    if not p.host:  # not an HA lab: the test itself fails with the hint (ha())
+        yield p
+        return
     thread = threading.Thread(target=p.run, name="ha-poller", daemon=True)
     thread.start()
     yield p
