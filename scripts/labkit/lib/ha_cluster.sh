@@ -96,6 +96,20 @@ ha_mysql_cnf() {
     galera_cnf "$n"
 }
 
+# http_answers HOST PORT PATH: an HTTP answer below 500 (bash's /dev/tcp, bounded)
+http_answers() {
+    timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n" "$3" "$1" >&3 &&
+        head -1 <&3 | grep -q "^HTTP/1.[01] [234]"' _ "$@" 2>/dev/null
+}
+
+# ha_wait_keystone: keystone answers on the VIP (HAProxy marks a server UP only after its
+# HTTP checks pass, a few seconds after uWSGI listens)
+ha_wait_keystone() {
+    ha_on || return 0
+    wait_until 120 0.5 "keystone on the VIP" http_answers "$VIP" 5000 /v3 || die "keystone does not answer on $VIP" \
+        "see $LOGS/ctl-*/keystone.log; scripts/lab status"
+}
+
 vip_holders() {
     local n
     for n in "${CONTROLLERS[@]}"; do

@@ -70,6 +70,7 @@ EOF
         --config-file "$ETC/neutron/plugins/ml2/ml2_conf.ini" upgrade head &
     pids+=($!)
     wait_until 120 0.5 "keystone on ctl-1" tcp_open "$CTL_IP" 5000 || die "keystone did not start" "see $LOGS/ctl-1/keystone.out"
+    ha_wait_keystone
     run_logged catalog cloud_py catalog
     for p in "${pids[@]}"; do wait "$p" || die "a schema sync failed" "see $LOGS/init-*.log"; done
     touch "$STATE/catalog-ready"
