@@ -74,6 +74,7 @@ def ha(lab_dir: str, env: os._Environ[str]) -> dict[str, object] | None:
             "fastinter_ms": int(env["LAB_HAPROXY_FASTINTER_MS"]),
             "fall": int(env["LAB_HAPROXY_FALL"]),
             "rise": int(env["LAB_HAPROXY_RISE"]),
+            "timeout_connect_ms": int(env["LAB_HAPROXY_TIMEOUT_CONNECT_MS"]),
             "stats_sockets": {
                 n: os.path.join(lab_dir, "data", n, "haproxy", "stats.sock") for n in controllers
             },

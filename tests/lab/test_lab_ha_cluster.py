@@ -137,10 +137,12 @@ def test_the_vip_moves_when_its_holder_loses_power(healthy_lab: Lab, poller: Pol
     # VRRP: a backup declares the master dead after 3 adverts plus its skew ((256 - p) / 256
     # adverts, p = 100 for ctl-2's priority), then takes the VIP and sends gratuitous ARPs.
     takeover_bound_s = 3 * advert_s + (256 - 100) / 256 * advert_s + MARGIN_S
-    # HAProxy on the new holder: a request sent to the dead ctl-1 waits `timeout connect`
-    # (0.5 s) per try, retries twice, the last on another server (redispatch), until its
-    # checks mark ctl-1 DOWN; plus one poll interval and a probe's own timeout.
-    answer_bound_s = 3 * 0.5 + POLL_INTERVAL_S + POLL_TIMEOUT_S + MARGIN_S
+    # HAProxy on the new holder: a request sent to the dead ctl-1 waits `timeout connect`,
+    # then goes to ctl-2 (`option redispatch 1`: every retry to another server); a probe
+    # whose SYN went to ctl-1's MAC before the takeover is retransmitted after TCP's 1 s
+    # initial RTO; plus one poll interval.
+    connect_s = cfg["haproxy"]["timeout_connect_ms"] / 1000
+    answer_bound_s = 1.0 + 2 * connect_s + POLL_INTERVAL_S + MARGIN_S
     wait_for(lambda: poller.first_ok_after(time.time() - 1), 10, what="keystone on the VIP")
 
     started = time.time()

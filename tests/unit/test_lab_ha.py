@@ -102,7 +102,7 @@ def test_the_ha_topology_adds_ctl_3_the_vip_and_the_clusters(tmp_path: Path) -> 
     cfg = (lab / "etc" / "ctl-3-haproxy.cfg").read_text()
     assert "listen nova-api\n    bind 10.234.0.10:8774\n" in cfg
     assert "    option httpchk GET /\n" in cfg  # a restarted uWSGI listens before its app loads
-    agent = "agent-check agent-port 4569 agent-inter 1000ms"  # Synced members only
+    agent = "agent-check agent-port 4569 agent-inter 1000ms on-marked-down shutdown-sessions"
     assert f"    server ctl-1 10.234.0.11:3306 {agent}\n" in cfg
     assert f"    server ctl-2 10.234.0.12:3306 {agent} backup\n" in cfg
     # the APIs of ctl-2 bind ctl-2's address and log in ctl-2's directory
@@ -152,7 +152,7 @@ def test_lab_json_describes_the_vip_and_the_members(monkeypatch: pytest.MonkeyPa
         "LAB_API_NODES": "ctl-1,ctl-2", "LAB_VRRP_ADVERT_INT_S": "0.1",
         "LAB_HAPROXY_INTER_MS": "1000", "LAB_HAPROXY_FASTINTER_MS": "250", "LAB_HAPROXY_FALL": "2",
         "LAB_HAPROXY_RISE": "2", "LAB_GALERA_SUSPECT_TIMEOUT_S": "3",
-        "LAB_RABBIT_NET_TICKTIME_S": "10",
+        "LAB_RABBIT_NET_TICKTIME_S": "10", "LAB_HAPROXY_TIMEOUT_CONNECT_MS": "200",
     }.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     ha = outputs.ha("/lab", os.environ)

@@ -39,6 +39,9 @@ declare -A VRRP_PRIORITY=([ctl-1]=150 [ctl-2]=100 [ctl-3]=50)
 # HAProxy health checks: a server is DOWN after `fall` failed checks `fastinter` apart once
 # the first failed (at most inter + fall * fastinter = 1.5 s after it died).
 HAPROXY_INTER_MS=1000 HAPROXY_FASTINTER_MS=250 HAPROXY_FALL=2 HAPROXY_RISE=2
+# a request sent to a server that lost power waits this long, then goes to another server
+# (a live server's kernel answers a connect in well under a millisecond, loaded or not)
+HAPROXY_TIMEOUT_CONNECT_MS=200
 # Galera: a silent member is suspected after evs.suspect_timeout (default 5 s)
 GALERA_SUSPECT_TIMEOUT_S=3
 RABBIT_NET_TICKTIME_S=10
@@ -305,13 +308,13 @@ global
 defaults
     log global
     mode http
-    timeout connect 500ms
+    timeout connect ${HAPROXY_TIMEOUT_CONNECT_MS}ms
     timeout client 300s
     timeout server 300s
     # a refused or timed-out connection is retried on another server
     retries 2
     option redispatch 1
-    default-server check inter ${HAPROXY_INTER_MS}ms fastinter ${HAPROXY_FASTINTER_MS}ms fall $HAPROXY_FALL rise $HAPROXY_RISE on-marked-down shutdown-sessions
+    default-server check inter ${HAPROXY_INTER_MS}ms fastinter ${HAPROXY_FASTINTER_MS}ms fall $HAPROXY_FALL rise $HAPROXY_RISE
 EOF
     for api in "${HA_APIS[@]}"; do
         read -r name port <<<"$api"
@@ -328,7 +331,9 @@ EOF
     # takes traffic only while Synced (its agent, node/galera-agent.py, kolla's clustercheck)
     printf 'listen mariadb\n    bind %s:3306\n    mode tcp\n    option tcpka\n    timeout client 3600s\n    timeout server 3600s\n' "$VIP"
     for n in "${CONTROLLERS[@]}"; do
-        echo "    server $n ${NODE_IP[$n]}:3306 agent-check agent-port $GALERA_AGENT_PORT agent-inter ${HAPROXY_INTER_MS}ms$(
+        # a member marked DOWN has its sessions closed: pooled connections to a powered-off
+        # writer would otherwise hang until TCP gives up
+        echo "    server $n ${NODE_IP[$n]}:3306 agent-check agent-port $GALERA_AGENT_PORT agent-inter ${HAPROXY_INTER_MS}ms on-marked-down shutdown-sessions$(
             [ "$n" = "${CONTROLLERS[0]}" ] || echo ' backup')"
     done
 }
@@ -384,5 +389,6 @@ ha_outputs_env() {
     echo "LAB_VIP=$VIP LAB_CONTROLLERS=$(IFS=,; echo "${CONTROLLERS[*]}") LAB_API_NODES=$(IFS=,; echo "${API_NODES[*]}")" \
         "LAB_VRRP_ADVERT_INT_S=$VRRP_ADVERT_INT_S LAB_HAPROXY_INTER_MS=$HAPROXY_INTER_MS" \
         "LAB_HAPROXY_FASTINTER_MS=$HAPROXY_FASTINTER_MS LAB_HAPROXY_FALL=$HAPROXY_FALL LAB_HAPROXY_RISE=$HAPROXY_RISE" \
+        "LAB_HAPROXY_TIMEOUT_CONNECT_MS=$HAPROXY_TIMEOUT_CONNECT_MS" \
         "LAB_GALERA_SUSPECT_TIMEOUT_S=$GALERA_SUSPECT_TIMEOUT_S LAB_RABBIT_NET_TICKTIME_S=$RABBIT_NET_TICKTIME_S"
 }
