@@ -45,6 +45,43 @@ def data_plane(lab_dir: str, env: os._Environ[str]) -> dict[str, object]:
     }
 
 
+def ha(lab_dir: str, env: os._Environ[str]) -> dict[str, object] | None:
+    """lab.json's ``ha``: None (no key) in the default topology, else the VIP, the members and the
+    timers the HA mechanisms run on (scripts/labkit/lib/ha.sh)."""
+    if env.get("LAB_TOPOLOGY") != "ha":
+        return None
+    controllers = env["LAB_CONTROLLERS"].split(",")
+    return {
+        "vip": env["LAB_VIP"],
+        "controllers": controllers,
+        "api_nodes": env["LAB_API_NODES"].split(","),
+        "galera": {
+            "members": controllers,
+            "writer": controllers[0],
+            "suspect_timeout_s": float(env["LAB_GALERA_SUSPECT_TIMEOUT_S"]),
+            "sockets": {
+                n: os.path.join(lab_dir, "data", "galera", n, "run", "mysqld.sock")
+                for n in controllers
+            },
+        },
+        "rabbitmq": {
+            "members": [f"rabbit@{n}" for n in controllers],
+            "net_ticktime_s": float(env["LAB_RABBIT_NET_TICKTIME_S"]),
+        },
+        "vrrp": {"advert_int_s": float(env["LAB_VRRP_ADVERT_INT_S"]), "master": controllers[0]},
+        "haproxy": {
+            "inter_ms": int(env["LAB_HAPROXY_INTER_MS"]),
+            "fastinter_ms": int(env["LAB_HAPROXY_FASTINTER_MS"]),
+            "fall": int(env["LAB_HAPROXY_FALL"]),
+            "rise": int(env["LAB_HAPROXY_RISE"]),
+            "timeout_connect_ms": int(env["LAB_HAPROXY_TIMEOUT_CONNECT_MS"]),
+            "stats_sockets": {
+                n: os.path.join(lab_dir, "data", n, "haproxy", "stats.sock") for n in controllers
+            },
+        },
+    }
+
+
 def main(argv: list[str]) -> int:
     lab_dir = argv[1]
     env = os.environ
@@ -138,6 +175,7 @@ def main(argv: list[str]) -> int:
         "cgroup_prefix": env["LAB_CGROUP_PREFIX"],
         "nodes": nodes,
         "data_plane": data_plane(lab_dir, env),
+        "topology": env.get("LAB_TOPOLOGY", "default"),
         "settings": {
             "service_down_time_s": int(env["LAB_SERVICE_DOWN_TIME_S"]),
             "agent_down_time_s": int(env["LAB_AGENT_DOWN_TIME_S"]),
@@ -145,6 +183,9 @@ def main(argv: list[str]) -> int:
             "rpc_response_timeout_s": int(env["LAB_RPC_RESPONSE_TIMEOUT_S"]),
         },
     }
+    ha_section = ha(lab_dir, env)
+    if ha_section is not None:  # absent in the default topology
+        lab["ha"] = ha_section
     write(os.path.join(lab_dir, "lab.json"), json.dumps(lab, indent=2) + "\n")
     return 0
 

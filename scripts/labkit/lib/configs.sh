@@ -19,7 +19,7 @@ region_name = RegionOne
 EOF
 }
 authtoken() {
-    printf '[keystone_authtoken]\nwww_authenticate_uri = %s\nmemcached_servers =\n' "$KEYSTONE_URL"
+    printf '[keystone_authtoken]\nwww_authenticate_uri = %s\nmemcached_servers =%s\n' "$KEYSTONE_URL" "${MEMCACHED_SERVERS:+ $MEMCACHED_SERVERS}"
     ks_auth "$1"
 }
 
@@ -108,7 +108,7 @@ key_repository = $ETC/keystone/fernet-keys
 [credential]
 key_repository = $ETC/keystone/credential-keys
 [cache]
-enabled = false
+$(keystone_cache)
 [identity]
 # bcrypt's default 12 rounds cost 8 s per login on the loaded 2-core test machine (measured),
 # and every test's and Rally user's login pays it. A lab password guards nothing; 4 is
@@ -132,7 +132,7 @@ EOF
 [DEFAULT]
 log_file = $LOGS/ctl-1/glance-api.log
 enabled_backends = fs:file
-public_endpoint = http://$CTL_IP:9292
+public_endpoint = http://$API_IP:9292
 worker_self_reference_url = http://$CTL_IP:9292
 [glance_store]
 default_backend = fs
@@ -234,7 +234,7 @@ write_neutron() {
 [DEFAULT]
 host = ctl-1
 core_plugin = ml2
-service_plugins =
+service_plugins =${NEUTRON_SERVICE_PLUGINS:+ $NEUTRON_SERVICE_PLUGINS}
 auth_strategy = keystone
 transport_url = $RABBIT_URL
 rpc_response_timeout = $RPC_RESPONSE_TIMEOUT_S
@@ -287,7 +287,7 @@ log_file = $LOGS/ctl-1/neutron-dhcp-agent.log
 EOF
     cat >"$ETC/neutron/metadata_agent.ini" <<EOF
 [DEFAULT]
-nova_metadata_host = $CTL_IP
+nova_metadata_host = $API_IP
 nova_metadata_port = 8775
 metadata_proxy_shared_secret = osha-lab
 metadata_proxy_socket = $DATA/neutron/metadata_proxy

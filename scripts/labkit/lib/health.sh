@@ -32,6 +32,7 @@ node_problems() {
             [ "$state" = running ] || echo "$node: container $c $(tail -1 <<<"$state")"
         done
     done
+    ha_problems # the HA topology's clusters (lib/ha_cluster.sh; nothing otherwise)
 }
 
 # cloud_health TIMEOUT_S: cloud.py's wait, with each node's events file for the start times.

@@ -2,9 +2,11 @@
 # One-time initialisation of the cloud (databases, catalog, resources), the kolla-style
 # containers and Rally. Every step is skipped when already done. Sourced.
 
-mysql_root() { mariadb --defaults-file="$ETC/mysql/my.cnf" -uroot "$@"; }
+MYSQL_CNF=$ETC/mysql/my.cnf # the HA topology: a Synced Galera member's (ha_mysql_cnf)
+mysql_root() { mariadb --defaults-file="$MYSQL_CNF" -uroot "$@"; }
 
 init_mariadb_datadir() {
+    ha_on && return 0 # ha_galera_init
     [ -d "$DATA/mysql/mysql" ] && return 0
     log "mariadb: initialising the data directory"
     mkdir -p "$DATA/mysql"
@@ -14,7 +16,7 @@ init_mariadb_datadir() {
         die "mariadb-install-db failed" "see $LOGS/mariadb-install.log"
 }
 
-cloud_py() { LAB_CTL_IP=$CTL_IP "$VENV/bin/python" "$LABKIT/cloud.py" "$LAB_DIR/clouds.yaml" "$@"; }
+cloud_py() { LAB_CTL_IP=$API_IP "$VENV/bin/python" "$LABKIT/cloud.py" "$LAB_DIR/clouds.yaml" "$@"; }
 
 # run_logged NAME CMD...: run CMD with output in $LOGS/init-NAME.log; die on failure.
 run_logged() {
@@ -24,6 +26,7 @@ run_logged() {
 }
 
 wait_mariadb() {
+    ha_on && MYSQL_CNF=$(ha_mysql_cnf)
     wait_until 120 0.5 "mariadb on ctl-1" mysql_root -e 'select 1' >/dev/null 2>&1 || die "mariadb did not start" "see $LOGS/ctl-1/mariadb.err"
 }
 
@@ -67,6 +70,7 @@ EOF
         --config-file "$ETC/neutron/plugins/ml2/ml2_conf.ini" upgrade head &
     pids+=($!)
     wait_until 120 0.5 "keystone on ctl-1" tcp_open "$CTL_IP" 5000 || die "keystone did not start" "see $LOGS/ctl-1/keystone.out"
+    ha_wait_keystone
     run_logged catalog cloud_py catalog
     for p in "${pids[@]}"; do wait "$p" || die "a schema sync failed" "see $LOGS/init-*.log"; done
     touch "$STATE/catalog-ready"
@@ -84,8 +88,11 @@ cheap_password_hashes() {
         FROM keystone.password q WHERE q.local_user_id = u.id)") || die "cannot read keystone's passwords"
     [ "$n" -gt 0 ] || return 0
     log "keystone: hashing $n passwords again with 4 bcrypt rounds (a login took seconds)"
-    node_ssh ctl-1 "sv -w 60 restart $(node_dir ctl-1)/service/keystone" >/dev/null || die "cannot restart keystone"
-    wait_until 120 0.5 "keystone on ctl-1" tcp_open "$CTL_IP" 5000 || die "keystone did not come back"
+    local node
+    for node in "${API_NODES[@]}"; do
+        node_ssh "$node" "sv -w 60 restart $(node_dir "$node")/service/keystone" >/dev/null || die "cannot restart keystone on $node"
+        wait_until 120 0.5 "keystone on $node" tcp_open "${NODE_IP[$node]}" 5000 || die "keystone on $node did not come back"
+    done
     run_logged keystone cloud_py rehash-passwords
 }
 

@@ -36,6 +36,7 @@ net_up() {
         ip -n "$ns" link set eth0 up
         # no default route on purpose: a node can reach only the lab subnet
     done
+    ha_net_up
 }
 
 # prepare_node NODE: per-node files that hostinit.sh and sshd use (idempotent).
@@ -46,6 +47,7 @@ prepare_node() {
     echo "$node" >"$d/hostname"
     : >"$d/sysrq"
     touch "$d/events.log"
+    ha_prepare_node "$node"
     [ -f "$d/root/.bashrc" ] || cp /etc/skel/.bashrc "$d/root/.bashrc"
     [ -f "$d/root/.profile" ] || cp /etc/skel/.profile "$d/root/.profile"
     [ -f "$d/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -C "root@$node" -f "$d/ssh_host_ed25519_key"
@@ -111,15 +113,17 @@ power_on() {
 # they would with real hardware, then SIGKILL to the node's PID 1 makes the kernel kill
 # every process of the node, containers included.
 power_off() {
-    local node=$1 d p
+    local node=$1 d p t
     d=$(node_dir "$node")
     touch "$d/off"
+    t=$(date +%s.%N) # the power-off line's time is the link's loss, not the line's writing
     ip link set "$(veth_of "$node")" down 2>/dev/null || true
     dp_link "$node" down
     if p=$(init_pid "$node"); then
-        echo "$(date +%s.%N) power-off $node" >>"$d/events.log"
+        echo "$t power-off $node" >>"$d/events.log"
         kill -KILL "$p" 2>/dev/null || true
     fi
+    ha_power_off "$node"
     if p=$(pid_from "$d/power.pid"); then
         wait_until 10 0.05 "$node to power off" eval "! alive $p" || die "$node did not power off (power supply pid $p)"
     fi

@@ -39,33 +39,63 @@ NODE_CONTAINERS_cmp_2="nova_compute"
 node_services() { local v="NODE_SERVICES_${1//-/_}"; echo "${!v:-}"; }
 node_containers() { local v="NODE_CONTAINERS_${1//-/_}"; echo "${!v:-}"; }
 
+# mq_wait NODE: the run-script wait for RabbitMQ (a controller's own member in the HA topology)
+# (any member in the HA topology: the services' transport_url lists them all)
+mq_wait() {
+    if ha_on; then echo "svc_wait_tcp_any '$(for n in "${CONTROLLERS[@]}"; do echo "${NODE_IP[$n]}"; done | paste -sd' ')' 5672"
+    else echo "svc_wait_tcp $CTL_IP 5672"; fi
+}
+
 write_services() {
     local B=$VENV/bin N="--config-file $ETC/nova/nova.conf" Q="--config-file $ETC/neutron/neutron.conf"
-    local db="svc_wait_tcp $CTL_IP 3306" mq="svc_wait_tcp $CTL_IP 5672" node
-    svc ctl-1 mariadb "" "/usr/sbin/mariadbd --defaults-file=$ETC/mysql/my.cnf"
-    svc ctl-1 epmd "" "/usr/bin/epmd -address 127.0.0.1 -port 4369"
-    svc ctl-1 rabbitmq-server "svc_wait_tcp 127.0.0.1 4369; source $ETC/rabbitmq/env.sh" \
-        "/usr/lib/rabbitmq/bin/rabbitmq-server"
-    svc ctl-1 keystone "svc_gate db; $db" "$B/uwsgi --ini $ETC/keystone/uwsgi.ini"
-    svc ctl-1 placement-api "svc_gate catalog; $db" "$B/uwsgi --ini $ETC/placement/uwsgi.ini"
-    svc ctl-1 glance-api "svc_gate catalog; $db" "$B/uwsgi --ini $ETC/glance/uwsgi.ini"
-    svc ctl-1 nova-api "svc_gate catalog; $db; $mq" "$B/uwsgi --ini $ETC/nova/uwsgi-api.ini"
+    local db="svc_wait_tcp $DB_HOST 3306" mq node
+    if ha_on; then
+        ha_write_infra_services
+    else
+        svc ctl-1 mariadb "" "/usr/sbin/mariadbd --defaults-file=$ETC/mysql/my.cnf"
+        svc ctl-1 epmd "" "/usr/bin/epmd -address 127.0.0.1 -port 4369"
+        svc ctl-1 rabbitmq-server "svc_wait_tcp 127.0.0.1 4369; source $ETC/rabbitmq/env.sh" \
+            "/usr/lib/rabbitmq/bin/rabbitmq-server"
+    fi
+    for node in "${API_NODES[@]}"; do
+        mq=$(mq_wait "$node")
+        svc $node keystone "svc_gate db; $db" "$B/uwsgi --ini $(ha_ini "$ETC/keystone/uwsgi.ini" $node)"
+        svc $node placement-api "svc_gate catalog; $db" "$B/uwsgi --ini $(ha_ini "$ETC/placement/uwsgi.ini" $node)"
+        svc $node glance-api "svc_gate catalog; $db" "$B/uwsgi --ini $(ha_ini "$ETC/glance/uwsgi.ini" $node)"
+        svc $node nova-api "svc_gate catalog; $db; $mq" "$B/uwsgi --ini $(ha_ini "$ETC/nova/uwsgi-api.ini" $node)"
+        svc $node neutron-api "svc_gate catalog; $db; $mq" "$B/uwsgi --ini $(ha_ini "$ETC/neutron/uwsgi.ini" $node)"
+        svc $node neutron-rpc-server "svc_gate catalog; $db; $mq" \
+            "$B/neutron-rpc-server $Q --config-file $ETC/neutron/plugins/ml2/ml2_conf.ini --config-file $(ha_rpc_conf $node)"
+    done
     for node in ctl-1 ctl-2; do
+        mq=$(mq_wait "$node")
         svc $node nova-conductor "svc_gate catalog; $db; $mq" \
             "$B/nova-conductor $N --config-file $ETC/nova/nova-db.conf --config-file $ETC/nova/nova-$node.conf"
         svc $node nova-scheduler "svc_gate catalog; $db; $mq" \
             "$B/nova-scheduler $N --config-file $ETC/nova/nova-db.conf --config-file $ETC/nova/nova-$node.conf"
     done
-    svc ctl-1 neutron-api "svc_gate catalog; $db; $mq" "$B/uwsgi --ini $ETC/neutron/uwsgi.ini"
-    svc ctl-1 neutron-rpc-server "svc_gate catalog; $db; $mq" \
-        "$B/neutron-rpc-server $Q --config-file $ETC/neutron/plugins/ml2/ml2_conf.ini --config-file $ETC/neutron/rpc.conf"
+    mq=$(mq_wait ctl-1)
     svc ctl-1 neutron-dhcp-agent "svc_gate catalog; $mq; svc_wait_consumer q-plugin" \
         "$B/neutron-dhcp-agent $Q --config-file $ETC/neutron/dhcp_agent.ini"
     svc ctl-1 neutron-metadata-agent "svc_gate catalog; $mq; svc_wait_consumer q-plugin" \
         "$B/neutron-metadata-agent $Q --config-file $ETC/neutron/metadata_agent.ini"
+    mq=$(mq_wait cmp-1)
     svc cmp-1 nova-compute "svc_gate catalog; $mq" "$B/nova-compute $N --config-file $ETC/nova/nova-cmp-1.conf"
     # cmp-2 is the kolla-style node: its OpenStack services run as containers of its dockerd.
     mkdir -p "$DATA/cmp-2/docker"
     svc cmp-2 docker "" "/usr/sbin/dockerd --data-root $DATA/cmp-2/docker --iptables=false --ip6tables=false \
 --bridge=none --cgroup-parent=/${CGROUP_PREFIX}cmp-2 --storage-driver=overlay2"
+}
+
+# prune_services: remove a node's service directories that its service list does not name
+# (left by the other topology, or by the data plane switched off).
+prune_services() {
+    local node d
+    for node in "${NODES[@]}"; do
+        for d in "$(node_dir "$node")"/service/*/; do
+            [ -d "$d" ] || continue
+            d=${d%/}
+            [[ " $(node_services "$node") " == *" ${d##*/} "* ]] || { rm -rf "$d" && log "node $node: removed service ${d##*/}"; }
+        done
+    done
 }
