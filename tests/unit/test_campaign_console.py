@@ -21,26 +21,7 @@ from osha.campaign.console import ConsoleSink
 from osha.ledger import LedgerReader
 from osha.messages.campaign import CampaignStop, CampaignVerdict
 from osha.testing import wait_for
-
-BASE = """\
-[campaign]
-name = "t"
-seed = 1
-warmup_s = 0
-baseline_s = 0.5
-chaos_s = {chaos_s}
-recovery_timeout_s = 5
-recovery_hold_s = 0.2
-
-[[monitors]]
-id = "tick"
-plugin = "ticker"
-interval_s = 0.1
-
-[[disruptors]]
-id = "noop"
-plugin = "noop"
-"""
+from tests.unit.test_campaign import NEVER_ESCALATES, _profile
 
 PIPE_BYTES = 4096  # the smallest pipe Linux makes (one page)
 LINE = "x" * 99 + "\n"  # 100 bytes
@@ -135,8 +116,8 @@ def test_a_console_whose_reader_left_is_gone_not_an_error(full_pipe: tuple[int, 
 
 
 def _start(tmp_path: Path, chaos_s: float, stdout: int) -> subprocess.Popen[bytes]:
-    profile = tmp_path / "p.toml"
-    profile.write_text(BASE.format(chaos_s=chaos_s))
+    """test_campaign's profile (the built-in test plugins), its restarts never escalating."""
+    profile = _profile(tmp_path, NEVER_ESCALATES, chaos_s=chaos_s)
     with (tmp_path / "stderr").open("wb") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "osha", "campaign", "start", str(profile), "--plain",
