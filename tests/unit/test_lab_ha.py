@@ -87,6 +87,11 @@ def test_the_ha_topology_adds_ctl_3_the_vip_and_the_clusters(tmp_path: Path) -> 
         in (lab / "etc" / "nova" / "nova-db.conf").read_text()
     )
     assert "service_plugins = router\n" in (lab / "etc" / "neutron" / "neutron.conf").read_text()
+    # a reply lost when the VIP moved is an error, not a hang
+    assert (
+        "/nova_api?charset=utf8mb4&read_timeout=60&write_timeout=60\n"
+        in (lab / "etc" / "nova" / "nova-db.conf").read_text()
+    )
     # Galera: rsync SST needs user mysql; the notify command writes the ground truth
     cnf = (lab / "etc" / "mysql" / "ctl-2.cnf").read_text()
     assert "user = mysql\n" in cnf

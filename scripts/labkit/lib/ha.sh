@@ -45,6 +45,8 @@ HAPROXY_TIMEOUT_CONNECT_MS=200
 # Galera: a silent member is suspected after evs.suspect_timeout (default 5 s)
 GALERA_SUSPECT_TIMEOUT_S=3
 RABBIT_NET_TICKTIME_S=10
+# TCP keepalive in every node (idle seconds before the first probe; 3 probes 2 s apart)
+TCP_KEEPALIVE_TIME_S=10
 # name port: the APIs HAProxy serves on the VIP
 HA_APIS=("keystone 5000" "placement-api 8778" "glance-api 9292" "nova-api 8774" "neutron-api 9696")
 MEMCACHED_PORT=11211
@@ -80,6 +82,9 @@ if ha_on; then
     API_IP=$VIP
     DB_HOST=$VIP
     DB_URL="mysql+pymysql://os:os@$VIP"
+    # a reply that never comes (a commit in flight when the VIP moved, seen: nova-conductor's
+    # heartbeat blocked in recv for good) is an error after 60 s, and oslo.db reconnects
+    DB_Q="?charset=utf8mb4&read_timeout=60&write_timeout=60"
     RABBIT_URL="rabbit://$(for n in "${CONTROLLERS[@]}"; do printf 'guest:guest@%s:5672,' "${NODE_IP[$n]}"; done)"
     RABBIT_URL="${RABBIT_URL%,}/"
     KEYSTONE_URL="http://$VIP:5000/v3"
@@ -360,12 +365,19 @@ $(node_dir "$node")/events.log"
     done
 }
 
-# ha_net_up NODE: a controller binds the VIP before it holds it (HAProxy on the backups).
+# ha_net_up: a controller binds the VIP before it holds it (HAProxy on the backups). Every
+# node finds a dead TCP peer in seconds, not hours: when the VIP moves, a client's pooled
+# connection to the old holder's HAProxy is dead, and a service blocked reading it (nova-
+# conductor's heartbeat, seen) hung until the kernel's 2 h keepalive. kolla tunes the same.
 ha_net_up() {
     ha_on || return 0
     local node
     for node in "${CONTROLLERS[@]}"; do
         ip netns exec "$(netns_of "$node")" sysctl -qw net.ipv4.ip_nonlocal_bind=1
+    done
+    for node in "${NODES[@]}"; do
+        ip netns exec "$(netns_of "$node")" sysctl -qw net.ipv4.tcp_keepalive_time=$TCP_KEEPALIVE_TIME_S \
+            net.ipv4.tcp_keepalive_intvl=2 net.ipv4.tcp_keepalive_probes=3 net.ipv4.tcp_retries2=8
     done
 }
 
