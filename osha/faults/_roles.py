@@ -1,5 +1,6 @@
 """A disruptor's planned node → the host to strike: itself, or the group's host that has the
-role now (:mod:`osha.roles`; ``role:vip-holder`` in the plan)."""
+role now (:mod:`osha.roles`; ``role:vip-holder`` in the plan). The resolution is recorded in
+the lease (``revert[ROLE_KEY]``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from osha.faults._config import FaultConfig
 from osha.roles import Resolution, resolve_role, role_of
 from osha.schedule import resolve_targets
 
-__all__ = ["candidates_of", "host_of"]
+__all__ = ["ROLE_KEY", "candidates_of", "host_of"]
+
+#: The lease's ``revert`` key that records a role's resolution (``resolved ctl-2: holds VIP
+#: 10.0.0.10``), as the dead-man switch's key is recorded there: plain data, in the ledger.
+ROLE_KEY = "osha_resolved"
 
 
 def candidates_of(config: FaultConfig, hosts: dict[str, inventory.Host], node: str) -> list[str]:

@@ -42,7 +42,7 @@ from osha.faults import _switch as switch
 from osha.faults._config import FaultConfig, load_hosts
 from osha.faults._lease import Lease
 from osha.faults._revert import RetryPolicy, revert_with_retry
-from osha.faults._roles import candidates_of, host_of
+from osha.faults._roles import ROLE_KEY, candidates_of, host_of
 from osha.faults.deadman import DEFAULT_STATE_DIR, Runner, Status
 from osha.messages import (
     FaultGrant,
@@ -316,8 +316,7 @@ class FaultDisruptor(Disruptor[C]):
             down_s=planned.down_s,
             planned_wall_s=planned_wall_s,
             revert_by_wall_s=start_wall_s + planned.down_s + self.config.revert_timeout_s,
-            revert=revert,
-            resolved=found.describe() if found else "",
+            revert=revert if found is None else {**revert, ROLE_KEY: found.describe()},
         )
         if type(self).switch_command(self.config, lease) is not None:
             lease = replace(lease, revert={**revert, switch.KEY: switch.new_key(lease_id)})

@@ -93,8 +93,7 @@ class Lease:
     sends its fields inline, in this order, where the message has it.
 
     ``revert`` is plain data the plugin needs to undo the fault (e.g. a container's state
-    before it), never a secret: credentials come from the plugin's config. ``resolved``: for
-    a target picked by role (:mod:`osha.roles`), which node had it at inject time and why.
+    before it), never a secret: credentials come from the plugin's config.
     """
 
     lease_id: str
@@ -110,7 +109,6 @@ class Lease:
     planned_wall_s: float
     revert_by_wall_s: float
     revert: dict[str, Any]
-    resolved: str = ""  # a role's resolution and evidence: "resolved ctl-2: holds VIP ..."
 
     @property
     def what(self) -> str:
