@@ -118,8 +118,11 @@ def writer_of(stat: str, backend: str) -> tuple[str, str] | None:
     head = next((i for i, ln in enumerate(lines) if ln.startswith("# pxname,")), None)
     if head is None:
         raise ValueError("no '# pxname,svname,...' header: not HAProxy's show stat")
-    rows = [r for r in csv.DictReader([lines[head][2:], *lines[head + 1 :]])
-            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")]  # fmt: skip
+    rows = [
+        r
+        for r in csv.DictReader([lines[head][2:], *lines[head + 1 :]])
+        if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")
+    ]
     up = [r for r in rows if (r.get("status") or "").startswith("UP")]
     for kind, column in (("active", "act"), ("backup", "bck")):
         for r in up:
@@ -133,9 +136,11 @@ def galera_writer(
 ) -> Resolution:
     command = options.get("haproxy_command", "")
     if not command:
-        raise RoleError("galera-writer needs role.haproxy_command (show stat on HAProxy's "
-                        "stats socket)", hint=_VIP_HINT.replace("}", ', haproxy_command = '
-                        '"echo \'show stat\' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock" }'))  # fmt: skip
+        raise RoleError(
+            "galera-writer needs role.haproxy_command (show stat on HAProxy's stats socket)",
+            hint='set role = { vip = "...", haproxy_command = "echo \'show stat\' | socat '
+            'stdio UNIX-CONNECT:/run/haproxy/admin.sock" }',
+        )
     holder = _the_holder(candidates, options, ssh)
     backend = options.get("backend", "mariadb")
     out, failed = _ask([h for h in candidates if h.name == holder], ssh, command)

@@ -224,7 +224,8 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
         now = time.monotonic()
         status_due = now >= self._status_due_mono_s
         if status_due:
-            self._status_due_mono_s = now + (self.config.status_interval_s or self.config.interval_s)
+            period_s = self.config.status_interval_s or self.config.interval_s
+            self._status_due_mono_s = now + period_s
         for node in self.members:
             self.lanes.offer(node.name, functools.partial(self._one_alive, node))
             if status_due:

@@ -32,9 +32,9 @@ RETURN_TIMEOUT_S = 120
 
 
 def power_tables(lab: Lab, nodes: list[str]) -> str:
+    bmc = {n: lab.nodes[n]["bmc"] for n in nodes}
     bmcs = ", ".join(
-        f'{n} = {{ address = "{lab.nodes[n]["bmc"]["host"]}", port = {lab.nodes[n]["bmc"]["port"]} }}'
-        for n in nodes
+        f'{n} = {{ address = "{b["host"]}", port = {b["port"]} }}' for n, b in bmc.items()
     )
     user = lab.nodes[nodes[0]]["bmc"]["user"]
     return (f'power = {{ user = "{user}", password_file = "{LAB_DIR / "bmc-password"}", '
@@ -103,9 +103,8 @@ def test_faults_check_fails_clearly_without_the_role(healthy_lab: Lab, tmp_path:
     result = faults_cli("check", str(write(tmp_path / "p.toml", header(lab) + role_disruptor(
         lab, nobody))))  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    assert f"FAIL power-vip: power-off@role:vip-holder: no node of the group holds VIP {nobody}" in (
-        result.stdout
-    ), result.stdout
+    said = f"FAIL power-vip: power-off@role:vip-holder: no node of the group holds VIP {nobody}"
+    assert said in result.stdout, result.stdout
 
 
 def write(path: Path, text: str) -> Path:

@@ -228,5 +228,5 @@ def test_a_negative_status_interval_is_refused(tmp_path: Path) -> None:
     fake = FakeMembers(tmp_path)
     monitor, _ctx = build_monitor(RabbitMqMonitor, fake, {"alive_command": "true"}, setup=False)
     bad = dataclasses.replace(monitor.config, status_interval_s=-1.0)
-    with pytest.raises(PluginError, match="status_interval_s = -1.0 is negative"):
+    with pytest.raises(PluginError, match=r"status_interval_s = -1\.0 is negative"):
         RabbitMqMonitor(bad, FakeContext("rabbitmq")).setup()

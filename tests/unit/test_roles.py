@@ -10,14 +10,20 @@ import pytest
 
 from actors.roles import writer_of
 from osha.faults._roles import ROLE_KEY
+from osha.inventory import Host
 from osha.messages import FaultInjected, FaultInjectFailed, FaultLease, FaultPlanned
 from osha.roles import RoleError, available_roles, resolve_role
-from osha.inventory import Host
 from osha.schedule import Mode, ScheduleConfig, TargetConfig, expand
 from osha.schema import FilePath
 from osha.ssh import SshConfig
-from tests.unit.test_disruptor_base import INVENTORY, Env, FileConfig, FileDisruptor, start
-from tests.unit.test_disruptor_base import broker  # noqa: F401 - the fixture
+from tests.unit.test_disruptor_base import (
+    INVENTORY,
+    Env,
+    FileConfig,
+    FileDisruptor,
+    broker,  # noqa: F401 - the fixture
+    start,
+)
 from tests.unit.test_fault_support import BrokerContext
 
 DATA = Path(__file__).parent / "data"
@@ -48,7 +54,7 @@ def test_the_shipped_roles_are_registered() -> None:
 def test_an_unknown_pick_lists_the_roles() -> None:
     with pytest.raises(ValueError, match='"vip-holder"'):
         TargetConfig(group="controller", pick="vip-holdr")
-    with pytest.raises(ValueError, match="role = .* is for a role pick"):
+    with pytest.raises(ValueError, match=r"role = .* is for a role pick"):
         TargetConfig(group="controller", pick="one", role={"vip": "10.0.0.10"})
 
 
@@ -67,7 +73,8 @@ def test_a_resolution_outside_the_group_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_fault_strikes_the_node_with_the_role_and_the_lease_says_why(
-    tmp_path: Path, broker: Env  # noqa: F811 - the fixture
+    tmp_path: Path,
+    broker: Env,  # noqa: F811 - the fixture
 ) -> None:
     b, sink, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
@@ -81,7 +88,8 @@ def test_the_fault_strikes_the_node_with_the_role_and_the_lease_says_why(
 
 
 def test_no_such_role_fails_check_and_the_fault_clearly(
-    tmp_path: Path, broker: Env  # noqa: F811 - the fixture
+    tmp_path: Path,
+    broker: Env,  # noqa: F811 - the fixture
 ) -> None:
     b, sink, contexts = broker
     ctx = contexts["d1"] = BrokerContext(b, "d1")
@@ -92,7 +100,7 @@ def test_no_such_role_fails_check_and_the_fault_clearly(
     assert "no node has the role" in finding.message
     (tmp_path / "role").write_text("ctl-1")
     found = plugin.check()
-    assert [(f.ok, f.message) for f in found][0] == (
+    assert next((f.ok, f.message) for f in found) == (
         True, "role:test-named: resolved ctl-1: named in role",
     )  # fmt: skip
     (tmp_path / "role").unlink()
@@ -104,8 +112,8 @@ def test_no_such_role_fails_check_and_the_fault_clearly(
 
 def test_galera_writer_from_the_lab_haproxy_stats() -> None:
     assert writer_of(LAB_STAT, "mariadb") == ("ctl-1", "UP, active")
-    ctl1_down = LAB_STAT.replace("mariadb,ctl-1,0,0,57,57,,89,304017,351287,,0,,0,0,0,0,UP,",
-                                 "mariadb,ctl-1,0,0,57,57,,89,304017,351287,,0,,0,0,0,0,DOWN,")  # fmt: skip
+    row = "mariadb,ctl-1,0,0,57,57,,89,304017,351287,,0,,0,0,0,0,"
+    ctl1_down = LAB_STAT.replace(row + "UP,", row + "DOWN,")
     assert ctl1_down != LAB_STAT
     assert writer_of(ctl1_down, "mariadb") == ("ctl-2", "UP, backup")
     assert writer_of(LAB_STAT, "nope") is None
