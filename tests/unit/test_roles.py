@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from actors.roles import writer_of
 from osha.faults._roles import ROLE_KEY
@@ -119,3 +120,25 @@ def test_galera_writer_from_the_lab_haproxy_stats() -> None:
     assert writer_of(LAB_STAT, "nope") is None
     with pytest.raises(ValueError, match="not HAProxy's show stat"):
         writer_of("hello", "mariadb")
+
+
+def test_the_dry_run_shows_the_role_and_its_group_counts_for_the_guard(tmp_path: Path) -> None:
+    from osha.cli import faults
+
+    (tmp_path / "inventory.ini").write_text(INVENTORY)
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[campaign]\nname = "roles"\n\n[cloud]\ninventory = "inventory.ini"\n\n'
+        "[guard]\nmax_down = { controller = 1 }\n\n"
+        '[[disruptors]]\nid = "power-vip"\nplugin = "process"\nservice = "mariadb"\n'
+        'target = { group = "controller", pick = "vip-holder", role = { vip = "10.0.0.10" } }\n'
+        "schedule = { start_s = 5, times = 1, down_s = 10 }\n\n"
+        '[[disruptors]]\nid = "kill-2"\nplugin = "process"\nservice = "nova-api"\n'
+        'target = { group = "controller", pick = "node:ctl-2" }\n'
+        "schedule = { start_s = 6, times = 1, down_s = 10 }\n"
+    )
+    result = CliRunner().invoke(faults.app, ["plan", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "mariadb@role:vip-holder" in lines[1], result.output
+    assert "REFUSED" in lines[2], result.output  # max_down: the role's node is a controller
