@@ -7,7 +7,10 @@ A disruptor's profile entry holds a ``target`` (which nodes) and a ``schedule`` 
                  mode = "sequential" }
 
 - ``pick``: ``"one"`` (the group's first host, in inventory order), ``"all"``, ``"random"``
-  (one host per round, drawn from the group with the seed), or ``"node:NAME"``.
+  (one host per round, drawn from the group with the seed), ``"node:NAME"``, or a role
+  (``"vip-holder"``, ``"not-vip-holder"``, ``"galera-writer"``: one host per round, the
+  group's host that has the role when the fault is due; :mod:`osha.roles`), with the
+  resolver's keys in ``role = { ... }``.
 - Rounds: the first starts at ``start_s`` (seconds after the chaos start). The next one
   ``every_s`` later, or a seeded ``random = { min_s, max_s }`` later, or, with neither, as
   soon as the previous round and its cooldown are over. ``times`` rounds, or every round
@@ -32,10 +35,11 @@ from __future__ import annotations
 import enum
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from osha.errors import PluginError
 from osha.inventory import Host
+from osha.roles import ROLE_PREFIX, available_roles
 from osha.supervisor import child_seed  # one formula, shared with the supervisor
 
 __all__ = [
@@ -111,12 +115,23 @@ class TargetConfig:
 
     group: str = "all"
     pick: str = "one"
+    role: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pick not in ("one", "all", "random") and not (
             self.pick.startswith("node:") and len(self.pick) > len("node:")
-        ):
-            raise ValueError(f'pick = {self.pick!r}: use "one", "all", "random" or "node:NAME"')
+        ) and self.pick not in available_roles():
+            roles = ", ".join(f'"{r}"' for r in sorted(available_roles()))
+            raise ValueError(
+                f'pick = {self.pick!r}: use "one", "all", "random", "node:NAME" or a role'
+                f" ({roles or 'none installed'})"
+            )
+        if self.role and self.pick not in available_roles():
+            raise ValueError(f"role = {{ ... }} is for a role pick, not pick = {self.pick!r}")
+
+    @property
+    def is_role(self) -> bool:
+        return self.pick in available_roles()
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +232,9 @@ def expand(
         raise PluginError("no target nodes to plan faults on", hint="check target.group")
     rng = random.Random(seed)
     step_s = schedule.down_s + schedule.cooldown_s
-    one_per_round = schedule.mode is Mode.ROUND_ROBIN or target.pick == "random"
+    one_per_round = (
+        schedule.mode is Mode.ROUND_ROBIN or target.pick == "random" or target.is_role
+    )
     width = 1 if one_per_round else len(candidates)
     round_s = step_s * width if schedule.mode is Mode.SEQUENTIAL else step_s
     _check_overlap(schedule, round_s)
@@ -237,7 +254,11 @@ def expand(
                 f"the schedule expands to more than {_MAX_ROUNDS} rounds",
                 hint="raise every_s or random.min_s, or set times",
             )
-        nodes = _round_targets(schedule.mode, target.pick, candidates, number, rng)
+        nodes = (
+            [ROLE_PREFIX + target.pick]  # resolved when due (osha.roles)
+            if target.is_role
+            else _round_targets(schedule.mode, target.pick, candidates, number, rng)
+        )
         for j, node in enumerate(nodes):
             offset_s = start_s + (j * step_s if schedule.mode is Mode.SEQUENTIAL else 0.0)
             faults.append(PlannedFault(len(faults), number, node, offset_s, schedule.down_s))

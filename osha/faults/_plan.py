@@ -59,7 +59,9 @@ def plan_rows(prof: profile.Profile, seed: int) -> list[PlanRow]:
                 p.offset_s, entry.id, p.index, p.round, plugin.action(), p.node,
                 plugin.resource(), p.down_s, "",
             )  # fmt: skip
-            rows.append((row, hosts[p.node].groups))
+            # a role (``role:vip-holder``) is resolved when due: a node of the target group
+            groups = (entry.config.target.group,) if p.node not in hosts else hosts[p.node].groups
+            rows.append((row, groups))
     rows.sort(key=lambda r: (r[0].offset_s, r[0].disruptor, r[0].index))
     guard = Guard(prof.guard.max_down)
     held: list[tuple[float, Lease]] = []

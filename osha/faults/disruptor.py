@@ -42,6 +42,7 @@ from osha.faults import _switch as switch
 from osha.faults._config import FaultConfig, load_hosts
 from osha.faults._lease import Lease
 from osha.faults._revert import RetryPolicy, revert_with_retry
+from osha.faults._roles import ROLE_KEY, candidates_of, host_of
 from osha.faults.deadman import DEFAULT_STATE_DIR, Runner, Status
 from osha.messages import (
     FaultGrant,
@@ -171,8 +172,11 @@ class FaultDisruptor(Disruptor[C]):
     def setup(self) -> None:
         self.hosts = load_hosts(self.config)
         self.plan = self.timeline(self.config, self.ctx.seed)
-        for name in dict.fromkeys(p.node for p in self.plan):
+        for name in dict.fromkeys(n for p in self.plan for n in self._candidates(p.node)):
             self.probe(self.hosts[name])
+
+    def _candidates(self, node: str) -> list[str]:
+        return candidates_of(self.config, self.hosts, node)
 
     def check(self) -> list[Finding]:
         findings: list[Finding] = []
@@ -184,7 +188,10 @@ class FaultDisruptor(Disruptor[C]):
         for name in dict.fromkeys(p.node for p in plan):
             where = f"{self.resource() or self.action()}@{name}"
             try:
-                self.probe(hosts[name])
+                host, found = host_of(self.config, hosts, name)  # a role: resolved live
+                if found is not None:
+                    findings.append(Finding(where, True, f"{name}: {found.describe()}"))
+                self.probe(host)
             except PluginError as exc:
                 findings.append(Finding(where, False, exc.message, exc.hint))
             else:
@@ -284,17 +291,13 @@ class FaultDisruptor(Disruptor[C]):
     # -- one fault ------------------------------------------------------------------------
 
     def _one(self, planned: PlannedFault, t0_wall_s: float) -> None:
-        host = self.hosts[planned.node]
         planned_wall_s = t0_wall_s + planned.offset_s
         lease_id = f"{self.ctx.actor_id}/{planned.index}"
-        failed = _Which(
-            lease_id=lease_id,
-            index=planned.index,
-            action=self.action(),
-            node=host.name,
-            resource=self.resource(),
-        )
+        failed = _Which(lease_id=lease_id, index=planned.index, action=self.action(),
+                        node=planned.node, resource=self.resource())  # fmt: skip
         try:
+            host, found = host_of(self.config, self.hosts, planned.node)  # a role: live
+            failed["node"] = host.name
             revert = self.prepare(host)
         except Exception as exc:  # noqa: BLE001 - recorded as a failed fault; never retried
             self.ctx.emit(FaultInjectFailed, error=f"before the lease: {_text(exc)}", **failed)
@@ -313,7 +316,7 @@ class FaultDisruptor(Disruptor[C]):
             down_s=planned.down_s,
             planned_wall_s=planned_wall_s,
             revert_by_wall_s=start_wall_s + planned.down_s + self.config.revert_timeout_s,
-            revert=revert,
+            revert=revert if found is None else {**revert, ROLE_KEY: found.describe()},
         )
         if type(self).switch_command(self.config, lease) is not None:
             lease = replace(lease, revert={**revert, switch.KEY: switch.new_key(lease_id)})

@@ -51,6 +51,7 @@ def ha(lab_dir: str, env: os._Environ[str]) -> dict[str, object] | None:
     if env.get("LAB_TOPOLOGY") != "ha":
         return None
     controllers = env["LAB_CONTROLLERS"].split(",")
+    etc = os.path.join(lab_dir, "etc")
     return {
         "vip": env["LAB_VIP"],
         "controllers": controllers,
@@ -69,6 +70,23 @@ def ha(lab_dir: str, env: os._Environ[str]) -> dict[str, object] | None:
             "net_ticktime_s": float(env["LAB_RABBIT_NET_TICKTIME_S"]),
         },
         "vrrp": {"advert_int_s": float(env["LAB_VRRP_ADVERT_INT_S"]), "master": controllers[0]},
+        # the cluster monitors' keys for this lab (a profile's [[monitors]] table takes them as
+        # they are; README "The HA lab's monitor settings")
+        "monitors": {
+            "galera": {"mysql_command": f"mysql --defaults-file={etc}/mysql/{{node}}.cnf -N -B"},
+            "rabbitmq": {
+                "rabbitmqctl_command": f"{etc}/rabbitmq/rabbitmqctl",
+                # rabbitmqctl starts an Erlang VM: 10 s measured on the loaded lab
+                "alive_command": "timeout 2 bash -c 'exec 3<>/dev/tcp/{address}/5672'",
+                "status_interval_s": 5.0,
+                "command_timeout_s": 30.0,
+            },
+            "vip": {
+                "vips": {"internal": env["LAB_VIP"]},
+                "haproxy_command": "echo 'show stat' | socat stdio "
+                f"UNIX-CONNECT:{lab_dir}/data/{{node}}/haproxy/stats.sock",
+            },
+        },
         "haproxy": {
             "inter_ms": int(env["LAB_HAPROXY_INTER_MS"]),
             "fastinter_ms": int(env["LAB_HAPROXY_FASTINTER_MS"]),

@@ -86,6 +86,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "faults",
         (
             "osha.profile",
+            "osha.roles",  # a target by role: the resolvers are plugins (entry points)
             "osha.schedule",
             "osha.inputs",
             "osha.faults",

@@ -4,6 +4,7 @@ prints it, and the whole monitor over fake members, one of them hung as a partit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -17,6 +18,7 @@ from actors.monitors.rabbitmq import (
     StatusParseError,
     parse_cluster_status,
 )
+from osha.errors import PluginError
 from osha.testing import FakeContext
 from tests.unit.cluster_fakes import FakeMembers, build_monitor, last_state, poll_until
 from tests.unit.test_ssh_server import LocalSshd, local_sshd  # noqa: F401 - the fixture
@@ -190,3 +192,41 @@ def test_over_ssh_a_hung_member_times_out_and_reconnects(
     finally:
         fake.hang("ctl-3", on=False)
         monitor.teardown()
+
+
+def test_alive_command_sees_a_stop_while_cluster_status_hangs(tmp_path: Path) -> None:
+    """With ``alive_command`` a member is down as soon as its fast check fails, even while
+    every ``cluster_status`` hangs (rabbitmqctl took 10 s on the loaded lab); it is up again
+    on the check alone, a status asked while it was down not counting against it."""
+    status_dir, alive_dir = tmp_path / "status", tmp_path / "alive"
+    status_dir.mkdir()
+    alive_dir.mkdir()
+    fake, alive = FakeMembers(status_dir), FakeMembers(alive_dir)
+    for n in fake.names:
+        fake.answer(n, status(running=NODES[:2]))  # every status: ctl-3 not running
+        alive.answer(n, "")
+    monitor, ctx = _monitor(fake, alive_command=alive.command, status_interval_s=0.2)
+    try:
+        up = {f"rabbitmq@{n}": "up" for n in ("ctl-1", "ctl-2")}
+        _poll_until(monitor, ctx, {**up, "rabbitmq@ctl-3": "down", "rabbitmq:cluster": "up"},
+                    "ctl-3 not running by every status")  # fmt: skip
+        assert "not among the running nodes" in _last(ctx, "rabbitmq@ctl-3").evidence  # type: ignore[union-attr]
+        for n in fake.names:
+            fake.hang(n)
+        alive.answer("ctl-2", "connection refused", rc=1)
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-2": "down"}, "ctl-2's alive check failing")
+        assert "alive_command: exit 1" in _last(ctx, "rabbitmq@ctl-2").evidence  # type: ignore[union-attr]
+        alive.answer("ctl-2", "")
+        _poll_until(monitor, ctx, {"rabbitmq@ctl-2": "up"}, "ctl-2 back by its alive check")
+    finally:
+        for n in fake.names:
+            fake.hang(n, on=False)
+        monitor.teardown()
+
+
+def test_a_negative_status_interval_is_refused(tmp_path: Path) -> None:
+    fake = FakeMembers(tmp_path)
+    monitor, _ctx = build_monitor(RabbitMqMonitor, fake, {"alive_command": "true"}, setup=False)
+    bad = dataclasses.replace(monitor.config, status_interval_s=-1.0)
+    with pytest.raises(PluginError, match=r"status_interval_s = -1\.0 is negative"):
+        RabbitMqMonitor(bad, FakeContext("rabbitmq")).setup()
