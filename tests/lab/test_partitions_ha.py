@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -38,7 +37,7 @@ from osha.faults import _switch as switch
 from osha.faults.deadman import unit_name
 from osha.messages import FaultDeadmanArmed, FaultDeadmanRenewFailed, FaultLease, FaultReverted
 from tests.lab.conftest import Lab, wait_for
-from tests.lab.test_disruptors_support import Harness, header
+from tests.lab.test_disruptors_support import Harness, header, nft_table_present
 from tests.lab.test_lab_ha_cluster import MARGIN_S, events_since, ha
 
 pytestmark = [pytest.mark.ha_lab, pytest.mark.timeout(600, func_only=True)]
@@ -68,15 +67,8 @@ schedule = {{ start_s = 1, times = 1, down_s = {hold_s:g} }}
 """
 
 
-def in_node(lab: Lab, command: list[str]) -> subprocess.CompletedProcess[str]:
-    """A command in the node's network namespace, from outside it (no SSH)."""
-    netns = f"{lab.desc['network']['netns_prefix']}{NODE}"
-    return subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True,
-                          text=True, timeout=30, check=False)  # fmt: skip
-
-
 def table_present(lab: Lab, table: str) -> bool:
-    return in_node(lab, ["nft", "list", "table", "inet", table]).returncode == 0
+    return nft_table_present(lab, NODE, table)
 
 
 def started(run: Harness, lab: Lab) -> tuple[float, str, str]:
@@ -108,7 +100,6 @@ def finish(run: Harness) -> None:
     assert run.messages(FaultDeadmanRenewFailed) == []  # the SSH path was never cut
 
 
-@pytest.mark.timeout(600)
 def test_galera_member_partitioned_leaves_the_primary_component_then_resyncs(
     healthy_lab: Lab, tmp_path: Path
 ) -> None:
@@ -221,7 +212,6 @@ def cluster_status(lab: Lab, node: str) -> dict[str, list[str]]:
     return {"running": sorted(status["running_nodes"]), "partitions": status["partitions"]}
 
 
-@pytest.mark.timeout(600)
 def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
     healthy_lab: Lab, tmp_path: Path
 ) -> None:
