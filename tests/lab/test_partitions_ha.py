@@ -54,7 +54,9 @@ OBSERVE_S = 15.0
 
 
 def profile(lab: Lab, ports: list[int], hold_s: float) -> str:
-    return header(lab) + f"""
+    return (
+        header(lab)
+        + f"""
 [[disruptors]]
 id = "cut"
 plugin = "network"
@@ -65,6 +67,7 @@ revert_timeout_s = {REVERT_S}
 target = {{ group = "controller", pick = "node:{NODE}" }}
 schedule = {{ start_s = 1, times = 1, down_s = {hold_s:g} }}
 """
+    )
 
 
 def table_present(lab: Lab, table: str) -> bool:
