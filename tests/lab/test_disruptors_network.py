@@ -38,7 +38,13 @@ from osha.messages import (
 from osha.testing import FakeContext
 from tests.lab.conftest import Lab, wait_for
 from tests.lab.test_disruptors_deadman import EARLY_S, RENEW_EVERY_S, WHOLE_AGAIN_S
-from tests.lab.test_disruptors_support import Harness, faults_cli, header
+from tests.lab.test_disruptors_support import (
+    Harness,
+    faults_cli,
+    header,
+    in_netns,
+    nft_table_present,
+)
 from tests.lab.test_monitors_openstack_api import INTERVAL_S, PROBE_TIMEOUT_S, config, running
 from tests.lab.test_monitors_openstack_api import first_change as change
 
@@ -75,14 +81,11 @@ schedule = {{ start_s = 1, times = 1, down_s = {hold_s:g} }}
 
 
 def in_node(lab: Lab, command: list[str]) -> subprocess.CompletedProcess[str]:
-    """A command in the node's network namespace, from outside it (no SSH)."""
-    netns = f"{lab.desc['network']['netns_prefix']}{NODE}"
-    return subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True,
-                          text=True, timeout=30, check=False)  # fmt: skip
+    return in_netns(lab, NODE, command)
 
 
 def table_present(lab: Lab, table: str) -> bool:
-    return in_node(lab, ["nft", "list", "table", "inet", table]).returncode == 0
+    return nft_table_present(lab, NODE, table)
 
 
 def reaches_peer(lab: Lab) -> bool:

@@ -138,5 +138,18 @@ def faults_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def in_netns(lab: Lab, node: str, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """A command in the node's network namespace, from outside it (no SSH, which a partition
+    may cut)."""
+    netns = f"{lab.desc['network']['netns_prefix']}{node}"
+    return subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True,
+                          text=True, timeout=30, check=False)  # fmt: skip
+
+
+def nft_table_present(lab: Lab, node: str, table: str) -> bool:
+    """Whether the node has nftables table ``inet <table>`` (read from outside it)."""
+    return in_netns(lab, node, ["nft", "list", "table", "inet", table]).returncode == 0
+
+
 def now_s() -> float:
     return time.monotonic()
