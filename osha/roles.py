@@ -22,7 +22,8 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from osha.errors import PluginError, UnknownPluginError
+from osha.entrypoints import load_entry
+from osha.errors import PluginError
 from osha.inventory import Host
 from osha.ssh import SshConfig
 
@@ -75,21 +76,10 @@ def role_of(node: str) -> str | None:
 
 
 def _load(role: str) -> RoleResolver:
-    known = available_roles()
-    if role not in known:
-        raise UnknownPluginError(
-            f"unknown role {role!r}",
-            hint=f"known roles: {', '.join(sorted(known)) or 'none'} (entry-point group "
-            f"{ROLE_GROUP}; is the package that provides it installed?)",
-        )
-    (ep,) = (e for e in entry_points(group=ROLE_GROUP) if e.name == role)
-    try:
-        resolver = ep.load()
-    except (ImportError, AttributeError) as exc:
-        raise PluginError(f"role {role!r} ({ep.value}) cannot be imported: {exc}") from exc
+    resolver = load_entry(ROLE_GROUP, role, "role")
     if not callable(resolver):
-        raise PluginError(f"role {role!r} ({ep.value}) is not callable")
-    return resolver  # type: ignore[no-any-return]
+        raise PluginError(f"role {role!r} is not callable")
+    return resolver
 
 
 def resolve_role(

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from osha.audit._plugin import Audit
-from osha.errors import PluginError, Problem, UnknownPluginError
+from osha.entrypoints import load_entry
+from osha.errors import PluginError, Problem
 from osha.schema import build
 
 __all__ = ["AUDIT_GROUP", "AuditEntry", "audit_entries", "available_audits", "load_audit"]
@@ -51,23 +52,14 @@ def available_audits() -> dict[str, str]:
 
 def load_audit(name: str) -> type[Audit[Any]]:
     """The audit plugin class registered as ``name``."""
-    known = available_audits()
-    if name not in known:
-        raise UnknownPluginError(
-            f"unknown audit plugin {name!r}",
-            hint=f"known audits: {', '.join(sorted(known)) or 'none'} (entry-point group "
-            f"{AUDIT_GROUP}; is the package that provides it installed?)",
-        )
-    (ep,) = (e for e in entry_points(group=AUDIT_GROUP) if e.name == name)
-    try:
-        cls = ep.load()
-    except (ImportError, AttributeError) as exc:
-        raise PluginError(
-            f"audit plugin {name!r} ({ep.value}) cannot be imported: {exc}",
-            hint="install osha with the extras of your plugins: pip install 'osha[openstack]'",
-        ) from exc
+    cls = load_entry(
+        AUDIT_GROUP,
+        name,
+        "audit plugin",
+        import_hint="install osha with the extras of your plugins: pip install 'osha[openstack]'",
+    )
     if not (isinstance(cls, type) and issubclass(cls, Audit)):
-        raise PluginError(f"audit plugin {name!r} ({ep.value}) is not an osha.audit.Audit")
+        raise PluginError(f"audit plugin {name!r} is not an osha.audit.Audit")
     return cls
 
 

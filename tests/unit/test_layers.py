@@ -47,6 +47,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "osha",
             "osha.messages",
             "osha.errors",
+            "osha.entrypoints",
             "osha.schema",
             "osha.textfile",
             "osha.rundir",
