@@ -5,18 +5,20 @@ writes).
 
 For each audit (``servers``, ``ports``, ``placement``, ``services``, ``rally``) it runs R
 read-only sweeps and prints the median and max time, the items read and found, the API calls
-sent, and whether a bound (``timeout_s``, ``max_items``) cut it short.
+sent, how many of them were pages of the server listing (``pages``) and how many asked for
+one server (``per_server``: a ``GET /servers/{id}``; the audits list, they do not walk the
+servers one by one), and whether a bound (``timeout_s``, ``max_items``) cut it short.
 
 ``--boot N`` first boots N servers (nova's fake driver in the lab makes them cheap) in one
 request (``min_count = max_count = N``, no network: the lab's subnet has 254 addresses),
 raising the project's instances, cores and RAM quotas for them if they are too low; after
-the audits, it deletes them and puts the quotas back, whatever happened. Without ``--boot``
-it creates nothing.
+the audits, it deletes them (bounded by ``--boot-timeout-s``, its time printed) and puts the
+quotas back, whatever happened. Without ``--boot`` it creates nothing.
 
-Written at stop 24-25, NOT YET RUN (no lab those stops). In the lab:
+In the lab (stop 28, instance 3, default topology; figures in the README):
 
-    flock -w 3600 $OSHA_LAB_DIR/.test-session.lock .venv/bin/python scripts/bench_audit.py \
-        lab --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500
+    .venv/bin/python scripts/bench_audit.py lab \
+        --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500 --repeat 5
 
 Usage: .venv/bin/python scripts/bench_audit.py CLOUD [--clouds-yaml F] [--repeat R]
        [--page-size N] [--boot N] [--boot-timeout-s S]
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import re
 import statistics
 import time
 import uuid
@@ -42,6 +45,17 @@ from osha.schema import build
 GOAL_S = 10.0
 AUDITS = ("servers", "ports", "placement", "services", "rally")
 IMAGE, FLAVOR = "tiny", "m1.tiny"  # the lab's (scripts/labkit/cloud.py)
+#: a page of nova's server listing, and a GET of one server (by its uuid)
+SERVER_PAGE = re.compile(r"/servers(/detail)?/?(\?|$)")
+ONE_SERVER = re.compile(r"/servers/[0-9a-f]{8}-[0-9a-f-]{27}/?(\?|$)")
+
+
+def _count(run: AuditRun) -> tuple[int, int, int]:
+    """The calls the audit sent: all, pages of the server listing, GETs of one server."""
+    sent = run.calls.sent if run.calls is not None else []
+    urls = [u for m, u in sent if m == "GET"]
+    return (len(sent), sum(1 for u in urls if SERVER_PAGE.search(u)),
+            sum(1 for u in urls if ONE_SERVER.search(u)))  # fmt: skip
 
 
 def _entry(name: str, cloud: str, clouds_yaml: str, page_size: int) -> AuditEntry:
@@ -54,14 +68,16 @@ def _entry(name: str, cloud: str, clouds_yaml: str, page_size: int) -> AuditEntr
     return AuditEntry(name, name, config)
 
 
-def _once(entry: AuditEntry) -> AuditRun:
+def _sweep(entries: list[AuditEntry]) -> tuple[float, list[AuditRun]]:
+    """One sweep of ``entries`` (in parallel, as a campaign's): its wall time and runs."""
     seq = itertools.count(1)
 
     def record(cls: type[Message], /, **fields: Any) -> Message:
         return stamp(cls, "bench", next(seq), **fields)
 
-    (run,) = sweep([entry], AuditWhen.ON_DEMAND, record)
-    return run
+    began_s = time.monotonic()
+    runs = sweep(entries, AuditWhen.ON_DEMAND, record)
+    return time.monotonic() - began_s, runs
 
 
 def _wait(what: str, done: Any, timeout_s: float) -> None:
@@ -100,6 +116,7 @@ def _servers(c: Any, n: int, timeout_s: float) -> Iterator[None]:
         print(f"booted {n} servers in {time.monotonic() - began_s:.0f} s: {states()}")
         yield
     finally:
+        began_s = time.monotonic()
         for s in list(c.compute.servers(name=f"^{prefix}", limit=500)):
             with contextlib.suppress(Exception):  # each tried; what is left is printed below
                 c.compute.delete_server(s)
@@ -107,6 +124,8 @@ def _servers(c: Any, n: int, timeout_s: float) -> Iterator[None]:
             _wait("the bench's servers deleted",
                   lambda: not list(c.compute.servers(name=f"^{prefix}", limit=1)), timeout_s)
         left = [s.id for s in c.compute.servers(name=f"^{prefix}", limit=500)]
+        print(f"deleted the bench's servers in {time.monotonic() - began_s:.0f} s "
+              f"(bound {timeout_s:g} s)")  # fmt: skip
         if left:
             print(f"bench_audit: {len(left)} servers {prefix}* are left: delete them")
         if raise_to:
@@ -117,7 +136,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cloud")
     ap.add_argument("--clouds-yaml", default="")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--page-size", type=int, default=200)
     ap.add_argument("--boot", type=int, default=0, help="boot N servers first (deleted after)")
     ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
@@ -127,19 +146,26 @@ def main() -> None:
         c = connect(args.cloud, clouds_yaml=args.clouds_yaml, timeout_s=60.0)
         booted = _servers(c, args.boot, args.boot_timeout_s)
     with booted:
-        print("audit      median_s  max_s    read  found  calls  status   "
+        print("audit      median_s  max_s    read  found  calls  pages  per_server  status   "
               f"(goal: servers < {GOAL_S:g} s)")  # fmt: skip
         for name in AUDITS:
             entry = _entry(name, args.cloud, args.clouds_yaml, args.page_size)
-            runs = [_once(entry) for _ in range(max(1, args.repeat))]
+            runs = [_sweep([entry])[1][0] for _ in range(max(1, args.repeat))]
             times = [r.elapsed_s for r in runs]
             last = runs[-1]
-            calls = len(last.calls.sent) if last.calls is not None else 0
+            calls, pages, per_server = _count(last)
             status = "ok" if last.ok else f"FAILED: {last.error}"
             status += f" (truncated: {last.truncated})" if last.truncated else ""
             print(f"{name:<10} {statistics.median(times):8.2f}  {max(times):6.2f}  "
-                  f"{last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {status}")  # fmt: skip
-
+                  f"{last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {pages:5d}  "
+                  f"{per_server:10d}  {status}")  # fmt: skip
+        entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size) for n in AUDITS]
+        sweeps = [_sweep(entries) for _ in range(max(1, args.repeat))]
+        walls = [wall_s for wall_s, _ in sweeps]
+        failed = [r.entry.id for _, runs in sweeps for r in runs if not r.ok or r.truncated]
+        print(f"{'sweep':<10} {statistics.median(walls):8.2f}  {max(walls):6.2f}  "
+              f"(all {len(AUDITS)} in parallel, as a campaign sweeps them; "
+              f"{'ok' if not failed else 'FAILED or cut short: ' + ', '.join(failed)})")
 
 if __name__ == "__main__":
     main()

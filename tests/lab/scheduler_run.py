@@ -69,14 +69,15 @@ class SchedulerRun:
     planted: Planted
 
 
-def plant_allocation(lab: Lab) -> str:
+def plant_allocation(lab: Lab, consumer: str = "") -> str:
     """An allocation of 1 MB on a compute node's provider for a consumer that is nothing
-    (a fresh uuid): what a boot whose conductor died past the claim leaves."""
+    (a fresh uuid, or ``consumer``: a server that is gone): what a boot or a delete whose
+    conductor died past the claim leaves."""
     c = lab.cloud()
     resp = c.placement.get("/resource_providers?required=COMPUTE_NODE", microversion="1.18")
     assert resp.status_code == 200, resp.text
     provider = resp.json()["resource_providers"][0]["uuid"]
-    consumer = str(uuid.uuid4())
+    consumer = consumer or str(uuid.uuid4())
     body = {"allocations": {provider: {"resources": {"MEMORY_MB": 1}}},
             "project_id": c.current_project_id, "user_id": c.current_user_id,
             "consumer_generation": None}  # fmt: skip
