@@ -115,6 +115,42 @@ def _during_the_faults(lab: Lab, proc: subprocess.Popen[str], new_server: Any) -
     return plant_allocation(lab)  # the leak of a boot cut short past its claim
 
 
+def start_campaign(path: Path, tmp_path: Path, output: Path) -> subprocess.Popen[str]:
+    """``osha campaign start PATH --plain`` in the background, its ledger in
+    ``tmp_path/runs``, its output in ``output`` (a file, not a pipe: nothing blocks osha)."""
+    with output.open("w") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
+             "--ledger-dir", str(tmp_path / "runs")],
+            stdout=sink, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+
+def tidy_after(lab: Lab, proc: subprocess.Popen[str] | None, consumers: list[str],
+               servers_before: set[str]) -> None:  # fmt: skip
+    """After a faulted campaign, whatever happened: the campaign killed if it still runs (only
+    on a failure: the nodes' dead-man switches and the reset revert what it held), the planted
+    allocations removed, the lab reset, and every server made since ``servers_before``
+    (planted, or left by the faults) deleted, so that no later test meets them."""
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait(timeout=60)
+    failed: list[str] = []  # each step is tried; what failed is raised at the end
+    for consumer in consumers:
+        try:
+            remove_allocation(lab, consumer)
+        except Exception as exc:  # noqa: BLE001 - collected and raised below
+            failed.append(f"remove allocation {consumer}: {exc!r}")
+    result = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
+    assert result.returncode == 0, f"scripts/lab reset failed:\n{result.stdout}"
+    for server in lab.cloud().compute.servers(all_projects=True):
+        if server.id not in servers_before:
+            lab.delete_server(server)
+    for consumer in consumers if failed else ():  # the API answers again after the reset
+        remove_allocation(lab, consumer)
+    assert not failed, failed
+
+
 def run_once(lab: Lab, tmp_path: Path) -> SchedulerRun:
     """The campaign with its planted debris, to its end; everything planted or left removed
     and the lab reset before it returns."""
@@ -134,27 +170,11 @@ def run_once(lab: Lab, tmp_path: Path) -> SchedulerRun:
             'max_downtime_s = { "endpoint:compute" = 5 }':
                 'max_downtime_s = { "nova-scheduler@ctl-1" = 1 }',
         })  # fmt: skip
-        with output.open("w") as sink:  # a file, not a pipe: nothing blocks osha meanwhile
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
-                 "--ledger-dir", str(tmp_path / "runs")],
-                stdout=sink, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+        proc = start_campaign(path, tmp_path, output)
         consumers.append(_during_the_faults(lab, proc, new))
         proc.wait(timeout=CAMPAIGN_HANG_S)
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()  # only on a failure above; the nodes' dead-man switches and the
-            # reset below revert what it held
-            proc.wait(timeout=60)
-        for consumer in consumers:
-            remove_allocation(lab, consumer)
-        result = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
-        assert result.returncode == 0, f"scripts/lab reset failed:\n{result.stdout}"
-        # the planted servers, and any the faults left, go: no later test meets them
-        for server in c.compute.servers(all_projects=True):
-            if server.id not in servers_before:
-                lab.delete_server(server)
+        tidy_after(lab, proc, consumers, servers_before)
     [run_dir] = (tmp_path / "runs").glob("*.osha")
     planted = Planted(old.id, consumers[0], new.id, consumers[1])
     return SchedulerRun(proc.returncode, run_dir, output.read_text(), analyze(run_dir),

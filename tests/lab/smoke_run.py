@@ -8,7 +8,7 @@ Two modules look at it instead of running a campaign each (measured before, on a
 machine: the smoke campaign 125 s, the secrets test's own run of the same profile 129 s):
 
 - ``tests/lab/test_campaign.py``: the smoke campaign passes and leaves nothing (servers,
-  audits' debris);
+  audits' debris); an allocation of no consumer planted before it is reported pre-existing;
 - ``tests/lab/test_hardening.py``: none of the lab's passwords (clouds.yaml, the BMCs') is in
   any file of the finished run, and every file is private.
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.lab.conftest import Lab
+from tests.lab.scheduler_run import plant_allocation, remove_allocation
 from tests.lab.test_campaign import _profile, _start
 from tests.lab.test_disruptors_support import power_table
 
@@ -36,6 +37,7 @@ class SmokeRun:
     out: str  # stdout and stderr of `osha campaign start --plain`
     servers_before: int  # every project's servers before the run
     servers_after: int  # and after it
+    planted_consumer: str  # an allocation of no consumer planted before it (pre-existing)
 
 
 def run_once(lab: Lab, tmp_path: Path) -> SmokeRun:
@@ -54,6 +56,10 @@ schedule = {{ start_s = {LATER_S}, times = 1, down_s = 5 }}
 {power_table(lab, "cmp-2")}
 """
     )
-    code, run_dir, out = _start(path, tmp_path)
+    consumer = plant_allocation(lab)  # debris from before the run: pre-existing, not new
+    try:
+        code, run_dir, out = _start(path, tmp_path)
+    finally:
+        remove_allocation(lab, consumer)
     after = len(list(cloud.compute.servers(all_projects=True)))
-    return SmokeRun(code, run_dir, out, before, after)
+    return SmokeRun(code, run_dir, out, before, after, consumer)

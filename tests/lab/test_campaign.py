@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from osha.analysis import analyze
+from osha.audit import Origin
 from osha.ledger import LedgerReader
 from osha.messages import (
     FaultInjected,
@@ -185,6 +187,12 @@ def test_smoke_campaign_passes_and_leaves_nothing(smoke_run: SmokeRun) -> None:
     debris = {k: v for k, v in verdict.slos.items() if k.startswith("max_new_debris[")}
     assert set(debris) == {f"max_new_debris[{a}]" for a in audits}, debris
     assert all(v["passed"] for v in debris.values()), debris
+    # the allocation planted before the run is found before and after: pre-existing
+    (placement,) = [o for o in analyze(run_dir).audits if o.audit == "placement"]
+    assert placement.compared is not None, placement
+    judged = {j.finding.item.resource_id: j for j in placement.compared.after}
+    assert judged[smoke_run.planted_consumer].origin is Origin.PRE_EXISTING, judged
+    assert placement.compared.new == (), placement.compared.new
 
 
 @pytest.mark.timeout(300)
