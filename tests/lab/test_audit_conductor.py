@@ -46,6 +46,7 @@ from osha.analysis import Analysis, analyze
 from osha.audit import ATTRIBUTION_GRACE_S, Judged, Origin
 from osha.messages import Message
 from osha.messages.campaign import CampaignVerdict
+from osha.messages.runner import RunnerIteration
 from tests.lab.bounds import PREFLIGHT_S, SWEEP_S, WARMUP_S
 from tests.lab.conftest import Lab, wait_for
 from tests.lab.scheduler_run import plant_allocation, start_campaign, tidy_after
@@ -197,6 +198,14 @@ def test_the_conductors_debris_is_found_new_and_tied_to_the_faults(
         for f in faults
         if f.injected_s is not None and f.reverted_s is not None
     ]
+    # the experiment happened: a Rally iteration (a boot and a delete) ran across the faults
+    first_s = min(a for a, _ in windows)
+    last_s = max(b for _, b in windows) - ATTRIBUTION_GRACE_S
+    spans = [(i.started_wall_s, i.started_wall_s + i.duration_s)
+             for i in _of(run.records, RunnerIteration)]  # fmt: skip
+    assert any(a <= last_s and b >= first_s for a, b in spans), (
+        f"no Rally iteration ran across the faults ({len(spans)} in all): not the experiment"
+    )
     # the planted orphan: new, dated by its server's deletion, tied to a conductor's fault
     orphan = _after(run, "placement")[planted.new_consumer]
     assert orphan.origin is Origin.NEW, orphan
