@@ -233,6 +233,27 @@ def test_vip_holder_power_off_is_a_vip_move_matching_vrrp(healthy_lab: Lab, tmp_
 KILL_START_S = 25.0
 
 
+def guarded_galera_profile(lab: Lab) -> str:
+    """The galera monitor under ``[guard] quorum = { galera = "majority" }``."""
+    return monitors_profile(lab, "galera").replace(
+        "\n[[monitors]]", '[guard]\nquorum = { galera = "majority" }\n\n[[monitors]]', 1
+    )
+
+
+def kill_db(node: str, start_s: float, down_s: float, extra: str = "") -> str:
+    """A disruptor that SIGKILLs ``node``'s Galera member once (``extra``: more keys)."""
+    return f"""
+[[disruptors]]
+id = "kill-db-{node}"
+plugin = "process"
+action = "kill"
+signal = "SIGKILL"
+service = "mariadb"
+{extra}target = {{ group = "controller", pick = "node:{node}" }}
+schedule = {{ start_s = {start_s}, times = 1, down_s = {down_s} }}
+"""
+
+
 @pytest.mark.timeout(900)
 def test_quorum_guard_refuses_the_second_galera_kill(healthy_lab: Lab, tmp_path: Path) -> None:
     """Two disruptors each SIGKILL a Galera member at the same moment under ``[guard] quorum
@@ -242,20 +263,9 @@ def test_quorum_guard_refuses_the_second_galera_kill(healthy_lab: Lab, tmp_path:
     cfg = ha(lab)
     first, second = cfg["controllers"][1], cfg["controllers"][2]
     down_s = 20.0
-    text = monitors_profile(lab, "galera").replace(
-        "\n[[monitors]]", '[guard]\nquorum = { galera = "majority" }\n\n[[monitors]]', 1
-    )
+    text = guarded_galera_profile(lab)
     for node in (first, second):
-        text += f"""
-[[disruptors]]
-id = "kill-db-{node}"
-plugin = "process"
-action = "kill"
-signal = "SIGKILL"
-service = "mariadb"
-target = {{ group = "controller", pick = "node:{node}" }}
-schedule = {{ start_s = {KILL_START_S}, times = 1, down_s = {down_s} }}
-"""
+        text += kill_db(node, KILL_START_S, down_s)
     started_wall = time.time()
     h = started(tmp_path, text)
     try:
@@ -303,22 +313,11 @@ def test_allow_quorum_loss_lets_the_second_kill_through(healthy_lab: Lab, tmp_pa
     # inactivity check (0.5 s) and a view change (1 s), with the margin
     nonprimary_bound_s = cfg["galera"]["suspect_timeout_s"] + 0.5 + 1.0 + MARGIN_S
     hold_s = int(gap_s + nonprimary_bound_s + 10)
-    text = monitors_profile(lab, "galera").replace(
-        "\n[[monitors]]", '[guard]\nquorum = { galera = "majority" }\n\n[[monitors]]', 1
-    )
+    text = guarded_galera_profile(lab)
     allow = "allow_quorum_loss = true\n"
     for node, start_s, extra in ((first, KILL_START_S, ""), (second, KILL_START_S + gap_s, allow)):
         lab.check(node, f"echo {hold_s} > {lab.nodes[node]['service_dir']}/mariadb/restart_sec")
-        text += f"""
-[[disruptors]]
-id = "kill-db-{node}"
-plugin = "process"
-action = "kill"
-signal = "SIGKILL"
-service = "mariadb"
-{extra}target = {{ group = "controller", pick = "node:{node}" }}
-schedule = {{ start_s = {start_s}, times = 1, down_s = {down_s} }}
-"""
+        text += kill_db(node, start_s, down_s, extra)
     started_wall = time.time()
     h = started(tmp_path, text)
     try:
