@@ -78,7 +78,8 @@ def test_controller_failover_campaign_against_ground_truth(
     phases = [(m.phase, m.event) for m in _of(records, PhaseChange)]
     assert phases == [(p, e) for p in PHASES for e in ("start", "end")], out
     [verdict] = _of(records, CampaignVerdict)
-    assert code == verdict.exit_code and code in (0, 1), out  # judged, not aborted
+    assert code == verdict.exit_code, out
+    assert code in (0, 1), out  # judged, not aborted
     analysis = analyze(run_dir)
 
     # the VIP holder at inject time was the node powered off
