@@ -21,6 +21,7 @@ from actors.monitors._rabbit_views import (
 from osha.errors import PluginError
 from osha.messages.monitor import State
 from osha.plugin import PluginContext
+from osha.schema import Command
 
 __all__ = [
     "ClusterView",
@@ -31,18 +32,20 @@ __all__ = [
     "parse_local_status",
 ]
 
+_RABBITMQCTL, _NONE = Command("rabbitmqctl"), Command("")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RabbitMqConfig(ClusterConfig):
     """Settings of ``rabbitmq``. See the class docstring for each key."""
 
-    rabbitmqctl_command: str = "rabbitmqctl"
+    rabbitmqctl_command: Command = _RABBITMQCTL
     node_name: str = "rabbit@{node}"
     alarms_are_down: bool = True
-    alive_command: str = ""
+    alive_command: Command = _NONE
     status_interval_s: float = 0.0
     status: Literal["local", "cluster_status"] = "local"
-    erl_call_command: str = ""
+    erl_call_command: Command = _NONE
 
 
 class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
