@@ -20,8 +20,6 @@ Needs an HA lab (``OSHA_LAB_TOPOLOGY=ha scripts/lab up``); run with ``-m ha_lab`
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,7 +28,7 @@ from osha.analysis import analyze
 from osha.faults._roles import ROLE_KEY
 from osha.messages import FaultLease
 from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab
-from tests.lab.test_campaign import _profile, _records
+from tests.lab.test_campaign import _profile, _records, _start
 from tests.lab.test_lab_ha_cluster import ha
 from tests.lab.test_partitions_ha import MINORITY, first_line
 
@@ -65,27 +63,15 @@ def run_campaign(lab: Lab, tmp_path: Path) -> Path:
     cloud = lab.cloud()
     servers_before = {s.id for s in cloud.compute.servers(all_projects=True)}
     path = _profile(tmp_path, PROFILE, {})
-    output = tmp_path / "campaign.out"
-    proc: subprocess.Popen[str] | None = None
     try:
-        with output.open("w") as sink:  # a file, not a pipe: nothing blocks osha meanwhile
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
-                 "--ledger-dir", str(tmp_path / "runs")],
-                stdout=sink, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        proc.wait(timeout=CAMPAIGN_HANG_S)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()  # only on a failure above: the node's dead-man switch and the reset
-            proc.wait(timeout=60)  # below revert what it held
+        code, run_dir, out = _start(path, tmp_path, CAMPAIGN_HANG_S)
+    finally:  # the node's dead-man switch and the reset revert what a hung run held
         result = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
         assert result.returncode == 0, f"scripts/lab reset failed:\n{result.stdout}"
         for server in cloud.compute.servers(all_projects=True):  # what Rally left
             if server.id not in servers_before:
                 lab.delete_server(server)
-    assert proc.returncode == 0, output.read_text()[-3000:]
-    [run_dir] = (tmp_path / "runs").glob("*.osha")
+    assert code == 0, out[-3000:]
     return run_dir
 
 
