@@ -112,7 +112,10 @@ def reverted(run: Harness, lab: Lab, hold_s: float, table: str, unit: str) -> fl
     [done] = run.wait_tag("fault.reverted", lab.bounds.fault_s(hold_s))
     assert done.detail.startswith(f"deleted table inet {table}")
     assert not table_present(lab, table)
-    # the dead-man switch was disarmed: its watchdog and state directory are gone
+    # the dead-man switch was disarmed (osha disarms it after the revert, then records it
+    # collected: checking before that raced it at load 40): its watchdog and files are gone
+    [collected] = run.wait_tag("fault.deadman_collected", lab.bounds.command_s)
+    assert (collected.by, collected.state) == ("holder", "absent"), collected
     rc, out = lab.run(NODE, f"test -e /run/osha/deadman/{unit}", timeout_s=lab.bounds.command_s)
     assert rc == 1, f"the dead-man switch's files are left on {NODE}: {out}"
     return float(done.wall_s)
