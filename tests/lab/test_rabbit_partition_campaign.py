@@ -113,9 +113,10 @@ def test_partition_of_the_leader_heavy_member_under_rally(healthy_lab: Lab, tmp_
     assert cluster.downtime_s == 0, cluster
     assert a.verdict.exit_code == 0, a.verdict.summary
     [runner] = a.runners
-    phases = {str(p.phase): p for p in runner.phases}
-    assert phases["baseline"].iterations > 0, runner.phases
-    assert "chaos" in phases, runner.phases
+    # Rally ran through the chaos phase (on the loaded machine an iteration took 8-64 s, so
+    # the 40 s baseline may hold none: the figures below say how many)
+    assert runner.iterations > 0, runner
+    assert "chaos" in {str(p.phase) for p in runner.phases}, runner.phases
     impacts = ", ".join(f"{t.target} {t.downtime_s:.1f} s" for t in fault.targets)
     stats = "; ".join(
         f"{p.phase}: {p.iterations} iterations, {p.failures} failed, p50 "
