@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from osha.errors import PluginError
 from osha.inventory import Host
 from osha.roles import ROLE_PREFIX, available_roles
+from osha.schema import Command
 from osha.supervisor import child_seed  # one formula, shared with the supervisor
 
 __all__ = [
@@ -115,7 +116,8 @@ class TargetConfig:
 
     group: str = "all"
     pick: str = "one"
-    role: dict[str, str] = field(default_factory=dict)
+    # a role's options: values are commands for some roles, so ${OSHA_*} expand (schema)
+    role: dict[str, Command] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.pick not in ("one", "all", "random") and not (

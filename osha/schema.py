@@ -39,6 +39,7 @@ from osha.errors import Problem
 __all__ = [
     "MAX_NAME",
     "MAX_TEXT",
+    "Command",
     "DirPath",
     "FilePath",
     "Name",
@@ -62,6 +63,11 @@ FilePath = typing.NewType("FilePath", str)
 #: A folder osha creates if needed (e.g. a Rally work dir): resolved like :data:`FilePath`,
 #: but not required to exist.
 DirPath = typing.NewType("DirPath", str)
+#: A command run on a node (a monitor's ``mysql_command``, ``rabbitmqctl_command``...):
+#: ``${OSHA_NAME}`` and ``${OSHA_NAME:-default}`` expand from osha's environment, like a path's
+#: variables (e.g. ``"${OSHA_LAB_DIR:-/var/lib/osha-lab}/etc/rabbitmq/rabbitmqctl"``); every
+#: other ``$`` is left for the node's shell.
+Command = typing.NewType("Command", str)
 #: A name: printable, at most :data:`MAX_NAME` characters (a service, a cloud entry, a run's
 #: name). Table keys are names too.
 Name = typing.NewType("Name", str)
@@ -73,6 +79,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # but tab and newline
 _NAME_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_OSHA_REF = re.compile(r"\$\{(OSHA_[A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 _MISSING = dataclasses.MISSING
 
@@ -83,6 +90,8 @@ def describe_type(tp: Any) -> str:
         return "path"
     if tp is Name:
         return "name"
+    if tp is Command:
+        return "command"
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(tp))
@@ -109,6 +118,8 @@ def example_value(tp: Any) -> str:
         return '"relative/or/absolute/path"'
     if tp is Name:
         return '"a-name"'
+    if tp is Command:
+        return '"a command"'
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         arms = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -140,6 +151,10 @@ class _Checker:
             if not isinstance(value, str):
                 return self._wrong(tp, value, key)
             return value if self._name(value, key) else None
+        if tp is Command:
+            if not isinstance(value, str):
+                return self._wrong(tp, value, key)
+            return self._expand_env(value, key, _OSHA_REF) if self._text(value, key) else None
         origin = typing.get_origin(tp)
         if origin in (typing.Union, types.UnionType):
             arms = typing.get_args(tp)
@@ -244,7 +259,7 @@ class _Checker:
             return False
         return True
 
-    def _expand_env(self, value: str, key: str) -> str | None:
+    def _expand_env(self, value: str, key: str, refs: re.Pattern[str] = _ENV_REF) -> str | None:
         """``${NAME}`` / ``${NAME:-default}`` from the environment; None (and a problem) when
         a variable without a default is not set."""
         missing: list[str] = []
@@ -259,7 +274,7 @@ class _Checker:
             missing.append(name)
             return ""
 
-        expanded = _ENV_REF.sub(repl, value)
+        expanded = refs.sub(repl, value)
         if missing:
             self.problem(
                 key,
@@ -309,7 +324,7 @@ class _Checker:
 
 def _matches(tp: Any, value: Any) -> bool:
     """Whether a value's shape fits a type well enough to check it against that type."""
-    if tp in (FilePath, DirPath, Name):
+    if tp in (FilePath, DirPath, Name, Command):
         return isinstance(value, str)
     origin = typing.get_origin(tp)
     if tp is type(None):

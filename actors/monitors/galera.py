@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from actors.common.hosts import Node
 from actors.monitors._cluster import Answer, ClusterConfig, ClusterMonitor, majority, quote_node
 from osha.messages.monitor import State
+from osha.schema import Command
 
 __all__ = ["GaleraConfig", "GaleraMonitor", "MemberStatus", "parse_wsrep"]
 
 DEFAULT_MYSQL = "mysql -N -B"
+_DEFAULT_MYSQL = Command(DEFAULT_MYSQL)
 STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'wsrep_%'"
 
 
@@ -18,7 +20,7 @@ STATUS_SQL = "SHOW GLOBAL STATUS LIKE 'wsrep_%'"
 class GaleraConfig(ClusterConfig):
     """Settings of ``galera``. See the class docstring for each key."""
 
-    mysql_command: str = DEFAULT_MYSQL
+    mysql_command: Command = _DEFAULT_MYSQL
 
 
 @dataclass(frozen=True, slots=True)

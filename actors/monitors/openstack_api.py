@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -102,6 +103,8 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         self.tracker = StateTracker(self.ctx)
         self.aggregator = Aggregator()
         self.conn: Any = None
+        self._drop_token = threading.Event()  # identity failed: log in again before use
+        self._auth_lock = threading.Lock()
         self._endpoints: list[Endpoint] = []
         self.lanes: Lanes | None = None
         self.reports = ReportCadence.of(config)
@@ -118,12 +121,28 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
 
     def _token(self) -> str:
         try:
+            if self._drop_token.is_set():
+                self._reauthenticate()
             token = self.conn.session.get_token()
         except API_ERRORS as exc:
             raise _AuthLost(describe_api_error(exc)) from None
         if not token:
             raise _AuthLost("keystone gave no token")
         return str(token)
+
+    def _reauthenticate(self) -> None:
+        """A new token in place of the dropped one, swapped in whole. Not keystoneauth's
+        ``invalidate()``: it sets ``auth_ref`` to None outside the plugin's lock, and a lane
+        inside an SDK call, between keystoneauth's re-auth check and its ``assert
+        self.auth_ref is not None``, then crashed the monitor with an AssertionError (the HA
+        lab, when the VIP holder lost power). Until a login succeeds the old token stays and
+        every ``_token()`` tries again (and fails: the outage as a new client sees it)."""
+        with self._auth_lock:
+            if not self._drop_token.is_set():
+                return  # another lane logged in meanwhile
+            auth = self.conn.session.auth
+            auth.auth_ref = auth.get_auth_ref(self.conn.session)
+            self._drop_token.clear()
 
     def _refresh_catalog(self) -> None:
         """Endpoints from the token's catalog; keeps the last one when keystone is away."""
@@ -262,7 +281,7 @@ class OpenStackApiMonitor(Monitor[OpenStackApiConfig]):
         self._record_probe(probe, lane)
         identity_down = endpoint.service_type == "identity" and not probe.ok
         if identity_down and self.config.reauth_on_identity_failure:
-            self.conn.session.invalidate()
+            self._drop_token.set()
 
     def _record_probe(self, probe: _Probe, lane: Lane) -> None:
         self.aggregator.add(

@@ -3,111 +3,72 @@
 from __future__ import annotations
 
 import functools
-import json
 import threading
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from actors.common.hosts import Node
 from actors.monitors._cluster import Answer, ClusterConfig, ClusterMonitor, majority, quote_node
 from actors.monitors._lanes import Lane
+from actors.monitors._rabbit_views import (
+    LOCAL_STATUS_EVAL,
+    ClusterView,
+    StatusParseError,
+    parse_cluster_status,
+    parse_local_status,
+)
 from osha.errors import PluginError
 from osha.messages.monitor import State
 from osha.plugin import PluginContext
+from osha.schema import Command
 
-__all__ = ["ClusterView", "RabbitMqConfig", "RabbitMqMonitor", "parse_cluster_status"]
+__all__ = [
+    "ClusterView",
+    "RabbitMqConfig",
+    "RabbitMqMonitor",
+    "StatusParseError",
+    "parse_cluster_status",
+    "parse_local_status",
+]
+
+_RABBITMQCTL, _NONE = Command("rabbitmqctl"), Command("")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RabbitMqConfig(ClusterConfig):
     """Settings of ``rabbitmq``. See the class docstring for each key."""
 
-    rabbitmqctl_command: str = "rabbitmqctl"
+    rabbitmqctl_command: Command = _RABBITMQCTL
     node_name: str = "rabbit@{node}"
     alarms_are_down: bool = True
-    alive_command: str = ""
+    alive_command: Command = _NONE
     status_interval_s: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterView:
-    """What one member's ``cluster_status`` says."""
-
-    running: tuple[str, ...]  # Erlang node names, sorted
-    disk_nodes: tuple[str, ...]
-    partitions: dict[str, tuple[str, ...]]  # node → the nodes it is partitioned from
-    alarms: tuple[str, ...]  # "memory@rabbit@ctl-1", "disk@...", "file_descriptor_limit@..."
-
-    def describe(self) -> str:
-        parts = [f"running {len(self.running)}: {', '.join(self.running) or 'none'}"]
-        if self.partitions:
-            parts.append(
-                "partitions: "
-                + "; ".join(f"{n} from {', '.join(p)}" for n, p in sorted(self.partitions.items()))
-            )
-        if self.alarms:
-            parts.append(f"alarms: {', '.join(self.alarms)}")
-        return "; ".join(parts)
-
-
-class StatusParseError(ValueError):
-    """The output is not ``rabbitmqctl cluster_status --formatter json``'s."""
-
-
-def _names(value: object, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise StatusParseError(f"{key} is not a list of node names: {value!r:.80}")
-    return tuple(sorted(value))
-
-
-def parse_cluster_status(text: str) -> ClusterView:
-    """``rabbitmqctl cluster_status --formatter json`` (RabbitMQ 3.8 and later): one JSON
-    object with ``running_nodes``, ``disk_nodes``, ``partitions`` (node → nodes) and
-    ``alarms`` (``{node, resource, type}``). Lines around it (a warning on stderr merged in)
-    are skipped."""
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end < start:
-        raise StatusParseError("no JSON object in the output")
-    try:
-        data = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise StatusParseError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict) or "running_nodes" not in data:
-        raise StatusParseError("no running_nodes in the JSON object")
-    raw_partitions = data.get("partitions") or {}
-    if not isinstance(raw_partitions, dict):
-        raise StatusParseError(f"partitions is not an object: {raw_partitions!r:.80}")
-    partitions = {
-        str(node): _names(peers, f"partitions.{node}")
-        for node, peers in raw_partitions.items()
-        if peers
-    }
-    alarms = []
-    for alarm in data.get("alarms") or []:
-        if isinstance(alarm, dict):
-            what = alarm.get("resource") or alarm.get("type") or "alarm"
-            alarms.append(f"{what}@{alarm.get('node', '?')}")
-        else:
-            alarms.append(str(alarm))
-    return ClusterView(
-        running=_names(data["running_nodes"], "running_nodes"),
-        disk_nodes=_names(data.get("disk_nodes") or [], "disk_nodes"),
-        partitions=partitions,
-        alarms=tuple(sorted(alarms)),
-    )
+    status: Literal["local", "cluster_status"] = "local"
+    erl_call_command: Command = _NONE
 
 
 class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
-    """Asks every RabbitMQ member for ``rabbitmqctl cluster_status --formatter json`` each
-    ``interval_s``, over SSH.
+    """Asks every RabbitMQ member for its own view of the cluster each ``interval_s``, over SSH.
 
-    A partitioned node's ``cluster_status`` blocks for many seconds: each member's command
-    runs in its own lane, bounded by ``command_timeout_s``, and a member that does not answer
-    in time is ``down`` with that as evidence; the other members are observed on time.
+    ``status`` says how:
+
+    - ``"local"`` (the default): the member alone, with calls that never leave it
+      (:mod:`actors.monitors._rabbit_views`): is rabbit running on it, which members it
+      runs with, which Erlang nodes it has a link to, its partitions and its own alarms.
+      Through ``erl_call_command`` when set (``erl_call``, a C client shipped with Erlang:
+      well under a second), else ``rabbitmqctl_command -n <node_name> -q eval``.
+    - ``"cluster_status"``: ``rabbitmqctl cluster_status --formatter json`` (the only way before).
+      It asks every member it knows of: while one is cut off by a ``drop`` partition, every
+      member's call waits on it and times out, so the majority, which serves, reads down too.
+
+    Each member's command runs in its own lane, bounded by ``command_timeout_s``: a member
+    that does not answer in time is ``down`` with that as evidence, and delays no other.
 
     Targets:
 
-    - ``rabbitmq@<node>``: ``up`` when the member answers, lists itself (``node_name``,
+    - ``rabbitmq@<node>``: ``up`` when the member answers, runs rabbit (a member paused as a
+      minority by ``pause_minority`` does not), lists itself (``node_name``,
       default ``rabbit@{node}``) among the running nodes and (with ``alarms_are_down``, the
       default: an alarm blocks publishers) has no alarm of its own; else ``down``, with
       the member's view (running nodes, partitions, alarms) as evidence.
@@ -115,14 +76,20 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
       running (the majority side serves, as ``pause_minority`` keeps it); ``down`` when
       none does.
     - ``rabbitmq:cluster-size``: ``up`` when some member sees ``expected_size`` nodes
-      running and no member reports a partition; ``down`` (degraded) otherwise.
+      running and there is no partition; ``down`` (degraded) otherwise. With local views, two
+      members that both answer but have no link to each other are a partition (a stopped
+      member does not answer): the evidence says ``partition: rabbit@ctl-1 and rabbit@ctl-3
+      answer but have no link``, and the ``partitioned_links`` metric of
+      ``rabbitmq:cluster`` counts such pairs.
 
     ``monitor.metric`` summaries: ``running_nodes`` per member.
 
     Keys: ``group`` (default ``controller``), ``inventory``/``hosts``/``ssh`` as in
     ``host-services``, ``rabbitmqctl_command`` (default ``rabbitmqctl``; ``{node}`` and
     ``{address}`` are filled in, e.g. ``docker exec rabbitmq rabbitmqctl`` on kolla),
-    ``node_name``, ``alarms_are_down``, ``transport`` (``ssh`` or ``local``),
+    ``node_name``, ``alarms_are_down``, ``status``, ``erl_call_command`` (``{node}`` and
+    ``{address}`` filled in; the monitor adds ``-timeout`` and ``-e``, e.g. ``erl_call -sname
+    rabbit@{node}`` run where the Erlang cookie is), ``transport`` (``ssh`` or ``local``),
     ``command_timeout_s``, ``expected_size``, ``report_interval_s``, ``alive_command`` and
     ``status_interval_s`` (below).
 
@@ -132,7 +99,7 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
     while its broker serves, e.g. a TCP connect to its AMQP listener
     (``timeout 2 bash -c 'exec 3<>/dev/tcp/{address}/5672'``: RabbitMQ listens only once
     booted and closes the listener first when it stops). With it, ``rabbitmq@<node>`` is
-    ``down`` as soon as the check fails, and ``cluster_status`` runs in a lane of its own
+    ``down`` as soon as the check fails, and the status runs in a lane of its own
     every ``status_interval_s`` (0: every ``interval_s``) for the cluster's view: a member
     is ``up`` when its check passes and its latest status (if any) is healthy.
 
@@ -146,6 +113,8 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
         group = "controller"
         inventory = "/var/lib/osha-lab/inventory.ini"
         rabbitmqctl_command = "docker exec rabbitmq rabbitmqctl"
+        # where the image has erl_call (Erlang's lib/erl_interface-*/bin)
+        erl_call_command = "docker exec -i rabbitmq erl_call -sname rabbit@{node}"
 
         [monitors.ssh]
         private_key = "/var/lib/osha-lab/id_ed25519"
@@ -154,7 +123,10 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
 
     config_type = RabbitMqConfig
     name = "rabbitmq"
-    parse_hint = "is rabbitmqctl_command right (and the Erlang cookie it needs there)?"
+    parse_hint = (
+        "is rabbitmqctl_command (or erl_call_command) right, with the Erlang cookie it needs "
+        "there?"
+    )
 
     def __init__(self, config: RabbitMqConfig, ctx: PluginContext) -> None:
         super().__init__(config, ctx)
@@ -174,15 +146,26 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
 
     def command(self, node: Node) -> str:
         ctl = quote_node(self.config.rabbitmqctl_command, node)
-        return f"{ctl} cluster_status --formatter json"
+        if self.config.status == "cluster_status":
+            return f"{ctl} cluster_status --formatter json"
+        if self.config.erl_call_command:
+            call = quote_node(self.config.erl_call_command, node)
+            timeout_s = max(1, int(self.config.command_timeout_s))
+            return f"printf '%s\\n' '{LOCAL_STATUS_EVAL}' | {{ {call} -timeout {timeout_s} -e; }}"
+        me = self.config.node_name.replace("{node}", node.name)
+        return f"{ctl} -n {me} -q eval '{LOCAL_STATUS_EVAL}'"
 
     def parse(self, answer: Answer) -> ClusterView:
-        return parse_cluster_status(answer.stdout)
+        if self.config.status == "cluster_status":
+            return parse_cluster_status(answer.stdout)
+        return parse_local_status(answer.stdout)
 
     def health(self, node: str, view: ClusterView) -> tuple[bool, str, str]:
         me = self.config.node_name.replace("{node}", node)
         problems = []
-        if me not in view.running:
+        if not view.serving:
+            problems.append("rabbit is not running on it (paused as a minority, or starting)")
+        elif me not in view.running:
             problems.append(f"{me} is not among the running nodes")
         mine = [a for a in view.alarms if a.endswith(f"@{me}")]
         if mine and self.config.alarms_are_down:
@@ -197,10 +180,12 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
         expected = self.expected_size
         answered = [v for v in views.values() if v is not None]
         best = max((len(v.running) for v in answered), default=0)
-        split = any(v.partitions for v in answered)
+        cut = cut_links(answered)
+        split = any(v.partitions for v in answered) or bool(cut)
         seen = "; ".join(
             f"{n}: {v.describe() if v else 'no answer'}" for n, v in sorted(views.items())
         )
+        self.metrics.add("rabbitmq:cluster", "partitioned_links", float(len(cut)))
         if best >= majority(expected):
             evidence = f"a member sees {best} of {expected} running"
             self.cluster_state("cluster", State.UP, at_mono_s, evidence)
@@ -211,7 +196,12 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
             evidence = f"{best} of {expected} running, no partition"
             self.cluster_state("cluster-size", State.UP, at_mono_s, evidence)
         else:
-            evidence = f"degraded: at most {best} of {expected} running ({seen})"
+            links = "; ".join(f"{a} and {b} answer but have no link" for a, b in cut)
+            evidence = (
+                f"degraded: at most {best} of {expected} running"
+                + (f"; partition: {links}" if cut else "")
+                + f" ({seen})"
+            )
             self.cluster_state("cluster-size", State.DOWN, at_mono_s, evidence)
 
     # --- with alive_command: a fast liveness lane and a slower status lane per member --------
@@ -281,6 +271,20 @@ class RabbitMqMonitor(ClusterMonitor[RabbitMqConfig, ClusterView]):
     def _judge_member(self, node: str, at_mono_s: float) -> None:
         """The member's state from its latest alive check and status (hold the member lock)."""
         alive, alive_evidence, _at = self._alive.get(node, (False, "no alive check yet", 0.0))
-        status_ok, status_evidence = self._status.get(node, (True, "no cluster_status yet"))
+        status_ok, status_evidence = self._status.get(node, (True, "no status yet"))
         state = State.UP if alive and status_ok else State.DOWN
         self.member_state(node, state, at_mono_s, f"{alive_evidence}; {status_evidence}")
+
+
+def cut_links(views: list[ClusterView]) -> list[tuple[str, str]]:
+    """The pairs of members that both answered with a local view but are not connected to
+    each other (either side lacks the link): a network partition between them, not a stop
+    (a stopped member does not answer)."""
+    local = sorted((v for v in views if v.connected is not None and v.node),
+                   key=lambda v: v.node)  # fmt: skip
+    return [
+        (a.node, b.node)
+        for i, a in enumerate(local)
+        for b in local[i + 1 :]
+        if b.node not in (a.connected or ()) or a.node not in (b.connected or ())
+    ]

@@ -11,10 +11,15 @@ from actors.monitors._cluster import Answer, ClusterConfig, ClusterMonitor, quot
 from osha.errors import PluginError
 from osha.messages.monitor import State, VipMoved
 from osha.plugin import Finding, PluginContext
+from osha.schema import Command
 
 __all__ = ["ServerStat", "VipConfig", "VipMonitor", "VipView", "parse_addresses", "parse_stat"]
 
 _MARK = "--- osha: ip exit"
+
+
+_IP = Command("ip -o addr show")
+_SHOW_STAT = Command("echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,8 +27,8 @@ class VipConfig(ClusterConfig):
     """Settings of ``vip``. See the class docstring for each key."""
 
     vips: dict[str, str] = field(default_factory=dict)
-    ip_command: str = "ip -o addr show"
-    haproxy_command: str = "echo 'show stat' | socat stdio UNIX-CONNECT:/run/haproxy/admin.sock"
+    ip_command: Command = _IP
+    haproxy_command: Command = _SHOW_STAT
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,7 +319,7 @@ class FaultDisruptor(Disruptor[C]):
             revert=revert if found is None else {**revert, ROLE_KEY: found.describe()},
         )
         if type(self).switch_command(self.config, lease) is not None:
-            lease = replace(lease, revert={**revert, switch.KEY: switch.new_key(lease_id)})
+            lease = replace(lease, revert={**lease.revert, switch.KEY: switch.new_key(lease_id)})
         try:
             wait_s = self.config.lease_timeout_s
             grant = self.ctx.request(FaultRequest, timeout_s=wait_s, wait_s=wait_s, lease=lease,

@@ -1,7 +1,10 @@
 """The HTML report's figures, drawn by matplotlib and embedded as inline SVG.
 
 - the **timeline**: one lane per monitored target (up, down/unreachable, unknown), the fault
-  windows (inject → revert) as labelled shaded bands across every lane;
+  windows (inject → revert) as labelled shaded bands across every lane, and each VIP move
+  (``monitor.vip_moved``) as a narrow blue band from the old holder's last sighting with the
+  address to the new holder's first, with a line at the latter, labelled
+  ``VIP 10.0.0.10 ctl-1 → ctl-2``;
 - the **runner plot**: each runner's operation durations by start time (failed iterations as
   red crosses), its baseline threshold (mean + k·sd), its degraded stretches, and the same
   fault bands;
@@ -11,7 +14,8 @@
   per cycle below it.
 
 Text stays text in the SVG (``svg.fonttype = none``) so lane labels are searchable in the page,
-and every band and lane carries an ``id`` (``fault-band-<lease>``, ``lane-<n>-<state>``). The
+and every band and lane carries an ``id`` (``fault-band-<lease>``, ``vip-move-<n>``,
+``lane-<n>-<state>``). The
 output is deterministic (fixed hash salt, no date). Large runs are thinned for drawing only
 (``AnalysisOptions.max_plot_points`` good iterations per runner, evenly strided; failures kept).
 """
@@ -30,7 +34,7 @@ from matplotlib import pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from osha.analysis import Analysis, FaultReport, SoakSummary
+from osha.analysis import Analysis, FaultReport, SoakSummary, VipMove
 
 __all__ = ["lane_labels", "runner_svg", "soak_svg", "timeline_svg"]
 
@@ -60,6 +64,24 @@ def _bands(ax: Axes, faults: tuple[FaultReport, ...], end_s: float, label_y: flo
         ax.text(start, label_y, f" {f.label}", rotation=0, va="bottom", ha="left", fontsize=8,
                 color="#a0522d", clip_on=False,
                 transform=ax.get_xaxis_transform(), gid=f"fault-label-{n}")  # fmt: skip
+
+
+VIP_COLOUR = "#1f5fbf"
+
+
+def _vip_moves(ax: Axes, moves: tuple[VipMove, ...], end_s: float) -> None:
+    """Each VIP move: the span in which it happened (shaded, at least a hair wide so a
+    sub-poll move still shows) and a line where the new holder was first seen with it."""
+    for n, m in enumerate(moves):
+        start, stop = m.last_seen_s, max(m.first_seen_s, m.last_seen_s + end_s * 0.002)
+        band = ax.axvspan(start, stop, color=VIP_COLOUR, alpha=0.22, lw=0)
+        band.set_gid(f"vip-move-{n}")
+        ax.axvline(m.first_seen_s, color=VIP_COLOUR, lw=0.8, ls=":", gid=f"vip-move-line-{n}")
+        # a row above the fault labels: a move usually starts where a fault does
+        ax.annotate(f" VIP {m.address} {m.from_node} → {m.to_node}", (m.first_seen_s, 1.0),
+                    xytext=(0, 11), textcoords="offset points", va="bottom", ha="left",
+                    fontsize=8, color=VIP_COLOUR, xycoords=ax.get_xaxis_transform(),
+                    annotation_clip=False, gid=f"vip-move-label-{n}")  # fmt: skip
 
 
 def _slug(text: str) -> str:
@@ -95,9 +117,12 @@ def timeline_svg(a: Analysis) -> str:
         ax.invert_yaxis()
         ax.set_xlim(0, end)
         ax.set_xlabel("run time (s)")
+        vips = "; VIP moves blue" if a.vip_moves else ""
         ax.set_title("Targets: up (green), down (red), unreachable (dark red), unknown (grey); "
-                     "faults shaded", fontsize=9, loc="left", pad=18)  # fmt: skip
+                     f"faults shaded{vips}", fontsize=9, loc="left",
+                     pad=30 if vips else 18)  # fmt: skip
         _bands(ax, a.faults, end, 1.0)
+        _vip_moves(ax, a.vip_moves, end)
         if not labels:
             ax.text(0.5, 0.5, "no monitored target", ha="center", transform=ax.transAxes)
         return _svg(fig)

@@ -18,7 +18,7 @@ import pytest
 
 from osha.messages.fault import FaultLease, FaultRefused, FaultReleased
 from osha.messages.monitor import StateChange, VipMoved
-from tests.lab.conftest import Lab, run_lab, wait_for
+from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab, wait_for
 from tests.lab.test_disruptors_support import Harness, header
 from tests.lab.test_lab_ha_cluster import MARGIN_S, end_restart_wait, events_since, ha
 
@@ -233,6 +233,27 @@ def test_vip_holder_power_off_is_a_vip_move_matching_vrrp(healthy_lab: Lab, tmp_
 KILL_START_S = 25.0
 
 
+def guarded_galera_profile(lab: Lab) -> str:
+    """The galera monitor under ``[guard] quorum = { galera = "majority" }``."""
+    return monitors_profile(lab, "galera").replace(
+        "\n[[monitors]]", '[guard]\nquorum = { galera = "majority" }\n\n[[monitors]]', 1
+    )
+
+
+def kill_db(node: str, start_s: float, down_s: float, extra: str = "") -> str:
+    """A disruptor that SIGKILLs ``node``'s Galera member once (``extra``: more keys)."""
+    return f"""
+[[disruptors]]
+id = "kill-db-{node}"
+plugin = "process"
+action = "kill"
+signal = "SIGKILL"
+service = "mariadb"
+{extra}target = {{ group = "controller", pick = "node:{node}" }}
+schedule = {{ start_s = {start_s}, times = 1, down_s = {down_s} }}
+"""
+
+
 @pytest.mark.timeout(900)
 def test_quorum_guard_refuses_the_second_galera_kill(healthy_lab: Lab, tmp_path: Path) -> None:
     """Two disruptors each SIGKILL a Galera member at the same moment under ``[guard] quorum
@@ -242,20 +263,9 @@ def test_quorum_guard_refuses_the_second_galera_kill(healthy_lab: Lab, tmp_path:
     cfg = ha(lab)
     first, second = cfg["controllers"][1], cfg["controllers"][2]
     down_s = 20.0
-    text = monitors_profile(lab, "galera").replace(
-        "\n[[monitors]]", '[guard]\nquorum = { galera = "majority" }\n\n[[monitors]]', 1
-    )
+    text = guarded_galera_profile(lab)
     for node in (first, second):
-        text += f"""
-[[disruptors]]
-id = "kill-db-{node}"
-plugin = "process"
-action = "kill"
-signal = "SIGKILL"
-service = "mariadb"
-target = {{ group = "controller", pick = "node:{node}" }}
-schedule = {{ start_s = {KILL_START_S}, times = 1, down_s = {down_s} }}
-"""
+        text += kill_db(node, KILL_START_S, down_s)
     started_wall = time.time()
     h = started(tmp_path, text)
     try:
@@ -277,3 +287,65 @@ schedule = {{ start_s = {KILL_START_S}, times = 1, down_s = {down_s} }}
         assert [c.state for c in changes(h, "galera:cluster")] == ["up"]
     finally:
         h.close()
+
+
+def galera_status(lab: Lab, node: str) -> tuple[str, int]:
+    """``(wsrep_cluster_status, wsrep_cluster_size)`` of ``node``'s member, asked directly
+    with the lab's client (lab.json ``ha.monitors.galera``)."""
+    mysql = ha(lab)["monitors"]["galera"]["mysql_command"].replace("{node}", node)
+    out = lab.check(node, f"{mysql} -e \"SHOW STATUS LIKE 'wsrep_cluster_s%'\"")
+    status = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+    return status["wsrep_cluster_status"], int(status["wsrep_cluster_size"])
+
+
+@pytest.mark.timeout(900)
+def test_allow_quorum_loss_lets_the_second_kill_through(healthy_lab: Lab, tmp_path: Path) -> None:
+    """As above, but the second kill (a few seconds later) has ``allow_quorum_loss = true``:
+    it is granted, its lease's ``guard_note`` gives the arithmetic it overrode, and the last
+    member's ``galera`` line says it left the Primary component. ``scripts/lab reset`` then
+    bootstraps the cluster again: a Primary component of three."""
+    lab = healthy_lab
+    cfg = ha(lab)
+    survivor, first, second = cfg["controllers"]
+    down_s = 20.0
+    gap_s = 5.0  # the second kill while the first's lease is held (down_s)
+    # neither member restarts before the survivor has left Primary: evs.suspect_timeout, the
+    # inactivity check (0.5 s) and a view change (1 s), with the margin
+    nonprimary_bound_s = cfg["galera"]["suspect_timeout_s"] + 0.5 + 1.0 + MARGIN_S
+    hold_s = int(gap_s + nonprimary_bound_s + 10)
+    text = guarded_galera_profile(lab)
+    allow = "allow_quorum_loss = true\n"
+    for node, start_s, extra in ((first, KILL_START_S, ""), (second, KILL_START_S + gap_s, allow)):
+        lab.check(node, f"echo {hold_s} > {lab.nodes[node]['service_dir']}/mariadb/restart_sec")
+        text += kill_db(node, start_s, down_s, extra)
+    started_wall = time.time()
+    h = started(tmp_path, text)
+    try:
+        for node in cfg["controllers"]:
+            wait_state(h, f"galera@{node}", "up", KILL_START_S)
+        leases = wait_for(
+            lambda: h.messages(FaultLease) if len(h.messages(FaultLease)) == 2 else None,
+            KILL_START_S + gap_s + READY_S, 0.2, "both kills granted",
+        )  # fmt: skip
+        assert not h.messages(FaultRefused), h.messages(FaultRefused)
+        by_node = {m.lease.node: m for m in leases}
+        assert by_node[first].guard_note == "", by_node[first]
+        note = by_node[second].guard_note
+        print(f"\nallow_quorum_loss: {by_node[second].lease.what}: {note}")  # noqa: T201
+        assert note.startswith("allow_quorum_loss: galera: 3 members, 1 down"), note
+        assert f"this fault takes {second}: 1 left < majority 2" in note, note
+        # ground truth: the last member left the Primary component
+        lost = wait_for(
+            lambda: next((e for e in events_since(lab, survivor, "galera", started_wall)
+                          if e.fields.get("primary") == "no"), None),
+            gap_s + down_s + nonprimary_bound_s, 0.2, f"{survivor}'s non-Primary line",
+        )  # fmt: skip
+        assert lost.time_s >= started_wall
+        wait_state(h, "galera:cluster", "down", nonprimary_bound_s + GALERA_INTERVAL_S + 5)
+    finally:
+        h.close()
+    reset = run_lab("reset", timeout_s=RESET_TIMEOUT_S)
+    assert reset.returncode == 0, f"scripts/lab reset failed:\n{reset.stdout}\n{reset.stderr}"
+    assert {n: galera_status(lab, n) for n in cfg["controllers"]} == {
+        n: ("Primary", 3) for n in cfg["controllers"]
+    }

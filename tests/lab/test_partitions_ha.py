@@ -39,6 +39,14 @@ from osha.messages import FaultDeadmanArmed, FaultDeadmanRenewFailed, FaultLease
 from tests.lab.conftest import Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, header, nft_table_present
 from tests.lab.test_lab_ha_cluster import MARGIN_S, events_since, ha
+from tests.lab.test_monitors_cluster import (
+    RABBITMQ_INTERVAL_S,
+    TOLERANCE_S,
+    changes,
+    monitors_profile,
+    mono_of,
+    wait_state,
+)
 
 pytestmark = [pytest.mark.ha_lab, pytest.mark.timeout(600, func_only=True)]
 
@@ -51,11 +59,24 @@ REVERT_S = 10
 #: A member partitioned away must be seen in its new state well inside the hold, so that the
 #: state is observed while the partition holds (the hold = the detection bound + this).
 OBSERVE_S = 15.0
+#: How long one member's local view (erl_call) may take: 0.3-1.7 s measured at load 70-118,
+#: with the margin. A status lane busy with one call skips the next offer, so a change is
+#: seen within status_interval_s + this + the tolerance.
+STATUS_CALL_S = 3.0
+#: One rabbitmqctl call (an Erlang VM): 10-20 s measured at load 30-118, with the margin.
+RABBITMQCTL_S = 30.0
+#: The rabbitmq monitor up on every target before the cut: SSH logins to three nodes (a few
+#: seconds loaded) and a first local view each (STATUS_CALL_S), with the HA tests' margins.
+MONITOR_READY_S = 20.0
 
 
-def profile(lab: Lab, ports: list[int], hold_s: float) -> str:
+def profile(
+    lab: Lab, ports: list[int], hold_s: float, *monitors: str, start_s: float = 1.0
+) -> str:
+    """One partition of NODE on ``ports`` for ``hold_s`` from ``start_s``, with the named
+    cluster monitors (each with lab.json's ``ha.monitors`` settings)."""
     return (
-        header(lab)
+        (monitors_profile(lab, *monitors) if monitors else header(lab))
         + f"""
 [[disruptors]]
 id = "cut"
@@ -65,7 +86,7 @@ peers = {{ group = "controller" }}
 ports = {ports}
 revert_timeout_s = {REVERT_S}
 target = {{ group = "controller", pick = "node:{NODE}" }}
-schedule = {{ start_s = 1, times = 1, down_s = {hold_s:g} }}
+schedule = {{ start_s = {start_s:g}, times = 1, down_s = {hold_s:g} }}
 """
     )
 
@@ -74,10 +95,10 @@ def table_present(lab: Lab, table: str) -> bool:
     return nft_table_present(lab, NODE, table)
 
 
-def started(run: Harness, lab: Lab) -> tuple[float, str, str]:
+def started(run: Harness, lab: Lab, start_s: float = 1.0) -> tuple[float, str, str]:
     """Wait for the inject: its wall time (the table is in), the table and the switch's unit."""
     run.wait_started()
-    [injected] = run.wait_tag("fault.injected", lab.bounds.fault_s())
+    [injected] = run.wait_tag("fault.injected", lab.bounds.fault_s() + start_s)
     [lease] = [m.lease for m in run.messages(FaultLease)]
     [armed] = run.messages(FaultDeadmanArmed)
     assert armed.node == NODE
@@ -91,7 +112,10 @@ def reverted(run: Harness, lab: Lab, hold_s: float, table: str, unit: str) -> fl
     [done] = run.wait_tag("fault.reverted", lab.bounds.fault_s(hold_s))
     assert done.detail.startswith(f"deleted table inet {table}")
     assert not table_present(lab, table)
-    # the dead-man switch was disarmed: its watchdog and state directory are gone
+    # the dead-man switch was disarmed (osha disarms it after the revert, then records it
+    # collected: checking before that raced it at load 40): its watchdog and files are gone
+    [collected] = run.wait_tag("fault.deadman_collected", lab.bounds.command_s)
+    assert (collected.by, collected.state) == ("holder", "absent"), collected
     rc, out = lab.run(NODE, f"test -e /run/osha/deadman/{unit}", timeout_s=lab.bounds.command_s)
     assert rc == 1, f"the dead-man switch's files are left on {NODE}: {out}"
     return float(done.wall_s)
@@ -230,12 +254,22 @@ def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
     # after the revert: the paused member pings the others every second, restarts RabbitMQ
     # (boot steps, ~5-10 s loaded) and resyncs its queues; the others see it up at once
     whole_bound_s = 1.0 + 30.0 + 3 * MARGIN_S
-    hold_s = paused_bound_s + OBSERVE_S
+    # the hold also covers one rabbitmqctl cluster_status on the majority (ground truth)
+    hold_s = paused_bound_s + OBSERVE_S + RABBITMQCTL_S
     amqp = f"{lab.nodes[NODE]['address']}:{AMQP_PORT}"
     assert all(listening(lab, n) for n in cfg["controllers"])
-    run = Harness(tmp_path, profile(lab, RABBIT_PORTS, hold_s))
+    monitor = cfg["monitors"]["rabbitmq"]
+    assert monitor.get("erl_call_command"), "lab.json predates the local views: scripts/lab up"
+    status_bound_s = monitor["status_interval_s"] + STATUS_CALL_S + TOLERANCE_S
+    # the monitor has its first views before the cut: SSH logins and one erl_call each
+    run = Harness(tmp_path, profile(lab, RABBIT_PORTS, hold_s, "rabbitmq", start_s=MONITOR_READY_S))
     try:
-        cut_s, table, unit = started(run, lab)
+        run.wait_started()
+        for target in ("rabbitmq:cluster", "rabbitmq:cluster-size",
+                       *(f"rabbitmq@{n}" for n in cfg["controllers"])):  # fmt: skip
+            wait_state(run, target, "up", MONITOR_READY_S)
+        assert run.messages(FaultLease) == [], "the cut came before the monitor was ready"
+        cut_s, table, unit = started(run, lab, MONITOR_READY_S)
         minority = wait_for(partial(first_line, lab, NODE, cut_s, MINORITY), paused_bound_s + 5,
                             0.5, f"{NODE}'s minority line")  # fmt: skip
         stopped = wait_for(partial(first_line, lab, NODE, cut_s, f"stopped TCP listener on {amqp}"),
@@ -247,8 +281,8 @@ def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
         # the majority runs on: both listen, and one of them counts two running members
         assert all(listening(lab, n) for n in others), "a majority member stopped listening"
         majority = cluster_status(lab, others[0])
-        assert majority["running"] == sorted(f"rabbit@{n}" for n in others), majority
         assert run.messages(FaultReverted) == [], "seen only after the revert: hold too short"
+        assert majority["running"] == sorted(f"rabbit@{n}" for n in others), majority
         assert not listening(lab, NODE), f"{NODE} serves again while still partitioned"
         healed_s = reverted(run, lab, hold_s, table, unit)
         restarted = wait_for(partial(first_line, lab, NODE, healed_s,
@@ -263,10 +297,16 @@ def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
             lambda: ((s := cluster_status(lab, others[0]))["running"] == sorted(members)
                      and s) or None, whole_bound_s + 30, 1.0, "three running members",
         )  # fmt: skip
+        for target in (f"rabbitmq@{NODE}", "rabbitmq:cluster-size"):  # whole again
+            wait_state(run, target, "up", status_bound_s + MARGIN_S, after=1)
     finally:
         run.close()
     finish(run)
     assert not final["partitions"], final
+    truth = {"stopped": stopped, "healed": healed_s,
+             "booted": first_line(lab, NODE, healed_s, "Server startup complete") or 0.0,
+             "link lost": min(down_seen.values()), "link back": max(up_seen.values())}  # fmt: skip
+    monitor_matches(run, others, truth, status_bound_s)
     assert cluster_status(lab, NODE)["running"] == sorted(members)
     for n in others:  # the majority never paused
         assert first_line(lab, n, cut_s, MINORITY) is None, f"{n} paused too"
@@ -284,3 +324,44 @@ def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
     assert stopped - cut_s <= paused_bound_s
     assert restarted - healed_s <= whole_bound_s
     assert all(t - healed_s <= whole_bound_s for t in up_seen.values())
+
+
+def monitor_matches(
+    run: Harness, others: list[str], truth: dict[str, float], status_bound_s: float
+) -> None:
+    """osha's rabbitmq monitor matched the ground truth (wall times in ``truth``): NODE down
+    at its pause (its listener stopped), within the interval + the tolerance, and up for good
+    at its boot's end (``Server startup complete``), within ``status_bound_s``; the
+    partition (``:cluster-size`` down, with the cut link as evidence) from the majority's
+    node-down line to its node-up line, within ``status_bound_s``; the majority members and
+    ``:cluster`` up all along."""
+    member, size = changes(run, f"rabbitmq@{NODE}"), changes(run, "rabbitmq:cluster-size")
+    # while it boots after the revert its listener opens (the alive check passes) a second or
+    # two before rabbit runs (its view says not running): up, down, then up for good
+    assert [c.state for c in member][:2] == ["up", "down"], member
+    assert member[-1].state == "up", member
+    assert all(c.first_bad_mono_s >= mono_of(truth["healed"]) for c in member[2:]), member
+    assert [c.state for c in size] == ["up", "down", "up"], size
+    for target in ("rabbitmq:cluster", *(f"rabbitmq@{n}" for n in others)):
+        assert [c.state for c in changes(run, target)] == ["up"], changes(run, target)
+    assert "partition: " in size[1].evidence, size[1]
+    assert f"rabbit@{NODE}" in size[1].evidence.split("partition: ")[1].split(" (")[0]
+    assert truth["booted"], f"{NODE} never completed its boot after the revert"
+    member_bound_s = RABBITMQ_INTERVAL_S + TOLERANCE_S
+    lags = {  # what: (lag, bound)
+        f"{NODE} down vs its listener stopped":
+            (member[1].first_bad_mono_s - mono_of(truth["stopped"]), member_bound_s),
+        f"{NODE} up for good vs its startup-complete line":
+            (member[-1].first_bad_mono_s - mono_of(truth["booted"]), status_bound_s),
+        "cluster-size down vs the majority's node-down line":
+            (size[1].first_bad_mono_s - mono_of(truth["link lost"]), status_bound_s),
+        "cluster-size up vs the majority's node-up line":
+            (size[2].first_bad_mono_s - mono_of(truth["link back"]), status_bound_s),
+    }  # fmt: skip
+    print(  # noqa: T201 - the measured figures are part of the report
+        "\nrabbitmq monitor vs ground truth: "
+        + ", ".join(f"{k} {lag:+.2f} s (bound {b:.1f} s)" for k, (lag, b) in lags.items())
+    )
+    for what, (lag, bound_s) in lags.items():
+        # a change is first seen by a command that started before it, by at most one call
+        assert -STATUS_CALL_S <= lag <= bound_s, (what, lag, bound_s)

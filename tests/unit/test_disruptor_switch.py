@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import pytest
 
 from osha.faults import FaultBroker, Lease, RetryPolicy, _switch, recover
+from osha.faults._roles import ROLE_KEY
 from osha.faults.deadman import DeadmanError, Runner, State, Status
 from osha.ledger import LedgerReader, LedgerWriter
 from osha.messages import (
@@ -40,6 +41,7 @@ from tests.unit.test_disruptor_base import broker as broker  # noqa: PLC0414 - t
 from tests.unit.test_disruptor_base import config as file_config
 from tests.unit.test_fault_recover import FAST, _lease, dead_run
 from tests.unit.test_fault_support import BrokerContext, SyncSink
+from tests.unit.test_roles import role_config
 
 
 def local(script: str) -> tuple[int, str]:
@@ -345,3 +347,18 @@ def test_a_fault_that_cuts_osha_off_is_held_without_renews(clock: FakeClock) -> 
     assert watchdog.renews == []
     assert clock.now_s - t0 == 25.0  # held down_s
     assert ctx.emitted == []
+
+
+def test_a_role_keeps_its_evidence_in_the_lease_with_a_switch(
+    tmp_path: Path, broker: Env, switched: type[SwitchedDisruptor]
+) -> None:
+    """The switch's key joins the lease's revert data, the role's evidence stays: a network
+    partition of ``pick = "rabbitmq-leader-heavy"`` lost it (found on the HA lab)."""
+    b, sink, contexts = broker
+    ctx = contexts["d1"] = BrokerContext(b, "d1")
+    cfg = replace(role_config(tmp_path, "ctl-2", start_s=0, down_s=0.2), revert_timeout_s=5.0)
+    start(switched(cfg, ctx)).join(timeout=30)
+    [lease] = [m.lease for m in sink.of(FaultLease)]
+    assert lease.node == "ctl-2"
+    assert lease.revert[ROLE_KEY] == "resolved ctl-2: named in role"
+    assert _switch.KEY in lease.revert

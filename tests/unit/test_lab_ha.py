@@ -102,6 +102,7 @@ def test_the_ha_topology_adds_ctl_3_the_vip_and_the_clusters(tmp_path: Path) -> 
     ka = (lab / "etc" / "ctl-2-keepalived.conf").read_text()
     assert "vrrp_version 3" in ka
     assert "advert_int 0.1" in ka
+    assert "\n    nopreempt\n" in ka  # a controller that comes back leaves the VIP where it is
     assert "unicast_peer {\n        10.234.0.11\n        10.234.0.13\n    }" in ka
     # HAProxy: every API on the VIP over ctl-1 and ctl-2; MariaDB with one writer
     cfg = (lab / "etc" / "ctl-3-haproxy.cfg").read_text()

@@ -41,14 +41,51 @@ CATALOG = [
 ]
 
 
+class FakeAuth:
+    """keystoneauth's identity plugin as the monitor uses it: ``auth_ref`` (the token);
+    ``get_access`` logs in under a lock when it is missing and then asserts it is set, outside
+    the lock, as keystoneauth 5 does (a concurrent ``invalidate()`` there crashed the monitor
+    on the HA lab); ``get_auth_ref`` logs in. Counts every time the token is set to None."""
+
+    def __init__(self, cloud: FakeCloud) -> None:
+        self.cloud = cloud
+        self._ref: str | None = None
+        self.dropped = 0
+        self.lock = threading.Lock()  # keystoneauth serialises logins the same way
+
+    @property
+    def auth_ref(self) -> str | None:
+        return self._ref
+
+    @auth_ref.setter
+    def auth_ref(self, value: str | None) -> None:
+        self.dropped += value is None
+        self._ref = value
+
+    def get_auth_ref(self, session: Any) -> str:
+        if not self.cloud.keystone_up:
+            raise ksa_exc.ConnectFailure(
+                "Unable to establish connection to http://k:5000/v3/auth/tokens"
+            )
+        self.cloud.logins += 1
+        return f"tok{self.cloud.logins}"
+
+    def get_access(self, session: Any) -> Any:
+        with self.lock:
+            if self._ref is None:
+                self.auth_ref = self.get_auth_ref(session)
+        token = self._ref
+        assert token is not None  # keystoneauth's own assertion
+        return SimpleNamespace(service_catalog=SimpleNamespace(catalog=CATALOG), token=token)
+
+
 class FakeCloud:
     """Just enough of an openstacksdk Connection for the monitor."""
 
     def __init__(self) -> None:
         self.keystone_up = True
-        self.token: str | None = None
         self.logins = 0
-        self.login_lock = threading.Lock()  # keystoneauth serialises logins the same way
+        self.auth = FakeAuth(self)
         self.requests: list[str] = []
         self.services = [
             SimpleNamespace(
@@ -72,11 +109,7 @@ class FakeCloud:
             get_token=self.get_token,
             invalidate=self.invalidate,
             request=self.request,
-            auth=SimpleNamespace(
-                get_access=lambda s: SimpleNamespace(
-                    service_catalog=SimpleNamespace(catalog=CATALOG)
-                )
-            ),
+            auth=self.auth,
         )
         self.compute = SimpleNamespace(services=lambda: self._api(self.services))
         self.network = SimpleNamespace(agents=lambda: self._api(self.agents))
@@ -89,18 +122,10 @@ class FakeCloud:
         return rows
 
     def get_token(self) -> str:
-        with self.login_lock:
-            if self.token is None:
-                if not self.keystone_up:
-                    raise ksa_exc.ConnectFailure(
-                        "Unable to establish connection to http://k:5000/v3/auth/tokens"
-                    )
-                self.logins += 1
-                self.token = f"tok{self.logins}"
-            return self.token
+        return str(self.auth.get_access(self).token)
 
     def invalidate(self) -> None:
-        self.token = None
+        self.auth.auth_ref = None
 
     def request(self, url: str, method: str, **kw: Any) -> Any:
         self.requests.append(url)
@@ -208,6 +233,8 @@ def test_keystone_outage_fails_every_probe_then_recovers_by_reauth(cloud: FakeCl
         mon.teardown()
     assert cloud.logins == 2
     assert set(mon.tracker.states().values()) == {"up"}
+    # the token was replaced whole, never set to None under a lane inside an SDK call
+    assert cloud.auth.dropped == 0
 
 
 def test_unknown_cloud_and_missing_clouds_yaml_are_clear(tmp_path: Path) -> None:

@@ -93,7 +93,9 @@ def test_parse_refuses_what_is_not_cluster_status() -> None:
 
 
 def _monitor(fake: FakeMembers, **extra: Any) -> tuple[RabbitMqMonitor, FakeContext]:
-    return build_monitor(RabbitMqMonitor, fake, {"rabbitmqctl_command": fake.command, **extra})
+    """A monitor of ``cluster_status`` views (the local views: test_monitor_rabbitmq_local)."""
+    table = {"rabbitmqctl_command": fake.command, "status": "cluster_status", **extra}
+    return build_monitor(RabbitMqMonitor, fake, table)
 
 
 _last, _poll_until = last_state, poll_until
@@ -176,7 +178,7 @@ def test_over_ssh_a_hung_member_times_out_and_reconnects(
            "known_hosts": local_sshd.credentials.known_hosts}  # fmt: skip
     monitor, ctx = build_monitor(RabbitMqMonitor, fake, {
         "transport": "ssh", "hosts": hosts, "ssh": ssh, "rabbitmqctl_command": fake.command,
-        "interval_s": 0.1, "command_timeout_s": 3.0})  # fmt: skip
+        "status": "cluster_status", "interval_s": 0.1, "command_timeout_s": 3.0})  # fmt: skip
     try:
         findings = monitor.check()
         assert [f.ok for f in findings] == [True, True, True], findings

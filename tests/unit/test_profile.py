@@ -154,6 +154,31 @@ def test_paths_expand_environment_variables_with_defaults(
     assert cloud.ssh_key == str(tmp_path / "keys/id")
 
 
+def test_command_keys_expand_only_osha_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command runs on a node: ``${OSHA_*}`` expand from osha's environment (the lab's own
+    directory on any instance), every other ``$`` is the node shell's."""
+    monkeypatch.setenv("OSHA_LAB_DIR", "/var/lib/osha-lab-2")
+    monkeypatch.setenv("HOME", "/root-of-osha")
+    monkeypatch.delenv("OSHA_TEST_UNSET", raising=False)
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[monitors]]\nid = "rabbit"\nplugin = "rabbitmq"\ntransport = "local"\n'
+        'hosts = { ctl-1 = { address = "10.0.0.1", groups = ["controller"] } }\n'
+        'rabbitmqctl_command = "${OSHA_LAB_DIR:-/var/lib/osha-lab}/etc/rabbitmqctl"\n'
+        'erl_call_command = ". ${OSHA_TEST_UNSET:-/lab}/env-{node}.sh; erl_call -sname r@{node}"\n'
+        'alive_command = "test -d ${HOME} && test -n $PATH"\n'
+    )
+    [entry] = profile.load(path).actors
+    assert entry.config.rabbitmqctl_command == "/var/lib/osha-lab-2/etc/rabbitmqctl"
+    assert entry.config.erl_call_command == ". /lab/env-{node}.sh; erl_call -sname r@{node}"
+    assert entry.config.alive_command == "test -d ${HOME} && test -n $PATH"
+    path.write_text(path.read_text().replace("${OSHA_TEST_UNSET:-/lab}", "${OSHA_TEST_UNSET}"))
+    with pytest.raises(ProfileError, match="OSHA_TEST_UNSET is not set"):
+        profile.load(path)
+
+
 def test_an_unset_variable_without_default_is_a_problem(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -138,6 +138,42 @@ def test_cli_bad_input_is_exit_2(tmp_path: Path) -> None:
         assert result.exception.hint
 
 
+def _band_x(svg: str, gid: str) -> tuple[float, float]:
+    """The x extent (SVG user units) of the path inside the group ``gid`` of an SVG."""
+    import re
+
+    group = svg[svg.index(f'id="{gid}"') :]
+    path = re.search(r'<path d="([^"]+)"', group)
+    assert path is not None, gid
+    xs = [float(x) for x, _y in re.findall(r"(-?[\d.]+) (-?[\d.]+)", path.group(1))]
+    return min(xs), max(xs)
+
+
+def test_vip_moves_are_drawn_on_the_timeline_where_they_happened(tmp_path: Path) -> None:
+    """Each move is a band from the old holder's last sighting to the new one's first, in the
+    timeline's run seconds: a later move is drawn further right, a longer one wider."""
+    from osha.messages import VipMoved
+    from osha.report._plots import timeline_svg
+
+    led = SyntheticLedger(tmp_path / "v.osha")
+    led.target("vip", "vip:internal", end_s=100.0)
+    for at, last, first, old, new in ((21.0, 19.0, 20.0, "ctl-1", "ctl-2"),
+                                      (72.0, 60.0, 70.0, "ctl-2", "ctl-3")):  # fmt: skip
+        led.add(at, "vip", VipMoved, target="vip:internal", address="10.231.0.10",
+                from_node=old, to_node=new, last_seen_mono_s=led.mono(last),
+                first_seen_mono_s=led.mono(first))  # fmt: skip
+    svg = timeline_svg(analyze(led.write(stop_s=100.0)))
+    for label in ("VIP 10.231.0.10 ctl-1 → ctl-2", "VIP 10.231.0.10 ctl-2 → ctl-3"):
+        assert label in svg, label
+    (a0, a1), (b0, b1) = _band_x(svg, "vip-move-0"), _band_x(svg, "vip-move-1")
+    assert a1 < b0  # 20 s < 60 s
+    assert (b1 - b0) == pytest.approx(10 * (a1 - a0), rel=0.05)  # 10 s wide vs 1 s
+    assert (b0 - a0) / (b1 - b0) == pytest.approx(41 / 10, rel=0.05)
+    led2 = SyntheticLedger(tmp_path / "none.osha")
+    led2.target("vip", "vip:internal", end_s=100.0)
+    assert "vip-move" not in timeline_svg(analyze(led2.write(stop_s=100.0)))
+
+
 def test_vip_moves_are_listed_with_both_observations(tmp_path: Path) -> None:
     """A ``monitor.vip_moved`` record (the ``vip`` monitor's) is in the terminal, HTML and
     JSON reports, in run seconds: the old holder last seen with the address, the new one
@@ -158,6 +194,11 @@ def test_vip_moves_are_listed_with_both_observations(tmp_path: Path) -> None:
     assert "VIP moves:" in text
     assert "+29.900 s" in text
     assert "1.300 s" in text
-    assert 'id="vip-moves"' in render_html(analysis)
+    html = render_html(analysis)
+    assert 'id="vip-moves"' in html
+    timeline = html[html.index('<figure id="timeline">') : html.index("</figure>")]
+    assert 'id="vip-move-0"' in timeline
+    assert 'id="vip-move-line-0"' in timeline
+    assert "VIP 10.231.0.10 ctl-1 → ctl-2" in timeline
     (item,) = json.loads(dumps(to_dict(analysis)))["vip_moves"]
     assert (item["to_node"], round(item["within_s"], 3)) == ("ctl-2", 1.3)

@@ -279,6 +279,9 @@ global_defs {
 }
 vrrp_instance VI_1 {
     state BACKUP
+    # as kolla's: a controller that comes back (its services still starting) does not take
+    # the VIP from the one serving it; up and reset move it home (ha_vip_home)
+    nopreempt
     interface eth0
     virtual_router_id $VRRP_ROUTER_ID
     priority ${VRRP_PRIORITY[$node]}

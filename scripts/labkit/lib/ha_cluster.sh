@@ -118,6 +118,26 @@ vip_holders() {
     return 0
 }
 
+# ha_vip_home: the VIP on the first controller again. keepalived runs with nopreempt, so
+# after a failover the VIP stays where it went; restarting keepalived on the holder sends a
+# priority-0 advert, and the highest-priority backup (the first controller) takes over.
+ha_vip_home() {
+    ha_on || return 0
+    local home=${CONTROLLERS[0]} n attempt
+    wait_until 60 0.5 "keepalived on $home" pgrep -f "^/usr/sbin/keepalived .*-f $ETC/$home-keepalived.conf" >/dev/null ||
+        die "keepalived does not run on $home" "see $LOGS/$home/keepalived.log"
+    for attempt in 1 2 3; do
+        [ "$(vip_holders | paste -sd, -)" = "$home" ] && return 0
+        for n in $(vip_holders); do
+            [ "$n" = "$home" ] && continue
+            log "vip: $VIP on $n; restarting its keepalived to hand it back to $home (attempt $attempt)"
+            node_ssh "$n" "sv restart $(node_dir "$n")/service/keepalived" >/dev/null || die "cannot restart keepalived on $n"
+        done
+        wait_until 10 0.2 "the VIP on $home" eval "[ \"\$(vip_holders | paste -sd, -)\" = $home ]" && return 0
+    done
+    die "the VIP does not move to $home" "scripts/lab status; see $LOGS/ctl-*/keepalived.log"
+}
+
 # haproxy_servers NODE: "proxy/server status" of every server HAProxy on NODE checks.
 haproxy_servers() {
     echo "show stat" | socat -t 2 - "UNIX-CONNECT:$(haproxy_dir "$1")/stats.sock" 2>/dev/null |
