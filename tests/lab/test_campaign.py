@@ -170,7 +170,8 @@ def test_nova_scheduler_campaign_end_to_end(scheduler_run: SchedulerRun) -> None
     assert runner.baseline_mean_s is not None, runner
     assert runner.degraded, "no degraded stretch of boot-delete"
     worst = max(runner.degraded, key=lambda s: s.degradation_ratio or 0.0)
-    assert worst.degradation_ratio is not None and worst.degradation_ratio > 1, worst
+    assert worst.degradation_ratio is not None, worst
+    assert worst.degradation_ratio > 1, worst
     assert max(s.length_s for s in runner.degraded) > 0, runner.degraded
 
     # recovery, and the cloud as osha found it
