@@ -77,7 +77,7 @@ def rally_iterations(desc: dict[str, Any], times: int, concurrency: int) -> list
     hang_s = RALLY_FIXED_S + RALLY_S_PER_ITERATION * times / concurrency
     subprocess.run(
         [*base, "task", "start", str(REPO / "profiles" / "rally" / "boot-and-delete.yaml"),
-         "--task-args", task_args, "--tag", tag, "--deployment", rally["env"]],
+         "--task-args", task_args, "--tag", tag, "--env", rally["env"], "--no-use"],
         check=True, capture_output=True, timeout=hang_s,
     )  # fmt: skip
     listed = subprocess.run([*base, "task", "list", "--tag", tag, "--uuids-only"], check=True,
