@@ -162,6 +162,14 @@ def test_nova_scheduler_campaign_end_to_end(scheduler_run: SchedulerRun) -> None
         ), [(i.ok, round(i.started_wall_s - window_start_s, 1), round(i.duration_s, 1))
             for i in overlapping]  # fmt: skip
 
+    # recovery, and the cloud as osha found it
+    [recovery] = _of(records, CampaignRecovery)
+    assert recovery.recovered, recovery
+    census = _census(records)
+    for kind in ("servers", "networks", "volumes", "ports"):
+        assert census["before"][kind] == census["after"][kind], census
+    assert census["after"]["leftovers"] == ()
+
     # The runner's figures (issue 17): the baseline held the method's warm-up + window, and
     # the slow boots of the freezes make a degraded stretch with its MTTR and degradation: the
     # report's runner row has no "-" in baseline, MTTR and degradation.
@@ -173,14 +181,6 @@ def test_nova_scheduler_campaign_end_to_end(scheduler_run: SchedulerRun) -> None
     assert worst.degradation_ratio is not None, worst
     assert worst.degradation_ratio > 1, worst
     assert max(s.length_s for s in runner.degraded) > 0, runner.degraded
-
-    # recovery, and the cloud as osha found it
-    [recovery] = _of(records, CampaignRecovery)
-    assert recovery.recovered, recovery
-    census = _census(records)
-    for kind in ("servers", "networks", "volumes", "ports"):
-        assert census["before"][kind] == census["after"][kind], census
-    assert census["after"]["leftovers"] == ()
 
 
 def test_smoke_campaign_passes_and_leaves_nothing(smoke_run: SmokeRun) -> None:
