@@ -250,7 +250,7 @@ def test_ctrl_c_mid_chaos_reverts_deletes_and_exits_3(healthy_lab: Lab, tmp_path
     path = _profile(
         tmp_path,
         "lab-nova-scheduler.toml",
-        {"baseline_s = 30": "baseline_s = 10"},
+        {"baseline_s = 90": "baseline_s = 10"},
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "osha", "campaign", "start", str(path), "--plain",
