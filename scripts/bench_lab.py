@@ -5,7 +5,11 @@ call over ``--count`` repetitions; asserts nothing.
 - token issue: a keystone password login (POST /v3/auth/tokens), a new session each time;
 - token validation: GET /v3/auth/tokens with X-Subject-Token (keystone, cached after the first);
 - nova GET /flavors: a validated call through keystonemiddleware (its token cache warm);
-- neutron network list: GET /v2.0/networks, validated the same way.
+- neutron network list: GET /v2.0/networks, validated the same way;
+- with ``--rally N``: a Rally ``NovaServers.boot_and_delete_server`` iteration (the demo's
+  task, profiles/rally/boot-and-delete.yaml), N iterations one at a time (at ``--concurrency
+  C``: C at a time, and the pace, wall seconds per iteration, that a campaign's baseline
+  gets). Rally's own context setup and cleanup are not in the figures.
 
 Each request goes to the catalog's endpoints (the VIP in the HA topology, ctl-1 otherwise),
 the way osha's own openstack-api monitor reaches them. Run it against a lab that `scripts/lab
@@ -13,6 +17,7 @@ status` calls healthy; the lab's topology and the machine's load average are pri
 figures, since both move them.
 
 Usage: OSHA_LAB_INSTANCE=N nice -n 19 .venv/bin/python scripts/bench_lab.py [--count 30]
+       [--rally 10 [--concurrency 1]]
 """
 
 from __future__ import annotations
@@ -21,7 +26,10 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,9 +61,66 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+REPO = Path(__file__).resolve().parents[1]
+#: a hang guard of the Rally benchmark: Rally's context setup and cleanup plus the iterations
+#: at the slowest pace measured on the loaded machine (about 90 s a boot, issue 12)
+RALLY_S_PER_ITERATION, RALLY_FIXED_S = 120.0, 300.0
+
+
+def rally_iterations(desc: dict[str, Any], times: int, concurrency: int) -> list[dict[str, Any]]:
+    """Run the demo's Rally task ``times`` times, ``concurrency`` at a time; its iterations
+    (Rally's report: duration, timestamp, error)."""
+    rally = desc["rally"]
+    base = [rally["bin"], "--config-file", rally["config_file"]]
+    tag = f"bench-{uuid.uuid4().hex[:8]}"
+    task_args = json.dumps({"times": times, "concurrency": concurrency, "image": "tiny"})
+    hang_s = RALLY_FIXED_S + RALLY_S_PER_ITERATION * times / concurrency
+    subprocess.run(
+        [*base, "task", "start", str(REPO / "profiles" / "rally" / "boot-and-delete.yaml"),
+         "--task-args", task_args, "--tag", tag, "--env", rally["env"], "--no-use"],
+        check=True, capture_output=True, timeout=hang_s,
+    )  # fmt: skip
+    listed = subprocess.run([*base, "task", "list", "--tag", tag, "--uuids-only"], check=True,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    [task] = listed.stdout.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.json"
+        subprocess.run([*base, "task", "report", "--uuid", task, "--json", "--out", str(out)],
+                       check=True, capture_output=True, timeout=120)  # fmt: skip
+        report = json.loads(out.read_text())
+    [workload] = report["tasks"][0]["subtasks"][0]["workloads"]
+    data: list[dict[str, Any]] = workload["data"]
+    return data
+
+
+def print_rally(desc: dict[str, Any], times: int, concurrency: int) -> None:
+    data = rally_iterations(desc, times, concurrency)
+    good = [d["duration"] for d in data if not d["error"]]
+    span_s = max(d["timestamp"] + d["duration"] for d in data) - min(d["timestamp"] for d in data)
+    name = f"rally boot_and_delete_server x{concurrency}"
+    if not good:
+        print(f"  {name:34s} every iteration of {len(data)} failed")
+        return
+    print(
+        f"  {name:34s} median {statistics.median(good):7.2f} s    p95 {p95(good):7.2f} s"
+        f"   {len(good)}/{len(data)} ok, pace {span_s / len(data):.2f} s per iteration,"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=30, help="calls per figure (default 30)")
+    parser.add_argument(
+        "--rally",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also N Rally boot_and_delete_server iterations (default 0: none)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="Rally iterations at a time (default 1)"
+    )
     args = parser.parse_args()
     desc = lab_json()
     os.environ["OS_CLIENT_CONFIG_FILE"] = desc["clouds_yaml"]
@@ -98,6 +163,8 @@ def main() -> int:
             f"   p95 {p95(times) * 1000:7.1f} ms"
         )
     cloud.close()
+    if args.rally > 0:
+        print_rally(desc, args.rally, args.concurrency)
     return 0
 
 

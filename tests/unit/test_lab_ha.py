@@ -59,12 +59,18 @@ def _render(tmp_path: Path, **env: str) -> tuple[str, Path]:
 def test_the_default_topology_has_no_ha_piece(tmp_path: Path) -> None:
     out, lab = _render(tmp_path)
     assert "node ctl-3" not in out
-    assert "node ctl-1 10.234.0.11 6260 mariadb epmd rabbitmq-server keystone " in out
+    assert "node ctl-1 10.234.0.11 6260 mariadb epmd rabbitmq-server memcached keystone " in out
     assert "env: LAB_TOPOLOGY=default" in out
     nova = (lab / "etc" / "nova" / "nova.conf").read_text()
     assert "transport_url = rabbit://guest:guest@10.234.0.11:5672/\n" in nova
-    assert "memcached_servers =\n" in nova
-    assert "[cache]\nenabled = false\n" in (lab / "etc" / "keystone" / "keystone.conf").read_text()
+    # keystone's and keystonemiddleware's caches in ctl-1's memcached, as in the HA topology
+    assert "memcached_servers = 10.234.0.11:11211\n" in nova
+    assert (
+        "[cache]\nenabled = true\nbackend = oslo_cache.memcache_pool\n"
+        "memcache_servers = 10.234.0.11:11211\n"
+    ) in (lab / "etc" / "keystone" / "keystone.conf").read_text()
+    run = (lab / "nodes" / "ctl-1" / "service" / "memcached" / "run").read_text()
+    assert "exec /usr/bin/memcached -u memcache -l 10.234.0.11 -p 11211 " in run
     assert "service_plugins =\n" in (lab / "etc" / "neutron" / "neutron.conf").read_text()
     services = sorted(p.name for p in (lab / "nodes" / "ctl-1" / "service").iterdir())
     assert "haproxy" not in services

@@ -18,9 +18,25 @@ password = $1
 region_name = RegionOne
 EOF
 }
+# memcached_servers: the memcached that keystone's cache and keystonemiddleware's token cache
+# share: ctl-1's in the default topology, every controller's in the HA one (ha.sh).
+memcached_servers() { if ha_on; then echo "$MEMCACHED_SERVERS"; else echo "$CTL_IP:$MEMCACHED_PORT"; fi; }
 authtoken() {
-    printf '[keystone_authtoken]\nwww_authenticate_uri = %s\nmemcached_servers =%s\n' "$KEYSTONE_URL" "${MEMCACHED_SERVERS:+ $MEMCACHED_SERVERS}"
+    printf '[keystone_authtoken]\nwww_authenticate_uri = %s\nmemcached_servers = %s\n' "$KEYSTONE_URL" "$(memcached_servers)"
     ks_auth "$1"
+}
+# keystone_cache_conf: keystone.conf's [cache] body. Without a cache keystone recomputes every
+# token validation (its roles, catalog, revocations: about 2 s a call on the loaded 2-core
+# machine, and a server boot validates the user's token in nova, glance, neutron and
+# placement). With it a token is cached when issued (cache_on_issue), so those validations are
+# hits. memcached, not an in-process cache: keystone runs two uWSGI processes, and a token
+# revoked in one must not stay valid in the other's cache.
+keystone_cache_conf() {
+    if ha_on; then
+        keystone_cache
+    else
+        printf 'enabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = %s\n' "$(memcached_servers)"
+    fi
 }
 
 # uwsgi_ini NAME PORT MODULE ENV...: an API under uWSGI on ctl-1's address.
@@ -108,7 +124,7 @@ key_repository = $ETC/keystone/fernet-keys
 [credential]
 key_repository = $ETC/keystone/credential-keys
 [cache]
-$(keystone_cache)
+$(keystone_cache_conf)
 [identity]
 # bcrypt's default 12 rounds cost 8 s per login on the loaded 2-core test machine (measured),
 # and every test's and Rally user's login pays it. A lab password guards nothing; 4 is

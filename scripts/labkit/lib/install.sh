@@ -8,6 +8,7 @@ APT_PACKAGES=(
     docker.io                                       # per-node dockerd for kolla-style containers
     ipmitool iproute2 util-linux procps gcc libc6-dev # BMC client; namespaces; uWSGI build
     nftables                                        # the network disruptor's tables (nft)
+    memcached                                       # keystone's and keystonemiddleware's caches
 )
 
 install_apt() {
@@ -72,6 +73,17 @@ build_venv() {
     "$dir/bin/pip" install -q --no-cache-dir -c "$constraints" "$@" >>"$LOGS/pip.log" 2>&1 ||
         die "pip install of the $name venv failed" "see $LOGS/pip.log"
     echo "$stamp" >"$dir/.osha-complete"
+}
+
+# install_memcache_client: the memcached client of keystone's cache and keystonemiddleware,
+# into the services venv, in either topology (the same pin and marker as ha.sh's ha_install,
+# which then finds it done).
+install_memcache_client() {
+    [ "$(cat "$VENV/.osha-ha" 2>/dev/null)" = "$HA_PIP" ] && return 0
+    log "pip: installing $HA_PIP into the services venv (memcached client)"
+    "$VENV/bin/pip" install -q --no-cache-dir --no-deps "$HA_PIP" >>"$LOGS/pip.log" 2>&1 ||
+        die "pip install of $HA_PIP failed" "see $LOGS/pip.log"
+    echo "$HA_PIP" >"$VENV/.osha-ha"
 }
 
 install_venvs() {

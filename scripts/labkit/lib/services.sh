@@ -31,7 +31,7 @@ EOF
     mv "$d/finish.tmp" "$d/finish"
 }
 
-NODE_SERVICES_ctl_1="mariadb epmd rabbitmq-server keystone placement-api glance-api nova-api nova-conductor nova-scheduler neutron-api neutron-rpc-server neutron-dhcp-agent neutron-metadata-agent"
+NODE_SERVICES_ctl_1="mariadb epmd rabbitmq-server memcached keystone placement-api glance-api nova-api nova-conductor nova-scheduler neutron-api neutron-rpc-server neutron-dhcp-agent neutron-metadata-agent"
 NODE_SERVICES_ctl_2="nova-conductor nova-scheduler"
 NODE_SERVICES_cmp_1="nova-compute"
 NODE_SERVICES_cmp_2="docker"
@@ -56,6 +56,8 @@ write_services() {
         svc ctl-1 epmd "" "/usr/bin/epmd -address 127.0.0.1 -port 4369"
         svc ctl-1 rabbitmq-server "svc_wait_tcp 127.0.0.1 4369; source $ETC/rabbitmq/env.sh" \
             "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        # keystone's cache and keystonemiddleware's token cache (configs.sh: keystone_cache_conf)
+        svc ctl-1 memcached "" "/usr/bin/memcached -u memcache -l $CTL_IP -p $MEMCACHED_PORT -U 0 -m 64 -t 1 -c 1024"
     fi
     for node in "${API_NODES[@]}"; do
         mq=$(mq_wait "$node")
