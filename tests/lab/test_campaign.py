@@ -172,11 +172,21 @@ def test_nova_scheduler_campaign_end_to_end(scheduler_run: SchedulerRun) -> None
         assert census["before"][kind] == census["after"][kind], census
     assert census["after"]["leftovers"] == ()
 
-    # The runner's figures (issue 17): the baseline held the method's warm-up + window, and
-    # the slow boots of the freezes make a degraded stretch with its MTTR and degradation: the
-    # report's runner row has no "-" in baseline, MTTR and degradation.
+    # The runner's figures (issue 17). Whether the 90 s baseline holds the method's warm-up +
+    # window (31 iterations) depends on the machine's load: about 3 s an iteration on a quiet
+    # machine (the demo at load 4: 40 in the baseline), 5-10 s at load 15-45. So the test
+    # takes the case the run gives and checks each on its own evidence; a bound on Rally's
+    # pace would fail from noise. Short: nothing is made up, and the shortfall names the
+    # baseline_s that would do at the observed pace. Enough: the freezes' slow boots make a
+    # degraded stretch, so the runner row has no "-" in baseline, MTTR and degradation.
     [runner] = scheduler_run.analysis.runners
-    assert runner.baseline_short is None, runner.baseline_short
+    short = runner.baseline_short
+    if short is not None:
+        assert short.iterations < short.needed == 31, short
+        assert short.pace_s is not None, short  # the baseline had iterations to pace it
+        assert short.suggested_baseline_s is not None, short
+        assert short.suggested_baseline_s > 90, short  # longer than the profile's baseline_s
+        return
     assert runner.baseline_mean_s is not None, runner
     assert runner.degraded, "no degraded stretch of boot-delete"
     worst = max(runner.degraded, key=lambda s: s.degradation_ratio or 0.0)
