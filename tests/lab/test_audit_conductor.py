@@ -160,13 +160,15 @@ def run_campaign(lab: Lab, tmp_path: Path) -> ConductorRun:
                          | (_rally_named(c.identity.users()) - users_before))  # fmt: skip
         left["placement"] = _consumers(lab) - consumers_before - set(now) - set(planted)
     finally:
-        tidy_after(lab, proc, planted, servers_before)
-        for project in c.identity.projects():
-            if project.id in _rally_named([project]) - projects_before:
-                c.identity.delete_project(project, ignore_missing=True)
-        for user in c.identity.users():
-            if user.id in _rally_named([user]) - users_before:
-                c.identity.delete_user(user, ignore_missing=True)
+        try:
+            tidy_after(lab, proc, planted, servers_before)
+        finally:  # also when the tidy raised (it raises last, after the reset): no Rally leftovers
+            for project in c.identity.projects():
+                if project.id in _rally_named([project]) - projects_before:
+                    c.identity.delete_project(project, ignore_missing=True)
+            for user in c.identity.users():
+                if user.id in _rally_named([user]) - users_before:
+                    c.identity.delete_user(user, ignore_missing=True)
     [run_dir] = (tmp_path / "runs").glob("*.osha")
     return ConductorRun(proc.returncode, output.read_text(), analyze(run_dir), _records(run_dir),
                         Planted(old.id, planted[0], planted[1]), left)  # fmt: skip
