@@ -28,6 +28,15 @@ deleted right after the first conductor comes back (nova-compute needs a conduct
 delete), and an allocation is put back for its uuid through the placement API. Nova still
 records the server deleted, so the audit dates the orphan by the deletion, which falls in the
 faults' windows plus the grace, and ties it to a conductor fault.
+
+**Known defect (stop 28, run 4, not yet fixed): nova heals that planted orphan.** The first
+``update_available_resource`` of the compute holding it (every 60 s) finds an allocation
+whose consumer nova records as a *deleted* instance and removes it (``ResourceTracker.
+_remove_deleted_instances_allocations``; cmp log: ``Deleted allocation for instance
+<gone>``, 30 s after the plant), so the audit after rightly finds 0 new in ``placement``
+and the test fails with a KeyError on ``new_consumer``. An allocation of a uuid nova never
+knew (the pre-existing plant) is kept (``has allocations ... but is not found in the
+database``). A fix must plant an orphan nova does not heal, and keep it tied to a fault.
 """
 
 from __future__ import annotations
@@ -160,13 +169,15 @@ def run_campaign(lab: Lab, tmp_path: Path) -> ConductorRun:
                          | (_rally_named(c.identity.users()) - users_before))  # fmt: skip
         left["placement"] = _consumers(lab) - consumers_before - set(now) - set(planted)
     finally:
-        tidy_after(lab, proc, planted, servers_before)
-        for project in c.identity.projects():
-            if project.id in _rally_named([project]) - projects_before:
-                c.identity.delete_project(project, ignore_missing=True)
-        for user in c.identity.users():
-            if user.id in _rally_named([user]) - users_before:
-                c.identity.delete_user(user, ignore_missing=True)
+        try:
+            tidy_after(lab, proc, planted, servers_before)
+        finally:  # also when the tidy raised (it raises last, after the reset): no Rally leftovers
+            for project in c.identity.projects():
+                if project.id in _rally_named([project]) - projects_before:
+                    c.identity.delete_project(project, ignore_missing=True)
+            for user in c.identity.users():
+                if user.id in _rally_named([user]) - users_before:
+                    c.identity.delete_user(user, ignore_missing=True)
     [run_dir] = (tmp_path / "runs").glob("*.osha")
     return ConductorRun(proc.returncode, output.read_text(), analyze(run_dir), _records(run_dir),
                         Planted(old.id, planted[0], planted[1]), left)  # fmt: skip
