@@ -32,11 +32,7 @@ authtoken() {
 # hits. memcached, not an in-process cache: keystone runs two uWSGI processes, and a token
 # revoked in one must not stay valid in the other's cache.
 keystone_cache_conf() {
-    if ha_on; then
-        keystone_cache
-    else
-        printf 'enabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = %s\n' "$(memcached_servers)"
-    fi
+    printf 'enabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = %s\n' "$(memcached_servers)"
 }
 
 # uwsgi_ini NAME PORT MODULE ENV...: an API under uWSGI on ctl-1's address.

@@ -99,19 +99,13 @@ if ha_on; then
     unset _infra _apis
 fi
 
-# ha_install: keepalived, HAProxy and memcached (apt), and the memcached client that
-# keystone's cache and keystonemiddleware use (pip, into the services venv).
+# ha_install: Galera, keepalived and HAProxy (apt). memcached and its Python client are in
+# both topologies (install.sh: APT_PACKAGES, install_memcache_client).
 HA_APT_PACKAGES=(galera-4 rsync keepalived haproxy memcached)
-HA_PIP=python-memcached==1.62
 ha_install() {
     ha_on || return 0
     APT_PACKAGES=("${HA_APT_PACKAGES[@]}")
     install_apt
-    [ "$(cat "$VENV/.osha-ha" 2>/dev/null)" = "$HA_PIP" ] && return 0
-    log "pip: installing $HA_PIP into the services venv (memcached client)"
-    "$VENV/bin/pip" install -q --no-cache-dir --no-deps "$HA_PIP" >>"$LOGS/pip.log" 2>&1 ||
-        die "pip install of $HA_PIP failed" "see $LOGS/pip.log"
-    echo "$HA_PIP" >"$VENV/.osha-ha"
 }
 
 galera_dir() { echo "$DATA/galera/$1"; }
@@ -121,15 +115,6 @@ rabbit_env() { echo "$ETC/rabbitmq/env-$1.sh"; }
 
 # ha_rpc_conf NODE: neutron-rpc-server's last config file (its host and log file)
 ha_rpc_conf() { if ha_on; then echo "$ETC/neutron/rpc-$1.conf"; else echo "$ETC/neutron/rpc.conf"; fi; }
-
-# keystone_cache: keystone.conf's [cache] body (memcached on the controllers in the HA topology)
-keystone_cache() {
-    if ha_on; then
-        printf 'enabled = true\nbackend = oslo_cache.memcache_pool\nmemcache_servers = %s\n' "$MEMCACHED_SERVERS"
-    else
-        echo "enabled = false"
-    fi
-}
 
 # ha_ini FILE NODE: the uWSGI ini of an API on NODE (FILE itself in the default topology).
 ha_ini() { if ha_on; then echo "${1%.ini}-$2.ini"; else echo "$1"; fi; }

@@ -76,14 +76,15 @@ build_venv() {
 }
 
 # install_memcache_client: the memcached client of keystone's cache and keystonemiddleware,
-# into the services venv, in either topology (the same pin and marker as ha.sh's ha_install,
-# which then finds it done).
+# into the services venv, in either topology (its marker keeps the name it had when only the
+# HA topology installed it, so an existing venv is not installed into again).
+MEMCACHE_CLIENT_PIP=python-memcached==1.62
 install_memcache_client() {
-    [ "$(cat "$VENV/.osha-ha" 2>/dev/null)" = "$HA_PIP" ] && return 0
-    log "pip: installing $HA_PIP into the services venv (memcached client)"
-    "$VENV/bin/pip" install -q --no-cache-dir --no-deps "$HA_PIP" >>"$LOGS/pip.log" 2>&1 ||
-        die "pip install of $HA_PIP failed" "see $LOGS/pip.log"
-    echo "$HA_PIP" >"$VENV/.osha-ha"
+    [ "$(cat "$VENV/.osha-ha" 2>/dev/null)" = "$MEMCACHE_CLIENT_PIP" ] && return 0
+    log "pip: installing $MEMCACHE_CLIENT_PIP into the services venv (memcached client)"
+    "$VENV/bin/pip" install -q --no-cache-dir --no-deps "$MEMCACHE_CLIENT_PIP" >>"$LOGS/pip.log" 2>&1 ||
+        die "pip install of $MEMCACHE_CLIENT_PIP failed" "see $LOGS/pip.log"
+    echo "$MEMCACHE_CLIENT_PIP" >"$VENV/.osha-ha"
 }
 
 install_venvs() {
