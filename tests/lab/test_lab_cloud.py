@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests.lab.conftest import Lab
+from tests.lab.rally_run import passed, run_task
 
 pytestmark = pytest.mark.lab
-
-TASK_UUID = re.compile(r"Task .*?([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}): started")
 
 EXPECTED_SERVICES = {
     ("nova-scheduler", "ctl-1"),
@@ -49,45 +46,11 @@ def test_a_server_boots_active_and_deletes(healthy_lab: Lab, server_cleanup: lis
 
 
 @pytest.mark.timeout(600)  # a hang guard above the sum of its bounds
-def test_rally_boot_and_delete_server_passes_3_iterations(healthy_lab: Lab) -> None:
-    """The lab's Rally environment runs its task. The environment and the task are named
-    explicitly: Rally's "default" environment and task live in ~/.rally/globals, which every
-    Rally on the machine shares (another lab instance, osha's runner tests)."""
-    rally = healthy_lab.desc["rally"]
+def test_rally_boot_and_delete_server_passes_3_iterations(healthy_lab: Lab, tmp_path: Path) -> None:
+    """The lab's Rally environment runs the lab's own task (lab.json ``rally``)."""
     times = 3
-    rally_s = healthy_lab.bounds.command_s  # Rally's own start, context setup and cleanup
-    base = [rally["bin"], "--config-file", rally["config_file"]]
-    started = subprocess.run(
-        [
-            *base,
-            "task",
-            "start",
-            rally["task_boot_and_delete"],
-            "--task-args",
-            json.dumps({"times": times, "concurrency": 1}),
-            "--env",
-            rally["env"],
-            "--tag",
-            "lab-test",
-            "--no-use",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=rally_s + times * healthy_lab.bounds.server_boot_s,
-        check=False,
-    )
-    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
-    found = TASK_UUID.search(started.stdout)
-    assert found, started.stdout[-3000:]
-    report = subprocess.run(
-        [*base, "task", "results", found.group(1)],
-        capture_output=True,
-        text=True,
-        timeout=rally_s,
-        check=True,
-    )
-    (workload,) = json.loads(report.stdout)
-    assert len(workload["result"]) == times
-    assert [r["error"] for r in workload["result"]] == [[]] * times
-    assert workload["sla"]
-    assert all(s["success"] for s in workload["sla"])
+    run = run_task(healthy_lab, healthy_lab.desc["rally"]["task_boot_and_delete"],
+                   {"times": times, "concurrency": 1},
+                   bound_s=healthy_lab.bounds.command_s + times * healthy_lab.bounds.server_boot_s,
+                   tmp_path=tmp_path)  # fmt: skip
+    passed(run.workload, times)

@@ -71,7 +71,9 @@ API_NODES=(ctl-1)   # nodes running the APIs
 API_IP=$CTL_IP      # where clients reach the APIs (clouds.yaml, the catalog)
 DB_HOST=$CTL_IP     # where the services reach MariaDB
 MEMCACHED_SERVERS=
-NEUTRON_SERVICE_PLUGINS=
+# API-level routers in both topologies (issue 12: Rally's network context creates one per
+# network); no L3 agent runs, as there is no data plane for it to plumb
+NEUTRON_SERVICE_PLUGINS=router
 
 # Everything below applies to the HA topology only.
 if ha_on; then
@@ -90,7 +92,6 @@ if ha_on; then
     KEYSTONE_URL="http://$VIP:5000/v3"
     MEMCACHED_SERVERS=$(for n in "${CONTROLLERS[@]}"; do printf '%s:%s,' "${NODE_IP[$n]}" $MEMCACHED_PORT; done)
     MEMCACHED_SERVERS=${MEMCACHED_SERVERS%,}
-    NEUTRON_SERVICE_PLUGINS=router
     _infra="mariadb galera-agent epmd rabbitmq-server memcached haproxy-events haproxy keepalived"
     _apis="keystone placement-api glance-api nova-api nova-conductor nova-scheduler neutron-api neutron-rpc-server"
     NODE_SERVICES_ctl_1="$_infra $_apis neutron-dhcp-agent neutron-metadata-agent"

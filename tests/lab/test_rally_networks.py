@@ -1,0 +1,61 @@
+"""Issue 12's Rally acceptance with networks: neutron's router API is enabled in both
+topologies, ``NeutronNetworks.create_and_list_routers`` passes, and a task with Rally's
+``network`` context (a network, subnet and router per tenant, the servers booted on it)
+passes. Both run the shipped tasks (``profiles/rally/``) with the lab's Rally.
+
+Marked ``lab`` (the default topology, in CI) and ``ha_lab`` (the HA topology, through its VIP).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.lab.conftest import Lab
+from tests.lab.rally_run import TASKS, atomic_names, passed, run_task
+
+pytestmark = [pytest.mark.lab, pytest.mark.ha_lab]
+
+TIMES = 3
+
+
+@pytest.mark.timeout(60)
+def test_the_router_extension_is_enabled(healthy_lab: Lab) -> None:
+    aliases = {e.alias for e in healthy_lab.cloud().network.extensions()}
+    assert "router" in aliases, sorted(aliases)
+
+
+@pytest.mark.timeout(900)  # a hang guard above run_task's bound
+def test_rally_create_and_list_routers_passes(healthy_lab: Lab, tmp_path: Path) -> None:
+    lab = healthy_lab
+    # Rally's start, validation, users and quotas contexts, cleanup: command_s; an iteration
+    # is a few neutron calls, each within one API poll
+    run = run_task(lab, TASKS / "create-and-list-routers.yaml", {"times": TIMES},
+                   bound_s=lab.bounds.command_s + TIMES * 6 * lab.bounds.poll_s,
+                   tmp_path=tmp_path)  # fmt: skip
+    for iteration in passed(run.workload, TIMES):
+        actions = atomic_names(iteration["atomic_actions"])
+        assert {"neutron.create_router", "neutron.add_interface_router",
+                "neutron.list_routers"} <= actions, actions  # fmt: skip
+    # Rally's cleanup took its routers away again (they are named by Rally: s_rally_...)
+    left = [r.name for r in lab.cloud().network.routers() if "rally" in (r.name or "")]
+    assert not left, left
+
+
+@pytest.mark.timeout(900)  # a hang guard above run_task's bound
+def test_rally_boot_on_a_network_context_passes(healthy_lab: Lab, tmp_path: Path) -> None:
+    lab = healthy_lab
+    run = run_task(lab, TASKS / "boot-and-delete.yaml",
+                   {"times": TIMES, "image": "tiny", "network": True},
+                   bound_s=lab.bounds.command_s + TIMES * lab.bounds.server_boot_s,
+                   tmp_path=tmp_path)  # fmt: skip
+    workload = run.workload
+    passed(workload, TIMES)
+    # the network context set its network up (a router on it) and took it down, without error
+    [network] = [c for c in workload["contexts_results"]
+                 if c["plugin_name"].startswith("network")]  # fmt: skip
+    assert network["setup"]["error"] is None, network["setup"]
+    assert network["cleanup"]["error"] is None, network["cleanup"]
+    made = atomic_names(network["setup"]["atomic_actions"])
+    assert {"neutron.create_network", "neutron.create_router"} <= made, made
