@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.lab.conftest import REPO, Lab
 
-__all__ = ["TASKS", "RallyRun", "atomic_names", "passed", "run_task"]
+__all__ = ["TASKS", "RallyRun", "atomic_names", "passed", "run_task", "validate_task"]
 
 TASK_UUID = re.compile(r"Task .*?([0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}): started")
 #: The shipped Rally tasks (osha's runner profiles name them as rally/<file>).
@@ -60,6 +60,17 @@ def run_task(lab: Lab, task: Path | str, args: dict[str, Any], *, bound_s: float
         capture_output=True, text=True, timeout=lab.bounds.command_s, check=True,
     )  # fmt: skip
     return RallyRun(uuid=found.group(1), report=json.loads(out.read_text()))
+
+
+def validate_task(lab: Lab, task: Path, args: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """``rally task validate`` (renders the template with ``args``, checks the cloud has
+    what it names), within one command bound; not asserted."""
+    rally = lab.desc["rally"]
+    return subprocess.run(
+        [rally["bin"], "--config-file", rally["config_file"], "task", "validate", str(task),
+         "--task-args", json.dumps(args), "--env", rally["env"]],
+        capture_output=True, text=True, timeout=lab.bounds.command_s, check=False,
+    )  # fmt: skip
 
 
 def atomic_names(actions: list[dict[str, Any]]) -> set[str]:
