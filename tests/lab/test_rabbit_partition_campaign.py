@@ -57,12 +57,12 @@ def leader_counts(lab: Lab, members: list[str]) -> dict[str, int]:
     return counts
 
 
-def run_campaign(lab: Lab, tmp_path: Path) -> Path:
-    """The shipped profile as a campaign, to its end (exit 0: the verdict passed); the lab
+def run_campaign(lab: Lab, tmp_path: Path, profile: str = PROFILE) -> Path:
+    """A shipped profile as a campaign, to its end (exit 0: the verdict passed); the lab
     reset and what Rally left deleted before it returns. Its ledger."""
     cloud = lab.cloud()
     servers_before = {s.id for s in cloud.compute.servers(all_projects=True)}
-    path = _profile(tmp_path, PROFILE, {})
+    path = _profile(tmp_path, profile, {})
     try:
         code, run_dir, out = _start(path, tmp_path, CAMPAIGN_HANG_S)
     finally:  # the node's dead-man switch and the reset revert what a hung run held
