@@ -9,7 +9,9 @@ call over ``--count`` repetitions; asserts nothing.
 - with ``--rally N``: a Rally ``NovaServers.boot_and_delete_server`` iteration (the demo's
   task, profiles/rally/boot-and-delete.yaml), N iterations one at a time (at ``--concurrency
   C``: C at a time, and the pace, wall seconds per iteration, that a campaign's baseline
-  gets). Rally's own context setup and cleanup are not in the figures.
+  gets), then the median and p95 of its two halves, Rally's atomic actions
+  ``nova.boot_server`` (POST to ACTIVE) and ``nova.delete_server``. Rally's own context setup
+  and cleanup are not in the figures.
 
 Each request goes to the catalog's endpoints (the VIP in the HA topology, ctl-1 otherwise),
 the way osha's own openstack-api monitor reaches them. Run it against a lab that `scripts/lab
@@ -106,6 +108,20 @@ def print_rally(desc: dict[str, Any], times: int, concurrency: int) -> None:
         f"   {len(good)}/{len(data)} ok, pace {span_s / len(data):.2f} s per iteration,"
         f" load average {os.getloadavg()[0]:.1f}"
     )
+    for action in ("nova.boot_server", "nova.delete_server"):  # the iteration's two halves
+        spans = [atomic_s(d["atomic_actions"], action) for d in data if not d["error"]]
+        found = [s for s in spans if s is not None]
+        if found:
+            print(f"    {action:32s} median {statistics.median(found):7.2f} s    p95 "
+                  f"{p95(found):7.2f} s")  # fmt: skip
+
+
+def atomic_s(actions: list[dict[str, Any]], name: str) -> float | None:
+    """Seconds of the atomic action ``name`` (Rally's report: started_at, finished_at)."""
+    for action in actions:
+        if action["name"] == name:
+            return float(action["finished_at"]) - float(action["started_at"])
+    return None
 
 
 def main() -> int:
