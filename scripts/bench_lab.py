@@ -82,8 +82,11 @@ def rally_iterations(desc: dict[str, Any], times: int, concurrency: int) -> list
          "--task-args", task_args, "--tag", tag, "--env", rally["env"], "--no-use"],
         check=True, capture_output=True, timeout=hang_s,
     )  # fmt: skip
-    listed = subprocess.run([*base, "task", "list", "--tag", tag, "--uuids-only"], check=True,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    # --env: without it Rally lists the default environment of ~/.rally/globals, which every
+    # Rally on the machine shares (another lab's may name one this database does not have)
+    listed = subprocess.run([*base, "task", "list", "--tag", tag, "--env", rally["env"],
+                             "--uuids-only"],
+                            check=True, capture_output=True, text=True, timeout=120)  # fmt: skip
     [task] = listed.stdout.split()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
