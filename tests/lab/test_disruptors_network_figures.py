@@ -42,7 +42,7 @@ from osha.faults import _switch as switch
 from osha.messages import FaultInjectFailed, FaultLease, FaultReverted, Lease
 from tests.lab import netprobe
 from tests.lab.conftest import Lab, wait_for
-from tests.lab.test_disruptors_support import Harness, header, nft_table_present
+from tests.lab.test_disruptors_support import Harness, faults_cli, header, nft_table_present
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300, func_only=True)]
 
@@ -65,9 +65,13 @@ def netns(lab: Lab, node: str) -> str:
 
 
 def profile(lab: Lab, keys: str, hold_s: float = HOLD_S) -> str:
-    return header(lab) + f"""
+    return header(lab) + disruptor("figure", keys, hold_s)
+
+
+def disruptor(name: str, keys: str, hold_s: float) -> str:
+    return f"""
 [[disruptors]]
-id = "figure"
+id = "{name}"
 plugin = "network"
 {keys}
 revert_timeout_s = 10
@@ -211,4 +215,27 @@ def test_bandwidth_over_a_foreign_root_qdisc_is_refused_and_leaves_it(
         assert Foreign.now(lab) == planted, "osha touched a root qdisc it did not create"
     finally:
         netprobe.in_ns(ns, ["tc", "qdisc", "del", "dev", "eth0", "root"])
+    assert Foreign.now(lab) == foreign
+
+
+def test_what_the_node_cannot_do_is_refused_at_preflight_untouched(
+    lab: Lab, foreign: Foreign, tmp_path: Path
+) -> None:
+    """The lab's kernel has no netem: ``delay`` and ``jitter`` are refused by ``osha faults
+    check`` with the node's name, as is a ``bandwidth`` on an interface the node lacks; the
+    check only reads."""
+    keys = {
+        "slow": 'action = "delay"\ninterface = "eth0"\ndelay_ms = 100',
+        "shaky": 'action = "jitter"\ninterface = "eth0"\ndelay_ms = 100\njitter_ms = 20',
+        "narrow": f'action = "bandwidth"\ninterface = "eth9"\nrate_kbit = {RATE_KBIT}',
+    }
+    text = header(lab) + "".join(disruptor(name, k, hold_s=5) for name, k in keys.items())
+    path = tmp_path / "cannot.toml"
+    path.write_text(text)
+    result = faults_cli("check", str(path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out
+    assert out.count(f"netem not available on {NODE}") == 2, out  # delay and jitter
+    assert f"cannot shape eth9 on {NODE}" in out, out
     assert Foreign.now(lab) == foreign
