@@ -188,12 +188,20 @@ def transfer(src_ns: str, dst_ns: str, dst: str, port: int, size: int
 
 @dataclass(frozen=True, slots=True)
 class RateFigure:
-    """Bytes over a window: ``kbit_s`` (1000 bit/s, as tc counts), the window, and the time
-    the two counter reads themselves took (the window's uncertainty)."""
+    """Bytes over a window: ``kbit_s`` (1000 bit/s, as tc counts), the window (between the
+    middles of the two counter reads), and the time those reads themselves took."""
 
     kbit_s: float
     window_s: float
     read_s: float
+
+    @property
+    def kbit_s_range(self) -> tuple[float, float]:
+        """The rate if each read happened at either end of its own time: a read delayed by a
+        starved CPU widens this range instead of moving the figure."""
+        kbit = self.kbit_s * self.window_s
+        longest_s, shortest_s = self.window_s + self.read_s / 2, self.window_s - self.read_s / 2
+        return kbit / longest_s, kbit / max(shortest_s, 1e-9)
 
 
 def counter_rate_kbit(read_bytes: Callable[[], int], window_s: float,
