@@ -10,14 +10,16 @@ on a loaded machine, so a late process never reads as a lost packet or a slower 
   OutEchos``) against those the receiver's kernel took in (``Icmp InEchos``, counted after
   the input hook where a loss rule drops), both from the namespaces' ``/proc/net/snmp``;
   ping's own tally of replies, which a starved ping could read late, is only a cross-check;
-- **rate** (:func:`counter_rate_kbit`): an interface's byte counter read twice around a
-  window inside a transfer that keeps the capped link busy without the sender's help (its
-  socket buffer holds seconds of data: :data:`SOURCE`).
+- **rate** (:func:`counter_rate_kbit`): an interface's byte counter read at the ends of the
+  slices of a window inside a transfer that keeps the capped link busy without the sender's
+  help (its socket buffer holds seconds of data: :data:`SOURCE`); the slices' median.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +35,7 @@ __all__ = [
     "SOURCE",
     "EchoLoss",
     "RateFigure",
+    "Slice",
     "counter_rate_kbit",
     "echo_loss",
     "foreign_tables_text",
@@ -187,41 +190,67 @@ def transfer(src_ns: str, dst_ns: str, dst: str, port: int, size: int
 
 
 @dataclass(frozen=True, slots=True)
-class RateFigure:
-    """Bytes over a window: ``kbit_s`` (1000 bit/s, as tc counts), the window (between the
-    middles of the two counter reads), and the time those reads themselves took."""
+class Slice:
+    """The rate over one slice of a window (1000 bit/s, as tc counts): between the middles of
+    its two counter reads, and if each read happened at the far or near end of its own time
+    (a read delayed by a starved CPU widens ``low``-``high`` instead of moving the figure)."""
 
     kbit_s: float
+    low_kbit_s: float
+    high_kbit_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RateFigure:
+    """A counter's rate over a window cut in slices. The figure is the slices' median, so a
+    stall of the whole machine (a VM's vCPU held back, softirqs run late: the link idles
+    once tbf's burst of tokens is full) costs the slices it falls in, not the figure."""
+
+    slices: tuple[Slice, ...]
     window_s: float
-    read_s: float
+    mean_kbit_s: float
+
+    @property
+    def kbit_s(self) -> float:
+        return statistics.median(s.kbit_s for s in self.slices)
 
     @property
     def kbit_s_range(self) -> tuple[float, float]:
-        """The rate if each read happened at either end of its own time: a read delayed by a
-        starved CPU widens this range instead of moving the figure."""
-        kbit = self.kbit_s * self.window_s
-        longest_s, shortest_s = self.window_s + self.read_s / 2, self.window_s - self.read_s / 2
-        return kbit / longest_s, kbit / max(shortest_s, 1e-9)
+        """The medians of the slices' lows and highs (each slice's own reads' time)."""
+        return (statistics.median(s.low_kbit_s for s in self.slices),
+                statistics.median(s.high_kbit_s for s in self.slices))  # fmt: skip
 
 
 def counter_rate_kbit(read_bytes: Callable[[], int], window_s: float,
-                      busy: Callable[[], bool]) -> RateFigure:  # fmt: skip
-    """The rate a byte counter grows at over a window of ``window_s`` through which ``busy``
-    (the transfer) holds at every poll; each read timed on both sides, so a late read widens
-    ``read_s`` instead of skewing the figure. RuntimeError if the transfer ended inside the
-    window (the link was not kept busy: the figure would say nothing about the cap)."""
+                      busy: Callable[[], bool], slices: int = 8) -> RateFigure:  # fmt: skip
+    """The rate a byte counter grows at over ``slices`` slices of a window of ``window_s``,
+    through which ``busy`` (the transfer) holds at every poll; each read timed on both sides.
+    RuntimeError if the transfer ended inside the window (the link was not kept busy: the
+    figure would say nothing about the cap)."""
 
     def sample() -> tuple[float, int, float]:
         began = time.monotonic()
         value = read_bytes()
         return began, value, time.monotonic()
 
-    b0, first, e0 = sample()
-    if not holds_for(busy, duration_s=window_s, interval_s=0.1):
-        raise RuntimeError(f"the transfer ended within the {window_s:g} s window: make it longer")
-    b1, last, e1 = sample()
-    window = (b1 + e1) / 2 - (b0 + e0) / 2
-    return RateFigure((last - first) * 8 / 1000 / window, window, (e0 - b0) + (e1 - b1))
+    reads = [sample()]
+    for _ in range(slices):
+        if not holds_for(busy, duration_s=window_s / slices, interval_s=0.05):
+            raise RuntimeError(f"the transfer ended within the {window_s:g} s window: make it "
+                               "longer")  # fmt: skip
+        reads.append(sample())
+    cut = [_slice(a, b) for a, b in itertools.pairwise(reads)]
+    (b0, first, e0), (b1, last, e1) = reads[0], reads[-1]
+    whole_s = (b1 + e1) / 2 - (b0 + e0) / 2
+    return RateFigure(tuple(cut), whole_s, (last - first) * 8 / 1000 / whole_s)
+
+
+def _slice(start: tuple[float, int, float], end: tuple[float, int, float]) -> Slice:
+    """A slice from its two reads, each ``(began, value, ended)``."""
+    (b0, v0, e0), (b1, v1, e1) = start, end
+    kbit = (v1 - v0) * 8 / 1000
+    middle_s, longest_s, shortest_s = (b1 + e1) / 2 - (b0 + e0) / 2, e1 - b0, b1 - e0
+    return Slice(kbit / middle_s, kbit / longest_s, kbit / max(shortest_s, 1e-9))
 
 
 # -- foreign state ----------------------------------------------------------------------------

@@ -18,11 +18,15 @@ Why the figures hold on a loaded 2-core machine (``tests/lab/netprobe.py``):
   2.05 %, so +- 8 % is 3.9 sd (a false failure about once in 10 000 runs).
 - the cap is low (2 Mbit/s: 250 kB/s) and the sender's and receiver's socket buffers hold
   16 s of it, so a process waiting for a CPU never leaves the link idle; the rate is cmp-1's
-  bytes as counted on its switch port (the bridge-side veth, this machine), read around a
-  3 s window that starts once 1 s of the cap has passed (tbf's burst is 1/20 s), all of it
-  traffic that left eth0 through the tbf. The reads are timed, and the figure fails only if
-  it is outside 15 % whenever within its reads each one happened (a read delayed by a starved
-  CPU widens the figure's range instead of moving it).
+  bytes as counted on its switch port (the bridge-side veth, this machine), all of it traffic
+  that left eth0 through the tbf, over a 4 s window that starts once 1 s of the cap has
+  passed (tbf's burst is 1/20 s). Below the cap, the kernel itself can be late: tbf saves
+  only 50 ms of tokens, so a stall of the VM's vCPU or of softirqs beyond that idles the
+  link (-14 % over a whole 3 s window once, with a CPU hog beside other sessions); the
+  figure is therefore the median of 8 slices of 0.5 s, which a stall moves only where it
+  falls in most of them. The reads are timed, and a slice's rate is checked whenever within
+  its reads each one happened (a read delayed by a starved CPU widens its range instead of
+  moving it).
 
 The faults are held longer than the measurement (``HOLD_S``) and ended by stopping the harness
 (SIGINT: the disruptor reverts what it holds), so a slow machine cannot end one mid-figure.
@@ -51,7 +55,7 @@ NODE, PEER = "cmp-1", "ctl-2"
 LOSS_PCT, PROBES, PROBE_INTERVAL_S, LOSS_TOLERANCE_PCT = 30, 500, 0.01, 8
 RATE_KBIT, RATE_TOLERANCE = 2000, 0.15
 #: the rate's window, and how much of the cap must have passed before it (tbf's burst: 50 ms)
-WARMUP_S, WINDOW_S = 1.0, 3.0
+WARMUP_S, WINDOW_S = 1.0, 4.0
 SINK_PORT = 47_123  # on ctl-2: free (the lab's services listen below 10 000)
 #: longer than any measurement here on a loaded machine (5 s of probes, 4 s of transfer); the
 #: test ends the fault itself (SIGINT) once it has its figure
@@ -187,8 +191,9 @@ def test_bandwidth_caps_a_transfer_within_15_pct_of_rate_kbit(
     _held_then_reverted(lab, run, foreign)
     off = (figure.kbit_s - RATE_KBIT) / RATE_KBIT
     print(  # noqa: T201 - the measured figure is part of the report
-        f"\nrate_kbit = {RATE_KBIT}: {figure.kbit_s:.0f} kbit/s over {figure.window_s:.2f} s "
-        f"({100 * off:+.1f} %; the counter reads took {1000 * figure.read_s:.1f} ms)"
+        f"\nrate_kbit = {RATE_KBIT}: {figure.kbit_s:.0f} kbit/s ({100 * off:+.1f} %), the median "
+        f"of {len(figure.slices)} slices of {figure.window_s:.2f} s: "
+        f"{' '.join(f'{s.kbit_s:.0f}' for s in figure.slices)}; mean {figure.mean_kbit_s:.0f}"
     )
     low, high = figure.kbit_s_range  # the reads' own time: 0.2-2 ms measured, loaded
     assert low <= RATE_KBIT * (1 + RATE_TOLERANCE), f"{low:.0f} kbit/s under a {RATE_KBIT} cap"
