@@ -56,7 +56,7 @@ LOSS_PCT, PROBES, PROBE_INTERVAL_S, LOSS_TOLERANCE_PCT = 30, 500, 0.01, 8
 RATE_KBIT, RATE_TOLERANCE = 2000, 0.15
 #: the rate's window, and how much of the cap must have passed before it (tbf's burst: 50 ms)
 WARMUP_S, WINDOW_S = 1.0, 4.0
-SINK_PORT = 47_123  # on ctl-2: free (the lab's services listen below 10 000)
+SINK_PORT = 29_123  # on ctl-2 (only sshd listens there), below its ephemeral ports (32768-)
 #: longer than any measurement here on a loaded machine (5 s of probes, 4 s of transfer); the
 #: test ends the fault itself (SIGINT) once it has its figure
 HOLD_S = 120
