@@ -108,7 +108,7 @@ def foreign(lab: Lab) -> Iterator[Foreign]:
     """cmp-1 with foreign tables and an ingress qdisc on eth0 planted; removed after."""
     ns = netns(lab, NODE)
     netprobe.plant_foreign_tables(ns)
-    netprobe.in_ns(ns, ["tc", "qdisc", "add", "dev", "eth0", "handle", "ffff:", "ingress"],
+    netprobe.in_ns(ns, ["tc", "qdisc", "replace", "dev", "eth0", "handle", "ffff:", "ingress"],
                    check=True)  # fmt: skip
     planted = Foreign.now(lab)
     assert "table inet foreign_osha_test" in planted.tables
