@@ -11,7 +11,12 @@ call over ``--count`` repetitions; asserts nothing.
   C``: C at a time, and the pace, wall seconds per iteration, that a campaign's baseline
   gets), then the median and p95 of its two halves, Rally's atomic actions
   ``nova.boot_server`` (POST to ACTIVE) and ``nova.delete_server``. Rally's own context setup
-  and cleanup are not in the figures.
+  and cleanup are not in the figures;
+- with ``--campaign PROFILE`` (repeatable): runs ``osha campaign start PROFILE`` and prints
+  the seconds of each phase of the run (validate, preflight, load, baseline, chaos,
+  recovery, teardown; issue 12's phase goals are the demo's preflight <= 10 s, load <= 30 s,
+  teardown <= 20 s) and its verdict; with ``--phases LEDGER`` (repeatable) the same figures
+  from a ledger already recorded, without running anything.
 
 Each request goes to the catalog's endpoints (the VIP in the HA topology, ctl-1 otherwise),
 the way osha's own openstack-api monitor reaches them. Run it against a lab that `scripts/lab
@@ -19,7 +24,8 @@ status` calls healthy; the lab's topology and the machine's load average are pri
 figures, since both move them.
 
 Usage: OSHA_LAB_INSTANCE=N nice -n 19 .venv/bin/python scripts/bench_lab.py [--count 30]
-       [--rally 10 [--concurrency 1]]
+       [--rally 10 [--concurrency 1]] [--campaign profiles/lab-nova-scheduler.toml]
+       .venv/bin/python scripts/bench_lab.py --phases runs/RUN-ID.osha   (no lab needed)
 """
 
 from __future__ import annotations
@@ -127,6 +133,53 @@ def atomic_s(actions: list[dict[str, Any]], name: str) -> float | None:
     return None
 
 
+#: the phases whose time the campaign itself spends (issue 12: "a campaign's fixed phases")
+FIXED_PHASES = ("preflight", "load", "teardown")
+#: a hang guard of a benchmarked campaign: the longest shipped lab profile's planned time
+#: (baseline + chaos + recovery timeout, about 10 min) plus its fixed phases at load
+CAMPAIGN_HANG_S = 1800.0
+
+
+def ledger_phases(ledger: Path) -> tuple[list[tuple[str, float]], str]:
+    """The ``(phase, seconds)`` of a recorded run, in order, and its verdict line
+    (``osha report --json``: run.phases, verdict.summary)."""
+    done = subprocess.run([str(REPO / ".venv" / "bin" / "osha"), "report", str(ledger),
+                           "--json", "-"], check=False, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    if not done.stdout.strip():
+        raise SystemExit(f"bench_lab: osha report {ledger} wrote no JSON "
+                         f"(exit {done.returncode}): {done.stderr.strip()[-400:]}")  # fmt: skip
+    report = json.loads(done.stdout)
+    phases = [(p["name"], p["end_s"] - p["start_s"]) for p in report["run"]["phases"]
+              if p.get("end_s") is not None]  # fmt: skip
+    return phases, str(report["verdict"]["summary"])
+
+
+def print_phases(ledger: Path, wall_s: float | None = None) -> None:
+    phases, verdict = ledger_phases(ledger)
+    print(f"  campaign {ledger.name}" + (f" ({wall_s:.0f} s wall)" if wall_s else ""))
+    print("    " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases))
+    fixed = {name: seconds for name, seconds in phases if name in FIXED_PHASES}
+    each = ", ".join(f"{name} {seconds:.1f}" for name, seconds in fixed.items())
+    print(f"    fixed phases {sum(fixed.values()):.1f} s ({each}); verdict: {verdict}")
+
+
+def run_campaign(profile: Path) -> None:
+    """``osha campaign start PROFILE`` into a fresh ledger directory, then its phases."""
+    with tempfile.TemporaryDirectory(prefix="bench-lab-") as tmp:
+        started = time.monotonic()
+        done = subprocess.run([str(REPO / ".venv" / "bin" / "osha"), "campaign", "start",
+                               str(profile), "--plain", "--ledger-dir", tmp],
+                              check=False, capture_output=True, text=True,
+                              timeout=CAMPAIGN_HANG_S)  # fmt: skip
+        wall_s = time.monotonic() - started
+        ledgers = sorted(Path(tmp).glob("*.osha"))
+        if not ledgers:
+            raise SystemExit(f"bench_lab: {profile} made no ledger (exit {done.returncode}): "
+                             f"{done.stderr.strip()[-400:]}")  # fmt: skip
+        print_phases(ledgers[-1], wall_s)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=30, help="calls per figure (default 30)")
@@ -140,7 +193,18 @@ def main() -> int:
     parser.add_argument(
         "--concurrency", type=int, default=1, help="Rally iterations at a time (default 1)"
     )
+    parser.add_argument("--campaign", type=Path, action="append", default=[],
+                        metavar="PROFILE", help="also run this campaign and print its phase "
+                        "times (repeatable)")  # fmt: skip
+    parser.add_argument("--phases", type=Path, nargs="+", default=[], metavar="LEDGER",
+                        help="only print the phase times of these recorded runs (no lab "
+                        "needed)")  # fmt: skip
     args = parser.parse_args()
+    if args.phases:
+        print(f"phase times of {len(args.phases)} recorded run(s)")
+        for ledger in args.phases:
+            print_phases(ledger)
+        return 0
     desc = lab_json()
     os.environ["OS_CLIENT_CONFIG_FILE"] = desc["clouds_yaml"]
     cloud = openstack.connect(cloud=desc["cloud"], api_timeout=30)
@@ -184,6 +248,9 @@ def main() -> int:
     cloud.close()
     if args.rally > 0:
         print_rally(desc, args.rally, args.concurrency)
+    for profile in args.campaign:
+        print(f"campaign {profile}: phase times (load average {os.getloadavg()[0]:.1f})")
+        run_campaign(profile)
     return 0
 
 

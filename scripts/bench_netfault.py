@@ -26,7 +26,6 @@ end, also on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import socket
@@ -47,6 +46,8 @@ from actors.disruptors.network import (
 from osha.faults import Lease, deadman
 from osha.faults import _switch as switch
 from osha.testing import wait_for
+from tests.lab import netprobe
+from tests.lab.netprobe import ping_loss_pct
 
 A, B, BR = "osha-t25-nf-a", "osha-t25-nf-b", "osha-t25-nf-br"
 IP_A, IP_B = "10.233.25.1", "10.233.25.2"
@@ -98,14 +99,6 @@ def _watchdogs() -> list[int]:
             except OSError:
                 continue  # it exited meanwhile
     return pids
-
-
-def ping_loss_pct(src: str, dst: str, count: int, interval_s: float = 0.01) -> float:
-    p = sh("ip", "netns", "exec", src, "ping", "-q", "-n", "-c", str(count), "-i",
-           f"{interval_s:g}", "-W", "2", dst, check=False)  # fmt: skip
-    m = re.search(r"(\d+) received", p.stdout)
-    received = int(m.group(1)) if m else 0
-    return 100.0 * (count - received) / count
 
 
 _LISTEN = """
@@ -196,35 +189,12 @@ def loss(probes: int) -> None:
           f"({verdict} 30 +- 8 %)")  # fmt: skip
 
 
-_RECEIVE = """
-import socket, sys, time
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1); print("ready", flush=True)
-c, _ = s.accept(); n = 0; first = None
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    first = first or time.monotonic(); n += len(b)
-print(n, time.monotonic() - first, flush=True)
-"""
-
-_SEND = """
-import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
-c.sendall(b"x" * int(sys.argv[3])); c.close()
-"""
-
-
 def transfer_kbit(size: int, port: int) -> float:
     """A TCP transfer of ``size`` bytes a->b; the rate the receiver saw, in kbit/s."""
-    rx = subprocess.Popen(["ip", "netns", "exec", B, sys.executable, "-c", _RECEIVE, IP_B,
-                           str(port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
-    assert rx.stdout is not None
-    assert rx.stdout.readline().startswith("ready")
-    sh("ip", "netns", "exec", A, sys.executable, "-c", _SEND, IP_B, str(port), str(size))
-    n, seconds = rx.stdout.readline().split()
-    rx.wait(timeout=60)
+    with netprobe.transfer(A, B, IP_B, port, size) as (sink, source):
+        source.wait(timeout=120)
+        assert sink.stdout is not None
+        n, seconds = sink.stdout.readline().split()
     return int(n) * 8 / 1000 / float(seconds)
 
 
@@ -256,31 +226,12 @@ def bandwidth() -> None:
           f"revert exit {rc2}; it is unchanged: {same}")  # fmt: skip
 
 
-FOREIGN = """table inet foreign_t25 {
-\tchain c {
-\t\ttype filter hook input priority 10; policy accept;
-\t\tip saddr 192.0.2.1 drop
-\t}
-}
-table ip foreign_ip_t25 {
-\tchain o {
-\t\ttype filter hook output priority 5; policy accept;
-\t\tip daddr 198.51.100.7 drop
-\t}
-}
-"""
-
-
 def foreign_text() -> str:
-    return "".join(in_ns(A, f"nft list table {t}")[1]
-                   for t in ("inet foreign_t25", "ip foreign_ip_t25"))  # fmt: skip
+    return netprobe.foreign_tables_text(A)
 
 
 def foreign() -> str:
-    rc, out = in_ns(A, f"nft -f - <<'EOF'\n{FOREIGN}EOF\n")
-    if rc != 0:
-        raise SystemExit(f"cannot plant the foreign tables: {out}")
-    return foreign_text()
+    return netprobe.plant_foreign_tables(A)
 
 
 HOLDER = """

@@ -36,7 +36,7 @@ from osha.messages import (
     Lease,
 )
 from osha.testing import FakeContext
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.conftest import REPO, Lab, wait_for
 from tests.lab.test_disruptors_deadman import EARLY_S, RENEW_EVERY_S, WHOLE_AGAIN_S
 from tests.lab.test_disruptors_support import (
     Harness,
@@ -219,3 +219,14 @@ def _prober(lab: Lab, table: str, probes: list[tuple[float, float, bool]]
         return present
 
     return probe
+
+
+def test_the_shipped_lab_partition_profile_passes_its_preflight_on_the_lab(lab: Lab) -> None:
+    """``profiles/lab-partition.toml`` as shipped (its paths from ``OSHA_LAB_DIR``): both of
+    its network faults pass ``osha faults check`` against this lab (nft on cmp-1, the peers
+    resolved, osha's SSH path known); the check only reads."""
+    result = faults_cli("check", str(REPO / "profiles" / "lab-partition.toml"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    for disruptor in ("cut-cmp1", "lossy-cmp1"):
+        assert f"ok   {disruptor}" in out, out

@@ -7,7 +7,9 @@ end (issue 15).
    with the link put back, and no ``faults recover``.
 2. **Switch side**, normal revert: the bridge-side veth of cmp-1 (the inventory's
    ``osha_switch_port``, on this machine) goes down: cmp-1 sees NO-CARRIER and keeps its
-   routes; osha keeps its switch, so the port is up again at ``down_s``, at once.
+   routes (every one, the kernel's and a planted static one: ``ip route`` the same but for the
+   kernel's ``linkdown`` mark, and byte for byte after); osha keeps its switch, so the port
+   is up again at ``down_s``, at once.
 3. **Switch side**, ``kill -9`` of osha mid-fault: this machine's own dead-man switch (a
    detached watchdog osha's death does not reach) sets the port up at ``revert_by``.
 
@@ -95,6 +97,11 @@ def has_route(lab: Lab) -> bool:
     return ROUTE in ip(lab, "-4", "route", "show", "dev", "eth0")
 
 
+def routes(lab: Lab) -> str:
+    """cmp-1's IPv4 routes, as ``ip route`` lists them."""
+    return ip(lab, "-4", "route", "show")
+
+
 def lease_of(run: Harness) -> Lease:
     [lease] = [m.lease for m in run.messages(FaultLease)]
     return lease
@@ -168,6 +175,7 @@ def test_switch_side_the_node_sees_no_carrier_keeps_its_routes_and_is_back_at_do
     planted: Lab, tmp_path: Path
 ) -> None:
     lab = planted
+    before = routes(lab)
     run = Harness(tmp_path, profile(lab, "switch"))
     try:
         run.wait_started()
@@ -175,7 +183,10 @@ def test_switch_side_the_node_sees_no_carrier_keeps_its_routes_and_is_back_at_do
         assert not admin_up(lab, switch=True)
         assert "NO-CARRIER" in ip(lab, "link", "show", "dev", "eth0")  # as a pulled cable
         assert admin_up(lab, switch=False)  # the node's own side stays up...
-        assert has_route(lab)  # ...with its routes
+        assert has_route(lab)  # ...with its routes: every one (the kernel marks them linkdown)
+        held = routes(lab)
+        assert "linkdown" in held
+        assert held.replace(" linkdown", "") == before
         assert not pings(lab)
         [reverted] = run.wait_tag("fault.reverted", lab.bounds.fault_s(DOWN_S))
         reverted_wall_s = time.time()  # at most one ledger poll (0.1 s) late
@@ -187,7 +198,7 @@ def test_switch_side_the_node_sees_no_carrier_keeps_its_routes_and_is_back_at_do
     assert reverted.detail == f"switch port {port} up on {NODE}"
     assert admin_up(lab, switch=True)
     wait_for(lambda: pings(lab), lab.bounds.command_s, 0.2, f"{NODE} answering again")
-    assert has_route(lab)
+    assert routes(lab) == before  # byte for byte
     assert isinstance(collected, FaultDeadmanCollected)
     assert collected.state == "absent"  # osha reverted and disarmed it; it never fired
     assert run.messages(FaultDeadmanRenewFailed) == []  # the switch stayed in reach

@@ -17,7 +17,13 @@ from osha.messages import (
     FaultReleased,
 )
 from tests.lab.conftest import Lab, holds_for, wait_for
-from tests.lab.test_disruptors_support import Harness, faults_cli, header, power_table
+from tests.lab.test_disruptors_support import (
+    Harness,
+    failed_check,
+    faults_cli,
+    header,
+    power_table,
+)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(400, func_only=True)]
 
@@ -191,11 +197,7 @@ target = {{ group = "compute", pick = "node:cmp-1" }}
 """
     )
     path = tmp_path / "bad.toml"
-    path.write_text(text)
-    result = faults_cli("check", str(path))
-    out = result.stdout + result.stderr
-    assert result.returncode == 1, out
-    assert "Traceback" not in out
+    out = failed_check(path, text)
     assert "unknown service 'nova-nothing' on ctl-2" in out
     assert "unknown container 'nova_nothing' on cmp-2" in out
     assert "'ctl-9' is not in the inventory" in out

@@ -138,6 +138,17 @@ def faults_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def failed_check(path: Path, text: str) -> str:
+    """``osha faults check`` of the profile ``text`` (written to ``path``), which must fail its
+    pre-flight cleanly (exit 1, no traceback); its output."""
+    path.write_text(text)
+    result = faults_cli("check", str(path))
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out
+    return out
+
+
 def in_netns(lab: Lab, node: str, command: list[str]) -> subprocess.CompletedProcess[str]:
     """A command in the node's network namespace, from outside it (no SSH, which a partition
     may cut)."""
