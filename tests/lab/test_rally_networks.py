@@ -5,9 +5,10 @@ passes. Both run the shipped tasks (``profiles/rally/``) with the lab's Rally.
 
 Markers: every test is ``ha_lab`` (the HA topology, through its VIP); the cheap ones (the
 router extension, every shipped task validating) are also ``lab``, so CI runs them on the
-default topology. The two Rally runs take 60-90 s each on the loaded 2-core machine (Rally's
-start, validation, contexts and cleanup, not the iterations), above the 60 s a test may add
-to the lab tier; they passed on the default topology too (2026-12-05, instance 2, twice).
+default topology. The two Rally runs took 63-92 s each on the default topology at load
+15-20 and 28-34 s on the HA lab at a lower load (Rally's start, validation, contexts and
+cleanup, not the iterations): above the 60 s a test may add to the lab tier when the machine
+is busy. They passed on the default topology too (2026-12-05, instance 2, twice).
 """
 
 from __future__ import annotations
