@@ -1,6 +1,6 @@
 """Issue 18's acceptance on the conductor's own debris, ON DEMAND (marker ``conductor_debris``:
 the lab tier, ``-m lab``, does not select it; one campaign: 12 min at load 20-40 on the two
-cores, stop 28)::
+cores, stop 28; 163-166 s at load 3-6, stop 29)::
 
     OSHA_LAB_INSTANCE=N .venv/bin/python -m pytest tests/lab -m conductor_debris -s
 
