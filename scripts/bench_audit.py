@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from keystoneauth1.session import Session
 
+from actors.audits import _kit
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from osha.audit import AuditEntry, AuditRun, load_audit, sweep
 from osha.messages import Message, stamp
@@ -71,11 +72,11 @@ class Timed:
     class's ``request`` wrapped while the block runs."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, float]] = []  # (kind, seconds)
+        self.calls: list[tuple[str, str, float]] = []  # (variant, kind, seconds)
         self.lock = threading.Lock()
 
     @contextlib.contextmanager
-    def around(self) -> Iterator[Timed]:
+    def around(self, variant: str) -> Iterator[Timed]:
         inner = Session.request
 
         def request(session: Any, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -86,7 +87,7 @@ class Timed:
                 line = f"{str(method).upper()} {urlsplit(str(url)).path.rstrip('/')}"
                 kind = next((k for k, pat in KINDS if pat.search(line)), line[:40])
                 with self.lock:
-                    self.calls.append((kind, time.monotonic() - began_s))
+                    self.calls.append((variant, kind, time.monotonic() - began_s))
 
         Session.request = request  # type: ignore[method-assign]  # the bench's own probe
         try:
@@ -95,14 +96,16 @@ class Timed:
             Session.request = inner  # type: ignore[method-assign]
 
     def report(self, title: str) -> None:
-        """Per kind of call: how many, their median and total seconds; then cleared."""
+        """Per variant and kind of call: how many, their median and total seconds; then
+        cleared."""
         with self.lock:
             calls, self.calls = self.calls, []
-        kinds: dict[str, list[float]] = {}
-        for kind, took_s in calls:
-            kinds.setdefault(kind, []).append(took_s)
-        for kind, times in sorted(kinds.items(), key=lambda kv: -sum(kv[1])):
-            print(f"  {title:<10} {kind:<40} n={len(times):4d}  median "
+        kinds: dict[tuple[str, str], list[float]] = {}
+        for variant, kind, took_s in calls:
+            kinds.setdefault((variant, kind), []).append(took_s)
+        for (variant, kind), times in sorted(kinds.items(), key=lambda kv: (kv[0][0],
+                                                                          -sum(kv[1]))):
+            print(f"  {title:<9} {variant:<7} {kind:<36} n={len(times):4d}  median "
                   f"{statistics.median(times):6.2f} s  total {sum(times):7.2f} s")  # fmt: skip
 
 
@@ -218,6 +221,56 @@ def _servers(c: Any, n: int, batch: int, timeout_s: float) -> Iterator[None]:
             c.set_compute_quotas(project, **{k: old[k] for k in raise_to})
 
 
+@contextlib.contextmanager
+def _variant(servers_mv: str | None) -> Iterator[str]:
+    """The audits' server listings at ``servers_mv`` (None: openstacksdk's newest) for the
+    block; the label of the variant."""
+    kept = _kit.SERVERS_MV
+    _kit.SERVERS_MV = servers_mv
+    try:
+        yield f"mv={servers_mv or 'sdk'}"
+    finally:
+        _kit.SERVERS_MV = kept
+
+
+def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> None:
+    """One row: the median and max wall time; for one audit, what its last run read and sent;
+    for a sweep, which audits failed or were cut short in it."""
+    head = f"{name:<9} {label:<7} {statistics.median(walls):8.2f}  {max(walls):6.2f}"
+    if len(runs) != 1:
+        failed = [r.entry.id for r in runs if not r.ok or r.truncated]
+        print(f"{head}  (all {len(runs)} in parallel, as a campaign sweeps them; "
+              f"{'ok' if not failed else 'FAILED or cut short: ' + ', '.join(failed)})")
+        return
+    [last] = runs
+    calls, pages, per_server = _count(last)
+    status = "ok" if last.ok else f"FAILED: {last.error}"
+    status += f" (truncated: {last.truncated})" if last.truncated else ""
+    print(f"{head}  {last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {pages:5d}  "
+          f"{per_server:10d}  {status}")  # fmt: skip
+
+
+def _bench(args: argparse.Namespace, names: list[str], variants: list[str | None],
+           timed: Timed) -> None:  # fmt: skip
+    """Each audit alone, then a sweep of all, R times per variant, the variants interleaved
+    run by run (a change of the machine's load falls on both alike); a row each."""
+    for name in [*names, "sweep"]:
+        entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size)
+                   for n in (names if name == "sweep" else [name])]  # fmt: skip
+        walls: dict[str | None, list[float]] = {v: [] for v in variants}
+        last: dict[str | None, list[AuditRun]] = {}
+        for _, variant in itertools.product(range(max(1, args.repeat)), variants):
+            with (_variant(variant) as label,
+                  timed.around(label) if args.profile else contextlib.nullcontext()):
+                wall_s, last[variant] = _sweep(entries)
+            walls[variant].append(wall_s)
+        for variant in variants:
+            with _variant(variant) as label:
+                _line(name, label, walls[variant], last[variant])
+        if args.profile:
+            timed.report(name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cloud")
@@ -229,6 +282,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="servers a create request (nova's "
                     "API makes each build request in the call: 500 in one timed out)")
     ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
+    ap.add_argument("--ab", action="store_true", help="each audit and sweep also with the "
+                    "server listings at openstacksdk's newest microversion (before stop 29)")
     ap.add_argument("--profile", action="store_true",
                     help="print each audit's API calls by kind: count, median and total time")
     args = ap.parse_args()
@@ -237,34 +292,12 @@ def main() -> None:
     if args.boot > 0:
         c = connect(args.cloud, clouds_yaml=args.clouds_yaml, timeout_s=180.0)
         booted = _servers(c, args.boot, args.batch, args.boot_timeout_s)
+    variants: list[str | None] = [None, _kit.SERVERS_MV] if args.ab else [_kit.SERVERS_MV]
     with booted:
-        print("audit      median_s  max_s    read  found  calls  pages  per_server  status   "
-              f"(goal: servers < {GOAL_S:g} s)")  # fmt: skip
-        names = [n for n in args.audits.split(",") if n]
-        for name in names:
-            entry = _entry(name, args.cloud, args.clouds_yaml, args.page_size)
-            with timed.around() if args.profile else contextlib.nullcontext(timed):
-                runs = [_sweep([entry])[1][0] for _ in range(max(1, args.repeat))]
-            times = [r.elapsed_s for r in runs]
-            last = runs[-1]
-            calls, pages, per_server = _count(last)
-            status = "ok" if last.ok else f"FAILED: {last.error}"
-            status += f" (truncated: {last.truncated})" if last.truncated else ""
-            print(f"{name:<10} {statistics.median(times):8.2f}  {max(times):6.2f}  "
-                  f"{last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {pages:5d}  "
-                  f"{per_server:10d}  {status}")  # fmt: skip
-            if args.profile:
-                timed.report(name)
-        entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size) for n in names]
-        with timed.around() if args.profile else contextlib.nullcontext(timed):
-            sweeps = [_sweep(entries) for _ in range(max(1, args.repeat))]
-        walls = [wall_s for wall_s, _ in sweeps]
-        failed = [r.entry.id for _, runs in sweeps for r in runs if not r.ok or r.truncated]
-        print(f"{'sweep':<10} {statistics.median(walls):8.2f}  {max(walls):6.2f}  "
-              f"(all {len(names)} in parallel, as a campaign sweeps them; "
-              f"{'ok' if not failed else 'FAILED or cut short: ' + ', '.join(failed)})")
-        if args.profile:
-            timed.report("sweep")
+        print("audit     variant median_s  max_s    read  found  calls  pages  per_server  "
+              f"status   (goal: servers < {GOAL_S:g} s)")  # fmt: skip
+        _bench(args, [n for n in args.audits.split(",") if n], variants, timed)
+
 
 if __name__ == "__main__":
     main()

@@ -85,9 +85,7 @@ class RallyAudit(CloudAudit[RallyAuditConfig]):
                 if found is not None:
                     yield found
         if cfg.servers:
-            servers = self.listing("servers", conn.compute.servers, details=True,
-                                   all_projects=True, limit=cfg.page_size)  # fmt: skip
-            for s in bounded(servers, budget):
+            for s in bounded(self.servers(conn), budget):
                 found = rally_debris("server", s.id, s.name or "", pattern=pat,
                                      since_s=wall_s(s.created_at))  # fmt: skip
                 if found is not None:
