@@ -92,10 +92,11 @@ class CloudAudit(Audit[C]):
                        timeout_s=min(API_TIMEOUT_S, cfg.timeout_s))  # fmt: skip
 
     def servers(self, conn: Any, *, details: bool = True, all_projects: bool = True,
-                ) -> Iterator[Any]:  # fmt: skip
-        """Every server, page by page (``page_size``), at :data:`SERVERS_MV`."""
+                **filters: Any) -> Iterator[Any]:  # fmt: skip
+        """Every server (that nova's ``filters`` keep, e.g. ``name``: a regex), page by page
+        (``page_size``), at :data:`SERVERS_MV`."""
         query: dict[str, Any] = {"details": details, "all_projects": all_projects,
-                                 "limit": self.config.page_size}  # fmt: skip
+                                 "limit": self.config.page_size, **filters}  # fmt: skip
         if SERVERS_MV is not None:
             query["microversion"] = SERVERS_MV
         return self.listing("servers", conn.compute.servers, **query)
