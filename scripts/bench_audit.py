@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from keystoneauth1.session import Session
 
-from actors.audits import _kit
+from actors.audits import _kit, rally
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from osha.audit import AuditEntry, AuditRun, load_audit, sweep
 from osha.messages import Message, stamp
@@ -222,15 +222,17 @@ def _servers(c: Any, n: int, batch: int, timeout_s: float) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _variant(servers_mv: str | None) -> Iterator[str]:
-    """The audits' server listings at ``servers_mv`` (None: openstacksdk's newest) for the
-    block; the label of the variant."""
-    kept = _kit.SERVERS_MV
-    _kit.SERVERS_MV = servers_mv
+def _variant(after: bool) -> Iterator[str]:
+    """The audits' server listings as before stop 29 (openstacksdk's newest microversion, the
+    rally audit's listing unfiltered) or after (microversion 2.1, nova keeps Rally's names
+    only) for the block; the variant's label."""
+    kept = _kit.SERVERS_MV, rally.RALLY_MARK
+    if not after:
+        _kit.SERVERS_MV, rally.RALLY_MARK = None, ""
     try:
-        yield f"mv={servers_mv or 'sdk'}"
+        yield "after" if after else "before"
     finally:
-        _kit.SERVERS_MV = kept
+        _kit.SERVERS_MV, rally.RALLY_MARK = kept
 
 
 def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> None:
@@ -250,15 +252,15 @@ def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> No
           f"{per_server:10d}  {status}")  # fmt: skip
 
 
-def _bench(args: argparse.Namespace, names: list[str], variants: list[str | None],
+def _bench(args: argparse.Namespace, names: list[str], variants: list[bool],
            timed: Timed) -> None:  # fmt: skip
     """Each audit alone, then a sweep of all, R times per variant, the variants interleaved
     run by run (a change of the machine's load falls on both alike); a row each."""
     for name in [*names, "sweep"]:
         entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size)
                    for n in (names if name == "sweep" else [name])]  # fmt: skip
-        walls: dict[str | None, list[float]] = {v: [] for v in variants}
-        last: dict[str | None, list[AuditRun]] = {}
+        walls: dict[bool, list[float]] = {v: [] for v in variants}
+        last: dict[bool, list[AuditRun]] = {}
         for _, variant in itertools.product(range(max(1, args.repeat)), variants):
             with (_variant(variant) as label,
                   timed.around(label) if args.profile else contextlib.nullcontext()):
@@ -283,7 +285,8 @@ def main() -> None:
                     "API makes each build request in the call: 500 in one timed out)")
     ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
     ap.add_argument("--ab", action="store_true", help="each audit and sweep also with the "
-                    "server listings at openstacksdk's newest microversion (before stop 29)")
+                    "server listings as before stop 29 (openstacksdk's newest microversion, "
+                    "rally's unfiltered), interleaved run by run")
     ap.add_argument("--profile", action="store_true",
                     help="print each audit's API calls by kind: count, median and total time")
     args = ap.parse_args()
@@ -292,7 +295,7 @@ def main() -> None:
     if args.boot > 0:
         c = connect(args.cloud, clouds_yaml=args.clouds_yaml, timeout_s=180.0)
         booted = _servers(c, args.boot, args.batch, args.boot_timeout_s)
-    variants: list[str | None] = [None, _kit.SERVERS_MV] if args.ab else [_kit.SERVERS_MV]
+    variants = [False, True] if args.ab else [True]
     with booted:
         print("audit     variant median_s  max_s    read  found  calls  pages  per_server  "
               f"status   (goal: servers < {GOAL_S:g} s)")  # fmt: skip
