@@ -20,8 +20,13 @@ In the lab (stop 28, instance 3, default topology; figures in the README):
     .venv/bin/python scripts/bench_audit.py lab \
         --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500 --repeat 5
 
+``--ab`` runs each audit and the sweep also as before stop 29 (server listings at
+openstacksdk's newest microversion, the rally audit's unfiltered), the two interleaved run by
+run; ``--profile`` prints each one's API calls by kind: count, median and total time.
+
 Usage: .venv/bin/python scripts/bench_audit.py CLOUD [--clouds-yaml F] [--repeat R]
        [--page-size N] [--audits A,B] [--boot N] [--batch N] [--boot-timeout-s S]
+       [--ab] [--profile]
 """
 
 from __future__ import annotations
