@@ -20,8 +20,13 @@ In the lab (stop 28, instance 3, default topology; figures in the README):
     .venv/bin/python scripts/bench_audit.py lab \
         --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500 --repeat 5
 
+``--ab`` runs each audit and the sweep also as before stop 29 (server listings at
+openstacksdk's newest microversion, the rally audit's unfiltered), the two interleaved run by
+run; ``--profile`` prints each one's API calls by kind: count, median and total time.
+
 Usage: .venv/bin/python scripts/bench_audit.py CLOUD [--clouds-yaml F] [--repeat R]
        [--page-size N] [--audits A,B] [--boot N] [--batch N] [--boot-timeout-s S]
+       [--ab] [--profile]
 """
 
 from __future__ import annotations
@@ -31,11 +36,17 @@ import contextlib
 import itertools
 import re
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
+from keystoneauth1.session import Session
+
+from actors.audits import _kit, rally
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from osha.audit import AuditEntry, AuditRun, load_audit, sweep
 from osha.messages import Message, stamp
@@ -43,11 +54,64 @@ from osha.messages.audit import AuditWhen
 from osha.schema import build
 
 GOAL_S = 10.0
+#: the DELETE requests in flight while the bench deletes its servers
+DELETE_THREADS = 4
 AUDITS = ("servers", "ports", "placement", "services", "rally")
 IMAGE, FLAVOR = "tiny", "m1.tiny"  # the lab's (scripts/labkit/cloud.py)
 #: a page of nova's server listing, and a GET of one server (by its uuid)
 SERVER_PAGE = re.compile(r"/servers(/detail)?/?(\?|$)")
 ONE_SERVER = re.compile(r"/servers/[0-9a-f]{8}-[0-9a-f-]{27}/?(\?|$)")
+
+
+#: each timed call's kind (the first pattern its method and path match) for --profile
+KINDS = (("servers page", re.compile(r"GET /(v2\.1/)?servers(/detail)?$")),
+         ("one server", re.compile(r"GET /(v2\.1/)?servers/[0-9a-f-]{36}$")),
+         ("nova other", re.compile(r"GET /v2\.1/")),
+         ("ports page", re.compile(r"GET /(networking/)?v2\.0/ports")),
+         ("placement", re.compile(r"GET /(placement/)?(resource_providers|allocations)")),
+         ("keystone", re.compile(r"/v3/")))  # fmt: skip
+
+
+class Timed:
+    """Every HTTP call any keystoneauth session sends, with its time (``--profile``): the
+    class's ``request`` wrapped while the block runs."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, float]] = []  # (variant, kind, seconds)
+        self.lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def around(self, variant: str) -> Iterator[Timed]:
+        inner = Session.request
+
+        def request(session: Any, url: str, method: str, *args: Any, **kwargs: Any) -> Any:
+            began_s = time.monotonic()
+            try:
+                return inner(session, url, method, *args, **kwargs)
+            finally:
+                line = f"{str(method).upper()} {urlsplit(str(url)).path.rstrip('/')}"
+                kind = next((k for k, pat in KINDS if pat.search(line)), line[:40])
+                with self.lock:
+                    self.calls.append((variant, kind, time.monotonic() - began_s))
+
+        Session.request = request  # type: ignore[method-assign]  # the bench's own probe
+        try:
+            yield self
+        finally:
+            Session.request = inner  # type: ignore[method-assign]
+
+    def report(self, title: str) -> None:
+        """Per variant and kind of call: how many, their median and total seconds; then
+        cleared."""
+        with self.lock:
+            calls, self.calls = self.calls, []
+        kinds: dict[tuple[str, str], list[float]] = {}
+        for variant, kind, took_s in calls:
+            kinds.setdefault((variant, kind), []).append(took_s)
+        for (variant, kind), times in sorted(kinds.items(), key=lambda kv: (kv[0][0],
+                                                                          -sum(kv[1]))):
+            print(f"  {title:<9} {variant:<7} {kind:<36} n={len(times):4d}  median "
+                  f"{statistics.median(times):6.2f} s  total {sum(times):7.2f} s")  # fmt: skip
 
 
 def _count(run: AuditRun) -> tuple[int, int, int]:
@@ -103,19 +167,25 @@ def _delete(c: Any, prefix: str, timeout_s: float) -> None:
     """Delete the bench's servers (one request each) and wait until none is listed, within
     ``timeout_s``; print how long it took and what is left."""
     began_s = time.monotonic()
-    failed = 0
+    failed: list[str] = []
+
+    def delete(server: Any) -> None:
+        if time.monotonic() - began_s > timeout_s:
+            return
+        try:
+            c.compute.delete_server(server, ignore_missing=True)
+        except API_ERRORS:  # counted and printed; the wait below shows what is left
+            failed.append(server.id)
+
     with contextlib.suppress(SystemExit):  # what is left is printed below
-        for s in _mine(c, prefix):
-            if time.monotonic() - began_s > timeout_s:
-                break
-            try:
-                c.compute.delete_server(s, ignore_missing=True)
-            except API_ERRORS:  # counted and printed; the wait below shows what is left
-                failed += 1
+        # a few DELETEs at once (each 1.5-1.9 s in nova-api's log, stop 28: one at a time
+        # took 979 s for 500); bounded, not to drown the 2 cores' API
+        with ThreadPoolExecutor(max_workers=DELETE_THREADS) as pool:
+            list(pool.map(delete, _mine(c, prefix)))
         _wait("the bench's servers deleted", lambda: not _mine(c, prefix),
               max(0.0, timeout_s - (time.monotonic() - began_s)))  # fmt: skip
     print(f"deleting the bench's servers took {time.monotonic() - began_s:.0f} s (bound "
-          f"{timeout_s:g} s, {failed} DELETE requests failed)")  # fmt: skip
+          f"{timeout_s:g} s, {len(failed)} DELETE requests failed)")  # fmt: skip
     left = _mine(c, prefix)
     if left:
         print(f"bench_audit: {len(left)} servers {prefix}* are left: delete them")
@@ -156,6 +226,58 @@ def _servers(c: Any, n: int, batch: int, timeout_s: float) -> Iterator[None]:
             c.set_compute_quotas(project, **{k: old[k] for k in raise_to})
 
 
+@contextlib.contextmanager
+def _variant(after: bool) -> Iterator[str]:
+    """The audits' server listings as before stop 29 (openstacksdk's newest microversion, the
+    rally audit's listing unfiltered) or after (microversion 2.1, nova keeps Rally's names
+    only) for the block; the variant's label."""
+    kept = _kit.SERVERS_MV, rally.RALLY_MARK
+    if not after:
+        _kit.SERVERS_MV, rally.RALLY_MARK = None, ""
+    try:
+        yield "after" if after else "before"
+    finally:
+        _kit.SERVERS_MV, rally.RALLY_MARK = kept
+
+
+def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> None:
+    """One row: the median and max wall time; for one audit, what its last run read and sent;
+    for a sweep, which audits failed or were cut short in it."""
+    head = f"{name:<9} {label:<7} {statistics.median(walls):8.2f}  {max(walls):6.2f}"
+    if len(runs) != 1:
+        failed = [r.entry.id for r in runs if not r.ok or r.truncated]
+        print(f"{head}  (all {len(runs)} in parallel, as a campaign sweeps them; "
+              f"{'ok' if not failed else 'FAILED or cut short: ' + ', '.join(failed)})")
+        return
+    [last] = runs
+    calls, pages, per_server = _count(last)
+    status = "ok" if last.ok else f"FAILED: {last.error}"
+    status += f" (truncated: {last.truncated})" if last.truncated else ""
+    print(f"{head}  {last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {pages:5d}  "
+          f"{per_server:10d}  {status}")  # fmt: skip
+
+
+def _bench(args: argparse.Namespace, names: list[str], variants: list[bool],
+           timed: Timed) -> None:  # fmt: skip
+    """Each audit alone, then a sweep of all, R times per variant, the variants interleaved
+    run by run (a change of the machine's load falls on both alike); a row each."""
+    for name in [*names, "sweep"]:
+        entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size)
+                   for n in (names if name == "sweep" else [name])]  # fmt: skip
+        walls: dict[bool, list[float]] = {v: [] for v in variants}
+        last: dict[bool, list[AuditRun]] = {}
+        for _, variant in itertools.product(range(max(1, args.repeat)), variants):
+            with (_variant(variant) as label,
+                  timed.around(label) if args.profile else contextlib.nullcontext()):
+                wall_s, last[variant] = _sweep(entries)
+            walls[variant].append(wall_s)
+        for variant in variants:
+            with _variant(variant) as label:
+                _line(name, label, walls[variant], last[variant])
+        if args.profile:
+            timed.report(name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cloud")
@@ -167,33 +289,23 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="servers a create request (nova's "
                     "API makes each build request in the call: 500 in one timed out)")
     ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
+    ap.add_argument("--ab", action="store_true", help="each audit and sweep also with the "
+                    "server listings as before stop 29 (openstacksdk's newest microversion, "
+                    "rally's unfiltered), interleaved run by run")
+    ap.add_argument("--profile", action="store_true",
+                    help="print each audit's API calls by kind: count, median and total time")
     args = ap.parse_args()
+    timed = Timed()
     booted: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if args.boot > 0:
         c = connect(args.cloud, clouds_yaml=args.clouds_yaml, timeout_s=180.0)
         booted = _servers(c, args.boot, args.batch, args.boot_timeout_s)
+    variants = [False, True] if args.ab else [True]
     with booted:
-        print("audit      median_s  max_s    read  found  calls  pages  per_server  status   "
-              f"(goal: servers < {GOAL_S:g} s)")  # fmt: skip
-        names = [n for n in args.audits.split(",") if n]
-        for name in names:
-            entry = _entry(name, args.cloud, args.clouds_yaml, args.page_size)
-            runs = [_sweep([entry])[1][0] for _ in range(max(1, args.repeat))]
-            times = [r.elapsed_s for r in runs]
-            last = runs[-1]
-            calls, pages, per_server = _count(last)
-            status = "ok" if last.ok else f"FAILED: {last.error}"
-            status += f" (truncated: {last.truncated})" if last.truncated else ""
-            print(f"{name:<10} {statistics.median(times):8.2f}  {max(times):6.2f}  "
-                  f"{last.items_read:6d}  {len(last.found):5d}  {calls:5d}  {pages:5d}  "
-                  f"{per_server:10d}  {status}")  # fmt: skip
-        entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size) for n in names]
-        sweeps = [_sweep(entries) for _ in range(max(1, args.repeat))]
-        walls = [wall_s for wall_s, _ in sweeps]
-        failed = [r.entry.id for _, runs in sweeps for r in runs if not r.ok or r.truncated]
-        print(f"{'sweep':<10} {statistics.median(walls):8.2f}  {max(walls):6.2f}  "
-              f"(all {len(names)} in parallel, as a campaign sweeps them; "
-              f"{'ok' if not failed else 'FAILED or cut short: ' + ', '.join(failed)})")
+        print("audit     variant median_s  max_s    read  found  calls  pages  per_server  "
+              f"status   (goal: servers < {GOAL_S:g} s)")  # fmt: skip
+        _bench(args, [n for n in args.audits.split(",") if n], variants, timed)
+
 
 if __name__ == "__main__":
     main()

@@ -205,9 +205,7 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
                 if m.uuid and (m.status or "").lower() not in MIGRATION_DONE
             )  # fmt: skip
         if cfg.consumers or cfg.unallocated:
-            servers = self.listing("servers", conn.compute.servers, details=True,
-                                   all_projects=True, limit=cfg.page_size)  # fmt: skip
-            snap.servers = tuple(server_row(s) for s in bounded(servers, budget))
+            snap.servers = tuple(server_row(s) for s in bounded(self.servers(conn), budget))
         return snap
 
     @staticmethod

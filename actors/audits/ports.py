@@ -98,9 +98,7 @@ class PortsAudit(CloudAudit[PortsAuditConfig]):
             row for row in map(port_row, bounded(ports, budget))
             if row.device_owner.startswith(COMPUTE_OWNER) and row.device_id
         ]  # fmt: skip
-        servers = self.listing("servers", conn.compute.servers, details=False,
-                               all_projects=True, limit=cfg.page_size)  # fmt: skip
-        there = frozenset(s.id for s in bounded(servers, budget))
+        there = frozenset(s.id for s in bounded(self.servers(conn, details=False), budget))
         if budget.truncated:
             return  # an incomplete server list would make live servers' ports look orphaned
         now_s = time.time()

@@ -117,8 +117,7 @@ class ServersAudit(CloudAudit[ServersAuditConfig]):
         down = down_compute_hosts(
             bounded(self.listing("compute services", conn.compute.services), budget)
         )
-        servers = self.listing("servers", conn.compute.servers, details=True,
-                               all_projects=cfg.all_projects, limit=cfg.page_size)  # fmt: skip
+        servers = self.servers(conn, all_projects=cfg.all_projects)
         for server in bounded(servers, budget):
             found = classify_server(server_row(server), now_s=time.time(),
                                     stuck_after_s=cfg.stuck_after_s, down_hosts=down)  # fmt: skip

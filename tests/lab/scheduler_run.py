@@ -69,14 +69,15 @@ class SchedulerRun:
     planted: Planted
 
 
-def plant_allocation(lab: Lab, consumer: str = "") -> str:
-    """An allocation of 1 MB on a compute node's provider for a consumer that is nothing
-    (a fresh uuid, or ``consumer``: a server that is gone): what a boot or a delete whose
-    conductor died past the claim leaves."""
+def plant_allocation(lab: Lab, consumer: str = "", provider: str = "") -> str:
+    """An allocation of 1 MB for a consumer that is nothing (a fresh uuid, or ``consumer``: a
+    server that is gone): what a boot or a delete whose conductor died past the claim leaves.
+    On a compute node's provider, or on ``provider`` (a uuid, e.g. :func:`make_provider`'s)."""
     c = lab.cloud()
-    resp = c.placement.get("/resource_providers?required=COMPUTE_NODE", microversion="1.18")
-    assert resp.status_code == 200, resp.text
-    provider = resp.json()["resource_providers"][0]["uuid"]
+    if not provider:
+        resp = c.placement.get("/resource_providers?required=COMPUTE_NODE", microversion="1.18")
+        assert resp.status_code == 200, resp.text
+        provider = resp.json()["resource_providers"][0]["uuid"]
     consumer = consumer or str(uuid.uuid4())
     body = {"allocations": {provider: {"resources": {"MEMORY_MB": 1}}},
             "project_id": c.current_project_id, "user_id": c.current_user_id,
@@ -89,6 +90,37 @@ def plant_allocation(lab: Lab, consumer: str = "") -> str:
 def remove_allocation(lab: Lab, consumer: str) -> None:
     resp = lab.cloud().placement.delete(f"/allocations/{consumer}")
     assert resp.status_code in (204, 404), resp.text
+
+
+def make_provider(lab: Lab, name: str) -> str:
+    """A resource provider ``name`` with 1 GB of MEMORY_MB that no nova-compute manages (so
+    no resource tracker ever heals an allocation on it); its uuid. One left by an earlier run
+    is reused. Remove it with :func:`remove_provider`."""
+    p = lab.cloud().placement
+    resp = p.get(f"/resource_providers?name={name}", microversion="1.20")
+    assert resp.status_code == 200, resp.text
+    found = resp.json()["resource_providers"]
+    if found:
+        rp = found[0]
+    else:
+        resp = p.post("/resource_providers", json={"name": name}, microversion="1.20")
+        assert resp.status_code == 200, resp.text
+        rp = resp.json()
+    body = {"resource_provider_generation": rp["generation"],
+            "inventories": {"MEMORY_MB": {"total": 1024}}}  # fmt: skip
+    resp = p.put(f"/resource_providers/{rp['uuid']}/inventories", json=body, microversion="1.20")
+    assert resp.status_code == 200, resp.text
+    return str(rp["uuid"])
+
+
+def remove_provider(lab: Lab, provider: str) -> None:
+    """Delete :func:`make_provider`'s provider (its allocations removed first: placement
+    refuses to delete a provider that still holds any, 409)."""
+    resp = lab.cloud().placement.delete(f"/resource_providers/{provider}")
+    assert resp.status_code in (204, 404), (
+        f"resource provider {provider} not deleted ({resp.status_code}: {resp.text}); remove its "
+        f"allocations (GET /resource_providers/{provider}/allocations) and delete it again"
+    )
 
 
 def _both_schedulers_out(lab: Lab) -> bool:

@@ -177,8 +177,8 @@ class _Cloud:
     def _placement(self, path: str, microversion: str | None = None) -> _Resp:
         self.asked.append(path)
         rps = [{"uuid": rp, "name": rp} for rp in self.allocations]
-        if path.startswith("/resource_providers?required="):
-            return _Resp({"resource_providers": rps})
+        if path.startswith("/resource_providers?required="):  # compute nodes: named cmp-*
+            return _Resp({"resource_providers": [r for r in rps if r["name"].startswith("cmp-")]})
         if path == "/resource_providers":
             return _Resp({"resource_providers": rps})
         if path.startswith("/resource_providers/"):
@@ -264,3 +264,17 @@ def test_placement_audit_judges_nothing_when_a_listing_was_cut_short() -> None:
     assert found == []
     assert not [p for p in cloud.asked if p.startswith("/allocations/")]  # nothing judged
     assert budget.truncated == "reached max_items"
+
+
+def test_placement_audit_finds_an_orphan_on_a_provider_no_compute_manages() -> None:
+    """A sharing or nested provider (or the lab test's own): its allocations are read too,
+    and the provider itself, not a compute node's, is no debris."""
+    cloud = _placement_cloud()
+    cloud.allocations["shared-disk"] = {"s-live": {"resources": {"DISK_GB": 1}},
+                                        "c-elsewhere": {"resources": {"DISK_GB": 5}}}  # fmt: skip
+    found, _ = _run(PlacementAudit(PlacementAuditConfig(cloud="lab")), cloud)
+    by = {(d.kind, d.resource_id): d for d in found}
+    orphan = by[("allocation", "c-elsewhere")]
+    assert "DISK_GB=5 (shared-disk)" in orphan.evidence
+    assert ("resource-provider", "shared-disk") not in by
+    assert ("allocation", "s-live") not in by
