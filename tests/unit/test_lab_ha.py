@@ -71,7 +71,8 @@ def test_the_default_topology_has_no_ha_piece(tmp_path: Path) -> None:
     ) in (lab / "etc" / "keystone" / "keystone.conf").read_text()
     run = (lab / "nodes" / "ctl-1" / "service" / "memcached" / "run").read_text()
     assert "exec /usr/bin/memcached -u memcache -l 10.234.0.11 -p 11211 " in run
-    assert "service_plugins =\n" in (lab / "etc" / "neutron" / "neutron.conf").read_text()
+    # API-level routers in both topologies (issue 12: Rally's network context needs them)
+    assert "service_plugins = router\n" in (lab / "etc" / "neutron" / "neutron.conf").read_text()
     services = sorted(p.name for p in (lab / "nodes" / "ctl-1" / "service").iterdir())
     assert "haproxy" not in services
     assert "keepalived" not in services
