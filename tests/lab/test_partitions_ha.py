@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -297,8 +298,16 @@ def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
             lambda: ((s := cluster_status(lab, others[0]))["running"] == sorted(members)
                      and s) or None, whole_bound_s + 30, 1.0, "three running members",
         )  # fmt: skip
-        for target in (f"rabbitmq@{NODE}", "rabbitmq:cluster-size"):  # whole again
-            wait_state(run, target, "up", status_bound_s + MARGIN_S, after=1)
+        # whole again. The member goes up (its listener opens), down (rabbit still booting)
+        # and up for good within status_bound_s of its boot's end (monitor_matches): wait for
+        # that line, then until the monitor's bound past it has passed with the member up
+        # (stop 29: waiting for the first "up" closed the run between the two)
+        booted = wait_for(partial(first_line, lab, NODE, healed_s, "Server startup complete"),
+                          whole_bound_s + 30, 0.5, f"{NODE}'s boot complete")  # fmt: skip
+        for target in (f"rabbitmq@{NODE}", "rabbitmq:cluster-size"):
+            wait_for(partial(settled_up, run, target, booted + status_bound_s + MARGIN_S),
+                     booted + 2 * (status_bound_s + MARGIN_S) - time.time(), 0.2,
+                     f"{target} up for good after {NODE}'s boot")  # fmt: skip
     finally:
         run.close()
     finish(run)
@@ -324,6 +333,13 @@ def test_rabbitmq_member_partitioned_pauses_as_a_minority_then_rejoins(
     assert stopped - cut_s <= paused_bound_s
     assert restarted - healed_s <= whole_bound_s
     assert all(t - healed_s <= whole_bound_s for t in up_seen.values())
+
+
+def settled_up(run: Harness, target: str, after_wall_s: float) -> bool:
+    """``target``'s last state is up and the clock is past ``after_wall_s`` (the moment by
+    which the monitor must have reported any later change)."""
+    seen = changes(run, target)
+    return bool(seen) and seen[-1].state == "up" and time.time() >= after_wall_s
 
 
 def monitor_matches(
