@@ -7,7 +7,8 @@ Phases, each a ``campaign.phase`` start/end record in the ledger, in order::
 Modules, one idea each:
 
 - :mod:`~osha.campaign.preflight`: the health gate's checks and findings;
-- :mod:`~osha.campaign.load`: the initial servers, their deletion, the resource census;
+- :mod:`~osha.campaign.load`: the initial servers, their deletion;
+- :mod:`~osha.campaign.census`: the resource census before the load and after the teardown;
 - the run tree (:mod:`osha.runtree`) owns the recorder, the fault broker and the
   supervisor; the session opens it, the orchestrator starts and stops its actors;
 - :mod:`~osha.campaign.orchestrator`: the phases;

@@ -3,8 +3,9 @@
 Everything osha creates is named ``<name_prefix>-<run-id>-<n>`` and carries the metadata
 ``osha-run = <run-id>``; the teardown deletes the servers it recorded *and* any other server
 with that name prefix and metadata (one that finished booting after a timeout, say), and
-nothing else. A census of servers, networks, volumes and ports before the load and after the
-teardown shows that the cloud was left as it was found.
+nothing else; ``spread``'s server group is ``<name_prefix>-<run-id>``, deleted by that name.
+A census (:mod:`osha.campaign.census`) before the load and after the teardown shows that the
+cloud was left as it was found.
 """
 
 from __future__ import annotations
@@ -18,23 +19,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from osha.campaign.census import META_KEY, census, ours
 from osha.errors import OshaError, PluginError
 from osha.messages.campaign import CampaignCensus, CampaignLoad
 from osha.profile import LoadEntry, ServersLoadConfig
 
 __all__ = [
-    "Census",
     "InitialLoad",
     "LoadReport",
     "ServersLoad",
-    "census",
     "connect",
 ]
 
 log = logging.getLogger("osha.campaign")
-
-META_KEY = "osha-run"
-
 
 def connect(config: ServersLoadConfig) -> Any:
     """An openstacksdk connection to the load's cloud. PluginError with a hint on failure."""
@@ -51,48 +48,6 @@ def connect(config: ServersLoadConfig) -> Any:
             f"cloud {config.cloud!r}: {exc}",
             hint="check the cloud name and clouds_yaml in [cloud]",
         ) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class Census:
-    """Resource counts (None: the cloud has no such service) and osha's leftovers."""
-
-    counts: dict[str, int | None]
-    leftovers: tuple[str, ...] = ()
-
-
-def census(conn: Any, run_id: str, prefix: str) -> Census:
-    """Count servers, networks, volumes and ports (all projects, as far as the credentials
-    allow), and list what osha's run ``run_id`` created that still exists."""
-    from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
-
-    try:
-        return _census(conn, run_id, prefix)
-    except os_exc.SDKException as exc:
-        raise PluginError(f"census: {exc}", hint="is the cloud's API answering?") from exc
-
-
-def _census(conn: Any, run_id: str, prefix: str) -> Census:
-    counts: dict[str, int | None] = {}
-    servers = list(conn.compute.servers(all_projects=True))
-    counts["servers"] = len(servers)
-    counts["networks"] = sum(1 for _ in conn.network.networks())
-    counts["ports"] = sum(1 for _ in conn.network.ports())
-    if conn.has_service("block-storage") or conn.has_service("volumev3"):
-        volumes = list(conn.block_storage.volumes(all_projects=True))
-        counts["volumes"] = len(volumes)
-    else:
-        volumes = []
-        counts["volumes"] = None
-    leftovers = [f"server:{s.name}:{s.id}" for s in servers if _ours(s, run_id, prefix)]
-    leftovers += [f"volume:{v.name}:{v.id}" for v in volumes if _ours(v, run_id, prefix)]
-    return Census(counts, tuple(leftovers))
-
-
-def _ours(resource: Any, run_id: str, prefix: str) -> bool:
-    name = resource.name or ""
-    meta = resource.metadata or {}
-    return name.startswith(f"{prefix}-{run_id}-") and meta.get(META_KEY) == run_id
 
 
 @dataclass(slots=True)
@@ -154,10 +109,15 @@ class ServersLoad:
 
         zones = {name: f"{cfg.zone}:{cfg.hosts[n % len(cfg.hosts)]}"
                  for n, name in enumerate(names)} if cfg.hosts else {}  # fmt: skip
+        hints = {"group": self._server_group(conn)} if cfg.spread else {}
+        if cfg.spread and hints["group"] is None:
+            return len(names)  # no group, no spread: reported; nothing booted
 
         def boot(made: _Made) -> bool:
             began_s = time.monotonic()
-            placed = {"availability_zone": zones[made.name]} if zones else {}
+            placed: dict[str, Any] = {"availability_zone": zones[made.name]} if zones else {}
+            if hints:
+                placed["scheduler_hints"] = hints
             try:
                 server = conn.compute.create_server(
                     name=made.name,
@@ -177,9 +137,33 @@ class ServersLoad:
             self._say("created", "server", made.name, made.server_id, began_s, "")
             return True
 
-        with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="osha-load") as p:
+        # spread: one at a time, so that nova's scheduler sees each server of the group placed
+        # before it weighs the next (two schedulers weighing at once would both pick the
+        # emptier host)
+        workers = 1 if cfg.spread else cfg.concurrency
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="osha-load") as p:
             results = list(p.map(boot, self.made))
         return results.count(False)
+
+    @property
+    def group_name(self) -> str:
+        """The ``spread`` server group's name: the prefix and run id, like the servers'."""
+        return f"{self.config.name_prefix}-{self.run_id}"
+
+    def _server_group(self, conn: Any) -> str | None:
+        """Create the ``soft-anti-affinity`` server group of ``spread``; its id, or None
+        (reported as a failure) when nova refuses it."""
+        began_s = time.monotonic()
+        try:
+            group = conn.compute.create_server_group(
+                name=self.group_name, policy="soft-anti-affinity"
+            )
+        except Exception as exc:  # noqa: BLE001 - any SDK failure: reported as the group's
+            self._say("failed", "server_group", self.group_name, "", began_s,
+                      f"{_e(exc)} (spread needs nova's server groups, API 2.15+)")  # fmt: skip
+            return None
+        self._say("created", "server_group", self.group_name, group.id, began_s, "")
+        return str(group.id)
 
     def _say(  # noqa: PLR0917 - one call per resource event, read like a sentence
         self, action: str, kind: str, name: str, resource_id: str, began_s: float, detail: str
@@ -208,7 +192,7 @@ class ServersLoad:
             found = [
                 s
                 for s in conn.compute.servers(name=f"^{cfg.name_prefix}-{self.run_id}-")
-                if _ours(s, self.run_id, cfg.name_prefix)
+                if ours(s, self.run_id, cfg.name_prefix)
             ]
         except os_exc.SDKException as exc:  # still delete what we recorded
             log.error("cannot list servers to find leftovers: %s", exc)
@@ -238,6 +222,29 @@ class ServersLoad:
         for made in self.made:
             if made.volume_id:
                 failures += not self._delete_volume(conn, made)
+        if cfg.spread:
+            failures += self._delete_server_groups(conn)
+        return failures
+
+    def _delete_server_groups(self, conn: Any) -> int:
+        """Delete the ``spread`` group(s) of this run, found by name (one left by a run that
+        died after creating it is found too). Returns how many could not be deleted."""
+        began_s = time.monotonic()
+        try:
+            groups = [g for g in conn.compute.server_groups() if g.name == self.group_name]
+        except Exception as exc:  # noqa: BLE001 - reported as the group's failure
+            self._say("delete_failed", "server_group", self.group_name, "", began_s, _e(exc))
+            return 1
+        failures = 0
+        for group in groups:
+            began_s = time.monotonic()
+            try:
+                conn.compute.delete_server_group(group, ignore_missing=True)
+            except Exception as exc:  # noqa: BLE001 - reported as this group's failure
+                self._say("delete_failed", "server_group", group.name, group.id, began_s, _e(exc))
+                failures += 1
+                continue
+            self._say("deleted", "server_group", group.name, group.id, began_s, "")
         return failures
 
     def _delete_volume(self, conn: Any, made: _Made) -> bool:

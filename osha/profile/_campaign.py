@@ -143,8 +143,11 @@ class ServersLoadConfig:
     (none: the cloud's default); ``volume_gb`` > 0 also creates and attaches one volume per
     server (deleted too). ``hosts`` places the servers round-robin on those compute hosts
     (server n on ``hosts[(n - 1) % len(hosts)]``, booted into ``<zone>:<host>``: an admin
-    right in nova), so a fault on one host hits a known share of them; none: the scheduler
-    places them."""
+    right in nova), so a fault on one host hits a known share of them; ``spread`` leaves the
+    placement to nova's scheduler but keeps the servers apart: they boot one at a time into a
+    ``soft-anti-affinity`` server group named ``<name_prefix>-<run-id>`` (deleted with them),
+    so each lands on the compute host with the fewest of the group while hosts allow (two
+    hosts, four servers: two each); neither: the scheduler places them."""
 
     cloud: Name
     clouds_yaml: FilePath | None = None
@@ -159,8 +162,14 @@ class ServersLoadConfig:
     concurrency: int = 4
     hosts: tuple[Name, ...] = ()
     zone: Name = _DEFAULT_ZONE
+    spread: bool = False
 
     def __post_init__(self) -> None:
+        if self.spread and self.hosts:
+            raise ValueError(
+                "spread and hosts both place the servers: use one (hosts pins each server to a "
+                "named host; spread lets nova's scheduler keep them apart)"
+            )
         if len(set(self.hosts)) != len(self.hosts):
             raise ValueError(f"hosts names a host twice: {list(self.hosts)}")
         if not 0 <= self.count <= 1000:
