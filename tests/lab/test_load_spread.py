@@ -23,6 +23,10 @@ pytestmark = pytest.mark.lab
 PREFIX = "osha-spread"
 
 
+# a hang guard above the sum of its bounds: four boots one at a time and the deletes (four at
+# a time), each bounded by server_boot_s (120 s); at load 15 a boot took up to 48 s, and the
+# default 120 s guard stopped the test at its fourth boot once (stop 29)
+@pytest.mark.timeout(900)
 def test_spread_puts_two_of_four_servers_on_each_compute_and_deletes_its_group(lab: Lab) -> None:
     data = {"cloud": lab.desc["cloud"], "clouds_yaml": lab.desc["clouds_yaml"], "count": 4,
             "spread": True, "image": "tiny", "flavor": "m1.tiny", "network": "shared-net",
