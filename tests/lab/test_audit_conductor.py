@@ -330,6 +330,11 @@ def test_the_conductors_debris_is_found_new_and_tied_to_the_faults(
             if rid != planted.new_consumer:
                 real.append(f"{audit}: {j.finding.item.kind} {rid} {j.finding.item.state} "
                             f"fault={j.fault or '-'}")  # fmt: skip
+    since_s = orphan.finding.item.since_s
+    at = "-" if since_s is None else f"{since_s - first_s:.0f} s after the first fault"
+    print(f"planted orphan: its server deleted {at}, tied to {orphan.fault}")  # noqa: T201
+    print("new debris per audit:", {a: sum(j.counts_as_new for j in judged[a].values())  # noqa: T201
+                                     for a in AUDITS})  # fmt: skip
     print(f"left by the run (the test's own reading): {run.left}")  # noqa: T201 - evidence
     print(f"new debris the faults left for real ({len(real)}):",  # noqa: T201 - evidence
           *real, sep="\n  ")  # fmt: skip
