@@ -1,6 +1,6 @@
 """Issue 18's acceptance on the conductor's own debris, ON DEMAND (marker ``conductor_debris``:
 the lab tier, ``-m lab``, does not select it; one campaign: 12 min at load 20-40 on the two
-cores, stop 28; 163-166 s at load 3-6, stop 29)::
+cores, stop 28; 163-166 s at load 3-6, 7-10 min at load 9-42, stop 29)::
 
     OSHA_LAB_INSTANCE=N .venv/bin/python -m pytest tests/lab -m conductor_debris -s
 
@@ -36,7 +36,14 @@ audit dates the orphan by the deletion, which falls inside the conductors' windo
 the load, and the test requires it tied to a conductor fault. (Stop 29's design deleted a
 server on a compute just after a conductor came back: at load 14 nova-compute's delete met a
 ``MessagingTimeout`` and nova recorded it 202 s after the last revert, past the attribution's
-120 s grace, so the orphan was tied to nothing.)
+120 s grace, so the orphan was tied to nothing. This design, three runs at load 9-42: the
+delete took 0.9-3.6 s with both conductors still out, the orphan tied each time.)
+
+**Known (stop 29, runs 2-3 of 3, load 11-42): "no Rally iteration ran across the faults".**
+Only finished iterations are recorded, and at load the ones in flight at the faults did not
+finish before the teardown's ``rally task abort`` (run 3: Rally killed after 240 s, its
+cleanup not run, its debris tied to a conductor fault: the experiment happened; run 2: no
+iteration and no end status recorded after the abort). See the CHANGELOG's Known entry.
 
 **The orphan sits on a provider no nova-compute manages** (``osha-test-orphan-rp``, made by
 the test with 1 GB of MEMORY_MB, deleted after the run). On a compute node's provider nova
