@@ -32,7 +32,7 @@ from tests.lab.test_campaign import _of, _records
 from tests.lab.test_lab_ha_cluster import events_since, ha
 from tests.lab.test_monitors_cluster import TOLERANCE_S, mono_of
 from tests.lab.test_partitions_ha import first_line
-from tests.lab.test_rabbit_partition_campaign import run_campaign
+from tests.lab.test_rabbit_partition_campaign import impact_line, phase_line, run_campaign
 
 pytestmark = [pytest.mark.ha_lab, pytest.mark.timeout(1800, func_only=True)]
 
@@ -103,12 +103,7 @@ def test_rabbitmq_member_stopped_under_rally_rejoins(healthy_lab: Lab, tmp_path:
     assert any(i.ok for i in during), [(i.iteration, i.ok, i.error[:200]) for i in during]
 
     [runner] = a.runners
-    impacts = ", ".join(f"{t.target} {t.downtime_s:.1f} s" for t in fault.targets) or "none"
-    stats = "; ".join(
-        f"{p.phase}: {p.iterations} iterations, {p.failures} failed, p50 "
-        + (f"{p.p50_s:.1f} s" if p.p50_s is not None else "-")
-        for p in runner.phases
-    )
+    impacts, stats = impact_line(fault), phase_line(runner)
     print(  # noqa: T201 - the measured figures are part of the report
         f"\nRabbitMQ member loss on {VICTIM}: exit {stopped.time_s - inject_wall:.1f} s after "
         f"the inject, down {back.time_s - stopped.time_s:.1f} s (ground truth), rejoined "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,15 +118,24 @@ def test_partition_of_the_leader_heavy_member_under_rally(healthy_lab: Lab, tmp_
     # the 40 s baseline may hold none: the figures below say how many)
     assert runner.iterations > 0, runner
     assert "chaos" in {str(p.phase) for p in runner.phases}, runner.phases
-    impacts = ", ".join(f"{t.target} {t.downtime_s:.1f} s" for t in fault.targets)
-    stats = "; ".join(
-        f"{p.phase}: {p.iterations} iterations, {p.failures} failed, p50 "
-        + (f"{p.p50_s:.1f} s" if p.p50_s is not None else "-")
-        for p in runner.phases
-    )
+    impacts, stats = impact_line(fault), phase_line(runner)
     print(  # noqa: T201 - the measured figures are part of the report
         f"\nRabbitMQ partition of {heavy} ({resolved}): paused {paused - injected:.1f} s after "
         f"the inject, listener back {back - reverted:.1f} s after the revert; attributed "
         f"downtime: {impacts}; rally {runner.workload}: {stats}; "
         f"degraded stretches {len(runner.degraded)}, error clusters {len(runner.error_clusters)}"
+    )
+
+
+def impact_line(fault: Any) -> str:
+    """The fault's attributed downtime per target, for the test's evidence line."""
+    return ", ".join(f"{t.target} {t.downtime_s:.1f} s" for t in fault.targets) or "none"
+
+
+def phase_line(runner: Any) -> str:
+    """A runner's iterations, failures and p50 per phase, for the test's evidence line."""
+    return "; ".join(
+        f"{p.phase}: {p.iterations} iterations, {p.failures} failed, p50 "
+        + (f"{p.p50_s:.1f} s" if p.p50_s is not None else "-")
+        for p in runner.phases
     )
