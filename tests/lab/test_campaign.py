@@ -117,9 +117,17 @@ def test_nova_scheduler_campaign_end_to_end(scheduler_run: SchedulerRun) -> None
     assert {m.lease_id for m in _of(records, FaultInjected)} == set(leases)
     assert {m.lease_id for m in _of(records, FaultReverted)} == set(leases)
 
-    # the monitors saw it: both schedulers down, then up again
+    # the monitors saw ctl-1's stop: its scheduler down, then up again. ctl-2's freeze is
+    # proven by the run itself (scheduler_run saw its process stopped, state T, during the
+    # hold) and by Rally's windows below, not by a monitor: the host-services agent counts a
+    # stopped (SIGSTOP) process as running (CHANGELOG, Known), and nova marks the scheduler
+    # down only when a freeze (8 s) plus the time since its last report (every 2 s) passes
+    # service_down_time (10 s): the API monitor saw 2 of the 3 freezes down in one CI run,
+    # 1 in another and 0 in a third (stop 29), on timing alone.
     changes = [(m.target, m.state) for m in _of(records, StateChange)]
     for target in ("nova-scheduler@ctl-1", "nova-scheduler@ctl-2"):
+        if target.endswith("ctl-2") and (target, "down") not in changes:
+            continue
         assert (target, "down") in changes, changes
         assert changes[::-1].index((target, "up")) < changes[::-1].index((target, "down"))
 
