@@ -109,15 +109,15 @@ class ServersLoad:
 
         zones = {name: f"{cfg.zone}:{cfg.hosts[n % len(cfg.hosts)]}"
                  for n, name in enumerate(names)} if cfg.hosts else {}  # fmt: skip
-        hints = {"group": self._server_group(conn)} if cfg.spread else {}
-        if cfg.spread and hints["group"] is None:
+        group_id = self._server_group(conn) if cfg.spread else None
+        if cfg.spread and group_id is None:
             return len(names)  # no group, no spread: reported; nothing booted
 
         def boot(made: _Made) -> bool:
             began_s = time.monotonic()
             placed: dict[str, Any] = {"availability_zone": zones[made.name]} if zones else {}
-            if hints:
-                placed["scheduler_hints"] = hints
+            if group_id is not None:
+                placed["scheduler_hints"] = {"group": group_id}
             try:
                 server = conn.compute.create_server(
                     name=made.name,
