@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from openstack.exceptions import NotFoundException
 
+from actors.audits._shared import SharedListing
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from osha.audit import Audit, AuditConfig, Budget
 from osha.errors import PluginError
@@ -100,6 +101,36 @@ class CloudAudit(Audit[C]):
         if SERVERS_MV is not None:
             query["microversion"] = SERVERS_MV
         return self.listing("servers", conn.compute.servers, **query)
+
+    def servers_key(self, *, all_projects: bool = True) -> str:
+        """The key of its listing of every server in the sweep's share: audits of the same
+        cloud, scope and page size list the same servers."""
+        cfg = self.config
+        return (f"servers cloud={cfg.cloud} clouds_yaml={cfg.clouds_yaml} region={cfg.region} "
+                f"all_projects={all_projects} page_size={cfg.page_size}")  # fmt: skip
+
+    def every_server(self, conn: Any, budget: Budget, *, details: bool = True,
+                     all_projects: bool = True) -> Iterator[Any]:  # fmt: skip
+        """Every server, within ``budget``: from the sweep's one listing (in detail) when
+        other audits of the sweep share it (:meth:`servers_key` in their ``shares()``), else
+        its own (``details``: False lists ids and names only, cheaper for nova)."""
+        key = self.servers_key(all_projects=all_projects)
+        sharers = self.share.sharers(key)
+        if len(sharers) < 2:
+            return bounded(self.servers(conn, details=details, all_projects=all_projects),
+                           budget)  # fmt: skip
+        def make() -> SharedListing:
+            mine = self.servers(conn, all_projects=all_projects)
+            return SharedListing(mine, what="servers", sharers=sharers)
+
+        shared = self.share.join(key, make, deadline_s=budget.deadline_s)
+        if shared is None:
+            budget.truncated = budget.truncated or (
+                "reached timeout_s waiting for the audits that share the server listing ("
+                + ", ".join(sorted(sharers)) + ")"
+            )  # fmt: skip
+            return iter(())
+        return bounded(shared.walk(), budget)
 
     @staticmethod
     def listing(what: str, call: Any, **query: Any) -> Iterator[Any]:

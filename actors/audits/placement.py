@@ -138,6 +138,10 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
 
     config_type = PlacementAuditConfig
 
+    def shares(self) -> tuple[str, ...]:
+        cfg = self.config
+        return (self.servers_key(),) if cfg.consumers or cfg.unallocated else ()
+
     def findings(self, conn: Any, budget: Budget) -> Iterator[Debris]:
         cfg = self.config
         snap = self._read(conn, budget)
@@ -205,7 +209,9 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
                 if m.uuid and (m.status or "").lower() not in MIGRATION_DONE
             )  # fmt: skip
         if cfg.consumers or cfg.unallocated:
-            snap.servers = tuple(server_row(s) for s in bounded(self.servers(conn), budget))
+            # last: a consumer seen in the allocations above existed before this listing (in a
+            # sweep, the one listing it shares starts only once this audit joins it)
+            snap.servers = tuple(server_row(s) for s in self.every_server(conn, budget))
         return snap
 
     @staticmethod

@@ -91,6 +91,9 @@ class PortsAudit(CloudAudit[PortsAuditConfig]):
 
     config_type = PortsAuditConfig
 
+    def shares(self) -> tuple[str, ...]:
+        return (self.servers_key(),)
+
     def findings(self, conn: Any, budget: Budget) -> Iterator[Debris]:
         cfg = self.config
         ports = self.listing("ports", conn.network.ports, limit=cfg.page_size)
@@ -98,7 +101,8 @@ class PortsAudit(CloudAudit[PortsAuditConfig]):
             row for row in map(port_row, bounded(ports, budget))
             if row.device_owner.startswith(COMPUTE_OWNER) and row.device_id
         ]  # fmt: skip
-        there = frozenset(s.id for s in bounded(self.servers(conn, details=False), budget))
+        # after the ports: a port seen above had its server, if any, before this listing
+        there = frozenset(s.id for s in self.every_server(conn, budget, details=False))
         if budget.truncated:
             return  # an incomplete server list would make live servers' ports look orphaned
         now_s = time.time()

@@ -112,13 +112,15 @@ class ServersAudit(CloudAudit[ServersAuditConfig]):
         conn.compute.delete_server(item.resource_id, ignore_missing=True)
         return "delete requested (osha made it)"
 
+    def shares(self) -> tuple[str, ...]:
+        return (self.servers_key(all_projects=self.config.all_projects),)
+
     def findings(self, conn: Any, budget: Budget) -> Iterator[Debris]:
         cfg = self.config
         down = down_compute_hosts(
             bounded(self.listing("compute services", conn.compute.services), budget)
         )
-        servers = self.servers(conn, all_projects=cfg.all_projects)
-        for server in bounded(servers, budget):
+        for server in self.every_server(conn, budget, all_projects=cfg.all_projects):
             found = classify_server(server_row(server), now_s=time.time(),
                                     stuck_after_s=cfg.stuck_after_s, down_hosts=down)  # fmt: skip
             if found is not None:

@@ -7,7 +7,8 @@ them before it touches anything and again after its teardown (:func:`sweep`); ea
 is an ``audit.finding`` ledger record (:mod:`osha.messages.audit`). The comparison
 (:func:`compare`) tells what is **new** from what was **pre-existing**, and ties each new
 item to the fault whose window it appeared in; the SLO ``max_new_debris`` judges the count
-per audit. ``osha audit PROFILE|CLOUD`` runs one sweep on demand.
+per audit. ``osha audit PROFILE|CLOUD`` runs one sweep on demand. The audits of a sweep may
+share a reading (:class:`Share`: one server listing for three audits), never across sweeps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from osha.audit._plugins import (
     load_audit,
 )
 from osha.audit._readonly import READ_METHODS, AuditWriteRefused, Calls, guard
+from osha.audit._share import Seat, Share
 from osha.audit._sweep import HARD_MARGIN_S, AuditRun, Record, sweep
 from osha.audit._tally import ATTRIBUTION_GRACE_S, AuditOutcome, AuditTally
 from osha.messages.audit import Debris
@@ -46,6 +48,8 @@ __all__ = [
     "Judged",
     "Origin",
     "Record",
+    "Seat",
+    "Share",
     "attribute",
     "audit_entries",
     "available_audits",

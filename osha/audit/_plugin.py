@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from osha.audit._share import Seat
 from osha.messages.audit import Debris
 
 __all__ = ["Audit", "AuditConfig", "Budget"]
@@ -98,6 +99,14 @@ class Audit(Generic[C]):
 
     def __init__(self, config: C) -> None:
         self.config = config
+        #: its place at the sweep's :class:`~osha.audit.Share` (the sweep gives it one before
+        #: :meth:`findings`; alone, a share of its own)
+        self.share = Seat()
+
+    def shares(self) -> tuple[str, ...]:
+        """The keys of the readings it shares with the other audits of its sweep (each made
+        once: :mod:`osha.audit._share`); none by default."""
+        return ()
 
     def connect(self) -> Any:
         """A connection to the cloud (openstacksdk's ``Connection``: its ``session`` is

@@ -26,6 +26,7 @@ from typing import Any
 from osha.audit._plugin import Audit, Budget
 from osha.audit._plugins import AuditEntry
 from osha.audit._readonly import Calls, guard
+from osha.audit._share import Share
 from osha.errors import OshaError, PluginError
 from osha.messages import Message
 from osha.messages.audit import (
@@ -127,10 +128,22 @@ def _checked(item: object, plugin: str) -> Debris:
     return replace(item, since_s=float(since)) if type(since) is int else item
 
 
-def _run(run: AuditRun, clean: bool) -> None:
+def _build(entry: AuditEntry) -> tuple[Audit[Any] | None, tuple[str, ...], str]:
+    """The plugin and the keys it shares, or None and why it cannot be built."""
+    try:
+        plugin = entry.build()
+        return plugin, tuple(plugin.shares()), ""
+    except OshaError as exc:
+        return None, (), exc.message
+    except Exception as exc:  # recorded: an audit that breaks must not stop the campaign
+        log.debug("audit %s cannot be built", entry.id, exc_info=True)
+        return None, (), f"{type(exc).__name__}: {exc}"
+
+
+def _run(run: AuditRun, plugin: Audit[Any], share: Share, clean: bool) -> None:
     budget = Budget.of(run.entry.config)
     try:
-        plugin = run.entry.build()
+        plugin.share = share.seat(run.entry.id)
         conn = plugin.connect()
         calls = run.calls = guard(conn.session)
         for item in plugin.findings(conn, budget):
@@ -145,6 +158,7 @@ def _run(run: AuditRun, clean: bool) -> None:
         log.debug("audit %s raised", run.entry.id, exc_info=True)
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
+        share.gone(run.entry.id)  # the audits that share a reading with it wait no more
         run.elapsed_s = time.monotonic() - run.started_s
         run.done.set()
 
@@ -175,14 +189,21 @@ def sweep(
     ``clean``: let the audits with ``cleanup = true`` remove what osha made. ``stopped``:
     once it says True, the audits not yet finished are recorded as such and left behind
     (a campaign stopped during its sweep before the load does not wait for it)."""
+    built = [(entry, *_build(entry)) for entry in entries]
+    # every key each audit shares, before any starts: a reading waits for all who share it
+    share = Share((entry.id, key) for entry, _, keys, _ in built for key in keys)
     runs: list[AuditRun] = []
-    for entry in entries:
+    for entry, plugin, _, error in built:
         record(AuditStart, audit=entry.id, plugin=entry.plugin, when=when,
                timeout_s=float(entry.config.timeout_s))  # fmt: skip
         run = AuditRun(entry)
         runs.append(run)
-        threading.Thread(target=_run, args=(run, clean), name=f"osha-audit-{entry.id}",
-                         daemon=True).start()  # fmt: skip
+        if plugin is None:
+            run.error = error
+            run.done.set()
+            continue
+        threading.Thread(target=_run, args=(run, plugin, share, clean),
+                         name=f"osha-audit-{entry.id}", daemon=True).start()  # fmt: skip
     for run in runs:
         why = _wait(run, stopped)
         if why:
