@@ -20,13 +20,15 @@ In the lab (stop 28, instance 3, default topology; figures in the README):
     .venv/bin/python scripts/bench_audit.py lab \
         --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500 --repeat 5
 
-``--ab`` runs each audit and the sweep also as before stop 29 (server listings at
-openstacksdk's newest microversion, the rally audit's unfiltered), the two interleaved run by
-run; ``--profile`` prints each one's API calls by kind: count, median and total time.
+``--ab`` runs each audit and the sweep also as before stop 30 (each audit of a sweep lists
+the servers on its own: ``servers`` and ``placement`` in detail, ``ports`` their ids), the two
+interleaved run by run; after, the sweep's audits share one listing (``osha.audit.Share``).
+``--sweep-only`` skips the rows of the audits alone (sharing changes only the sweep).
+``--profile`` prints each one's API calls by kind: count, median and total time.
 
 Usage: .venv/bin/python scripts/bench_audit.py CLOUD [--clouds-yaml F] [--repeat R]
        [--page-size N] [--audits A,B] [--boot N] [--batch N] [--boot-timeout-s S]
-       [--ab] [--profile]
+       [--ab] [--sweep-only] [--profile]
 """
 
 from __future__ import annotations
@@ -46,9 +48,8 @@ from urllib.parse import urlsplit
 
 from keystoneauth1.session import Session
 
-from actors.audits import _kit, rally
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
-from osha.audit import AuditEntry, AuditRun, load_audit, sweep
+from osha.audit import AuditEntry, AuditRun, Seat, load_audit, sweep
 from osha.messages import Message, stamp
 from osha.messages.audit import AuditWhen
 from osha.schema import build
@@ -228,16 +229,15 @@ def _servers(c: Any, n: int, batch: int, timeout_s: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _variant(after: bool) -> Iterator[str]:
-    """The audits' server listings as before stop 29 (openstacksdk's newest microversion, the
-    rally audit's listing unfiltered) or after (microversion 2.1, nova keeps Rally's names
-    only) for the block; the variant's label."""
-    kept = _kit.SERVERS_MV, rally.RALLY_MARK
+    """The audits of a sweep as before stop 30 (each lists the servers on its own: nobody
+    shares) or after (one listing for all that share it) for the block; the label."""
+    kept = Seat.sharers
     if not after:
-        _kit.SERVERS_MV, rally.RALLY_MARK = None, ""
+        Seat.sharers = lambda self, key: frozenset()  # type: ignore[method-assign]  # probe
     try:
         yield "after" if after else "before"
     finally:
-        _kit.SERVERS_MV, rally.RALLY_MARK = kept
+        Seat.sharers = kept  # type: ignore[method-assign]
 
 
 def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> None:
@@ -246,8 +246,10 @@ def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> No
     head = f"{name:<9} {label:<7} {statistics.median(walls):8.2f}  {max(walls):6.2f}"
     if len(runs) != 1:
         failed = [r.entry.id for r in runs if not r.ok or r.truncated]
-        print(f"{head}  (all {len(runs)} in parallel, as a campaign sweeps them; "
-              f"{'ok' if not failed else 'FAILED or cut short: ' + ', '.join(failed)})")
+        pages = sum(_count(r)[1] for r in runs)
+        state = "ok" if not failed else "FAILED or cut short: " + ", ".join(failed)
+        print(f"{head}  (all {len(runs)} in parallel, as a campaign sweeps them; {pages} "
+              f"server pages; {state})")  # fmt: skip
         return
     [last] = runs
     calls, pages, per_server = _count(last)
@@ -261,7 +263,7 @@ def _bench(args: argparse.Namespace, names: list[str], variants: list[bool],
            timed: Timed) -> None:  # fmt: skip
     """Each audit alone, then a sweep of all, R times per variant, the variants interleaved
     run by run (a change of the machine's load falls on both alike); a row each."""
-    for name in [*names, "sweep"]:
+    for name in [*([] if args.sweep_only else names), "sweep"]:
         entries = [_entry(n, args.cloud, args.clouds_yaml, args.page_size)
                    for n in (names if name == "sweep" else [name])]  # fmt: skip
         walls: dict[bool, list[float]] = {v: [] for v in variants}
@@ -289,9 +291,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=50, help="servers a create request (nova's "
                     "API makes each build request in the call: 500 in one timed out)")
     ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
-    ap.add_argument("--ab", action="store_true", help="each audit and sweep also with the "
-                    "server listings as before stop 29 (openstacksdk's newest microversion, "
-                    "rally's unfiltered), interleaved run by run")
+    ap.add_argument("--ab", action="store_true", help="each audit and sweep also as before "
+                    "stop 30 (each audit of a sweep lists the servers on its own), interleaved "
+                    "run by run")
+    ap.add_argument("--sweep-only", action="store_true", help="only the sweep, not each audit "
+                    "alone")
     ap.add_argument("--profile", action="store_true",
                     help="print each audit's API calls by kind: count, median and total time")
     args = ap.parse_args()

@@ -18,8 +18,8 @@ from actors.audits import _kit
 from actors.audits._shared import SharedListing
 from actors.audits.placement import PlacementAuditConfig
 from actors.audits.ports import PortsAuditConfig
-from actors.audits.servers import ServersAuditConfig
-from osha.audit import AuditConfig, AuditEntry, AuditRun, Share, sweep
+from actors.audits.servers import ServersAudit, ServersAuditConfig
+from osha.audit import AuditConfig, AuditEntry, AuditRun, Budget, Share, sweep
 from osha.errors import PluginError
 from osha.messages import Message
 from osha.messages.audit import AuditWhen
@@ -154,15 +154,29 @@ def test_an_audit_that_fails_before_it_is_ready_holds_no_other(
     runs = _sweep(cloud, monkeypatch, ServersAuditConfig(cloud="lab", timeout_s=60.0),
                   PlacementAuditConfig(cloud="lab"))  # fmt: skip
     assert not runs["placement"].ok
-    assert runs["servers"].ok and not runs["servers"].truncated
+    assert runs["servers"].ok
+    assert not runs["servers"].truncated
     assert runs["servers"].elapsed_s < 30.0  # far from its timeout_s: nobody waited for it
 
 
 def test_an_audit_whose_timeout_passes_while_it_waits_is_truncated() -> None:
+    audit = ServersAudit(ServersAuditConfig(cloud="lab"))
+    key = audit.servers_key()
+    audit.share = Share([("servers", key), ("placement", key)]).seat("servers")
+    budget = Budget(deadline_s=0.0, items_left=100)
+    cloud = _cloud()
+    assert list(audit.every_server(cloud, budget)) == []
+    assert cloud.events == []  # placement never joined: no listing
+    assert budget.truncated == ("reached timeout_s waiting for the audits that share the "
+                                "server listing (placement, servers)")  # fmt: skip
+
+
+def test_a_join_past_its_deadline_makes_nothing() -> None:
     share = Share([("servers", "k"), ("placement", "k")])
     made: list[int] = []
     got = share.seat("servers").join("k", lambda: made.append(1), deadline_s=0.0)
-    assert got is None and made == []  # not made: placement never joined
+    assert got is None
+    assert made == []  # not made: placement never joined
     share.gone("servers")
     share.seat("placement").join("k", lambda: made.append(2), deadline_s=float("inf"))
     assert made == [2]
