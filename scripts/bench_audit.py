@@ -21,9 +21,10 @@ In the lab (stop 28, instance 3, default topology; figures in the README):
         --clouds-yaml $OSHA_LAB_DIR/clouds.yaml --boot 500 --repeat 5
 
 ``--ab`` runs each audit and the sweep also as before stop 30 (each audit of a sweep lists
-the servers on its own: ``servers`` and ``placement`` in detail, ``ports`` their ids), the two
-interleaved run by run; after, the sweep's audits share one listing (``osha.audit.Share``).
-``--sweep-only`` skips the rows of the audits alone (sharing changes only the sweep).
+the servers on its own: ``servers`` and ``placement`` in detail, ``ports`` their ids; as
+openstacksdk's ``Server`` objects), the two interleaved run by run; after, the sweep's audits
+share one listing (``osha.audit.Share``), read as JSON (``_kit.ListedServer``).
+``--sweep-only``: only the sweep, not each audit alone.
 ``--profile`` prints each one's API calls by kind: count, median and total time.
 
 Usage: .venv/bin/python scripts/bench_audit.py CLOUD [--clouds-yaml F] [--repeat R]
@@ -48,6 +49,7 @@ from urllib.parse import urlsplit
 
 from keystoneauth1.session import Session
 
+from actors.audits import _kit
 from actors.common.cloud import API_ERRORS, connect, describe_api_error
 from osha.audit import AuditEntry, AuditRun, Seat, load_audit, sweep
 from osha.messages import Message, stamp
@@ -229,15 +231,21 @@ def _servers(c: Any, n: int, batch: int, timeout_s: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _variant(after: bool) -> Iterator[str]:
-    """The audits of a sweep as before stop 30 (each lists the servers on its own: nobody
-    shares) or after (one listing for all that share it) for the block; the label."""
-    kept = Seat.sharers
+    """The audits as before stop 30 (each audit of a sweep lists the servers on its own, as
+    openstacksdk's ``Server`` objects) or after (one listing for all that share it, read as
+    JSON) for the block; the label."""
+    kept = Seat.sharers, _kit.CloudAudit.server_pages
     if not after:
+
+        def sdk_pages(audit: Any, conn: Any, *, details: bool, all_projects: bool) -> Any:
+            return audit.servers(conn, details=details, all_projects=all_projects)
+
         Seat.sharers = lambda self, key: frozenset()  # type: ignore[method-assign]  # probe
+        _kit.CloudAudit.server_pages = sdk_pages  # type: ignore[method-assign]  # probe
     try:
         yield "after" if after else "before"
     finally:
-        Seat.sharers = kept  # type: ignore[method-assign]
+        Seat.sharers, _kit.CloudAudit.server_pages = kept  # type: ignore[method-assign]
 
 
 def _line(name: str, label: str, walls: list[float], runs: list[AuditRun]) -> None:
@@ -292,8 +300,8 @@ def main() -> None:
                     "API makes each build request in the call: 500 in one timed out)")
     ap.add_argument("--boot-timeout-s", type=float, default=1800.0)
     ap.add_argument("--ab", action="store_true", help="each audit and sweep also as before "
-                    "stop 30 (each audit of a sweep lists the servers on its own), interleaved "
-                    "run by run")
+                    "stop 30 (each audit of a sweep lists the servers on its own, as "
+                    "openstacksdk objects), interleaved run by run")
     ap.add_argument("--sweep-only", action="store_true", help="only the sweep, not each audit "
                     "alone")
     ap.add_argument("--profile", action="store_true",

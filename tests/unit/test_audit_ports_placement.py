@@ -162,8 +162,11 @@ class _Cloud:
         return SimpleNamespace(id=server_id)
 
     def _compute_get(self, path: str, microversion: str | None = None) -> _Resp:
+        if "deleted=True" not in path:  # the server listing, one page: as compute.servers
+            details = path.startswith("/servers/detail?")
+            return _Resp({"servers": [_server_json(s, details)
+                                      for s in self.compute.servers(details=details)]})  # fmt: skip
         self.asked.append(path)
-        assert "deleted=True" in path, path  # the only raw compute call: a deleted server
         server_id = path.rsplit("uuid=", 1)[1]
         return _Resp({"servers": [self.deleted[server_id]] if server_id in self.deleted else []})
 
@@ -187,6 +190,16 @@ class _Cloud:
         consumer = path.rsplit("/", 1)[1]  # /allocations/{consumer}
         held = {rp: c[consumer] for rp, c in self.allocations.items() if consumer in c}
         return _Resp({"allocations": held})
+
+
+def _server_json(server: Any, details: bool) -> dict[str, Any]:
+    """A fake server (openstacksdk's attribute names) as nova's listing has it."""
+    if not details:
+        return {"id": server.id, "name": server.name}
+    return {"id": server.id, "name": server.name, "status": server.status,
+            "OS-EXT-STS:task_state": server.task_state, "updated": server.updated_at,
+            "OS-EXT-SRV-ATTR:host": server.compute_host, "fault": server.fault,
+            "metadata": server.metadata}  # fmt: skip
 
 
 def _run(audit: Any, cloud: _Cloud, items: int = 1000) -> tuple[list[Debris], Budget]:

@@ -138,14 +138,13 @@ def test_a_cloud_that_fails_mid_audit_is_a_recorded_clear_error() -> None:
 
     from actors.audits.servers import ServersAudit, ServersAuditConfig
 
-    def servers(**query: Any) -> Iterator[Any]:
+    def get(path: str, microversion: str | None = None) -> Any:
         raise ConnectFailure("Unable to establish connection to http://ctl-1:8774/v2.1/servers")
-        yield  # a generator, as openstacksdk's listings are
 
     class Broken(ServersAudit):
         def connect(self) -> Any:
             conn = _offline()
-            conn.compute = SimpleNamespace(services=lambda **q: iter(()), servers=servers)
+            conn.compute = SimpleNamespace(services=lambda **q: iter(()), get=get)
             return conn
 
     class Entry(AuditEntry):
