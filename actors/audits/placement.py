@@ -129,7 +129,8 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
     """Allocations whose consumer is no server (nor a migration in progress), servers placed
     on a host without an allocation, and compute providers no hypervisor matches. Reads every
     provider and its allocations, then the hypervisors, the migrations and the servers (page
-    by page); each candidate is asked for once more before it is reported (its allocation
+    by page; in a sweep, the listing the other audits share, which starts once this audit has
+    read the allocations); each candidate is asked for once more before it is reported (its allocation
     still there and its server 404, or its allocation still missing). Nothing is judged if a
     bound cut a listing short (recorded as truncated). Needs admin.
 
@@ -198,6 +199,10 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
             path = f"/resource_providers/{row.id}/allocations"
             body = get_json(api, path, what=f"allocations on {row.name}") or {}
             self._add(snap.consumers, row.name, (body.get("allocations") or {}).items())
+        # after the allocations: a consumer seen there existed before the servers are listed
+        # (in a sweep, the one listing it shares starts only once this audit joins it, here:
+        # the hypervisors and migrations are read while the others page through it)
+        listed = self.every_server(conn, budget) if cfg.consumers or cfg.unallocated else None
         hypervisors = self.listing("hypervisors", conn.compute.hypervisors, details=False)
         snap.computes = frozenset(
             x for h in bounded(hypervisors, budget) for x in (str(h.id), h.name or "") if x
@@ -208,10 +213,8 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
                 m.uuid for m in bounded(migrations, budget)
                 if m.uuid and (m.status or "").lower() not in MIGRATION_DONE
             )  # fmt: skip
-        if cfg.consumers or cfg.unallocated:
-            # last: a consumer seen in the allocations above existed before this listing (in a
-            # sweep, the one listing it shares starts only once this audit joins it)
-            snap.servers = tuple(server_row(s) for s in self.every_server(conn, budget))
+        if listed is not None:
+            snap.servers = tuple(map(server_row, listed))
         return snap
 
     @staticmethod
