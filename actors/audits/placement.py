@@ -130,8 +130,9 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
     on a host without an allocation, and compute providers no hypervisor matches. Reads every
     provider and its allocations, then the hypervisors, the migrations and the servers (page
     by page; in a sweep, the listing the other audits share, which starts once this audit has
-    read the allocations); each candidate is asked for once more before it is reported (its allocation
-    still there and its server 404, or its allocation still missing). Nothing is judged if a
+    read the allocations); each candidate is asked for once more before it is reported (its
+    allocation still there and its server 404, or its allocation still missing). Nothing is
+    judged if a
     bound cut a listing short (recorded as truncated). Needs admin.
 
     Profile:  [[audits]]  plugin = "placement"  unallocated = true
