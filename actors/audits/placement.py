@@ -132,8 +132,7 @@ class PlacementAudit(CloudAudit[PlacementAuditConfig]):
     by page; in a sweep, the listing the other audits share, which starts once this audit has
     read the allocations); each candidate is asked for once more before it is reported (its
     allocation still there and its server 404, or its allocation still missing). Nothing is
-    judged if a
-    bound cut a listing short (recorded as truncated). Needs admin.
+    judged if a bound cut a listing short (recorded as truncated). Needs admin.
 
     Profile:  [[audits]]  plugin = "placement"  unallocated = true
     """
