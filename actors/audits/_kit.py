@@ -145,7 +145,7 @@ class CloudAudit(Audit[C]):
         its own (``details``: False lists ids and names only, cheaper for nova)."""
         key = self.servers_key(all_projects=all_projects)
         sharers = self.share.sharers(key)
-        if len(sharers) < 2:
+        if len(sharers) < 2 or self.share.audit not in sharers:  # nobody to share with
             return bounded(self.server_pages(conn, details=details, all_projects=all_projects),
                            budget)  # fmt: skip
 

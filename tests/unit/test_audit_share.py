@@ -171,6 +171,15 @@ def test_an_audit_whose_timeout_passes_while_it_waits_is_truncated() -> None:
                                 "server listing (placement, servers)")  # fmt: skip
 
 
+def test_an_audit_that_does_not_say_it_shares_lists_on_its_own() -> None:
+    audit = ServersAudit(ServersAuditConfig(cloud="lab"))
+    key = audit.servers_key()
+    audit.share = Share([("ports", key), ("placement", key)]).seat("servers")
+    cloud = _cloud()
+    assert len(list(audit.every_server(cloud, Budget(deadline_s=float("inf"), items_left=9)))) == 2
+    assert cloud.events == ["list servers"]  # its own, at once: it waited for nobody
+
+
 def test_a_join_past_its_deadline_makes_nothing() -> None:
     share = Share([("servers", "k"), ("placement", "k")])
     made: list[int] = []
