@@ -207,7 +207,7 @@ class ServersLoad:
             try:
                 server = conn.compute.get_server(server_id)  # NotFound: gone already
                 conn.compute.delete_server(server, ignore_missing=True)
-                conn.compute.wait_for_delete(server, wait=int(cfg.delete_timeout_s), interval=1)
+                _wait_gone(conn, server_id, cfg.delete_timeout_s)
             except Exception as exc:  # noqa: BLE001 - reported as this server's failure
                 if _not_found(exc):
                     self._say("deleted", "server", name, server_id, began_s, "gone")
@@ -257,6 +257,28 @@ class ServersLoad:
             return False
         self._say("deleted", "volume", f"{made.name}-vol", made.volume_id, began_s, "")
         return True
+
+
+#: how often the teardown asks nova whether a deleted server is gone
+GONE_POLL_S = 1.0
+
+
+def _wait_gone(conn: Any, server_id: str, timeout_s: float) -> None:
+    """Until nova answers 404 for the server, at most ``timeout_s``. Not openstacksdk's
+    ``wait_for_delete``: it returns as soon as the status reads ``DELETED``, while nova still
+    lists the server for a moment (the census right after the teardown found one, stop 30)."""
+    from openstack import exceptions as os_exc  # noqa: PLC0415 - optional dependency
+
+    deadline_s = time.monotonic() + timeout_s
+    while True:  # bounded by deadline_s
+        try:
+            conn.compute.get_server(server_id)
+        except os_exc.NotFoundException:
+            return
+        if time.monotonic() >= deadline_s:
+            raise TimeoutError(f"nova still shows server {server_id} {timeout_s:g} s after "
+                               "its delete (delete_timeout_s)")  # fmt: skip
+        time.sleep(GONE_POLL_S)
 
 
 def _since(began_s: float) -> float:

@@ -11,8 +11,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from openstack.exceptions import NotFoundException
 
 from osha import schema
+from osha.campaign import load as load_module
 from osha.campaign import loadcheck
 from osha.campaign.load import ServersLoad
 from osha.profile import LoadEntry, ServersLoadConfig
@@ -34,6 +36,9 @@ class _Compute:
         self.deleted_groups: list[str] = []
         self.refuse_groups = False
         self.booting = self.most_booting = 0
+        self.shown_deleted: dict[str, int] = {}
+        self.reads_as_deleted = 0
+        self.gets_while_deleted = 0
 
     def find_flavor(self, name: str, ignore_missing: bool = True) -> Any:
         return SimpleNamespace(id=f"flavor-{name}")
@@ -68,13 +73,20 @@ class _Compute:
         return []
 
     def get_server(self, server_id: str) -> Any:
-        return SimpleNamespace(id=server_id)
+        # nova shows a deleted server as DELETED for a few reads, then answers 404
+        with self._lock:
+            left = self.shown_deleted.get(server_id)
+            if left is None:
+                return SimpleNamespace(id=server_id, status="ACTIVE")
+            if left == 0:
+                raise NotFoundException(f"server {server_id} not found")
+            self.shown_deleted[server_id] = left - 1
+            self.gets_while_deleted += 1
+        return SimpleNamespace(id=server_id, status="DELETED")
 
     def delete_server(self, server: Any, ignore_missing: bool = True) -> None:
-        return None
-
-    def wait_for_delete(self, server: Any, wait: int, interval: int) -> None:
-        return None
+        with self._lock:
+            self.shown_deleted[server.id] = self.reads_as_deleted
 
     def services(self, binary: str) -> list[SimpleNamespace]:
         assert binary == "nova-compute"
@@ -186,3 +198,35 @@ def test_spread_and_hosts_together_are_refused_at_load() -> None:
     cfg, problems = schema.build(ServersLoadConfig, data, file="t")
     assert cfg is None
     assert "spread and hosts both place the servers" in str(problems[0])
+
+
+def test_the_teardown_waits_until_nova_answers_404_not_only_deleted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """openstacksdk's wait_for_delete returns on status DELETED, while nova still lists the
+    server: the census right after would count it left behind (stop 30)."""
+    monkeypatch.setattr(load_module, "GONE_POLL_S", 0.0)
+    conn, events = _conn(), []
+    conn.compute.reads_as_deleted = 2
+    load = _spread_load(conn, events)
+    load.create(conn)
+    assert load.delete(conn) == 0
+    assert conn.compute.gets_while_deleted == 2 * 4  # every server read DELETED twice, then 404
+    deleted = [e for e in events if e["kind"] == "server" and e["action"] == "deleted"]
+    assert len(deleted) == 4
+    assert all(e["detail"] == "" for e in deleted)
+
+
+def test_a_server_nova_never_stops_showing_fails_at_delete_timeout_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(load_module, "GONE_POLL_S", 0.0)
+    conn, events = _conn(), []
+    conn.compute.reads_as_deleted = 10**9
+    load = ServersLoad(LoadEntry("vms", "servers", _config(count=1, delete_timeout_s=0.05)),
+                       "run1", lambda **e: events.append(e))  # fmt: skip
+    load.create(conn)
+    assert load.delete(conn) == 1
+    [failed] = [e for e in events if e["action"] == "delete_failed"]
+    assert "still shows server" in failed["detail"]
+    assert "delete_timeout_s" in failed["detail"]
