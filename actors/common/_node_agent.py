@@ -76,7 +76,7 @@ class Proc:
     __slots__ = ("cmdline", "comm", "pid", "ppid", "sid", "start_ticks", "state")
 
     def __init__(
-        self, pid: int, comm: str, ppid: int, sid: int, start_ticks: int, state: str = "R"
+        self, pid: int, comm: str, ppid: int, sid: int, start_ticks: int, *, state: str = "R"
     ) -> None:
         self.pid, self.comm, self.ppid, self.start_ticks = pid, comm, ppid, start_ticks
         self.sid, self.state = sid, state  # session id; R, S, D, T (stopped), t (traced), ...
@@ -99,7 +99,7 @@ def stat_of(pid: int) -> Proc | None:
     if lpar < 0 or len(fields) < 20 or fields[0] in ("Z", "X"):
         return None  # gone, or a zombie: dead for our purpose
     comm, start = text[lpar + 1 : rpar], int(fields[19])
-    return Proc(pid, comm, int(fields[1]), int(fields[3]), start, fields[0])
+    return Proc(pid, comm, int(fields[1]), int(fields[3]), start, state=fields[0])
 
 
 def reaps_orphans(pid: int) -> bool:

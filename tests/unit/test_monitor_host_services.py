@@ -183,11 +183,11 @@ def test_a_stopped_or_traced_main_process_is_down() -> None:
 
     for code, word in (("T", "stopped"), ("t", "traced")):
         target = Target("p", "svc")
-        target.running(Proc(os.getpid(), "svc", 1, 1, 10, "S"), 5.0, 6.0, "1 process")
-        target.running(Proc(os.getpid(), "svc", 1, 1, 10, code), 5.0, 7.0, "1 process")
+        target.running(Proc(os.getpid(), "svc", 1, 1, 10, state="S"), 5.0, 6.0, "1 process")
+        target.running(Proc(os.getpid(), "svc", 1, 1, 10, state=code), 5.0, 7.0, "1 process")
         assert (target.state, target.pid) == ("down", os.getpid())
         assert target.detail == f"pid {os.getpid()} state {code} ({word})"
-        target.running(Proc(os.getpid(), "svc", 1, 1, 10, "R"), 5.0, 8.0, "1 process")
+        target.running(Proc(os.getpid(), "svc", 1, 1, 10, state="R"), 5.0, 8.0, "1 process")
         assert (target.state, target.pid) == ("up", os.getpid())
         assert target.detail.startswith(f"pid {os.getpid()} thawed (state R)")
         target.set("down", 0, 0.0, 9.0, "gone")  # closes its pidfd
