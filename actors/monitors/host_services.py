@@ -67,7 +67,9 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
     watches each required service's main process with a pidfd and each container through the
     docker socket, and prints a line when something changes plus a heartbeat every
     ``interval_s``. A ``kill -9`` is seen when it happens, and a supervisor's restart as a
-    new PID and start time: reported as down, then up, with the PIDs as evidence.
+    new PID and start time: reported as down, then up, with the PIDs as evidence. A frozen
+    process (SIGSTOP: state ``T``; or traced, ``t``) is down from the first round that reads
+    its state, and up again, the same PID (a thaw, not a restart), when it runs.
 
     Targets: ``<service>@<node>``, ``<container>@<node>``, ``node:<node>`` (reachability;
     ``unreachable`` when the stream drops or falls silent for ``heartbeat_timeout_s``). Each
