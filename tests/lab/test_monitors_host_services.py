@@ -21,7 +21,8 @@ from osha.messages import FaultInjected, FaultLease, FaultReverted
 from osha.messages.monitor import HostBoot, StateChange
 from osha.testing import FakeContext, WaitTimeout, wait_for
 from tests.lab.conftest import Lab
-from tests.lab.test_disruptors_support import Harness, header
+from tests.lab.test_disruptors_process import NODE, SERVICE, profile
+from tests.lab.test_disruptors_support import Harness
 
 pytestmark = pytest.mark.lab
 
@@ -192,19 +193,6 @@ def test_held_down_time_matches_the_node_ground_truth(healthy_lab: Lab) -> None:
     assert abs(recorded_s - truth_s) <= EDGE_ERROR_S
 
 
-def freeze_profile(lab: Lab, node: str, service: str, hold_s: float) -> str:
-    """The ``process`` disruptor freezing ``service`` on ``node`` once for ``hold_s``."""
-    return header(lab) + f"""
-[[disruptors]]
-id = "freeze"
-plugin = "process"
-action = "freeze"
-service = "{service}"
-target = {{ group = "controller", pick = "node:{node}" }}
-schedule = {{ start_s = 1, times = 1, down_s = {hold_s} }}
-"""
-
-
 @pytest.mark.timeout(300)
 def test_a_freeze_is_down_for_its_hold_and_up_again_after_the_thaw(
     healthy_lab: Lab, tmp_path: Path
@@ -214,7 +202,7 @@ def test_a_freeze_is_down_for_its_hold_and_up_again_after_the_thaw(
     agent reads the process's state every round: each edge is seen within a round and a late
     scheduling of it (EDGE_ERROR_S) after the command that made it."""
     lab = healthy_lab
-    node, service = "ctl-2", "nova-scheduler"
+    node, service = NODE, SERVICE  # the process disruptor's tests' profile: ctl-2's scheduler
     target = f"{service}@{node}"
     pid = lab.service_pid(node, service)
     assert pid is not None
@@ -224,7 +212,7 @@ def test_a_freeze_is_down_for_its_hold_and_up_again_after_the_thaw(
         wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=MONITOR_READY_S,
                  what=f"{target} up")  # fmt: skip
         seen = len(changes(ctx, target))
-        run = Harness(tmp_path, freeze_profile(lab, node, service, hold_s))
+        run = Harness(tmp_path, profile(lab, "freeze", hold_s))
         try:
             run.wait_started()
             run.wait_tag("fault.reverted", lab.bounds.fault_s() + lab.bounds.fault_s(hold_s))
