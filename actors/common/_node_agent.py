@@ -272,10 +272,10 @@ class Agent:
             detail = f"{len(procs)} process{'es' if len(procs) > 1 else ''}"
             target.running(main, start, obs, detail)
 
-    def states(self, skip: list[Rule]) -> None:
-        """The state of each watched main process not rescanned (``skip``): a pidfd says
+    def states(self, rescanned: list[Rule]) -> None:
+        """The state of each watched main process not ``rescanned``: a pidfd says
         when it exits (stat_of is None then), not when it is frozen."""
-        obs, scanned = time.time(), {r.name for r in skip}
+        obs, scanned = time.time(), {r.name for r in rescanned}
         for t in self.services.values():
             p = stat_of(t.pid) if t.pidfd >= 0 and t.name not in scanned else None
             if p is not None:

@@ -266,6 +266,11 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
             if isinstance(p, nodeagent.TargetLine):
                 what = "container" if p.kind == "c" else "service"
                 ok = p.state == "up"
+                fix = (
+                    f"continue it (kill -CONT {p.pid} on {node.name}, or detach its tracer)"
+                    if p.state == "down" and p.pid  # frozen: stopped or traced
+                    else "start it"
+                )
                 findings.append(
                     Finding(
                         f"{p.name}@{node.name}",
@@ -273,7 +278,7 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
                         f"{what} {p.name} on {node.name}: {p.state} ({p.detail})",
                         ""
                         if ok
-                        else f"start it, or remove it from the required {what}s of "
+                        else f"{fix}, or remove it from the required {what}s of "
                         f"the groups of {node.name} ({', '.join(node.groups)})",
                     )
                 )

@@ -463,6 +463,9 @@ def test_monitor_over_ssh_sees_a_kill_and_a_restart(
         wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=5, what="up again")
         os.kill(again.pid, signal.SIGSTOP)
         wait_for(lambda: mon.tracker.state(target) == "down", timeout_s=5, what="frozen")
+        [frozen] = [f for f in mon.check() if not f.ok]  # the pre-flight says what to do
+        assert f"pid {again.pid} state T (stopped)" in frozen.message
+        assert f"kill -CONT {again.pid}" in frozen.hint
         os.kill(again.pid, signal.SIGCONT)
         wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=5, what="thawed")
         mon.poll()
