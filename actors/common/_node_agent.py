@@ -6,6 +6,7 @@ SSH and runs it with the node's ``python3`` (3.7+, standard library only); it fo
 - services are found by scanning ``/proc`` (``stat``, and ``cmdline`` only when needed);
 - each running service's main process is watched with a pidfd (Linux ≥ 5.3, Python ≥ 3.9),
   so an exit wakes the agent at once (a busy node: maybe after the restart); else it polls;
+  and each round reads its state: stopped (``T``, SIGSTOP) or traced (``t``) is *down*;
 - containers are inspected through the docker API on its unix socket, and their main
   process is watched with a pidfd too.
 
@@ -16,9 +17,10 @@ Protocol, one line per message, fields separated by one space (the last may hold
     T <round> <wall_s>                                            end of a round (heartbeat)
     E <text>                                                      a problem the agent hit
 
-``S`` lines come only when a target's state or main process changes. The monitor writes ``r``
-for a full round now (answered by a ``T``), ``q`` to stop. With a pty the agent puts the
-terminal in raw mode (no echo, no CR/LF translation) and dies with the session.
+``S`` lines come only when a target's state or main process changes (``down`` with a PID: it
+is frozen). The monitor writes ``r`` for a full round now (answered by a ``T``), ``q`` to
+stop. With a pty the agent puts the terminal in raw mode (no echo, no CR/LF translation) and
+dies with the session.
 
 Config: argv[1] is base64 of JSON ``{"interval_s": 0.2, "services": [[name, regex|null], ...],
 "containers": [name, ...], "docker_socket": path, "once": false}``.
@@ -41,6 +43,7 @@ from typing import Any
 
 VERSION = 1
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+STOPPED = {"T": "stopped", "t": "traced"}  # /proc/<pid>/stat states of a frozen process
 FAST_RESCAN_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32)  # after an exit: catch the restart quickly
 
 
@@ -70,14 +73,13 @@ def read(path: str) -> bytes | None:
 
 
 class Proc:
-    __slots__ = ("cmdline", "comm", "pid", "ppid", "sid", "start_ticks")
+    __slots__ = ("cmdline", "comm", "pid", "ppid", "sid", "start_ticks", "state")
 
-    def __init__(self, pid: int, comm: str, ppid: int, sid: int, start_ticks: int) -> None:
-        self.pid = pid
-        self.comm = comm
-        self.ppid = ppid
-        self.sid = sid  # session id
-        self.start_ticks = start_ticks
+    def __init__(
+        self, pid: int, comm: str, ppid: int, sid: int, start_ticks: int, *, state: str = "R"
+    ) -> None:
+        self.pid, self.comm, self.ppid, self.start_ticks = pid, comm, ppid, start_ticks
+        self.sid, self.state = sid, state  # session id; R, S, D, T (stopped), t (traced), ...
         self.cmdline: list[str] | None = None
 
     def argv(self) -> list[str]:
@@ -96,7 +98,8 @@ def stat_of(pid: int) -> Proc | None:
     fields = text[rpar + 2 :].split()
     if lpar < 0 or len(fields) < 20 or fields[0] in ("Z", "X"):
         return None  # gone, or a zombie: dead for our purpose
-    return Proc(pid, text[lpar + 1 : rpar], int(fields[1]), int(fields[3]), int(fields[19]))
+    comm, start = text[lpar + 1 : rpar], int(fields[19])
+    return Proc(pid, comm, int(fields[1]), int(fields[3]), start, state=fields[0])
 
 
 def reaps_orphans(pid: int) -> bool:
@@ -107,17 +110,13 @@ def reaps_orphans(pid: int) -> bool:
 
 
 class Rule:
-    """How to recognise a service's processes: a regex on the command line, or the name.
-
-    By name: the process name (comm, 15 characters at most) is the service name, or is it
-    with a ``:`` that setproctitle adds (oslo.service titles its processes
-    ``nova-conductor: master process [...]``); longer names are confirmed on the command
-    line. ``python3 /usr/bin/<name> ...`` matches too.
-    """
+    """How to recognise a service's processes: a regex on the command line, or the name:
+    the process name (comm, 15 characters at most) is the service name, or it with the ``:``
+    setproctitle adds (oslo.service: ``nova-conductor: master process [...]``); longer names
+    are confirmed on the command line. ``python3 /usr/bin/<name> ...`` matches too."""
 
     def __init__(self, name: str, pattern: str | None) -> None:
-        self.name = name
-        self.comm = name[:15]
+        self.name, self.comm = name, name[:15]
         self.regex = re.compile(pattern) if pattern else None
 
     def _named(self, word: str) -> bool:
@@ -162,13 +161,8 @@ def leftover(p: Proc, by_pid: dict[int, Proc], dead: list[tuple[int, int, int, b
 
 class Target:
     def __init__(self, kind: str, name: str) -> None:
-        self.kind = kind
-        self.name = name
-        self.state = ""
-        self.pid = 0
-        self.start_wall = 0.0
-        self.pidfd = -1
-        self.detail = ""
+        self.kind, self.name, self.state, self.detail = kind, name, "", ""
+        self.pid, self.pidfd, self.start_wall = 0, -1, 0.0
         # The processes of the running instance, and leftovers of a dead one (orphaned
         # workers of a killed master): those never count as the service running again.
         self.family: set[int] = set()
@@ -178,16 +172,13 @@ class Target:
         # Dead instances: (start ticks, exit seen ticks, supervisor, it reaps orphans, sid).
         self.dead_windows: list[tuple[int, int, int, bool, int]] = []
 
-    def unwatch(self) -> None:
-        if self.pidfd >= 0:
-            os.close(self.pidfd)
-            self.pidfd = -1
-
     def set(self, state: str, pid: int, start_wall: float, obs: float, detail: str) -> None:
         if state == self.state and pid == self.pid:
             return
         if pid != self.pid:
-            self.unwatch()
+            if self.pidfd >= 0:
+                os.close(self.pidfd)
+            self.pidfd = -1
             if pid and hasattr(os, "pidfd_open"):
                 try:
                     self.pidfd = os.pidfd_open(pid)
@@ -196,15 +187,21 @@ class Target:
         self.state, self.pid, self.start_wall, self.detail = state, pid, start_wall, detail
         out(f"S {self.kind} {self.name} {state} {pid} {start_wall:.6f} {obs:.6f} {detail}")
 
+    def running(self, p: Proc, start_wall: float, obs: float, detail: str) -> None:
+        """``p`` is the main process: up, or down while it is stopped or traced."""
+        if p.state in STOPPED:
+            detail = f"pid {p.pid} state {p.state} ({STOPPED[p.state]})"
+        elif self.state == "down" and self.pid == p.pid:
+            detail = f"pid {p.pid} thawed (state {p.state}): the same process, not a restart"
+        self.set("down" if p.state in STOPPED else "up", p.pid, start_wall, obs, detail)
 
-def docker_inspect(
-    sock_path: str, name: str, timeout_s: float
-) -> tuple[int, dict[str, Any] | None]:
+
+def docker_inspect(sock: str, name: str, timeout_s: float) -> tuple[int, dict[str, Any] | None]:
     """GET /containers/NAME/json over the unix socket: (HTTP status, body or None)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout_s)
     try:
-        s.connect(sock_path)
+        s.connect(sock)
         s.sendall(f"GET /containers/{name}/json HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
         chunks = []
         for _ in range(10000):  # bounded: a few MB at most
@@ -249,12 +246,7 @@ class Agent:
         except OSError as exc:
             out(f"E cannot list /proc: {exc}")
             return
-        for pid in pids:
-            if pid in self.me:
-                continue
-            p = stat_of(pid)
-            if p is None:
-                continue
+        for p in filter(None, (stat_of(pid) for pid in pids if pid not in self.me)):
             for rule in wanted:
                 if rule.matches(p):
                     found[rule.name].append(p)
@@ -265,11 +257,8 @@ class Agent:
                 target.stale |= target.family  # the main process died: its workers are leftovers
             target.stale &= alive
             by_pid = {p.pid: p for p in found[rule.name]}
-            procs = [
-                p
-                for p in found[rule.name]
-                if p.pid not in target.stale and not leftover(p, by_pid, target.dead_windows)
-            ]
+            procs = [p for p in found[rule.name] if p.pid not in target.stale]
+            procs = [p for p in procs if not leftover(p, by_pid, target.dead_windows)]
             if not procs:
                 target.set("down", 0, 0.0, obs, "no process matches")
                 continue
@@ -281,7 +270,16 @@ class Agent:
             target.supervisor, target.sid = main.ppid, main.sid
             start = offset + main.start_ticks / CLK_TCK
             detail = f"{len(procs)} process{'es' if len(procs) > 1 else ''}"
-            target.set("up", main.pid, start, obs, detail)
+            target.running(main, start, obs, detail)
+
+    def states(self, rescanned: list[Rule]) -> None:
+        """The state of each watched main process not ``rescanned``: a pidfd says
+        when it exits (stat_of is None then), not when it is frozen."""
+        obs, scanned = time.time(), {r.name for r in rescanned}
+        for t in self.services.values():
+            p = stat_of(t.pid) if t.pidfd >= 0 and t.name not in scanned else None
+            if p is not None:
+                t.running(p, t.start_wall, obs, t.detail)
 
     def inspect(self, names: list[str]) -> None:
         for name in names:
@@ -302,14 +300,14 @@ class Agent:
                 start = rfc3339_to_epoch(st.get("StartedAt") or "1970-01-01T00:00:00Z")
                 target.set("up", int(st.get("Pid") or 0), start, obs, status_text)
             else:
-                detail = f"{status_text} exit={st.get('ExitCode')}"
-                target.set("down", 0, 0.0, obs, detail)
+                target.set("down", 0, 0.0, obs, f"{status_text} exit={st.get('ExitCode')}")
 
     def do_round(self, full: bool) -> None:
         """Rescan what is not known to run (all of it when ``full`` or without pidfds)."""
         rules = [r for r in self.rules if full or self.services[r.name].pidfd < 0]
         if rules:
             self.scan(rules)
+        self.states(rules)
         names = [n for n, t in self.containers.items() if full or t.pidfd < 0]
         if names:
             self.inspect(names)

@@ -65,11 +65,12 @@ def check_service_name(service: str) -> None:
 
 def lookup(service: str) -> str:
     """A POSIX sh snippet printing ``PID PGID`` of ``service``'s main process (exit
-    :data:`NO_PROCESS` if none runs)."""
+    :data:`NO_PROCESS` if none runs). A frozen one counts: the agent reports it down with
+    its PID."""
     check_service_name(service)
     unit = shlex.quote(service)
     agent = agent_command(AgentConfig(interval_s=1.0, services=((service, None),), once=True))
-    pick = shlex.quote('$1 == "S" && $2 == "p" && $3 == n && $4 == "up" { print $5; exit }')
+    pick = shlex.quote('$1 == "S" && $2 == "p" && $3 == n && $5 != "0" { print $5; exit }')
     return (
         f"pid=$(systemctl show -p MainPID --value {unit} 2>/dev/null); "
         'case "$pid" in ""|0|*[!0-9]*) '

@@ -56,6 +56,7 @@ class WatchSettings:
 class _Proc:
     pid: int
     start_wall_s: float
+    frozen: bool = False  # down while stopped (SIGSTOP) or traced: the same PID may thaw
 
 
 class NodeWatcher:
@@ -243,12 +244,20 @@ class NodeWatcher:
     def _target_line(self, msg: nodeagent.TargetLine, recv_mono: float) -> None:
         target = f"{msg.name}@{self.name}"
         obs = self._mono(msg.obs_wall_s, recv_mono)
+        old = self._procs.get(msg.name)
         if msg.state != "up":
             self._procs.pop(msg.name, None)
+            if msg.state == "down" and msg.pid:  # frozen: the agent says so with its PID
+                self._procs[msg.name] = _Proc(msg.pid, msg.start_wall_s, frozen=True)
             self.tracker.emit(target, State(msg.state), obs, msg.detail)
             return
+        if old is not None and old.frozen and old.pid == msg.pid:
+            # Thawed: the same process runs again since some time after the last round
+            # that saw it stopped, not since it started.
+            self._procs[msg.name] = _Proc(msg.pid, msg.start_wall_s)
+            self.tracker.emit(target, State.UP, obs, msg.detail)
+            return
         start = self._mono(msg.start_wall_s, recv_mono)
-        old = self._procs.get(msg.name)
         self._procs[msg.name] = _Proc(msg.pid, msg.start_wall_s)
         started = f"pid {msg.pid} started {fmt_wall(msg.start_wall_s)}"
         if old is not None and old.pid != msg.pid and self.tracker.state(target) == "up":

@@ -67,7 +67,9 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
     watches each required service's main process with a pidfd and each container through the
     docker socket, and prints a line when something changes plus a heartbeat every
     ``interval_s``. A ``kill -9`` is seen when it happens, and a supervisor's restart as a
-    new PID and start time: reported as down, then up, with the PIDs as evidence.
+    new PID and start time: reported as down, then up, with the PIDs as evidence. A frozen
+    process (SIGSTOP: state ``T``; or traced, ``t``) is down from the first round that reads
+    its state, and up again, the same PID (a thaw, not a restart), when it runs.
 
     Targets: ``<service>@<node>``, ``<container>@<node>``, ``node:<node>`` (reachability;
     ``unreachable`` when the stream drops or falls silent for ``heartbeat_timeout_s``). Each
@@ -264,6 +266,11 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
             if isinstance(p, nodeagent.TargetLine):
                 what = "container" if p.kind == "c" else "service"
                 ok = p.state == "up"
+                fix = (
+                    f"continue it (kill -CONT {p.pid} on {node.name}, or detach its tracer)"
+                    if p.state == "down" and p.pid  # frozen: stopped or traced
+                    else "start it"
+                )
                 findings.append(
                     Finding(
                         f"{p.name}@{node.name}",
@@ -271,7 +278,7 @@ class HostServicesMonitor(Monitor[HostServicesConfig]):
                         f"{what} {p.name} on {node.name}: {p.state} ({p.detail})",
                         ""
                         if ok
-                        else f"start it, or remove it from the required {what}s of "
+                        else f"{fix}, or remove it from the required {what}s of "
                         f"the groups of {node.name} ({', '.join(node.groups)})",
                     )
                 )

@@ -1,5 +1,6 @@
 """host-services against the lab: a kill -9 restart, a held-down service timed against the
-node's own ground truth, a reboot, and pre-flight findings for bad settings."""
+node's own ground truth, a freeze (the ``process`` disruptor's SIGSTOP) timed against the
+ledger's inject and revert records, a reboot, and pre-flight findings for bad settings."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import pytest
 from actors.monitors.host_services import HostServicesConfig, HostServicesMonitor
 from osha import schema
 from osha.errors import PluginError
+from osha.messages import FaultInjected, FaultLease, FaultReverted
 from osha.messages.monitor import HostBoot, StateChange
 from osha.testing import FakeContext, WaitTimeout, wait_for
 from tests.lab.conftest import Lab
+from tests.lab.test_disruptors_process import NODE, SERVICE, profile
+from tests.lab.test_disruptors_support import Harness
 
 pytestmark = pytest.mark.lab
 
@@ -187,6 +191,62 @@ def test_held_down_time_matches_the_node_ground_truth(healthy_lab: Lab) -> None:
         f"{up.first_bad_mono_s - mono_of(start_ev.time_s):+.3f} s"
     )
     assert abs(recorded_s - truth_s) <= EDGE_ERROR_S
+
+
+@pytest.mark.timeout(300)
+def test_a_freeze_is_down_for_its_hold_and_up_again_after_the_thaw(
+    healthy_lab: Lab, tmp_path: Path
+) -> None:
+    """The ledger bounds the truth: the SIGSTOP landed while the inject command ran (from
+    ``actual_wall_s`` to the record's ``wall_s``), the SIGCONT while the revert's ran. The
+    agent reads the process's state every round: each edge is seen within a round and a late
+    scheduling of it (EDGE_ERROR_S) after the command that made it."""
+    lab = healthy_lab
+    node, service = NODE, SERVICE  # the process disruptor's tests' profile: ctl-2's scheduler
+    target = f"{service}@{node}"
+    pid = lab.service_pid(node, service)
+    assert pid is not None
+    hold_s = 3.0  # many monitor intervals
+    ctx = FakeContext("hosts")
+    with running(HostServicesMonitor(config(lab, limit=[node]), ctx)) as mon:
+        wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=MONITOR_READY_S,
+                 what=f"{target} up")  # fmt: skip
+        seen = len(changes(ctx, target))
+        run = Harness(tmp_path, profile(lab, "freeze", hold_s))
+        try:
+            run.wait_started()
+            run.wait_tag("fault.reverted", lab.bounds.fault_s() + lab.bounds.fault_s(hold_s))
+            wait_for(
+                lambda: [c.state for c in changes(ctx, target)[seen:]] == ["down", "up"],
+                timeout_s=HEARTBEAT_TIMEOUT_S,  # the SIGCONT has returned: it runs
+                what="down, then up",
+            )
+        finally:
+            run.close()
+        down, up = changes(ctx, target)[seen:]
+        assert mon.tracker.state(target) == "up"
+    assert run.proc.returncode == 0, run.output()[-3000:]
+    [lease] = run.messages(FaultLease)
+    [injected] = run.messages(FaultInjected)
+    [reverted] = run.messages(FaultReverted)
+    assert lease.lease.revert["pid"] == pid
+    assert down.evidence == f"pid {pid} state T (stopped)"
+    assert up.evidence.startswith(f"pid {pid} thawed"), up.evidence
+    assert "not a restart" in up.evidence
+    assert lab.service_pid(node, service) == pid  # the same process: a thaw
+    stop_from, stop_by = mono_of(injected.actual_wall_s), mono_of(injected.wall_s)
+    cont_from, cont_by = mono_of(reverted.wall_s - reverted.elapsed_s), mono_of(reverted.wall_s)
+    recorded_s = up.first_bad_mono_s - down.first_bad_mono_s
+    print(  # noqa: T201 - the measured figure is part of the report
+        f"\nfreeze: recorded down {recorded_s:.3f} s for a hold of {hold_s} s; down edge "
+        f"{down.first_bad_mono_s - stop_by:+.3f} s after the inject returned "
+        f"(its command took {stop_by - stop_from:.3f} s), up edge "
+        f"{up.first_bad_mono_s - cont_by:+.3f} s after the revert returned "
+        f"(its command took {cont_by - cont_from:.3f} s)"
+    )
+    assert stop_from <= down.first_bad_mono_s <= stop_by + EDGE_ERROR_S
+    assert cont_from <= up.first_bad_mono_s <= cont_by + EDGE_ERROR_S
+    assert cont_from - stop_by - EDGE_ERROR_S <= recorded_s <= cont_by - stop_from + EDGE_ERROR_S
 
 
 @pytest.mark.timeout(180)

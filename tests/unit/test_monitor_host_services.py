@@ -137,6 +137,62 @@ def test_agent_reports_a_kill_at_once_and_the_restart_with_its_start_time(
         agent.stop()
 
 
+def test_agent_reports_a_frozen_service_down_and_its_thaw_up_with_the_same_pid(
+    fake_service: Any,
+) -> None:
+    """SIGSTOP (os-faults' freeze) leaves the process alive, so its pidfd stays quiet: the
+    agent reads the process's state each round."""
+    proc = fake_service.start()
+    name = fake_service.name
+    agent = AgentRun(nodeagent.AgentConfig(0.2, ((name, None),)))
+    try:
+        wait_for(lambda: agent.targets(name), timeout_s=10, what="first report")
+        assert [(t.state, t.pid) for t in agent.targets(name)] == [("up", proc.pid)]
+        os.kill(proc.pid, signal.SIGSTOP)
+        down = wait_for(lambda: agent.targets(name)[1:], timeout_s=5, what="down")[0]
+        assert (down.state, down.pid) == ("down", proc.pid)
+        assert down.detail == f"pid {proc.pid} state T (stopped)"
+        agent.send(b"r")  # a full rescan finds it, still stopped: no new line
+        rounds = len([x for x in agent.lines if isinstance(x, nodeagent.RoundEnd)])
+        wait_for(
+            lambda: len([x for x in agent.lines if isinstance(x, nodeagent.RoundEnd)]) > rounds + 1,
+            timeout_s=5,
+            what="two more rounds",
+        )
+        assert len(agent.targets(name)) == 2
+        os.kill(proc.pid, signal.SIGCONT)
+        up = wait_for(lambda: agent.targets(name)[2:], timeout_s=5, what="thawed")[0]
+        assert (up.state, up.pid, up.start_wall_s) == ("up", proc.pid, down.start_wall_s)
+        assert "thawed" in up.detail
+        assert "not a restart" in up.detail
+        os.kill(proc.pid, signal.SIGSTOP)  # frozen again, then killed while frozen
+        wait_for(lambda: agent.targets(name)[3:], timeout_s=5, what="frozen again")
+        proc.kill()
+        gone = wait_for(lambda: agent.targets(name)[4:], timeout_s=5, what="exit")[0]
+        assert [(t.state, t.pid) for t in agent.targets(name)[3:]] == [
+            ("down", proc.pid),
+            ("down", 0),
+        ]
+        assert gone.detail == f"pid {proc.pid} exited"
+    finally:
+        agent.stop()
+
+
+def test_a_stopped_or_traced_main_process_is_down() -> None:
+    from actors.common._node_agent import Proc, Target
+
+    for code, word in (("T", "stopped"), ("t", "traced")):
+        target = Target("p", "svc")
+        target.running(Proc(os.getpid(), "svc", 1, 1, 10, state="S"), 5.0, 6.0, "1 process")
+        target.running(Proc(os.getpid(), "svc", 1, 1, 10, state=code), 5.0, 7.0, "1 process")
+        assert (target.state, target.pid) == ("down", os.getpid())
+        assert target.detail == f"pid {os.getpid()} state {code} ({word})"
+        target.running(Proc(os.getpid(), "svc", 1, 1, 10, state="R"), 5.0, 8.0, "1 process")
+        assert (target.state, target.pid) == ("up", os.getpid())
+        assert target.detail.startswith(f"pid {os.getpid()} thawed (state R)")
+        target.set("down", 0, 0.0, 9.0, "gone")  # closes its pidfd
+
+
 def test_agent_does_not_take_an_orphaned_worker_for_the_service(fake_service: Any) -> None:
     name = fake_service.master_name
     master = fake_service.start_master()
@@ -316,6 +372,29 @@ def test_a_restart_between_two_looks_is_down_then_up_with_both_pids() -> None:
     assert "rebooted" in [c for c in ctx.of(StateChange) if c.target == "node:n1"][-1].evidence
 
 
+def test_a_freeze_is_down_with_its_pid_and_a_thaw_is_up_when_seen() -> None:
+    ctx = FakeContext()
+    w = _watcher(ctx)
+    from actors.common.ssh import Backoff
+
+    b = Backoff()
+    w._handle("H 1 boot-a 1000.000000 1 n1", 50.0, b)  # node wall 1000 = our mono 50
+    w._handle("S p svc up 10 990.000000 1000.000000 1 process", 50.0, b)
+    w._handle("T 1 1000.200000", 50.2, b)
+    w._handle("S p svc down 10 990.000000 1000.400000 pid 10 state T (stopped)", 50.4, b)
+    w._handle("T 2 1000.400000", 50.4, b)
+    w._handle("T 3 1000.600000", 50.6, b)
+    thaw = "pid 10 thawed (state S): the same process, not a restart"
+    w._handle(f"S p svc up 10 990.000000 1000.800000 {thaw}", 50.8, b)
+    down, up = [c for c in ctx.of(StateChange) if c.target == "svc@n1"][1:]
+    assert (down.state, down.evidence) == ("down", "pid 10 state T (stopped)")
+    assert down.last_good_mono_s == pytest.approx(50.2)
+    assert down.first_bad_mono_s == pytest.approx(50.4)
+    assert (up.state, up.evidence) == ("up", thaw)
+    assert up.last_good_mono_s == pytest.approx(50.6)  # the last round that saw it stopped
+    assert up.first_bad_mono_s == pytest.approx(50.8)  # not its start time (990)
+
+
 def _config(**data: Any) -> HostServicesConfig:
     cfg, problems = schema.build(HostServicesConfig, data, file="t")
     assert not problems, problems
@@ -380,13 +459,22 @@ def test_monitor_over_ssh_sees_a_kill_and_a_restart(
         assert mon.full_round() < 1.0
         proc.kill()
         wait_for(lambda: mon.tracker.state(target) == "down", timeout_s=5, what="down")
-        fake_service.start()
+        again = fake_service.start()
         wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=5, what="up again")
+        os.kill(again.pid, signal.SIGSTOP)
+        wait_for(lambda: mon.tracker.state(target) == "down", timeout_s=5, what="frozen")
+        [frozen] = [f for f in mon.check() if not f.ok]  # the pre-flight says what to do
+        assert f"pid {again.pid} state T (stopped)" in frozen.message
+        assert f"kill -CONT {again.pid}" in frozen.hint
+        os.kill(again.pid, signal.SIGCONT)
+        wait_for(lambda: mon.tracker.state(target) == "up", timeout_s=5, what="thawed")
         mon.poll()
     finally:
         mon.teardown()
-    states = [c.state for c in ctx.of(StateChange) if c.target == target]
-    assert states == ["up", "down", "up"]
+    changed = [c for c in ctx.of(StateChange) if c.target == target]
+    assert [c.state for c in changed] == ["up", "down", "up", "down", "up"]
+    assert changed[3].evidence == f"pid {again.pid} state T (stopped)"
+    assert "thawed" in changed[4].evidence
     samples = [s for s in ctx.of(Sample) if s.target == target]
     assert samples
     assert samples[0].count > 0

@@ -7,6 +7,7 @@ refusal of PID 1 is checked with a command that signals nothing)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -196,3 +197,14 @@ def test_a_lookup_is_exact_not_a_pattern(tmp_path: Path, service: subprocess.Pop
     assert found.stdout.split() == [str(service.pid), str(service.pid)]
     assert _sh(lookup("osha-test")).returncode == 3  # a prefix is another name
     assert _sh(lookup("osha-test-sv")).returncode == 3
+
+
+def test_a_lookup_finds_a_frozen_service(service: subprocess.Popen[bytes]) -> None:
+    """The agent reports a stopped process down with its PID: still the service's process
+    (a kill of a frozen service, or its thaw, needs it)."""
+    os.kill(service.pid, signal.SIGSTOP)
+    try:
+        found = _sh(lookup(SERVICE))
+    finally:
+        os.kill(service.pid, signal.SIGCONT)
+    assert found.stdout.split() == [str(service.pid), str(service.pid)]
