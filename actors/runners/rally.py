@@ -43,9 +43,15 @@ from typing import IO, ClassVar
 import psutil
 
 from actors.runners._rally_cli import RallyCli, RallyTask, cloud_environ
-from actors.runners._rally_db import IterationReader, scrub_credentials, task_outcome
+from actors.runners._rally_db import (
+    IterationReader,
+    current_workload,
+    scrub_credentials,
+    task_outcome,
+)
+from actors.runners._rally_log import FORMAT_OPTIONS, unfinished
 from osha.errors import PluginError
-from osha.messages import RunnerIteration, RunnerStatus
+from osha.messages import RunnerIteration, RunnerStatus, RunnerUnfinished
 from osha.plugin import Finding, Runner
 from osha.redaction import REDACTED, is_secret_key, redact_text
 from osha.rundir import make_private_dir, write_private_atomic
@@ -60,7 +66,8 @@ _CONF = """\
 log_file = {work}/rally.log
 # one database row per finished iteration: the runner reads them while the task runs
 raw_result_chunk_size = 1
-[database]
+# the Unix time first on each line: the start of an iteration Rally never stored is read here
+{log_format}[database]
 connection = sqlite:///{work}/rally.db
 """
 
@@ -149,7 +156,7 @@ class RallyRunner(Runner[RallyConfig]):
     def _cli(self, work: Path, log: IO[str] | None) -> RallyCli:
         cfg = self.config
         conf = work / "osha-rally.conf"
-        write_private_atomic(conf, _CONF.format(work=work).encode())
+        write_private_atomic(conf, _CONF.format(work=work, log_format=FORMAT_OPTIONS).encode())
         env_name = cfg.env_name or f"osha-{cfg.cloud}"
         files = [*(Path(p) for p in cfg.config_files), conf]
         binary = cfg.rally_bin or shutil.which("rally") or "rally"
@@ -219,6 +226,7 @@ class RallyRunner(Runner[RallyConfig]):
             self._drain(reader)
         finally:
             reader.close()
+        self._unfinished(task, killed)
         return self._ended(task, aborted, killed)
 
     def _ended(self, task: RallyTask, aborted: bool, killed: bool = False) -> str:
@@ -261,6 +269,24 @@ class RallyRunner(Runner[RallyConfig]):
                 error_type=it.error_type,
                 error=redact_text(it.error)[:2000],
             )
+
+    def _unfinished(self, task: RallyTask, killed: bool) -> None:
+        """The iterations Rally started and never stored (it was killed, or exited, while
+        they ran), from its log: each with its start, no duration (it had none)."""
+        cut = unfinished(self.work / "rally.log", task.uuid)
+        if not cut:
+            return
+        db, task_file = self.work / "rally.db", Path(self.config.task)
+        workload = current_workload(db, task.uuid) or task_file.name
+        reason = (
+            f"rally killed: it did not stop within abort_timeout_s "
+            f"({self.config.abort_timeout_s:g} s) after rally task abort"
+            if killed
+            else f"rally exited {task.proc.returncode} while it ran"
+        )
+        for it in cut:
+            self.ctx.emit(RunnerUnfinished, runner=workload, iteration=it.iteration,
+                          started_wall_s=it.started_wall_s, reason=reason)  # fmt: skip
 
     def _status(self, task: str, status: str, detail: str) -> None:
         self.ctx.emit(RunnerStatus, runner=Path(task).name, status=status, detail=detail[:2000])
