@@ -39,11 +39,12 @@ server on a compute just after a conductor came back: at load 14 nova-compute's 
 120 s grace, so the orphan was tied to nothing. This design, three runs at load 9-42: the
 delete took 0.9-3.6 s with both conductors still out, the orphan tied each time.)
 
-**Known (stop 29, runs 2-3 of 3, load 11-42): "no Rally iteration ran across the faults".**
-Only finished iterations are recorded, and at load the ones in flight at the faults did not
-finish before the teardown's ``rally task abort`` (run 3: Rally killed after 240 s, its
-cleanup not run, its debris tied to a conductor fault: the experiment happened; run 2: no
-iteration and no end status recorded after the abort). See the CHANGELOG's Known entry.
+**The faults fell in the middle of Rally's boots** (:func:`_across_the_faults`): a Rally
+iteration began before the last revert and ran past the first inject, finished or cut off
+(stop 30: the two boots begun 4-5 s into the faults stayed in BUILD until Rally's 300 s
+boot timeout; the teardown's abort waits for them, and when Rally is killed first, 240 s
+after the abort, the runner records each as ``runner.unfinished``: stop 29 lost them);
+or the run left a server of Rally's, found new, made before the last revert.
 
 **The orphan sits on a provider no nova-compute manages** (``osha-test-orphan-rp``, made by
 the test with 1 GB of MEMORY_MB, deleted after the run). On a compute node's provider nova
