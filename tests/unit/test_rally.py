@@ -218,18 +218,26 @@ def test_failed_iterations_carry_the_error(tmp_path: Path, rally_bin: Path) -> N
     assert ctx.of(RunnerStatus)[-1].status == "finished"
 
 
-def test_stopping_aborts_the_task_and_keeps_what_ran(tmp_path: Path, rally_bin: Path) -> None:
-    ctx = FakeContext("rally-3")
-    cfg = _config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05})
+def _run_then_stop(cfg: RallyConfig, ctx: FakeContext, iterations: int) -> RallyRunner:
+    """Run the task until ``iterations`` are recorded, then stop the runner (its abort, then
+    the kill if Rally outlives ``abort_timeout_s``) and tear it down."""
     runner = RallyRunner(cfg, ctx)
     runner.setup()
     thread = threading.Thread(target=runner.run)
     thread.start()
-    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 3, timeout_s=20, what="3 iterations")
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= iterations, timeout_s=20,
+             what=f"{iterations} iterations")  # fmt: skip
     ctx.stopping.set()
-    thread.join(timeout=20)
+    thread.join(timeout=cfg.abort_timeout_s + 20)  # the abort's wait, then the kill's grace
     assert not thread.is_alive()
     runner.teardown()
+    return runner
+
+
+def test_stopping_aborts_the_task_and_keeps_what_ran(tmp_path: Path, rally_bin: Path) -> None:
+    ctx = FakeContext("rally-3")
+    cfg = _config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05})
+    runner = _run_then_stop(cfg, ctx, 3)
     seen = len(ctx.of(RunnerIteration))
     assert 3 <= seen < 1000
     assert [s.status for s in ctx.of(RunnerStatus)][-1] == "aborted"
@@ -248,15 +256,7 @@ def test_an_iteration_cut_off_by_the_kill_is_recorded_with_its_start(
     ctx = FakeContext("rally-5")
     cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05, "hang": 3}),
                   abort_timeout_s=1.0)  # fmt: skip
-    runner = RallyRunner(cfg, ctx)
-    runner.setup()
-    thread = threading.Thread(target=runner.run)
-    thread.start()
-    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 2, timeout_s=20, what="2 iterations")
-    ctx.stopping.set()
-    thread.join(timeout=cfg.abort_timeout_s + 20)  # the abort's wait, then the kill's grace
-    assert not thread.is_alive()
-    runner.teardown()
+    _run_then_stop(cfg, ctx, 2)
     done = ctx.of(RunnerIteration)
     assert [i.iteration for i in done] == [1, 2]
     (cut,) = ctx.of(RunnerUnfinished)
@@ -305,15 +305,7 @@ def test_a_rally_killed_before_its_cleanup_says_what_it_may_leave_behind(
     cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05,
                                                 "cleanup_s": cleanup_s}),
                   abort_timeout_s=abort_timeout_s)  # fmt: skip
-    runner = RallyRunner(cfg, ctx)
-    runner.setup()
-    thread = threading.Thread(target=runner.run)
-    thread.start()
-    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 1, timeout_s=20, what="an iteration")
-    ctx.stopping.set()
-    thread.join(timeout=abort_timeout_s + 20)  # the abort's wait, then the kill's grace
-    assert not thread.is_alive()
-    runner.teardown()
+    runner = _run_then_stop(cfg, ctx, 1)
     assert runner.task is not None
     cleaned = (Path(cfg.work_dir or "") / f"cleaned-{runner.task.uuid}").exists()
     status = ctx.of(RunnerStatus)[-1]
