@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ class RallyRunner(Runner[RallyConfig]):
                 self._drain(reader)
                 if self.ctx.wait(cfg.poll_interval_s):
                     aborted = True
-                    killed = self._abort(task)
+                    killed = self._abort(task, reader)
                     break
             task.proc.wait()
             self._drain(reader)
@@ -291,29 +292,40 @@ class RallyRunner(Runner[RallyConfig]):
     def _status(self, task: str, status: str, detail: str) -> None:
         self.ctx.emit(RunnerStatus, runner=Path(task).name, status=status, detail=detail[:2000])
 
-    def _abort(self, task: RallyTask) -> bool:
-        """``rally task abort``; if Rally is not done within ``abort_timeout_s``, SIGTERM,
-        then SIGKILL, to its whole process group. True if it had to be killed."""
-        began_s = time.monotonic()
+    def _abort(self, task: RallyTask, reader: IterationReader | None = None) -> bool:
+        """``rally task abort`` (the iterations in flight run on, then Rally cleans up);
+        meanwhile the iterations that end are read as they are stored, so that they reach
+        the ledger even if this actor is stopped before Rally. If Rally is not done within
+        ``abort_timeout_s``, SIGTERM, then SIGKILL, to its whole process group. True if it
+        had to be killed."""
         timeout_s = self.config.abort_timeout_s
-        try:
-            result = self.cli.abort(task.uuid, timeout_s)
-            if result.returncode != 0:
-                self.ctx.log.warning("rally task abort exited %d", result.returncode)
-        except PluginError as exc:
-            self.ctx.log.warning("rally task abort: %s", exc.message)
-        remaining_s = max(1.0, timeout_s - (time.monotonic() - began_s))
-        try:
-            task.proc.wait(timeout=remaining_s)
-        except subprocess.TimeoutExpired:
+        deadline_s = time.monotonic() + max(1.0, timeout_s)
+        call = threading.Thread(target=self._abort_call, args=(task.uuid, timeout_s),
+                                name="rally-abort", daemon=True)  # fmt: skip
+        call.start()
+        while task.proc.poll() is None and time.monotonic() < deadline_s:
+            if reader is not None:
+                self._drain(reader)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # not yet: read again
+                task.proc.wait(timeout=self.config.poll_interval_s)
+        killed = task.proc.poll() is None
+        if killed:
             self.ctx.log.error(
                 "rally did not stop within %g s after abort: killing it; its cleanup will not "
                 "run, so what it created may remain in the cloud",
                 timeout_s,
             )
             self._kill(task)
-            return True
-        return False
+        call.join(timeout=_KILL_GRACE_S)  # `rally task abort` ends with the task (or its timeout)
+        return killed
+
+    def _abort_call(self, uuid: str, timeout_s: float) -> None:
+        try:
+            result = self.cli.abort(uuid, timeout_s)
+            if result.returncode != 0:
+                self.ctx.log.warning("rally task abort exited %d", result.returncode)
+        except PluginError as exc:
+            self.ctx.log.warning("rally task abort: %s", exc.message)
 
     def _kill(self, task: RallyTask) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):

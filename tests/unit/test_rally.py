@@ -270,6 +270,33 @@ def test_an_iteration_cut_off_by_the_kill_is_recorded_with_its_start(
     assert "was killed" in ctx.of(RunnerStatus)[-1].detail
 
 
+def test_iterations_that_end_during_the_abort_are_read_while_rally_cleans_up(
+    tmp_path: Path, rally_bin: Path
+) -> None:
+    """After ``rally task abort`` the iterations in flight run on; each is read as Rally
+    stores it, while Rally still cleans up, not only once Rally has exited (a runner stopped
+    before Rally would lose them)."""
+    ctx = FakeContext("rally-6")
+    cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05,
+                                                "until_abort": 3, "cleanup_s": 60}),
+                  abort_timeout_s=15.0)  # fmt: skip
+    runner = RallyRunner(cfg, ctx)
+    runner.setup()
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 2, timeout_s=20, what="2 iterations")
+    ctx.stopping.set()  # iteration 3 runs until the abort, then ends; the cleanup takes 60 s
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 3, timeout_s=10,
+             what="iteration 3, ended after the abort, read during Rally's cleanup")  # fmt: skip
+    assert runner.task is not None
+    assert runner.task.proc.poll() is None  # Rally is still cleaning up
+    thread.join(timeout=cfg.abort_timeout_s + 20)  # the abort's wait, then the kill's grace
+    assert not thread.is_alive()
+    runner.teardown()
+    assert [i.iteration for i in ctx.of(RunnerIteration)] == [1, 2, 3]
+    assert not ctx.of(RunnerUnfinished)
+
+
 def test_unfinished_pairs_each_iterations_start_with_its_end(tmp_path: Path) -> None:
     """A number's starts and ends pair in order (numbers restart with each workload of a
     task); another task's lines and lines in another format are not read."""

@@ -10,7 +10,8 @@ does with ``raw_result_chunk_size = 1``. Task args: ``times`` (iterations), ``st
 ``crash`` (the task crashes: status ``crashed`` with Rally's error, exit 1), ``cleanup_s``
 (after an abort, the contexts' cleanup takes this long, then leaves ``cleaned-<uuid>``),
 ``hang`` (this iteration never ends: an abort waits for it, as Rally waits for the iterations
-in flight, until the fake is killed).
+in flight, until the fake is killed), ``until_abort`` (this iteration runs until the abort,
+then ends).
 
 Like Rally, it logs ``Task <uuid> | ITER: <n> START`` and ``... END: <status>`` to the
 ``log_file`` of its config files, in their ``logging_default_format_string`` (the last file
@@ -177,14 +178,16 @@ def _start(db: Path, args: dict[str, object], tag: str, log: logging.Logger) -> 
         return 2
     fail = {int(n) for n in str(args.get("fail", "")).split(",") if n}
     step_s = float(args.get("step_s", 0.1))
-    hang = int(args.get("hang", 0))
+    hang, until_abort = int(args.get("hang", 0)), int(args.get("until_abort", 0))
     for n in range(1, int(args.get("times", 3)) + 1):
         if (db.parent / f"abort-{task_uuid}").exists():
             break
         log.info(f"Task {task_uuid} | ITER: {n} START")
         started = time.time()
-        hung_until = time.monotonic() + (120.0 if n == hang else 0.0)  # bounded: a test's guard
+        hung_until = time.monotonic() + (120.0 if n in (hang, until_abort) else 0.0)  # bounded
         while time.monotonic() < hung_until:  # in flight until killed; an abort waits for it
+            if n == until_abort and (db.parent / f"abort-{task_uuid}").exists():
+                break
             time.sleep(0.05)
         time.sleep(step_s)
         it = {
