@@ -18,8 +18,10 @@ possible: run Rally in many short chunks, or read its database during one long r
 
 So: one long-running ``rally task start`` per workload (``repeat = true`` starts it again when
 it ends), its database polled. Stopping aborts it with ``rally task abort`` (Rally stops
-launching iterations, lets the ones in flight end and cleans up its contexts), then reads
-the last rows.
+launching iterations, lets the ones in flight end and cleans up its contexts), reading the
+rows as they come until Rally exits. A Rally killed past ``abort_timeout_s`` never stores
+the iterations still in flight: each is recorded as ``runner.unfinished``, with its start
+from Rally's log (:mod:`actors.runners._rally_log`).
 
 Each runner has its own Rally database and environment (``work_dir``, by default
 ``<run-dir>/rally/<runner-id>/``), made from the same clouds.yaml entry as the monitors: no
