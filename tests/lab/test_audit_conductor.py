@@ -1,6 +1,6 @@
 """Issue 18's acceptance on the conductor's own debris, ON DEMAND (marker ``conductor_debris``:
 the lab tier, ``-m lab``, does not select it; one campaign: 12 min at load 20-40 on the two
-cores, stop 28; 163-166 s at load 3-6, 7-10 min at load 9-42, stop 29)::
+cores, stop 28; 163-166 s at load 3-6, 7-10 min at load 9-42, stop 29; 7-13 min, stop 30)::
 
     OSHA_LAB_INSTANCE=N .venv/bin/python -m pytest tests/lab -m conductor_debris -s
 
@@ -41,9 +41,9 @@ delete took 0.9-3.6 s with both conductors still out, the orphan tied each time.
 
 **The faults fell in the middle of Rally's boots** (:func:`_across_the_faults`): a Rally
 iteration began before the last revert and ran past the first inject, finished or cut off
-(stop 30: the two boots begun 4-5 s into the faults stayed in BUILD until Rally's 300 s
-boot timeout; the teardown's abort waits for them, and when Rally is killed first, 240 s
-after the abort, the runner records each as ``runner.unfinished``: stop 29 lost them);
+(stop 30: a boot in flight in the conductors' windows stayed in BUILD until Rally's 300 s
+boot timeout in 3 of 4 runs; the teardown's abort waits for it, and if Rally is killed first,
+240 s after the abort, the runner records it as ``runner.unfinished``: stop 29 lost it);
 or the run left a server of Rally's, found new, made before the last revert.
 
 **The orphan sits on a provider no nova-compute manages** (``osha-test-orphan-rp``, made by
