@@ -33,6 +33,7 @@ __all__ = [
     "IterationReader",
     "TaskOutcome",
     "atomic_durations",
+    "current_workload",
     "scrub_credentials",
     "task_outcome",
 ]
@@ -198,6 +199,23 @@ def task_outcome(db_path: Path, task_uuid: str) -> TaskOutcome | None:
         return TaskOutcome(False, f"rally task {status}; {sla}")
     except sqlite3.Error:
         return None
+    finally:
+        conn.close()
+
+
+def current_workload(db_path: Path, task_uuid: str) -> str:
+    """The name of the task's last workload that Rally began (Rally adds a workload's row
+    as it starts running it): the one a cut-off iteration belonged to. Empty if unknown."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return ""
+    try:
+        row = conn.execute("SELECT name FROM workloads WHERE task_uuid = ? ORDER BY rowid DESC "
+                           "LIMIT 1", (task_uuid,)).fetchone()  # fmt: skip
+        return str(row[0]) if row is not None else ""
+    except sqlite3.Error:
+        return ""
     finally:
         conn.close()
 

@@ -18,8 +18,10 @@ possible: run Rally in many short chunks, or read its database during one long r
 
 So: one long-running ``rally task start`` per workload (``repeat = true`` starts it again when
 it ends), its database polled. Stopping aborts it with ``rally task abort`` (Rally stops
-launching iterations, lets the ones in flight end and cleans up its contexts), then reads
-the last rows.
+launching iterations, lets the ones in flight end and cleans up its contexts), reading the
+rows as they come until Rally exits. A Rally killed past ``abort_timeout_s`` never stores
+the iterations still in flight: each is recorded as ``runner.unfinished``, with its start
+from Rally's log (:mod:`actors.runners._rally_log`).
 
 Each runner has its own Rally database and environment (``work_dir``, by default
 ``<run-dir>/rally/<runner-id>/``), made from the same clouds.yaml entry as the monitors: no
@@ -35,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +46,15 @@ from typing import IO, ClassVar
 import psutil
 
 from actors.runners._rally_cli import RallyCli, RallyTask, cloud_environ
-from actors.runners._rally_db import IterationReader, scrub_credentials, task_outcome
+from actors.runners._rally_db import (
+    IterationReader,
+    current_workload,
+    scrub_credentials,
+    task_outcome,
+)
+from actors.runners._rally_log import FORMAT_OPTIONS, unfinished
 from osha.errors import PluginError
-from osha.messages import RunnerIteration, RunnerStatus
+from osha.messages import RunnerIteration, RunnerStatus, RunnerUnfinished
 from osha.plugin import Finding, Runner
 from osha.redaction import REDACTED, is_secret_key, redact_text
 from osha.rundir import make_private_dir, write_private_atomic
@@ -60,7 +69,8 @@ _CONF = """\
 log_file = {work}/rally.log
 # one database row per finished iteration: the runner reads them while the task runs
 raw_result_chunk_size = 1
-[database]
+# the Unix time first on each line: the start of an iteration Rally never stored is read here
+{log_format}[database]
 connection = sqlite:///{work}/rally.db
 """
 
@@ -149,7 +159,7 @@ class RallyRunner(Runner[RallyConfig]):
     def _cli(self, work: Path, log: IO[str] | None) -> RallyCli:
         cfg = self.config
         conf = work / "osha-rally.conf"
-        write_private_atomic(conf, _CONF.format(work=work).encode())
+        write_private_atomic(conf, _CONF.format(work=work, log_format=FORMAT_OPTIONS).encode())
         env_name = cfg.env_name or f"osha-{cfg.cloud}"
         files = [*(Path(p) for p in cfg.config_files), conf]
         binary = cfg.rally_bin or shutil.which("rally") or "rally"
@@ -213,12 +223,13 @@ class RallyRunner(Runner[RallyConfig]):
                 self._drain(reader)
                 if self.ctx.wait(cfg.poll_interval_s):
                     aborted = True
-                    killed = self._abort(task)
+                    killed = self._abort(task, reader)
                     break
             task.proc.wait()
             self._drain(reader)
         finally:
             reader.close()
+        self._unfinished(task, killed)
         return self._ended(task, aborted, killed)
 
     def _ended(self, task: RallyTask, aborted: bool, killed: bool = False) -> str:
@@ -262,32 +273,61 @@ class RallyRunner(Runner[RallyConfig]):
                 error=redact_text(it.error)[:2000],
             )
 
+    def _unfinished(self, task: RallyTask, killed: bool) -> None:
+        """The iterations Rally started and never stored (it was killed, or exited, while
+        they ran), from its log: each with its start, no duration (it had none)."""
+        cut = unfinished(self.work / "rally.log", task.uuid)
+        if not cut:
+            return
+        db, task_file = self.work / "rally.db", Path(self.config.task)
+        workload = current_workload(db, task.uuid) or task_file.name
+        reason = (
+            f"rally killed: it did not stop within abort_timeout_s "
+            f"({self.config.abort_timeout_s:g} s) after rally task abort"
+            if killed
+            else f"rally exited {task.proc.returncode} while it ran"
+        )
+        for it in cut:
+            self.ctx.emit(RunnerUnfinished, runner=workload, iteration=it.iteration,
+                          started_wall_s=it.started_wall_s, reason=reason)  # fmt: skip
+
     def _status(self, task: str, status: str, detail: str) -> None:
         self.ctx.emit(RunnerStatus, runner=Path(task).name, status=status, detail=detail[:2000])
 
-    def _abort(self, task: RallyTask) -> bool:
-        """``rally task abort``; if Rally is not done within ``abort_timeout_s``, SIGTERM,
-        then SIGKILL, to its whole process group. True if it had to be killed."""
-        began_s = time.monotonic()
+    def _abort(self, task: RallyTask, reader: IterationReader | None = None) -> bool:
+        """``rally task abort`` (the iterations in flight run on, then Rally cleans up);
+        meanwhile the iterations that end are read as they are stored, so that they reach
+        the ledger even if this actor is stopped before Rally. If Rally is not done within
+        ``abort_timeout_s``, SIGTERM, then SIGKILL, to its whole process group. True if it
+        had to be killed."""
         timeout_s = self.config.abort_timeout_s
-        try:
-            result = self.cli.abort(task.uuid, timeout_s)
-            if result.returncode != 0:
-                self.ctx.log.warning("rally task abort exited %d", result.returncode)
-        except PluginError as exc:
-            self.ctx.log.warning("rally task abort: %s", exc.message)
-        remaining_s = max(1.0, timeout_s - (time.monotonic() - began_s))
-        try:
-            task.proc.wait(timeout=remaining_s)
-        except subprocess.TimeoutExpired:
+        deadline_s = time.monotonic() + max(1.0, timeout_s)
+        call = threading.Thread(target=self._abort_call, args=(task.uuid, timeout_s),
+                                name="rally-abort", daemon=True)  # fmt: skip
+        call.start()
+        while task.proc.poll() is None and time.monotonic() < deadline_s:
+            if reader is not None:
+                self._drain(reader)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # not yet: read again
+                task.proc.wait(timeout=self.config.poll_interval_s)
+        killed = task.proc.poll() is None
+        if killed:
             self.ctx.log.error(
                 "rally did not stop within %g s after abort: killing it; its cleanup will not "
                 "run, so what it created may remain in the cloud",
                 timeout_s,
             )
             self._kill(task)
-            return True
-        return False
+        call.join(timeout=_KILL_GRACE_S)  # `rally task abort` ends with the task (or its timeout)
+        return killed
+
+    def _abort_call(self, uuid: str, timeout_s: float) -> None:
+        try:
+            result = self.cli.abort(uuid, timeout_s)
+            if result.returncode != 0:
+                self.ctx.log.warning("rally task abort exited %d", result.returncode)
+        except PluginError as exc:
+            self.ctx.log.warning("rally task abort: %s", exc.message)
 
     def _kill(self, task: RallyTask) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):

@@ -40,7 +40,7 @@ from osha.analysis._records import (
     first_header,
     typed,
 )
-from osha.analysis._runners import RunnerSeries
+from osha.analysis._runners import RunnerSeries, series_of
 from osha.analysis._targets import TargetTracker
 from osha.analysis._vips import VipMoveLog
 from osha.analysis.options import AnalysisOptions
@@ -69,6 +69,7 @@ from osha.messages import (
     Resources,
     RunnerIteration,
     RunnerStatus,
+    RunnerUnfinished,
     RunStopped,
     Sample,
     SelfChaosKill,
@@ -156,6 +157,7 @@ class LedgerPass:
             RunStopped.TAG: self._stopped,
             RawBatch.TAG: self._raw_pointer,
             RunnerIteration.TAG: self._iteration,
+            RunnerUnfinished.TAG: self._unfinished,
             SoakCycle.TAG: self._soak,
             SelfChaosKill.TAG: self._soak,
             Resources.TAG: self._soak,
@@ -265,21 +267,19 @@ class LedgerPass:
         self.cycles.feed(msg, t)
 
     def _iteration(self, msg: RunnerIteration, t: float) -> None:
-        series = self.runners.get(msg.sender)
-        if series is None:
-            series = self.runners[msg.sender] = RunnerSeries(msg.sender, msg.runner)
         start = msg.started_wall_s + (msg.mono_s - msg.wall_s) - self.t0
-        series.add(start, msg.duration_s, msg.ok, msg.atomic)
+        series_of(self.runners, msg).add(start, msg.duration_s, msg.ok, msg.atomic)
+
+    def _unfinished(self, msg: RunnerUnfinished, t: float) -> None:
+        start = msg.started_wall_s + (msg.mono_s - msg.wall_s) - self.t0
+        series_of(self.runners, msg).cut_off(start)
 
     def _raw_pointer(self, msg: RawBatch, t: float) -> None:
         if msg.segment not in self.raw_present:  # retained away: its seqs may jump
             self.seqs.retained(msg.source, msg.count)
 
     def _runner_status(self, msg: RunnerStatus, t: float) -> None:
-        series = self.runners.get(msg.sender)
-        if series is None:
-            series = self.runners[msg.sender] = RunnerSeries(msg.sender, msg.runner)
-        series.status(msg.status)
+        series_of(self.runners, msg).status(msg.status)
         if msg.status == "failed":
             self.runner_failures[msg.sender] = msg.detail
 

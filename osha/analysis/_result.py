@@ -206,6 +206,7 @@ def _runner_reports(
                 ),
                 atomics=base.atomic_reports(),
                 atomics_dropped=len(series.atomics_dropped),
+                unfinished=tuple(sorted(series.unfinished)),
             )
         )
     return reports, stretches

@@ -103,6 +103,9 @@ class RunnerReport:
     #: workload first ran them; ``atomics_dropped`` names beyond the cap were not analysed
     atomics: tuple[AtomicBaseline, ...] = ()
     atomics_dropped: int = 0
+    #: the starts of the iterations the stop cut off, in order (``runner.unfinished``: they
+    #: never ended, so they have no duration and count neither as ok nor as failed)
+    unfinished: tuple[float, ...] = ()
 
     @property
     def success(self) -> float | None:

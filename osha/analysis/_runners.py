@@ -41,8 +41,9 @@ from typing import TypeGuard
 from osha.analysis.degradation import AtomicBaseline, AtomicDegradation, MeanDifference, Moments
 from osha.analysis.model import PhaseSpan, PhaseStats, Stretch
 from osha.analysis.options import AnalysisOptions
+from osha.messages import RunnerIteration, RunnerStatus, RunnerUnfinished
 
-__all__ = ["MAX_ATOMICS", "Baseline", "RunnerSeries", "clusters", "percentile"]
+__all__ = ["MAX_ATOMICS", "Baseline", "RunnerSeries", "clusters", "percentile", "series_of"]
 
 #: atomic actions analysed per runner: a workload that names more (a scenario repeating an
 #: action, each repeat named ``action (n)``) has the rest counted, not kept
@@ -123,7 +124,7 @@ class RunnerSeries:
     """Every iteration of one runner, in compact arrays."""
 
     __slots__ = ("atomics", "atomics_dropped", "dur", "failures", "ok", "runner", "start",
-                 "statuses", "workload")  # fmt: skip
+                 "statuses", "unfinished", "workload")  # fmt: skip
 
     def __init__(self, runner: str, workload: str) -> None:
         self.runner = runner
@@ -137,6 +138,8 @@ class RunnerSeries:
         #: an array may lag behind the iterations until :meth:`sort` pads it
         self.atomics: dict[str, array[float]] = {}
         self.atomics_dropped: set[str] = set()
+        #: the starts of the iterations the stop cut off (never ended: no duration, no outcome)
+        self.unfinished: list[float] = []
 
     def add(
         self,
@@ -177,6 +180,10 @@ class RunnerSeries:
         if len(values) < index:
             values.extend(array("f", [_NAN]) * (index - len(values)))
         values.append(value)
+
+    def cut_off(self, start_s: float) -> None:
+        """An iteration that started at ``start_s`` and never ended (``runner.unfinished``)."""
+        self.unfinished.append(start_s)
 
     def status(self, status: str) -> None:
         if len(self.statuses) < 100:
@@ -362,3 +369,12 @@ def _stretch(t: Sequence[float], a: int, b: int, count: int) -> Stretch:
     before = (t[a] - t[a - 1]) / 2 if a > 0 else 0.0
     after = (t[b + 1] - t[b]) / 2 if b + 1 < len(t) else 0.0
     return Stretch(t[a] - before, t[b] + after, before + after, count, t[a])
+
+
+def series_of(runners: dict[str, RunnerSeries], msg: RunnerIteration | RunnerStatus
+              | RunnerUnfinished) -> RunnerSeries:  # fmt: skip
+    """The series of the runner that sent ``msg``, made at its first record."""
+    series = runners.get(msg.sender)
+    if series is None:
+        series = runners[msg.sender] = RunnerSeries(msg.sender, msg.runner)
+    return series

@@ -92,7 +92,7 @@ from osha.messages.monitor import (
     is_blind,
 )
 from osha.messages.run import LedgerHeader, RunStarted, RunStopped
-from osha.messages.runner import RunnerIteration, RunnerStatus
+from osha.messages.runner import RunnerIteration, RunnerStatus, RunnerUnfinished
 from osha.messages.soak import (
     DiskFloorReached,
     LedgerResumed,
@@ -159,6 +159,7 @@ __all__ = [
     "RunStopped",
     "RunnerIteration",
     "RunnerStatus",
+    "RunnerUnfinished",
     "Sample",
     "SelfChaosKill",
     "SoakCycle",

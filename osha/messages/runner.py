@@ -7,7 +7,7 @@ from typing import Any
 
 from osha.messages._base import Message, message
 
-__all__ = ["RunnerIteration", "RunnerStatus"]
+__all__ = ["RunnerIteration", "RunnerStatus", "RunnerUnfinished"]
 
 
 @message("runner.iteration")
@@ -38,3 +38,21 @@ class RunnerStatus(Message):
     runner: str
     status: str
     detail: str = ""
+
+
+@message("runner.unfinished")
+@dataclass(frozen=True, slots=True)
+class RunnerUnfinished(Message):
+    """An iteration that started and never finished: the workload was stopped while it ran
+    (e.g. Rally killed when it did not stop within its abort timeout), so it has no duration
+    and no outcome, only its start. Not a failure and not a success; an operator sees what
+    the stop cut off.
+
+    ``iteration`` is the workload's own number for it (Rally's ``ITER: N``), not a
+    :class:`RunnerIteration`'s count; ``started_wall_s`` when it began (the workload's own
+    timestamp); ``reason`` why it never finished."""
+
+    runner: str  # the workload, e.g. "boot-and-delete.yaml"
+    iteration: int
+    started_wall_s: float
+    reason: str

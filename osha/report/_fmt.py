@@ -30,6 +30,7 @@ __all__ = [
     "soak_trends",
     "table",
     "terminal_safe",
+    "unfinished_text",
     "vip_rows",
     "when",
     "xml_safe",
@@ -119,6 +120,14 @@ def atomic_rows(r: RunnerReport) -> list[list[str]]:
         if not found:
             rows.append([r.runner, b.action, base, "-", "-", "-", "-"])
     return rows
+
+
+def unfinished_text(r: RunnerReport) -> str:
+    """The iterations the stop cut off: how many, and when they began (run time)."""
+    starts = ", ".join(f"{s:.1f}" for s in r.unfinished[:10])
+    more = f" and {len(r.unfinished) - 10} more" if len(r.unfinished) > 10 else ""
+    return (f"{len(r.unfinished)} iteration(s) cut off by the stop, never ended (not counted "
+            f"as ok or failed), started at {starts}{more} s")  # fmt: skip
 
 
 def ci_secs(value: float | None, bound: float | None, digits: int = 3) -> str:

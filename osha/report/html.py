@@ -25,6 +25,7 @@ from osha.report._fmt import (
     pm,
     secs,
     soak_trends,
+    unfinished_text,
     vip_rows,
 )
 from osha.report._plots import runner_svg, soak_svg, timeline_svg
@@ -157,6 +158,10 @@ def _runners(a: Analysis) -> str:
         f'<p class="baseline-short">{escape(r.runner)}: {escape(r.baseline_short.text)}</p>'
         for r in a.runners
         if r.baseline_short
+    ) + "".join(
+        f'<p class="unfinished">{escape(r.runner)}: {escape(unfinished_text(r))}</p>'
+        for r in a.runners
+        if r.unfinished
     )
     atomics = [row for r in a.runners for row in atomic_rows(r)]
     dropped = "".join(

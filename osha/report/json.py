@@ -38,7 +38,7 @@ wall-clock times (Unix seconds). Durations are seconds; ``*_bound_s`` is the ± 
                     suggested_baseline_s, text}}, phases [{phase, iterations, failures,
                     success, mean_s, p50_s, p95_s, p99_s, max_s}], error_clusters
                     [stretch], degraded [stretch], statuses, failure, atomics [{action,
-                    count, mean_s, std_s}], atomics_dropped}]
+                    count, mean_s, std_s}], atomics_dropped, unfinished [start_s]}]
                   stretch = {start_s, end_s, length_s, bound_s, iterations, first_s,
                     mean_duration_s, degradation_s, degradation_ratio, window_span_s,
                     degradation_bound_s, degradation_ratio_bound, atomics [atomic]}
@@ -193,6 +193,7 @@ def to_dict(a: Analysis) -> dict[str, Any]:
             "failure": r.failure,
             "atomics": _plain(r.atomics),
             "atomics_dropped": r.atomics_dropped,
+            "unfinished": list(r.unfinished),
         })  # fmt: skip
     v = a.verdict
     return {

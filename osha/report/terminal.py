@@ -23,6 +23,7 @@ from osha.report._fmt import (
     secs,
     soak_trends,
     table,
+    unfinished_text,
     vip_rows,
 )
 from osha.report.audit import audit_lines
@@ -169,7 +170,8 @@ def _runners(a: Analysis) -> list[str]:
     short = [f"  {r.runner}: {r.baseline_short.text}" for r in a.runners if r.baseline_short]
     out = ["runners (baseline mean ± sd; longest degraded stretch; worst ratio ± 95 % CI):",
            table(["runner", "ok", "baseline", "MTTR", "degr.", "phases"], rows),
-           *failed, *short]  # fmt: skip
+           *failed, *short, *(f"  {r.runner}: {unfinished_text(r)}" for r in a.runners
+                              if r.unfinished)]  # fmt: skip
     return out + _atomics(a)
 
 

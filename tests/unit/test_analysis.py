@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from osha.analysis import AnalysisOptions, FaultStatus, RecoveryFrom, analyze
-from osha.messages import Phase, State
+from osha.messages import Phase, RunnerUnfinished, State
+from osha.report import json as report_json
+from osha.report.terminal import render_summary
 from osha.testing import SyntheticLedger
 
 DOWN = (100.0, 112.5)
@@ -281,3 +283,21 @@ def test_the_analysis_keeps_the_enums_of_the_ledger(tmp_path: Path) -> None:
     assert det.state is State.DOWN
     assert a.faults[0].targets[0].recovery_from is RecoveryFrom.REVERT
     assert f"{target.final_state} {a.faults[0].status}" == "up reverted"
+
+
+def test_iterations_cut_off_by_the_stop_are_shown_not_counted(tmp_path: Path) -> None:
+    """``runner.unfinished`` (an iteration in flight when the runner's workload was killed)
+    is listed with its start, and counts neither as ok nor as failed: it has no outcome."""
+    led = SyntheticLedger(tmp_path / "run.osha")
+    _classic(led)
+    led.add(299.0, "boot", RunnerUnfinished, runner="Synthetic.scenario", iteration=302,
+            started_wall_s=led.wall(290.5), reason="rally killed")  # fmt: skip
+    a = analyze(led.write(stop_s=301.0))
+    (runner,) = a.runners
+    assert runner.iterations == 301  # as without it
+    assert runner.failures == 13
+    assert runner.unfinished == pytest.approx((290.5,))
+    assert "boot: 1 iteration(s) cut off by the stop, never ended" in render_summary(a)
+    assert "started at 290.5 s" in render_summary(a)
+    (data,) = report_json.to_dict(a)["runners"]
+    assert data["unfinished"] == pytest.approx([290.5])

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from actors.runners._rally_db import IterationReader, atomic_durations
+from actors.runners._rally_log import Started, unfinished
 from actors.runners.rally import RallyConfig, RallyRunner
-from osha.messages import RunnerIteration, RunnerStatus
+from osha.messages import RunnerIteration, RunnerStatus, RunnerUnfinished
 from osha.schema import FilePath
 from osha.testing import FakeContext, wait_for
 
@@ -217,23 +218,106 @@ def test_failed_iterations_carry_the_error(tmp_path: Path, rally_bin: Path) -> N
     assert ctx.of(RunnerStatus)[-1].status == "finished"
 
 
-def test_stopping_aborts_the_task_and_keeps_what_ran(tmp_path: Path, rally_bin: Path) -> None:
-    ctx = FakeContext("rally-3")
-    cfg = _config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05})
+def _run_then_stop(cfg: RallyConfig, ctx: FakeContext, iterations: int) -> RallyRunner:
+    """Run the task until ``iterations`` are recorded, then stop the runner (its abort, then
+    the kill if Rally outlives ``abort_timeout_s``) and tear it down."""
     runner = RallyRunner(cfg, ctx)
     runner.setup()
     thread = threading.Thread(target=runner.run)
     thread.start()
-    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 3, timeout_s=20, what="3 iterations")
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= iterations, timeout_s=20,
+             what=f"{iterations} iterations")  # fmt: skip
     ctx.stopping.set()
-    thread.join(timeout=20)
+    thread.join(timeout=cfg.abort_timeout_s + 20)  # the abort's wait, then the kill's grace
     assert not thread.is_alive()
     runner.teardown()
+    return runner
+
+
+def test_stopping_aborts_the_task_and_keeps_what_ran(tmp_path: Path, rally_bin: Path) -> None:
+    ctx = FakeContext("rally-3")
+    cfg = _config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05})
+    runner = _run_then_stop(cfg, ctx, 3)
     seen = len(ctx.of(RunnerIteration))
     assert 3 <= seen < 1000
     assert [s.status for s in ctx.of(RunnerStatus)][-1] == "aborted"
     assert runner.task is not None
     assert runner.task.proc.poll() is not None  # rally itself has ended
+    assert not ctx.of(RunnerUnfinished)  # Rally let the iteration in flight end and stored it
+
+
+def test_an_iteration_cut_off_by_the_kill_is_recorded_with_its_start(
+    tmp_path: Path, rally_bin: Path
+) -> None:
+    """An iteration still in flight when Rally is killed (it did not stop within
+    ``abort_timeout_s``: an abort lets the iterations in flight run on) never reaches Rally's
+    database; its start, in Rally's log, is recorded as ``runner.unfinished``, with no
+    duration (stop 29: a lab campaign lost the boots in flight at the faults that way)."""
+    ctx = FakeContext("rally-5")
+    cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05, "hang": 3}),
+                  abort_timeout_s=1.0)  # fmt: skip
+    _run_then_stop(cfg, ctx, 2)
+    done = ctx.of(RunnerIteration)
+    assert [i.iteration for i in done] == [1, 2]
+    (cut,) = ctx.of(RunnerUnfinished)
+    assert cut.iteration == 3
+    assert cut.runner == "Fake.scenario"
+    assert cut.reason.startswith("rally killed"), cut.reason
+    assert "abort_timeout_s (1 s)" in cut.reason, cut.reason
+    # it began after iteration 2 ended, before the stop: Rally's own clock, read exactly
+    assert done[1].started_wall_s + done[1].duration_s <= cut.started_wall_s <= ctx.of(
+        RunnerStatus)[-1].wall_s  # fmt: skip
+    assert "was killed" in ctx.of(RunnerStatus)[-1].detail
+
+
+def test_iterations_that_end_during_the_abort_are_read_while_rally_cleans_up(
+    tmp_path: Path, rally_bin: Path
+) -> None:
+    """After ``rally task abort`` the iterations in flight run on; each is read as Rally
+    stores it, while Rally still cleans up, not only once Rally has exited (a runner stopped
+    before Rally would lose them)."""
+    ctx = FakeContext("rally-6")
+    cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05,
+                                                "until_abort": 3, "cleanup_s": 60}),
+                  abort_timeout_s=15.0)  # fmt: skip
+    runner = RallyRunner(cfg, ctx)
+    runner.setup()
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 2, timeout_s=20, what="2 iterations")
+    ctx.stopping.set()  # iteration 3 runs until the abort, then ends; the cleanup takes 60 s
+    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 3, timeout_s=10,
+             what="iteration 3, ended after the abort, read during Rally's cleanup")  # fmt: skip
+    assert runner.task is not None
+    assert runner.task.proc.poll() is None  # Rally is still cleaning up
+    thread.join(timeout=cfg.abort_timeout_s + 20)  # the abort's wait, then the kill's grace
+    assert not thread.is_alive()
+    runner.teardown()
+    assert [i.iteration for i in ctx.of(RunnerIteration)] == [1, 2, 3]
+    assert not ctx.of(RunnerUnfinished)
+
+
+def test_unfinished_pairs_each_iterations_start_with_its_end(tmp_path: Path) -> None:
+    """A number's starts and ends pair in order (numbers restart with each workload of a
+    task); another task's lines and lines in another format are not read."""
+    task, other = "6d5a2c1e-0000-4000-8000-000000000001", "6d5a2c1e-0000-4000-8000-000000000002"
+
+    def line(unix: float, uuid: str, text: str) -> str:
+        return (f"{unix:.6f} 2026-12-05 20:00:00.000 42 INFO rally.task.runner [-] "
+                f"Task {uuid} | ITER: {text}\n")  # fmt: skip
+
+    log = tmp_path / "rally.log"
+    log.write_text(
+        line(10.5, task, "1 START") + line(10.6, task, "2 START")
+        + line(11.0, task, "1 END: OK") + line(12.0, other, "7 START")
+        + line(13.25, task, "1 START")  # the next workload's first iteration
+        + line(14.0, task, "2 END: Error GetResourceErrorStatus: boom")
+        + f"2026-12-05 20:00:15.000 42 INFO rally.task.runner [-] Task {task} | ITER: 3 START\n"
+        + line(16.0, task, "4 START")[:30]  # cut short by the kill
+    )  # fmt: skip
+    assert unfinished(log, task) == [Started(1, 13.25)]
+    assert unfinished(log, other) == [Started(7, 12.0)]
+    assert unfinished(tmp_path / "absent.log", task) == []
 
 
 @pytest.mark.parametrize(("cleanup_s", "abort_timeout_s", "killed"), [(0.2, 20.0, False),
@@ -248,15 +332,7 @@ def test_a_rally_killed_before_its_cleanup_says_what_it_may_leave_behind(
     cfg = replace(_config(tmp_path, rally_bin, {"times": 1000, "step_s": 0.05,
                                                 "cleanup_s": cleanup_s}),
                   abort_timeout_s=abort_timeout_s)  # fmt: skip
-    runner = RallyRunner(cfg, ctx)
-    runner.setup()
-    thread = threading.Thread(target=runner.run)
-    thread.start()
-    wait_for(lambda: len(ctx.of(RunnerIteration)) >= 1, timeout_s=20, what="an iteration")
-    ctx.stopping.set()
-    thread.join(timeout=abort_timeout_s + 20)  # the abort's wait, then the kill's grace
-    assert not thread.is_alive()
-    runner.teardown()
+    runner = _run_then_stop(cfg, ctx, 1)
     assert runner.task is not None
     cleaned = (Path(cfg.work_dir or "") / f"cleaned-{runner.task.uuid}").exists()
     status = ctx.of(RunnerStatus)[-1]

@@ -8,7 +8,14 @@ does with ``raw_result_chunk_size = 1``. Task args: ``times`` (iterations), ``st
 (seconds each), ``fail`` (iteration numbers that fail, as "2,3"), ``exit`` (exit code at the end),
 ``context_error`` (a workload context whose setup fails: no iteration, exit 2, as Rally does),
 ``crash`` (the task crashes: status ``crashed`` with Rally's error, exit 1), ``cleanup_s``
-(after an abort, the contexts' cleanup takes this long, then leaves ``cleaned-<uuid>``).
+(after an abort, the contexts' cleanup takes this long, then leaves ``cleaned-<uuid>``),
+``hang`` (this iteration never ends: an abort waits for it, as Rally waits for the iterations
+in flight, until the fake is killed), ``until_abort`` (this iteration runs until the abort,
+then ends).
+
+Like Rally, it logs ``Task <uuid> | ITER: <n> START`` and ``... END: <status>`` to the
+``log_file`` of its config files, in their ``logging_default_format_string`` (the last file
+that sets one wins; Rally's default otherwise).
 
 Like Rally, ``env create --from-sysenv`` stores the credentials in clear in the ``envs`` and
 ``platforms`` tables, and ``rally.log`` may repeat them; the runner must remove them.
@@ -17,6 +24,7 @@ Like Rally, ``env create --from-sysenv`` stores the credentials in clear in the 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -35,6 +43,43 @@ def _db_path(argv: list[str]) -> Path:
                 path = Path(match.group(1))
     assert path is not None, "no [database] connection in the config files"
     return path
+
+
+_RALLY_FORMAT = ("%(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [-] "
+                 "%(instance)s%(message)s")
+
+
+def _conf(argv: list[str], key: str, default: str) -> str:
+    """The value of ``key`` in the last ``--config-file`` that sets it."""
+    value = default
+    for i, arg in enumerate(argv):
+        if arg == "--config-file":
+            for line in Path(argv[i + 1]).read_text().splitlines():
+                name, _, rest = line.partition("=")
+                if name.strip() == key:
+                    value = rest.strip()
+    return value
+
+
+def _logger(argv: list[str]) -> logging.Logger:
+    """``rally.task.runner`` writing to the config's ``log_file`` in its format."""
+    handler = logging.FileHandler(_conf(argv, "log_file", str(_db_path(argv).parent / "rally.log")))
+    formatter = logging.Formatter(_conf(argv, "logging_default_format_string", _RALLY_FORMAT),
+                                  datefmt="%Y-%m-%d %H:%M:%S")  # fmt: skip
+    handler.setFormatter(formatter)
+    handler.addFilter(_Instance())
+    log = logging.getLogger("rally.task.runner")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return log
+
+
+class _Instance(logging.Filter):
+    """oslo.log's ``instance`` field, empty as in Rally's own lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.instance = ""
+        return True
 
 
 def _opt(argv: list[str], name: str, default: str = "") -> str:
@@ -88,7 +133,7 @@ def main(argv: list[str]) -> int:
         print(f"Task {task_uuid} successfully stopped.")
         return 0
     if cmd.startswith("task start"):
-        return _start(db, args, _opt(argv, "--tag"))
+        return _start(db, args, _opt(argv, "--tag"), _logger(argv))
     print(f"fake rally: unknown command {argv}", file=sys.stderr)
     return 64
 
@@ -108,7 +153,7 @@ def _env_create(db: Path, name: str) -> int:
     return 0
 
 
-def _start(db: Path, args: dict[str, object], tag: str) -> int:
+def _start(db: Path, args: dict[str, object], tag: str, log: logging.Logger) -> int:
     task_uuid, workload = str(uuid.uuid4()), str(uuid.uuid4())
     print(f"Task [tags: '{tag}'] {task_uuid}: started", flush=True)
     conn = sqlite3.connect(db)
@@ -133,10 +178,17 @@ def _start(db: Path, args: dict[str, object], tag: str) -> int:
         return 2
     fail = {int(n) for n in str(args.get("fail", "")).split(",") if n}
     step_s = float(args.get("step_s", 0.1))
+    hang, until_abort = int(args.get("hang", 0)), int(args.get("until_abort", 0))
     for n in range(1, int(args.get("times", 3)) + 1):
         if (db.parent / f"abort-{task_uuid}").exists():
             break
+        log.info(f"Task {task_uuid} | ITER: {n} START")
         started = time.time()
+        hung_until = time.monotonic() + (120.0 if n in (hang, until_abort) else 0.0)  # bounded
+        while time.monotonic() < hung_until:  # in flight until killed; an abort waits for it
+            if n == until_abort and (db.parent / f"abort-{task_uuid}").exists():
+                break
+            time.sleep(0.05)
         time.sleep(step_s)
         it = {
             "timestamp": started,
@@ -149,6 +201,7 @@ def _start(db: Path, args: dict[str, object], tag: str) -> int:
                  "children": []},
             ],
         }
+        log.info(f"Task {task_uuid} | ITER: {n} END: " + ("Error" if n in fail else "OK"))
         conn.execute(
             "INSERT INTO workloaddata (task_uuid, workload_uuid, chunk_data) VALUES (?, ?, ?)",
             (task_uuid, workload, json.dumps({"raw": [it]})),
