@@ -23,6 +23,7 @@ from osha.faults.deadman import DEFAULT_STATE_DIR, unit_name
 from osha.messages import FaultDeadmanArmed, FaultDeadmanRenewFailed, FaultLease, Lease
 from tests.lab.conftest import Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, faults_cli, header
+from tests.lab.test_monitors_host_services import mono_of
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(400, func_only=True)]
 
@@ -61,9 +62,19 @@ def switch_dir(key: str) -> str:
     return f"{DEFAULT_STATE_DIR}/{unit_name(key)}"
 
 
+def revert_by_mono_s(run: Harness) -> float:
+    """The lease's ``revert_by`` on this machine's monotonic clock: the clock the deadman keeps
+    on the node (``/proc/uptime``; the nodes share this machine's kernel). This machine's wall
+    clock steps (+4.6 s inside the network test's wait, stop 30's CI run, while the node fired
+    0.16 s after its deadline by its own clock), so a bound on the wall clock would blame the
+    node for the step. The lease's record carries both clocks: its offset converts it."""
+    [record] = run.messages(FaultLease)
+    return record.lease.revert_by_wall_s - (record.wall_s - record.mono_s)
+
+
 def hold_then_kill_9(lab: Lab, run: Harness) -> tuple[Lease, float]:
     """Wait for the fault, then for a renew on the node, then kill -9 osha; the lease and the
-    wall time of the kill."""
+    monotonic time of the kill."""
     bounds = lab.bounds
     run.wait_started()
     run.wait_tag("fault.injected", bounds.fault_s())
@@ -82,9 +93,9 @@ def hold_then_kill_9(lab: Lab, run: Harness) -> tuple[Lease, float]:
     wait_for(renewed, RENEW_EVERY_S + 2 * bounds.command_s, 1.0, "a renew on the node")
     assert run.messages(FaultDeadmanRenewFailed) == []
     run.kill_all()
-    killed_wall_s = time.time()
-    assert killed_wall_s < lease.revert_by_wall_s - RENEW_EVERY_S, "killed too late to tell"
-    return lease, killed_wall_s
+    killed_s = time.monotonic()
+    assert killed_s < revert_by_mono_s(run) - RENEW_EVERY_S, "killed too late to tell"
+    return lease, killed_s
 
 
 def recover_collects(run: Harness, lease: Lease, key: str, lab: Lab) -> None:
@@ -104,12 +115,13 @@ def test_kill_9_during_a_stop_the_node_starts_the_service_at_revert_by(
     lab = healthy_lab
     run = Harness(tmp_path, profile(lab, "stop"))
     try:
-        lease, killed_wall_s = hold_then_kill_9(lab, run)
+        lease, killed_s = hold_then_kill_9(lab, run)
     finally:
         run.close()  # after kill_all: nothing left to stop
     key = run.messages(FaultDeadmanArmed)[0].key
     assert lab.service_pid(NODE, SERVICE) is None, "the service ran again before the deadline"
-    bound_wall_s = lease.revert_by_wall_s + WHOLE_AGAIN_S
+    revert_by_s = revert_by_mono_s(run)
+    bound_s = revert_by_s + WHOLE_AGAIN_S
     [stopped] = [e for e in lab.events(NODE) if e.name == SERVICE and e.kind == "exit"
                  and lease.planned_wall_s <= e.time_s]  # fmt: skip
 
@@ -118,20 +130,20 @@ def test_kill_9_during_a_stop_the_node_starts_the_service_at_revert_by(
         (``sv status``: ``run:``) as soon as it forks the run script; the run script writes
         this line only after its gates (scripts/labkit/lib/services.sh), so the test waits
         for the line itself, not for the pid (stop 29: read once at the pid, it was not
-        there yet)."""
-        return [e.time_s for e in lab.events(NODE) if e.name == SERVICE
+        there yet). On the monotonic clock, as read just after the line was written."""
+        return [mono_of(e.time_s) for e in lab.events(NODE) if e.name == SERVICE
                 and e.kind == "start" and e.time_s > stopped.time_s]  # fmt: skip
 
     # wait past the bound (plus an SSH command's worth of slack) for the line: a late start
     # is then seen as late, not as missing
-    first_start_s = wait_for(starts, bound_wall_s - time.time() + lab.bounds.command_s, 0.2,
+    first_start_s = wait_for(starts, bound_s - time.monotonic() + lab.bounds.command_s, 0.2,
                              "the service's start line, written by the node")[0]  # fmt: skip
-    lag_s = first_start_s - lease.revert_by_wall_s
+    lag_s = first_start_s - revert_by_s
     print(  # noqa: T201 - the measured figure is part of the report
         f"\nstart {lag_s:+.2f} s after revert_by; osha killed "
-        f"{killed_wall_s - stopped.time_s:.1f} s into the hold"
+        f"{killed_s - mono_of(stopped.time_s):.1f} s into the hold"
     )
-    assert first_start_s > killed_wall_s
+    assert first_start_s > killed_s
     assert -EARLY_S <= lag_s <= WHOLE_AGAIN_S
     recover_collects(run, lease, key, lab)
 
@@ -144,36 +156,37 @@ def test_kill_9_during_a_freeze_the_node_continues_the_service_at_revert_by(
     assert pid is not None
     run = Harness(tmp_path, profile(lab, "freeze"))
     try:
-        lease, killed_wall_s = hold_then_kill_9(lab, run)
+        lease, killed_s = hold_then_kill_9(lab, run)
     finally:
         run.close()
     key = run.messages(FaultDeadmanArmed)[0].key
+    revert_by_s = revert_by_mono_s(run)
     probes: list[tuple[float, float, str]] = []  # (start, end, the process's state)
     probe = _prober(lab, pid, probes)
     assert probe() == "T", "not frozen when osha died"
-    bound_wall_s = lease.revert_by_wall_s + WHOLE_AGAIN_S
-    wait_for(lambda: probe() != "T", bound_wall_s - time.time() + lab.bounds.command_s, 0.2,
+    bound_s = revert_by_s + WHOLE_AGAIN_S
+    wait_for(lambda: probe() != "T", bound_s - time.monotonic() + lab.bounds.command_s, 0.2,
              "the process continued by the node")  # fmt: skip
     # The process was stopped at some moment of every probe that saw it so: the SIGCONT came
     # after the start of the last of them, and before the end of the first that saw it run.
     last_frozen = max(start for start, _, state in probes if state == "T")
     continued = min(end for _, end, state in probes if state != "T")
     print(  # noqa: T201 - the measured figure is part of the report
-        f"\ncontinued between {last_frozen - lease.revert_by_wall_s:+.2f} s and "
-        f"{continued - lease.revert_by_wall_s:+.2f} s of revert_by"
+        f"\ncontinued between {last_frozen - revert_by_s:+.2f} s and "
+        f"{continued - revert_by_s:+.2f} s of revert_by"
     )
-    assert last_frozen <= bound_wall_s, "still frozen after revert_by + 2 s"
-    assert last_frozen > killed_wall_s  # frozen after osha died: nobody else continued it
+    assert last_frozen <= bound_s, "still frozen after revert_by + 2 s"
+    assert last_frozen > killed_s  # frozen after osha died: nobody else continued it
     assert lab.service_pid(NODE, SERVICE) == pid  # continued, the same process
     recover_collects(run, lease, key, lab)
 
 
 def _prober(lab: Lab, pid: int, probes: list[tuple[float, float, str]]) -> Callable[[], str]:
     def probe() -> str:
-        began = time.time()
+        began = time.monotonic()
         _, out = lab.run(NODE, f"ps -o stat= -p {pid}")
         state = out.strip()[:1]
-        probes.append((began, time.time(), state))
+        probes.append((began, time.monotonic(), state))
         return state
 
     return probe

@@ -37,7 +37,12 @@ from osha.messages import (
 )
 from osha.testing import FakeContext
 from tests.lab.conftest import REPO, Lab, wait_for
-from tests.lab.test_disruptors_deadman import EARLY_S, RENEW_EVERY_S, WHOLE_AGAIN_S
+from tests.lab.test_disruptors_deadman import (
+    EARLY_S,
+    RENEW_EVERY_S,
+    WHOLE_AGAIN_S,
+    revert_by_mono_s,
+)
 from tests.lab.test_disruptors_support import (
     Harness,
     faults_cli,
@@ -173,24 +178,25 @@ def test_kill_9_while_partitioned_the_node_deletes_its_table_at_revert_by(
             wait_for(lambda: _renewed(lab, directory, armed.wall_s), RENEW_EVERY_S
                      + 2 * bounds.command_s, 1.0, "a renew on the node")  # fmt: skip
         run.kill_all()
-        killed_wall_s = time.time()
+        killed_s = time.monotonic()
     finally:
         run.close()  # after kill_all: nothing left to stop
-    assert killed_wall_s < lease.revert_by_wall_s - RENEW_EVERY_S, "killed too late to tell"
+    revert_by_s = revert_by_mono_s(run)  # the node's clock, not this machine's stepping wall
+    assert killed_s < revert_by_s - RENEW_EVERY_S, "killed too late to tell"
     probes: list[tuple[float, float, bool]] = []  # (start, end, the table is there)
     probe = _prober(lab, table, probes)
     assert probe(), "the table was gone before the deadline"
-    bound_wall_s = lease.revert_by_wall_s + WHOLE_AGAIN_S
-    wait_for(lambda: not probe(), bound_wall_s - time.time() + bounds.command_s, 0.2,
+    bound_s = revert_by_s + WHOLE_AGAIN_S
+    wait_for(lambda: not probe(), bound_s - time.monotonic() + bounds.command_s, 0.2,
              "the node's own revert")  # fmt: skip
     last_present = max(start for start, _, present in probes if present)
     gone = min(end for _, end, present in probes if not present)
     print(  # noqa: T201 - the measured figure is part of the report
-        f"\ntable gone between {last_present - lease.revert_by_wall_s:+.2f} s and "
-        f"{gone - lease.revert_by_wall_s:+.2f} s of revert_by (protect_management={protect})"
+        f"\ntable gone between {last_present - revert_by_s:+.2f} s and "
+        f"{gone - revert_by_s:+.2f} s of revert_by (protect_management={protect})"
     )
-    assert last_present <= bound_wall_s, "still partitioned after revert_by + 2 s"
-    assert gone >= lease.revert_by_wall_s - EARLY_S, "reverted before the deadline"
+    assert last_present <= bound_s, "still partitioned after revert_by + 2 s"
+    assert gone >= revert_by_s - EARLY_S, "reverted before the deadline"
     assert reaches_peer(lab)
     assert lab.run(NODE, "true", timeout_s=bounds.command_s)[0] == 0  # osha can log in again
     result = faults_cli("recover", str(run.run_dir))
@@ -213,9 +219,9 @@ def _renewed(lab: Lab, directory: str, armed_wall_s: float) -> bool:
 def _prober(lab: Lab, table: str, probes: list[tuple[float, float, bool]]
             ) -> Callable[[], bool]:  # fmt: skip
     def probe() -> bool:
-        began = time.time()
+        began = time.monotonic()
         present = table_present(lab, table)
-        probes.append((began, time.time(), present))
+        probes.append((began, time.monotonic(), present))
         return present
 
     return probe
