@@ -70,6 +70,13 @@ def ha(lab_dir: str, env: os._Environ[str]) -> dict[str, object] | None:
             "net_ticktime_s": float(env["LAB_RABBIT_NET_TICKTIME_S"]),
         },
         "vrrp": {"advert_int_s": float(env["LAB_VRRP_ADVERT_INT_S"]), "master": controllers[0]},
+        # every node's kernel keepalive: what ends a connection left half-dead when the VIP
+        # moved away from its client's node (scripts/labkit/lib/ha.sh, ha_net_up)
+        "tcp_keepalive": {
+            "time_s": float(env["LAB_TCP_KEEPALIVE_TIME_S"]),
+            "intvl_s": float(env["LAB_TCP_KEEPALIVE_INTVL_S"]),
+            "probes": int(env["LAB_TCP_KEEPALIVE_PROBES"]),
+        },
         # the cluster monitors' keys for this lab (a profile's [[monitors]] table takes them as
         # they are; README "The HA lab's monitor settings")
         "monitors": {

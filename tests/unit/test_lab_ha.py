@@ -166,6 +166,8 @@ def test_lab_json_describes_the_vip_and_the_members(monkeypatch: pytest.MonkeyPa
         "LAB_HAPROXY_INTER_MS": "1000", "LAB_HAPROXY_FASTINTER_MS": "250", "LAB_HAPROXY_FALL": "2",
         "LAB_HAPROXY_RISE": "2", "LAB_GALERA_SUSPECT_TIMEOUT_S": "3",
         "LAB_RABBIT_NET_TICKTIME_S": "10", "LAB_HAPROXY_TIMEOUT_CONNECT_MS": "200",
+        "LAB_TCP_KEEPALIVE_TIME_S": "10", "LAB_TCP_KEEPALIVE_INTVL_S": "2",
+        "LAB_TCP_KEEPALIVE_PROBES": "3",
     }.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     ha = outputs.ha("/lab", os.environ)
@@ -175,6 +177,7 @@ def test_lab_json_describes_the_vip_and_the_members(monkeypatch: pytest.MonkeyPa
     assert ha["galera"]["sockets"]["ctl-3"] == "/lab/data/galera/ctl-3/run/mysqld.sock"
     assert ha["rabbitmq"]["members"] == ["rabbit@ctl-1", "rabbit@ctl-2", "rabbit@ctl-3"]
     assert ha["vrrp"] == {"advert_int_s": 0.1, "master": "ctl-1"}
+    assert ha["tcp_keepalive"] == {"time_s": 10.0, "intvl_s": 2.0, "probes": 3}
     assert ha["haproxy"]["stats_sockets"]["ctl-2"] == "/lab/data/ctl-2/haproxy/stats.sock"
 
 

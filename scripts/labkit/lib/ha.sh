@@ -45,8 +45,9 @@ HAPROXY_TIMEOUT_CONNECT_MS=200
 # Galera: a silent member is suspected after evs.suspect_timeout (default 5 s)
 GALERA_SUSPECT_TIMEOUT_S=3
 RABBIT_NET_TICKTIME_S=10
-# TCP keepalive in every node (idle seconds before the first probe; 3 probes 2 s apart)
-TCP_KEEPALIVE_TIME_S=10
+# TCP keepalive in every node: an idle connection is probed after TCP_KEEPALIVE_TIME_S, then
+# every TCP_KEEPALIVE_INTVL_S, and dropped after TCP_KEEPALIVE_PROBES unanswered (ha_net_up)
+TCP_KEEPALIVE_TIME_S=10 TCP_KEEPALIVE_INTVL_S=2 TCP_KEEPALIVE_PROBES=3
 # name port: the APIs HAProxy serves on the VIP
 HA_APIS=("keystone 5000" "placement-api 8778" "glance-api 9292" "nova-api 8774" "neutron-api 9696")
 MEMCACHED_PORT=11211
@@ -354,10 +355,11 @@ $(node_dir "$node")/events.log"
     done
 }
 
-# ha_net_up: a controller binds the VIP before it holds it (HAProxy on the backups). Every
-# node finds a dead TCP peer in seconds, not hours: when the VIP moves, a client's pooled
-# connection to the old holder's HAProxy is dead, and a service blocked reading it (nova-
-# conductor's heartbeat, seen) hung until the kernel's 2 h keepalive. kolla tunes the same.
+# ha_net_up: a controller binds the VIP before it holds it (HAProxy on the backups). Dead TCP
+# peers in seconds, not 2 h: a client on the VIP holder talks to its own HAProxy; once the VIP
+# leaves the node HAProxy cannot answer (its source address is gone), and a client that sent
+# its query waits in recv with nothing to send (nova's heartbeat on ctl-2 stalled for good).
+# A keepalive probe reaches the new holder, whose RST ends it (10.2 s measured; as kolla).
 ha_net_up() {
     ha_on || return 0
     local node
@@ -366,7 +368,8 @@ ha_net_up() {
     done
     for node in "${NODES[@]}"; do
         ip netns exec "$(netns_of "$node")" sysctl -qw net.ipv4.tcp_keepalive_time=$TCP_KEEPALIVE_TIME_S \
-            net.ipv4.tcp_keepalive_intvl=2 net.ipv4.tcp_keepalive_probes=3 net.ipv4.tcp_retries2=8
+            net.ipv4.tcp_keepalive_intvl=$TCP_KEEPALIVE_INTVL_S net.ipv4.tcp_keepalive_probes=$TCP_KEEPALIVE_PROBES \
+            net.ipv4.tcp_retries2=8
     done
 }
 
@@ -391,5 +394,7 @@ ha_outputs_env() {
         "LAB_VRRP_ADVERT_INT_S=$VRRP_ADVERT_INT_S LAB_HAPROXY_INTER_MS=$HAPROXY_INTER_MS" \
         "LAB_HAPROXY_FASTINTER_MS=$HAPROXY_FASTINTER_MS LAB_HAPROXY_FALL=$HAPROXY_FALL LAB_HAPROXY_RISE=$HAPROXY_RISE" \
         "LAB_HAPROXY_TIMEOUT_CONNECT_MS=$HAPROXY_TIMEOUT_CONNECT_MS" \
-        "LAB_GALERA_SUSPECT_TIMEOUT_S=$GALERA_SUSPECT_TIMEOUT_S LAB_RABBIT_NET_TICKTIME_S=$RABBIT_NET_TICKTIME_S"
+        "LAB_GALERA_SUSPECT_TIMEOUT_S=$GALERA_SUSPECT_TIMEOUT_S LAB_RABBIT_NET_TICKTIME_S=$RABBIT_NET_TICKTIME_S" \
+        "LAB_TCP_KEEPALIVE_TIME_S=$TCP_KEEPALIVE_TIME_S LAB_TCP_KEEPALIVE_INTVL_S=$TCP_KEEPALIVE_INTVL_S" \
+        "LAB_TCP_KEEPALIVE_PROBES=$TCP_KEEPALIVE_PROBES"
 }
