@@ -178,8 +178,9 @@ def test_a_dead_parent_ends_the_child_without_telling_its_plugin(
         assert codes == [EXIT_PARENT_GONE]
         assert set(exits) == {EXIT_PARENT_GONE}
         assert not plugin.ctx.stopping.is_set()  # so no hold ends early, and nothing reverts
-    finally:
-        plugin.ctx.stopping.set()  # let the plugin's threads end (they would with the process)
+    finally:  # end the threads the exit would have ended, while exit_now is still a stand-in
+        plugin.ctx.stopping.set()
+        host.outbox.close()  # its writer's next beat on the dead socket would "exit" for real
         for ref in pykka.ActorRegistry.get_by_class(PluginActor):
             ref.stop()
 
