@@ -168,7 +168,9 @@ def test_a_dead_parent_ends_the_child_without_telling_its_plugin(
     sock, peer = pair
     host = Host(sock, _boot_message("d", "disruptor", "noop"))
     codes: list[int] = []
-    thread = threading.Thread(target=lambda: codes.append(host.run(FrameDecoder(), [])), daemon=True)
+    thread = threading.Thread(
+        target=lambda: codes.append(host.run(FrameDecoder(), [])), daemon=True
+    )
     thread.start()
     wait_for(_ready(peer), timeout_s=10, what="actor.ready")
     [plugin] = built
