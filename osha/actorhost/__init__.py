@@ -24,7 +24,9 @@ Control frames carry ``seq = 0``: they are not part of the sender's recorded seq
 
 The child runs in its own process group and ignores SIGINT (signals to osha's group are the
 parent's to handle: it stops every child in order) and exits when its socket reaches EOF:
-the parent died, so there are no orphans. Exit codes: :data:`EXIT_CLEAN`,
+the parent died, so there are no orphans. It exits at once and tells its plugin nothing (no
+stop, no teardown, so no revert that nobody could record: the dead-man switch and ``osha
+faults recover`` revert what a dead osha held). Exit codes: :data:`EXIT_CLEAN`,
 :data:`EXIT_PLUGIN_FAILED`, :data:`EXIT_PROTOCOL`, :data:`EXIT_PARENT_GONE`.
 
 Modules, one noun each: :mod:`~osha.actorhost.outbox` (stamping, batching, the writer thread),

@@ -214,7 +214,13 @@ class Host:
         return EXIT_CLEAN
 
     def _parent_gone(self, exc: OSError | None) -> None:
-        self._stopping.set()
+        """The parent died (``kill -9``, a crash): exit now, telling the plugin nothing.
+
+        ``stopping`` stays clear. Set, it woke a disruptor's hold into its revert, which raced
+        this exit: now and then the revert's command (a child process, which outlives us) ran
+        with nobody to record it, the ledger gone with the parent, and mostly without the
+        collect of its dead-man switch. A fault held when osha died is reverted, recorded, by
+        its dead-man switch at ``revert_by`` and by ``osha faults recover``."""
         print(f"parent gone ({exc}); exiting", file=sys.stderr)  # noqa: T201 - the child's log
         exit_now(EXIT_PARENT_GONE)
 

@@ -19,7 +19,11 @@ to cmp-1's address.
 
 Timing: ``down_s`` 6 + ``revert_timeout_s`` 6: ``revert_by`` is 12 s after the inject, the
 renew cadence 4 s (see ``osha.faults._switch``); the bounds are ``test_disruptors_deadman``'s
-(whole again within ``revert_by`` + 2 s, never more than 0.5 s early).
+(whole again within ``revert_by`` + 2 s, never more than 0.5 s early), on the monotonic clock:
+the deadman keeps ``/proc/uptime`` (the nodes share this machine's kernel) and this machine's
+wall clock steps (+21 s in 8 min, stop 30), so ``revert_by`` and the inject's time are
+converted with the two clocks of the record that carried them, and the probes are stamped with
+``time.monotonic()``.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from osha.messages import (
     Lease,
 )
 from tests.lab.conftest import Lab, wait_for
-from tests.lab.test_disruptors_deadman import EARLY_S, WHOLE_AGAIN_S
+from tests.lab.test_disruptors_deadman import EARLY_S, WHOLE_AGAIN_S, revert_by_mono_s
 from tests.lab.test_disruptors_support import Harness, faults_cli, header
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300, func_only=True)]
@@ -121,38 +125,45 @@ def planted(healthy_lab: Lab) -> Iterator[Lab]:
 
 def _kill_mid_fault_then_whole_again(lab: Lab, run: Harness, *, switch: bool) -> float:
     """Kill osha once the link is down, before its planned end; wait until the node (or this
-    machine) sets it up again by itself. Returns when, relative to ``revert_by``."""
+    machine) sets it up again by itself. Returns when, relative to ``revert_by``, on the
+    monotonic clock (the deadman's; this machine's wall clock steps)."""
     try:
         run.wait_started()
         [injected] = run.wait_tag("fault.injected", lab.bounds.fault_s())
-        lease = lease_of(run)
         wait_for(lambda: not admin_up(lab, switch=switch), lab.bounds.command_s, 0.1,
                  "the link down")  # fmt: skip
-        run.kill_all()
-        killed_wall_s = time.time()
+        run.kill_all()  # returns once its actors are gone too: nothing of osha is left
+        killed_s = time.monotonic()
     finally:
         run.close()  # after kill_all: nothing left to stop
-    assert killed_wall_s < injected.actual_wall_s + DOWN_S, "killed too late to tell"
+    lease = lease_of(run)
+    # each record's wall time converted with its own two clocks
+    injected_s = injected.actual_wall_s - (injected.wall_s - injected.mono_s)
+    revert_by_s = revert_by_mono_s(run)
+    assert killed_s < injected_s + DOWN_S, "killed too late to tell"
+    assert not admin_up(lab, switch=switch), "up again as osha died, long before revert_by"
     assert not pings(lab), f"{NODE} answers with its link down"
     probes: list[tuple[float, float, bool]] = []  # (start, end, the link is up)
 
     def up() -> bool:
-        began = time.time()
-        probes.append((began, time.time(), admin_up(lab, switch=switch)))
-        return probes[-1][2]
+        began = time.monotonic()
+        is_up = admin_up(lab, switch=switch)
+        probes.append((began, time.monotonic(), is_up))
+        return is_up
 
-    bound_wall_s = lease.revert_by_wall_s + WHOLE_AGAIN_S
-    wait_for(up, bound_wall_s - time.time() + lab.bounds.command_s, 0.1, "the own revert")
-    last_down = max(start for start, _, is_up in probes if not is_up)
+    bound_s = revert_by_s + WHOLE_AGAIN_S
+    wait_for(up, bound_s - time.monotonic() + lab.bounds.command_s, 0.1, "the own revert")
+    down = [start for start, _, is_up in probes if not is_up]
+    assert down, f"up at the first probe, {probes[0][0] - revert_by_s:+.2f} s from revert_by"
     back = min(end for _, end, is_up in probes if is_up)
-    assert last_down <= bound_wall_s, "still down after revert_by + 2 s"
-    assert back >= lease.revert_by_wall_s - EARLY_S, "up again before the deadline"
+    assert max(down) <= bound_s, "still down after revert_by + 2 s"
+    assert back >= revert_by_s - EARLY_S, "up again before the deadline"
     wait_for(lambda: pings(lab), lab.bounds.command_s, 0.2, f"{NODE} answering again")
     result = faults_cli("recover", str(run.run_dir))  # collects what the node did
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"REVERTED {lease.what}" in result.stdout
     assert "reverted it by itself at its deadline (exit 0)" in result.stdout
-    return back - lease.revert_by_wall_s
+    return back - revert_by_s
 
 
 def test_node_side_kill_9_the_node_sets_its_link_up_with_its_routes_at_revert_by(
@@ -189,7 +200,7 @@ def test_switch_side_the_node_sees_no_carrier_keeps_its_routes_and_is_back_at_do
         assert held.replace(" linkdown", "") == before
         assert not pings(lab)
         [reverted] = run.wait_tag("fault.reverted", lab.bounds.fault_s(DOWN_S))
-        reverted_wall_s = time.time()  # at most one ledger poll (0.1 s) late
+        reverted_s = time.monotonic()  # at most one ledger poll (0.1 s) late
         [collected] = run.wait_tag("fault.deadman_collected", lab.bounds.command_s)
     finally:
         run.close()
@@ -202,7 +213,8 @@ def test_switch_side_the_node_sees_no_carrier_keeps_its_routes_and_is_back_at_do
     assert isinstance(collected, FaultDeadmanCollected)
     assert collected.state == "absent"  # osha reverted and disarmed it; it never fired
     assert run.messages(FaultDeadmanRenewFailed) == []  # the switch stayed in reach
-    late_s = reverted_wall_s - (injected.actual_wall_s + DOWN_S)
+    # on the monotonic clock: the inject's wall time converted with its record's two clocks
+    late_s = reverted_s - (injected.actual_wall_s - (injected.wall_s - injected.mono_s) + DOWN_S)
     assert late_s <= lab.bounds.command_s, "the revert came long after down_s"
     assert len(run.messages(FaultReverted)) == 1
     print(f"\nswitch side: reverted {late_s:+.2f} s from the planned end")  # noqa: T201

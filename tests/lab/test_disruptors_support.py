@@ -11,10 +11,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from osha.ledger import LedgerReader
 from osha.messages import ActorStarted, Message
 from tests.lab.bounds import OSHA_START_S
 from tests.lab.conftest import LAB_DIR, REPO, Lab, wait_for
+
+#: osha and its actors are gone after a kill -9: the kernel ends the harness at once, and each
+#: actor exits on its socket's EOF (milliseconds; seconds on a loaded 2-core machine)
+KILLED_S = 10.0
 
 
 def header(lab: Lab, *, seed: int = 1, max_down: str = "") -> str:
@@ -106,9 +112,21 @@ class Harness:
 
     def kill_all(self) -> None:
         """kill -9 the harness's process group; its actors (each in its own process group)
-        exit on the EOF of their sockets at once, doing nothing more, as after a crash."""
+        exit on the EOF of their sockets at once, doing nothing more (no revert: nobody could
+        record it), as after a crash. Returns once they are gone: nothing of osha is left."""
+        actors = self._actors()
         os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=KILLED_S)
+        _, alive = psutil.wait_procs(actors, timeout=KILLED_S)
+        assert not alive, f"actors outlived osha's kill -9 by {KILLED_S:g} s: {alive}"
+
+    def _actors(self) -> list[psutil.Process]:
+        """The harness's actor processes (its children that host one)."""
+        try:
+            children = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        return [c for c in children if _hosts_an_actor(c)]
 
     def wait(self, timeout_s: float = 120.0) -> int:
         try:
@@ -125,6 +143,13 @@ class Harness:
                 self.proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 self.kill_all()
+
+
+def _hosts_an_actor(proc: psutil.Process) -> bool:
+    try:
+        return "osha.actorhost" in proc.cmdline()
+    except psutil.NoSuchProcess:
+        return False
 
 
 def faults_cli(*args: str) -> subprocess.CompletedProcess[str]:

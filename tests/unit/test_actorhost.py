@@ -8,13 +8,18 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pykka
 import pytest
 
-from osha.actorhost import EXIT_CLEAN, EXIT_PARENT_GONE, Outbox
+from osha.actorhost import EXIT_CLEAN, EXIT_PARENT_GONE, Host, Outbox, _host
+from osha.actorhost._host import PluginActor
+from osha.actorhost._host import _build_plugin as _build
 from osha.errors import WireError
 from osha.messages import ActorHeartbeat, ActorHello, ActorReady, ActorStop, Message, Sample
 from osha.messages.actor import ActorBoot
+from osha.plugin import Plugin
 from osha.record import frame_records
 from osha.supervisor import ChildSpec, Supervisor
 from osha.testing import MemorySink, split_framed, wait_for
@@ -98,8 +103,8 @@ def test_outbox_batches_stamps_and_beats(pair: tuple[socket.socket, _Peer]) -> N
     assert not broken
 
 
-def _boot(actor_id: str, kind: str, plugin: str, **config: object) -> bytes:
-    boot = ActorBoot(
+def _boot_message(actor_id: str, kind: str, plugin: str, **config: object) -> ActorBoot:
+    return ActorBoot(
         "test",
         0,
         0.0,
@@ -112,7 +117,10 @@ def _boot(actor_id: str, kind: str, plugin: str, **config: object) -> bytes:
         incarnation=1,
         heartbeat_interval_s=0.1,
     )
-    return pack_frame(FrameKind.CONTROL, encode(boot))
+
+
+def _boot(actor_id: str, kind: str, plugin: str, **config: object) -> bytes:
+    return pack_frame(FrameKind.CONTROL, encode(_boot_message(actor_id, kind, plugin, **config)))
 
 
 def _spawn(tmp_path: Path) -> tuple[subprocess.Popen[bytes], socket.socket, _Peer]:
@@ -143,6 +151,40 @@ def test_child_says_hello_then_ready_and_exits_on_eof(
     sock.shutdown(socket.SHUT_RDWR)  # the parent "dies"
     assert proc.wait(timeout=10) == EXIT_PARENT_GONE
     no_children_left()
+
+
+def test_a_dead_parent_ends_the_child_without_telling_its_plugin(
+    pair: tuple[socket.socket, _Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kill -9`` of osha: the child exits on its socket's EOF and never tells its plugin to
+    stop. Told, a disruptor's hold woke into its revert and raced the exit: now and then the
+    revert's command ran with nobody to record it (the switch-side link lab test saw the port
+    up at once in 10 of 18 runs, stop 30). The host runs in this process, its exit recorded
+    instead of made, so that the plugin can be looked at after its parent is gone."""
+    exits: list[int] = []
+    monkeypatch.setattr(_host, "exit_now", exits.append)
+    built: list[Plugin[Any]] = []
+    monkeypatch.setattr(_host, "_build_plugin", lambda *a: built.append(_build(*a)) or built[-1])
+    sock, peer = pair
+    host = Host(sock, _boot_message("d", "disruptor", "noop"))
+    codes: list[int] = []
+    thread = threading.Thread(
+        target=lambda: codes.append(host.run(FrameDecoder(), [])), daemon=True
+    )
+    thread.start()
+    wait_for(_ready(peer), timeout_s=10, what="actor.ready")
+    [plugin] = built
+    peer.sock.shutdown(socket.SHUT_RDWR)  # the parent "dies"
+    thread.join(timeout=10)
+    try:
+        assert codes == [EXIT_PARENT_GONE]
+        assert set(exits) == {EXIT_PARENT_GONE}
+        assert not plugin.ctx.stopping.is_set()  # so no hold ends early, and nothing reverts
+    finally:  # end the threads the exit would have ended, while exit_now is still a stand-in
+        plugin.ctx.stopping.set()
+        host.outbox.close()  # its writer's next beat on the dead socket would "exit" for real
+        for ref in pykka.ActorRegistry.get_by_class(PluginActor):
+            ref.stop()
 
 
 def test_stop_flushes_every_record_and_exits_zero(

@@ -7,16 +7,22 @@ lease once, recording every attempt in a new ledger, and reporting.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
 from osha.faults import Lease, RetryPolicy, recover, unrevoked
-from osha.ledger import LedgerWriter, verify
-from osha.messages import FaultInjected, FaultLease, FaultReverted, LedgerHeader
+from osha.ledger import LedgerReader, LedgerWriter, verify
+from osha.messages import ActorStarted, FaultInjected, FaultLease, FaultReverted, LedgerHeader
+from osha.testing import wait_for
 
 FAST = RetryPolicy(initial_s=0.01, max_s=0.02, min_window_s=0.1)
 
@@ -152,3 +158,54 @@ def test_recover_reads_a_recorded_profile_with_the_old_flat_ssh_keys(tmp_path: P
     assert {i.detail for i in report.items} == {
         "SshAuthError: SSH private key /keys/id does not exist"
     }
+
+
+KILLED = """
+[campaign]
+name = "killed"
+seed = 1
+
+[[disruptors]]
+id = "mark"
+plugin = "marker"
+markers = "{markers}"
+inventory = "{inventory}"
+target = {{ group = "controller", pick = "node:ctl-1" }}
+schedule = {{ start_s = 0.2, times = 1, down_s = 60 }}
+"""
+
+
+@pytest.mark.timeout(180)  # two osha processes started on a loaded 2-core machine
+def test_kill_9_of_osha_leaves_the_held_fault_to_recover(tmp_path: Path) -> None:
+    """osha (the fault harness) ``kill -9``-ed while a fault is held: its disruptor actor
+    exits on the EOF of its socket and reverts nothing (nobody could record it); the fault
+    stays, and ``osha faults recover`` reverts it and records that."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[controller]\nctl-1\n")
+    markers, run = tmp_path / "markers", tmp_path / "run.osha"
+    profile = tmp_path / "profile.toml"
+    profile.write_text(KILLED.format(markers=markers, inventory=inventory))
+    harness = [sys.executable, "-m", "osha.harness", str(profile), "--run-dir", str(run)]
+    with (tmp_path / "harness.out").open("wb") as out:
+        proc = subprocess.Popen(harness, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: (run / "000001.seg").exists()
+                 and any(isinstance(m, FaultInjected) for m in LedgerReader(run).messages()),
+                 timeout_s=30, what="the fault injected")  # fmt: skip
+        [actor] = [psutil.Process(m.pid) for m in LedgerReader(run).messages()
+                   if isinstance(m, ActorStarted)]  # fmt: skip
+        os.killpg(proc.pid, signal.SIGKILL)  # osha's group; the actor has its own
+        proc.wait(timeout=10)
+        actor.wait(timeout=10)  # not our child: its exit code is in its log
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "parent gone" in (run / "logs" / "mark.log").read_text()
+    assert [p.name for p in markers.iterdir()] == ["ctl-1"]  # still held
+    assert not any(isinstance(m, FaultReverted) for m in LedgerReader(run).messages())
+    done = subprocess.run([sys.executable, "-m", "osha", "faults", "recover", str(run)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "REVERTED mark ctl-1" in done.stdout, done.stdout
+    assert list(markers.iterdir()) == []
