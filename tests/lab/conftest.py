@@ -198,6 +198,15 @@ class Lab:
     def boot_id(self, node: str) -> str:
         return self.check(node, "cat /proc/sys/kernel/random/boot_id").strip()
 
+    def nodes_running(self, *services: str) -> list[str]:
+        """The nodes whose runit runs every one of ``services`` (lab.json), in lab order. The
+        topologies differ here: keystone runs on ctl-1 (default) or on ctl-1 and ctl-2 (HA,
+        ``OSHA_LAB_TOPOLOGY=ha``), and the HA lab's ctl-3 is a controller that runs only the
+        cluster (Galera, RabbitMQ, HAProxy, keepalived), none of nova's services."""
+        nodes = [n for n, d in self.nodes.items() if set(services) <= set(d["services"])]
+        assert nodes, f"no node of the lab runs {services}: lab.json nodes {self.nodes}"
+        return nodes
+
     def service_pid(self, node: str, service: str) -> int | None:
         """The pid (in the node) of a runit service, None when it is not running."""
         out = self.check(node, f"sv status {self.nodes[node]['service_dir']}/{service}")

@@ -142,15 +142,20 @@ def test_keystone_outage_fails_every_probe_then_recovers_without_restart(healthy
             "endpoint:image",
             "endpoint:placement",
         } <= set(endpoints)
+        # every keystone: ctl-1's (default topology), or ctl-1's and ctl-2's behind the VIP
+        # (HA), where HAProxy sends the probes to the one left running
+        keystones = lab.nodes_running("keystone")
         try:
-            lab.check("ctl-1", "systemctl stop keystone", timeout_s=bounds.command_s)
+            for node in keystones:
+                lab.check(node, "systemctl stop keystone", timeout_s=bounds.command_s)
             wait_for(
                 lambda: all(mon.tracker.state(t) == "down" for t in endpoints),
                 timeout_s=bounds.poll_s + INTERVAL_S + PROBE_TIMEOUT_S,  # the next poll fails
                 what="every endpoint probe failing",
             )
         finally:
-            lab.check("ctl-1", "systemctl start keystone", timeout_s=bounds.command_s)
+            for node in keystones:
+                lab.check(node, "systemctl start keystone", timeout_s=bounds.command_s)
         wait_for(
             lambda: all(mon.tracker.state(t) == "up" for t in endpoints),
             timeout_s=bounds.service_seen_up_s,

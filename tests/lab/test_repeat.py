@@ -88,7 +88,11 @@ def _smallest_n(sd: float, target_s: float) -> int:
 @pytest.mark.timeout(3 * RUN_S + 120)  # a hang guard above the three runs' and the report's
 def test_repeat_3_then_aggregate_with_ci_target(healthy_lab: Lab, tmp_path: Path) -> None:
     path = tmp_path / "sched-kill.toml"
-    path.write_text(PROFILE)
+    # the monitor on the controllers that run a scheduler: both (default topology); ctl-1 and
+    # ctl-2 of the HA lab's three, whose ctl-3 runs none (its preflight would say it is down)
+    schedulers = json.dumps(healthy_lab.nodes_running("nova-scheduler"))
+    assert 'limit = ["controller"]' in PROFILE
+    path.write_text(PROFILE.replace('limit = ["controller"]', f"limit = {schedulers}", 1))
     runs_dir = tmp_path / "runs"
     start = _osha("campaign", "start", str(path), "--plain", "--ledger-dir", str(runs_dir),
                   "--repeat", "3", timeout_s=3 * RUN_S)  # fmt: skip
