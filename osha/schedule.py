@@ -203,6 +203,12 @@ def resolve_targets(target: TargetConfig, hosts: Sequence[Host]) -> list[str]:
     """
     names = [h.name for h in hosts]
     members = [h.name for h in hosts if target.group in h.groups or target.group == "all"]
+    if not members:
+        groups = sorted({g for h in hosts for g in h.groups})
+        raise PluginError(
+            f"target group {target.group!r} has no hosts in the inventory",
+            hint=f"groups in the inventory: {', '.join(groups) or 'none'}",
+        )
     if target.pick.startswith("node:"):
         node = target.pick.removeprefix("node:")
         if node not in names:
@@ -213,15 +219,9 @@ def resolve_targets(target: TargetConfig, hosts: Sequence[Host]) -> list[str]:
         if node not in members:
             raise PluginError(
                 f"pick = {target.pick!r}: node {node!r} is not in group {target.group!r}",
-                hint=f"{target.group} has: {', '.join(members) or 'no hosts'}",
+                hint=f"{target.group} has: {', '.join(members)}",
             )
         return [node]
-    if not members:
-        groups = sorted({g for h in hosts for g in h.groups})
-        raise PluginError(
-            f"target group {target.group!r} has no hosts in the inventory",
-            hint=f"groups in the inventory: {', '.join(groups) or 'none'}",
-        )
     return members[:1] if target.pick == "one" else members
 
 

@@ -115,11 +115,14 @@ def main(argv: list[str]) -> int:
     env = os.environ
     nodes = {}
     groups: dict[str, list[str]] = {"controller": [], "compute": [], "container_hosts": []}
+    by_service: dict[str, list[str]] = {}
     for line in sys.stdin.read().splitlines():
         name, address, group, services, containers, bmc_port = line.split("\t")
         node_groups = [group] + (["container_hosts"] if containers else [])
         for g in node_groups:
             groups[g].append(name)
+        for service in services.split():
+            by_service.setdefault(service, []).append(name)
         nodes[name] = {
             "address": address,
             "groups": node_groups,
@@ -164,6 +167,13 @@ def main(argv: list[str]) -> int:
             for n in members
         ]
         lines.append("")
+    # kolla-ansible's layout: a group per service, named after it, of the nodes that run it
+    # (`[nova-scheduler]`: ctl-1 and ctl-2 in both topologies). A profile that targets or
+    # watches a service names its group and fits either topology; the HA lab's ctl-3 is a
+    # controller that runs only the cluster, none of nova's services.
+    lines.append("# one group per runit service (kolla-ansible style): the nodes that run it")
+    for service, members in by_service.items():
+        lines += [f"[{service}]", *members, ""]
     lines += [
         "[all:vars]",
         f"ansible_ssh_private_key_file={env['LAB_SSH_KEY']}",

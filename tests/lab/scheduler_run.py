@@ -36,7 +36,7 @@ from osha.analysis import Analysis, analyze
 from osha.messages import Message
 from tests.lab.bounds import SWEEP_S, WARMUP_S
 from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab, wait_for
-from tests.lab.test_campaign import _profile, _records, nova_hosts_limit
+from tests.lab.test_campaign import _profile, _records
 
 PROFILE = "lab-nova-scheduler.toml"
 #: the campaign's own phases bound it (preflight, sweep, load, warm-up, baseline, chaos,
@@ -202,7 +202,6 @@ def run_once(lab: Lab, tmp_path: Path) -> SchedulerRun:
             # a certain violation: ctl-1's scheduler is down far longer than 1 s
             'max_downtime_s = { "endpoint:compute" = 5 }':
                 'max_downtime_s = { "nova-scheduler@ctl-1" = 1 }',
-            **nova_hosts_limit(lab),
         })  # fmt: skip
         proc = start_campaign(path, tmp_path, output)
         consumers.append(_during_the_faults(lab, proc, new))

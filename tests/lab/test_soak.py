@@ -46,28 +46,6 @@ OSHA = [sys.executable, "-m", "osha"]
 MIB = 1024 * 1024
 
 
-def _nova_inventory(lab: Lab, tmp_path: Path) -> dict[str, str]:
-    """The soak hurts nova's scheduler and conductor on its group ``controller`` (a random
-    one's scheduler, ctl-2's conductor) and watches them there. Every controller of the
-    default topology runs both: no change. The HA lab's ctl-3 runs neither (only the
-    cluster), so there the profile gets a copy of the lab's inventory whose ``controller``
-    group is the controllers that do: the replacement of its ``inventory`` line."""
-    nova = lab.nodes_running("nova-scheduler", "nova-conductor")
-    if nova == [n for n, d in lab.nodes.items() if "controller" in d["groups"]]:
-        return {}
-    lines, section = [], ""
-    for line in Path(lab.desc["inventory"]).read_text().splitlines():
-        if line.startswith("["):
-            section = line.strip()
-        elif section == "[controller]" and line.strip() and line.split()[0] not in nova:
-            continue
-        lines.append(line)
-    path = tmp_path / "inventory.ini"
-    path.write_text("\n".join(lines) + "\n")
-    return {'inventory = "${OSHA_LAB_DIR:-/var/lib/osha-lab}/inventory.ini"':
-            f'inventory = "{path}"'}  # fmt: skip
-
-
 def _profile(tmp_path: Path, replace: dict[str, str]) -> Path:
     text = PROFILE.read_text()
     for old, new in replace.items():
@@ -108,7 +86,7 @@ def _verify(run_dir: Path) -> str:
 
 @pytest.mark.timeout(1200)
 def test_a_time_compressed_soak_with_self_chaos(healthy_lab: Lab, tmp_path: Path) -> None:
-    path = _profile(tmp_path, _nova_inventory(healthy_lab, tmp_path))
+    path = _profile(tmp_path, {})
     done = subprocess.run(
         [*OSHA, "campaign", "start", str(path), "--plain", "--ledger-dir",
          str(tmp_path / "runs"), "--self-chaos-every-s", "20", "--cycles", str(CYCLES)],
@@ -203,7 +181,6 @@ def test_kill_9_of_osha_mid_soak_then_resume(healthy_lab: Lab, tmp_path: Path) -
     path = _profile(
         tmp_path,
         {
-            **_nova_inventory(healthy_lab, tmp_path),
             "cycles = 30": "cycles = 6",
             # hold the stop for most of the window, so that the kill finds it held
             "schedule = { start_s = 1, times = 1, down_s = 2 }":

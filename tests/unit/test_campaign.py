@@ -268,6 +268,7 @@ def _stand_in_lab_dir(lab: Path) -> Path:
         "[controller]\nctl-1 ansible_host=10.231.0.11\nctl-2 ansible_host=10.231.0.12\n"
         "[compute]\ncmp-1 ansible_host=10.231.0.21\ncmp-2 ansible_host=10.231.0.22\n"
         "[container_hosts]\ncmp-2 ansible_host=10.231.0.22\n"
+        "[nova-scheduler]\nctl-1\nctl-2\n[nova-conductor]\nctl-1\nctl-2\n"
     )
     (lab / "known_hosts").write_text("")
     (lab / "id_ed25519").write_text("")

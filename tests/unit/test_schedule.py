@@ -117,6 +117,14 @@ def test_node_outside_the_group_and_empty_group() -> None:
     assert "controller" in info.value.hint
 
 
+def test_a_node_pick_in_a_group_the_inventory_lacks_lists_its_groups() -> None:
+    """A kolla-style service group (``nova-scheduler``) missing from an older inventory: the
+    error names the group and lists the inventory's groups, not an empty member list."""
+    with pytest.raises(PluginError, match="'nova-scheduler' has no hosts") as info:
+        resolve_targets(TargetConfig(group="nova-scheduler", pick="node:ctl-1"), HOSTS)
+    assert info.value.hint == "groups in the inventory: all, compute, controller"
+
+
 @pytest.mark.parametrize(
     ("table", "problem"),
     [
