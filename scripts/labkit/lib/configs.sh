@@ -258,6 +258,13 @@ rpc_state_report_workers = 1
 notify_nova_on_port_status_changes = true
 notify_nova_on_port_data_changes = true
 agent_down_time = $AGENT_DOWN_TIME_S
+# No network is ever given to the DHCP agent: it has no interface driver and no privsep
+# helper for namespaces, so it could only fail. A network scheduled to it (Rally's network
+# context makes subnets with DHCP on) left a state directory behind, and the agent then
+# retried "disable dhcp" for it about 60 times a second, for good (0.6 of a core with the
+# RPC servers answering it, HA lab, stop 32). The lab's own subnets have DHCP off.
+network_auto_schedule = false
+dhcp_agent_notification = false
 [agent]
 report_interval = $REPORT_INTERVAL_S
 root_helper =

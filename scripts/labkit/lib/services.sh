@@ -77,7 +77,8 @@ write_services() {
             "$B/nova-scheduler $N --config-file $ETC/nova/nova-db.conf --config-file $ETC/nova/nova-$node.conf"
     done
     mq=$(mq_wait ctl-1)
-    svc ctl-1 neutron-dhcp-agent "svc_gate catalog; $mq; svc_wait_consumer q-plugin" \
+    # its state directory holds only what it failed to set up (neutron.conf): start empty
+    svc ctl-1 neutron-dhcp-agent "svc_gate catalog; $mq; svc_wait_consumer q-plugin; rm -rf $DATA/neutron/dhcp" \
         "$B/neutron-dhcp-agent $Q --config-file $ETC/neutron/dhcp_agent.ini"
     svc ctl-1 neutron-metadata-agent "svc_gate catalog; $mq; svc_wait_consumer q-plugin" \
         "$B/neutron-metadata-agent $Q --config-file $ETC/neutron/metadata_agent.ini"
