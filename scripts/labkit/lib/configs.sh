@@ -261,8 +261,9 @@ agent_down_time = $AGENT_DOWN_TIME_S
 # No network is ever given to the DHCP agent: it has no interface driver and no privsep
 # helper for namespaces, so it could only fail. A network scheduled to it (Rally's network
 # context makes subnets with DHCP on) left a state directory behind, and the agent then
-# retried "disable dhcp" for it about 60 times a second, for good (0.6 of a core with the
-# RPC servers answering it, HA lab, stop 32). The lab's own subnets have DHCP off.
+# retried "disable dhcp" for it about 60 times a second, for good (20 % of a core for the
+# agent alone, and its resyncs to the RPC servers; HA lab, stop 32). The lab's own subnets
+# have DHCP off.
 network_auto_schedule = false
 dhcp_agent_notification = false
 [agent]
