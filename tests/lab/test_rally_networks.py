@@ -82,3 +82,9 @@ def test_rally_boot_on_a_network_context_passes(healthy_lab: Lab, tmp_path: Path
     assert network["cleanup"]["error"] is None, network["cleanup"]
     made = atomic_names(network["setup"]["atomic_actions"])
     assert {"neutron.create_network", "neutron.create_router"} <= made, made
+    # the network (its subnet has DHCP on) was never given to the DHCP agent, which cannot
+    # serve it in the lab: given one, it failed, left a directory for it in its state, and
+    # retried "disable dhcp" for it for good once it was deleted (CHANGELOG, Fixed:
+    # neutron.conf network_auto_schedule = false)
+    state = Path(lab.desc["dir"]) / "data" / "neutron" / "dhcp"
+    assert not state.exists() or not any(state.iterdir()), sorted(p.name for p in state.iterdir())
