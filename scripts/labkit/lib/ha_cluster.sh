@@ -41,15 +41,24 @@ ha_galera_init() {
     chown -R mysql:mysql "$d"
 }
 
+# How long running members get to form a Primary component on their own before
+# ha_galera_ensure takes over: members that runit restarted after a quorum loss re-merge
+# (Galera's pc.recovery) about 7 s after their start (stop 32). Taking over meanwhile
+# stopped a joiner in the middle of its IST, which ignored SIGTERM until runit's KILL 40 s
+# later, and `lab reset` failed ("cannot stop the Galera member").
+GALERA_REFORM_S=30
+
 # ha_galera_ensure: make sure a Primary component exists. If none does (a cold start, every
 # node was off, the whole cluster was killed), hold every member, read each one's last
 # committed position (--wsrep-recover), and bootstrap from the most advanced one (ties: the
 # one marked safe_to_bootstrap, then the first); the others then join by IST.
 ha_galera_ensure() {
     ha_on || return 0
-    local n p seq best='' best_seq=-2 safe pos
+    local n p seq best='' best_seq=-2 safe pos running=0
     ha_galera_init
-    if galera_member >/dev/null; then
+    for n in "${CONTROLLERS[@]}"; do galera_running "$n" && running=1; done
+    if galera_member >/dev/null || { ((running)) &&
+        wait_until "$GALERA_REFORM_S" 0.5 "running Galera members to form a Primary component" galera_member >/dev/null; }; then
         rm -f "$STATE"/galera-hold-*
         return 0
     fi
@@ -57,8 +66,9 @@ ha_galera_ensure() {
     for n in "${CONTROLLERS[@]}"; do touch "$STATE/galera-hold-$n"; done
     for n in "${CONTROLLERS[@]}"; do
         galera_running "$n" || continue
+        # past -w, sv KILLs the member and exits non-zero: a failure only if it still runs
         node_ssh "$n" "sv -w 40 force-restart $(node_dir "$n")/service/mariadb" >/dev/null ||
-            die "cannot stop the Galera member on $n" "see $LOGS/$n/mariadb.err"
+            ! galera_running "$n" || die "cannot stop the Galera member on $n" "see $LOGS/$n/mariadb.err"
     done
     for n in "${CONTROLLERS[@]}"; do
         wait_until 40 0.2 "mariadb on $n to stop" eval "! galera_running $n" || die "mariadb on $n does not stop"
