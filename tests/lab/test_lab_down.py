@@ -18,13 +18,37 @@ from tests.lab.conftest import LAB_DIR, Lab, run_lab
 pytestmark = pytest.mark.lab
 
 
-def _alive(pid: int) -> bool:
-    """True for a live process; a zombie counts as dead (this VM's init reaps slowly)."""
+#: A process: its pid and its start time (clock ticks after boot, /proc/PID/stat field 22).
+#: The pair, not the pid, says "the same process": pid_max is 32768 here, and a pid that the
+#: lab freed can be handed to another process within the test (a fresh-clone CI run, stop
+#: 32: a lab pid "survived" as a kernel worker started after it).
+Proc = tuple[int, int]
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """The process's state letter and start time; None if there is no such pid."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the comm, which may hold spaces
+    return fields[0], int(fields[19])  # field 3 (state) and field 22 (starttime)
+
+
+def _alive(proc: Proc) -> bool:
+    """True while that process lives; a zombie counts as dead (this VM's init reaps slowly)."""
+    now = _stat(proc[0])
+    return now is not None and now[1] == proc[1] and now[0] != "Z"
+
+
+def _describe(proc: Proc) -> str:
+    """What a survivor is: its state and command line, for the failure message."""
+    try:
+        cmdline = Path(f"/proc/{proc[0]}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        cmdline = "?"
+    now = _stat(proc[0])
+    return f"pid {proc[0]} state {now[0] if now else '?'}: {cmdline.strip()[:200]}"
 
 
 def _names_lab_dir(cmdline: str) -> bool:
@@ -33,7 +57,7 @@ def _names_lab_dir(cmdline: str) -> bool:
     return f"{LAB_DIR}/" in cmdline or f"{LAB_DIR} " in cmdline + " "
 
 
-def _lab_processes(netns_prefix: str) -> set[int]:
+def _lab_processes(netns_prefix: str) -> set[Proc]:
     """Processes that name the lab directory in their command line, or run in its netns."""
     lab_netns = set()
     for name in os.listdir("/run/netns") if os.path.isdir("/run/netns") else []:
@@ -48,8 +72,9 @@ def _lab_processes(netns_prefix: str) -> set[int]:
             netns = os.stat(f"/proc/{entry}/ns/net").st_ino
         except OSError:
             continue
-        if (_names_lab_dir(cmdline.strip()) or netns in lab_netns) and _alive(int(entry)):
-            found.add(int(entry))
+        stat = _stat(int(entry))
+        if (_names_lab_dir(cmdline.strip()) or netns in lab_netns) and stat and stat[0] != "Z":
+            found.add((int(entry), stat[1]))
     return found
 
 
@@ -64,8 +89,10 @@ def test_down_leaves_nothing_behind(lab: Lab) -> None:
     result = run_lab("down", timeout_s=100)
     assert result.returncode == 0, result.stdout + result.stderr
 
-    assert not [pid for pid in before if _alive(pid)], "processes of the lab survived"
-    assert not _lab_processes(netns_prefix)
+    survivors = [_describe(proc) for proc in sorted(before) if _alive(proc)]
+    assert not survivors, f"processes of the lab survived: {survivors}"
+    left = [_describe(proc) for proc in sorted(_lab_processes(netns_prefix))]
+    assert not left, f"processes of the lab: {left}"
     netns = subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, check=True
     ).stdout.split()
