@@ -97,10 +97,23 @@ ha_galera_ensure() {
     rm -f "$STATE"/galera-hold-*
 }
 
-# ha_mysql_cnf: a Synced member's client config, for init.sh's mysql_root.
+# galera_all_synced: every member Synced, in a Primary component of all of them
+galera_all_synced() {
+    local n
+    for n in "${CONTROLLERS[@]}"; do
+        [ "$(galera_status "$n" local_state_comment)" = Synced ] &&
+            [ "$(galera_status "$n" cluster_size)" = ${#CONTROLLERS[@]} ] || return 1
+    done
+}
+
+# ha_mysql_cnf: a Synced member's client config, for init.sh's mysql_root. It waits for
+# every member: an empty member joins by SST, its donor leaves Synced, HAProxy (the member's
+# galera-agent) marks the donor DOWN and shuts its sessions; a bare `lab up` lost keystone's
+# db_sync that way (stop 32: "Lost connection to MySQL server during query", the second
+# ctl-1 became ctl-3's donor). Joined before the databases exist, the SSTs take seconds.
 ha_mysql_cnf() {
     local n
-    wait_until 120 0.5 "a Synced Galera member" galera_member Synced >/dev/null || die "no Galera member is Synced" \
+    wait_until 120 0.5 "every Galera member Synced" galera_all_synced || die "the Galera members are not all Synced" \
         "see $LOGS/ctl-*/mariadb.err; scripts/lab status"
     n=$(galera_member Synced)
     galera_cnf "$n"
