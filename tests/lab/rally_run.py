@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.lab.conftest import REPO, Lab
+from tests.lab.client import REPO, Lab
 
 __all__ = ["TASKS", "RallyRun", "atomic_names", "passed", "run_task", "validate_task"]
 

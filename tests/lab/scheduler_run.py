@@ -35,7 +35,7 @@ from typing import Any
 from osha.analysis import Analysis, analyze
 from osha.messages import Message
 from tests.lab.bounds import SWEEP_S, WARMUP_S
-from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab, wait_for
+from tests.lab.client import RESET_TIMEOUT_S, Lab, run_lab, wait_for
 from tests.lab.test_campaign import _profile, _records
 
 PROFILE = "lab-nova-scheduler.toml"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 from tests.lab.scheduler_run import plant_allocation, remove_allocation
 from tests.lab.test_campaign import _profile, _start
 from tests.lab.test_disruptors_support import power_table

@@ -49,7 +49,7 @@ from osha.messages.campaign import CampaignVerdict
 from osha.report.terminal import render_summary
 from osha.schema import build
 from tests.lab.bounds import AUDIT_TIMEOUT_S, SERVER_BOOT_S, SWEEP_S
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 from tests.lab.scheduler_run import SchedulerRun, plant_allocation, remove_allocation
 from tests.lab.test_campaign import _of
 

@@ -77,7 +77,7 @@ from osha.messages import Message
 from osha.messages.campaign import CampaignVerdict
 from osha.messages.runner import RunnerIteration, RunnerUnfinished
 from tests.lab.bounds import PREFLIGHT_S, SWEEP_S, WARMUP_S
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 from tests.lab.scheduler_run import (
     make_provider,
     plant_allocation,

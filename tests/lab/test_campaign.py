@@ -31,7 +31,7 @@ from osha.messages import (
 from osha.messages.audit import AuditEnd, AuditWhen
 from osha.messages.campaign import CampaignCensus, CampaignRecovery, CampaignVerdict, PhaseChange
 from tests.lab.bounds import PREFLIGHT_S, SWEEP_S, WARMUP_S
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 
 if TYPE_CHECKING:
     from tests.lab.scheduler_run import SchedulerRun

@@ -27,7 +27,7 @@ from osha.faults._roles import ROLE_KEY
 from osha.messages import FaultInjected, FaultLease, RunnerIteration, StateChange
 from osha.messages.campaign import CampaignVerdict, PhaseChange
 from osha.messages.monitor import VipMoved
-from tests.lab.conftest import LAB_DIR, Event, Lab
+from tests.lab.client import LAB_DIR, Event, Lab
 from tests.lab.test_campaign import PHASES, _of, _profile, _records, _start
 from tests.lab.test_lab_ha_cluster import events_since, ha
 from tests.lab.test_monitors_cluster import TOLERANCE_S, mono_of

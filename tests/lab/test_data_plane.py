@@ -28,7 +28,7 @@ from actors.monitors.vm_ping import VmPingConfig, VmPingMonitor
 from osha import schema
 from osha.messages.monitor import Sample, StateChange
 from osha.testing import FakeContext
-from tests.lab.conftest import Lab, run_lab, wait_for
+from tests.lab.client import Lab, run_lab, wait_for
 
 # Not `lab`: the lab tier (`scripts/test --lab`, `-m lab`) runs against a lab without the data
 # plane and stays as it was. Run these against a data-plane lab with `-m data_plane`.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from osha.messages import FaultReverted
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 from tests.lab.test_disruptors_support import Harness, header
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300, func_only=True)]

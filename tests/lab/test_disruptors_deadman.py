@@ -21,7 +21,7 @@ import pytest
 
 from osha.faults.deadman import DEFAULT_STATE_DIR, unit_name
 from osha.messages import FaultDeadmanArmed, FaultDeadmanRenewFailed, FaultLease, Lease
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, faults_cli, header
 from tests.lab.test_monitors_host_services import mono_of
 

@@ -36,7 +36,7 @@ from osha.messages import (
     Lease,
 )
 from osha.testing import FakeContext
-from tests.lab.conftest import REPO, Lab, wait_for
+from tests.lab.client import REPO, Lab, wait_for
 from tests.lab.test_disruptors_deadman import (
     EARLY_S,
     RENEW_EVERY_S,

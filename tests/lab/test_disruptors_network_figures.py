@@ -46,7 +46,7 @@ from actors.disruptors import _nft, _tc
 from osha.faults import _switch as switch
 from osha.messages import FaultInjectFailed, FaultLease, FaultReverted, Lease
 from tests.lab import netprobe
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, failed_check, header, nft_table_present
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(300, func_only=True)]

@@ -43,7 +43,7 @@ from osha.messages import (
     FaultReverted,
     Lease,
 )
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 from tests.lab.test_disruptors_deadman import EARLY_S, WHOLE_AGAIN_S, revert_by_mono_s
 from tests.lab.test_disruptors_support import Harness, faults_cli, header
 

@@ -13,7 +13,7 @@ import pytest
 from actors.common.power import BmcConfig, PowerConfig, PowerDriver, power_driver
 from osha.messages import FaultReleased, FaultReverted
 from osha.schema import FilePath
-from tests.lab.conftest import LAB_DIR, Lab, wait_for
+from tests.lab.client import LAB_DIR, Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, header, power_table
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(400, func_only=True)]

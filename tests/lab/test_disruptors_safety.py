@@ -16,7 +16,7 @@ from osha.messages import (
     FaultRefused,
     FaultReleased,
 )
-from tests.lab.conftest import Lab, holds_for, wait_for
+from tests.lab.client import Lab, holds_for, wait_for
 from tests.lab.test_disruptors_support import (
     Harness,
     failed_check,

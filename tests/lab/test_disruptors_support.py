@@ -16,7 +16,7 @@ import psutil
 from osha.ledger import LedgerReader
 from osha.messages import ActorStarted, Message
 from tests.lab.bounds import OSHA_START_S
-from tests.lab.conftest import LAB_DIR, REPO, Lab, wait_for
+from tests.lab.client import LAB_DIR, REPO, Lab, wait_for
 
 #: osha and its actors are gone after a kill -9: the kernel ends the harness at once, and each
 #: actor exits on its socket's EOF (milliseconds; seconds on a loaded 2-core machine)

@@ -33,7 +33,7 @@ from osha.schedule import ScheduleConfig, TargetConfig
 from osha.schema import FilePath, Name
 from osha.ssh import SshConfig
 from osha.testing import FakeContext
-from tests.lab.conftest import LAB_DIR, REPO, Lab
+from tests.lab.client import LAB_DIR, REPO, Lab
 from tests.lab.test_disruptors_support import header
 
 if TYPE_CHECKING:

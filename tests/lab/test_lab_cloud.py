@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from osha import inventory
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 from tests.lab.rally_run import passed, run_task
 
 pytestmark = pytest.mark.lab

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 

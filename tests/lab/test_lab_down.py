@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import LAB_DIR, Lab, run_lab
+from tests.lab.client import LAB_DIR, Lab, run_lab
 
 pytestmark = pytest.mark.lab
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 

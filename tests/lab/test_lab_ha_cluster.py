@@ -22,7 +22,7 @@ from typing import Any
 import openstack
 import pytest
 
-from tests.lab.conftest import Event, Lab, run_lab, wait_for
+from tests.lab.client import Event, Lab, run_lab, wait_for
 
 # Not `lab`: the lab tier (`scripts/test --lab`, `-m lab`) runs against the default topology
 # and stays as it was. Run these against an HA lab with `-m ha_lab`.

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.lab.conftest import LAB_DIR, Lab, wait_for
+from tests.lab.client import LAB_DIR, Lab, wait_for
 from tests.lab.test_lab_ha_cluster import MARGIN_S, ha
 
 pytestmark = pytest.mark.ha_lab

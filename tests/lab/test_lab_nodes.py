@@ -11,7 +11,8 @@ import threading
 import paramiko
 import pytest
 
-from tests.lab.conftest import Lab, holds_for, lock_holders, run_lab, wait_for
+from tests.lab.client import Lab, holds_for, run_lab, wait_for
+from tests.lab.conftest import lock_holders
 
 pytestmark = pytest.mark.lab
 

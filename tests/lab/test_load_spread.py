@@ -16,7 +16,7 @@ from osha import schema
 from osha.campaign.census import census
 from osha.campaign.load import ServersLoad
 from osha.profile import LoadEntry, ServersLoadConfig
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 
 pytestmark = pytest.mark.lab
 

@@ -18,7 +18,7 @@ import pytest
 
 from osha.messages.fault import FaultLease, FaultRefused, FaultReleased
 from osha.messages.monitor import StateChange, VipMoved
-from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab, wait_for
+from tests.lab.client import RESET_TIMEOUT_S, Lab, run_lab, wait_for
 from tests.lab.test_disruptors_support import Harness, header
 from tests.lab.test_lab_ha_cluster import MARGIN_S, end_restart_wait, events_since, ha
 

@@ -20,7 +20,7 @@ from osha.errors import PluginError
 from osha.messages import FaultInjected, FaultLease, FaultReverted
 from osha.messages.monitor import HostBoot, StateChange
 from osha.testing import FakeContext, WaitTimeout, wait_for
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 from tests.lab.test_disruptors_process import NODE, SERVICE, profile
 from tests.lab.test_disruptors_support import Harness
 

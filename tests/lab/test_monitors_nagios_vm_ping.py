@@ -16,7 +16,7 @@ from actors.monitors.vm_ping import VmPingConfig, VmPingMonitor
 from osha import schema
 from osha.messages.monitor import Metric, Sample, StateChange
 from osha.testing import FakeContext, wait_for
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 
 pytestmark = pytest.mark.lab
 PLUGINS = "/usr/lib/nagios/plugins"

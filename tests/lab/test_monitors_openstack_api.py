@@ -16,7 +16,7 @@ from actors.monitors.openstack_api import OpenStackApiConfig, OpenStackApiMonito
 from osha import schema
 from osha.messages.monitor import StateChange
 from osha.testing import FakeContext, wait_for
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 
 pytestmark = pytest.mark.lab
 INTERVAL_S = 1.0

@@ -37,7 +37,7 @@ from actors.disruptors import _nft
 from osha.faults import _switch as switch
 from osha.faults.deadman import unit_name
 from osha.messages import FaultDeadmanArmed, FaultDeadmanRenewFailed, FaultLease, FaultReverted
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.client import Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, header, nft_table_present
 from tests.lab.test_lab_ha_cluster import MARGIN_S, events_since, ha
 from tests.lab.test_monitors_cluster import (

@@ -27,7 +27,7 @@ import pytest
 
 from osha.analysis import analyze
 from osha.messages import FaultInjected, FaultLease, RunnerIteration, StateChange
-from tests.lab.conftest import Event, Lab
+from tests.lab.client import Event, Lab
 from tests.lab.test_campaign import _of, _records
 from tests.lab.test_lab_ha_cluster import events_since, ha
 from tests.lab.test_monitors_cluster import TOLERANCE_S, mono_of

@@ -28,7 +28,7 @@ import pytest
 from osha.analysis import analyze
 from osha.faults._roles import ROLE_KEY
 from osha.messages import FaultLease
-from tests.lab.conftest import RESET_TIMEOUT_S, Lab, run_lab
+from tests.lab.client import RESET_TIMEOUT_S, Lab, run_lab
 from tests.lab.test_campaign import _profile, _records, _start
 from tests.lab.test_lab_ha_cluster import ha
 from tests.lab.test_partitions_ha import MINORITY, first_line

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 from tests.lab.rally_run import TASKS, atomic_names, passed, run_task, validate_task
 
 pytestmark = pytest.mark.ha_lab

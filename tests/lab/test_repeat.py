@@ -22,7 +22,7 @@ from osha.analysis.student import t_quantile
 from osha.campaign.repeat import repeat_seed
 from osha.ledger import LedgerReader
 from tests.lab.bounds import COMMAND_S, OSHA_START_S, PREFLIGHT_S
-from tests.lab.conftest import Lab
+from tests.lab.client import Lab
 
 pytestmark = pytest.mark.lab
 

@@ -26,7 +26,7 @@ from osha.analysis import analyze
 from osha.ledger import LedgerReader
 from osha.report import render_verdict
 from osha.report.html import render_html
-from tests.lab.conftest import REPO, Lab
+from tests.lab.client import REPO, Lab
 
 if TYPE_CHECKING:
     from tests.lab.scheduler_run import SchedulerRun

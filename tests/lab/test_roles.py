@@ -14,7 +14,7 @@ import pytest
 from osha.faults._roles import ROLE_KEY
 from osha.messages import FaultInjected, FaultLease, FaultPlanned
 from osha.messages.monitor import VipMoved
-from tests.lab.conftest import LAB_DIR, Lab, wait_for
+from tests.lab.client import LAB_DIR, Lab, wait_for
 from tests.lab.test_disruptors_support import Harness, faults_cli, header
 from tests.lab.test_lab_ha_cluster import events_since, ha
 from tests.lab.test_monitors_cluster import (

@@ -35,7 +35,7 @@ from osha.messages import (
     SelfChaosKill,
     SoakCycle,
 )
-from tests.lab.conftest import REPO, Lab, wait_for
+from tests.lab.client import REPO, Lab, wait_for
 
 pytestmark = pytest.mark.lab
 
