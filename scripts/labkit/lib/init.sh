@@ -59,7 +59,7 @@ EOF
     {
         run_logged nova "${NM[@]}" api_db sync
         run_logged nova "${NM[@]}" cell_v2 map_cell0 --database_connection "$DB_URL/nova_cell0$DB_Q"
-        "${NM[@]}" cell_v2 list_cells 2>/dev/null | grep -q ' cell1 ' ||
+        "${NM[@]}" cell_v2 list_cells 2>/dev/null | grep ' cell1 ' >/dev/null || # not -q: pipefail
             run_logged nova "${NM[@]}" cell_v2 create_cell --name cell1
         run_logged nova "${NM[@]}" db sync
     } &

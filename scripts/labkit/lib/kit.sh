@@ -63,7 +63,7 @@ kit_up() {
 }
 
 # kit_runs_from PID: does the process PID run a file of the kit (its command line names it)?
-kit_runs_from() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$KIT/"; }
+kit_runs_from() { [[ $(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) == *"$KIT/"* ]]; }
 
 # kit_check_power_supplies: name every node whose power supply still runs from a checkout.
 # It keeps running (bash has the script open), but it boots the node from that checkout's

@@ -26,7 +26,8 @@ net_up() {
     local node ns veth
     for node in "${NODES[@]}"; do
         ns=$(netns_of "$node") veth=$(veth_of "$node")
-        ip netns list | grep -qx "$ns\( .*\)\?" || ip netns add "$ns"
+        # grep without -q reads all: `| grep -q` fails under pipefail (lib/ha_cluster.sh, vip_holders)
+        ip netns list | grep -x "$ns\( .*\)\?" >/dev/null || ip netns add "$ns"
         if ! ip link show "$veth" >/dev/null 2>&1; then
             ip link add "$veth" type veth peer name eth0 netns "$ns"
             ip link set "$veth" master "$LAB_BRIDGE"
@@ -90,7 +91,7 @@ ssh_material() {
 init_pid() {
     local u
     u=$(pid_from "$(node_dir "$1")/unshare.pid") || return 1
-    pgrep -P "$u" | head -1
+    pgrep -P "$u" | awk 'NR == 1' # not head: it may exit before pgrep's last write (pipefail)
 }
 node_running() { init_pid "$1" >/dev/null; }
 
